@@ -1,0 +1,240 @@
+use crate::{ClusterInfo, ClusterState, Command, CommandResult, DeployOutcome, Service, TaskState};
+use orc_spec::ServiceMode;
+use serde::{Deserialize, Serialize};
+
+/// Why a command changed nothing. Deterministic: every replica reaches the same one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ApplyError {
+    #[error("the cluster is already initialised (id {0})")]
+    AlreadyInitialised(String),
+    #[error("no node with id {0:016x}")]
+    NoSuchNode(u64),
+    #[error("no service named {0}")]
+    NoSuchService(String),
+    #[error("service {0} is global: it runs one task per node and cannot be scaled")]
+    NotReplicated(String),
+    #[error("service name {name} is taken by stack {other_stack}")]
+    NameTaken { name: String, other_stack: String },
+}
+
+impl ClusterState {
+    /// Applies one command. Pure and deterministic; bumps `revision` when anything changed.
+    pub fn apply(&mut self, cmd: &Command) -> CommandResult {
+        let before = self.revision;
+        let mut changed = false;
+        let r = self.apply_inner(cmd, &mut changed);
+        if changed {
+            self.revision = before + 1;
+        }
+        r
+    }
+
+    fn apply_inner(&mut self, cmd: &Command, changed: &mut bool) -> CommandResult {
+        match cmd {
+            Command::Noop => CommandResult::Ok,
+            Command::InitCluster { id, at } => {
+                if let Some(c) = &self.cluster {
+                    return CommandResult::Err(ApplyError::AlreadyInitialised(c.id.clone()));
+                }
+                self.cluster = Some(ClusterInfo { id: id.clone(), created_at: *at });
+                *changed = true;
+                CommandResult::Ok
+            }
+            Command::PutNode(n) => {
+                if self.nodes.get(&n.id) != Some(n) {
+                    self.nodes.insert(n.id, n.clone());
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
+            Command::RemoveNode { id } => {
+                if self.nodes.remove(id).is_none() {
+                    return CommandResult::Err(ApplyError::NoSuchNode(*id));
+                }
+                *changed = true;
+                CommandResult::Ok
+            }
+            Command::SetNodeStatus { id, status, message, at } => {
+                let Some(n) = self.nodes.get_mut(id) else {
+                    return CommandResult::Err(ApplyError::NoSuchNode(*id));
+                };
+                if n.status != *status || n.status_message != *message {
+                    n.status = *status;
+                    n.status_message = message.clone();
+                    n.updated_at = *at;
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
+            Command::SetNodeAvailability { id, availability, at } => {
+                let Some(n) = self.nodes.get_mut(id) else {
+                    return CommandResult::Err(ApplyError::NoSuchNode(*id));
+                };
+                if n.availability != *availability {
+                    n.availability = *availability;
+                    n.updated_at = *at;
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
+            Command::SetNodeLabels { id, labels, at } => {
+                let Some(n) = self.nodes.get_mut(id) else {
+                    return CommandResult::Err(ApplyError::NoSuchNode(*id));
+                };
+                if n.labels != *labels {
+                    n.labels = labels.clone();
+                    n.updated_at = *at;
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
+            Command::DeployStack { stack, services, at } => {
+                self.deploy_stack(stack, services, *at, changed)
+            }
+            Command::RemoveStack { stack } => {
+                let before = self.services.len();
+                self.services.retain(|_, s| s.stack != *stack);
+                *changed |= self.services.len() != before;
+                CommandResult::Ok
+            }
+            Command::ScaleService { name, replicas, at } => {
+                let Some(s) = self.services.values_mut().find(|s| s.name == *name) else {
+                    return CommandResult::Err(ApplyError::NoSuchService(name.clone()));
+                };
+                match &mut s.spec.mode {
+                    ServiceMode::Global => {
+                        CommandResult::Err(ApplyError::NotReplicated(name.clone()))
+                    }
+                    ServiceMode::Replicated { replicas: r } => {
+                        if *r != *replicas {
+                            *r = *replicas;
+                            s.version += 1;
+                            s.updated_at = *at;
+                            *changed = true;
+                        }
+                        CommandResult::Ok
+                    }
+                }
+            }
+            Command::CreateTasks(tasks) => {
+                for t in tasks {
+                    if !self.tasks.contains_key(&t.id) {
+                        self.tasks.insert(t.id.clone(), t.clone());
+                        *changed = true;
+                    }
+                }
+                CommandResult::Ok
+            }
+            Command::AssignTasks { assignments, at } => {
+                for (id, node) in assignments {
+                    let Some(t) = self.tasks.get_mut(id) else { continue };
+                    if t.node_id.is_some() || t.status.state > TaskState::Pending {
+                        continue;
+                    }
+                    t.node_id = Some(*node);
+                    t.status = crate::TaskStatus::new(TaskState::Assigned, *at, "assigned");
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
+            Command::SetDesiredState { updates } => {
+                for (id, desired) in updates {
+                    let Some(t) = self.tasks.get_mut(id) else { continue };
+                    if *desired > t.desired_state {
+                        t.desired_state = *desired;
+                        *changed = true;
+                    }
+                }
+                CommandResult::Ok
+            }
+            Command::UpdateTaskStatus { updates } => {
+                for (id, status) in updates {
+                    let Some(t) = self.tasks.get_mut(id) else { continue };
+                    let cur = &t.status;
+                    let forward = status.state > cur.state && !cur.state.is_terminal();
+                    let same_state_news = status.state == cur.state
+                        && (status.message != cur.message || status.err != cur.err);
+                    if forward || same_state_news {
+                        t.status = status.clone();
+                        *changed = true;
+                    }
+                }
+                CommandResult::Ok
+            }
+            Command::RemoveTasks { ids } => {
+                for id in ids {
+                    *changed |= self.tasks.remove(id).is_some();
+                }
+                CommandResult::Ok
+            }
+            Command::Batch(cmds) => {
+                CommandResult::Batch(cmds.iter().map(|c| self.apply_inner(c, changed)).collect())
+            }
+        }
+    }
+
+    fn deploy_stack(
+        &mut self,
+        stack: &str,
+        services: &[crate::NewService],
+        at: u64,
+        changed: &mut bool,
+    ) -> CommandResult {
+        // Refuse the whole deploy if a name belongs to another stack: nothing changes.
+        for ns in services {
+            let name = format!("{stack}_{}", ns.short_name);
+            if let Some(other) = self.services.values().find(|s| s.name == name && s.stack != stack)
+            {
+                return CommandResult::Err(ApplyError::NameTaken {
+                    name,
+                    other_stack: other.stack.clone(),
+                });
+            }
+        }
+        let mut out = DeployOutcome::default();
+        for ns in services {
+            let name = format!("{stack}_{}", ns.short_name);
+            match self.services.values_mut().find(|s| s.name == name) {
+                Some(s) if s.spec == ns.spec => out.unchanged.push(name),
+                Some(s) => {
+                    s.spec = ns.spec.clone();
+                    s.version += 1;
+                    s.updated_at = at;
+                    *changed = true;
+                    out.updated.push(name);
+                }
+                None => {
+                    self.services.insert(
+                        ns.id.clone(),
+                        Service {
+                            id: ns.id.clone(),
+                            name: name.clone(),
+                            stack: stack.to_string(),
+                            short_name: ns.short_name.clone(),
+                            spec: ns.spec.clone(),
+                            version: 1,
+                            created_at: at,
+                            updated_at: at,
+                        },
+                    );
+                    *changed = true;
+                    out.created.push(name);
+                }
+            }
+        }
+        let keep: Vec<&str> = services.iter().map(|s| s.short_name.as_str()).collect();
+        let gone: Vec<String> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.stack == stack && !keep.contains(&s.short_name.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(s) = self.services.remove(&id) {
+                out.removed.push(s.name);
+                *changed = true;
+            }
+        }
+        CommandResult::Deployed(out)
+    }
+}

@@ -1,0 +1,78 @@
+use crate::{
+    ApplyError, Availability, Node, NodeId, NodeStatus, ServiceId, Task, TaskId, TaskState,
+    TaskStatus, Timestamp,
+};
+use orc_spec::ServiceSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A service as a deploy proposes it. `id` is used only if the service is new.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewService {
+    pub id: ServiceId,
+    pub short_name: String,
+    pub spec: ServiceSpec,
+}
+
+/// Every change to cluster state. Proposers fill in ids and times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Does nothing; used to check the leader can commit.
+    Noop,
+    InitCluster { id: String, at: Timestamp },
+    /// Adds a node or replaces its record.
+    PutNode(Node),
+    RemoveNode { id: NodeId },
+    SetNodeStatus { id: NodeId, status: NodeStatus, message: String, at: Timestamp },
+    SetNodeAvailability { id: NodeId, availability: Availability, at: Timestamp },
+    SetNodeLabels { id: NodeId, labels: BTreeMap<String, String>, at: Timestamp },
+    /// Makes the stack's services exactly `services`: creates, updates (version + 1 when
+    /// the spec differs) and removes services of that stack not listed.
+    DeployStack { stack: String, services: Vec<NewService>, at: Timestamp },
+    /// Removes every service of the stack; their tasks are then shut down and removed by
+    /// the orchestrator.
+    RemoveStack { stack: String },
+    /// Sets a replicated service's replica count (by service name).
+    ScaleService { name: String, replicas: u32, at: Timestamp },
+    /// Adds tasks (the orchestrator's output). Existing ids are left alone.
+    CreateTasks(Vec<Task>),
+    /// Places tasks (the scheduler's output): sets the node and moves state to Assigned.
+    AssignTasks { assignments: Vec<(TaskId, NodeId)>, at: Timestamp },
+    /// Raises desired states; a lower desired state than the task has is ignored.
+    SetDesiredState { updates: Vec<(TaskId, TaskState)> },
+    /// Observed status from agents (and the scheduler's pending reasons). Applied only
+    /// where the state moves forward (or stays and the message changes).
+    UpdateTaskStatus { updates: Vec<(TaskId, TaskStatus)> },
+    RemoveTasks { ids: Vec<TaskId> },
+    /// Several commands in one log entry; applied in order, each on its own.
+    Batch(Vec<Command>),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployOutcome {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+/// What applying one command answered. Errors are part of the replicated result
+/// (every replica reaches the same one), never a reason to stop applying.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    Ok,
+    Deployed(DeployOutcome),
+    Batch(Vec<CommandResult>),
+    Err(ApplyError),
+}
+
+impl CommandResult {
+    /// The first error in this result (looking inside batches).
+    pub fn error(&self) -> Option<&ApplyError> {
+        match self {
+            CommandResult::Err(e) => Some(e),
+            CommandResult::Batch(v) => v.iter().find_map(|r| r.error()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! orc's cluster object model and the pure Raft state machine.
+//!
+//! Everything a manager replicates lives in [`ClusterState`]; every change is a
+//! [`Command`] applied by [`ClusterState::apply`], which is deterministic and does no
+//! I/O: ids and timestamps come inside the command, chosen by the proposer.
+
+mod apply;
+mod codec;
+mod command;
+mod ids;
+mod node;
+mod state;
+mod task;
+
+pub use apply::ApplyError;
+pub use codec::{decode_state, encode_state, CodecError, FORMAT_VERSION};
+pub use command::{Command, CommandResult, DeployOutcome, NewService};
+pub use ids::{new_id, short_id, NodeId, ServiceId, TaskId, Timestamp};
+pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
+pub use orc_spec::{ServiceMode, ServiceSpec};
+pub use state::{ClusterInfo, ClusterState, Service};
+pub use task::{Task, TaskState, TaskStatus};

@@ -1,0 +1,61 @@
+use crate::{Node, NodeId, ServiceId, Task, TaskId, Timestamp};
+use orc_spec::ServiceSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub id: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: ServiceId,
+    /// "STACK_SERVICE": unique in the cluster.
+    pub name: String,
+    pub stack: String,
+    pub short_name: String,
+    pub spec: ServiceSpec,
+    /// Bumped on every spec change; tasks record the version they were made from.
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Everything the managers replicate.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub cluster: Option<ClusterInfo>,
+    pub nodes: BTreeMap<NodeId, Node>,
+    pub services: BTreeMap<ServiceId, Service>,
+    pub tasks: BTreeMap<TaskId, Task>,
+    /// Bumped by every apply that changed something: watchers compare it.
+    pub revision: u64,
+}
+
+impl ClusterState {
+    pub fn service_by_name(&self, name: &str) -> Option<&Service> {
+        self.services.values().find(|s| s.name == name)
+    }
+
+    pub fn services_in_stack<'a>(&'a self, stack: &'a str) -> impl Iterator<Item = &'a Service> {
+        self.services.values().filter(move |s| s.stack == stack)
+    }
+
+    pub fn tasks_of_service<'a>(&'a self, service_id: &'a str) -> impl Iterator<Item = &'a Task> {
+        self.tasks.values().filter(move |t| t.service_id == service_id)
+    }
+
+    pub fn tasks_on_node(&self, node: NodeId) -> impl Iterator<Item = &Task> {
+        self.tasks.values().filter(move |t| t.node_id == Some(node))
+    }
+
+    /// Stack names with at least one service, sorted.
+    pub fn stacks(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.services.values().map(|s| s.stack.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end test harness for orc (filled in by the runtime/e2e work).
