@@ -1,1 +1,82 @@
-//! orc-api
+//! The CLI ↔ daemon protocol. One request per connection, written as one JSON line;
+//! the daemon answers with any number of [`Reply::Progress`] / [`Reply::Log`] lines and
+//! ends with exactly one [`Reply::Done`] or [`Reply::Error`].
+//!
+//! JSON rather than a binary format: it is the same shape `--json` prints, it can be
+//! spoken with `socat` when debugging a board, and the socket never leaves the machine.
+
+mod client;
+mod rows;
+
+pub use client::{Client, ClientError};
+pub use rows::*;
+
+use orc_spec::StackSpec;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Default path of the daemon's socket.
+pub const DEFAULT_SOCKET: &str = "/run/orc/orc.sock";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Daemon and cluster facts.
+    Info,
+    ClusterInit {
+        advertise: Option<String>,
+    },
+    ImageLoad {
+        path: PathBuf,
+    },
+    ImageLs,
+    ImageRm {
+        reference: String,
+    },
+    StackDeploy {
+        stack: StackSpec,
+        /// Return once the change is committed instead of waiting for convergence.
+        detach: bool,
+        /// Seconds to wait for convergence.
+        timeout_secs: u64,
+    },
+    StackLs,
+    StackRm {
+        name: String,
+        detach: bool,
+        timeout_secs: u64,
+    },
+    ServiceLs {
+        stack: Option<String>,
+    },
+    ServicePs {
+        name: String,
+        /// Include tasks that ended.
+        all: bool,
+    },
+    ServiceScale {
+        name: String,
+        replicas: u32,
+        detach: bool,
+        timeout_secs: u64,
+    },
+    ServiceLogs {
+        name: String,
+        follow: bool,
+        tail: Option<usize>,
+    },
+    NodeLs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    /// A step of long work ("web: 1/2 running").
+    Progress { message: String },
+    /// One log line of a task.
+    Log { task: String, line: String },
+    /// The end: the command's result (a row list, or an object).
+    Done { value: serde_json::Value },
+    /// The end: the command failed; nothing more follows.
+    Error { message: String },
+}

@@ -1,0 +1,70 @@
+//! What listings return: one struct per row; `--json` prints these as an array.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRow {
+    pub id: String,
+    pub hostname: String,
+    pub role: String,
+    pub status: String,
+    pub availability: String,
+    pub leader: bool,
+    pub address: String,
+    pub nano_cpus: u64,
+    pub memory_bytes: u64,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackRow {
+    pub name: String,
+    pub services: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceRow {
+    pub id: String,
+    pub name: String,
+    pub stack: String,
+    pub mode: String,
+    /// Tasks running / tasks wanted.
+    pub running: usize,
+    pub desired: usize,
+    pub image: String,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRow {
+    pub id: String,
+    /// "hello_web.1" (replicated) or "hello_web.NODEID" (global).
+    pub name: String,
+    pub service: String,
+    pub slot: u32,
+    pub node: String,
+    pub desired_state: String,
+    pub state: String,
+    /// Seconds since the state was entered.
+    pub since_secs: u64,
+    pub message: String,
+    pub error: Option<String>,
+    pub exit_code: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRow {
+    pub name: String,
+    pub digest: String,
+    pub size: u64,
+    pub platform: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfoReply {
+    pub version: String,
+    pub node_id: Option<String>,
+    pub cluster_id: Option<String>,
+    pub leader: Option<String>,
+    pub is_manager: bool,
+}

@@ -1,0 +1,58 @@
+//! A task's container configuration, derived from its spec.
+
+use orc_model::Task;
+use orc_runtime::{ContainerConfig, LogConfig, MountConfig};
+use orc_spec::Mount;
+use std::collections::HashMap;
+use std::path::Path;
+
+pub const LABEL_TASK: &str = "orc.task.id";
+pub const LABEL_SERVICE: &str = "orc.service.id";
+pub const LABEL_SERVICE_NAME: &str = "orc.service.name";
+pub const LABEL_SLOT: &str = "orc.task.slot";
+
+pub fn config(task: &Task, log: LogConfig) -> ContainerConfig {
+    let spec = &task.spec;
+    let mut labels: HashMap<String, String> =
+        spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    labels.insert(LABEL_TASK.into(), task.id.clone());
+    labels.insert(LABEL_SERVICE.into(), task.service_id.clone());
+    labels.insert(LABEL_SERVICE_NAME.into(), task.service_name.clone());
+    labels.insert(LABEL_SLOT.into(), task.slot.to_string());
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|m| match m {
+            Mount::Bind { source, target, read_only } => MountConfig::Bind {
+                source: source.into(),
+                target: target.clone(),
+                read_only: *read_only,
+            },
+            Mount::Tmpfs { target, size_bytes, mode } => MountConfig::Tmpfs {
+                target: target.clone(),
+                size_bytes: *size_bytes,
+                mode: *mode,
+            },
+        })
+        .collect();
+    ContainerConfig {
+        id: task.id.clone(),
+        image: spec.image.clone(),
+        labels,
+        entrypoint: spec.entrypoint.clone(),
+        command: spec.command.clone(),
+        env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        user: spec.user.clone(),
+        working_dir: spec.working_dir.clone(),
+        hostname: spec.hostname.clone(),
+        mounts,
+        nano_cpus: spec.resources.limits.nano_cpus,
+        memory_bytes: spec.resources.limits.memory_bytes,
+        netns: None,
+        log,
+    }
+}
+
+pub fn log_dir(logs_root: &Path, task_id: &str) -> std::path::PathBuf {
+    logs_root.join(task_id)
+}

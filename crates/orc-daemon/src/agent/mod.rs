@@ -1,0 +1,250 @@
+//! The agent: makes this node's containers match the tasks assigned to it, reports
+//! what it observes, adopts containers that outlived a daemon restart and removes the
+//! ones no task owns.
+
+mod container;
+mod reporter;
+mod worker;
+
+pub use reporter::Reporter;
+
+use crate::util::now_ms;
+use orc_model::{ClusterState, NodeId, Task, TaskId, TaskState, TaskStatus};
+use orc_runtime::{ContainerState, LogConfig, Runtime};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use worker::{Mode, Worker};
+
+pub use container::log_dir;
+
+/// What every worker shares.
+pub struct AgentCtx {
+    pub node_id: NodeId,
+    pub runtime: Runtime,
+    pub reporter: Reporter,
+    pub logs_root: PathBuf,
+    pub logger_binary: PathBuf,
+    pub log_max_bytes: u64,
+    pub log_max_files: u32,
+    /// Tasks whose end this agent reported but the state may not show yet.
+    ended: Mutex<HashMap<TaskId, TaskState>>,
+    wake: Notify,
+}
+
+impl AgentCtx {
+    fn log_config(&self, task_id: &str) -> LogConfig {
+        LogConfig {
+            dir: log_dir(&self.logs_root, task_id),
+            max_bytes: self.log_max_bytes,
+            max_files: self.log_max_files,
+            logger_binary: self.logger_binary.clone(),
+            logger_args: Vec::new(),
+        }
+    }
+
+    fn finish(&self, id: &str, status: TaskStatus) {
+        if let Ok(mut m) = self.ended.lock() {
+            m.insert(id.to_string(), status.state);
+        }
+        self.reporter.report(id, status);
+        self.wake.notify_one();
+    }
+
+    fn forget_logs(&self, id: &str) {
+        let dir = log_dir(&self.logs_root, id);
+        if dir.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!("removing {}: {e}", dir.display());
+            }
+        }
+    }
+
+    fn ended(&self, id: &str) -> bool {
+        self.ended.lock().map(|m| m.contains_key(id)).unwrap_or(false)
+    }
+}
+
+pub struct Agent {
+    ctx: Arc<AgentCtx>,
+    workers: HashMap<TaskId, Worker>,
+}
+
+impl Agent {
+    pub fn new(
+        node_id: NodeId,
+        runtime: Runtime,
+        reporter: Reporter,
+        logs_root: PathBuf,
+        logger_binary: PathBuf,
+        log_max_bytes: u64,
+        log_max_files: u32,
+    ) -> Agent {
+        Agent {
+            ctx: Arc::new(AgentCtx {
+                node_id,
+                runtime,
+                reporter,
+                logs_root,
+                logger_binary,
+                log_max_bytes,
+                log_max_files,
+                ended: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+            }),
+            workers: HashMap::new(),
+        }
+    }
+
+    /// Runs until `stop` turns true. Containers keep running when the agent stops: the
+    /// next daemon adopts them.
+    pub async fn run(
+        mut self,
+        mut state: watch::Receiver<Arc<ClusterState>>,
+        resync: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let snapshot = state.borrow_and_update().clone();
+            if let Err(e) = self.reconcile(&snapshot).await {
+                tracing::warn!("agent: {e}");
+            }
+            tokio::select! {
+                r = state.changed() => if r.is_err() { return },
+                _ = self.ctx.wake.notified() => {}
+                _ = tokio::time::sleep(resync) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    async fn reconcile(&mut self, state: &ClusterState) -> Result<(), orc_runtime::RuntimeError> {
+        self.workers.retain(|_, w| !w.is_finished());
+        let containers: HashMap<String, orc_runtime::ContainerInfo> =
+            self.ctx.runtime.list().await?.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let mine: HashMap<&str, &Task> =
+            state.tasks_on_node(self.ctx.node_id).map(|t| (t.id.as_str(), t)).collect();
+
+        for (id, task) in &mine {
+            let id = *id;
+            let terminal = task.status.state.is_terminal() || self.ctx.ended(id);
+            if task.desired_state == TaskState::Running && !terminal {
+                if self.workers.contains_key(id) {
+                    continue;
+                }
+                match containers.get(id) {
+                    Some(c) if c.state == ContainerState::Running => {
+                        tracing::info!(task = id, "adopting running container");
+                        self.spawn(task, Mode::Adopt);
+                    }
+                    Some(c) if task.status.state >= TaskState::Starting => {
+                        // It ended while nobody watched.
+                        let code = c.exit_code.unwrap_or(-1);
+                        let mut st = TaskStatus::new(
+                            if code == 0 { TaskState::Complete } else { TaskState::Failed },
+                            now_ms(),
+                            format!("exited with code {code} while the agent was away"),
+                        );
+                        st.exit_code = c.exit_code;
+                        let _ = self.ctx.runtime.remove(id).await;
+                        self.ctx.finish(id, st);
+                    }
+                    Some(_) => {
+                        // A half-made container from an interrupted start: begin again.
+                        let _ = self.ctx.runtime.remove(id).await;
+                        self.spawn(task, Mode::Start);
+                    }
+                    None if task.status.state <= TaskState::Assigned => self.spawn(task, Mode::Start),
+                    None => {
+                        let mut st = TaskStatus::new(TaskState::Failed, now_ms(), "container lost");
+                        st.err = Some("the task's container no longer exists on this node".into());
+                        self.ctx.finish(id, st);
+                    }
+                }
+            } else if task.desired_state > TaskState::Running && !terminal {
+                if let Some(w) = self.workers.get(id) {
+                    w.stop();
+                } else if containers.contains_key(id) {
+                    let w = Worker::spawn(self.ctx.clone(), (*task).clone(), Mode::Adopt);
+                    w.stop();
+                    self.workers.insert(id.to_string(), w);
+                } else {
+                    self.ctx
+                        .finish(id, TaskStatus::new(TaskState::Shutdown, now_ms(), "shut down"));
+                }
+            } else if !self.workers.contains_key(id) && containers.contains_key(id) {
+                let _ = self.ctx.runtime.remove(id).await;
+            }
+        }
+
+        // Containers no task of this node owns: stop and remove them.
+        for (id, c) in &containers {
+            if mine.contains_key(id.as_str()) || self.workers.contains_key(id) {
+                continue;
+            }
+            tracing::info!(container = %id, image = %c.image, "removing a container no task owns");
+            let task = reap_task(id);
+            let w = Worker::spawn(self.ctx.clone(), task, Mode::Reap);
+            self.workers.insert(id.clone(), w);
+        }
+
+        // Forget what the state no longer has; drop their logs.
+        let known: HashSet<&str> = state.tasks.keys().map(|k| k.as_str()).collect();
+        if let Ok(mut ended) = self.ctx.ended.lock() {
+            ended.retain(|k, _| mine.contains_key(k.as_str()));
+        }
+        if let Ok(rd) = std::fs::read_dir(&self.ctx.logs_root) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !known.contains(name.as_str()) && !self.workers.contains_key(&name) {
+                    self.ctx.forget_logs(&name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, task: &Task, mode: Mode) {
+        let w = Worker::spawn(self.ctx.clone(), task.clone(), mode);
+        self.workers.insert(task.id.clone(), w);
+    }
+}
+
+/// A stand-in task for reaping a container whose task is unknown: default stop policy.
+fn reap_task(id: &str) -> Task {
+    Task {
+        id: id.to_string(),
+        service_id: String::new(),
+        service_name: String::new(),
+        slot: 0,
+        node_id: None,
+        spec_version: 0,
+        spec: orc_spec::ServiceSpec {
+            image: String::new(),
+            entrypoint: None,
+            command: None,
+            mode: orc_spec::ServiceMode::Replicated { replicas: 0 },
+            env: Default::default(),
+            labels: Default::default(),
+            constraints: vec![],
+            resources: Default::default(),
+            restart: Default::default(),
+            stop: Default::default(),
+            user: None,
+            working_dir: None,
+            hostname: None,
+            mounts: vec![],
+            network_mode: orc_spec::NetworkMode::Host,
+        },
+        desired_state: TaskState::Shutdown,
+        status: TaskStatus::new(TaskState::Running, 0, ""),
+        created_at: 0,
+        not_before: 0,
+        attempt: 0,
+    }
+}

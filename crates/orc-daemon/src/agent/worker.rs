@@ -1,0 +1,139 @@
+//! One task's container, from start (or adoption) to exit or shutdown. The shape
+//! follows swarmkit's controller: prepare, start, wait, shutdown, remove.
+
+use super::AgentCtx;
+use crate::util::now_ms;
+use orc_model::{Task, TaskState, TaskStatus};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Create and start the container.
+    Start,
+    /// The container already runs (after a daemon restart): wait on it.
+    Adopt,
+    /// Stop and remove a container no task wants any more.
+    Reap,
+}
+
+impl Worker {
+    pub fn spawn(ctx: Arc<AgentCtx>, task: Task, mode: Mode) -> Worker {
+        let (stop, rx) = watch::channel(mode == Mode::Reap);
+        let join = tokio::spawn(run(ctx, task, mode, rx));
+        Worker { stop, join }
+    }
+
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+}
+
+fn status(state: TaskState, message: impl Into<String>) -> TaskStatus {
+    TaskStatus::new(state, now_ms(), message)
+}
+
+fn failed(state: TaskState, message: &str, err: String) -> TaskStatus {
+    let mut s = status(state, message);
+    s.err = Some(err);
+    s
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiver<bool>) {
+    let id = task.id.clone();
+    if mode == Mode::Start {
+        let wait = Duration::from_millis(task.not_before.saturating_sub(now_ms()));
+        if !wait.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped(&mut stop) => {
+                    ctx.finish(&id, status(TaskState::Shutdown, "shut down before it started"));
+                    return;
+                }
+            }
+        }
+        ctx.reporter.report(&id, status(TaskState::Preparing, "preparing"));
+        match ctx.runtime.get_image(&task.spec.image).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let msg = format!(
+                    "image {} is not on this node (load it with `orc image load`)",
+                    task.spec.image
+                );
+                ctx.finish(&id, failed(TaskState::Rejected, "image not found", msg));
+                return;
+            }
+            Err(e) => {
+                ctx.finish(&id, failed(TaskState::Rejected, "image lookup failed", e.to_string()));
+                return;
+            }
+        }
+        ctx.reporter.report(&id, status(TaskState::Starting, "starting"));
+        let cfg = super::container::config(&task, ctx.log_config(&id));
+        if let Err(e) = ctx.runtime.run(&cfg).await {
+            let _ = ctx.runtime.remove(&id).await;
+            ctx.finish(&id, failed(TaskState::Rejected, "container failed to start", e.to_string()));
+            return;
+        }
+        ctx.reporter.report(&id, status(TaskState::Running, "started"));
+    }
+    let signal = task.spec.stop.signal;
+    let grace = Duration::from_millis(task.spec.stop.grace_period_ms);
+    let final_status = tokio::select! {
+        r = ctx.runtime.wait(&id) => match r {
+            Ok(exit) if exit.code == 0 => {
+                let mut s = status(TaskState::Complete, "exited with code 0");
+                s.exit_code = Some(0);
+                s
+            }
+            Ok(exit) => {
+                let mut s = failed(
+                    TaskState::Failed,
+                    &format!("exited with code {}", exit.code),
+                    format!("task exited with code {}", exit.code),
+                );
+                s.exit_code = Some(exit.code);
+                s
+            }
+            Err(e) => failed(TaskState::Failed, "lost track of the container", e.to_string()),
+        },
+        _ = stopped(&mut stop) => {
+            let mut s = status(TaskState::Shutdown, "shut down");
+            match ctx.runtime.stop(&id, signal, grace).await {
+                Ok(exit) => s.exit_code = exit.map(|e| e.code),
+                Err(e) => s.err = Some(format!("stopping: {e}")),
+            }
+            s
+        }
+    };
+    if let Err(e) = ctx.runtime.remove(&id).await {
+        tracing::warn!(task = %id, "removing container: {e}");
+    }
+    if mode == Mode::Reap {
+        ctx.forget_logs(&id);
+        return;
+    }
+    ctx.finish(&id, final_status);
+}

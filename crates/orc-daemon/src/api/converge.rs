@@ -1,0 +1,178 @@
+//! Waiting, with progress, until the cluster reaches what a command asked for.
+
+use super::Sink;
+use crate::cluster::Cluster;
+use crate::{views, Daemon, DaemonError};
+use orc_model::{ClusterState, Service, TaskState};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+/// Converged: every running-desired task of the service is of its current version and
+/// running, their number is what the service wants, and no older task still runs.
+fn converged(state: &ClusterState, s: &Service) -> bool {
+    let want = views::desired_count(state, s);
+    let running = views::running_count(state, s);
+    let stale = state.tasks_of_service(&s.id).any(|t| {
+        !t.status.state.is_terminal() && (t.spec_version < s.version || t.desired_state > TaskState::Running)
+    });
+    running == want && !stale
+}
+
+fn line(state: &ClusterState, s: &Service) -> String {
+    format!("{}: {}/{} running", s.name, views::running_count(state, s), views::desired_count(state, s))
+}
+
+/// Reports each task error of the watched services once.
+fn task_errors(state: &ClusterState, ids: &[String], seen: &mut HashSet<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in state.tasks.values().filter(|t| ids.contains(&t.service_id)) {
+        if matches!(t.status.state, TaskState::Failed | TaskState::Rejected) && seen.insert(t.id.clone()) {
+            let why = t.status.err.clone().unwrap_or_else(|| t.status.message.clone());
+            out.push(format!("{} task {} {}: {why}", t.service_name, orc_model::short_id(&t.id), t.status.state));
+        }
+    }
+    out
+}
+
+async fn wait_for(
+    cluster: &Cluster,
+    timeout: Duration,
+    sink: &Sink,
+    what: &str,
+    mut check: impl FnMut(&ClusterState) -> (bool, Vec<String>),
+) -> Result<(), DaemonError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut rx = cluster.state.clone();
+    let mut last: BTreeMap<usize, String> = BTreeMap::new();
+    loop {
+        let state = rx.borrow_and_update().clone();
+        let (done, lines) = check(&state);
+        for (i, l) in lines.into_iter().enumerate() {
+            if last.get(&i) != Some(&l) {
+                sink.progress(l.clone()).await;
+                last.insert(i, l);
+            }
+        }
+        if done {
+            return Ok(());
+        }
+        if sink.closed() {
+            return Ok(());
+        }
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return Err(DaemonError::NoLeader) },
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(DaemonError::Timeout { secs: timeout.as_secs(), what: what.into() });
+            }
+        }
+    }
+}
+
+/// Until every service of the stack has converged and removed services' tasks are gone.
+pub async fn stack(
+    cluster: &Cluster,
+    stack: &str,
+    _removed: &[String],
+    timeout: Duration,
+    sink: &Sink,
+) -> Result<(), DaemonError> {
+    let mut seen = HashSet::new();
+    let what = format!("stack {stack} to converge (see `orc service ps`)");
+    wait_for(cluster, timeout, sink, &what, |state| {
+        let services: Vec<&Service> = state.services_in_stack(stack).collect();
+        let ids: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
+        let mut lines: Vec<String> = services.iter().map(|s| line(state, s)).collect();
+        let orphans = state
+            .tasks
+            .values()
+            .filter(|t| t.service_name.starts_with(&format!("{stack}_")) && !state.services.contains_key(&t.service_id))
+            .count();
+        lines.push(if orphans > 0 { format!("{orphans} task(s) of removed services stopping") } else { String::new() });
+        let errs = task_errors(state, &ids, &mut seen);
+        lines.extend(errs.into_iter().filter(|_| true));
+        let done = services.iter().all(|s| converged(state, s)) && orphans == 0;
+        (done, lines.into_iter().filter(|l| !l.is_empty()).collect())
+    })
+    .await
+}
+
+pub async fn service(cluster: &Cluster, name: &str, timeout: Duration, sink: &Sink) -> Result<(), DaemonError> {
+    let mut seen = HashSet::new();
+    let what = format!("service {name} to converge");
+    wait_for(cluster, timeout, sink, &what, |state| match state.service_by_name(name) {
+        None => (true, vec![]),
+        Some(s) => {
+            let mut lines = vec![line(state, s)];
+            lines.extend(task_errors(state, std::slice::from_ref(&s.id), &mut seen));
+            (converged(state, s), lines)
+        }
+    })
+    .await
+}
+
+/// Until no task of these services is left.
+pub async fn gone(cluster: &Cluster, ids: &[String], timeout: Duration, sink: &Sink) -> Result<(), DaemonError> {
+    wait_for(cluster, timeout, sink, "tasks to be removed", |state| {
+        let left = state.tasks.values().filter(|t| ids.contains(&t.service_id)).count();
+        (left == 0, vec![format!("{left} task(s) left")])
+    })
+    .await
+}
+
+/// `orc service logs`: this node's log files of the service's tasks.
+pub async fn logs(daemon: &Daemon, name: &str, follow: bool, tail: Option<usize>, sink: &Sink) -> Result<(), DaemonError> {
+    let cluster = daemon.cluster()?;
+    let state = cluster.snapshot();
+    let s = state
+        .service_by_name(name)
+        .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?;
+    let mut tasks: Vec<_> = state.tasks_of_service(&s.id).filter(|t| t.node_id == Some(cluster.node_id)).collect();
+    tasks.sort_by_key(|t| t.created_at);
+    let root = daemon.cfg.logs_dir();
+    for t in &tasks {
+        let dir = crate::agent::log_dir(&root, &t.id);
+        let label = format!("{}.{}", t.service_name, t.slot);
+        let lines = orc_runtime::read_logs(&dir, tail).map_err(|e| DaemonError::io(&dir, e))?;
+        for l in lines {
+            if !sink.log(&label, l).await {
+                return Ok(());
+            }
+        }
+    }
+    if follow {
+        let service_id = s.id.clone();
+        let mut followed: HashSet<String> = HashSet::new();
+        let mut rx = cluster.state.clone();
+        let mut handles = Vec::new();
+        loop {
+            let state = rx.borrow_and_update().clone();
+            for t in state.tasks_of_service(&service_id).filter(|t| t.node_id == Some(cluster.node_id)) {
+                if followed.insert(t.id.clone()) {
+                    let dir = crate::agent::log_dir(&root, &t.id);
+                    let label = format!("{}.{}", t.service_name, t.slot);
+                    let from_end = tasks.iter().any(|x| x.id == t.id);
+                    let sink = sink.clone();
+                    handles.push(tokio::spawn(async move {
+                        let _ = orc_runtime::follow_logs(&dir, from_end, |l| {
+                            let sink = sink.clone();
+                            let label = label.clone();
+                            async move { sink.log(&label, l).await }
+                        })
+                        .await;
+                    }));
+                }
+            }
+            if sink.closed() || !state.services.contains_key(&service_id) {
+                break;
+            }
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        for h in handles {
+            h.abort();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! One function per request.
+
+use super::{converge, Sink};
+use crate::util::{now_ms, random_id};
+use crate::{views, Daemon, DaemonError};
+use orc_api::{ImageRow, InfoReply, Request};
+use orc_model::{Command, CommandResult, NewService};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value, DaemonError> {
+    serde_json::to_value(v).map_err(|e| DaemonError::Invalid(e.to_string()))
+}
+
+pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Value, DaemonError> {
+    match req {
+        Request::Info => {
+            let c = daemon.cluster().ok();
+            let state = c.as_ref().map(|c| c.snapshot());
+            to_value(InfoReply {
+                version: env!("CARGO_PKG_VERSION").into(),
+                node_id: c.as_ref().map(|c| views::node_id_str(c.node_id)),
+                cluster_id: state.as_ref().and_then(|s| s.cluster.as_ref().map(|i| i.id.clone())),
+                leader: c.as_ref().and_then(|c| c.leader()).map(views::node_id_str),
+                is_manager: c.is_some(),
+            })
+        }
+        Request::ClusterInit { advertise } => {
+            let id = daemon.init_cluster(advertise).await?;
+            Ok(json!({ "cluster_id": id.cluster_id, "node_id": views::node_id_str(id.node_id) }))
+        }
+        Request::ImageLoad { path } => {
+            sink.progress(format!("importing {}", path.display())).await;
+            let images = daemon.runtime.import_archive(&path).await?;
+            to_value(images.into_iter().map(image_row).collect::<Vec<_>>())
+        }
+        Request::ImageLs => {
+            to_value(daemon.runtime.list_images().await?.into_iter().map(image_row).collect::<Vec<_>>())
+        }
+        Request::ImageRm { reference } => {
+            daemon.runtime.remove_image(&reference).await?;
+            Ok(json!({ "removed": reference }))
+        }
+        Request::StackDeploy { stack, detach, timeout_secs } => {
+            let cluster = daemon.cluster()?;
+            let services = stack
+                .services
+                .iter()
+                .map(|(name, spec)| NewService { id: random_id(), short_name: name.clone(), spec: spec.clone() })
+                .collect();
+            let r = cluster
+                .propose(Command::DeployStack { stack: stack.name.clone(), services, at: now_ms() })
+                .await?;
+            let outcome = match r {
+                CommandResult::Deployed(o) => o,
+                _ => Default::default(),
+            };
+            for (verb, names) in [("creating", &outcome.created), ("updating", &outcome.updated), ("removing", &outcome.removed)] {
+                for n in names {
+                    sink.progress(format!("{verb} service {n}")).await;
+                }
+            }
+            if !detach {
+                converge::stack(&cluster, &stack.name, &outcome.removed, Duration::from_secs(timeout_secs), sink).await?;
+            }
+            to_value(outcome)
+        }
+        Request::StackLs => to_value(views::stacks(&daemon.cluster()?.snapshot())),
+        Request::StackRm { name, detach, timeout_secs } => {
+            let cluster = daemon.cluster()?;
+            let state = cluster.snapshot();
+            let ids: Vec<String> = state.services_in_stack(&name).map(|s| s.id.clone()).collect();
+            if ids.is_empty() {
+                return Err(DaemonError::Invalid(format!("no stack named {name}")));
+            }
+            cluster.propose(Command::RemoveStack { stack: name.clone() }).await?;
+            sink.progress(format!("removing {} service(s) of stack {name}", ids.len())).await;
+            if !detach {
+                converge::gone(&cluster, &ids, Duration::from_secs(timeout_secs), sink).await?;
+            }
+            Ok(json!({ "removed": name, "services": ids.len() }))
+        }
+        Request::ServiceLs { stack } => to_value(views::services(&daemon.cluster()?.snapshot(), stack.as_deref())),
+        Request::ServicePs { name, all } => {
+            let state = daemon.cluster()?.snapshot();
+            let s = state
+                .service_by_name(&name)
+                .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?;
+            to_value(views::tasks(&state, s, all, now_ms()))
+        }
+        Request::ServiceScale { name, replicas, detach, timeout_secs } => {
+            let cluster = daemon.cluster()?;
+            cluster.propose(Command::ScaleService { name: name.clone(), replicas, at: now_ms() }).await?;
+            sink.progress(format!("{name} scaled to {replicas}")).await;
+            if !detach {
+                converge::service(&cluster, &name, Duration::from_secs(timeout_secs), sink).await?;
+            }
+            Ok(json!({ "service": name, "replicas": replicas }))
+        }
+        Request::ServiceLogs { name, follow, tail } => {
+            crate::api::converge::logs(&daemon, &name, follow, tail, sink).await?;
+            Ok(Value::Null)
+        }
+        Request::NodeLs => {
+            let c = daemon.cluster()?;
+            to_value(views::nodes(&c.snapshot(), c.leader()))
+        }
+    }
+}
+
+fn image_row(i: orc_runtime::ImageInfo) -> ImageRow {
+    ImageRow { name: i.name, digest: i.digest, size: i.size, platform: i.platform }
+}

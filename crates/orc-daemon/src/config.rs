@@ -1,0 +1,53 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything a daemon needs to know; every path and address is settable so tests can
+/// run several daemons side by side.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub data_dir: PathBuf,
+    /// The CLI's unix socket (root only).
+    pub socket: PathBuf,
+    /// containerd's socket.
+    pub containerd: PathBuf,
+    /// containerd namespace orc's containers live in.
+    pub namespace: String,
+    /// Cluster port (node-to-node traffic).
+    pub listen: String,
+    pub hostname: String,
+    /// The binary containerd starts as the log driver of each container (this one).
+    pub logger_binary: PathBuf,
+    /// Per-task log retention.
+    pub log_max_bytes: u64,
+    pub log_max_files: u32,
+    /// How often the agent and manager re-check even without a state change.
+    pub resync: Duration,
+    /// sled page cache.
+    pub store_cache_bytes: u64,
+}
+
+impl DaemonConfig {
+    pub fn new(data_dir: PathBuf) -> DaemonConfig {
+        DaemonConfig {
+            data_dir,
+            socket: PathBuf::from(orc_api::DEFAULT_SOCKET),
+            containerd: PathBuf::from("/run/containerd/containerd.sock"),
+            namespace: "orc".into(),
+            listen: "0.0.0.0:4747".into(),
+            hostname: crate::util::hostname(),
+            logger_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/orc")),
+            log_max_bytes: 1 << 20,
+            log_max_files: 3,
+            resync: Duration::from_secs(2),
+            store_cache_bytes: 4 << 20,
+        }
+    }
+
+    pub fn raft_dir(&self) -> PathBuf {
+        self.data_dir.join("raft")
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+}

@@ -1,0 +1,49 @@
+//! The leader-only loop: orchestrator (services → tasks) then scheduler (tasks → nodes).
+//! It runs on every manager but acts only while this node leads.
+
+use crate::cluster::Cluster;
+use crate::util::{now_ms, random_id};
+use orc_model::Command;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub async fn run(cluster: Cluster, resync: Duration, mut stop: watch::Receiver<bool>) {
+    let mut state_rx = cluster.state.clone();
+    let cfg = orc_scheduler::OrchestratorConfig::default();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if cluster.is_leader() {
+            if let Err(e) = pass(&cluster, &cfg).await {
+                tracing::warn!("manager pass: {e}");
+            }
+        }
+        tokio::select! {
+            r = state_rx.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(resync) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// One round: orchestrate, commit; then schedule on the committed state, commit.
+async fn pass(
+    cluster: &Cluster,
+    cfg: &orc_scheduler::OrchestratorConfig,
+) -> Result<(), crate::DaemonError> {
+    let state = cluster.snapshot();
+    let now = now_ms();
+    let mut ids = random_id;
+    let cmds = orc_scheduler::reconcile(&state, now, &mut ids, cfg);
+    if !cmds.is_empty() {
+        cluster.propose(Command::Batch(cmds)).await?;
+    }
+    let state = cluster.snapshot();
+    let out = orc_scheduler::schedule(&state, now);
+    let cmds = out.into_commands(&state, now);
+    if !cmds.is_empty() {
+        cluster.propose(Command::Batch(cmds)).await?;
+    }
+    Ok(())
+}

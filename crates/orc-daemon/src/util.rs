@@ -1,0 +1,68 @@
+//! Small facts about the host and time; the only place that reads clocks or randomness.
+
+use orc_model::{NodeResources, Platform, Timestamp};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn now_ms() -> Timestamp {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// A fresh random hex id of 12 bytes (24 characters): task and service ids.
+pub fn random_id() -> String {
+    let mut b = [0u8; 12];
+    fill_random(&mut b);
+    orc_model::new_id(&b)
+}
+
+pub fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    fill_random(&mut b);
+    u64::from_le_bytes(b) | 1
+}
+
+fn fill_random(b: &mut [u8]) {
+    if getrandom::fill(b).is_err() {
+        // No OS randomness is a broken host; fall back to time + pid mixing so ids stay
+        // unique on this node rather than refusing to work.
+        let seed = (now_ms() as u128) << 32 | std::process::id() as u128;
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (seed.rotate_left(i as u32 * 7) as u8) ^ (i as u8);
+        }
+    }
+}
+
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+pub fn host_resources() -> NodeResources {
+    let cpus = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        })
+        .unwrap_or(0)
+        * 1024;
+    NodeResources { nano_cpus: cpus * 1_000_000_000, memory_bytes: mem }
+}
+
+pub fn host_platform() -> Platform {
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        "x86_64" => "amd64",
+        "arm" => "arm",
+        other => other,
+    };
+    let variant = match arch {
+        "arm64" => "v8",
+        "arm" => "v7",
+        _ => "",
+    };
+    Platform { os: "linux".into(), architecture: arch.into(), variant: variant.into() }
+}

@@ -1,0 +1,161 @@
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "orc", version, about = "A small Raft-replicated container orchestrator for ARM boards")]
+pub struct Cli {
+    /// The local daemon's socket.
+    #[arg(long, global = true, env = "ORC_SOCKET", default_value = orc_api::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the node daemon (normally from the systemd unit).
+    Daemon(DaemonArgs),
+    /// Create or inspect the cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+    /// Load, list and remove images.
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Deploy, list and remove stacks.
+    #[command(subcommand)]
+    Stack(StackCmd),
+    /// Inspect, scale and read the logs of services.
+    #[command(subcommand)]
+    Service(ServiceCmd),
+    /// List the cluster's nodes.
+    #[command(subcommand)]
+    Node(NodeCmd),
+    /// Print the client's and the daemon's version.
+    Version(JsonFlag),
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    #[arg(long, default_value = "/var/lib/orc")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    pub containerd: PathBuf,
+    /// Cluster port for node-to-node traffic.
+    #[arg(long, default_value = "0.0.0.0:4747")]
+    pub listen: String,
+    /// containerd namespace for orc's containers.
+    #[arg(long, default_value = "orc")]
+    pub namespace: String,
+    /// Name this node reports (default: the host name).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Per-task log file size before rotation, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub log_max_bytes: u64,
+    /// Rotated log files kept per task.
+    #[arg(long, default_value_t = 3)]
+    pub log_max_files: u32,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "ORC_LOG", default_value = "info,openraft=warn,sled=warn")]
+    pub log: String,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClusterCmd {
+    /// Make this node the first manager of a new cluster.
+    Init {
+        /// Address other nodes reach this one on (ADDR or ADDR:PORT).
+        #[arg(long)]
+        advertise: Option<String>,
+    },
+    /// Show this node's cluster membership.
+    Info(JsonFlag),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Import an OCI or `docker save` archive.
+    Load { file: PathBuf },
+    Ls(JsonFlag),
+    Rm { reference: String },
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+pub struct WaitArgs {
+    /// Return once the change is committed, without waiting for tasks.
+    #[arg(long, short)]
+    pub detach: bool,
+    /// Seconds to wait for convergence.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StackCmd {
+    /// Check a stack file without deploying it (needs no daemon).
+    Validate {
+        file: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Create or update a stack from a file; shows each service converging.
+    Deploy {
+        file: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    Ls(JsonFlag),
+    Rm {
+        name: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceCmd {
+    Ls {
+        #[arg(long)]
+        stack: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// The service's tasks: where they run and why one is pending.
+    Ps {
+        name: String,
+        /// Include ended tasks.
+        #[arg(long, short)]
+        all: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// SERVICE=REPLICAS ...
+    Scale {
+        #[arg(required = true)]
+        pairs: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    Logs {
+        name: String,
+        #[arg(long, short)]
+        follow: bool,
+        /// Only the last N lines of each task.
+        #[arg(long)]
+        tail: Option<usize>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCmd {
+    Ls(JsonFlag),
+}

@@ -1,0 +1,23 @@
+use crate::cli::DaemonArgs;
+use anyhow::Context;
+
+pub async fn run(args: &DaemonArgs, socket: &std::path::Path) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("--log")?)
+        .with_writer(std::io::stderr)
+        .init();
+    let mut cfg = orc_daemon::DaemonConfig::new(args.data_dir.clone());
+    cfg.socket = socket.to_path_buf();
+    cfg.containerd = args.containerd.clone();
+    cfg.listen = args.listen.clone();
+    cfg.namespace = args.namespace.clone();
+    if let Some(h) = &args.hostname {
+        cfg.hostname = h.clone();
+    }
+    cfg.log_max_bytes = args.log_max_bytes;
+    cfg.log_max_files = args.log_max_files;
+    cfg.logger_binary = std::env::current_exe().context("locating the orc binary")?;
+    let daemon = orc_daemon::Daemon::new(cfg).context("starting the daemon")?;
+    daemon.run().await.context("daemon")?;
+    Ok(())
+}

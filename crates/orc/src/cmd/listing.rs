@@ -1,0 +1,101 @@
+//! Listings: a table by default, the daemon's rows as JSON with --json.
+
+use crate::output::{ago, bytes, json, table};
+use orc_api::{ImageRow, NodeRow, ServiceRow, StackRow, TaskRow};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+fn rows<T: DeserializeOwned>(v: Value) -> anyhow::Result<Vec<T>> {
+    Ok(serde_json::from_value(v)?)
+}
+
+pub fn nodes(v: Value, as_json: bool) -> anyhow::Result<()> {
+    let rs: Vec<NodeRow> = rows(v)?;
+    if as_json {
+        return json(&rs);
+    }
+    table(
+        &["ID", "HOSTNAME", "ROLE", "STATUS", "AVAILABILITY", "LEADER", "ADDRESS", "CPUS", "MEMORY"],
+        rs.into_iter()
+            .map(|n| {
+                vec![
+                    n.id.get(..12).unwrap_or(&n.id).to_string(),
+                    n.hostname,
+                    n.role,
+                    n.status,
+                    n.availability,
+                    if n.leader { "*".into() } else { String::new() },
+                    n.address,
+                    format!("{}", n.nano_cpus as f64 / 1e9),
+                    bytes(n.memory_bytes),
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+pub fn stacks(v: Value, as_json: bool) -> anyhow::Result<()> {
+    let rs: Vec<StackRow> = rows(v)?;
+    if as_json {
+        return json(&rs);
+    }
+    table(&["NAME", "SERVICES"], rs.into_iter().map(|s| vec![s.name, s.services.to_string()]).collect());
+    Ok(())
+}
+
+pub fn services(v: Value, as_json: bool) -> anyhow::Result<()> {
+    let rs: Vec<ServiceRow> = rows(v)?;
+    if as_json {
+        return json(&rs);
+    }
+    table(
+        &["ID", "NAME", "MODE", "REPLICAS", "IMAGE"],
+        rs.into_iter()
+            .map(|s| vec![s.id, s.name, s.mode, format!("{}/{}", s.running, s.desired), s.image])
+            .collect(),
+    );
+    Ok(())
+}
+
+pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
+    let rs: Vec<TaskRow> = rows(v)?;
+    if as_json {
+        return json(&rs);
+    }
+    table(
+        &["ID", "NAME", "NODE", "DESIRED", "CURRENT", "ERROR"],
+        rs.into_iter()
+            .map(|t| {
+                let why = match (&t.error, t.state.as_str()) {
+                    (Some(e), _) => e.clone(),
+                    (None, "pending") => t.message.clone(),
+                    _ => String::new(),
+                };
+                vec![
+                    t.id.get(..12).unwrap_or(&t.id).to_string(),
+                    t.name,
+                    t.node,
+                    t.desired_state,
+                    format!("{} {}", t.state, ago(t.since_secs)),
+                    why,
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+pub fn images(v: Value, as_json: bool) -> anyhow::Result<()> {
+    let rs: Vec<ImageRow> = rows(v)?;
+    if as_json {
+        return json(&rs);
+    }
+    table(
+        &["NAME", "DIGEST", "SIZE", "PLATFORM"],
+        rs.into_iter()
+            .map(|i| vec![i.name, i.digest.get(..19).unwrap_or(&i.digest).to_string(), bytes(i.size), i.platform])
+            .collect(),
+    );
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Each command: build a request, call the daemon, print the answer. Thin on purpose.
+
+mod daemon;
+mod listing;
+
+use crate::cli::{Cli, ClusterCmd, Command, ImageCmd, NodeCmd, ServiceCmd, StackCmd};
+use anyhow::{bail, Context};
+use orc_api::{Client, Reply, Request};
+use serde_json::Value;
+
+pub const LOGGER_SUBCOMMAND: &str = "__logger";
+
+/// Calls the daemon, printing progress lines as they come.
+async fn call(cli: &Cli, req: Request) -> anyhow::Result<Value> {
+    let client = Client::new(&cli.socket);
+    let v = client
+        .call(&req, |r| match r {
+            Reply::Progress { message } => eprintln!("  {message}"),
+            Reply::Log { task, line } => println!("{task}  | {line}"),
+            _ => {}
+        })
+        .await?;
+    Ok(v)
+}
+
+fn load_stack(file: &std::path::Path, name: Option<&str>) -> anyhow::Result<orc_spec::StackSpec> {
+    orc_spec::load_stack(file, name).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Daemon(args) => daemon::run(args, &cli.socket).await,
+        Command::Version(j) => {
+            let info = call(&cli, Request::Info).await.ok();
+            if j.json {
+                return crate::output::json(&serde_json::json!({ "client": env!("CARGO_PKG_VERSION"), "daemon": info }));
+            }
+            println!("orc {}", env!("CARGO_PKG_VERSION"));
+            if let Some(v) = info.as_ref().and_then(|i| i.get("version")).and_then(|v| v.as_str()) {
+                println!("daemon {v}");
+            }
+            Ok(())
+        }
+        Command::Cluster(ClusterCmd::Init { advertise }) => {
+            let v = call(&cli, Request::ClusterInit { advertise: advertise.clone() }).await?;
+            println!(
+                "cluster {} initialised; this node ({}) is its first manager",
+                v["cluster_id"].as_str().unwrap_or("?"),
+                v["node_id"].as_str().unwrap_or("?")
+            );
+            Ok(())
+        }
+        Command::Cluster(ClusterCmd::Info(j)) => {
+            let v = call(&cli, Request::Info).await?;
+            if j.json {
+                return crate::output::json(&v);
+            }
+            for k in ["version", "cluster_id", "node_id", "leader", "is_manager"] {
+                println!("{k:<12} {}", v.get(k).map(|x| x.to_string()).unwrap_or_default().trim_matches('"'));
+            }
+            Ok(())
+        }
+        Command::Image(ImageCmd::Load { file }) => {
+            let path = std::fs::canonicalize(file).with_context(|| format!("{}", file.display()))?;
+            let v = call(&cli, Request::ImageLoad { path }).await?;
+            for img in v.as_array().into_iter().flatten() {
+                println!("loaded {} ({})", img["name"].as_str().unwrap_or("?"), img["digest"].as_str().unwrap_or("?"));
+            }
+            Ok(())
+        }
+        Command::Image(ImageCmd::Ls(j)) => listing::images(call(&cli, Request::ImageLs).await?, j.json),
+        Command::Image(ImageCmd::Rm { reference }) => {
+            call(&cli, Request::ImageRm { reference: reference.clone() }).await?;
+            println!("removed {reference}");
+            Ok(())
+        }
+        Command::Stack(StackCmd::Validate { file, name }) => {
+            let stack = load_stack(file, name.as_deref())?;
+            println!("{}: stack {} is valid ({} service(s))", file.display(), stack.name, stack.services.len());
+            Ok(())
+        }
+        Command::Stack(StackCmd::Deploy { file, name, wait }) => {
+            let stack = load_stack(file, name.as_deref())?;
+            let stack_name = stack.name.clone();
+            eprintln!("deploying stack {stack_name}");
+            let v = call(&cli, Request::StackDeploy { stack, detach: wait.detach, timeout_secs: wait.timeout }).await?;
+            let count = |k: &str| v[k].as_array().map(|a| a.len()).unwrap_or(0);
+            println!(
+                "stack {stack_name}: {} created, {} updated, {} unchanged, {} removed{}",
+                count("created"),
+                count("updated"),
+                count("unchanged"),
+                count("removed"),
+                if wait.detach { "" } else { "; all services converged" }
+            );
+            Ok(())
+        }
+        Command::Stack(StackCmd::Ls(j)) => listing::stacks(call(&cli, Request::StackLs).await?, j.json),
+        Command::Stack(StackCmd::Rm { name, wait }) => {
+            call(&cli, Request::StackRm { name: name.clone(), detach: wait.detach, timeout_secs: wait.timeout }).await?;
+            println!("removed stack {name}");
+            Ok(())
+        }
+        Command::Service(ServiceCmd::Ls { stack, json }) => {
+            listing::services(call(&cli, Request::ServiceLs { stack: stack.clone() }).await?, json.json)
+        }
+        Command::Service(ServiceCmd::Ps { name, all, json }) => {
+            listing::tasks(call(&cli, Request::ServicePs { name: name.clone(), all: *all }).await?, json.json)
+        }
+        Command::Service(ServiceCmd::Scale { pairs, wait }) => {
+            let mut parsed = Vec::new();
+            for p in pairs {
+                let Some((name, n)) = p.split_once('=') else {
+                    bail!("{p}: expected SERVICE=REPLICAS");
+                };
+                let n: u32 = n.parse().with_context(|| format!("{p}: replicas must be a whole number"))?;
+                parsed.push((name.to_string(), n));
+            }
+            for (name, replicas) in parsed {
+                call(&cli, Request::ServiceScale { name: name.clone(), replicas, detach: wait.detach, timeout_secs: wait.timeout }).await?;
+                println!("{name} scaled to {replicas}");
+            }
+            Ok(())
+        }
+        Command::Service(ServiceCmd::Logs { name, follow, tail }) => {
+            call(&cli, Request::ServiceLogs { name: name.clone(), follow: *follow, tail: *tail }).await?;
+            Ok(())
+        }
+        Command::Node(NodeCmd::Ls(j)) => listing::nodes(call(&cli, Request::NodeLs).await?, j.json),
+    }
+}
