@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root): installs what the
+# tests need, builds orc in the fast test profile, runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg in containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived \
+           gcc-aarch64-linux-gnu qemu-user-static; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# containerd from Debian starts a system instance we don't use; the tests run their own.
+
+export CARGO_TERM_COLOR=never
+export RUST_BACKTRACE=1
+# The end-to-end tests drive the real binary.
+cargo build -p orc --locked
+cargo test --workspace --locked --no-fail-fast -- --test-threads 4
