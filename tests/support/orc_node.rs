@@ -1,0 +1,172 @@
+//! A real `orc daemon` process with its own containerd, data dir and socket.
+
+use crate::{orc_binary, poll_until, Containerd};
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub struct OrcNode {
+    pub containerd: Containerd,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl OrcNode {
+    /// A fresh containerd and a daemon on it; not yet in a cluster.
+    pub fn start() -> Result<OrcNode> {
+        let containerd = Containerd::start()?;
+        let dir = tempfile::Builder::new().prefix("orc-node-").tempdir()?;
+        let mut n = OrcNode { containerd, dir, child: None };
+        n.spawn_daemon()?;
+        Ok(n)
+    }
+
+    /// A daemon in a one-node cluster.
+    pub fn start_initialised() -> Result<OrcNode> {
+        let n = OrcNode::start()?;
+        n.ok(&["cluster", "init", "--advertise", "127.0.0.1:4747"])?;
+        Ok(n)
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("orc.sock")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    fn spawn_daemon(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path())?;
+        let child = Command::new(orc_binary()?)
+            .arg("--socket")
+            .arg(self.socket())
+            .arg("daemon")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--containerd")
+            .arg(self.containerd.socket())
+            .args(["--listen", "127.0.0.1:4747", "--log", "info,openraft=warn,orc_daemon=debug"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting orc daemon")?;
+        self.child = Some(child);
+        poll_until(Duration::from_secs(20), "the orc daemon to answer", || {
+            self.orc(&["version", "--json"])
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+                .filter(|v| !v["daemon"].is_null())
+        })
+        .with_context(|| format!("daemon log:\n{}", self.daemon_log()))?;
+        Ok(())
+    }
+
+    /// Runs `orc ARGS` against this daemon.
+    pub fn orc(&self, args: &[&str]) -> Result<Output> {
+        Ok(Command::new(orc_binary()?).arg("--socket").arg(self.socket()).args(args).stdin(Stdio::null()).output()?)
+    }
+
+    /// Runs `orc ARGS`, fails with its stderr and the daemon's log if it fails.
+    pub fn ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.orc(args)?;
+        if !out.status.success() {
+            bail!(
+                "orc {} failed: {}\n--- daemon log (tail) ---\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr),
+                self.daemon_log_tail(60)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs `orc ARGS --json` and parses the output.
+    pub fn json(&self, args: &[&str]) -> Result<Value> {
+        let mut a = args.to_vec();
+        a.push("--json");
+        let s = self.ok(&a)?;
+        serde_json::from_str(&s).with_context(|| format!("orc {}: not JSON: {s}", a.join(" ")))
+    }
+
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn daemon_log_tail(&self, n: usize) -> String {
+        let s = self.daemon_log();
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// SIGKILLs the daemon (containers and containerd keep running).
+    pub fn kill_daemon(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            c.kill()?;
+            c.wait()?;
+        }
+        Ok(())
+    }
+
+    pub fn restart_daemon(&mut self) -> Result<()> {
+        self.kill_daemon()?;
+        self.spawn_daemon()
+    }
+
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// `ctr` against this node's containerd, in orc's namespace: an independent view.
+    pub fn ctr(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("ctr")
+            .arg("--address")
+            .arg(self.containerd.socket())
+            .args(["--namespace", "orc"])
+            .args(args)
+            .output()
+            .context("running ctr")?;
+        if !out.status.success() {
+            bail!("ctr {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Ids of containers whose task is RUNNING, according to containerd itself.
+    pub fn running_containers(&self) -> Result<Vec<String>> {
+        let out = self.ctr(&["tasks", "ls"])?;
+        let mut v: Vec<String> = out
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() >= 3 && f[2] == "RUNNING").then(|| f[0].to_string())
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    pub fn containers(&self) -> Result<Vec<String>> {
+        Ok(self.ctr(&["containers", "ls", "-q"])?.lines().map(str::to_string).collect())
+    }
+}
+
+impl Drop for OrcNode {
+    fn drop(&mut self) {
+        let _ = self.kill_daemon();
+        // containerd's own Drop then kills shims and containers and removes its dir.
+    }
+}
