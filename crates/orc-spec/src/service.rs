@@ -1,0 +1,245 @@
+//! One `[services.NAME]` table → a [`ServiceSpec`].
+
+use crate::constraint::parse_constraint;
+use crate::document::{Checker, Fields, Node};
+use crate::mount::parse_mounts;
+use crate::names::{check_absolute_path, check_hostname, check_user};
+use crate::policy::{parse_restart, parse_stop};
+use crate::resources::parse_resources;
+use crate::{NetworkMode, Resources, RestartPolicy, ServiceMode, ServiceSpec, StopPolicy};
+use std::collections::BTreeMap;
+use toml_edit::Value;
+
+/// Every key a service table may hold.
+pub(crate) const SERVICE_KEYS: &[&str] = &[
+    "image",
+    "command",
+    "entrypoint",
+    "replicas",
+    "mode",
+    "env",
+    "labels",
+    "constraints",
+    "resources",
+    "restart",
+    "stop",
+    "user",
+    "working_dir",
+    "hostname",
+    "network_mode",
+    "mounts",
+];
+
+/// Most replicas one service may ask for.
+pub const MAX_REPLICAS: i64 = 1000;
+
+/// Reads one service table. Problems go to `ck`; the returned spec holds defaults where
+/// a value was invalid, and is only used when `ck` ends up empty.
+pub(crate) fn parse_service(ck: &mut Checker<'_>, node: &Node<'_>) -> ServiceSpec {
+    let mut spec = ServiceSpec {
+        image: String::new(),
+        entrypoint: None,
+        command: None,
+        mode: ServiceMode::Replicated { replicas: 1 },
+        env: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        constraints: Vec::new(),
+        resources: Resources::default(),
+        restart: RestartPolicy::default(),
+        stop: StopPolicy::default(),
+        user: None,
+        working_dir: None,
+        hostname: None,
+        mounts: Vec::new(),
+        network_mode: NetworkMode::Host,
+    };
+    let Some(f) = ck.table(node, SERVICE_KEYS) else {
+        return spec;
+    };
+    spec.image = image(ck, &f).unwrap_or_default();
+    spec.entrypoint = f.get("entrypoint").and_then(|n| argv(ck, n, true));
+    spec.command = f.get("command").and_then(|n| argv(ck, n, false));
+    spec.mode = mode(ck, &f);
+    spec.env = f.get("env").map(|n| env(ck, n)).unwrap_or_default();
+    spec.labels = f.get("labels").map(|n| labels(ck, n)).unwrap_or_default();
+    if let Some(n) = f.get("constraints") {
+        spec.constraints = constraints(ck, n);
+    }
+    if let Some(n) = f.get("resources") {
+        spec.resources = parse_resources(ck, n);
+    }
+    if let Some(n) = f.get("restart") {
+        spec.restart = parse_restart(ck, n);
+    }
+    if let Some(n) = f.get("stop") {
+        spec.stop = parse_stop(ck, n);
+    }
+    spec.user = checked_string(ck, f.get("user"), check_user);
+    spec.working_dir = checked_string(ck, f.get("working_dir"), check_absolute_path);
+    spec.hostname = checked_string(ck, f.get("hostname"), check_hostname);
+    if let Some(n) = f.get("network_mode") {
+        match ck.string(n) {
+            Some("host") | None => {}
+            Some(other) => ck.invalid(
+                n,
+                format!("unsupported network mode {other:?}; only \"host\" is supported"),
+            ),
+        }
+    }
+    if let Some(n) = f.get("mounts") {
+        spec.mounts = parse_mounts(ck, n);
+    }
+    spec
+}
+
+fn image(ck: &mut Checker<'_>, f: &Fields<'_>) -> Option<String> {
+    let Some(n) = f.get("image") else {
+        ck.missing(f, "image", ": the image to run, e.g. image = \"demo/busybox:1\"");
+        return None;
+    };
+    let image = ck.string(n)?;
+    if image.is_empty() {
+        ck.invalid(n, "image is empty");
+    } else if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        ck.invalid(n, format!("image {image:?} contains whitespace"));
+    }
+    Some(image.to_string())
+}
+
+/// `command` / `entrypoint`: an array of strings, never a string split on spaces.
+fn argv(ck: &mut Checker<'_>, n: &Node<'_>, may_be_empty: bool) -> Option<Vec<String>> {
+    if let Some(s) = n.as_str() {
+        let words: Vec<String> = s.split_whitespace().map(|w| format!("{w:?}")).collect();
+        ck.invalid(
+            n,
+            format!(
+                "must be an array of strings, not a string (orc does not split it into \
+                 words): write {} = [{}]",
+                n.key,
+                words.join(", ")
+            ),
+        );
+        return None;
+    }
+    let args = ck.strings(n, "an array of strings")?;
+    if args.is_empty() && !may_be_empty {
+        ck.invalid(n, "is empty; leave it out to use the image's default command");
+    }
+    if args.iter().any(|a| a.contains('\0')) {
+        ck.invalid(n, "an argument contains a NUL byte");
+    }
+    Some(args)
+}
+
+fn mode(ck: &mut Checker<'_>, f: &Fields<'_>) -> ServiceMode {
+    let global = match f.get("mode").map(|n| (n, ck.string(n))) {
+        Some((_, Some("global"))) => true,
+        Some((n, Some(other))) if other != "replicated" => {
+            ck.invalid(
+                n,
+                format!("unknown mode {other:?}; use \"replicated\" or \"global\""),
+            );
+            false
+        }
+        _ => false,
+    };
+    let Some(n) = f.get("replicas") else {
+        return if global {
+            ServiceMode::Global
+        } else {
+            ServiceMode::Replicated { replicas: 1 }
+        };
+    };
+    if global {
+        ck.invalid(
+            n,
+            "replicas cannot be set with mode = \"global\" (global runs one task on every \
+             eligible node)",
+        );
+        return ServiceMode::Global;
+    }
+    let replicas = match ck.integer(n) {
+        Some(r) if r < 0 => {
+            ck.invalid(n, format!("replicas must not be negative (got {r})"));
+            1
+        }
+        Some(r) if r > MAX_REPLICAS => {
+            ck.invalid(n, format!("replicas {r} is above the limit of {MAX_REPLICAS}"));
+            1
+        }
+        Some(r) => u32::try_from(r).unwrap_or(1),
+        None => 1,
+    };
+    ServiceMode::Replicated { replicas }
+}
+
+fn env(ck: &mut Checker<'_>, n: &Node<'_>) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for entry in ck.entries(n).unwrap_or_default() {
+        let key = &entry.key;
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            ck.error(
+                &entry.key_span,
+                &entry.path,
+                format!("invalid variable name {key:?}: it must be non-empty, without '='"),
+            );
+        }
+        let value = match entry.val {
+            crate::document::Val::Value(Value::Integer(i)) => Some(i.value().to_string()),
+            crate::document::Val::Value(Value::Boolean(b)) => Some(b.value().to_string()),
+            _ => ck.string(&entry).map(str::to_string),
+        };
+        if let Some(value) = value {
+            if value.contains('\0') {
+                ck.invalid(&entry, "value contains a NUL byte");
+            }
+            env.insert(key.clone(), value);
+        }
+    }
+    env
+}
+
+fn labels(ck: &mut Checker<'_>, n: &Node<'_>) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    for entry in ck.entries(n).unwrap_or_default() {
+        if entry.key.trim().is_empty() {
+            ck.error(&entry.key_span, &entry.path, "label name is empty");
+        }
+        if let Some(value) = ck.string(&entry) {
+            labels.insert(entry.key.clone(), value.to_string());
+        }
+    }
+    labels
+}
+
+fn constraints(ck: &mut Checker<'_>, n: &Node<'_>) -> Vec<crate::Constraint> {
+    let expected = "an array of strings, e.g. [\"node.labels.disk == ssd\"]";
+    let Some(elements) = ck.array(n, expected) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for element in &elements {
+        let Some(text) = ck.string(element) else {
+            continue;
+        };
+        match parse_constraint(text) {
+            Ok(c) => out.push(c),
+            Err(why) => ck.invalid(element, why),
+        }
+    }
+    out
+}
+
+/// An optional string that must pass `check`.
+fn checked_string(
+    ck: &mut Checker<'_>,
+    n: Option<&Node<'_>>,
+    check: fn(&str) -> Result<(), String>,
+) -> Option<String> {
+    let n = n?;
+    let s = ck.string(n)?;
+    if let Err(why) = check(s) {
+        ck.invalid(n, why);
+    }
+    Some(s.to_string())
+}
