@@ -1,1 +1,32 @@
-//! orc-scheduler
+//! orc's orchestrator and scheduler: pure functions from the cluster state to the
+//! [`Command`](orc_model::Command)s the leader proposes to Raft.
+//!
+//! - [`reconcile`] (the orchestrator) makes every service's tasks exist: replicas per
+//!   slot, one task per eligible node for global services, replacements after spec
+//!   changes, node loss, drains and exits (the restart policy), and cleanup.
+//! - [`schedule`] places pending tasks on nodes through a [`Pipeline`] of [`Filter`]s,
+//!   spreading each service over the nodes.
+//!
+//! Neither does I/O, reads a clock or draws randomness: time and new ids come from the
+//! caller. Running either again on the state with its commands applied proposes
+//! nothing more.
+
+mod constraint;
+mod filter;
+mod global;
+mod orchestrator;
+mod pipeline;
+mod plan;
+mod replicated;
+mod restart;
+mod scheduler;
+mod slot;
+mod spec;
+
+pub use constraint::{constraint_matches, constraints_match};
+pub use filter::{
+    AvailabilityFilter, ConstraintFilter, Filter, NodeInfo, ReadyFilter, Resource, ResourceFilter,
+};
+pub use orchestrator::{reconcile, OrchestratorConfig};
+pub use pipeline::Pipeline;
+pub use scheduler::{schedule, schedule_with, SchedulerOutput};

@@ -1,0 +1,166 @@
+//! The orchestrator: turns services into tasks. One pass reads the cluster state and
+//! proposes the commands that move it towards what the services ask for; running it
+//! again on the state with those commands applied proposes nothing.
+//!
+//! Desired states it writes: Running (new tasks), Shutdown (retire a task: scaled
+//! away, replaced, node drained, service removed) and Complete — "finished, and the
+//! restart policy says no replacement" — which keeps the slot's last task as its
+//! current one until the spec changes.
+
+use crate::plan::Plan;
+use crate::spec::same_spec;
+use crate::{global, replicated, slot};
+use orc_model::{
+    ClusterState, Command, NodeId, NodeStatus, Service, ServiceMode, Task, TaskState, TaskStatus,
+    Timestamp,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// Knobs of the orchestrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrchestratorConfig {
+    /// Terminal tasks kept per slot (per service and node for global services) besides
+    /// the current one; older ones are removed.
+    pub task_history: usize,
+}
+
+impl Default for OrchestratorConfig {
+    fn default() -> Self {
+        OrchestratorConfig { task_history: 5 }
+    }
+}
+
+/// One orchestrator pass over `state` at time `now`. New task ids come from `ids`
+/// (called once per task created, in a deterministic order). Pure: the same inputs
+/// give the same commands.
+pub fn reconcile(
+    state: &ClusterState,
+    now: Timestamp,
+    ids: &mut dyn FnMut() -> String,
+    cfg: &OrchestratorConfig,
+) -> Vec<Command> {
+    let mut by_service: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+    for t in state.tasks.values() {
+        by_service.entry(t.service_id.as_str()).or_default().push(t);
+    }
+    let mut cx = Ctx { state, now, ids, cfg, plan: Plan::default() };
+    for svc in state.services.values() {
+        let tasks = by_service.remove(svc.id.as_str()).unwrap_or_default();
+        cx.orphan_lost(&tasks);
+        let mut view = ServiceView { svc, tasks: &tasks, outdated: HashMap::new() };
+        match svc.spec.mode {
+            ServiceMode::Replicated { replicas } => replicated::reconcile(&mut cx, &mut view, replicas),
+            ServiceMode::Global => global::reconcile(&mut cx, &mut view),
+        }
+    }
+    for tasks in by_service.values() {
+        cx.reap_removed_service(tasks);
+    }
+    cx.plan.into_commands()
+}
+
+/// What one pass carries around.
+pub(crate) struct Ctx<'a, 'i> {
+    pub(crate) state: &'a ClusterState,
+    pub(crate) now: Timestamp,
+    ids: &'i mut dyn FnMut() -> String,
+    pub(crate) cfg: &'a OrchestratorConfig,
+    pub(crate) plan: Plan,
+}
+
+/// A service with its tasks and a per-version cache of "does this version's spec
+/// differ from the service's".
+pub(crate) struct ServiceView<'a, 't> {
+    pub(crate) svc: &'a Service,
+    pub(crate) tasks: &'t [&'a Task],
+    outdated: HashMap<u64, bool>,
+}
+
+impl ServiceView<'_, '_> {
+    /// Whether `t` was made from a spec that differs from the service's current one.
+    pub(crate) fn is_outdated(&mut self, t: &Task) -> bool {
+        if t.spec_version == self.svc.version {
+            return false;
+        }
+        let svc = self.svc;
+        *self.outdated.entry(t.spec_version).or_insert_with(|| !same_spec(&t.spec, &svc.spec))
+    }
+}
+
+impl Ctx<'_, '_> {
+    /// Why `t`'s node can no longer report on it: down, or gone from the cluster.
+    /// `None` when the node is fine or `t` is not on a node.
+    pub(crate) fn node_lost(&self, t: &Task) -> Option<&'static str> {
+        let id = t.node_id?;
+        match self.state.nodes.get(&id) {
+            None => Some("node left the cluster"),
+            Some(n) if n.status == NodeStatus::Down => Some("node is down"),
+            Some(_) => None,
+        }
+    }
+
+    /// A task that has not ended but whose node is down or gone: it will never report
+    /// again, so the orchestrator declares it orphaned (and retires it).
+    pub(crate) fn is_lost(&self, t: &Task) -> bool {
+        !t.status.state.is_terminal() && self.node_lost(t).is_some()
+    }
+
+    /// Marks every lost task of a live service orphaned.
+    fn orphan_lost(&mut self, tasks: &[&Task]) {
+        for t in tasks {
+            if t.status.state.is_terminal() {
+                continue;
+            }
+            if let Some(why) = self.node_lost(t) {
+                self.plan.set_status(t, TaskStatus::new(TaskState::Orphaned, self.now, why));
+                self.plan.raise_desired(t, TaskState::Shutdown);
+            }
+        }
+    }
+
+    /// Tasks of a service that no longer exists: shut down, then removed once they
+    /// ended, never left the manager, or sit on a node that is down or gone.
+    fn reap_removed_service(&mut self, tasks: &[&Task]) {
+        for t in tasks {
+            let retired = !slot::wants_running(t);
+            if t.status.state.is_terminal()
+                || self.node_lost(t).is_some()
+                || (retired && slot::is_unassigned(t))
+            {
+                self.plan.remove(t);
+            } else {
+                self.plan.raise_desired(t, TaskState::Shutdown);
+            }
+        }
+    }
+
+    /// A fresh task of `svc` for `slot`. Replicated tasks start Pending for the
+    /// scheduler; global ones (`node` set) start Assigned to their node.
+    pub(crate) fn new_task(
+        &mut self,
+        svc: &Service,
+        slot: u32,
+        node: Option<NodeId>,
+        attempt: u32,
+        not_before: Timestamp,
+    ) -> Task {
+        let status = match node {
+            Some(_) => TaskStatus::new(TaskState::Assigned, self.now, "assigned"),
+            None => TaskStatus::new(TaskState::Pending, self.now, "pending"),
+        };
+        Task {
+            id: (self.ids)(),
+            service_id: svc.id.clone(),
+            service_name: svc.name.clone(),
+            slot,
+            node_id: node,
+            spec_version: svc.version,
+            spec: svc.spec.clone(),
+            desired_state: TaskState::Running,
+            status,
+            created_at: self.now,
+            not_before,
+            attempt,
+        }
+    }
+}

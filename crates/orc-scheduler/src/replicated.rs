@@ -1,0 +1,71 @@
+//! Replicated services: slots 1..=replicas each hold exactly one current task.
+
+use crate::orchestrator::{Ctx, ServiceView};
+use crate::restart::{self, RestartDecision};
+use crate::slot;
+use orc_model::{Availability, Task, TaskState};
+use std::collections::BTreeMap;
+
+/// Reconciles one replicated service with `replicas` slots.
+pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, replicas: u32) {
+    let mut slots: BTreeMap<u32, Vec<&Task>> = BTreeMap::new();
+    for t in view.tasks {
+        slots.entry(t.slot).or_default().push(t);
+    }
+    let svc = view.svc;
+    for n in 1..=replicas {
+        if !slots.contains_key(&n) {
+            let t = cx.new_task(svc, n, None, 0, 0);
+            cx.plan.create(t);
+        }
+    }
+    for (&n, tasks) in &slots {
+        if n == 0 || n > replicas {
+            // Scaled away (or a global service's task after a mode change).
+            for t in tasks.iter().filter(|t| slot::is_current(t)) {
+                cx.plan.raise_desired(t, TaskState::Shutdown);
+            }
+        } else {
+            reconcile_slot(cx, view, n, tasks);
+        }
+        slot::trim(&mut cx.plan, tasks, cx.cfg.task_history);
+    }
+}
+
+/// One slot within range: keep its current task, or retire it and start the next.
+fn reconcile_slot(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, n: u32, tasks: &[&Task]) {
+    let svc = view.svc;
+    let Some(cur) = slot::pick_current(&mut cx.plan, tasks) else {
+        // Every task of the slot was retired (scaled down, then up again).
+        let t = cx.new_task(svc, n, None, slot::next_attempt(tasks), 0);
+        cx.plan.create(t);
+        return;
+    };
+    let replace_at = if view.is_outdated(cur) || cx.is_lost(cur) || on_drained_node(cx, cur) {
+        Some(0)
+    } else if cur.status.state.is_terminal() && slot::wants_running(cur) {
+        match restart::decide(cur, tasks, cx.now) {
+            RestartDecision::Replace { not_before } => Some(not_before),
+            RestartDecision::Stop => {
+                cx.plan.raise_desired(cur, TaskState::Complete);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(not_before) = replace_at {
+        cx.plan.raise_desired(cur, TaskState::Shutdown);
+        let t = cx.new_task(svc, n, None, slot::next_attempt(tasks), not_before);
+        cx.plan.create(t);
+    }
+}
+
+/// A live task the manager wants running on a node being drained: it moves elsewhere.
+fn on_drained_node(cx: &Ctx<'_, '_>, t: &Task) -> bool {
+    slot::wants_running(t)
+        && !t.status.state.is_terminal()
+        && t.node_id
+            .and_then(|id| cx.state.nodes.get(&id))
+            .is_some_and(|node| node.availability == Availability::Drain)
+}
