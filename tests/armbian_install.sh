@@ -180,6 +180,29 @@ else
   echo "SKIP: install: systemd-analyze not available"
 fi
 
+# --- the Debian package ------------------------------------------------------------------
+if command -v dpkg-deb >/dev/null; then
+  if deb=$(bash deploy/armbian/mkdeb.sh "$bin" "$scratch/deb" 2>"$scratch/mkdeb.err"); then
+    pass "mkdeb.sh built $(basename "$deb")"
+    dpkg-deb -f "$deb" Package Architecture Depends >"$scratch/deb.fields"
+    dpkg-deb -c "$deb" >"$scratch/deb.files"
+    dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/orc.service >"$scratch/deb.unit"
+    check "deb: Package orc, Depends containerd and runc" \
+      bash -c "grep -qx 'Package: orc' '$scratch/deb.fields' && grep -qx 'Depends: containerd, runc' '$scratch/deb.fields'"
+    check "deb: Architecture matches the binary ($(uname -m))" \
+      grep -qxE "Architecture: $(dpkg --print-architecture)" "$scratch/deb.fields"
+    check "deb: /usr/bin/orc is 0755 root" grep -qE '^-rwxr-xr-x root/root .* \./usr/bin/orc$' "$scratch/deb.files"
+    check "deb: unit runs /usr/bin/orc" grep -q '^ExecStart=/usr/bin/orc daemon ' "$scratch/deb.unit"
+    for f in etc/default/orc etc/sysctl.d/90-orc.conf etc/modules-load.d/orc.conf; do
+      check "deb: conffile /$f" bash -c "grep -q ' \./$f\$' '$scratch/deb.files' && dpkg-deb -I '$deb' conffiles | grep -qx '/$f'"
+    done
+  else
+    fail "mkdeb.sh: $(cat "$scratch/mkdeb.err")"
+  fi
+else
+  echo "SKIP: install: dpkg-deb not available"
+fi
+
 # --- the real containerd accepts the generated config -------------------------------------
 if command -v containerd >/dev/null && command -v ctr >/dev/null; then
   c=$scratch/ctd

@@ -165,6 +165,14 @@ else
   pass "qemu: missing stack file rejected"
 fi
 
+# --- the arm64 Debian package -----------------------------------------------------------
+if deb=$(bash deploy/armbian/mkdeb.sh "$BIN" "target/deb" 2>&1) &&
+  [ "$(dpkg-deb -f "$deb" Architecture)" = arm64 ]; then
+  pass "arm64 .deb: $deb ($(stat -c %s "$deb") bytes)"
+else
+  fail "arm64 .deb: $deb"
+fi
+
 # --- the Armbian installer ------------------------------------------------------------
 if [ "${ORC_CROSS_SKIP_INSTALL_TEST:-0}" != 1 ]; then
   if bash tests/armbian_install.sh; then

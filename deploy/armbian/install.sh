@@ -45,13 +45,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-[ "$(id -u)" = 0 ] || die "run as root"
 live=1 # acting on the running machine (not an offline tree)
 if [ -n "$root" ]; then
   [ -d "$root" ] || die "--root $root is not a directory"
   root=$(cd "$root" && pwd)
   if [ "$root" = / ]; then root=""; else live=0; packages=0; fi
 fi
+[ "$live" = 0 ] || [ "$(id -u)" = 0 ] || die "run as root"
 case "$cgroup" in "" | v1 | v2) ;; *) die "--cgroup must be v1 or v2" ;; esac
 case "$br_nf" in "" | yes | no) ;; *) die "--br-netfilter must be yes or no" ;; esac
 unit_src=$here/orc.service
