@@ -89,6 +89,9 @@ pub struct Counters {
     pub vip_errors: u64,
     /// Gratuitous ARP frames sent.
     pub garp_sent: u64,
+    /// Wall-clock time (Unix ms) of the machine clock's zero, set by the I/O
+    /// layer, so `*_at_ms` fields can be shown as dates.
+    pub clock_origin_unix_ms: Option<u64>,
 }
 
 impl Counters {

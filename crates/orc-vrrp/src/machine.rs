@@ -88,6 +88,11 @@ impl Machine {
         self.counters.garp_sent += frames;
     }
 
+    /// Records the wall-clock time (Unix ms) of this machine's time zero.
+    pub fn set_clock_origin_unix_ms(&mut self, unix_ms: u64) {
+        self.counters.clock_origin_unix_ms = Some(unix_ms);
+    }
+
     /// `Skew_Time` = (256 − priority) × `Master_Adver_Interval` / 256.
     pub fn skew_time(&self) -> Duration {
         centis(self.master_interval_cs) * (256 - u32::from(self.cfg.priority)) / 256
