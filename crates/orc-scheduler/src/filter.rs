@@ -105,10 +105,16 @@ impl Filter for ResourceFilter {
     fn check(&self, task: &Task, node: &NodeInfo<'_>) -> bool {
         let want = task.spec.resources.reservations;
         let (want, used, cap) = match self.0 {
-            Resource::Cpu => (want.nano_cpus, node.reserved.nano_cpus, node.node.resources.nano_cpus),
-            Resource::Memory => {
-                (want.memory_bytes, node.reserved.memory_bytes, node.node.resources.memory_bytes)
-            }
+            Resource::Cpu => (
+                want.nano_cpus,
+                node.reserved.nano_cpus,
+                node.node.resources.nano_cpus,
+            ),
+            Resource::Memory => (
+                want.memory_bytes,
+                node.reserved.memory_bytes,
+                node.node.resources.memory_bytes,
+            ),
         };
         want == 0 || cap == 0 || used.checked_add(want).is_some_and(|total| total <= cap)
     }

@@ -46,11 +46,18 @@ pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>) {
 }
 
 /// The service's slot on one node.
-fn reconcile_node(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, node: &Node, tasks: &[&Task]) {
+fn reconcile_node(
+    cx: &mut Ctx<'_, '_>,
+    view: &mut ServiceView<'_, '_>,
+    node: &Node,
+    tasks: &[&Task],
+) {
     let svc = view.svc;
     let matches = constraints_match(&svc.spec.constraints, node);
-    let eligible = matches && node.status == NodeStatus::Ready && node.availability == Availability::Active;
-    let may_stay = matches && node.status != NodeStatus::Down && node.availability != Availability::Drain;
+    let eligible =
+        matches && node.status == NodeStatus::Ready && node.availability == Availability::Active;
+    let may_stay =
+        matches && node.status != NodeStatus::Down && node.availability != Availability::Drain;
     let Some(cur) = slot::pick_current(&mut cx.plan, tasks) else {
         if eligible {
             let t = cx.new_task(svc, 0, Some(node.id), slot::next_attempt(tasks), 0);

@@ -43,13 +43,25 @@ pub fn reconcile(
     for t in state.tasks.values() {
         by_service.entry(t.service_id.as_str()).or_default().push(t);
     }
-    let mut cx = Ctx { state, now, ids, cfg, plan: Plan::default() };
+    let mut cx = Ctx {
+        state,
+        now,
+        ids,
+        cfg,
+        plan: Plan::default(),
+    };
     for svc in state.services.values() {
         let tasks = by_service.remove(svc.id.as_str()).unwrap_or_default();
         cx.orphan_lost(&tasks);
-        let mut view = ServiceView { svc, tasks: &tasks, outdated: HashMap::new() };
+        let mut view = ServiceView {
+            svc,
+            tasks: &tasks,
+            outdated: HashMap::new(),
+        };
         match svc.spec.mode {
-            ServiceMode::Replicated { replicas } => replicated::reconcile(&mut cx, &mut view, replicas),
+            ServiceMode::Replicated { replicas } => {
+                replicated::reconcile(&mut cx, &mut view, replicas)
+            }
             ServiceMode::Global => global::reconcile(&mut cx, &mut view),
         }
     }
@@ -83,7 +95,10 @@ impl ServiceView<'_, '_> {
             return false;
         }
         let svc = self.svc;
-        *self.outdated.entry(t.spec_version).or_insert_with(|| !same_spec(&t.spec, &svc.spec))
+        *self
+            .outdated
+            .entry(t.spec_version)
+            .or_insert_with(|| !same_spec(&t.spec, &svc.spec))
     }
 }
 
@@ -112,7 +127,8 @@ impl Ctx<'_, '_> {
                 continue;
             }
             if let Some(why) = self.node_lost(t) {
-                self.plan.set_status(t, TaskStatus::new(TaskState::Orphaned, self.now, why));
+                self.plan
+                    .set_status(t, TaskStatus::new(TaskState::Orphaned, self.now, why));
                 self.plan.raise_desired(t, TaskState::Shutdown);
             }
         }

@@ -22,7 +22,8 @@ impl Default for Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names = |v: &[Box<dyn Filter + Send + Sync>]| v.iter().map(|x| x.name()).collect::<Vec<_>>();
+        let names =
+            |v: &[Box<dyn Filter + Send + Sync>]| v.iter().map(|x| x.name()).collect::<Vec<_>>();
         f.debug_struct("Pipeline")
             .field("placement", &names(&self.placement))
             .field("resources", &names(&self.resources))
@@ -51,7 +52,10 @@ impl Pipeline {
         placement: Vec<Box<dyn Filter + Send + Sync>>,
         resources: Vec<Box<dyn Filter + Send + Sync>>,
     ) -> Self {
-        Pipeline { placement, resources }
+        Pipeline {
+            placement,
+            resources,
+        }
     }
 
     /// How many filters there are (indexes of [`Self::first_placement_failure`] and
@@ -72,7 +76,10 @@ impl Pipeline {
 
     /// Index (after the placement filters) of the first resource filter `node` fails.
     pub fn first_resource_failure(&self, task: &Task, node: &NodeInfo<'_>) -> Option<usize> {
-        self.resources.iter().position(|f| !f.check(task, node)).map(|i| i + self.placement.len())
+        self.resources
+            .iter()
+            .position(|f| !f.check(task, node))
+            .map(|i| i + self.placement.len())
     }
 
     /// "no suitable node (1 node not available; 2 nodes insufficient memory)" from the

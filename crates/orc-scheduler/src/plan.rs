@@ -39,13 +39,24 @@ impl Plan {
     /// The commands, in the order they must be applied: observed status, desired states,
     /// new tasks, removals. Empty kinds are left out, so a settled state gives nothing.
     pub(crate) fn into_commands(self) -> Vec<Command> {
-        let Plan { status, desired, create, remove } = self;
+        let Plan {
+            status,
+            desired,
+            create,
+            remove,
+        } = self;
         let mut cmds = Vec::new();
-        let status: Vec<_> = status.into_iter().filter(|(id, _)| !remove.contains(id)).collect();
+        let status: Vec<_> = status
+            .into_iter()
+            .filter(|(id, _)| !remove.contains(id))
+            .collect();
         if !status.is_empty() {
             cmds.push(Command::UpdateTaskStatus { updates: status });
         }
-        let desired: Vec<_> = desired.into_iter().filter(|(id, _)| !remove.contains(id)).collect();
+        let desired: Vec<_> = desired
+            .into_iter()
+            .filter(|(id, _)| !remove.contains(id))
+            .collect();
         if !desired.is_empty() {
             cmds.push(Command::SetDesiredState { updates: desired });
         }
@@ -53,7 +64,9 @@ impl Plan {
             cmds.push(Command::CreateTasks(create));
         }
         if !remove.is_empty() {
-            cmds.push(Command::RemoveTasks { ids: remove.into_iter().collect() });
+            cmds.push(Command::RemoveTasks {
+                ids: remove.into_iter().collect(),
+            });
         }
         cmds
     }

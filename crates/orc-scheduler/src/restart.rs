@@ -41,7 +41,9 @@ pub(crate) fn decide(dead: &Task, slot: &[&Task], now: Timestamp) -> RestartDeci
             return RestartDecision::Stop;
         }
     }
-    RestartDecision::Replace { not_before: now.saturating_add(policy.delay_ms) }
+    RestartDecision::Replace {
+        not_before: now.saturating_add(policy.delay_ms),
+    }
 }
 
 /// How many times the slot has restarted `dead`'s spec, counting only restarts made

@@ -33,7 +33,10 @@ impl SchedulerOutput {
     pub fn into_commands(self, state: &ClusterState, now: Timestamp) -> Vec<Command> {
         let mut cmds = Vec::new();
         if !self.assignments.is_empty() {
-            cmds.push(Command::AssignTasks { assignments: self.assignments, at: now });
+            cmds.push(Command::AssignTasks {
+                assignments: self.assignments,
+                at: now,
+            });
         }
         let updates: Vec<(TaskId, TaskStatus)> = self
             .pending
@@ -70,7 +73,11 @@ struct Usage<'a> {
 
 /// One scheduling pass with the given pipeline. Places tasks that are pending (state
 /// New or Pending, no node) and desired running.
-pub fn schedule_with(state: &ClusterState, _now: Timestamp, pipeline: &Pipeline) -> SchedulerOutput {
+pub fn schedule_with(
+    state: &ClusterState,
+    _now: Timestamp,
+    pipeline: &Pipeline,
+) -> SchedulerOutput {
     let nodes: Vec<&Node> = state.nodes.values().collect();
     let index: HashMap<NodeId, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
     let mut usage = Usage {
@@ -85,7 +92,10 @@ pub fn schedule_with(state: &ClusterState, _now: Timestamp, pipeline: &Pipeline)
         }
         match t.node_id {
             None if t.status.state <= TaskState::Pending => {
-                groups.entry((t.service_id.as_str(), t.spec_version)).or_default().push(t);
+                groups
+                    .entry((t.service_id.as_str(), t.spec_version))
+                    .or_default()
+                    .push(t);
             }
             None => {}
             Some(id) => {
@@ -106,7 +116,11 @@ pub fn schedule_with(state: &ClusterState, _now: Timestamp, pipeline: &Pipeline)
         let per_node = usage.per_service.entry(service_id).or_default();
         let mut candidates = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {
-            let info = NodeInfo { node, reserved: usage.reserved[i], tasks: usage.tasks[i] };
+            let info = NodeInfo {
+                node,
+                reserved: usage.reserved[i],
+                tasks: usage.tasks[i],
+            };
             match pipeline.first_placement_failure(rep, &info) {
                 Some(f) => failed[f] += 1,
                 None => {
@@ -124,7 +138,11 @@ pub fn schedule_with(state: &ClusterState, _now: Timestamp, pipeline: &Pipeline)
                     out.pending.push((t.id.clone(), why.clone()));
                     break;
                 };
-                let info = NodeInfo { node: nodes[i], reserved: usage.reserved[i], tasks: total };
+                let info = NodeInfo {
+                    node: nodes[i],
+                    reserved: usage.reserved[i],
+                    tasks: total,
+                };
                 if let Some(f) = pipeline.first_resource_failure(t, &info) {
                     failed[f] += 1;
                     continue;

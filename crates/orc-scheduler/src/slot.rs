@@ -30,7 +30,14 @@ pub(crate) fn pick_current<'a>(plan: &mut Plan, tasks: &[&'a Task]) -> Option<&'
         .iter()
         .copied()
         .filter(|t| is_current(t))
-        .max_by_key(|t| (!t.status.state.is_terminal(), t.attempt, t.created_at, t.id.as_str()))?;
+        .max_by_key(|t| {
+            (
+                !t.status.state.is_terminal(),
+                t.attempt,
+                t.created_at,
+                t.id.as_str(),
+            )
+        })?;
     for t in tasks.iter().filter(|t| is_current(t) && t.id != best.id) {
         plan.raise_desired(t, TaskState::Shutdown);
     }
@@ -39,7 +46,11 @@ pub(crate) fn pick_current<'a>(plan: &mut Plan, tasks: &[&'a Task]) -> Option<&'
 
 /// The attempt number a new task in this slot gets.
 pub(crate) fn next_attempt(tasks: &[&Task]) -> u32 {
-    tasks.iter().map(|t| t.attempt.saturating_add(1)).max().unwrap_or(0)
+    tasks
+        .iter()
+        .map(|t| t.attempt.saturating_add(1))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Removes what the slot no longer needs: retired tasks that never left the manager,
@@ -55,7 +66,8 @@ pub(crate) fn trim(plan: &mut Plan, tasks: &[&Task], keep: usize) {
         }
     }
     if history.len() > keep {
-        history.sort_by_key(|t| Reverse((t.attempt, t.status.timestamp, t.created_at, t.id.as_str())));
+        history
+            .sort_by_key(|t| Reverse((t.attempt, t.status.timestamp, t.created_at, t.id.as_str())));
         for t in &history[keep..] {
             plan.remove(t);
         }

@@ -28,7 +28,10 @@ pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
     let same_mode_kind = matches!(
         (mode, &b.mode),
         (ServiceMode::Global, ServiceMode::Global)
-            | (ServiceMode::Replicated { .. }, ServiceMode::Replicated { .. })
+            | (
+                ServiceMode::Replicated { .. },
+                ServiceMode::Replicated { .. }
+            )
     );
     same_mode_kind
         && *image == b.image

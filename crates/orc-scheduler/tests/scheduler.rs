@@ -58,7 +58,11 @@ fn reservations_are_respected_within_and_across_passes() {
     let mut sp = replicated(5);
     sp.resources.reservations.memory_bytes = GIB;
     sp.resources.reservations.nano_cpus = CPU / 2;
-    let mut s = cluster(vec![node_with(1, 4 * CPU, 2 * GIB), node_with(2, CPU, 4 * GIB)], "web", sp);
+    let mut s = cluster(
+        vec![node_with(1, 4 * CPU, 2 * GIB), node_with(2, CPU, 4 * GIB)],
+        "web",
+        sp,
+    );
     let out = schedule(&s, NOW);
     // Node 1: 2 GiB → 2 tasks; node 2: 1 CPU → 2 tasks; one left over.
     assert_eq!(out.assignments.len(), 4);
@@ -81,9 +85,17 @@ fn unknown_node_resources_and_zero_reservations_do_not_restrict() {
     let mut sp = replicated(6);
     sp.resources.reservations.memory_bytes = 10 * GIB;
     let s = cluster(vec![node(1)], "big", sp);
-    assert_eq!(schedule(&s, NOW).assignments.len(), 6, "node reports 0 = unknown");
+    assert_eq!(
+        schedule(&s, NOW).assignments.len(),
+        6,
+        "node reports 0 = unknown"
+    );
     let s = cluster(vec![node_with(1, CPU, GIB)], "small", replicated(6));
-    assert_eq!(schedule(&s, NOW).assignments.len(), 6, "task reserves nothing");
+    assert_eq!(
+        schedule(&s, NOW).assignments.len(),
+        6,
+        "task reserves nothing"
+    );
 }
 
 #[test]
@@ -96,36 +108,52 @@ fn tasks_fitting_nowhere_stay_pending_with_each_filter_named() {
     n4.availability = Availability::Drain;
     let n5 = node_with(5, CPU, GIB);
     let mut sp = replicated(2);
-    sp.constraints.push(constraint(label("disk"), ConstraintOp::Eq, "ssd"));
+    sp.constraints
+        .push(constraint(label("disk"), ConstraintOp::Eq, "ssd"));
     let mut n1 = node(1);
     n1.labels.insert("disk".into(), "hdd".into());
     let mut s = cluster(vec![n1, n2, n3, n4, n5.clone()], "web", sp);
     let out = schedule(&s, NOW);
     assert!(out.assignments.is_empty());
     let why = "no suitable node (1 node not ready; 2 nodes not available; 2 nodes not matching constraints)";
-    assert_eq!(out.pending, vec![("t00001".into(), why.into()), ("t00002".into(), why.into())]);
+    assert_eq!(
+        out.pending,
+        vec![("t00001".into(), why.into()), ("t00002".into(), why.into())]
+    );
     let cmds = out.into_commands(&s, NOW);
     assert_eq!(cmds.len(), 1);
     apply_all(&mut s, &cmds);
-    assert!(schedule(&s, NOW).into_commands(&s, NOW).is_empty(), "unchanged reason: no command");
+    assert!(
+        schedule(&s, NOW).into_commands(&s, NOW).is_empty(),
+        "unchanged reason: no command"
+    );
 
     // The label appears but the node is too small: the reason changes once.
     let mut n5 = n5;
     n5.labels.insert("disk".into(), "ssd".into());
     s.apply(&orc_model::Command::PutNode(n5));
-    update_service(&mut s, "web", |sp| sp.resources.reservations.memory_bytes = 2 * GIB);
+    update_service(&mut s, "web", |sp| {
+        sp.resources.reservations.memory_bytes = 2 * GIB
+    });
     let mut ids = Ids(10);
     let cmds = orchestrate(&s, NOW, &mut ids);
     apply_all(&mut s, &cmds);
     let out = schedule(&s, NOW);
-    assert!(out.pending.iter().all(|(_, why)| why.ends_with("1 node not matching constraints; 1 node insufficient memory)")), "{out:?}");
+    assert!(
+        out.pending.iter().all(|(_, why)| why
+            .ends_with("1 node not matching constraints; 1 node insufficient memory)")),
+        "{out:?}"
+    );
 }
 
 #[test]
 fn no_nodes_at_all() {
     let s = cluster(vec![], "web", replicated(1));
     let out = schedule(&s, NOW);
-    assert_eq!(out.pending[0].1, "no suitable node (no nodes in the cluster)");
+    assert_eq!(
+        out.pending[0].1,
+        "no suitable node (no nodes in the cluster)"
+    );
 }
 
 #[test]
@@ -136,9 +164,19 @@ fn constraints_on_each_key_with_eq_and_ne() {
     m.labels.insert("disk".into(), "ssd".into());
     let w = node(2);
     let cases: Vec<(ConstraintKey, ConstraintOp, &str, u64)> = vec![
-        (ConstraintKey::NodeId, ConstraintOp::Eq, "0000000000000001", 1),
+        (
+            ConstraintKey::NodeId,
+            ConstraintOp::Eq,
+            "0000000000000001",
+            1,
+        ),
         (ConstraintKey::NodeId, ConstraintOp::Eq, "2", 2),
-        (ConstraintKey::NodeId, ConstraintOp::Ne, "0000000000000001", 2),
+        (
+            ConstraintKey::NodeId,
+            ConstraintOp::Ne,
+            "0000000000000001",
+            2,
+        ),
         (ConstraintKey::NodeHostname, ConstraintOp::Eq, "rock1", 1),
         (ConstraintKey::NodeHostname, ConstraintOp::Ne, "rock1", 2),
         (ConstraintKey::NodeRole, ConstraintOp::Eq, "manager", 1),
@@ -151,7 +189,11 @@ fn constraints_on_each_key_with_eq_and_ne() {
         let mut sp = replicated(3);
         sp.constraints.push(constraint(key.clone(), op, value));
         let s = cluster(vec![m.clone(), w.clone()], "web", sp);
-        assert_eq!(placed_on(&s), BTreeMap::from([(want, 3)]), "{key:?} {op:?} {value}");
+        assert_eq!(
+            placed_on(&s),
+            BTreeMap::from([(want, 3)]),
+            "{key:?} {op:?} {value}"
+        );
     }
 }
 
@@ -175,9 +217,14 @@ fn ignores_assigned_retired_and_global_tasks() {
     // Two global tasks arrive assigned; only web's two pending tasks are placed.
     let out = schedule(&s, NOW);
     assert_eq!(out.assignments.len(), 2);
-    assert!(out.assignments.iter().all(|(id, _)| s.tasks[id].service_id == "web"));
+    assert!(out
+        .assignments
+        .iter()
+        .all(|(id, _)| s.tasks[id].service_id == "web"));
     // A retired pending task is not placed.
     let id = out.assignments[0].0.clone();
-    s.apply(&orc_model::Command::SetDesiredState { updates: vec![(id.clone(), TaskState::Shutdown)] });
+    s.apply(&orc_model::Command::SetDesiredState {
+        updates: vec![(id.clone(), TaskState::Shutdown)],
+    });
     assert!(schedule(&s, NOW).assignments.iter().all(|(t, _)| *t != id));
 }

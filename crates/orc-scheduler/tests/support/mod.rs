@@ -6,7 +6,9 @@ use orc_model::{
     Platform, Service, ServiceMode, ServiceSpec, Task, TaskState, TaskStatus, Timestamp,
 };
 use orc_scheduler::{reconcile, schedule, OrchestratorConfig};
-use orc_spec::{Constraint, ConstraintKey, ConstraintOp, NetworkMode, Resources, RestartPolicy, StopPolicy};
+use orc_spec::{
+    Constraint, ConstraintKey, ConstraintOp, NetworkMode, Resources, RestartPolicy, StopPolicy,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const GIB: u64 = 1 << 30;
@@ -34,7 +36,11 @@ pub fn node(id: NodeId) -> Node {
         address: format!("10.0.0.{id}:4747"),
         resources: NodeResources::default(),
         labels: BTreeMap::new(),
-        platform: Platform { os: "linux".into(), architecture: "arm64".into(), variant: "v8".into() },
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: "v8".into(),
+        },
         created_at: 0,
         updated_at: 0,
     }
@@ -42,7 +48,10 @@ pub fn node(id: NodeId) -> Node {
 
 pub fn node_with(id: NodeId, cpus: u64, mem: u64) -> Node {
     let mut n = node(id);
-    n.resources = NodeResources { nano_cpus: cpus, memory_bytes: mem };
+    n.resources = NodeResources {
+        nano_cpus: cpus,
+        memory_bytes: mem,
+    };
     n
 }
 
@@ -75,7 +84,11 @@ pub fn global() -> ServiceSpec {
 }
 
 pub fn constraint(key: ConstraintKey, op: ConstraintOp, value: &str) -> Constraint {
-    Constraint { key, op, value: value.into() }
+    Constraint {
+        key,
+        op,
+        value: value.into(),
+    }
 }
 
 pub fn label(k: &str) -> ConstraintKey {
@@ -119,7 +132,12 @@ pub fn apply_all(s: &mut ClusterState, cmds: &[Command]) {
 }
 
 pub fn orchestrate(s: &ClusterState, now: Timestamp, ids: &mut Ids) -> Vec<Command> {
-    reconcile(s, now, &mut || ids.next_id(), &OrchestratorConfig::default())
+    reconcile(
+        s,
+        now,
+        &mut || ids.next_id(),
+        &OrchestratorConfig::default(),
+    )
 }
 
 /// Reconcile then schedule, applying each, until both propose nothing. Panics when
@@ -152,14 +170,22 @@ pub fn settle_with(
 pub fn agents_report(s: &mut ClusterState, now: Timestamp) {
     let mut updates = Vec::new();
     for t in s.tasks.values() {
-        let Some(n) = t.node_id.and_then(|id| s.nodes.get(&id)) else { continue };
+        let Some(n) = t.node_id.and_then(|id| s.nodes.get(&id)) else {
+            continue;
+        };
         if n.status != NodeStatus::Ready || t.status.state.is_terminal() {
             continue;
         }
         if t.desired_state >= TaskState::Shutdown {
-            updates.push((t.id.clone(), TaskStatus::new(TaskState::Shutdown, now, "shut down")));
+            updates.push((
+                t.id.clone(),
+                TaskStatus::new(TaskState::Shutdown, now, "shut down"),
+            ));
         } else if t.status.state < TaskState::Running {
-            updates.push((t.id.clone(), TaskStatus::new(TaskState::Running, now, "started")));
+            updates.push((
+                t.id.clone(),
+                TaskStatus::new(TaskState::Running, now, "started"),
+            ));
         }
     }
     s.apply(&Command::UpdateTaskStatus { updates });
@@ -179,25 +205,41 @@ pub fn run_cluster(s: &mut ClusterState, now: Timestamp, ids: &mut Ids) {
 }
 
 /// Ends a task as its agent would.
-pub fn end_task(s: &mut ClusterState, id: &str, state: TaskState, exit: Option<i32>, at: Timestamp) {
+pub fn end_task(
+    s: &mut ClusterState,
+    id: &str,
+    state: TaskState,
+    exit: Option<i32>,
+    at: Timestamp,
+) {
     let mut st = TaskStatus::new(state, at, "ended");
     st.exit_code = exit;
-    s.apply(&Command::UpdateTaskStatus { updates: vec![(id.into(), st)] });
+    s.apply(&Command::UpdateTaskStatus {
+        updates: vec![(id.into(), st)],
+    });
 }
 
 pub fn tasks_of<'a>(s: &'a ClusterState, service: &str) -> Vec<&'a Task> {
-    s.tasks.values().filter(|t| t.service_id == service).collect()
+    s.tasks
+        .values()
+        .filter(|t| t.service_id == service)
+        .collect()
 }
 
 /// Tasks of a service the manager wants running.
 pub fn running_desired<'a>(s: &'a ClusterState, service: &str) -> Vec<&'a Task> {
-    tasks_of(s, service).into_iter().filter(|t| t.desired_state == TaskState::Running).collect()
+    tasks_of(s, service)
+        .into_iter()
+        .filter(|t| t.desired_state == TaskState::Running)
+        .collect()
 }
 
 /// The one task desired running in a slot.
 pub fn in_slot<'a>(s: &'a ClusterState, service: &str, slot: u32) -> &'a Task {
-    let v: Vec<_> =
-        running_desired(s, service).into_iter().filter(|t| t.slot == slot).collect();
+    let v: Vec<_> = running_desired(s, service)
+        .into_iter()
+        .filter(|t| t.slot == slot)
+        .collect();
     assert_eq!(v.len(), 1, "slot {slot} of {service}: {v:?}");
     v[0]
 }
@@ -209,13 +251,25 @@ pub fn in_slot<'a>(s: &'a ClusterState, service: &str, slot: u32) -> &'a Task {
 /// - every task of a removed service is retired.
 pub fn check_invariants(s: &ClusterState) {
     let mut seen: BTreeSet<(String, u32, Option<NodeId>)> = BTreeSet::new();
-    for t in s.tasks.values().filter(|t| t.desired_state <= TaskState::Complete) {
+    for t in s
+        .tasks
+        .values()
+        .filter(|t| t.desired_state <= TaskState::Complete)
+    {
         let Some(svc) = s.services.get(&t.service_id) else {
-            panic!("task {} of removed service {} still current", t.id, t.service_id);
+            panic!(
+                "task {} of removed service {} still current",
+                t.id, t.service_id
+            );
         };
         let key = match svc.spec.mode {
             ServiceMode::Replicated { replicas } => {
-                assert!(t.slot >= 1 && t.slot <= replicas, "task {} in slot {} of {replicas}", t.id, t.slot);
+                assert!(
+                    t.slot >= 1 && t.slot <= replicas,
+                    "task {} in slot {} of {replicas}",
+                    t.id,
+                    t.slot
+                );
                 (t.service_id.clone(), t.slot, None)
             }
             ServiceMode::Global => (t.service_id.clone(), 0, t.node_id),
