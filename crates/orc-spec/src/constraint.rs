@@ -12,7 +12,9 @@ pub fn parse_constraint(s: &str) -> Result<Constraint, String> {
     } else if let Some((k, v)) = s.split_once("!=") {
         (k, ConstraintOp::Ne, v)
     } else {
-        return Err(format!("constraint {s:?} has no == or != operator; {GRAMMAR}"));
+        return Err(format!(
+            "constraint {s:?} has no == or != operator; {GRAMMAR}"
+        ));
     };
     let (key, value) = (key.trim(), value.trim());
     if value.is_empty() {
@@ -22,7 +24,9 @@ pub fn parse_constraint(s: &str) -> Result<Constraint, String> {
         return Err(format!("constraint {s:?} has more than one operator"));
     }
     if value.chars().any(char::is_whitespace) {
-        return Err(format!("constraint {s:?}: the value must not contain spaces"));
+        return Err(format!(
+            "constraint {s:?}: the value must not contain spaces"
+        ));
     }
     let key = match key {
         "node.id" => ConstraintKey::NodeId,
@@ -76,7 +80,11 @@ mod tests {
     fn the_four_keys() {
         assert_eq!(
             parse_constraint("node.labels.disk == ssd"),
-            Ok(c(ConstraintKey::NodeLabel("disk".into()), ConstraintOp::Eq, "ssd"))
+            Ok(c(
+                ConstraintKey::NodeLabel("disk".into()),
+                ConstraintOp::Eq,
+                "ssd"
+            ))
         );
         assert_eq!(
             parse_constraint("node.role!=manager"),

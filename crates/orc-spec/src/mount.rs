@@ -74,7 +74,10 @@ fn parse_mount<'a>(ck: &mut Checker<'_>, node: &Node<'a>) -> Option<(Mount, Node
     }
     let mount = if kind == "bind" {
         let source = path(ck, &f, "source");
-        let read_only = f.get("read_only").and_then(|n| ck.boolean(n)).unwrap_or(false);
+        let read_only = f
+            .get("read_only")
+            .and_then(|n| ck.boolean(n))
+            .unwrap_or(false);
         Mount::Bind {
             source: source?,
             target: target?,
@@ -144,7 +147,10 @@ fn mode(ck: &mut Checker<'_>, n: &Node<'_>) -> Option<u32> {
     match bits {
         Some(b) if b <= 0o7777 => Some(b),
         _ => {
-            ck.invalid(n, "mode must be octal permission bits 0..=0o7777, e.g. 0o1777");
+            ck.invalid(
+                n,
+                "mode must be octal permission bits 0..=0o7777, e.g. 0o1777",
+            );
             None
         }
     }

@@ -29,7 +29,9 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
 /// characters, not starting or ending with '-'; at most 253 characters in all.
 pub(crate) fn check_hostname(host: &str) -> Result<(), String> {
     if host.is_empty() || host.len() > 253 {
-        return Err(format!("hostname {host:?} must be 1 to 253 characters long"));
+        return Err(format!(
+            "hostname {host:?} must be 1 to 253 characters long"
+        ));
     }
     for label in host.split('.') {
         let valid = !label.is_empty()
@@ -150,10 +152,26 @@ mod tests {
 
     #[test]
     fn users() {
-        for ok in ["1000", "1000:1000", "www-data", "nobody:nogroup", "0:wheel", "_apt"] {
+        for ok in [
+            "1000",
+            "1000:1000",
+            "www-data",
+            "nobody:nogroup",
+            "0:wheel",
+            "_apt",
+        ] {
             assert!(check_user(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ":", "1000:", ":1000", "a:b:c", "9999999999", "1user", "us er"] {
+        for bad in [
+            "",
+            ":",
+            "1000:",
+            ":1000",
+            "a:b:c",
+            "9999999999",
+            "1user",
+            "us er",
+        ] {
             assert!(check_user(bad).is_err(), "{bad}");
         }
     }

@@ -37,7 +37,9 @@ pub(crate) fn parse_restart(ck: &mut Checker<'_>, node: &Node<'_>) -> RestartPol
     }
     if let Some(n) = f.get("max_attempts") {
         match ck.integer(n) {
-            Some(a) if a < 0 => ck.invalid(n, format!("max_attempts must not be negative (got {a})")),
+            Some(a) if a < 0 => {
+                ck.invalid(n, format!("max_attempts must not be negative (got {a})"))
+            }
             Some(a) => match u32::try_from(a) {
                 Ok(a) => policy.max_attempts = Some(a),
                 Err(_) => ck.invalid(n, format!("max_attempts {a} is too large")),
@@ -72,7 +74,10 @@ pub(crate) fn parse_stop(ck: &mut Checker<'_>, node: &Node<'_>) -> StopPolicy {
             None => {}
         }
     }
-    if let Some(ms) = f.get("grace_period").and_then(|n| duration(ck, n, MAX_DELAY_MS)) {
+    if let Some(ms) = f
+        .get("grace_period")
+        .and_then(|n| duration(ck, n, MAX_DELAY_MS))
+    {
         policy.grace_period_ms = ms;
     }
     policy
@@ -88,7 +93,11 @@ fn duration(ck: &mut Checker<'_>, n: &Node<'_>, max_ms: u64) -> Option<u64> {
         Ok(ms) if ms > max_ms => {
             ck.invalid(
                 n,
-                format!("{} {text:?} is longer than the maximum of {}", n.key, human(max_ms)),
+                format!(
+                    "{} {text:?} is longer than the maximum of {}",
+                    n.key,
+                    human(max_ms)
+                ),
             );
             None
         }
@@ -101,7 +110,7 @@ fn duration(ck: &mut Checker<'_>, n: &Node<'_>, max_ms: u64) -> Option<u64> {
 }
 
 fn human(ms: u64) -> String {
-    if ms % 3_600_000 == 0 {
+    if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
     } else {
         format!("{}s", ms / 1000)

@@ -94,7 +94,11 @@ pub(crate) fn parse_service(ck: &mut Checker<'_>, node: &Node<'_>) -> ServiceSpe
 
 fn image(ck: &mut Checker<'_>, f: &Fields<'_>) -> Option<String> {
     let Some(n) = f.get("image") else {
-        ck.missing(f, "image", ": the image to run, e.g. image = \"demo/busybox:1\"");
+        ck.missing(
+            f,
+            "image",
+            ": the image to run, e.g. image = \"demo/busybox:1\"",
+        );
         return None;
     };
     let image = ck.string(n)?;
@@ -123,7 +127,10 @@ fn argv(ck: &mut Checker<'_>, n: &Node<'_>, may_be_empty: bool) -> Option<Vec<St
     }
     let args = ck.strings(n, "an array of strings")?;
     if args.is_empty() && !may_be_empty {
-        ck.invalid(n, "is empty; leave it out to use the image's default command");
+        ck.invalid(
+            n,
+            "is empty; leave it out to use the image's default command",
+        );
     }
     if args.iter().any(|a| a.contains('\0')) {
         ck.invalid(n, "an argument contains a NUL byte");
@@ -164,7 +171,10 @@ fn mode(ck: &mut Checker<'_>, f: &Fields<'_>) -> ServiceMode {
             1
         }
         Some(r) if r > MAX_REPLICAS => {
-            ck.invalid(n, format!("replicas {r} is above the limit of {MAX_REPLICAS}"));
+            ck.invalid(
+                n,
+                format!("replicas {r} is above the limit of {MAX_REPLICAS}"),
+            );
             1
         }
         Some(r) => u32::try_from(r).unwrap_or(1),

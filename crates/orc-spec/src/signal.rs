@@ -50,7 +50,9 @@ pub fn parse_signal(s: &str) -> Result<i32, String> {
         return if (1..=RTMAX).contains(&number) {
             Ok(number)
         } else {
-            Err(format!("signal number {number} is out of range 1..={RTMAX}"))
+            Err(format!(
+                "signal number {number} is out of range 1..={RTMAX}"
+            ))
         };
     }
     let upper = text.to_ascii_uppercase();
@@ -108,7 +110,9 @@ mod tests {
 
     #[test]
     fn unknown_signals_are_rejected() {
-        assert!(parse_signal("SIGFOO").unwrap_err().contains("unknown signal"));
+        assert!(parse_signal("SIGFOO")
+            .unwrap_err()
+            .contains("unknown signal"));
         assert!(parse_signal("").is_err());
         assert!(parse_signal("0").unwrap_err().contains("out of range"));
         assert!(parse_signal("65").is_err());

@@ -8,6 +8,8 @@ use crate::StackSpec;
 use std::collections::BTreeMap;
 use toml_edit::{ImDocument, TomlError};
 
+const NO_SERVICES: &str = "the stack has no services; add at least one [services.NAME] table";
+
 /// Parses and validates the text of a stack file. `file` is only used in messages.
 /// The stack's name is `name_override`, else the file's `name` key, else `file_stem`.
 pub fn parse_stack(
@@ -28,14 +30,18 @@ pub fn parse_stack(
     let in_file = fields.get("name").and_then(|n| {
         let name = ck.string(n)?;
         if let Err(why) = check_name(name) {
-            ck.invalid(n, format!("invalid stack name: {why}"));
+            ck.invalid(n, why);
         }
         Some(name)
     });
     let name = match (name_override, in_file) {
         (Some(name), _) => {
             if let Err(why) = check_name(name) {
-                ck.error(&start, "name", format!("stack name given on the command line: {why}"));
+                ck.error(
+                    &start,
+                    "name",
+                    format!("stack name given on the command line: {why}"),
+                );
             }
             name
         }
@@ -57,15 +63,11 @@ pub fn parse_stack(
 
     let mut services = BTreeMap::new();
     match fields.get("services") {
-        None => ck.error(
-            &start,
-            "services",
-            "the stack has no services; add at least one [services.NAME] table",
-        ),
+        None => ck.error(&start, "services", NO_SERVICES),
         Some(node) => {
             let entries = ck.entries(node);
             if entries.as_ref().is_some_and(Vec::is_empty) {
-                ck.invalid(node, "the stack has no services; add at least one [services.NAME]");
+                ck.invalid(node, NO_SERVICES);
             }
             for entry in entries.unwrap_or_default() {
                 check_service_name(&mut ck, name, &entry);
@@ -89,7 +91,7 @@ pub fn parse_stack(
 fn check_service_name(ck: &mut Checker<'_>, stack: &str, entry: &Node<'_>) {
     let service = &entry.key;
     if let Err(why) = check_name(service) {
-        ck.error(&entry.key_span, &entry.path, format!("invalid service name: {why}"));
+        ck.error(&entry.key_span, &entry.path, why);
         return;
     }
     let full = stack.len() + 1 + service.len();
@@ -156,11 +158,9 @@ fn syntax_field(text: &str, line: usize) -> String {
 /// `[a.b]` or `[[a.b]]` (a comment may follow) → `a.b`.
 fn header_of(line: &str) -> Option<String> {
     let line = line.trim_start();
-    let inner = line
-        .strip_prefix("[[")
-        .and_then(|l| l.split_once("]]"))
-        .or_else(|| line.strip_prefix('[').and_then(|l| l.split_once(']')))?
-        .0;
+    let rest = line.strip_prefix("[[").or_else(|| line.strip_prefix('['))?;
+    // Up to the closing bracket, or (for an unclosed header) to a comment or the end.
+    let inner = rest.split([']', '#']).next().unwrap_or("");
     let name: String = inner.split_whitespace().collect();
     (!name.is_empty()).then_some(name)
 }
@@ -177,5 +177,6 @@ mod tests {
         assert_eq!(syntax_field(text, 2), "services.web");
         assert_eq!(syntax_field("[[a . b]] # c\n", 1), "a.b");
         assert_eq!(syntax_field("???\n", 1), "(document)");
+        assert_eq!(syntax_field("[services.web\n", 1), "services.web");
     }
 }

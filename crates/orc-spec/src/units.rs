@@ -46,7 +46,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
             .ok_or_else(|| too_large(s))?;
         rest = after;
     }
-    if total_us % 1_000 != 0 {
+    if !total_us.is_multiple_of(1_000) {
         return Err(format!(
             "duration {s:?} is not a whole number of milliseconds"
         ));
@@ -152,7 +152,9 @@ mod tests {
         assert!(parse_duration("5x").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("5 s").unwrap_err().contains("missing unit"));
         assert!(parse_duration("-5s").unwrap_err().contains("negative"));
-        assert!(parse_duration("s").unwrap_err().contains("expected a number"));
+        assert!(parse_duration("s")
+            .unwrap_err()
+            .contains("expected a number"));
         assert!(parse_duration("1.2.3s").is_err());
         assert!(parse_duration("0.5ms").unwrap_err().contains("whole"));
         assert!(parse_duration("99999999999999999999999h")
