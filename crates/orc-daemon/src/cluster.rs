@@ -20,13 +20,10 @@ pub struct Cluster {
 
 fn raft_config() -> Result<Arc<openraft::Config>, DaemonError> {
     let cfg = openraft::Config {
-        cluster_name: "orc".into(),
         heartbeat_interval: 250,
         election_timeout_min: 1000,
         election_timeout_max: 2000,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
-        max_in_snapshot_log_to_keep: 500,
-        ..Default::default()
+        ..orc_store::default_raft_config("orc")
     };
     Ok(Arc::new(cfg.validate().map_err(|e| DaemonError::Raft(e.to_string()))?))
 }
@@ -37,7 +34,7 @@ impl Cluster {
         let dir = cfg.raft_dir();
         std::fs::create_dir_all(&dir).map_err(|e| DaemonError::io(&dir, e))?;
         let store_cfg =
-            orc_store::StoreConfig { cache_capacity_bytes: cfg.store_cache_bytes, ..Default::default() };
+            orc_store::StoreConfig { cache_capacity: cfg.store_cache_bytes, ..Default::default() };
         let (log, sm) = orc_store::open(&dir, &store_cfg)?;
         let state = sm.subscribe();
         let raft = Raft::new(node_id, raft_config()?, orc_store::SingleNodeNetwork, log, sm)

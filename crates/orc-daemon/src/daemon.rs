@@ -160,7 +160,7 @@ async fn announce(daemon: Arc<Daemon>, cluster: Cluster) {
     }
 }
 
-fn set_mode(path: &std::path::Path, mode: u32) -> Result<(), DaemonError> {
+pub(crate) fn set_mode(path: &std::path::Path, mode: u32) -> Result<(), DaemonError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| DaemonError::io(path, e))
 }
@@ -176,5 +176,3 @@ async fn wait_for_signal() {
         _ = int.recv() => {}
     }
 }
-
-pub(crate) use set_mode as chmod;

@@ -9,7 +9,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     // containerd starts this binary as the log driver of each container.
-    if args.get(1).map(String::as_str) == Some(cmd::LOGGER_SUBCOMMAND) {
+    if args.get(1).map(String::as_str) == Some(orc_runtime::LOGGER_SUBCOMMAND) {
         return std::process::ExitCode::from(orc_runtime::logger_main(&args[2..]) as u8);
     }
     let cli = cli::Cli::parse();

@@ -39,7 +39,7 @@ pub fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
         Err(e) => return Err(DaemonError::io(path, e)),
     }
     let l = UnixListener::bind(path).map_err(|e| DaemonError::io(path, e))?;
-    crate::daemon::chmod(path, 0o600)?;
+    crate::daemon::set_mode(path, 0o600)?;
     Ok(l)
 }
 

@@ -8,8 +8,6 @@ use anyhow::{bail, Context};
 use orc_api::{Client, Reply, Request};
 use serde_json::Value;
 
-pub const LOGGER_SUBCOMMAND: &str = "__logger";
-
 /// Calls the daemon, printing progress lines as they come.
 async fn call(cli: &Cli, req: Request) -> anyhow::Result<Value> {
     let client = Client::new(&cli.socket);
