@@ -3,6 +3,7 @@
 //! [`parse_stack`] turns the text of a stack file into a [`StackSpec`], or into every
 //! problem it found, each with file, line, column and the dotted key at fault
 //! ([`Diagnostic`]). The format is documented in `docs/stack.md`.
+#![warn(missing_docs)]
 
 mod constraint;
 mod document;

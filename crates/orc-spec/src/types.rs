@@ -9,10 +9,13 @@ use std::collections::BTreeMap;
 /// A whole stack as deployed: its name and its services keyed by short name ("web").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StackSpec {
+    /// The stack's name; services run as `STACKNAME_SERVICENAME`.
     pub name: String,
+    /// Services by short name.
     pub services: BTreeMap<String, ServiceSpec>,
 }
 
+/// One service: what to run, how many, where, and with what limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceSpec {
     /// Image reference as written ("demo/busybox:1").
@@ -21,72 +24,112 @@ pub struct ServiceSpec {
     pub entrypoint: Option<Vec<String>>,
     /// Overrides the image's cmd when set.
     pub command: Option<Vec<String>>,
+    /// Replicated (a fixed number of tasks) or global (one task per eligible node).
     pub mode: ServiceMode,
+    /// Environment variables, added to the image's.
     pub env: BTreeMap<String, String>,
+    /// Labels on the service and its containers.
     pub labels: BTreeMap<String, String>,
+    /// Placement constraints; a node must satisfy all of them.
     pub constraints: Vec<Constraint>,
+    /// CPU and memory limits and reservations.
     pub resources: Resources,
+    /// When and how often failed or exited tasks are replaced.
     pub restart: RestartPolicy,
+    /// How tasks are stopped.
     pub stop: StopPolicy,
     /// "uid", "uid:gid" or a name resolved in the image's /etc/passwd.
     pub user: Option<String>,
+    /// Absolute working directory; the image's when unset.
     pub working_dir: Option<String>,
+    /// The container's hostname when set.
     pub hostname: Option<String>,
+    /// Bind and tmpfs mounts, targets distinct.
     pub mounts: Vec<Mount>,
+    /// The container's network.
     pub network_mode: NetworkMode,
 }
 
+/// How many tasks a service runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceMode {
-    Replicated { replicas: u32 },
+    /// Exactly `replicas` tasks, placed by the scheduler.
+    Replicated {
+        /// Number of tasks (0..=1000).
+        replicas: u32,
+    },
+    /// One task on every node that satisfies the constraints.
     Global,
 }
 
 /// `node.labels.disk == ssd`, `node.role != manager`, `node.hostname == rock1`, `node.id == …`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Constraint {
+    /// The node attribute compared.
     pub key: ConstraintKey,
+    /// Equal or not equal.
     pub op: ConstraintOp,
+    /// The value compared with, as written.
     pub value: String,
 }
 
+/// The node attribute a constraint looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConstraintKey {
+    /// `node.id`
     NodeId,
+    /// `node.hostname`
     NodeHostname,
+    /// `node.role`: "manager" or "worker".
     NodeRole,
+    /// `node.labels.NAME`
     NodeLabel(String),
 }
 
+/// How a constraint compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConstraintOp {
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
 }
 
+/// CPU and memory for a service's tasks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
+    /// Hard caps enforced by the kernel (cgroup).
     pub limits: ResourceSet,
+    /// What the scheduler sets aside on the node for each task.
     pub reservations: ResourceSet,
 }
 
 /// Zero means "not set".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceSet {
+    /// CPUs × 10⁹ (0.5 CPU = 500_000_000).
     pub nano_cpus: u64,
+    /// Memory in bytes.
     pub memory_bytes: u64,
 }
 
+/// Which task exits lead to a replacement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RestartCondition {
+    /// Any exit.
     Any,
+    /// Only a non-zero exit (or a failure to start).
     OnFailure,
+    /// Never.
     None,
 }
 
+/// When and how often tasks are replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartPolicy {
+    /// Which exits lead to a replacement.
     pub condition: RestartCondition,
+    /// Wait between an exit and the replacement.
     pub delay_ms: u64,
     /// None = unlimited.
     pub max_attempts: Option<u32>,
@@ -105,10 +148,12 @@ impl Default for RestartPolicy {
     }
 }
 
+/// How a task is stopped: this signal, then SIGKILL after the grace period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopPolicy {
     /// Signal number (15 for SIGTERM).
     pub signal: i32,
+    /// Time allowed between the signal and SIGKILL.
     pub grace_period_ms: u64,
 }
 
@@ -121,14 +166,21 @@ impl Default for StopPolicy {
     }
 }
 
+/// A filesystem mounted into the container. Paths are absolute and cleaned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mount {
+    /// A host directory or file.
     Bind {
+        /// Path on the node.
         source: String,
+        /// Path in the container.
         target: String,
+        /// Mounted read-only.
         read_only: bool,
     },
+    /// A fresh in-memory filesystem.
     Tmpfs {
+        /// Path in the container.
         target: String,
         /// 0 = kernel default.
         size_bytes: u64,
@@ -137,7 +189,9 @@ pub enum Mount {
     },
 }
 
+/// The container's network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetworkMode {
+    /// The node's own network namespace.
     Host,
 }
