@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 pub enum ApplyError {
     #[error("the cluster is already initialised (id {0})")]
     AlreadyInitialised(String),
+    #[error("the cluster is not initialised")]
+    NotInitialised,
     #[error("no node with id {0:016x}")]
     NoSuchNode(u64),
     #[error("no service named {0}")]
@@ -36,8 +38,46 @@ impl ClusterState {
                 if let Some(c) = &self.cluster {
                     return CommandResult::Err(ApplyError::AlreadyInitialised(c.id.clone()));
                 }
-                self.cluster = Some(ClusterInfo { id: id.clone(), created_at: *at });
+                self.cluster = Some(ClusterInfo {
+                    id: id.clone(),
+                    created_at: *at,
+                    ca_cert_pem: String::new(),
+                    worker_token_hash: String::new(),
+                    manager_token_hash: String::new(),
+                });
                 *changed = true;
+                CommandResult::Ok
+            }
+            Command::SetClusterSecurity { ca_cert_pem, worker_token_hash, manager_token_hash } => {
+                let Some(c) = self.cluster.as_mut() else {
+                    return CommandResult::Err(ApplyError::NotInitialised);
+                };
+                c.ca_cert_pem = ca_cert_pem.clone();
+                c.worker_token_hash = worker_token_hash.clone();
+                c.manager_token_hash = manager_token_hash.clone();
+                *changed = true;
+                CommandResult::Ok
+            }
+            Command::RotateJoinToken { role, hash } => {
+                let Some(c) = self.cluster.as_mut() else {
+                    return CommandResult::Err(ApplyError::NotInitialised);
+                };
+                match role {
+                    crate::NodeRole::Manager => c.manager_token_hash = hash.clone(),
+                    crate::NodeRole::Worker => c.worker_token_hash = hash.clone(),
+                }
+                *changed = true;
+                CommandResult::Ok
+            }
+            Command::SetNodeRole { id, role, at } => {
+                let Some(n) = self.nodes.get_mut(id) else {
+                    return CommandResult::Err(ApplyError::NoSuchNode(*id));
+                };
+                if n.role != *role {
+                    n.role = *role;
+                    n.updated_at = *at;
+                    *changed = true;
+                }
                 CommandResult::Ok
             }
             Command::PutNode(n) => {
@@ -51,6 +91,7 @@ impl ClusterState {
                 if self.nodes.remove(id).is_none() {
                     return CommandResult::Err(ApplyError::NoSuchNode(*id));
                 }
+                self.revoked_nodes.insert(*id);
                 *changed = true;
                 CommandResult::Ok
             }

@@ -7,6 +7,11 @@ use std::collections::BTreeMap;
 pub struct ClusterInfo {
     pub id: String,
     pub created_at: Timestamp,
+    /// The cluster CA's certificate (public); nodes pin its fingerprint.
+    pub ca_cert_pem: String,
+    /// sha256 of the current join secrets. The secrets themselves are never stored.
+    pub worker_token_hash: String,
+    pub manager_token_hash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +35,8 @@ pub struct ClusterState {
     pub nodes: BTreeMap<NodeId, Node>,
     pub services: BTreeMap<ServiceId, Service>,
     pub tasks: BTreeMap<TaskId, Task>,
+    /// Nodes removed from the cluster: their certificates are refused from then on.
+    pub revoked_nodes: std::collections::BTreeSet<NodeId>,
     /// Bumped by every apply that changed something: watchers compare it.
     pub revision: u64,
 }
@@ -49,6 +56,10 @@ impl ClusterState {
 
     pub fn tasks_on_node(&self, node: NodeId) -> impl Iterator<Item = &Task> {
         self.tasks.values().filter(move |t| t.node_id == Some(node))
+    }
+
+    pub fn managers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values().filter(|n| n.role == crate::NodeRole::Manager)
     }
 
     /// Stack names with at least one service, sorted.

@@ -1,0 +1,164 @@
+//! What travels between nodes. Every frame is `[WIRE_VERSION] ++ bincode(T)`; a peer of
+//! another version is refused with a clear error instead of being misread.
+
+use orc_model::{Command, CommandResult, Node, NodeId, NodeResources, NodeRole, Platform, Task, TaskId, TaskStatus};
+use orc_store::TypeConfig;
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+pub const WIRE_VERSION: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("empty frame")]
+    Empty,
+    #[error("peer speaks wire version {0}, this node {WIRE_VERSION}: upgrade the older one")]
+    Version(u8),
+    #[error("encode: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+    #[error("decode: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+}
+
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![WIRE_VERSION];
+    out.extend(bincode::serde::encode_to_vec(v, bincode::config::standard())?);
+    Ok(out)
+}
+
+pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, WireError> {
+    let (&v, rest) = b.split_first().ok_or(WireError::Empty)?;
+    if v != WIRE_VERSION {
+        return Err(WireError::Version(v));
+    }
+    Ok(bincode::serde::decode_from_slice(rest, bincode::config::standard())?.0)
+}
+
+/// Raft messages between managers.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftRpc {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<u64>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum RaftReply {
+    Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+}
+
+/// A node without a certificate asks to join with a token's secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub secret: String,
+    pub role: NodeRole,
+    pub hostname: String,
+    /// Where the cluster reaches the joiner ("10.0.0.12:4747").
+    pub advertise: String,
+    pub resources: NodeResources,
+    pub platform: Platform,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum JoinReply {
+    Joined {
+        node_id: NodeId,
+        cluster_id: String,
+        ca_cert_pem: String,
+        cert_chain_pem: String,
+        key_pem: String,
+        /// Managers get the CA key so any of them can issue certificates as leader.
+        ca_key_pem: Option<String>,
+        managers: Vec<String>,
+    },
+    /// Ask the leader instead (its address).
+    NotLeader { leader: Option<String> },
+    Refused { reason: String },
+}
+
+/// A write for the leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ForwardRequest {
+    Command(Command),
+    /// A manager that joined and now serves Raft asks to become a voter.
+    PromoteMe { node_id: NodeId, address: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ForwardReply {
+    Done(CommandResult),
+    NotLeader { leader: Option<String> },
+    Refused { reason: String },
+}
+
+/// Node → leader on a session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SessionUp {
+    Hello { node_id: NodeId },
+    Heartbeat,
+}
+
+/// Leader → node on a session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SessionDown {
+    /// Everything assigned to the node now (sent on every change).
+    Tasks { revision: u64, tasks: Vec<Task> },
+    /// How often to heartbeat, and where the managers are.
+    Welcome { heartbeat_ms: u64, managers: Vec<String> },
+    NotLeader { leader: Option<String> },
+}
+
+/// A status report is just a command; kept as a type for clarity at call sites.
+pub type StatusBatch = Vec<(TaskId, TaskStatus)>;
+
+/// What a node record looks like on the wire when a manager tells another about it.
+pub type NodeRecord = Node;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Vote};
+    use orc_store::BasicNode;
+
+    #[test]
+    fn raft_messages_survive_bincode() {
+        let entry: Entry<TypeConfig> = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(3, 7), 42),
+            payload: EntryPayload::Normal(Command::Noop),
+        };
+        let req = AppendEntriesRequest::<TypeConfig> {
+            vote: Vote::new_committed(3, 7),
+            prev_log_id: Some(LogId::new(CommittedLeaderId::new(3, 7), 41)),
+            entries: vec![entry],
+            leader_commit: None,
+        };
+        let b = encode(&RaftRpc::Append(req.clone())).expect("encode");
+        match decode::<RaftRpc>(&b).expect("decode") {
+            RaftRpc::Append(r) => assert_eq!(format!("{r:?}"), format!("{req:?}")),
+            other => panic!("{other:?}"),
+        }
+        let mut mem = std::collections::BTreeMap::new();
+        mem.insert(7u64, BasicNode { addr: "10.0.0.1:4747".into() });
+        let m: Entry<TypeConfig> = Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 7), 1),
+            payload: EntryPayload::Membership(openraft::Membership::new(vec![[7u64].into_iter().collect()], mem)),
+        };
+        let b = encode(&m).expect("encode");
+        let back: Entry<TypeConfig> = decode(&b).expect("decode membership entry");
+        assert_eq!(format!("{back:?}"), format!("{m:?}"));
+    }
+
+    #[test]
+    fn other_versions_are_refused() {
+        let mut b = encode(&SessionUp::Heartbeat).expect("encode");
+        b[0] = 9;
+        assert!(matches!(decode::<SessionUp>(&b), Err(WireError::Version(9))));
+        assert!(matches!(decode::<SessionUp>(&[]), Err(WireError::Empty)));
+    }
+}
