@@ -90,3 +90,51 @@ mode = "global"
     let (back, _): (StackSpec, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
     assert_eq!(back, hello);
 }
+
+#[test]
+fn the_stack_files_shown_in_docs_parse() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/stack.md"))
+            .unwrap();
+    let mut checked = 0;
+    for block in doc.split("```toml\n").skip(1) {
+        let Some((toml, _)) = block.split_once("```") else {
+            panic!("unclosed ```toml block in docs/stack.md");
+        };
+        // Whole stacks only: fragments are shown inside a service for context.
+        if !toml.contains("[services.") {
+            continue;
+        }
+        if let Err(e) = parse_stack(toml, "docs/stack.md", None, "docs") {
+            panic!("docs/stack.md example does not parse:\n{e}\n---\n{toml}");
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "only {checked} stack examples found in docs/stack.md"
+    );
+}
+
+#[test]
+fn the_fragments_shown_in_docs_parse_inside_a_service() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/stack.md"))
+            .unwrap();
+    let mut checked = 0;
+    for block in doc.split("```toml\n").skip(1) {
+        let (toml, _) = block.split_once("```").unwrap();
+        if toml.contains("[services.") {
+            continue;
+        }
+        let stack = format!("[services.s]\nimage = \"a\"\n{toml}");
+        if let Err(e) = parse_stack(&stack, "docs/stack.md", None, "docs") {
+            panic!("docs/stack.md fragment does not parse:\n{e}\n---\n{toml}");
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 4,
+        "only {checked} fragments found in docs/stack.md"
+    );
+}
