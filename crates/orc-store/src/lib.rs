@@ -18,6 +18,7 @@
 //! Every stored value carries a version header; data from another version or corrupt
 //! data is an error, never an empty state.
 
+mod backend;
 mod codec;
 mod config;
 mod error;
@@ -29,6 +30,7 @@ mod snapshot;
 mod state_machine;
 mod types;
 
+pub use backend::StoreClosed;
 pub use codec::{HEADER, STORE_FORMAT};
 pub use config::{
     default_raft_config, StoreConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_FLUSH_EVERY_MS,
@@ -45,6 +47,7 @@ pub use types::{
     Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig, Vote,
 };
 
+use backend::Backend;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -57,15 +60,16 @@ pub fn open(dir: &Path, cfg: &StoreConfig) -> Result<(LogStore, StateMachineStor
         path: dir.to_path_buf(),
         source,
     })?;
-    open_with(Arc::new(kv), dir)
+    open_with(kv, dir)
 }
 
 /// Opens the Raft store over any backend; `origin` names it in errors.
 pub fn open_with(
-    kv: Arc<dyn KvBackend>,
+    kv: impl KvBackend,
     origin: &Path,
 ) -> Result<(LogStore, StateMachineStore), StoreError> {
-    check_format(kv.as_ref(), origin)?;
+    check_format(&kv, origin)?;
+    let kv = Arc::new(Backend::new(Box::new(kv)));
     let sm = StateMachineStore::open(kv.clone())?;
     Ok((LogStore::new(kv), sm))
 }

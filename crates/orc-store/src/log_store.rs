@@ -1,7 +1,8 @@
 //! The Raft log: openraft's v2 [`RaftLogStorage`] over a [`KvBackend`].
 
+use crate::backend::{Backend, StoreClosed};
 use crate::codec::{decode, encode};
-use crate::kv::{KvBackend, KvOp, Space};
+use crate::kv::{KvOp, Space};
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::StoreError;
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -17,7 +18,7 @@ pub(crate) const KEY_LAST_PURGED: &[u8] = b"last_purged";
 /// The Raft log, vote and committed marker. Cheap to clone (it is its own log reader).
 #[derive(Clone)]
 pub struct LogStore {
-    kv: Arc<dyn KvBackend>,
+    kv: Arc<Backend>,
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -57,7 +58,7 @@ fn write_err(e: StoreError) -> StorageError {
 }
 
 /// Makes every write so far durable, on a blocking thread.
-pub(crate) async fn flush(kv: &Arc<dyn KvBackend>) -> Result<(), StoreError> {
+pub(crate) async fn flush(kv: &Arc<Backend>) -> Result<(), StoreError> {
     let kv = kv.clone();
     tokio::task::spawn_blocking(move || kv.flush())
         .await
@@ -66,8 +67,13 @@ pub(crate) async fn flush(kv: &Arc<dyn KvBackend>) -> Result<(), StoreError> {
 }
 
 impl LogStore {
-    pub(crate) fn new(kv: Arc<dyn KvBackend>) -> Self {
+    pub(crate) fn new(kv: Arc<Backend>) -> Self {
         LogStore { kv }
+    }
+
+    /// A future that resolves once this store's backend is closed.
+    pub fn closed(&self) -> StoreClosed {
+        self.kv.closed()
     }
 
     fn meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {

@@ -1,7 +1,7 @@
 //! The state machine: orc's [`ClusterState`] in memory, published on a watch channel;
 //! snapshots persisted through the [`KvBackend`].
 
-use crate::kv::KvBackend;
+use crate::backend::{Backend, StoreClosed};
 use crate::log_store::flush;
 use crate::snapshot::{self, StoredSnapshot};
 use crate::types::{
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 /// Give it to `Raft::new`; call [`StateMachineStore::subscribe`] first to keep a
 /// [`watch::Receiver`] that sees every applied state.
 pub struct StateMachineStore {
-    kv: Arc<dyn KvBackend>,
+    kv: Arc<Backend>,
     last_applied: Option<LogId>,
     membership: StoredMembership,
     state: Arc<watch::Sender<Arc<ClusterState>>>,
@@ -31,8 +31,8 @@ pub struct StateMachineStore {
 impl StateMachineStore {
     /// Restores from the stored snapshot (or starts empty when there is none); openraft
     /// then re-applies the committed log after it.
-    pub(crate) fn open(kv: Arc<dyn KvBackend>) -> Result<Self, StoreError> {
-        let (last_applied, membership, state) = match snapshot::load(kv.as_ref())? {
+    pub(crate) fn open(kv: Arc<Backend>) -> Result<Self, StoreError> {
+        let (last_applied, membership, state) = match snapshot::load(&**kv)? {
             Some(snap) => {
                 let state = snap.state()?;
                 (snap.meta.last_log_id, snap.meta.last_membership, state)
@@ -60,6 +60,11 @@ impl StateMachineStore {
         self.state.borrow().clone()
     }
 
+    /// A future that resolves once this store's backend is closed.
+    pub fn closed(&self) -> StoreClosed {
+        self.kv.closed()
+    }
+
     /// The id of the last applied entry.
     pub fn last_applied(&self) -> Option<LogId> {
         self.last_applied
@@ -68,7 +73,7 @@ impl StateMachineStore {
 
 /// Builds a snapshot of the state as it was when openraft asked for the builder.
 pub struct SnapshotBuilder {
-    kv: Arc<dyn KvBackend>,
+    kv: Arc<Backend>,
     last_applied: Option<LogId>,
     membership: StoredMembership,
     state: Arc<ClusterState>,
@@ -96,7 +101,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             })
         })?;
         let stored = StoredSnapshot { meta, data };
-        snapshot::save(self.kv.as_ref(), &stored).map_err(|e| err(&e))?;
+        snapshot::save(&**self.kv, &stored).map_err(|e| err(&e))?;
         flush(&self.kv).await.map_err(|e| err(&e))?;
         tracing::debug!(id = %stored.meta.snapshot_id, bytes = stored.data.len(), "snapshot built");
         Ok(stored.into_snapshot())
@@ -168,7 +173,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         };
         // Refuse data we cannot read before it replaces anything.
         let state = stored.state().map_err(|e| err(&e))?;
-        snapshot::save(self.kv.as_ref(), &stored).map_err(|e| err(&e))?;
+        snapshot::save(&**self.kv, &stored).map_err(|e| err(&e))?;
         flush(&self.kv).await.map_err(|e| err(&e))?;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
@@ -177,8 +182,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
-        let stored = snapshot::load(self.kv.as_ref())
-            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        let stored =
+            snapshot::load(&**self.kv).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
         Ok(stored.map(StoredSnapshot::into_snapshot))
     }
 }
