@@ -171,6 +171,10 @@ impl Machine {
         match self.state {
             State::Initialize => {}
             State::Backup => {
+                if advert.priority != 0 {
+                    // Whatever its priority, only a master advertises.
+                    self.counters.master_ip = Some(src);
+                }
                 if advert.priority == 0 {
                     self.master_down_at = Some(now + self.skew_time());
                 } else if !self.cfg.preempt || advert.priority >= self.cfg.priority {
