@@ -165,3 +165,16 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_without_tls_is_unauthenticated() {
+        let req = tonic::Request::new(());
+        let always = |_: u64, _: Role| true;
+        let err = authenticate(&req, &always).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    }
+}

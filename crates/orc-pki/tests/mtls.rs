@@ -68,14 +68,20 @@ async fn a_certificate_from_another_ca_is_refused_in_the_handshake() {
     // It trusts the real CA for the server, and presents its foreign certificate.
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca.cert_pem()))
-        .identity(Identity::from_pem(impostor.cert_chain_pem(), impostor.key_pem()))
+        .identity(Identity::from_pem(
+            impostor.cert_chain_pem(),
+            impostor.key_pem(),
+        ))
         .domain_name("orc-manager");
     let err = check(https(&server).tls_config(tls).unwrap())
         .await
         .unwrap_err();
     // Not an authenticate() refusal: the TLS layer never let the request through.
     assert!(
-        !matches!(err.code(), Some(Code::Unauthenticated | Code::PermissionDenied)),
+        !matches!(
+            err.code(),
+            Some(Code::Unauthenticated | Code::PermissionDenied)
+        ),
         "{err:?}"
     );
     // The server's rustls refused the chain and said so with a TLS alert.
@@ -98,9 +104,17 @@ async fn a_client_without_a_certificate_reaches_only_the_open_rpc() {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca.cert_pem()))
         .domain_name("orc-manager");
-    let channel = https(&server).tls_config(tls).unwrap().connect().await.unwrap();
+    let channel = https(&server)
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     // The allow-listed RPC (the join stand-in) answers...
-    assert_eq!(watch_on(channel.clone()).await.unwrap(), ServingStatus::Serving);
+    assert_eq!(
+        watch_on(channel.clone()).await.unwrap(),
+        ServingStatus::Serving
+    );
     // ...the others say Unauthenticated.
     let err = check_on(channel).await.unwrap_err();
     assert_eq!(err.code(), Some(Code::Unauthenticated), "{err:?}");
@@ -117,7 +131,10 @@ async fn a_removed_node_or_a_changed_role_is_refused() {
 
     let ep = node_endpoint(&server.host_port(), &worker, PeerName::AnyManager).unwrap();
     let channel = ep.connect().await.unwrap();
-    assert_eq!(check_on(channel.clone()).await.unwrap(), ServingStatus::Serving);
+    assert_eq!(
+        check_on(channel.clone()).await.unwrap(),
+        ServingStatus::Serving
+    );
 
     // `orc node rm 2`: the same connection, the same valid certificate, refused.
     members.roles.lock().unwrap().remove(&2);
@@ -140,12 +157,22 @@ async fn the_join_connector_accepts_only_the_tokens_ca() {
 
     // The right fingerprint: connected, no client certificate, open RPC works,
     // protected RPC does not.
-    let channel = connect_join(&server.host_port(), &ca.fingerprint()).await.unwrap();
-    assert_eq!(watch_on(channel.clone()).await.unwrap(), ServingStatus::Serving);
-    assert_eq!(check_on(channel).await.unwrap_err().code(), Some(Code::Unauthenticated));
+    let channel = connect_join(&server.host_port(), &ca.fingerprint())
+        .await
+        .unwrap();
+    assert_eq!(
+        watch_on(channel.clone()).await.unwrap(),
+        ServingStatus::Serving
+    );
+    assert_eq!(
+        check_on(channel).await.unwrap_err().code(),
+        Some(Code::Unauthenticated)
+    );
     // Upper-case fingerprint and https:// URI are fine too.
     let uri = format!("https://{}", server.addr);
-    connect_join(&uri, &ca.fingerprint().to_uppercase()).await.unwrap();
+    connect_join(&uri, &ca.fingerprint().to_uppercase())
+        .await
+        .unwrap();
 
     // A wrong fingerprint: refused in the handshake.
     let err = connect_join(&server.host_port(), &other_ca.fingerprint())
@@ -165,7 +192,11 @@ async fn the_join_connector_is_not_fooled_by_the_real_ca_in_a_forged_chain() {
     let rogue_ca = ClusterCa::generate("mtls-forge-rogue").unwrap();
     // A rogue manager certificate, served with the real (public) CA certificate appended.
     let rogue = rogue_ca.issue(1, Role::Manager, "rogue", &[]).unwrap();
-    let rogue_leaf = rogue.cert_chain_pem.split_inclusive("-----END CERTIFICATE-----\n").next().unwrap();
+    let rogue_leaf = rogue
+        .cert_chain_pem
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap();
     let forged_chain = format!("{rogue_leaf}{}", ca.cert_pem());
     // NodeFiles refuses to build such a bundle, so serve it with tonic directly.
     assert!(NodeFiles::from_pem(ca.cert_pem(), &forged_chain, &rogue.key_pem).is_err());
@@ -194,7 +225,10 @@ async fn the_join_connector_is_not_fooled_by_the_real_ca_in_a_forged_chain() {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(rogue_ca.cert_pem()))
         .domain_name("orc-manager");
-    let ep = Endpoint::from_shared(format!("https://{addr}")).unwrap().tls_config(tls).unwrap();
+    let ep = Endpoint::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap();
     assert_eq!(
         watch_on(ep.connect().await.unwrap()).await.unwrap(),
         ServingStatus::Serving
@@ -217,6 +251,8 @@ async fn client_tls_is_the_same_as_node_endpoint() {
     let manager = node(&ca, 1, Role::Manager);
     let members = Members::with(&[(1, Role::Manager)]);
     let server = TestServer::start(&manager, &members).await;
-    let ep = https(&server).tls_config(client_tls(&manager, PeerName::Node(1))).unwrap();
+    let ep = https(&server)
+        .tls_config(client_tls(&manager, PeerName::Node(1)))
+        .unwrap();
     assert_eq!(check(ep).await.unwrap(), ServingStatus::Serving);
 }

@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Endpoint, Server};
-use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 /// The allow-listed path standing in for the join RPC in these tests.
@@ -112,7 +112,10 @@ impl Drop for TestServer {
 
 /// Connects and calls the protected `Check`; Err carries the failure as text.
 pub async fn check(endpoint: Endpoint) -> Result<ServingStatus, CallError> {
-    let channel = endpoint.connect().await.map_err(|e| CallError::Connect(chain(&e)))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| CallError::Connect(chain(&e)))?;
     check_on(channel).await
 }
 
