@@ -11,6 +11,8 @@
 //! master ([`Event::QuorumChanged`]), which closes keepalived's split brain
 //! when a master is cut off from the rest of the LAN.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod counters;
 pub mod drop_reason;

@@ -53,3 +53,25 @@ fn a_node_without_quorum_never_takes_an_unheld_vip() {
     na.eligible.send(true).unwrap();
     wait_for(Duration::from_secs(2), || a.has(vip)).expect("eligible again, alone, yet no VIP");
 }
+
+#[test]
+fn a_partitioned_master_that_loses_quorum_leaves_one_holder() {
+    require_root();
+    let mut lan = Lan::new();
+    let (a, b) = (lan.node("a", 64), lan.node("b", 65));
+    let vip = lan.addr(100);
+    let na = OrcNode::start(&a, config(73, 200, vip, INTERVAL));
+    let _nb = OrcNode::start(&b, config(73, 100, vip, INTERVAL));
+    wait_for(Duration::from_secs(5), || a.has(vip) && !b.has(vip)).expect("no single holder");
+
+    // Cut A off at the bridge; its link stays up. Plain VRRP (keepalived
+    // too) now has two holders: B times out while A keeps advertising.
+    lan.connect("a", false);
+    wait_for(Duration::from_secs(3), || b.has(vip)).expect("B never took over");
+    assert!(a.has(vip), "without the guard A keeps the VIP: split brain");
+    // Raft on A notices it lost the majority: the guard releases the VIP.
+    na.eligible.send(false).unwrap();
+    wait_for(Duration::from_secs(2), || !a.has(vip)).expect("A kept the VIP without quorum");
+    lan.connect("a", true);
+    assert!(holds_for(Duration::from_millis(1500), || !a.has(vip) && b.has(vip)));
+}

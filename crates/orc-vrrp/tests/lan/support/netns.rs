@@ -114,6 +114,22 @@ impl Lan {
     }
 }
 
+impl Lan {
+    /// Detaches (`false`) or re-attaches (`true`) a node's port from the
+    /// bridge: the node's own link stays up, it just hears nobody.
+    pub fn connect(&self, node_name: &str, connected: bool) {
+        let port = format!("v{node_name}");
+        let master: &[&str] = if connected {
+            &["master", "br0"]
+        } else {
+            &["nomaster"]
+        };
+        let mut args = vec!["-n", self.lan_ns(), "link", "set", port.as_str()];
+        args.extend_from_slice(master);
+        ip(&args);
+    }
+}
+
 impl Drop for Lan {
     fn drop(&mut self) {
         for ns in self.namespaces.iter().rev() {
