@@ -18,7 +18,11 @@ impl OrcNode {
     pub fn start() -> Result<OrcNode> {
         let containerd = Containerd::start()?;
         let dir = tempfile::Builder::new().prefix("orc-node-").tempdir()?;
-        let mut n = OrcNode { containerd, dir, child: None };
+        let mut n = OrcNode {
+            containerd,
+            dir,
+            child: None,
+        };
         n.spawn_daemon()?;
         Ok(n)
     }
@@ -47,7 +51,10 @@ impl OrcNode {
     }
 
     fn spawn_daemon(&mut self) -> Result<()> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path())?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
         let child = Command::new(orc_binary()?)
             .arg("--socket")
             .arg(self.socket())
@@ -56,7 +63,12 @@ impl OrcNode {
             .arg(self.data_dir())
             .arg("--containerd")
             .arg(self.containerd.socket())
-            .args(["--listen", "127.0.0.1:4747", "--log", "info,openraft=warn,orc_daemon=debug"])
+            .args([
+                "--listen",
+                "127.0.0.1:4747",
+                "--log",
+                "info,openraft=warn,orc_daemon=debug",
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -76,7 +88,12 @@ impl OrcNode {
 
     /// Runs `orc ARGS` against this daemon.
     pub fn orc(&self, args: &[&str]) -> Result<Output> {
-        Ok(Command::new(orc_binary()?).arg("--socket").arg(self.socket()).args(args).stdin(Stdio::null()).output()?)
+        Ok(Command::new(orc_binary()?)
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()?)
     }
 
     /// Runs `orc ARGS`, fails with its stderr and the daemon's log if it fails.
@@ -139,7 +156,11 @@ impl OrcNode {
             .output()
             .context("running ctr")?;
         if !out.status.success() {
-            bail!("ctr {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "ctr {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -160,7 +181,11 @@ impl OrcNode {
     }
 
     pub fn containers(&self) -> Result<Vec<String>> {
-        Ok(self.ctr(&["containers", "ls", "-q"])?.lines().map(str::to_string).collect())
+        Ok(self
+            .ctr(&["containers", "ls", "-q"])?
+            .lines()
+            .map(str::to_string)
+            .collect())
     }
 }
 

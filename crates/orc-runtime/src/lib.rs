@@ -1,1 +1,43 @@
-//! orc-runtime
+//! orc-runtime: orc's adapter to containerd (1.6 and later) over its gRPC socket.
+//!
+//! - [`Runtime`]: a lazy client bound to one containerd namespace.
+//! - Images: [`Runtime::import_archive`] loads OCI image layouts and `docker save`
+//!   archives without a registry (content, diff, snapshots and images services);
+//!   list, get, remove.
+//! - Containers: [`Runtime::run`] builds the OCI runtime spec (image defaults,
+//!   overrides, Docker's capabilities, cgroup limits, host or given network
+//!   namespace), creates the container, snapshot and task and starts it;
+//!   [`Runtime::wait`], [`Runtime::stop`], [`Runtime::remove`], [`Runtime::list`].
+//! - Logs: each task's stdout/stderr go through containerd's binary logging to
+//!   [`logger_main`] (the orc binary's hidden subcommand), which writes rotated,
+//!   bounded files per task; [`read_logs`] and [`follow_logs`] read them back.
+
+mod archive;
+mod client;
+mod container;
+mod content;
+mod error;
+mod images;
+mod import;
+mod log_reader;
+mod log_writer;
+mod logger;
+mod manifest;
+mod plan;
+mod reference;
+mod spec;
+mod task;
+mod types;
+mod unpack;
+mod user;
+mod util;
+
+pub use client::Runtime;
+pub use error::RuntimeError;
+pub use log_reader::{follow_logs, read_logs};
+pub use log_writer::{RotatingLog, CURRENT_LOG};
+pub use logger::{logger_main, stdio_uri, LoggerSettings, LOGGER_SUBCOMMAND};
+pub use reference::normalize_reference;
+pub use types::{
+    ContainerConfig, ContainerInfo, ContainerState, ExitInfo, ImageInfo, LogConfig, MountConfig,
+};

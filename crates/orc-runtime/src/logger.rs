@@ -1,0 +1,256 @@
+//! The log driver: containerd's shim starts it (task stdio URI
+//! `binary:///PATH?SUBCOMMAND=CONFIG`) with the container's stdout on fd 3, stderr
+//! on fd 4 and a "ready" pipe on fd 5, and signals SIGTERM when the task is deleted.
+//! It appends both streams, line by line, to the task's rotating log. Being the
+//! shim's child, it keeps logging while the orc daemon restarts.
+
+use crate::log_writer::RotatingLog;
+use crate::{LogConfig, RuntimeError};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::FromRawFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// The default hidden subcommand that makes a binary act as orc's log driver.
+pub const LOGGER_SUBCOMMAND: &str = "__logger";
+/// A partial line is written out once this long.
+const MAX_LINE: usize = 16 << 10;
+const CONFIG_VERSION: &str = "v1";
+
+/// The log driver's settings, as passed through the stdio URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggerSettings {
+    /// Per-task log directory.
+    pub dir: PathBuf,
+    /// Rotation size.
+    pub max_bytes: u64,
+    /// Files kept.
+    pub max_files: u32,
+}
+
+impl LoggerSettings {
+    /// One string: `v1;MAX_BYTES;MAX_FILES;DIR` (the directory last, taken whole).
+    pub fn encode(&self) -> Result<String, RuntimeError> {
+        let dir = self
+            .dir
+            .to_str()
+            .ok_or_else(|| RuntimeError::Spec(format!("log dir {:?} is not UTF-8", self.dir)))?;
+        Ok(format!(
+            "{CONFIG_VERSION};{};{};{dir}",
+            self.max_bytes, self.max_files
+        ))
+    }
+
+    /// Parses [`LoggerSettings::encode`]'s output.
+    pub fn decode(s: &str) -> Option<LoggerSettings> {
+        let mut parts = s.splitn(4, ';');
+        if parts.next()? != CONFIG_VERSION {
+            return None;
+        }
+        let max_bytes = parts.next()?.parse().ok()?;
+        let max_files = parts.next()?.parse().ok()?;
+        let dir = PathBuf::from(parts.next()?);
+        dir.is_absolute().then_some(LoggerSettings {
+            dir,
+            max_bytes,
+            max_files,
+        })
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (and `/` if `keep_slash`).
+fn pct(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The task stdio URI that makes the shim run the log driver for `log`.
+pub fn stdio_uri(log: &LogConfig) -> Result<String, RuntimeError> {
+    let bin = &log.logger_binary;
+    if !bin.is_absolute() {
+        return Err(RuntimeError::Spec(format!(
+            "logger binary {} must be an absolute path",
+            bin.display()
+        )));
+    }
+    let bin = bin
+        .to_str()
+        .ok_or_else(|| RuntimeError::Spec(format!("logger binary {bin:?} is not UTF-8")))?;
+    if log.logger_args.len() > 1 {
+        return Err(RuntimeError::Spec(
+            "at most one logger argument is supported".into(),
+        ));
+    }
+    let key = log
+        .logger_args
+        .first()
+        .map(String::as_str)
+        .unwrap_or(LOGGER_SUBCOMMAND);
+    let settings = LoggerSettings {
+        dir: log.dir.clone(),
+        max_bytes: log.max_bytes,
+        max_files: log.max_files,
+    };
+    if !settings.dir.is_absolute() {
+        return Err(RuntimeError::Spec(format!(
+            "log dir {} must be absolute",
+            settings.dir.display()
+        )));
+    }
+    Ok(format!(
+        "binary://{}?{}={}",
+        pct(bin, true),
+        pct(key, false),
+        pct(&settings.encode()?, false)
+    ))
+}
+
+/// True if descriptor `fd` is open and a pipe.
+fn is_pipe(fd: i32) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|l| l.to_string_lossy().starts_with("pipe:"))
+}
+
+/// Takes an inherited pipe descriptor.
+fn inherited(fd: i32) -> Option<File> {
+    if !is_pipe(fd) {
+        return None;
+    }
+    // SAFETY: the descriptor is an open pipe (checked just above) inherited from the
+    // shim for this purpose, before this process opened anything itself; nothing
+    // else owns it, and it is taken exactly once (3 and 4, once each).
+    Some(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Reads one stream, writing whole lines.
+fn pump(mut src: File, log: Arc<Mutex<Option<RotatingLog>>>) {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut pending: Vec<u8> = Vec::new();
+    let write = |data: &[u8]| {
+        if let Ok(mut guard) = log.lock() {
+            if let Some(l) = guard.as_mut() {
+                if let Err(e) = l.write_lines(data) {
+                    eprintln!("orc log driver: {e}");
+                }
+            }
+        }
+    };
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        if let Some(last_nl) = pending.iter().rposition(|b| *b == b'\n') {
+            write(&pending[..=last_nl]);
+            pending.drain(..=last_nl);
+        }
+        if pending.len() >= MAX_LINE {
+            pending.push(b'\n');
+            write(&pending);
+            pending.clear();
+        }
+    }
+    if !pending.is_empty() {
+        pending.push(b'\n');
+        write(&pending);
+    }
+}
+
+/// The log driver's entry point; `args` is `[SETTINGS]` or `[SUBCOMMAND, SETTINGS]`.
+/// Returns the process exit code. Never fails before signalling ready, so the
+/// container cannot block on it: without a usable log directory it discards output.
+pub fn logger_main(args: &[String]) -> i32 {
+    let args: Vec<&String> = args
+        .iter()
+        .filter(|a| a.as_str() != LOGGER_SUBCOMMAND)
+        .collect();
+    let settings = args.first().and_then(|a| LoggerSettings::decode(a));
+    // The shim sends SIGTERM when the task is deleted, after closing the pipes'
+    // write ends: keep reading to EOF so nothing is lost.
+    let mut block = nix::sys::signal::SigSet::empty();
+    block.add(nix::sys::signal::Signal::SIGTERM);
+    let _ = block.thread_block();
+    // Take the inherited descriptors before opening anything that could reuse them.
+    let streams: Vec<File> = [3, 4].into_iter().filter_map(inherited).collect();
+    // Ready: the shim waits for fd 5 to close before starting the container.
+    if is_pipe(5) {
+        let _ = nix::unistd::close(5);
+    }
+    let log = match &settings {
+        Some(s) => match RotatingLog::open(&s.dir, s.max_bytes, s.max_files) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("orc log driver: {}: {e}", s.dir.display());
+                None
+            }
+        },
+        None => {
+            eprintln!("orc log driver: bad arguments {args:?}");
+            None
+        }
+    };
+    let log = Arc::new(Mutex::new(log));
+    let threads: Vec<_> = streams
+        .into_iter()
+        .map(|f| {
+            let log = log.clone();
+            std::thread::spawn(move || pump(f, log))
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    if settings.is_some() && log.lock().map(|l| l.is_some()).unwrap_or(false) {
+        0
+    } else {
+        1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_round_trip_with_odd_directories() {
+        let s = LoggerSettings {
+            dir: "/var/lib/orc/logs/a;b c".into(),
+            max_bytes: 1 << 20,
+            max_files: 5,
+        };
+        assert_eq!(LoggerSettings::decode(&s.encode().unwrap()), Some(s));
+        assert_eq!(LoggerSettings::decode("v1;1;1;relative"), None);
+        assert_eq!(LoggerSettings::decode("v0;1;1;/x"), None);
+    }
+
+    #[test]
+    fn uri_is_percent_encoded() {
+        let log = LogConfig {
+            dir: "/logs/t 1".into(),
+            max_bytes: 10,
+            max_files: 2,
+            logger_binary: "/usr/bin/orc".into(),
+            logger_args: vec![],
+        };
+        assert_eq!(
+            stdio_uri(&log).unwrap(),
+            "binary:///usr/bin/orc?__logger=v1%3B10%3B2%3B%2Flogs%2Ft%201"
+        );
+        let rel = LogConfig {
+            logger_binary: "orc".into(),
+            ..log
+        };
+        assert!(stdio_uri(&rel).is_err());
+    }
+}

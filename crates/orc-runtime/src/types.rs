@@ -1,0 +1,137 @@
+//! The values the runtime takes and returns.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// An image known to containerd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// Normalised name, e.g. `docker.io/demo/busybox:1`.
+    pub name: String,
+    /// Digest of the image's manifest for this host's platform (`sha256:…`).
+    pub digest: String,
+    /// Bytes of content: manifest, config and layers as stored (compressed).
+    pub size: u64,
+    /// The image config's `created` timestamp, as written there.
+    pub created: Option<String>,
+    /// `os/architecture[/variant]` from the image config.
+    pub platform: String,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// Exit code; 128 + N when killed by signal N (137 = SIGKILL).
+    pub code: i32,
+    /// When it exited, if containerd knows.
+    pub exited_at: Option<SystemTime>,
+}
+
+/// The state of a container's task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContainerState {
+    /// The task exists but was not started.
+    Created,
+    /// The task runs.
+    Running,
+    /// The task is frozen (pausing or paused).
+    Paused,
+    /// The task exited; its exit code is known.
+    Stopped,
+    /// The container has no task (never started, or already deleted).
+    None,
+    /// containerd reported a state this adapter does not know.
+    Unknown,
+}
+
+/// A container in orc's namespace with its task status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// Container id (== orc task id).
+    pub id: String,
+    /// The normalised image name it was created from.
+    pub image: String,
+    /// The container's labels.
+    pub labels: HashMap<String, String>,
+    /// Task state.
+    pub state: ContainerState,
+    /// The task's init pid while it runs (or exists).
+    pub pid: Option<u32>,
+    /// Exit code once stopped.
+    pub exit_code: Option<i32>,
+}
+
+/// A mount into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountConfig {
+    /// A bind mount of a host path.
+    Bind {
+        /// Host path.
+        source: PathBuf,
+        /// Path in the container.
+        target: String,
+        /// Mount read-only.
+        read_only: bool,
+    },
+    /// A fresh tmpfs.
+    Tmpfs {
+        /// Path in the container.
+        target: String,
+        /// Size limit in bytes; 0 = the kernel's default (half of RAM).
+        size_bytes: u64,
+        /// Permission bits of the tmpfs root (e.g. 0o1777); None = 0o755 (kernel default).
+        mode: Option<u32>,
+    },
+}
+
+/// Where a container's stdout and stderr go: a per-task directory of rotated files
+/// written by the log driver binary (see [`crate::logger_main`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Per-task directory; `current.log` and `current.log.1…` live there.
+    pub dir: PathBuf,
+    /// Rotate when `current.log` would grow past this many bytes (0 = never rotate).
+    pub max_bytes: u64,
+    /// Files to keep, `current.log` included (at least 1).
+    pub max_files: u32,
+    /// Absolute path of the binary containerd's shim starts as the log driver.
+    pub logger_binary: PathBuf,
+    /// The argument that makes `logger_binary` act as the log driver (its hidden
+    /// subcommand). At most one: the shim passes its URI's query as unordered
+    /// key/value pairs. Empty = [`crate::LOGGER_SUBCOMMAND`].
+    pub logger_args: Vec<String>,
+}
+
+/// Everything needed to create and start one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerConfig {
+    /// Container id (== orc task id); must be unique on the machine.
+    pub id: String,
+    /// Image reference as the user wrote it; normalised here.
+    pub image: String,
+    /// Labels stored on the container record.
+    pub labels: HashMap<String, String>,
+    /// Overrides the image's Entrypoint (an empty vector clears it).
+    pub entrypoint: Option<Vec<String>>,
+    /// Overrides the image's Cmd.
+    pub command: Option<Vec<String>>,
+    /// Merged over the image config's Env (same name: this wins).
+    pub env: Vec<(String, String)>,
+    /// `uid[:gid]` or `name[:group]` resolved in the image's /etc/passwd and /etc/group.
+    pub user: Option<String>,
+    /// Overrides the image's WorkingDir.
+    pub working_dir: Option<String>,
+    /// Hostname inside the container; default: the first 12 characters of the id.
+    pub hostname: Option<String>,
+    /// Bind and tmpfs mounts.
+    pub mounts: Vec<MountConfig>,
+    /// CPU limit in 1e-9 CPUs (0 = none): becomes cgroup cpu quota / period.
+    pub nano_cpus: u64,
+    /// Memory limit in bytes (0 = none).
+    pub memory_bytes: u64,
+    /// A network namespace to join; None = host networking.
+    pub netns: Option<PathBuf>,
+    /// Where stdout/stderr go.
+    pub log: LogConfig,
+}
