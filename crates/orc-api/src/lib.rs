@@ -26,6 +26,27 @@ pub enum Request {
     ClusterInit {
         advertise: Option<String>,
     },
+    ClusterJoin {
+        token: String,
+        /// A manager's cluster address ("10.0.0.11:4747").
+        address: String,
+        advertise: Option<String>,
+    },
+    /// Prints (and with `rotate`, first replaces) the join token of a role.
+    JoinToken {
+        role: String,
+        rotate: bool,
+    },
+    NodeUpdate {
+        node: String,
+        availability: Option<String>,
+        label_add: Vec<String>,
+        label_rm: Vec<String>,
+    },
+    NodeRm {
+        node: String,
+        force: bool,
+    },
     ImageLoad {
         path: PathBuf,
     },

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use crate::net::dialer::NetDialer;
+use crate::net::remote::Remote;
+use orc_rpc::wire::ForwardRequest;
 
 pub type Raft = orc_store::Raft;
 
@@ -16,6 +19,8 @@ pub struct Cluster {
     pub node_id: NodeId,
     pub raft: Raft,
     pub state: watch::Receiver<Arc<ClusterState>>,
+    /// Forwards writes to the leader when this manager is not it.
+    pub remote: Remote,
 }
 
 fn raft_config() -> Result<Arc<openraft::Config>, DaemonError> {
@@ -30,17 +35,18 @@ fn raft_config() -> Result<Arc<openraft::Config>, DaemonError> {
 
 impl Cluster {
     /// Opens (or creates) the store under the data dir and starts Raft on it.
-    pub async fn start(cfg: &DaemonConfig, node_id: NodeId) -> Result<Cluster, DaemonError> {
+    pub async fn start(cfg: &DaemonConfig, node_id: NodeId, dialer: Arc<NetDialer>) -> Result<Cluster, DaemonError> {
         let dir = cfg.raft_dir();
         std::fs::create_dir_all(&dir).map_err(|e| DaemonError::io(&dir, e))?;
         let store_cfg =
             orc_store::StoreConfig { cache_capacity: cfg.store_cache_bytes, ..Default::default() };
         let (log, sm) = orc_store::open(&dir, &store_cfg)?;
         let state = sm.subscribe();
-        let raft = Raft::new(node_id, raft_config()?, orc_store::SingleNodeNetwork, log, sm)
+        let net = orc_rpc::RaftNet::new(dialer.clone());
+        let raft = Raft::new(node_id, raft_config()?, net, log, sm)
             .await
             .map_err(|e| DaemonError::Raft(e.to_string()))?;
-        Ok(Cluster { node_id, raft, state })
+        Ok(Cluster { node_id, raft, state, remote: Remote::new(dialer, Vec::new()) })
     }
 
     /// Makes this node the single voter of a new cluster.
@@ -75,17 +81,63 @@ impl Cluster {
     /// Commits a command and returns what applying it answered. Apply errors come back
     /// as `DaemonError::Apply`.
     pub async fn propose(&self, cmd: Command) -> Result<CommandResult, DaemonError> {
-        let resp = self.raft.client_write(cmd).await.map_err(|e| match e {
-            openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)) => {
-                DaemonError::NoLeader
+        let resp = match self.raft.client_write(cmd.clone()).await {
+            Ok(r) => r,
+            Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
+                let Some((id, node)) = f.leader_id.zip(f.leader_node) else {
+                    return Err(DaemonError::NoLeader);
+                };
+                let (r, index) =
+                    self.remote.forward_indexed(ForwardRequest::Command(cmd), Some((node.addr, Some(id)))).await?;
+                // Readers on this node (convergence, listings) must see the write.
+                self.wait_applied(index, Duration::from_secs(5)).await;
+                return Ok(r);
             }
-            other => DaemonError::Raft(other.to_string()),
-        })?;
+            Err(e) => return Err(DaemonError::Raft(e.to_string())),
+        };
         let result = resp.data;
         if let Some(err) = result.error() {
             return Err(DaemonError::Apply(err.clone()));
         }
         Ok(result)
+    }
+
+    /// Turns true once a leader is known and this node has applied every entry it
+    /// holds: its view of the cluster is then current enough to act on.
+    pub fn caught_up(&self) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(false);
+        let mut m = self.raft.metrics();
+        tokio::spawn(async move {
+            let _ = m
+                .wait_for(|m| {
+                    m.current_leader.is_some()
+                        && m.last_log_index.is_some()
+                        && m.last_applied.map(|l| l.index) >= m.last_log_index
+                })
+                .await;
+            let _ = tx.send(true);
+        });
+        rx
+    }
+
+    /// Waits (at most `timeout`) until this node has applied log index `index`.
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) {
+        let mut m = self.raft.metrics();
+        let _ = tokio::time::timeout(timeout, m.wait_for(|m| m.last_applied.is_some_and(|l| l.index >= index))).await;
+    }
+
+    /// The leader's cluster address, from Raft membership.
+    pub fn leader_addr(&self) -> Option<(NodeId, String)> {
+        let m = self.raft.metrics().borrow().clone();
+        let id = m.current_leader?;
+        let addr = m.membership_config.membership().get_node(&id)?.addr.clone();
+        Some((id, addr))
+    }
+
+    /// Addresses of all Raft members.
+    pub fn member_addrs(&self) -> Vec<String> {
+        let m = self.raft.metrics().borrow().clone();
+        m.membership_config.membership().nodes().map(|(_, n)| n.addr.clone()).collect()
     }
 
     pub fn snapshot(&self) -> Arc<ClusterState> {

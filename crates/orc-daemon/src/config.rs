@@ -24,6 +24,8 @@ pub struct DaemonConfig {
     pub resync: Duration,
     /// sled page cache.
     pub store_cache_bytes: u64,
+    /// How often nodes heartbeat the leader; a node silent for 4 periods is down.
+    pub heartbeat: Duration,
 }
 
 impl DaemonConfig {
@@ -40,6 +42,7 @@ impl DaemonConfig {
             log_max_files: 3,
             resync: Duration::from_secs(2),
             store_cache_bytes: 4 << 20,
+            heartbeat: Duration::from_millis(500),
         }
     }
 

@@ -3,9 +3,15 @@
 use crate::agent::{Agent, Reporter};
 use crate::cluster::Cluster;
 use crate::identity::{self, Identity};
+use crate::net::dialer::NetDialer;
+use crate::net::dispatcher::Dispatcher;
+use crate::net::remote::Remote;
+use crate::net::session::{self, SessionConfig};
 use crate::util::{host_platform, host_resources, now_ms, random_id, random_u64};
-use crate::{DaemonConfig, DaemonError};
-use orc_model::{Availability, Command, Node, NodeRole, NodeStatus};
+use crate::writer::Writer;
+use crate::{security, DaemonConfig, DaemonError};
+use orc_model::{Availability, ClusterState, Command, Node, NodeRole, NodeStatus};
+use orc_rpc::wire::{ForwardRequest, JoinReply, JoinRequest};
 use orc_runtime::Runtime;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,9 +20,13 @@ use tokio::sync::{watch, Mutex};
 pub struct Daemon {
     pub(crate) cfg: DaemonConfig,
     pub(crate) runtime: Runtime,
-    cluster: Mutex<Option<Cluster>>,
-    /// A cheap copy for readers that must not wait on the mutex.
-    cluster_rx: watch::Sender<Option<Cluster>>,
+    pub(crate) dispatcher: Dispatcher,
+    /// Serialises init/join/leave.
+    lifecycle: Mutex<()>,
+    /// Set while this node is a manager.
+    cluster_tx: watch::Sender<Option<Cluster>>,
+    /// Set while this node is a worker.
+    worker_tx: watch::Sender<Option<Remote>>,
     stop: watch::Sender<bool>,
 }
 
@@ -28,10 +38,12 @@ impl Daemon {
         }
         let runtime = Runtime::new(&cfg.containerd, &cfg.namespace)?;
         Ok(Arc::new(Daemon {
+            dispatcher: Dispatcher::new(cfg.heartbeat),
             cfg,
             runtime,
-            cluster: Mutex::new(None),
-            cluster_rx: watch::channel(None).0,
+            lifecycle: Mutex::new(()),
+            cluster_tx: watch::channel(None).0,
+            worker_tx: watch::channel(None).0,
             stop: watch::channel(false).0,
         }))
     }
@@ -39,11 +51,18 @@ impl Daemon {
     /// Runs until SIGTERM or SIGINT.
     pub async fn run(self: Arc<Self>) -> Result<(), DaemonError> {
         if let Some(id) = identity::load(&self.cfg.data_dir)? {
-            let cluster = Cluster::start(&self.cfg, id.node_id).await?;
-            self.clone().activate(cluster).await;
-            tracing::info!(cluster = %id.cluster_id, node = %crate::views::node_id_str(id.node_id), "rejoined cluster state from disk");
+            let files = security::load_node(&self.cfg)?;
+            let dialer = NetDialer::new(files.clone());
+            match id.role {
+                NodeRole::Manager => {
+                    let cluster = Cluster::start(&self.cfg, id.node_id, dialer).await?;
+                    self.clone().activate_manager(cluster, files);
+                }
+                NodeRole::Worker => self.clone().activate_worker(id.node_id, Remote::new(dialer, id.managers.clone())),
+            }
+            tracing::info!(cluster = %id.cluster_id, node = %crate::views::node_id_str(id.node_id), role = id.role.as_str(), "cluster state recovered from disk");
         } else {
-            tracing::info!("not in a cluster yet: waiting for `orc cluster init`");
+            tracing::info!("not in a cluster yet: waiting for `orc cluster init` or `orc cluster join`");
         }
         let listener = crate::api::bind(&self.cfg.socket)?;
         tracing::info!(socket = %self.cfg.socket.display(), "orc daemon ready");
@@ -52,22 +71,40 @@ impl Daemon {
         tracing::info!("shutting down (containers keep running; the next start adopts them)");
         server.abort();
         let _ = self.stop.send(true);
-        if let Some(c) = self.cluster.lock().await.take() {
+        if let Some(c) = self.cluster_tx.send_replace(None) {
             c.shutdown().await;
         }
         let _ = std::fs::remove_file(&self.cfg.socket);
         Ok(())
     }
 
-    pub(crate) fn cluster(&self) -> Result<Cluster, DaemonError> {
-        self.cluster_rx.borrow().clone().ok_or(DaemonError::NoCluster)
+    pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
     }
 
-    /// Starts the loops that run while this node is in a cluster.
-    async fn activate(self: Arc<Self>, cluster: Cluster) {
-        let reporter = Reporter::spawn(cluster.clone());
+    /// This node's Raft member, if it is a manager.
+    pub(crate) fn cluster(&self) -> Result<Cluster, DaemonError> {
+        if let Some(c) = self.cluster_tx.borrow().clone() {
+            return Ok(c);
+        }
+        if self.worker_tx.borrow().is_some() {
+            return Err(DaemonError::Invalid(
+                "this node is a worker: run this command on a manager".into(),
+            ));
+        }
+        Err(DaemonError::NoCluster)
+    }
+
+    fn start_loops(
+        self: &Arc<Self>,
+        node_id: u64,
+        state: watch::Receiver<Arc<ClusterState>>,
+        ready: watch::Receiver<bool>,
+        writer: Writer,
+    ) {
+        let reporter = Reporter::spawn(writer);
         let agent = Agent::new(
-            cluster.node_id,
+            node_id,
             self.runtime.clone(),
             reporter,
             self.cfg.logs_dir(),
@@ -75,19 +112,63 @@ impl Daemon {
             self.cfg.log_max_bytes,
             self.cfg.log_max_files,
         );
-        tokio::spawn(agent.run(cluster.state.clone(), self.cfg.resync, self.stop.subscribe()));
-        tokio::spawn(crate::manager::run(cluster.clone(), self.cfg.resync, self.stop.subscribe()));
-        tokio::spawn(announce(self.clone(), cluster.clone()));
-        *self.cluster.lock().await = Some(cluster.clone());
-        self.cluster_rx.send_replace(Some(cluster));
+        tokio::spawn(agent.run(state, ready, self.cfg.resync, self.stop.subscribe()));
     }
 
-    fn this_node(&self, id: u64, advertise: &str) -> Node {
+    /// Starts what runs on a manager: agent, leader loops, dispatcher, session, server.
+    fn activate_manager(self: Arc<Self>, cluster: Cluster, files: orc_pki::NodeFiles) {
+        self.start_loops(cluster.node_id, cluster.state.clone(), cluster.caught_up(), Writer::Raft(cluster.clone()));
+        tokio::spawn(crate::manager::run(cluster.clone(), self.cfg.resync, self.stop.subscribe()));
+        let me = self.clone();
+        let c = cluster.clone();
+        tokio::spawn(async move { me.dispatcher.run(c, me.stop.subscribe()).await });
+        let sc = SessionConfig {
+            node_id: cluster.node_id,
+            heartbeat: self.cfg.heartbeat,
+            remote: cluster.remote.clone(),
+            cluster: Some(cluster.clone()),
+            assignments: None,
+        };
+        tokio::spawn(session::run(sc, self.stop.subscribe()));
+        tokio::spawn(announce(self.clone(), cluster.clone()));
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::net::server::serve(me, files).await {
+                tracing::error!("cluster port: {e}");
+            }
+        });
+        self.cluster_tx.send_replace(Some(cluster));
+    }
+
+    /// Starts what runs on a worker: the session that brings its assignments, and the agent.
+    fn activate_worker(self: Arc<Self>, node_id: u64, remote: Remote) {
+        let (tx, rx) = watch::channel(Arc::new(ClusterState::default()));
+        // Ready once the leader has sent this node's assignments (revision > 0).
+        let (ready_tx, ready_rx) = watch::channel(false);
+        let mut first = rx.clone();
+        tokio::spawn(async move {
+            if first.wait_for(|s| s.revision > 0).await.is_ok() {
+                let _ = ready_tx.send(true);
+            }
+        });
+        self.start_loops(node_id, rx, ready_rx, Writer::Remote(remote.clone()));
+        let sc = SessionConfig {
+            node_id,
+            heartbeat: self.cfg.heartbeat,
+            remote: remote.clone(),
+            cluster: None,
+            assignments: Some(tx),
+        };
+        tokio::spawn(session::run(sc, self.stop.subscribe()));
+        self.worker_tx.send_replace(Some(remote));
+    }
+
+    fn this_node(&self, id: u64, role: NodeRole, advertise: &str) -> Node {
         let now = now_ms();
         Node {
             id,
             hostname: self.cfg.hostname.clone(),
-            role: NodeRole::Manager,
+            role,
             availability: Availability::Active,
             status: NodeStatus::Ready,
             status_message: String::new(),
@@ -100,34 +181,144 @@ impl Daemon {
         }
     }
 
-    /// `orc cluster init`: a one-voter cluster with this node as manager.
-    pub(crate) async fn init_cluster(self: Arc<Self>, advertise: Option<String>) -> Result<Identity, DaemonError> {
-        let mut guard = self.cluster.lock().await;
+    fn ensure_not_member(&self) -> Result<(), DaemonError> {
         if let Some(id) = identity::load(&self.cfg.data_dir)? {
             return Err(DaemonError::AlreadyInCluster(id.cluster_id));
         }
-        // A Raft dir without an identity is a half-done earlier init: nothing committed
-        // there was ever acknowledged, so start it afresh.
-        let raft_dir = self.cfg.raft_dir();
-        if raft_dir.exists() {
-            std::fs::remove_dir_all(&raft_dir).map_err(|e| DaemonError::io(&raft_dir, e))?;
+        // A Raft or PKI dir without an identity is a half-done earlier init or join:
+        // nothing there was ever acknowledged, so start afresh.
+        for dir in [self.cfg.raft_dir(), security::pki_dir(&self.cfg)] {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir).map_err(|e| DaemonError::io(&dir, e))?;
+            }
         }
-        let advertise = advertise.unwrap_or_else(|| self.cfg.listen.clone());
+        Ok(())
+    }
+
+    fn advertise(&self, advertise: Option<String>) -> String {
+        let a = advertise.unwrap_or_else(|| self.cfg.listen.clone());
+        if a.contains(':') {
+            a
+        } else {
+            let port = self.cfg.listen.rsplit(':').next().unwrap_or("4747");
+            format!("{a}:{port}")
+        }
+    }
+
+    /// `orc cluster init`: a new cluster CA, and a one-voter cluster with this node as manager.
+    pub(crate) async fn init_cluster(self: Arc<Self>, advertise: Option<String>) -> Result<Identity, DaemonError> {
+        let _guard = self.lifecycle.lock().await;
+        self.ensure_not_member()?;
+        let advertise = self.advertise(advertise);
         let node_id = random_u64();
-        let cluster = Cluster::start(&self.cfg, node_id).await?;
+        let cluster_id = random_id();
+        let pki = security::pki_dir(&self.cfg);
+        let ca = orc_pki::ClusterCa::generate(&format!("orc-{cluster_id}")).map_err(security::pki_err)?;
+        orc_pki::save_ca(&pki, &ca).map_err(security::pki_err)?;
+        let ips: Vec<std::net::IpAddr> =
+            advertise.parse::<std::net::SocketAddr>().map(|a| vec![a.ip()]).unwrap_or_default();
+        let cert = ca.issue(node_id, orc_pki::Role::Manager, &self.cfg.hostname, &ips).map_err(security::pki_err)?;
+        let files = orc_pki::save_node_files(&pki, ca.cert_pem(), &cert).map_err(security::pki_err)?;
+        let dialer = NetDialer::new(files.clone());
+        let cluster = Cluster::start(&self.cfg, node_id, dialer).await?;
         cluster.initialize(&advertise).await?;
         cluster.wait_leader(Duration::from_secs(10)).await?;
-        let id = Identity { format: 1, node_id, cluster_id: random_id() };
+        let id = Identity { format: 1, node_id, cluster_id: cluster_id.clone(), role: NodeRole::Manager, managers: vec![advertise.clone()] };
         cluster
             .propose(Command::Batch(vec![
-                Command::InitCluster { id: id.cluster_id.clone(), at: now_ms() },
-                Command::PutNode(self.this_node(node_id, &advertise)),
+                Command::InitCluster { id: cluster_id, at: now_ms() },
+                Command::SetClusterSecurity {
+                    ca_cert_pem: ca.cert_pem().to_string(),
+                    worker_token_salt: random_id(),
+                    manager_token_salt: random_id(),
+                },
+                Command::PutNode(self.this_node(node_id, NodeRole::Manager, &advertise)),
             ]))
             .await?;
         identity::save(&self.cfg.data_dir, &id)?;
-        drop(guard.take());
-        drop(guard);
-        self.clone().activate(cluster).await;
+        self.clone().activate_manager(cluster, files);
+        Ok(id)
+    }
+
+    /// `orc cluster join --token T ADDR`.
+    pub(crate) async fn join_cluster(
+        self: Arc<Self>,
+        token: String,
+        addr: String,
+        advertise: Option<String>,
+    ) -> Result<Identity, DaemonError> {
+        let _guard = self.lifecycle.lock().await;
+        self.ensure_not_member()?;
+        let token = orc_pki::JoinToken::parse(&token).map_err(|e| DaemonError::Invalid(format!("join token: {e}")))?;
+        let role = security::node_role(token.role);
+        let advertise = self.advertise(advertise);
+        let req = JoinRequest {
+            secret: token.secret.clone(),
+            role,
+            hostname: self.cfg.hostname.clone(),
+            advertise: advertise.clone(),
+            resources: host_resources(),
+            platform: host_platform(),
+        };
+        let payload = orc_rpc::encode(&req).map_err(|e| DaemonError::Raft(e.to_string()))?;
+        let mut target = addr.clone();
+        let reply = 'outer: {
+            for _ in 0..5 {
+                let ch = orc_pki::connect_join(&target, &token.ca_fingerprint)
+                    .await
+                    .map_err(|e| DaemonError::Invalid(format!("joining via {target}: {e}")))?;
+                let mut client = orc_rpc::pb::cluster_client::ClusterClient::new(ch);
+                let resp = client
+                    .join(orc_rpc::pb::Frame { payload: payload.clone() })
+                    .await
+                    .map_err(|s| DaemonError::Invalid(format!("joining via {target}: {}", s.message())))?;
+                match orc_rpc::decode::<JoinReply>(&resp.into_inner().payload)
+                    .map_err(|e| DaemonError::Invalid(e.to_string()))?
+                {
+                    JoinReply::NotLeader { leader: Some(l) } => target = l,
+                    JoinReply::NotLeader { leader: None } => return Err(DaemonError::NoLeader),
+                    JoinReply::Refused { reason } => return Err(DaemonError::Invalid(format!("join refused: {reason}"))),
+                    joined => break 'outer joined,
+                }
+            }
+            return Err(DaemonError::NoLeader);
+        };
+        let JoinReply::Joined { node_id, cluster_id, ca_cert_pem, cert_chain_pem, key_pem, ca_key_pem, managers } = reply
+        else {
+            return Err(DaemonError::NoLeader);
+        };
+        let pki = security::pki_dir(&self.cfg);
+        let cert = orc_pki::NodeCert { node_id, role: security::role(role), cert_chain_pem, key_pem };
+        let files = orc_pki::save_node_files(&pki, &ca_cert_pem, &cert).map_err(security::pki_err)?;
+        if let Some(key) = &ca_key_pem {
+            let ca = orc_pki::ClusterCa::from_pem(&ca_cert_pem, key).map_err(security::pki_err)?;
+            orc_pki::save_ca(&pki, &ca).map_err(security::pki_err)?;
+        }
+        let dialer = NetDialer::new(files.clone());
+        let id = Identity { format: 1, node_id, cluster_id, role, managers: managers.clone() };
+        match role {
+            NodeRole::Manager => {
+                let cluster = Cluster::start(&self.cfg, node_id, dialer).await?;
+                for m in &managers {
+                    cluster.remote.set_leader_hint(m);
+                }
+                if let Some(l) = managers.first() {
+                    cluster.remote.set_leader_hint(l);
+                }
+                identity::save(&self.cfg.data_dir, &id)?;
+                self.clone().activate_manager(cluster.clone(), files);
+                // Now that this node serves Raft, become a voter.
+                cluster
+                    .remote
+                    .forward(ForwardRequest::PromoteMe { node_id, address: advertise }, None)
+                    .await?;
+                cluster.wait_leader(Duration::from_secs(10)).await?;
+            }
+            NodeRole::Worker => {
+                identity::save(&self.cfg.data_dir, &id)?;
+                self.clone().activate_worker(node_id, Remote::new(dialer, managers));
+            }
+        }
         Ok(id)
     }
 }
@@ -142,11 +333,10 @@ async fn announce(daemon: Arc<Daemon>, cluster: Cluster) {
                 fresh.hostname = daemon.cfg.hostname.clone();
                 fresh.resources = host_resources();
                 fresh.platform = host_platform();
-                fresh.status = NodeStatus::Ready;
-                fresh.status_message.clear();
-                if fresh != *n {
-                    fresh.updated_at = now_ms();
+                if fresh == *n {
+                    return;
                 }
+                fresh.updated_at = now_ms();
                 match cluster.propose(Command::PutNode(fresh)).await {
                     Ok(_) => return,
                     Err(e) => tracing::debug!("announcing node: {e}"),

@@ -9,6 +9,10 @@ pub struct Identity {
     pub format: u32,
     pub node_id: u64,
     pub cluster_id: String,
+    pub role: orc_model::NodeRole,
+    /// Managers' cluster addresses as last known (how a worker finds the cluster).
+    #[serde(default)]
+    pub managers: Vec<String>,
 }
 
 fn path(data_dir: &Path) -> PathBuf {

@@ -10,8 +10,12 @@ mod daemon;
 mod error;
 mod identity;
 mod manager;
+mod membership;
+mod net;
+mod security;
 mod util;
 mod views;
+mod writer;
 
 pub use config::DaemonConfig;
 pub use daemon::Daemon;

@@ -92,7 +92,8 @@ pub enum ForwardRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ForwardReply {
-    Done(CommandResult),
+    /// Committed and applied at this log index on the leader.
+    Done(CommandResult, u64),
     NotLeader { leader: Option<String> },
     Refused { reason: String },
 }

@@ -55,8 +55,12 @@ pub struct DaemonArgs {
     /// Rotated log files kept per task.
     #[arg(long, default_value_t = 3)]
     pub log_max_files: u32,
+    /// Heartbeat period in milliseconds; a node silent for 4 periods is marked down
+    /// and its tasks rescheduled.
+    #[arg(long, default_value_t = 500)]
+    pub heartbeat_ms: u64,
     /// Log filter (tracing EnvFilter syntax).
-    #[arg(long, env = "ORC_LOG", default_value = "info,openraft=warn,sled=warn")]
+    #[arg(long, env = "ORC_LOG", default_value = "info,openraft=error,sled=warn")]
     pub log: String,
 }
 
@@ -77,6 +81,27 @@ pub enum ClusterCmd {
     },
     /// Show this node's cluster membership.
     Info(JsonFlag),
+    /// Join an existing cluster through one of its managers.
+    Join {
+        #[arg(long)]
+        token: String,
+        /// A manager's address, ADDR:PORT.
+        address: String,
+        /// Address the cluster reaches this node on (ADDR or ADDR:PORT).
+        #[arg(long)]
+        advertise: Option<String>,
+    },
+    /// Print the command that joins a node as worker or manager.
+    JoinToken {
+        /// worker or manager
+        role: String,
+        /// Replace the token first; the old one stops working.
+        #[arg(long)]
+        rotate: bool,
+        /// Print the token alone.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,4 +183,22 @@ pub enum ServiceCmd {
 #[derive(Subcommand, Debug)]
 pub enum NodeCmd {
     Ls(JsonFlag),
+    /// Change a node's availability or labels.
+    Update {
+        node: String,
+        #[arg(long, value_parser = ["active", "pause", "drain"])]
+        availability: Option<String>,
+        /// KEY=VALUE (repeatable)
+        #[arg(long)]
+        label_add: Vec<String>,
+        /// KEY (repeatable)
+        #[arg(long)]
+        label_rm: Vec<String>,
+    },
+    /// Remove a node from the cluster (its certificate stops working).
+    Rm {
+        node: String,
+        #[arg(long)]
+        force: bool,
+    },
 }

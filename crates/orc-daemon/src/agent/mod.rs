@@ -100,12 +100,22 @@ impl Agent {
 
     /// Runs until `stop` turns true. Containers keep running when the agent stops: the
     /// next daemon adopts them.
+    ///
+    /// Nothing is touched until `ready` turns true: until this node's view of the
+    /// cluster is current (after a restart the log may still be replaying, a worker may
+    /// not have its assignments yet), acting on it could remove containers that are
+    /// meant to run.
     pub async fn run(
         mut self,
         mut state: watch::Receiver<Arc<ClusterState>>,
+        mut ready: watch::Receiver<bool>,
         resync: Duration,
         mut stop: watch::Receiver<bool>,
     ) {
+        tokio::select! {
+            _ = ready.wait_for(|r| *r) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
         loop {
             if *stop.borrow() {
                 return;
@@ -177,8 +187,16 @@ impl Agent {
                     self.ctx
                         .finish(id, TaskStatus::new(TaskState::Shutdown, now_ms(), "shut down"));
                 }
-            } else if !self.workers.contains_key(id) && containers.contains_key(id) {
-                let _ = self.ctx.runtime.remove(id).await;
+            } else if task.status.state.is_terminal() {
+                // Ended in the cluster's view (e.g. orphaned while this node was cut
+                // off, and run elsewhere since): nothing of it may keep running here.
+                if let Some(w) = self.workers.get(id) {
+                    w.stop();
+                } else if containers.contains_key(id) {
+                    let w = Worker::spawn(self.ctx.clone(), (*task).clone(), Mode::Adopt);
+                    w.stop();
+                    self.workers.insert(id.to_string(), w);
+                }
             }
         }
 

@@ -2,7 +2,7 @@
 //! Status only moves forward in the state machine, so a retried or reordered report
 //! can never move a task back.
 
-use crate::cluster::Cluster;
+use crate::writer::Writer;
 use orc_model::{Command, TaskId, TaskStatus};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +14,7 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn spawn(cluster: Cluster) -> Reporter {
+    pub fn spawn(cluster: Writer) -> Reporter {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(cluster, rx));
         Reporter { tx }
@@ -26,7 +26,7 @@ impl Reporter {
     }
 }
 
-async fn run(cluster: Cluster, mut rx: mpsc::UnboundedReceiver<(TaskId, TaskStatus)>) {
+async fn run(cluster: Writer, mut rx: mpsc::UnboundedReceiver<(TaskId, TaskStatus)>) {
     let mut pending: HashMap<TaskId, TaskStatus> = HashMap::new();
     let mut backoff = Duration::from_millis(100);
     loop {

@@ -30,6 +30,15 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             let id = daemon.init_cluster(advertise).await?;
             Ok(json!({ "cluster_id": id.cluster_id, "node_id": views::node_id_str(id.node_id) }))
         }
+        Request::ClusterJoin { token, address, advertise } => {
+            let id = daemon.join_cluster(token, address, advertise).await?;
+            Ok(json!({ "cluster_id": id.cluster_id, "node_id": views::node_id_str(id.node_id), "role": id.role.as_str() }))
+        }
+        Request::JoinToken { role, rotate } => super::nodes::join_token(&daemon, &role, rotate).await,
+        Request::NodeUpdate { node, availability, label_add, label_rm } => {
+            super::nodes::update(&daemon, &node, availability, label_add, label_rm).await
+        }
+        Request::NodeRm { node, force } => super::nodes::remove(&daemon, &node, force).await,
         Request::ImageLoad { path } => {
             sink.progress(format!("importing {}", path.display())).await;
             let images = daemon.runtime.import_archive(&path).await?;

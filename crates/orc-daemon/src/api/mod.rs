@@ -2,6 +2,7 @@
 
 mod converge;
 mod handlers;
+mod nodes;
 
 use crate::{Daemon, DaemonError};
 use orc_api::{Reply, Request};

@@ -58,6 +58,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Cluster(ClusterCmd::Join { token, address, advertise }) => {
+            let v = call(&cli, Request::ClusterJoin { token: token.clone(), address: address.clone(), advertise: advertise.clone() }).await?;
+            println!(
+                "joined cluster {} as {} (node {})",
+                v["cluster_id"].as_str().unwrap_or("?"),
+                v["role"].as_str().unwrap_or("?"),
+                v["node_id"].as_str().unwrap_or("?")
+            );
+            Ok(())
+        }
+        Command::Cluster(ClusterCmd::JoinToken { role, rotate, quiet }) => {
+            let v = call(&cli, Request::JoinToken { role: role.clone(), rotate: *rotate }).await?;
+            let token = v["token"].as_str().unwrap_or_default();
+            if *quiet {
+                println!("{token}");
+            } else {
+                if *rotate {
+                    println!("The {role} token was rotated; the old one no longer works.");
+                }
+                println!("To add a {role} to this cluster, run on it:\n\n    orc cluster join --token {token} {}\n", v["address"].as_str().unwrap_or("MANAGER:4747"));
+            }
+            Ok(())
+        }
+        Command::Node(NodeCmd::Update { node, availability, label_add, label_rm }) => {
+            call(&cli, Request::NodeUpdate { node: node.clone(), availability: availability.clone(), label_add: label_add.clone(), label_rm: label_rm.clone() }).await?;
+            println!("{node} updated");
+            Ok(())
+        }
+        Command::Node(NodeCmd::Rm { node, force }) => {
+            call(&cli, Request::NodeRm { node: node.clone(), force: *force }).await?;
+            println!("{node} removed");
+            Ok(())
+        }
         Command::Image(ImageCmd::Load { file }) => {
             let path = std::fs::canonicalize(file).with_context(|| format!("{}", file.display()))?;
             let v = call(&cli, Request::ImageLoad { path }).await?;

@@ -1,0 +1,99 @@
+//! The leader's view of node liveness: sessions touch a node on every heartbeat; a
+//! node silent for longer than the grace period is marked down (its tasks are then
+//! rescheduled by the orchestrator), and marked ready again when it is heard from.
+
+use crate::cluster::Cluster;
+use crate::util::now_ms;
+use orc_model::{Command, NodeId, NodeStatus};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub struct Dispatcher {
+    last_seen: Mutex<HashMap<NodeId, Instant>>,
+    pub heartbeat: Duration,
+    pub grace: Duration,
+}
+
+impl Dispatcher {
+    pub fn new(heartbeat: Duration) -> Dispatcher {
+        Dispatcher { last_seen: Mutex::new(HashMap::new()), heartbeat, grace: heartbeat * 4 }
+    }
+
+    pub fn touch(&self, node: NodeId) {
+        if let Ok(mut m) = self.last_seen.lock() {
+            m.insert(node, Instant::now());
+        }
+    }
+
+    fn reset(&self, nodes: impl Iterator<Item = NodeId>) {
+        if let Ok(mut m) = self.last_seen.lock() {
+            let now = Instant::now();
+            m.clear();
+            m.extend(nodes.map(|n| (n, now)));
+        }
+    }
+
+    fn seen(&self, node: NodeId) -> Option<Instant> {
+        self.last_seen.lock().ok().and_then(|m| m.get(&node).copied())
+    }
+
+    pub async fn run(&self, cluster: Cluster, mut stop: watch::Receiver<bool>) {
+        let mut was_leader = false;
+        let mut tick = tokio::time::interval(self.heartbeat / 2);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let leader = cluster.is_leader();
+            if !leader {
+                was_leader = false;
+                continue;
+            }
+            let state = cluster.snapshot();
+            if !was_leader {
+                // A new leader gives every node a full grace period to find it.
+                self.reset(state.nodes.keys().copied());
+                was_leader = true;
+                continue;
+            }
+            let now = Instant::now();
+            let mut cmds = Vec::new();
+            for n in state.nodes.values() {
+                if n.id == cluster.node_id {
+                    if n.status != NodeStatus::Ready {
+                        cmds.push(status(n.id, NodeStatus::Ready, ""));
+                    }
+                    continue;
+                }
+                let alive = self.seen(n.id).is_some_and(|t| now.duration_since(t) <= self.grace);
+                match (n.status, alive) {
+                    (NodeStatus::Ready, false) | (NodeStatus::Unknown, false) => {
+                        tracing::warn!(node = %format!("{:016x}", n.id), host = %n.hostname, "heartbeats missed: node down");
+                        cmds.push(status(n.id, NodeStatus::Down, "heartbeat failure"));
+                    }
+                    (NodeStatus::Down, true) | (NodeStatus::Unknown, true) => {
+                        tracing::info!(node = %format!("{:016x}", n.id), host = %n.hostname, "node is back");
+                        cmds.push(status(n.id, NodeStatus::Ready, ""));
+                    }
+                    _ => {}
+                }
+            }
+            if !cmds.is_empty() {
+                if let Err(e) = cluster.propose(Command::Batch(cmds)).await {
+                    tracing::warn!("dispatcher: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn status(id: NodeId, status: NodeStatus, message: &str) -> Command {
+    Command::SetNodeStatus { id, status, message: message.into(), at: now_ms() }
+}

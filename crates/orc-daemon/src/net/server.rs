@@ -1,0 +1,271 @@
+//! The cluster port: orc's gRPC service over mutual TLS. Join is the only call that
+//! needs no node certificate; everything else is refused without a member's one.
+
+use crate::security;
+use crate::util::{host_platform, now_ms, random_u64};
+use crate::{Daemon, DaemonError};
+use orc_model::{Availability, Command, Node, NodeRole, NodeStatus, Task};
+use orc_pki::PeerNode;
+use orc_rpc::pb::cluster_server::{Cluster as ClusterRpc, ClusterServer};
+use orc_rpc::pb::Frame;
+use orc_rpc::wire::{ForwardReply, ForwardRequest, JoinReply, JoinRequest, RaftReply, RaftRpc, SessionDown, SessionUp};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+pub struct NodeService {
+    daemon: Arc<Daemon>,
+}
+
+fn frame<T: serde::Serialize>(v: &T) -> Result<Response<Frame>, Status> {
+    orc_rpc::encode(v).map(|payload| Response::new(Frame { payload })).map_err(|e| Status::internal(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(f: &Frame) -> Result<T, Status> {
+    orc_rpc::decode(&f.payload).map_err(|e| Status::invalid_argument(e.to_string()))
+}
+
+fn peer<T>(req: &Request<T>) -> Result<u64, Status> {
+    req.extensions().get::<PeerNode>().map(|p| p.node_id).ok_or_else(|| Status::unauthenticated("no node certificate"))
+}
+
+/// Serves the cluster port until the daemon stops.
+pub async fn serve(daemon: Arc<Daemon>, files: orc_pki::NodeFiles) -> Result<(), DaemonError> {
+    let addr: SocketAddr = daemon
+        .cfg
+        .listen
+        .parse()
+        .map_err(|e| DaemonError::Invalid(format!("--listen {}: {e}", daemon.cfg.listen)))?;
+    let d = daemon.clone();
+    let is_member: Arc<orc_pki::MembershipCheck> = Arc::new(move |id, _role| {
+        // TLS already proved the certificate is our CA's. What remains is revocation:
+        // a removed node is refused. (A node still catching up knows no members yet,
+        // so presence in the node table can't be the test.) Roles are checked per call
+        // against the replicated node table, not the certificate.
+        d.cluster().map(|c| !c.snapshot().revoked_nodes.contains(&id)).unwrap_or(false)
+    });
+    let layer = orc_pki::RequireNodeCertLayer::new(is_member).allow_without_cert("/orc.v1.Cluster/Join");
+    let svc = ClusterServer::new(NodeService { daemon: daemon.clone() })
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    let mut stop = daemon.stop_signal();
+    tonic::transport::Server::builder()
+        .tls_config(orc_pki::server_tls(&files))
+        .map_err(|e| DaemonError::Invalid(format!("TLS: {e}")))?
+        .layer(layer)
+        .add_service(svc)
+        .serve_with_shutdown(addr, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
+        .map_err(|e| DaemonError::Invalid(format!("cluster port {addr}: {e}")))
+}
+
+impl NodeService {
+    fn manager(&self) -> Result<crate::cluster::Cluster, Status> {
+        self.daemon.cluster().map_err(|_| Status::unavailable("this node is not a manager"))
+    }
+
+    async fn join_inner(&self, jr: JoinRequest) -> Result<JoinReply, DaemonError> {
+        let cluster = self.daemon.cluster()?;
+        if !cluster.is_leader() {
+            return Ok(JoinReply::NotLeader { leader: cluster.leader_addr().map(|l| l.1) });
+        }
+        let state = cluster.snapshot();
+        let info = state.cluster.as_ref().ok_or(DaemonError::NoCluster)?;
+        let ca = security::load_ca(&self.daemon.cfg)?;
+        let salt = match jr.role {
+            NodeRole::Manager => &info.manager_token_salt,
+            NodeRole::Worker => &info.worker_token_salt,
+        };
+        let expected = security::secret(&ca, jr.role, salt);
+        if !orc_pki::constant_time_eq(expected.as_bytes(), jr.secret.as_bytes()) {
+            tracing::warn!(host = %jr.hostname, "join refused: wrong or rotated token");
+            return Ok(JoinReply::Refused { reason: "the join token is not valid (wrong, or rotated)".into() });
+        }
+        let mut node_id = random_u64();
+        while state.nodes.contains_key(&node_id) || state.revoked_nodes.contains(&node_id) {
+            node_id = random_u64();
+        }
+        let ips: Vec<IpAddr> = jr
+            .advertise
+            .parse::<SocketAddr>()
+            .map(|a| vec![a.ip()])
+            .or_else(|_| jr.advertise.parse::<IpAddr>().map(|i| vec![i]))
+            .unwrap_or_default();
+        let cert = ca.issue(node_id, security::role(jr.role), &jr.hostname, &ips).map_err(security::pki_err)?;
+        let now = now_ms();
+        let node = Node {
+            id: node_id,
+            hostname: jr.hostname.clone(),
+            role: jr.role,
+            availability: Availability::Active,
+            status: NodeStatus::Ready,
+            status_message: String::new(),
+            address: jr.advertise.clone(),
+            resources: jr.resources,
+            labels: Default::default(),
+            platform: if jr.platform.os.is_empty() { host_platform() } else { jr.platform.clone() },
+            created_at: now,
+            updated_at: now,
+        };
+        cluster.propose(Command::PutNode(node)).await?;
+        self.daemon.dispatcher.touch(node_id);
+        tracing::info!(node = %format!("{node_id:016x}"), host = %jr.hostname, role = jr.role.as_str(), "node joined");
+        Ok(JoinReply::Joined {
+            node_id,
+            cluster_id: info.id.clone(),
+            ca_cert_pem: ca.cert_pem().to_string(),
+            cert_chain_pem: cert.cert_chain_pem.clone(),
+            key_pem: cert.key_pem.clone(),
+            ca_key_pem: (jr.role == NodeRole::Manager).then(|| ca.to_pem().1),
+            managers: manager_addrs(&cluster),
+        })
+    }
+}
+
+fn manager_addrs(cluster: &crate::cluster::Cluster) -> Vec<String> {
+    let mut v = cluster.member_addrs();
+    if let Some((_, l)) = cluster.leader_addr() {
+        v.retain(|a| *a != l);
+        v.insert(0, l);
+    }
+    v
+}
+
+/// Only its own tasks' status may a worker write.
+fn worker_may(cmd: &Command, state: &orc_model::ClusterState, node: u64) -> bool {
+    match cmd {
+        Command::UpdateTaskStatus { updates } => {
+            updates.iter().all(|(id, _)| state.tasks.get(id).is_some_and(|t| t.node_id == Some(node)))
+        }
+        Command::Batch(v) => v.iter().all(|c| worker_may(c, state, node)),
+        _ => false,
+    }
+}
+
+type SessionStream = Pin<Box<dyn Stream<Item = Result<Frame, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ClusterRpc for NodeService {
+    async fn join(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
+        let jr: JoinRequest = parse(req.get_ref())?;
+        let reply = self.join_inner(jr).await.unwrap_or_else(|e| JoinReply::Refused { reason: e.to_string() });
+        frame(&reply)
+    }
+
+    async fn raft(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
+        let from = peer(&req)?;
+        let cluster = self.manager()?;
+        let state = cluster.snapshot();
+        if state.nodes.get(&from).is_some_and(|n| n.role != NodeRole::Manager) {
+            return Err(Status::permission_denied("raft is for managers"));
+        }
+        let reply = match parse::<RaftRpc>(req.get_ref())? {
+            RaftRpc::Append(r) => RaftReply::Append(cluster.raft.append_entries(r).await),
+            RaftRpc::Vote(r) => RaftReply::Vote(cluster.raft.vote(r).await),
+            RaftRpc::Snapshot(r) => RaftReply::Snapshot(cluster.raft.install_snapshot(r).await),
+        };
+        frame(&reply)
+    }
+
+    async fn forward(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
+        let from = peer(&req)?;
+        let cluster = self.manager()?;
+        let fr: ForwardRequest = parse(req.get_ref())?;
+        let state = cluster.snapshot();
+        let Some(from_node) = state.nodes.get(&from) else {
+            return frame(&ForwardReply::Refused { reason: "unknown node".into() });
+        };
+        if !cluster.is_leader() {
+            return frame(&ForwardReply::NotLeader { leader: cluster.leader_addr().map(|l| l.1) });
+        }
+        let reply = match fr {
+            ForwardRequest::Command(cmd) => {
+                if from_node.role == NodeRole::Worker && !worker_may(&cmd, &state, from) {
+                    return frame(&ForwardReply::Refused { reason: "workers may only report their own tasks".into() });
+                }
+                match cluster.raft.client_write(cmd).await {
+                    Ok(r) => ForwardReply::Done(r.data, r.log_id.index),
+                    Err(e) => ForwardReply::Refused { reason: e.to_string() },
+                }
+            }
+            ForwardRequest::PromoteMe { node_id, address } => {
+                if node_id != from || from_node.role != NodeRole::Manager {
+                    return frame(&ForwardReply::Refused { reason: "only a manager may ask to become a voter".into() });
+                }
+                match crate::membership::add_voter(&cluster, node_id, &address).await {
+                    Ok(()) => ForwardReply::Done(orc_model::CommandResult::Ok, 0),
+                    Err(e) => ForwardReply::Refused { reason: e.to_string() },
+                }
+            }
+        };
+        frame(&reply)
+    }
+
+    type SessionStream = SessionStream;
+
+    async fn session(&self, req: Request<Streaming<Frame>>) -> Result<Response<SessionStream>, Status> {
+        let from = peer(&req)?;
+        let cluster = self.manager()?;
+        let (tx, rx) = mpsc::channel::<Result<Frame, Status>>(16);
+        let send = |tx: &mpsc::Sender<Result<Frame, Status>>, m: &SessionDown| {
+            let tx = tx.clone();
+            let f = orc_rpc::encode(m).map(|payload| Frame { payload });
+            async move {
+                match f {
+                    Ok(f) => tx.send(Ok(f)).await.is_ok(),
+                    Err(_) => false,
+                }
+            }
+        };
+        if !cluster.is_leader() {
+            send(&tx, &SessionDown::NotLeader { leader: cluster.leader_addr().map(|l| l.1) }).await;
+            return Ok(Response::new(Box::pin(ReceiverStream::new(rx))));
+        }
+        let mut inbound = req.into_inner();
+        let daemon = self.daemon.clone();
+        daemon.dispatcher.touch(from);
+        tokio::spawn(async move {
+            let hb = daemon.dispatcher.heartbeat.as_millis() as u64;
+            if !send(&tx, &SessionDown::Welcome { heartbeat_ms: hb, managers: manager_addrs(&cluster) }).await {
+                return;
+            }
+            let mut state_rx = cluster.state.clone();
+            let mut last: Option<Vec<Task>> = None;
+            let mut lead_check = tokio::time::interval(std::time::Duration::from_millis(250));
+            loop {
+                let state = state_rx.borrow_and_update().clone();
+                let mine: Vec<Task> = state.tasks_on_node(from).cloned().collect();
+                if last.as_ref() != Some(&mine) {
+                    let msg = SessionDown::Tasks { revision: state.revision, tasks: mine.clone() };
+                    if !send(&tx, &msg).await {
+                        return;
+                    }
+                    last = Some(mine);
+                }
+                tokio::select! {
+                    m = inbound.next() => match m {
+                        Some(Ok(f)) => match orc_rpc::decode::<SessionUp>(&f.payload) {
+                            Ok(_) => daemon.dispatcher.touch(from),
+                            Err(e) => { tracing::debug!("session from {from:016x}: {e}"); return; }
+                        },
+                        _ => return,
+                    },
+                    r = state_rx.changed() => if r.is_err() { return },
+                    _ = lead_check.tick() => {
+                        if !cluster.is_leader() {
+                            send(&tx, &SessionDown::NotLeader { leader: cluster.leader_addr().map(|l| l.1) }).await;
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

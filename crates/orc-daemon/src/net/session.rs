@@ -1,0 +1,122 @@
+//! The session every node except the leader keeps with the leader: heartbeats up,
+//! the node's task assignments down (used by workers; managers read their own
+//! replicated state). Reaching any manager is enough: it points to the leader.
+
+use super::remote::Remote;
+use crate::cluster::Cluster;
+use orc_model::{ClusterState, NodeId};
+use orc_rpc::pb::Frame;
+use orc_rpc::wire::{SessionDown, SessionUp};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+
+pub struct SessionConfig {
+    pub node_id: NodeId,
+    pub heartbeat: Duration,
+    pub remote: Remote,
+    /// Set for managers: whom to talk to comes from Raft, and nothing is needed while
+    /// this node leads.
+    pub cluster: Option<Cluster>,
+    /// Set for workers: where the assignments are published for the agent.
+    pub assignments: Option<watch::Sender<Arc<ClusterState>>>,
+}
+
+pub async fn run(cfg: SessionConfig, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let target = match &cfg.cluster {
+            Some(c) if c.is_leader() => None,
+            Some(c) => c.leader_addr().map(|(id, a)| (a, Some(id))).or_else(|| cfg.remote.addresses().first().map(|a| (a.clone(), None))),
+            None => cfg.remote.addresses().first().map(|a| (a.clone(), None)),
+        };
+        if let Some((addr, id)) = target {
+            match one_session(&cfg, &addr, id, &mut stop).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::debug!("session with {addr}: {e}");
+                    // Try the next manager next time.
+                    if let Ok(mut m) = cfg.remote.managers.lock() {
+                        if m.len() > 1 && m.first() == Some(&addr) {
+                            m.rotate_left(1);
+                        }
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_millis(1000));
+    }
+}
+
+async fn one_session(
+    cfg: &SessionConfig,
+    addr: &str,
+    id: Option<NodeId>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), String> {
+    let mut client = cfg.remote.dialer.client(addr, id)?;
+    let (tx, rx) = mpsc::channel::<Frame>(4);
+    let enc = |m: &SessionUp| orc_rpc::encode(m).map(|payload| Frame { payload }).map_err(|e| e.to_string());
+    tx.send(enc(&SessionUp::Hello { node_id: cfg.node_id })?).await.map_err(|e| e.to_string())?;
+    let resp = client.session(ReceiverStream::new(rx)).await.map_err(|s| s.message().to_string())?;
+    let mut inbound = resp.into_inner();
+    let mut beat = tokio::time::interval(cfg.heartbeat);
+    let mut lead_check = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {
+                if tx.send(enc(&SessionUp::Heartbeat)?).await.is_err() {
+                    return Err("session closed".into());
+                }
+            }
+            m = inbound.next() => {
+                let f = match m {
+                    Some(Ok(f)) => f,
+                    Some(Err(s)) => return Err(s.message().to_string()),
+                    None => return Err("leader closed the session".into()),
+                };
+                match orc_rpc::decode::<SessionDown>(&f.payload).map_err(|e| e.to_string())? {
+                    SessionDown::Welcome { managers, .. } => {
+                        if let Ok(mut m) = cfg.remote.managers.lock() {
+                            for a in managers.into_iter().rev() {
+                                m.retain(|x| *x != a);
+                                m.insert(0, a);
+                            }
+                        }
+                    }
+                    SessionDown::Tasks { revision, tasks } => {
+                        if let Some(tx) = &cfg.assignments {
+                            let mut st = ClusterState { revision, ..Default::default() };
+                            st.tasks = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
+                            tx.send_replace(Arc::new(st));
+                        }
+                    }
+                    SessionDown::NotLeader { leader } => {
+                        if let Some(l) = leader {
+                            cfg.remote.set_leader_hint(&l);
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+            _ = lead_check.tick() => {
+                if let Some(c) = &cfg.cluster {
+                    let now = c.leader_addr().map(|l| l.0);
+                    if c.is_leader() || (id.is_some() && now != id) {
+                        return Ok(());
+                    }
+                }
+            }
+            _ = stop.changed() => return Ok(()),
+        }
+    }
+}
