@@ -42,29 +42,29 @@ impl ClusterState {
                     id: id.clone(),
                     created_at: *at,
                     ca_cert_pem: String::new(),
-                    worker_token_hash: String::new(),
-                    manager_token_hash: String::new(),
+                    worker_token_salt: String::new(),
+                    manager_token_salt: String::new(),
                 });
                 *changed = true;
                 CommandResult::Ok
             }
-            Command::SetClusterSecurity { ca_cert_pem, worker_token_hash, manager_token_hash } => {
+            Command::SetClusterSecurity { ca_cert_pem, worker_token_salt, manager_token_salt } => {
                 let Some(c) = self.cluster.as_mut() else {
                     return CommandResult::Err(ApplyError::NotInitialised);
                 };
                 c.ca_cert_pem = ca_cert_pem.clone();
-                c.worker_token_hash = worker_token_hash.clone();
-                c.manager_token_hash = manager_token_hash.clone();
+                c.worker_token_salt = worker_token_salt.clone();
+                c.manager_token_salt = manager_token_salt.clone();
                 *changed = true;
                 CommandResult::Ok
             }
-            Command::RotateJoinToken { role, hash } => {
+            Command::RotateJoinToken { role, salt } => {
                 let Some(c) = self.cluster.as_mut() else {
                     return CommandResult::Err(ApplyError::NotInitialised);
                 };
                 match role {
-                    crate::NodeRole::Manager => c.manager_token_hash = hash.clone(),
-                    crate::NodeRole::Worker => c.worker_token_hash = hash.clone(),
+                    crate::NodeRole::Manager => c.manager_token_salt = salt.clone(),
+                    crate::NodeRole::Worker => c.worker_token_salt = salt.clone(),
                 }
                 *changed = true;
                 CommandResult::Ok

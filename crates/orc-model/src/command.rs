@@ -20,10 +20,10 @@ pub enum Command {
     /// Does nothing; used to check the leader can commit.
     Noop,
     InitCluster { id: String, at: Timestamp },
-    /// The CA certificate and the hashes of the join secrets (set at init, rotated later).
-    SetClusterSecurity { ca_cert_pem: String, worker_token_hash: String, manager_token_hash: String },
-    /// Replaces one role's join secret hash (`orc cluster join-token --rotate`).
-    RotateJoinToken { role: crate::NodeRole, hash: String },
+    /// The CA certificate and the salts of the join secrets (set at init).
+    SetClusterSecurity { ca_cert_pem: String, worker_token_salt: String, manager_token_salt: String },
+    /// Replaces one role's join secret salt (`orc cluster join-token --rotate`).
+    RotateJoinToken { role: crate::NodeRole, salt: String },
     SetNodeRole { id: NodeId, role: crate::NodeRole, at: Timestamp },
     /// Adds a node or replaces its record.
     PutNode(Node),

@@ -9,9 +9,11 @@ pub struct ClusterInfo {
     pub created_at: Timestamp,
     /// The cluster CA's certificate (public); nodes pin its fingerprint.
     pub ca_cert_pem: String,
-    /// sha256 of the current join secrets. The secrets themselves are never stored.
-    pub worker_token_hash: String,
-    pub manager_token_hash: String,
+    /// Public salts of the current join secrets: a secret is derived from the CA key
+    /// (which only managers hold, never in Raft) and its salt, so no secret is stored
+    /// anywhere and rotating is choosing a new salt.
+    pub worker_token_salt: String,
+    pub manager_token_salt: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
