@@ -68,6 +68,9 @@ pub fn authenticate<T>(
 /// server except those whose gRPC path starts with an allow-listed prefix
 /// (the join service): default deny, so a new RPC cannot be forgotten.
 ///
+/// With tonic's `router` feature (without it, pass the single service to
+/// `Server::serve_with_incoming` after `.layer(...)`):
+///
 /// ```ignore
 /// Server::builder()
 ///     .tls_config(orc_pki::server_tls(&files))?

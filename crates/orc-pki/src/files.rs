@@ -20,7 +20,7 @@
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::ca::ClusterCa;
 use crate::error::{PkiError, Result};
@@ -103,7 +103,10 @@ fn read_key(path: &Path) -> Result<String> {
 
 /// Writes `contents` to `path` atomically with exactly `mode` (umask ignored).
 fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -121,7 +124,7 @@ fn write_atomic(path: &Path, contents: &str, mode: u32) -> Result<()> {
         .map_err(|e| PkiError::io("sync directory", dir, e))
 }
 
-fn write_new(tmp: &PathBuf, contents: &str, mode: u32) -> Result<()> {
+fn write_new(tmp: &Path, contents: &str, mode: u32) -> Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
