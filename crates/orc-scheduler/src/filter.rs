@@ -8,6 +8,7 @@ use orc_spec::ResourceSet;
 /// What the filters see of a node during one scheduling pass.
 #[derive(Debug, Clone, Copy)]
 pub struct NodeInfo<'a> {
+    /// The node itself.
     pub node: &'a Node,
     /// Sum of the reservations of the node's live tasks that are desired running,
     /// including the placements made earlier in the same pass.
@@ -86,7 +87,9 @@ impl Filter for ConstraintFilter {
 /// A resource reservations are checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
+    /// Nano-CPUs.
     Cpu,
+    /// Bytes of memory.
     Memory,
 }
 

@@ -11,6 +11,8 @@
 //! caller. Running either again on the state with its commands applied proposes
 //! nothing more.
 
+#![warn(missing_docs)]
+
 mod constraint;
 mod filter;
 mod global;
@@ -22,6 +24,10 @@ mod restart;
 mod scheduler;
 mod slot;
 mod spec;
+
+/// Hash map for per-pass indexes: a fast hash with a fixed seed (keys are ids the
+/// cluster chose, not attacker-controlled input, and a fixed seed keeps runs identical).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
 pub use constraint::{constraint_matches, constraints_match};
 pub use filter::{

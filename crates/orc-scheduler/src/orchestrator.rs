@@ -9,12 +9,13 @@
 
 use crate::plan::Plan;
 use crate::spec::same_spec;
+use crate::FastMap;
 use crate::{global, replicated, slot};
 use orc_model::{
-    ClusterState, Command, NodeId, NodeStatus, Service, ServiceMode, Task, TaskState, TaskStatus,
-    Timestamp,
+    Availability, ClusterState, Command, NodeId, NodeStatus, Service, ServiceMode, Task, TaskState,
+    TaskStatus, Timestamp,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Knobs of the orchestrator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,15 +40,21 @@ pub fn reconcile(
     ids: &mut dyn FnMut() -> String,
     cfg: &OrchestratorConfig,
 ) -> Vec<Command> {
-    let mut by_service: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+    let mut by_service: FastMap<&str, Vec<&Task>> = FastMap::default();
     for t in state.tasks.values() {
         by_service.entry(t.service_id.as_str()).or_default().push(t);
     }
+    let nodes = state
+        .nodes
+        .values()
+        .map(|n| (n.id, (n.status, n.availability)))
+        .collect();
     let mut cx = Ctx {
         state,
         now,
         ids,
         cfg,
+        nodes,
         plan: Plan::default(),
     };
     for svc in state.services.values() {
@@ -56,7 +63,7 @@ pub fn reconcile(
         let mut view = ServiceView {
             svc,
             tasks: &tasks,
-            outdated: HashMap::new(),
+            outdated: FastMap::default(),
         };
         match svc.spec.mode {
             ServiceMode::Replicated { replicas } => {
@@ -65,7 +72,9 @@ pub fn reconcile(
             ServiceMode::Global => global::reconcile(&mut cx, &mut view),
         }
     }
-    for tasks in by_service.values() {
+    // Services gone from the state, in id order so the output is deterministic.
+    let gone: BTreeMap<&str, Vec<&Task>> = by_service.into_iter().collect();
+    for tasks in gone.values() {
         cx.reap_removed_service(tasks);
     }
     cx.plan.into_commands()
@@ -77,6 +86,8 @@ pub(crate) struct Ctx<'a, 'i> {
     pub(crate) now: Timestamp,
     ids: &'i mut dyn FnMut() -> String,
     pub(crate) cfg: &'a OrchestratorConfig,
+    /// Status and availability of every node, for the per-task checks.
+    nodes: FastMap<NodeId, (NodeStatus, Availability)>,
     pub(crate) plan: Plan,
 }
 
@@ -85,7 +96,7 @@ pub(crate) struct Ctx<'a, 'i> {
 pub(crate) struct ServiceView<'a, 't> {
     pub(crate) svc: &'a Service,
     pub(crate) tasks: &'t [&'a Task],
-    outdated: HashMap<u64, bool>,
+    outdated: FastMap<u64, bool>,
 }
 
 impl ServiceView<'_, '_> {
@@ -107,11 +118,18 @@ impl Ctx<'_, '_> {
     /// `None` when the node is fine or `t` is not on a node.
     pub(crate) fn node_lost(&self, t: &Task) -> Option<&'static str> {
         let id = t.node_id?;
-        match self.state.nodes.get(&id) {
+        match self.nodes.get(&id) {
             None => Some("node left the cluster"),
-            Some(n) if n.status == NodeStatus::Down => Some("node is down"),
+            Some((NodeStatus::Down, _)) => Some("node is down"),
             Some(_) => None,
         }
+    }
+
+    /// The availability of `t`'s node, if it is on a node that exists.
+    pub(crate) fn node_availability(&self, t: &Task) -> Option<Availability> {
+        t.node_id
+            .and_then(|id| self.nodes.get(&id))
+            .map(|(_, a)| *a)
     }
 
     /// A task that has not ended but whose node is down or gone: it will never report

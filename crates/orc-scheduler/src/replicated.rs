@@ -4,22 +4,31 @@ use crate::orchestrator::{Ctx, ServiceView};
 use crate::restart::{self, RestartDecision};
 use crate::slot;
 use orc_model::{Availability, Task, TaskState};
-use std::collections::BTreeMap;
 
 /// Reconciles one replicated service with `replicas` slots.
 pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, replicas: u32) {
-    let mut slots: BTreeMap<u32, Vec<&Task>> = BTreeMap::new();
-    for t in view.tasks {
-        slots.entry(t.slot).or_default().push(t);
-    }
+    let mut sorted: Vec<&Task> = view.tasks.to_vec();
+    sorted.sort_by_key(|t| t.slot);
     let svc = view.svc;
-    for n in 1..=replicas {
-        if !slots.contains_key(&n) {
-            let t = cx.new_task(svc, n, None, 0, 0);
+    // Slots that have no task at all, found by walking the sorted slot numbers.
+    let mut expect = 1u32;
+    for n in sorted
+        .iter()
+        .map(|t| t.slot)
+        .chain(std::iter::once(u32::MAX))
+    {
+        while expect < n.min(replicas.saturating_add(1)) {
+            let t = cx.new_task(svc, expect, None, 0, 0);
             cx.plan.create(t);
+            expect += 1;
+        }
+        expect = expect.max(n.saturating_add(1));
+        if expect > replicas {
+            break;
         }
     }
-    for (&n, tasks) in &slots {
+    for tasks in sorted.chunk_by(|a, b| a.slot == b.slot) {
+        let n = tasks[0].slot;
         if n == 0 || n > replicas {
             // Scaled away (or a global service's task after a mode change).
             for t in tasks.iter().filter(|t| slot::is_current(t)) {
@@ -65,7 +74,5 @@ fn reconcile_slot(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, n: u32, 
 fn on_drained_node(cx: &Ctx<'_, '_>, t: &Task) -> bool {
     slot::wants_running(t)
         && !t.status.state.is_terminal()
-        && t.node_id
-            .and_then(|id| cx.state.nodes.get(&id))
-            .is_some_and(|node| node.availability == Availability::Drain)
+        && cx.node_availability(t) == Some(Availability::Drain)
 }

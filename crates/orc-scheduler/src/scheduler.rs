@@ -10,10 +10,11 @@
 
 use crate::pipeline::Pipeline;
 use crate::slot::wants_running;
+use crate::FastMap;
 use orc_model::{ClusterState, Command, Node, NodeId, TaskId, TaskState, TaskStatus, Timestamp};
 use orc_spec::ResourceSet;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use crate::filter::NodeInfo;
 
@@ -68,7 +69,7 @@ struct Usage<'a> {
     reserved: Vec<ResourceSet>,
     tasks: Vec<u32>,
     /// Tasks per service per node index (sparse: most services sit on few nodes).
-    per_service: HashMap<&'a str, HashMap<usize, u32>>,
+    per_service: FastMap<&'a str, FastMap<usize, u32>>,
 }
 
 /// One scheduling pass with the given pipeline. Places tasks that are pending (state
@@ -79,13 +80,13 @@ pub fn schedule_with(
     pipeline: &Pipeline,
 ) -> SchedulerOutput {
     let nodes: Vec<&Node> = state.nodes.values().collect();
-    let index: HashMap<NodeId, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
+    let index: FastMap<NodeId, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
     let mut usage = Usage {
         reserved: vec![ResourceSet::default(); nodes.len()],
         tasks: vec![0; nodes.len()],
-        per_service: HashMap::new(),
+        per_service: FastMap::default(),
     };
-    let mut groups: BTreeMap<(&str, u64), Vec<&orc_model::Task>> = BTreeMap::new();
+    let mut groups: FastMap<(&str, u64), Vec<&orc_model::Task>> = FastMap::default();
     for t in state.tasks.values() {
         if !wants_running(t) || t.status.state.is_terminal() {
             continue;
@@ -109,6 +110,9 @@ pub fn schedule_with(
         }
     }
 
+    // Groups in (service, version) order, tasks within a group in id order.
+    let mut groups: Vec<_> = groups.into_iter().collect();
+    groups.sort_unstable_by_key(|(k, _)| *k);
     let mut out = SchedulerOutput::default();
     for ((service_id, _), group) in groups {
         let rep = group[0];

@@ -265,3 +265,38 @@ fn history_keeps_the_newest_terminal_tasks_per_slot() {
     let mut ids2 = Ids(1000);
     assert!(reconcile(&s, NOW + 10, &mut || ids2.next_id(), &cfg).is_empty());
 }
+
+#[test]
+fn fills_gaps_between_existing_slots_and_retires_strays() {
+    let mut s = ClusterState::default();
+    add_service(&mut s, "web", replicated(4));
+    let cmds = orchestrate(&s, NOW, &mut Ids::default());
+    let [Command::CreateTasks(tasks)] = cmds.as_slice() else {
+        panic!("{cmds:?}")
+    };
+    // Keep slots 2 and 4 only, move slot 4's task to slot 6 and add one in slot 0.
+    let mut kept = vec![tasks[1].clone(), tasks[3].clone(), tasks[0].clone()];
+    kept[1].slot = 6;
+    kept[2].slot = 0;
+    s.apply(&Command::CreateTasks(kept.clone()));
+    let cmds = orchestrate(&s, NOW, &mut Ids(100));
+    let created: Vec<u32> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::CreateTasks(v) => Some(v.iter().map(|t| t.slot).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(created, vec![1, 3, 4]);
+    let retired = cmds.iter().find_map(|c| match c {
+        Command::SetDesiredState { updates } => Some(updates.clone()),
+        _ => None,
+    });
+    let mut retired: Vec<String> = retired.unwrap().into_iter().map(|(id, _)| id).collect();
+    retired.sort();
+    assert_eq!(retired, vec![kept[2].id.clone(), kept[1].id.clone()]);
+    apply_all(&mut s, &cmds);
+    settle(&mut s, NOW, &mut Ids(200));
+    check_settled(&s);
+}
