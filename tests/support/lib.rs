@@ -6,10 +6,12 @@
 mod cleanup;
 mod containerd;
 mod image;
+mod netns;
 pub mod orc_node;
 
 pub use containerd::Containerd;
 pub use image::{busybox_image, repo_root, target_dir, ImageFormat, BUSYBOX_IMAGE};
+pub use netns::NetNs;
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;

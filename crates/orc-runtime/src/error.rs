@@ -69,8 +69,25 @@ impl RuntimeError {
     }
 }
 
+/// True if the call failed because the connection to containerd broke (containerd
+/// stopped or restarted mid-call): tonic reports that as `Unknown` with a transport
+/// error as its source.
+fn is_transport_failure(s: &tonic::Status) -> bool {
+    let mut src = std::error::Error::source(s);
+    while let Some(e) = src {
+        if e.is::<tonic::transport::Error>() {
+            return true;
+        }
+        src = e.source();
+    }
+    false
+}
+
 impl From<tonic::Status> for RuntimeError {
     fn from(s: tonic::Status) -> RuntimeError {
+        if is_transport_failure(&s) {
+            return RuntimeError::Unavailable(s.to_string());
+        }
         match s.code() {
             tonic::Code::NotFound => RuntimeError::NotFound(s.message().to_string()),
             tonic::Code::AlreadyExists => RuntimeError::AlreadyExists(s.message().to_string()),

@@ -38,6 +38,7 @@ pub use log_reader::{follow_logs, read_logs};
 pub use log_writer::{RotatingLog, CURRENT_LOG};
 pub use logger::{logger_main, stdio_uri, LoggerSettings, LOGGER_SUBCOMMAND};
 pub use reference::normalize_reference;
+pub use task::WAIT_RECONNECT;
 pub use types::{
     ContainerConfig, ContainerInfo, ContainerState, ExitInfo, ImageInfo, LogConfig, MountConfig,
 };

@@ -5,10 +5,12 @@ use crate::error::ignore_not_found;
 use crate::{ContainerState, ExitInfo, Runtime, RuntimeError};
 use containerd_client::services::v1::{DeleteTaskRequest, GetRequest, KillRequest, WaitRequest};
 use containerd_client::types::v1::Process;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 const SIGKILL: u32 = 9;
 const SIGTERM: u32 = 15;
+/// How long [`Runtime::wait`] keeps reconnecting to an unreachable containerd.
+pub const WAIT_RECONNECT: Duration = Duration::from_secs(120);
 /// How long a SIGKILLed task may take to be reported dead.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
@@ -36,17 +38,36 @@ impl Runtime {
     }
 
     /// Blocks until container `id`'s task exits and returns how; at once if it has
-    /// exited already. Works for tasks started by another process (adoption).
-    /// [`RuntimeError::NotFound`] if there is no task.
+    /// exited already. Works for tasks started by another process (adoption) and
+    /// rides out containerd restarts (reconnecting for up to
+    /// [`WAIT_RECONNECT`]). [`RuntimeError::NotFound`] if there is no task.
     pub async fn wait(&self, id: &str) -> Result<ExitInfo, RuntimeError> {
-        let r = self
-            .tasks()
-            .wait(WaitRequest {
-                container_id: id.into(),
-                exec_id: String::new(),
-            })
-            .await?
-            .into_inner();
+        let mut down_since: Option<Instant> = None;
+        loop {
+            let started = Instant::now();
+            match self.wait_once(id).await {
+                Err(RuntimeError::Unavailable(msg)) => {
+                    // A call that was answered for a while means containerd was up.
+                    if started.elapsed() > Duration::from_secs(1) {
+                        down_since = None;
+                    }
+                    let since = *down_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > WAIT_RECONNECT {
+                        return Err(RuntimeError::Unavailable(msg));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    async fn wait_once(&self, id: &str) -> Result<ExitInfo, RuntimeError> {
+        let req = WaitRequest {
+            container_id: id.into(),
+            exec_id: String::new(),
+        };
+        let r = self.tasks().wait(req).await?.into_inner();
         Ok(ExitInfo {
             code: r.exit_status as i32,
             exited_at: exited_at(r.exited_at),

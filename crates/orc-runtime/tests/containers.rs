@@ -284,11 +284,25 @@ async fn list_shows_labels_and_a_new_client_adopts_running_tasks() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tasks_survive_a_containerd_restart() {
+async fn tasks_waits_and_logs_survive_a_containerd_restart() {
     let mut env = Env::with_image().await;
-    let cfg = env.config("survive", &["sleep", "600"]);
+    let cfg = env.config(
+        "survive",
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done",
+        ],
+    );
     env.rt.run(&cfg).await.unwrap();
+    let waiter = {
+        let rt = env.rt.clone();
+        let id = cfg.id.clone();
+        tokio::spawn(async move { rt.wait(&id).await })
+    };
+    logs_when(&cfg, |l| !l.is_empty()).await;
     tokio::task::block_in_place(|| env.containerd.restart()).unwrap();
+    let before = orc_runtime::read_logs(&cfg.log.dir, None).unwrap().len();
     env.rt.wait_ready(Duration::from_secs(10)).await.unwrap();
     let state = poll(
         Duration::from_secs(10),
@@ -305,6 +319,8 @@ async fn tasks_survive_a_containerd_restart() {
     )
     .await;
     assert_eq!(state, ContainerState::Running);
+    // The log driver (a child of the shim) kept writing.
+    logs_when(&cfg, |l| l.len() > before + 5).await;
     assert_eq!(
         env.rt
             .stop(&cfg.id, 9, Duration::ZERO)
@@ -313,6 +329,12 @@ async fn tasks_survive_a_containerd_restart() {
             .map(|e| e.code),
         Some(137)
     );
+    // A wait that began before the restart still reports the exit.
+    let exit = tokio::time::timeout(Duration::from_secs(20), waiter)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.unwrap().code, 137);
     env.rt.remove(&cfg.id).await.unwrap();
 }
 
