@@ -1,17 +1,18 @@
 //! orc-testbed: the end-to-end harness. Real parts only: private containerd
 //! instances ([`Containerd`]), the busybox test image ([`busybox_image`]), the built
-//! `orc` binary ([`orc_binary`]) and daemons on it ([`orc_node::OrcNode`]), and
-//! polling with deadlines ([`poll_until`]) instead of sleeps.
+//! `orc` binary ([`orc_binary`]) and daemons on it ([`orc_node::OrcNode`]), simulated
+//! LANs of hosts in network namespaces ([`Lan`]), and polling with deadlines
+//! ([`poll_until`]) instead of sleeps.
 
 mod cleanup;
 mod containerd;
 mod image;
-mod netns;
+pub mod netns;
 pub mod orc_node;
 
 pub use containerd::Containerd;
 pub use image::{busybox_image, repo_root, target_dir, ImageFormat, BUSYBOX_IMAGE};
-pub use netns::NetNs;
+pub use netns::{Host, Lan};
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
