@@ -84,7 +84,7 @@ async fn imports_docker_save_with_a_gzip_layer() {
 }
 
 /// Copies `src` (a tar) flipping one byte in the file named `victim` (a suffix).
-fn corrupt(src: &std::path::Path, victim: impl Fn(&str) -> bool) -> tempfile::NamedTempFile {
+fn corrupt(src: &std::path::Path, victim: impl Fn(&str, usize) -> bool) -> tempfile::NamedTempFile {
     let out = tempfile::NamedTempFile::new().unwrap();
     let mut ar = tar::Archive::new(std::fs::File::open(src).unwrap());
     let mut b = tar::Builder::new(out.reopen().unwrap());
@@ -95,7 +95,7 @@ fn corrupt(src: &std::path::Path, victim: impl Fn(&str) -> bool) -> tempfile::Na
         let name = e.path().unwrap().to_string_lossy().into_owned();
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut e, &mut data).unwrap();
-        if !hit && h.entry_type().is_file() && victim(&name) && data.len() > 5000 {
+        if !hit && h.entry_type().is_file() && victim(&name, data.len()) && data.len() > 5000 {
             data[4000] ^= 0x55;
             hit = true;
         }
@@ -114,7 +114,7 @@ async fn a_corrupt_layer_is_refused_and_leaves_nothing() {
         (ImageFormat::Oci, "blobs/sha256/"),
         (ImageFormat::Docker, "layer.tar"),
     ] {
-        let bad = corrupt(&busybox_image(format).unwrap(), |n| n.contains(victim));
+        let bad = corrupt(&busybox_image(format).unwrap(), |n, _| n.contains(victim));
         let err = env.rt.import_archive(bad.path()).await.unwrap_err();
         assert!(
             matches!(err, RuntimeError::InvalidArchive(_)),
@@ -158,4 +158,141 @@ async fn containerd_down_is_unavailable_and_new_never_fails() {
         .wait_ready(std::time::Duration::from_millis(300))
         .await
         .is_err());
+}
+
+/// Pseudo-random, incompressible bytes.
+fn noise(n: usize, mut seed: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+fn sha(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A two-layer image, busybox plus a layer holding `big.bin` (6 MiB, more than
+/// what the importer keeps in memory, so it streams), in `format` ("oci" with a
+/// gzip top layer, or "docker"). Returns the archive and big.bin's sha256.
+fn two_layer_archive(format: &str) -> (tempfile::NamedTempFile, String) {
+    let base = busybox_image(ImageFormat::Oci).unwrap();
+    let mut ar = tar::Archive::new(std::fs::File::open(&base).unwrap());
+    let mut blobs: Vec<Vec<u8>> = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut d = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut d).unwrap();
+        if e.path().unwrap().starts_with("blobs") {
+            blobs.push(d);
+        }
+    }
+    let layer1 = blobs.iter().max_by_key(|b| b.len()).unwrap().clone();
+    let base_config: serde_json::Value = blobs
+        .iter()
+        .find_map(|b| {
+            serde_json::from_slice::<serde_json::Value>(b)
+                .ok()
+                .filter(|v| v["rootfs"].is_object())
+        })
+        .unwrap();
+    let big = noise(6 << 20, 0x9e3779b97f4a7c15);
+    let big_sha = sha(&big)[7..].to_string();
+    let layer2 = tar_of(&[("big.bin", &big)]);
+    let diff_ids = [sha(&layer1), sha(&layer2)];
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": base_config["architecture"], "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }))
+    .unwrap();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut b = tar::Builder::new(out.reopen().unwrap());
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    if format == "docker" {
+        add("config.json", &config);
+        add("l1/layer.tar", &layer1);
+        add("l2/layer.tar", &layer2);
+        let m = serde_json::json!([{"Config": "config.json", "RepoTags": ["demo/big:1"], "Layers": ["l1/layer.tar", "l2/layer.tar"]}]);
+        add("manifest.json", &serde_json::to_vec(&m).unwrap());
+    } else {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&layer2).unwrap();
+        let layer2 = gz.finish().unwrap();
+        let desc = |mt: &str, d: &[u8]| serde_json::json!({"mediaType": mt, "digest": sha(d), "size": d.len()});
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": desc("application/vnd.oci.image.config.v1+json", &config),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar", &layer1),
+                       desc("application/vnd.oci.image.layer.v1.tar+gzip", &layer2)],
+        }))
+        .unwrap();
+        let mut mdesc = desc("application/vnd.oci.image.manifest.v1+json", &manifest);
+        mdesc["annotations"] =
+            serde_json::json!({"org.opencontainers.image.ref.name": "demo/big:1"});
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        add(
+            "index.json",
+            &serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [mdesc]}))
+                .unwrap(),
+        );
+        for blob in [&config, &manifest, &layer1, &layer2] {
+            add(&format!("blobs/sha256/{}", &sha(blob)[7..]), blob);
+        }
+    }
+    b.finish().unwrap();
+    drop(b);
+    (out, big_sha)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn large_layers_stream_and_stack() {
+    let env = Env::start().await;
+    for format in ["oci", "docker"] {
+        let (archive, big_sha) = two_layer_archive(format);
+        let t = Instant::now();
+        let imported = env.rt.import_archive(archive.path()).await.unwrap();
+        eprintln!("import two-layer {format} (8 MB): {:?}", t.elapsed());
+        assert_eq!(imported[0].name, "docker.io/demo/big:1");
+        assert!(imported[0].size > 6 << 20, "{imported:?}");
+        let mut cfg = env.config("big", &["sha256sum", "/big.bin"]);
+        cfg.image = "demo/big:1".into();
+        env.rt.run(&cfg).await.unwrap();
+        assert_eq!(env.rt.wait(&cfg.id).await.unwrap().code, 0);
+        common::logs_when(&cfg, |l| l.iter().any(|x| x.starts_with(&big_sha))).await;
+        env.rt.remove(&cfg.id).await.unwrap();
+        env.rt.remove_image("demo/big:1").await.unwrap();
+
+        // A corrupt large (streamed) layer is caught too.
+        let bad = corrupt(archive.path(), |_, len| len > 4 << 20);
+        let err = env.rt.import_archive(bad.path()).await.unwrap_err();
+        assert!(
+            matches!(err, RuntimeError::InvalidArchive(_)),
+            "{format}: {err}"
+        );
+        assert!(env.rt.list_images().await.unwrap().is_empty());
+    }
 }
