@@ -14,11 +14,14 @@
 //!   [`default_raft_config`] sets orc's defaults (a snapshot every
 //!   [`SNAPSHOT_EVERY_LOGS`] entries, keeping [`LOGS_KEPT_AFTER_SNAPSHOT`]).
 //! - [`SingleNodeNetwork`] is the network of a one-manager cluster.
+//! - [`CommandBatcher`] groups concurrent proposals into one log entry (one fsync):
+//!   openraft 0.9 flushes each append before taking the next.
 //!
 //! Every stored value carries a version header; data from another version or corrupt
 //! data is an error, never an empty state.
 
 mod backend;
+mod batcher;
 mod codec;
 mod config;
 mod error;
@@ -31,6 +34,7 @@ mod state_machine;
 mod types;
 
 pub use backend::StoreClosed;
+pub use batcher::{BatchWriteError, CommandBatcher, Committed, DEFAULT_MAX_BATCH};
 pub use codec::{HEADER, STORE_FORMAT};
 pub use config::{
     default_raft_config, StoreConfig, DEFAULT_CACHE_CAPACITY, DEFAULT_FLUSH_EVERY_MS,
@@ -69,7 +73,7 @@ pub fn open_with(
     origin: &Path,
 ) -> Result<(LogStore, StateMachineStore), StoreError> {
     check_format(&kv, origin)?;
-    let kv = Arc::new(Backend::new(Box::new(kv)));
+    let kv = Arc::new(Backend::new(Arc::new(kv))?);
     let sm = StateMachineStore::open(kv.clone())?;
     Ok((LogStore::new(kv), sm))
 }

@@ -57,13 +57,9 @@ fn write_err(e: StoreError) -> StorageError {
     StorageIOError::write_logs(&e).into()
 }
 
-/// Makes every write so far durable, on a blocking thread.
+/// Returns once every write so far is durable.
 pub(crate) async fn flush(kv: &Arc<Backend>) -> Result<(), StoreError> {
-    let kv = kv.clone();
-    tokio::task::spawn_blocking(move || kv.flush())
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-        .map_err(StoreError::from)
+    kv.flush().await
 }
 
 impl LogStore {
@@ -196,16 +192,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.kv
             .write(Space::Log, ops)
             .map_err(|e| write_err(e.into()))?;
-        match flush(&self.kv).await {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(write_err(e))
-            }
-        }
+        // Durable later, in a group with whatever else is queued by then.
+        self.kv.append_flushed(callback);
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
