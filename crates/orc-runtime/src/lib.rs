@@ -26,6 +26,7 @@ mod manifest;
 mod plan;
 mod reference;
 mod spec;
+mod spec_defaults;
 mod task;
 mod types;
 mod unpack;
