@@ -21,7 +21,7 @@ pub struct Committed {
 pub enum BatchWriteError {
     /// Raft refused or failed the write (`ForwardToLeader`, fatal errors, …).
     #[error(transparent)]
-    Raft(#[from] ClientWriteError),
+    Raft(Box<ClientWriteError>),
     /// The batcher's task has ended (Raft shut down or the runtime is stopping).
     #[error("the command batcher has stopped")]
     Stopped,
@@ -86,7 +86,7 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
         };
         let results: Vec<Result<Committed, BatchWriteError>> =
             match raft.client_write(proposal).await {
-                Err(e) => vec![Err(BatchWriteError::Raft(e)); sent],
+                Err(e) => vec![Err(BatchWriteError::Raft(Box::new(e))); sent],
                 Ok(resp) if sent == 1 => vec![Ok(Committed {
                     log_id: resp.log_id,
                     result: resp.data,
