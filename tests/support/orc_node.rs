@@ -1,5 +1,6 @@
 //! A real `orc daemon` process with its own containerd, data dir and socket.
 
+use crate::netns::{nsenter, Host};
 use crate::{orc_binary, poll_until, Containerd};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -7,24 +8,80 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+/// `--listen` of a node started without options.
+const DEFAULT_LISTEN: &str = "127.0.0.1:4747";
+
+/// How to run a node's daemon. The default is a node on the root namespace's
+/// loopback (`--listen 127.0.0.1:4747`), with the daemon's own hostname and heartbeat.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// Network namespace the node's containerd and daemon run in.
+    pub netns: Option<String>,
+    /// `--listen ADDR:PORT`.
+    pub listen: Option<String>,
+    /// `--hostname NAME`.
+    pub hostname: Option<String>,
+    /// `--heartbeat-ms N`.
+    pub heartbeat_ms: Option<u64>,
+}
+
+impl NodeOptions {
+    /// A node on `host`: in its namespace, listening on `HOST_IP:4747`, named `hostname`.
+    pub fn on(host: &Host, hostname: &str) -> NodeOptions {
+        NodeOptions {
+            netns: Some(host.netns.clone()),
+            listen: Some(format!("{}:4747", host.ip)),
+            hostname: Some(hostname.to_string()),
+            heartbeat_ms: None,
+        }
+    }
+
+    /// The same with `--heartbeat-ms ms`.
+    pub fn heartbeat_ms(mut self, ms: u64) -> NodeOptions {
+        self.heartbeat_ms = Some(ms);
+        self
+    }
+}
+
 pub struct OrcNode {
     pub containerd: Containerd,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    opts: NodeOptions,
 }
 
 impl OrcNode {
     /// A fresh containerd and a daemon on it; not yet in a cluster.
     pub fn start() -> Result<OrcNode> {
-        let containerd = Containerd::start()?;
+        OrcNode::start_with(NodeOptions::default())
+    }
+
+    /// A fresh containerd and a daemon on it as `opts` say (e.g. inside a namespace of
+    /// a [`crate::Lan`]); not yet in a cluster.
+    pub fn start_with(opts: NodeOptions) -> Result<OrcNode> {
+        let containerd = match &opts.netns {
+            Some(ns) => Containerd::start_in_netns(ns)?,
+            None => Containerd::start()?,
+        };
         let dir = tempfile::Builder::new().prefix("orc-node-").tempdir()?;
         let mut n = OrcNode {
             containerd,
             dir,
             child: None,
+            opts,
         };
         n.spawn_daemon()?;
         Ok(n)
+    }
+
+    /// The hostname this node reports, if one was given.
+    pub fn hostname(&self) -> Option<&str> {
+        self.opts.hostname.as_deref()
+    }
+
+    /// The cluster address it listens on (`--listen`).
+    pub fn listen(&self) -> &str {
+        self.opts.listen.as_deref().unwrap_or(DEFAULT_LISTEN)
     }
 
     /// A daemon in a one-node cluster.
@@ -55,20 +112,28 @@ impl OrcNode {
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        let child = Command::new(orc_binary()?)
-            .arg("--socket")
+        let bin = orc_binary()?;
+        let bin = bin.to_string_lossy();
+        let mut cmd = match &self.opts.netns {
+            Some(ns) => nsenter(ns, &bin),
+            None => Command::new(&*bin),
+        };
+        cmd.arg("--socket")
             .arg(self.socket())
             .arg("daemon")
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("--containerd")
             .arg(self.containerd.socket())
-            .args([
-                "--listen",
-                "127.0.0.1:4747",
-                "--log",
-                "info,openraft=warn,orc_daemon=debug",
-            ])
+            .args(["--listen", self.listen()])
+            .args(["--log", "info,openraft=warn,orc_daemon=debug"]);
+        if let Some(h) = &self.opts.hostname {
+            cmd.args(["--hostname", h]);
+        }
+        if let Some(ms) = self.opts.heartbeat_ms {
+            cmd.args(["--heartbeat-ms", &ms.to_string()]);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -144,6 +209,11 @@ impl OrcNode {
 
     pub fn daemon_pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Whether the daemon process is running (started and not killed).
+    pub fn daemon_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// `ctr` against this node's containerd, in orc's namespace: an independent view.

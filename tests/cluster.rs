@@ -1,0 +1,379 @@
+//! A real cluster, end to end: every node is its own network namespace on a simulated
+//! LAN (a veth into a bridge), with its own containerd and its own `orc daemon`.
+//! Nodes are killed with SIGKILL, unplugged and partitioned; every wait polls with a
+//! deadline.
+
+#[path = "cluster/harness.rs"]
+mod harness;
+
+use anyhow::{ensure, Context, Result};
+use harness::{assert_no_duplicates, timed_orc, TestCluster, CONVERGE};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// A service of `replicas` sleepers that stop at once.
+fn sleepers(svc: &str, replicas: u32, extra: &str) -> String {
+    format!(
+        r#"
+[services.{svc}]
+image = "demo/busybox:1"
+command = ["sleep", "3600"]
+replicas = {replicas}
+stop = {{ signal = "SIGKILL", grace_period = "1s" }}
+{extra}
+"#
+    )
+}
+
+#[test]
+fn joins_need_the_right_token_and_the_clusters_ca() -> Result<()> {
+    // Cluster X (one manager), cluster Y (one manager), and a node that wants to join X.
+    let c = TestCluster::form(&["x", "y", "j"], 1, 0, Some(250), false)?;
+    let (x, y, j) = (0, 1, 2);
+    c.init_other(y)?;
+    let token = c
+        .node(x)
+        .ok(&["cluster", "join-token", "worker", "-q"])?
+        .trim()
+        .to_string();
+    let fields: Vec<&str> = token.split('-').collect();
+    ensure!(
+        fields.len() == 4 && fields[2].len() == 64 && fields[3].len() == 64,
+        "token shape: {token}"
+    );
+    let flip = |s: &str| -> String {
+        s.chars()
+            .map(|ch| if ch == '0' { '1' } else { '0' })
+            .collect()
+    };
+
+    // A wrong secret: the manager refuses it.
+    let bad_secret = format!(
+        "{}-{}-{}-{}",
+        fields[0],
+        fields[1],
+        fields[2],
+        flip(fields[3])
+    );
+    let err = c
+        .try_join(j, &bad_secret, x)?
+        .expect_err("a wrong secret must be refused");
+    ensure!(
+        err.contains("join refused") && err.contains("not valid"),
+        "unclear error: {err}"
+    );
+    // A wrong CA fingerprint: the joiner refuses the manager.
+    let bad_ca = format!(
+        "{}-{}-{}-{}",
+        fields[0],
+        fields[1],
+        flip(fields[2]),
+        fields[3]
+    );
+    let err = c
+        .try_join(j, &bad_ca, x)?
+        .expect_err("a wrong CA fingerprint must be refused");
+    ensure!(
+        err.to_lowercase().contains("fingerprint"),
+        "unclear error: {err}"
+    );
+    // Y's manager token carries Y's CA: refused by X as well.
+    let y_token = c
+        .node(y)
+        .ok(&["cluster", "join-token", "worker", "-q"])?
+        .trim()
+        .to_string();
+    let err = c
+        .try_join(j, &y_token, x)?
+        .expect_err("another cluster's token must be refused");
+    ensure!(
+        err.to_lowercase().contains("fingerprint"),
+        "unclear error: {err}"
+    );
+    let hosts: Vec<String> = c
+        .nodes(x)?
+        .iter()
+        .map(|n| n["hostname"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        hosts,
+        vec!["x".to_string()],
+        "refused joins left no node behind"
+    );
+
+    // The right token works (and the refusals left nothing that would stop it).
+    c.try_join(j, &token, x)?.map_err(anyhow::Error::msg)?;
+    c.wait_ready(x, 2)?;
+
+    // j now holds a certificate from X's CA. Presented to Y's cluster port it is
+    // refused: Y drops the connection when it sees it, before any HTTP exchange; Y's own node certificate is accepted (and so is
+    // j's at X): the refusal is about the CA, not about the client.
+    let forward = |from: usize, to: usize, client: usize, trust: usize| {
+        c.grpc_call(from, to, client, trust, "Forward")
+    };
+    let (ok, out) = forward(j, y, j, y)?;
+    ensure!(
+        !ok && !out.contains("HTTP/2"),
+        "Y answered a node holding X's certificate:\n{out}"
+    );
+    let (ok, out) = forward(y, y, y, y)?;
+    ensure!(
+        ok && out.contains("grpc-status"),
+        "Y refused its own node's certificate:\n{out}"
+    );
+    let (ok, out) = forward(j, x, j, x)?;
+    ensure!(
+        ok && out.contains("grpc-status"),
+        "X refused its member's certificate:\n{out}"
+    );
+    assert_eq!(c.nodes(y)?.len(), 1, "Y's node list is untouched");
+    Ok(())
+}
+
+#[test]
+fn managers_survive_leader_loss_and_a_partition() -> Result<()> {
+    let mut c = TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, Some(250), true)?;
+    c.deploy(0, "before", &sleepers("app", 2, ""))?;
+
+    // SIGKILL the leader: another manager leads, and the next write commits.
+    let old = c.leader_index(0)?;
+    let other = (0..3).find(|i| *i != old).context("a second manager")?;
+    c.node_mut(old).kill_daemon()?;
+    let killed = Instant::now();
+    let new = c.wait_new_leader(other, old)?;
+    let elected = killed.elapsed();
+    c.poll(
+        CONVERGE,
+        "a write after the leader died",
+        Duration::from_millis(50),
+        || {
+            c.node(other)
+                .ok(&["service", "scale", "before_app=3", "--detach"])
+                .ok()
+                .map(|_| ())
+        },
+    )?;
+    let committed = killed.elapsed();
+    println!(
+        "MEASURE leader SIGKILLed -> new leader {} ms, next committed write {} ms",
+        elected.as_millis(),
+        committed.as_millis()
+    );
+    // Deploys keep working, through either surviving manager; nothing acknowledged is lost.
+    c.deploy(new, "after", &sleepers("web", 1, ""))?;
+    c.wait_service(other, "before_app", 3)?;
+    c.wait_service(other, "after_web", 1)?;
+
+    // The old leader comes back as a follower and catches up.
+    c.node_mut(old).restart_daemon()?;
+    c.wait_ready(other, 4)?;
+    c.wait_service(old, "after_web", 1)?;
+    c.wait_service(old, "before_app", 3)?;
+    assert_no_duplicates(&c, other, &[("before_app", 3), ("after_web", 1)])?;
+
+    // Partition the current leader from the other managers (and the worker).
+    let p = c.leader_index(other)?;
+    let majority: Vec<usize> = (0..3).filter(|i| *i != p).collect();
+    c.lan.partition(c.host(p))?;
+    let m = majority[0];
+    c.wait_new_leader(m, p)?;
+    // The minority accepts no write: it fails or never returns.
+    let out = timed_orc(
+        c.node(p),
+        6,
+        &["service", "scale", "after_web=2", "--detach"],
+    )?;
+    ensure!(
+        !out.status.success(),
+        "the minority acknowledged a write: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The majority carries on.
+    c.deploy(majority[1], "during", &sleepers("job", 2, ""))?;
+    c.node(m).ok(&["service", "scale", "after_web=3"])?;
+    c.wait_service(m, "after_web", 3)?;
+
+    // Heal: the old leader catches up, and the minority's write never happened.
+    c.lan.heal(c.host(p))?;
+    c.wait_ready(m, 4)?;
+    c.wait_service(p, "during_job", 2)?;
+    c.wait_service(p, "after_web", 3)?;
+    assert_no_duplicates(
+        &c,
+        m,
+        &[("before_app", 3), ("after_web", 3), ("during_job", 2)],
+    )?;
+    Ok(())
+}
+
+/// Waits until `svc` runs `n` tasks on nodes other than `gone`; returns how long it took.
+fn wait_moved(
+    c: &TestCluster,
+    via: usize,
+    svc: &str,
+    n: usize,
+    gone: &str,
+    since: Instant,
+) -> Result<Duration> {
+    c.poll(
+        CONVERGE,
+        &format!("{svc} to run {n} tasks away from {gone}"),
+        Duration::from_millis(50),
+        || {
+            let by = c.running_by_node(via, svc).ok()?;
+            (by.values().sum::<usize>() == n && !by.contains_key(gone)).then_some(())
+        },
+    )?;
+    Ok(since.elapsed())
+}
+
+#[test]
+fn a_lost_worker_s_tasks_move_and_no_duplicate_remains() -> Result<()> {
+    // Default heartbeat (500 ms): the figures printed are the defaults'.
+    let mut c = TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, None, true)?;
+    let w = 3;
+    c.deploy(0, "s", &sleepers("app", 8, ""))?;
+    let by = c.running_by_node(0, "s_app")?;
+    ensure!(
+        by.get("w1").copied().unwrap_or(0) >= 1,
+        "the worker got no task: {by:?}"
+    );
+
+    // SIGKILL the worker's daemon: containerd and its containers keep running.
+    c.node_mut(w).kill_daemon()?;
+    let t0 = Instant::now();
+    let took = wait_moved(&c, 0, "s_app", 8, "w1", t0)?;
+    println!(
+        "MEASURE node lost (daemon SIGKILLed, heartbeat 500 ms) -> tasks running elsewhere: {} ms",
+        took.as_millis()
+    );
+    c.wait_status(0, "w1", "down")?;
+    ensure!(
+        !c.node(w).running_containers()?.is_empty(),
+        "the stale containers should still run on w1"
+    );
+    // It comes back: ready again, and what was moved away no longer runs there.
+    c.node_mut(w).restart_daemon()?;
+    c.wait_status(0, "w1", "ready")?;
+    assert_no_duplicates(&c, 0, &[("s_app", 8)])?;
+
+    // Give w1 tasks again, then unplug it.
+    c.node(0).ok(&["service", "scale", "s_app=11"])?;
+    let by = c.running_by_node(0, "s_app")?;
+    ensure!(
+        by.get("w1").copied().unwrap_or(0) >= 1,
+        "the worker got no new task: {by:?}"
+    );
+    c.lan.cut(c.host(w))?;
+    let t0 = Instant::now();
+    let took = wait_moved(&c, 0, "s_app", 11, "w1", t0)?;
+    println!(
+        "MEASURE node lost (link cut, heartbeat 500 ms) -> tasks running elsewhere: {} ms",
+        took.as_millis()
+    );
+    ensure!(
+        !c.node(w).running_containers()?.is_empty(),
+        "the cut-off worker keeps its containers"
+    );
+    c.lan.heal(c.host(w))?;
+    c.wait_status(0, "w1", "ready")?;
+    assert_no_duplicates(&c, 0, &[("s_app", 11)])?;
+    Ok(())
+}
+
+#[test]
+fn scheduling_follows_spread_labels_drain_and_joins() -> Result<()> {
+    let mut c = TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, Some(250), true)?;
+    // Spread: 6 replicas on 4 nodes, no node with more than 2.
+    c.deploy(0, "sp", &sleepers("app", 6, ""))?;
+    let by = c.running_by_node(0, "sp_app")?;
+    ensure!(
+        by.len() == 4 && by.values().all(|n| *n <= 2),
+        "not spread: {by:?}"
+    );
+
+    // Labels and a constraint: only the labelled nodes run it.
+    for n in ["m2", "w1"] {
+        c.node(0)
+            .ok(&["node", "update", "--label-add", "disk=ssd", n])?;
+    }
+    c.deploy(
+        1,
+        "lb",
+        &sleepers("db", 4, r#"constraints = ["node.labels.disk == ssd"]"#),
+    )?;
+    let by = c.running_by_node(0, "lb_db")?;
+    let on: BTreeSet<&str> = by.keys().map(String::as_str).collect();
+    ensure!(
+        on == BTreeSet::from(["m2", "w1"]),
+        "constraint not followed: {by:?}"
+    );
+    let nodes = c.nodes(0)?;
+    let m2 = nodes
+        .iter()
+        .find(|n| n["hostname"] == "m2")
+        .context("m2 in node ls")?;
+    assert_eq!(m2["labels"]["disk"], "ssd", "{m2}");
+
+    // Drain w1: everything moves away, and its containerd runs nothing.
+    c.node(0)
+        .ok(&["node", "update", "--availability", "drain", "w1"])?;
+    wait_moved(&c, 0, "sp_app", 6, "w1", Instant::now())?;
+    wait_moved(&c, 0, "lb_db", 4, "w1", Instant::now())?;
+    ensure!(
+        c.running_by_node(0, "lb_db")?.keys().all(|n| n == "m2"),
+        "lb_db left its constraint"
+    );
+    c.poll(
+        CONVERGE,
+        "w1 to run no container",
+        Duration::from_millis(200),
+        || {
+            c.node(3)
+                .running_containers()
+                .ok()?
+                .is_empty()
+                .then_some(())
+        },
+    )?;
+    c.node(0)
+        .ok(&["node", "update", "--availability", "active", "w1"])?;
+
+    // A global service: one task per node, a new node gets one, a drained node loses it.
+    c.deploy(2, "gl", "[services.agent]\nimage = \"demo/busybox:1\"\ncommand = [\"sleep\", \"3600\"]\nmode = \"global\"\nstop = { signal = \"SIGKILL\", grace_period = \"1s\" }\n")?;
+    let every = |c: &TestCluster, hosts: &[&str]| -> Result<()> {
+        c.poll(
+            CONVERGE,
+            &format!("gl_agent on exactly {hosts:?}"),
+            Duration::from_millis(100),
+            || {
+                let by = c.running_by_node(0, "gl_agent").ok()?;
+                (by.len() == hosts.len() && hosts.iter().all(|h| by.get(*h) == Some(&1)))
+                    .then_some(())
+            },
+        )
+    };
+    every(&c, &["m1", "m2", "m3", "w1"])?;
+    let w2 = c.add_node("w2", false)?;
+    every(&c, &["m1", "m2", "m3", "w1", "w2"])?;
+    ensure!(
+        c.node(w2).running_containers()?.len() == 1,
+        "w2's containerd runs its global task"
+    );
+    c.node(0)
+        .ok(&["node", "update", "--availability", "drain", "w2"])?;
+    every(&c, &["m1", "m2", "m3", "w1"])?;
+    c.poll(
+        CONVERGE,
+        "w2 to run no container",
+        Duration::from_millis(200),
+        || {
+            c.node(w2)
+                .running_containers()
+                .ok()?
+                .is_empty()
+                .then_some(())
+        },
+    )?;
+    Ok(())
+}
