@@ -266,7 +266,12 @@ impl Daemon {
             for _ in 0..5 {
                 let ch = orc_pki::connect_join(&target, &token.ca_fingerprint)
                     .await
-                    .map_err(|e| DaemonError::Invalid(format!("joining via {target}: {e}")))?;
+                    .map_err(|e| {
+                        // The cause (e.g. the CA fingerprint mismatch) is deep in the chain.
+                        let causes = std::iter::successors(std::error::Error::source(&e), |s| s.source());
+                        let causes: String = causes.map(|c| format!(": {c}")).collect();
+                        DaemonError::Invalid(format!("joining via {target}: {e}{causes}"))
+                    })?;
                 let mut client = orc_rpc::pb::cluster_client::ClusterClient::new(ch);
                 let resp = client
                     .join(orc_rpc::pb::Frame { payload: payload.clone() })
