@@ -7,14 +7,14 @@ use orc_model::{ClusterState, Service, TaskState};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-/// Converged: every running-desired task of the service is of its current version and
-/// running, their number is what the service wants, and no older task still runs.
+/// Converged: as many tasks run as the service wants, and no task that is being
+/// replaced or shut down still runs.
 fn converged(state: &ClusterState, s: &Service) -> bool {
     let want = views::desired_count(state, s);
     let running = views::running_count(state, s);
-    let stale = state.tasks_of_service(&s.id).any(|t| {
-        !t.status.state.is_terminal() && (t.spec_version < s.version || t.desired_state > TaskState::Running)
-    });
+    let stale = state
+        .tasks_of_service(&s.id)
+        .any(|t| !t.status.state.is_terminal() && t.desired_state > TaskState::Running);
     running == want && !stale
 }
 
