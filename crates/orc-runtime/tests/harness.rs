@@ -1,0 +1,60 @@
+//! The test harness itself: a killed containerd leaves its containers running (as a
+//! crashed board would), and dropping it cleans up everything.
+
+mod common;
+
+use common::{Env, NAMESPACE};
+use std::path::Path;
+
+fn alive(pid: u32) -> bool {
+    // A zombie is as good as dead: its parent just has not reaped it yet.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_hard_leaves_containers_and_drop_removes_everything() {
+    let env = Env::with_image().await;
+    let cfg = env.config("harness", &["sleep", "600"]);
+    env.rt.run(&cfg).await.unwrap();
+    let pid = env.rt.list().await.unwrap()[0].pid.unwrap();
+    let Env {
+        rt,
+        logs,
+        mut containerd,
+    } = env;
+    let dir = containerd.dir().to_path_buf();
+    containerd.kill_hard().unwrap();
+    assert!(rt.list().await.is_err(), "containerd is gone");
+    assert!(alive(pid), "the container outlives containerd");
+    let runc_state = Path::new("/run/containerd/runc")
+        .join(NAMESPACE)
+        .join(&cfg.id);
+    assert!(runc_state.exists());
+
+    drop(containerd);
+    assert!(!alive(pid), "the container was killed");
+    assert!(!runc_state.exists(), "runc state deleted");
+    assert!(!dir.exists(), "temp dir removed");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(dir.to_str().unwrap()),
+        "nothing left mounted"
+    );
+    for c in ["memory", "pids"] {
+        assert!(
+            !Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join(NAMESPACE)
+                .join(&cfg.id)
+                .exists(),
+            "{c} cgroup removed"
+        );
+    }
+    drop(logs);
+}
