@@ -197,6 +197,20 @@ fn managers_survive_leader_loss_and_a_partition() -> Result<()> {
     c.lan.heal(c.host(p))?;
     c.wait_ready(m, 4)?;
     c.wait_service(p, "during_job", 2)?;
+    let desired = |via: usize| {
+        c.service_row(via, "after_web")
+            .and_then(|r| r["desired"].as_u64())
+    };
+    c.poll(CONVERGE, "after_web to stay at the majority's 3 replicas", Duration::from_millis(200), || {
+        match (desired(p), desired(m)) {
+            (Some(2), _) | (_, Some(2)) => Some(Err(anyhow::anyhow!(
+                "the write the minority never acknowledged (after_web=2) was applied after the heal, \
+                 over the majority's later after_web=3"
+            ))),
+            (Some(3), Some(3)) => Some(Ok(())),
+            _ => None,
+        }
+    })??;
     c.wait_service(p, "after_web", 3)?;
     assert_no_duplicates(
         &c,

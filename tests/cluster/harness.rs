@@ -200,7 +200,12 @@ impl TestCluster {
         self.nodes
             .iter()
             .zip(&self.names)
-            .map(|(n, name)| format!("--- {name} ---\n{}", n.daemon_log_tail(15)))
+            .map(|(n, name)| {
+                let log = n.daemon_log();
+                let ours: Vec<&str> = log.lines().filter(|l| l.contains("orc_daemon")).collect();
+                let tail = ours[ours.len().saturating_sub(12)..].join("\n");
+                format!("--- {name} ---\n{tail}")
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -300,6 +305,32 @@ impl TestCluster {
                 let s = rows.as_array()?.iter().find(|r| r["name"] == svc)?;
                 (s["running"] == n && s["desired"] == n).then_some(())
             },
+        )
+        .with_context(|| self.describe(via, svc))
+    }
+
+    /// `svc`'s row of `orc service ls` on node `via`.
+    pub fn service_row(&self, via: usize, svc: &str) -> Option<Value> {
+        let rows = self.node(via).json(&["service", "ls"]).ok()?;
+        rows.as_array()?.iter().find(|r| r["name"] == svc).cloned()
+    }
+
+    /// `svc` as `via` shows it (node ls, service ls and ps --all), for failure messages.
+    pub fn describe(&self, via: usize, svc: &str) -> String {
+        let text = |args: &[&str]| match self.node(via).orc(args) {
+            Ok(o) => format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => e.to_string(),
+        };
+        format!(
+            "--- as {} sees it ---\n{}{}{}",
+            self.names[via],
+            text(&["node", "ls"]),
+            text(&["service", "ls"]),
+            text(&["service", "ps", svc, "--all"])
         )
     }
 

@@ -69,7 +69,10 @@ fn run(cmd: &mut Command) -> Result<()> {
         .output()
         .with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -154,7 +157,19 @@ impl Lan {
         let ns = lan.lan_ns();
         ip(&["netns", "add", &ns])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        ip(&["-n", &ns, "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0"])?;
+        ip(&[
+            "-n",
+            &ns,
+            "link",
+            "add",
+            BRIDGE,
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        ])?;
         ip(&["-n", &ns, "link", "set", BRIDGE, "up"])?;
         Ok(lan)
     }
@@ -187,11 +202,21 @@ impl Lan {
         let port = host.port();
         ip(&["netns", "add", ns])?;
         hosts.push(host.clone());
-        ip(&["-n", &lan, "link", "add", &port, "type", "veth", "peer", "name", HOST_IF, "netns", ns])?;
+        ip(&[
+            "-n", &lan, "link", "add", &port, "type", "veth", "peer", "name", HOST_IF, "netns", ns,
+        ])?;
         ip(&["-n", &lan, "link", "set", &port, "master", BRIDGE])?;
         ip(&["-n", &lan, "link", "set", &port, "up"])?;
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        ip(&["-n", ns, "addr", "add", &format!("{}/24", host.ip), "dev", HOST_IF])?;
+        ip(&[
+            "-n",
+            ns,
+            "addr",
+            "add",
+            &format!("{}/24", host.ip),
+            "dev",
+            HOST_IF,
+        ])?;
         ip(&["-n", ns, "link", "set", HOST_IF, "up"])?;
         Ok(host)
     }
@@ -240,7 +265,10 @@ impl Lan {
         }
         let out = child.wait_with_output()?;
         if !out.status.success() {
-            bail!("nft failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+            bail!(
+                "nft failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(())
     }
