@@ -1,13 +1,89 @@
-//! Cleaning up after a containerd: its shims, containers, runc state, cgroups and
-//! mounts.
+//! Cleaning up after a containerd: its shims (which outlive it), their log drivers
+//! and containers, runc state, cgroups and mounts.
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The runc v2 shims' bundle dirs under a containerd state dir:
-/// STATE/io.containerd.runtime.v2.task/NAMESPACE/ID.
+/// Marker in the temp dir names of harness containerds (see containerd.rs).
+pub(crate) const DIR_PREFIX: &str = "orc-containerd-";
+
+/// A running containerd-shim process.
+struct Shim {
+    pid: Pid,
+    namespace: String,
+    id: String,
+    address: PathBuf,
+}
+
+fn arg_after(args: &[String], flag: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// Every containerd shim on the machine (from /proc/*/cmdline).
+fn shims() -> Vec<Shim> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(p.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if !args.first().is_some_and(|a| a.contains("containerd-shim")) {
+            continue;
+        }
+        if let (Some(namespace), Some(id), Some(address)) = (
+            arg_after(&args, "-namespace"),
+            arg_after(&args, "-id"),
+            arg_after(&args, "-address"),
+        ) {
+            out.push(Shim {
+                pid: Pid::from_raw(pid),
+                namespace,
+                id,
+                address: address.into(),
+            });
+        }
+    }
+    out
+}
+
+/// Direct children of `parent` (from /proc/*/stat).
+fn children(parent: Pid) -> Vec<Pid> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let stat = std::fs::read_to_string(p.path().join("stat")).ok()?;
+            let ppid: i32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let pid: i32 = p.file_name().to_str()?.parse().ok()?;
+            (ppid == parent.as_raw()).then(|| Pid::from_raw(pid))
+        })
+        .collect()
+}
+
+/// The runc v2 bundle dirs under a containerd state dir:
+/// STATE/io.containerd.runtime.v2.task/NAMESPACE/ID → (namespace, id, dir).
 fn bundles(state: &Path) -> Vec<(String, String, PathBuf)> {
     let mut out = Vec::new();
     let Ok(nss) = std::fs::read_dir(state.join("io.containerd.runtime.v2.task")) else {
@@ -18,8 +94,9 @@ fn bundles(state: &Path) -> Vec<(String, String, PathBuf)> {
             continue;
         };
         for id in ids.flatten() {
+            let ns_name = ns.file_name().to_string_lossy().into_owned();
             out.push((
-                ns.file_name().to_string_lossy().into_owned(),
+                ns_name,
                 id.file_name().to_string_lossy().into_owned(),
                 id.path(),
             ));
@@ -33,32 +110,57 @@ fn pid_in(path: &Path) -> Option<Pid> {
     (n > 1).then(|| Pid::from_raw(n))
 }
 
-/// SIGKILLs each task's processes (all of its cgroup, then init) and its shim,
-/// removes the shim's socket, `runc delete -f`s it and removes its cgroups.
-pub(crate) fn kill_tasks(state: &Path, runc_root: &Path) {
+/// Kills a task's processes (its whole cgroup), deletes its runc state and cgroups.
+fn kill_task(ns: &str, id: &str, init: Option<Pid>, runc_root: &Path) {
+    for pid in cgroup_pids(ns, id).into_iter().chain(init) {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    let _ = Command::new("runc")
+        .arg("--root")
+        .arg(runc_root.join(ns))
+        .args(["delete", "--force", id])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    remove_cgroups(ns, id);
+}
+
+/// Kills a shim, its children (log driver, container init) and its task.
+fn kill_shim(shim: &Shim, runc_root: &Path) {
+    for child in children(shim.pid) {
+        let _ = kill(child, Signal::SIGKILL);
+    }
+    let _ = kill(shim.pid, Signal::SIGKILL);
+    kill_task(&shim.namespace, &shim.id, None, runc_root);
+}
+
+/// Kills everything the containerd serving `socket` (state dir `state`) started:
+/// its shims with their children, and the tasks of every bundle left in `state`.
+pub(crate) fn kill_tasks(socket: &Path, state: &Path, runc_root: &Path) {
+    for shim in shims().iter().filter(|s| s.address == socket) {
+        kill_shim(shim, runc_root);
+    }
     for (ns, id, bundle) in bundles(state) {
-        for pid in cgroup_pids(&ns, &id) {
-            let _ = kill(pid, Signal::SIGKILL);
-        }
-        if let Some(pid) = pid_in(&bundle.join("init.pid")) {
-            let _ = kill(pid, Signal::SIGKILL);
-        }
-        if let Some(pid) = pid_in(&bundle.join("shim.pid")) {
-            let _ = kill(pid, Signal::SIGKILL);
-        }
+        kill_task(&ns, &id, pid_in(&bundle.join("init.pid")), runc_root);
         if let Ok(addr) = std::fs::read_to_string(bundle.join("address")) {
             if let Some(sock) = addr.trim().strip_prefix("unix://") {
                 let _ = std::fs::remove_file(sock);
             }
         }
-        let _ = Command::new("runc")
-            .arg("--root")
-            .arg(runc_root.join(&ns))
-            .args(["delete", "--force", &id])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        remove_cgroups(&ns, &id);
+    }
+}
+
+/// Kills shims of harness containerds that no longer exist (a test process killed
+/// before its Drop ran): their socket is gone.
+pub(crate) fn sweep_stale(runc_root: &Path) {
+    for shim in shims() {
+        let ours = shim
+            .address
+            .to_string_lossy()
+            .contains(&format!("/{DIR_PREFIX}"));
+        if ours && !shim.address.exists() {
+            kill_shim(&shim, runc_root);
+        }
     }
 }
 

@@ -68,8 +68,9 @@ impl Containerd {
     }
 
     fn launch(netns: Option<String>) -> Result<Containerd> {
+        crate::cleanup::sweep_stale(Path::new(RUNC_ROOT));
         let dir = tempfile::Builder::new()
-            .prefix("orc-containerd-")
+            .prefix(crate::cleanup::DIR_PREFIX)
             .tempdir()
             .context("creating a temp dir")?;
         std::fs::write(dir.path().join("config.toml"), config(dir.path()))?;
@@ -171,10 +172,15 @@ impl Containerd {
         self.spawn()
     }
 
-    /// Kills every shim and container this containerd started, deletes their runc
-    /// state and leftover cgroups. Safe to call more than once.
+    /// Kills every shim this containerd started (they outlive it) with its log driver
+    /// and container, deletes their runc state and cgroups. Safe to call more than
+    /// once; [`Containerd::kill_hard`] first, or containerd restarts the tasks' shims.
     pub fn kill_tasks(&self) {
-        crate::cleanup::kill_tasks(&self.dir.path().join("state"), Path::new(RUNC_ROOT));
+        crate::cleanup::kill_tasks(
+            &self.socket(),
+            &self.dir.path().join("state"),
+            Path::new(RUNC_ROOT),
+        );
     }
 }
 

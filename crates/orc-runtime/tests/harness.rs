@@ -17,6 +17,30 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// Pids of processes whose command line has an argument containing `needle` and
+/// whose program name contains `program`.
+fn pids_with_arg(needle: &str, program: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(p.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a.contains(program))
+            && args.iter().skip(1).any(|a| a.contains(needle))
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_hard_leaves_containers_and_drop_removes_everything() {
     let env = Env::with_image().await;
@@ -36,9 +60,23 @@ async fn kill_hard_leaves_containers_and_drop_removes_everything() {
         .join(NAMESPACE)
         .join(&cfg.id);
     assert!(runc_state.exists());
+    let shim = pids_with_arg(&cfg.id, "containerd-shim");
+    let logger = pids_with_arg(&cfg.log.dir.to_string_lossy(), "logger");
+    assert_eq!(
+        (shim.len(), logger.len()),
+        (1, 1),
+        "one shim, one log driver"
+    );
 
     drop(containerd);
     assert!(!alive(pid), "the container was killed");
+    assert!(!alive(shim[0]), "the shim was killed");
+    common::poll(
+        std::time::Duration::from_secs(5),
+        "the log driver to exit",
+        || async { (!alive(logger[0])).then_some(()) },
+    )
+    .await;
     assert!(!runc_state.exists(), "runc state deleted");
     assert!(!dir.exists(), "temp dir removed");
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
