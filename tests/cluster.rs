@@ -297,7 +297,7 @@ fn a_lost_worker_s_tasks_move_and_no_duplicate_remains() -> Result<()> {
 
 #[test]
 fn scheduling_follows_spread_labels_drain_and_joins() -> Result<()> {
-    let mut c = TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, Some(250), true)?;
+    let mut c = TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, None, true)?;
     // Spread: 6 replicas on 4 nodes, no node with more than 2.
     c.deploy(0, "sp", &sleepers("app", 6, ""))?;
     let by = c.running_by_node(0, "sp_app")?;
