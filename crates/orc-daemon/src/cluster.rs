@@ -13,6 +13,9 @@ use orc_rpc::wire::ForwardRequest;
 
 pub type Raft = orc_store::Raft;
 
+/// How long a leader waits for a write to commit before saying there is no quorum.
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A running Raft member and the live view of the state it applies.
 #[derive(Clone)]
 pub struct Cluster {
@@ -81,19 +84,34 @@ impl Cluster {
     /// Commits a command and returns what applying it answered. Apply errors come back
     /// as `DaemonError::Apply`.
     pub async fn propose(&self, cmd: Command) -> Result<CommandResult, DaemonError> {
-        let resp = match self.raft.client_write(cmd.clone()).await {
-            Ok(r) => r,
-            Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
-                let Some((id, node)) = f.leader_id.zip(f.leader_node) else {
-                    return Err(DaemonError::NoLeader);
-                };
-                let (r, index) =
-                    self.remote.forward_indexed(ForwardRequest::Command(cmd), Some((node.addr, Some(id)))).await?;
-                // Readers on this node (convergence, listings) must see the write.
-                self.wait_applied(index, Duration::from_secs(5)).await;
-                return Ok(r);
+        if !self.is_leader() {
+            // Not the leader when the write starts: the leader does it.
+            let Some((id, addr)) = self.leader_addr() else {
+                return Err(DaemonError::NoLeader);
+            };
+            let (r, index) = self.remote.forward_indexed(ForwardRequest::Command(cmd), Some((addr, Some(id)))).await?;
+            // Readers on this node (convergence, listings) must see the write.
+            self.wait_applied(index, Duration::from_secs(5)).await;
+            return Ok(r);
+        }
+        // Leading: append here. If leadership is lost meanwhile (a partition), the
+        // outcome is unknown and the write is NOT re-sent to the new leader: a client
+        // that gave up must never see its stale write land after newer ones.
+        let write = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(cmd));
+        let resp = match write.await {
+            Ok(Ok(r)) => r,
+            Ok(Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)))) => {
+                return Err(DaemonError::Raft(
+                    "leadership changed before the write committed; it was not applied (check and retry)".into(),
+                ))
             }
-            Err(e) => return Err(DaemonError::Raft(e.to_string())),
+            Ok(Err(e)) => return Err(DaemonError::Raft(e.to_string())),
+            Err(_) => {
+                return Err(DaemonError::Raft(format!(
+                    "no quorum: the write was not committed within {} s (are a majority of managers reachable?)",
+                    PROPOSE_TIMEOUT.as_secs()
+                )))
+            }
         };
         let result = resp.data;
         if let Some(err) = result.error() {
