@@ -8,11 +8,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-/// `--listen` of a node started without options.
-const DEFAULT_LISTEN: &str = "127.0.0.1:4747";
+/// A loopback address with a port nobody listens on now, so parallel tests' daemons
+/// never share a cluster port.
+fn free_loopback_addr() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| format!("127.0.0.1:{}", 20000 + std::process::id() % 20000))
+}
 
 /// How to run a node's daemon. The default is a node on the root namespace's
-/// loopback (`--listen 127.0.0.1:4747`), with the daemon's own hostname and heartbeat.
+/// loopback (`--listen 127.0.0.1:FREE_PORT`), with the daemon's own hostname and heartbeat.
 #[derive(Debug, Clone, Default)]
 pub struct NodeOptions {
     /// Network namespace the node's containerd and daemon run in.
@@ -58,7 +64,10 @@ impl OrcNode {
 
     /// A fresh containerd and a daemon on it as `opts` say (e.g. inside a namespace of
     /// a [`crate::Lan`]); not yet in a cluster.
-    pub fn start_with(opts: NodeOptions) -> Result<OrcNode> {
+    pub fn start_with(mut opts: NodeOptions) -> Result<OrcNode> {
+        if opts.listen.is_none() {
+            opts.listen = Some(free_loopback_addr());
+        }
         let containerd = match &opts.netns {
             Some(ns) => Containerd::start_in_netns(ns)?,
             None => Containerd::start()?,
@@ -81,13 +90,14 @@ impl OrcNode {
 
     /// The cluster address it listens on (`--listen`).
     pub fn listen(&self) -> &str {
-        self.opts.listen.as_deref().unwrap_or(DEFAULT_LISTEN)
+        self.opts.listen.as_deref().unwrap_or("127.0.0.1:4747")
     }
 
     /// A daemon in a one-node cluster.
     pub fn start_initialised() -> Result<OrcNode> {
         let n = OrcNode::start()?;
-        n.ok(&["cluster", "init", "--advertise", "127.0.0.1:4747"])?;
+        let advertise = n.listen().to_string();
+        n.ok(&["cluster", "init", "--advertise", &advertise])?;
         Ok(n)
     }
 
