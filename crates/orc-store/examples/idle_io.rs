@@ -41,7 +41,9 @@ async fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::tempdir_in(base).expect("temp dir");
+    println!("RSS at start: {} KiB", rss_kib());
     let (log, sm) = orc_store::open(dir.path(), &StoreConfig::default()).expect("open store");
+    println!("RSS after opening the store: {} KiB", rss_kib());
     let cfg = Arc::new(default_raft_config("idle").validate().expect("config"));
     let raft = Raft::new(1, cfg, SingleNodeNetwork, log, sm)
         .await
@@ -62,6 +64,7 @@ async fn main() {
     for _ in 0..20 {
         raft.client_write(Command::Noop).await.expect("write");
     }
+    println!("RSS after starting raft and 21 writes: {} KiB", rss_kib());
     // Let sled's background flusher write out whatever is still dirty.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
