@@ -20,6 +20,8 @@
 //! Every stored value carries a version header; data from another version or corrupt
 //! data is an error, never an empty state.
 
+#![warn(missing_docs)]
+
 mod backend;
 mod batcher;
 mod codec;
