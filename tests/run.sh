@@ -22,3 +22,6 @@ export RUST_BACKTRACE=1
 # The end-to-end tests drive the real binary.
 cargo build -p orc --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads 4
+# The board build: static aarch64 binary under its size budget, run under qemu, and
+# the Armbian installer tested in a scratch root.
+bash tests/cross.sh
