@@ -8,13 +8,14 @@
 # Environment:
 #   ORC_CROSS_PROFILE=release|dist   cargo profile to build (default: release)
 #   ORC_CROSS_SKIP_BUILD=1           check an already built binary, don't run cargo
+#   ORC_CROSS_BIN=PATH               the binary to check (implies ORC_CROSS_SKIP_BUILD=1)
 #   ORC_CROSS_SKIP_INSTALL_TEST=1    don't run tests/armbian_install.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=aarch64-unknown-linux-musl
 PROFILE=${ORC_CROSS_PROFILE:-release}
-BIN=target/$TARGET/$PROFILE/orc
+BIN=${ORC_CROSS_BIN:-target/$TARGET/$PROFILE/orc}
 # The hard ceiling from the project's goals, whatever the budget file says.
 HARD_CAP_BYTES=12000000
 
@@ -24,7 +25,10 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # --- tools, installed only if missing -------------------------------------------------
 need=()
-for pkg in gcc-aarch64-linux-gnu qemu-user-static file binutils protobuf-compiler; do
+# libc6-dev-arm64-cross is only a Recommends of the cross gcc, but C code built for the
+# target (ring, under rustls) needs its headers.
+for pkg in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file binutils \
+  protobuf-compiler dpkg; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -38,7 +42,7 @@ if ! rustup target list --installed | grep -qx "$TARGET"; then
 fi
 
 # --- build ----------------------------------------------------------------------------
-if [ "${ORC_CROSS_SKIP_BUILD:-0}" != 1 ]; then
+if [ "${ORC_CROSS_SKIP_BUILD:-0}" != 1 ] && [ -z "${ORC_CROSS_BIN:-}" ]; then
   # Linker, static CRT and qemu runner come from .cargo/config.toml.
   start=$(date +%s)
   if CARGO_TERM_COLOR=never cargo build -p orc --profile "$PROFILE" --target "$TARGET" --locked; then
