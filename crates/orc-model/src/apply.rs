@@ -48,7 +48,11 @@ impl ClusterState {
                 *changed = true;
                 CommandResult::Ok
             }
-            Command::SetClusterSecurity { ca_cert_pem, worker_token_salt, manager_token_salt } => {
+            Command::SetClusterSecurity {
+                ca_cert_pem,
+                worker_token_salt,
+                manager_token_salt,
+            } => {
                 let Some(c) = self.cluster.as_mut() else {
                     return CommandResult::Err(ApplyError::NotInitialised);
                 };
@@ -95,7 +99,12 @@ impl ClusterState {
                 *changed = true;
                 CommandResult::Ok
             }
-            Command::SetNodeStatus { id, status, message, at } => {
+            Command::SetNodeStatus {
+                id,
+                status,
+                message,
+                at,
+            } => {
                 let Some(n) = self.nodes.get_mut(id) else {
                     return CommandResult::Err(ApplyError::NoSuchNode(*id));
                 };
@@ -107,7 +116,11 @@ impl ClusterState {
                 }
                 CommandResult::Ok
             }
-            Command::SetNodeAvailability { id, availability, at } => {
+            Command::SetNodeAvailability {
+                id,
+                availability,
+                at,
+            } => {
                 let Some(n) = self.nodes.get_mut(id) else {
                     return CommandResult::Err(ApplyError::NoSuchNode(*id));
                 };
@@ -129,9 +142,11 @@ impl ClusterState {
                 }
                 CommandResult::Ok
             }
-            Command::DeployStack { stack, services, at } => {
-                self.deploy_stack(stack, services, *at, changed)
-            }
+            Command::DeployStack {
+                stack,
+                services,
+                at,
+            } => self.deploy_stack(stack, services, *at, changed),
             Command::RemoveStack { stack } => {
                 let before = self.services.len();
                 self.services.retain(|_, s| s.stack != *stack);
@@ -168,7 +183,9 @@ impl ClusterState {
             }
             Command::AssignTasks { assignments, at } => {
                 for (id, node) in assignments {
-                    let Some(t) = self.tasks.get_mut(id) else { continue };
+                    let Some(t) = self.tasks.get_mut(id) else {
+                        continue;
+                    };
                     if t.node_id.is_some() || t.status.state > TaskState::Pending {
                         continue;
                     }
@@ -180,7 +197,9 @@ impl ClusterState {
             }
             Command::SetDesiredState { updates } => {
                 for (id, desired) in updates {
-                    let Some(t) = self.tasks.get_mut(id) else { continue };
+                    let Some(t) = self.tasks.get_mut(id) else {
+                        continue;
+                    };
                     if *desired > t.desired_state {
                         t.desired_state = *desired;
                         *changed = true;
@@ -190,7 +209,9 @@ impl ClusterState {
             }
             Command::UpdateTaskStatus { updates } => {
                 for (id, status) in updates {
-                    let Some(t) = self.tasks.get_mut(id) else { continue };
+                    let Some(t) = self.tasks.get_mut(id) else {
+                        continue;
+                    };
                     let cur = &t.status;
                     let forward = status.state > cur.state && !cur.state.is_terminal();
                     let same_state_news = status.state == cur.state
@@ -211,6 +232,13 @@ impl ClusterState {
             Command::Batch(cmds) => {
                 CommandResult::Batch(cmds.iter().map(|c| self.apply_inner(c, changed)).collect())
             }
+            Command::SetVip(vip) => {
+                if self.vip != *vip {
+                    self.vip = vip.clone();
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
         }
     }
 
@@ -224,7 +252,10 @@ impl ClusterState {
         // Refuse the whole deploy if a name belongs to another stack: nothing changes.
         for ns in services {
             let name = format!("{stack}_{}", ns.short_name);
-            if let Some(other) = self.services.values().find(|s| s.name == name && s.stack != stack)
+            if let Some(other) = self
+                .services
+                .values()
+                .find(|s| s.name == name && s.stack != stack)
             {
                 return CommandResult::Err(ApplyError::NameTaken {
                     name,
@@ -277,5 +308,41 @@ impl ClusterState {
             }
         }
         CommandResult::Deployed(out)
+    }
+}
+
+#[cfg(test)]
+mod vip_tests {
+    use crate::{ClusterState, Command, VipSetting};
+
+    #[test]
+    fn set_vip_sets_replaces_and_unsets() {
+        let mut s = ClusterState::default();
+        let v = VipSetting {
+            address: "10.0.0.100/24".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            advert_interval_ms: 100,
+        };
+        s.apply(&Command::SetVip(Some(v.clone())));
+        assert_eq!(s.vip.as_ref(), Some(&v));
+        assert_eq!(s.revision, 1);
+        s.apply(&Command::SetVip(Some(v.clone())));
+        assert_eq!(s.revision, 1, "setting the same VIP again changes nothing");
+        s.apply(&Command::SetVip(None));
+        assert_eq!(s.vip, None);
+        assert_eq!(s.revision, 2);
+    }
+
+    #[test]
+    fn snapshots_without_the_vip_field_still_decode() {
+        let mut s = ClusterState {
+            revision: 7,
+            ..Default::default()
+        };
+        s.vip = None;
+        let mut bytes = crate::encode_state(&s).unwrap();
+        assert_eq!(bytes.pop(), Some(0), "None is one 0 byte at the end");
+        assert_eq!(crate::decode_state(&bytes).unwrap(), s);
     }
 }

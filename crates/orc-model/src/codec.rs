@@ -20,7 +20,10 @@ pub enum CodecError {
 
 pub fn encode_state(state: &ClusterState) -> Result<Vec<u8>, CodecError> {
     let mut out = vec![FORMAT_VERSION];
-    out.extend(bincode::serde::encode_to_vec(state, bincode::config::standard())?);
+    out.extend(bincode::serde::encode_to_vec(
+        state,
+        bincode::config::standard(),
+    )?);
     Ok(out)
 }
 
@@ -29,6 +32,17 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
     if v != FORMAT_VERSION {
         return Err(CodecError::Version { found: v });
     }
-    let (state, _) = bincode::serde::decode_from_slice(rest, bincode::config::standard())?;
-    Ok(state)
+    match bincode::serde::decode_from_slice(rest, bincode::config::standard()) {
+        Ok((state, _)) => Ok(state),
+        // A snapshot from before `ClusterState::vip` (the last field) ends where that
+        // field would start: decode it with `None` (one 0 byte) appended.
+        Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
+            let mut padded = rest.to_vec();
+            padded.push(0);
+            let (state, _) =
+                bincode::serde::decode_from_slice(&padded, bincode::config::standard())?;
+            Ok(state)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

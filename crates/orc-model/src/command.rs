@@ -19,39 +19,90 @@ pub struct NewService {
 pub enum Command {
     /// Does nothing; used to check the leader can commit.
     Noop,
-    InitCluster { id: String, at: Timestamp },
+    InitCluster {
+        id: String,
+        at: Timestamp,
+    },
     /// The CA certificate and the salts of the join secrets (set at init).
-    SetClusterSecurity { ca_cert_pem: String, worker_token_salt: String, manager_token_salt: String },
+    SetClusterSecurity {
+        ca_cert_pem: String,
+        worker_token_salt: String,
+        manager_token_salt: String,
+    },
     /// Replaces one role's join secret salt (`orc cluster join-token --rotate`).
-    RotateJoinToken { role: crate::NodeRole, salt: String },
-    SetNodeRole { id: NodeId, role: crate::NodeRole, at: Timestamp },
+    RotateJoinToken {
+        role: crate::NodeRole,
+        salt: String,
+    },
+    SetNodeRole {
+        id: NodeId,
+        role: crate::NodeRole,
+        at: Timestamp,
+    },
     /// Adds a node or replaces its record.
     PutNode(Node),
     /// Removes the node and revokes its certificate.
-    RemoveNode { id: NodeId },
-    SetNodeStatus { id: NodeId, status: NodeStatus, message: String, at: Timestamp },
-    SetNodeAvailability { id: NodeId, availability: Availability, at: Timestamp },
-    SetNodeLabels { id: NodeId, labels: BTreeMap<String, String>, at: Timestamp },
+    RemoveNode {
+        id: NodeId,
+    },
+    SetNodeStatus {
+        id: NodeId,
+        status: NodeStatus,
+        message: String,
+        at: Timestamp,
+    },
+    SetNodeAvailability {
+        id: NodeId,
+        availability: Availability,
+        at: Timestamp,
+    },
+    SetNodeLabels {
+        id: NodeId,
+        labels: BTreeMap<String, String>,
+        at: Timestamp,
+    },
     /// Makes the stack's services exactly `services`: creates, updates (version + 1 when
     /// the spec differs) and removes services of that stack not listed.
-    DeployStack { stack: String, services: Vec<NewService>, at: Timestamp },
+    DeployStack {
+        stack: String,
+        services: Vec<NewService>,
+        at: Timestamp,
+    },
     /// Removes every service of the stack; their tasks are then shut down and removed by
     /// the orchestrator.
-    RemoveStack { stack: String },
+    RemoveStack {
+        stack: String,
+    },
     /// Sets a replicated service's replica count (by service name).
-    ScaleService { name: String, replicas: u32, at: Timestamp },
+    ScaleService {
+        name: String,
+        replicas: u32,
+        at: Timestamp,
+    },
     /// Adds tasks (the orchestrator's output). Existing ids are left alone.
     CreateTasks(Vec<Task>),
     /// Places tasks (the scheduler's output): sets the node and moves state to Assigned.
-    AssignTasks { assignments: Vec<(TaskId, NodeId)>, at: Timestamp },
+    AssignTasks {
+        assignments: Vec<(TaskId, NodeId)>,
+        at: Timestamp,
+    },
     /// Raises desired states; a lower desired state than the task has is ignored.
-    SetDesiredState { updates: Vec<(TaskId, TaskState)> },
+    SetDesiredState {
+        updates: Vec<(TaskId, TaskState)>,
+    },
     /// Observed status from agents (and the scheduler's pending reasons). Applied only
     /// where the state moves forward (or stays and the message changes).
-    UpdateTaskStatus { updates: Vec<(TaskId, TaskStatus)> },
-    RemoveTasks { ids: Vec<TaskId> },
+    UpdateTaskStatus {
+        updates: Vec<(TaskId, TaskStatus)>,
+    },
+    RemoveTasks {
+        ids: Vec<TaskId>,
+    },
     /// Several commands in one log entry; applied in order, each on its own.
     Batch(Vec<Command>),
+    /// Sets (`Some`) or removes (`None`) the cluster's virtual IP. Validated by the
+    /// proposer, not here. Last, so older log entries keep their variant numbers.
+    SetVip(Option<crate::VipSetting>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

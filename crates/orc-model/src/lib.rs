@@ -18,5 +18,5 @@ pub use command::{Command, CommandResult, DeployOutcome, NewService};
 pub use ids::{new_id, short_id, NodeId, ServiceId, TaskId, Timestamp};
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
 pub use orc_spec::{ServiceMode, ServiceSpec};
-pub use state::{ClusterInfo, ClusterState, Service};
+pub use state::{ClusterInfo, ClusterState, Service, VipSetting};
 pub use task::{Task, TaskState, TaskStatus};

@@ -41,6 +41,23 @@ pub struct ClusterState {
     pub revoked_nodes: std::collections::BTreeSet<NodeId>,
     /// Bumped by every apply that changed something: watchers compare it.
     pub revision: u64,
+    /// The cluster's virtual IP (`orc vip set`), held by one manager at a time. Last,
+    /// so snapshots written before it existed still decode (see `decode_state`).
+    #[serde(default)]
+    pub vip: Option<VipSetting>,
+}
+
+/// The cluster's virtual IP: a VRRPv3 virtual router every manager runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipSetting {
+    /// The address with its prefix, "192.168.1.100/24".
+    pub address: String,
+    /// The interface every manager holds it on ("eth0").
+    pub interface: String,
+    /// The VRRP virtual router id, 1–255.
+    pub vrid: u8,
+    /// The advertisement interval in milliseconds (10 ms steps, 10–40 950).
+    pub advert_interval_ms: u32,
 }
 
 impl ClusterState {
@@ -53,7 +70,9 @@ impl ClusterState {
     }
 
     pub fn tasks_of_service<'a>(&'a self, service_id: &'a str) -> impl Iterator<Item = &'a Task> {
-        self.tasks.values().filter(move |t| t.service_id == service_id)
+        self.tasks
+            .values()
+            .filter(move |t| t.service_id == service_id)
     }
 
     pub fn tasks_on_node(&self, node: NodeId) -> impl Iterator<Item = &Task> {
@@ -61,7 +80,9 @@ impl ClusterState {
     }
 
     pub fn managers(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.values().filter(|n| n.role == crate::NodeRole::Manager)
+        self.nodes
+            .values()
+            .filter(|n| n.role == crate::NodeRole::Manager)
     }
 
     /// Stack names with at least one service, sorted.
