@@ -17,7 +17,7 @@ stop() {
     kill "$(cat "$demo/containerd.pid")" 2>/dev/null || true
   fi
   sleep 1
-  grep -o " $demo/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
+  { grep -o " $demo/[^ ]*" /proc/mounts || true; } | sort -r | while read -r m; do umount "$m" 2>/dev/null || true; done
   rm -rf "$demo"
   echo "stopped and removed $demo"
 }
