@@ -6,7 +6,10 @@ use tokio::net::UnixStream;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot reach the orc daemon at {path}: {source} (is `orc daemon` running? set --socket or ORC_SOCKET)")]
-    Connect { path: PathBuf, source: std::io::Error },
+    Connect {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("lost the connection to the orc daemon: {0}")]
     Io(#[from] std::io::Error),
     #[error("the daemon sent something this client does not understand: {0}")]
@@ -24,7 +27,9 @@ pub struct Client {
 
 impl Client {
     pub fn new(path: impl AsRef<Path>) -> Client {
-        Client { path: path.as_ref().to_path_buf() }
+        Client {
+            path: path.as_ref().to_path_buf(),
+        }
     }
 
     /// Sends `req`, hands every progress/log reply to `on_reply`, and returns the final
@@ -34,9 +39,13 @@ impl Client {
         req: &Request,
         mut on_reply: impl FnMut(&Reply),
     ) -> Result<serde_json::Value, ClientError> {
-        let stream = UnixStream::connect(&self.path)
-            .await
-            .map_err(|source| ClientError::Connect { path: self.path.clone(), source })?;
+        let stream =
+            UnixStream::connect(&self.path)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    path: self.path.clone(),
+                    source,
+                })?;
         let (rd, mut wr) = stream.into_split();
         let mut line = serde_json::to_vec(req).map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');

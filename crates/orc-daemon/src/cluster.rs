@@ -1,15 +1,15 @@
 //! The Raft side of a manager: open the store, start openraft, propose commands.
 
+use crate::net::dialer::NetDialer;
+use crate::net::remote::Remote;
 use crate::{DaemonConfig, DaemonError};
 use openraft::BasicNode;
 use orc_model::{ClusterState, Command, CommandResult, NodeId};
+use orc_rpc::wire::ForwardRequest;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use crate::net::dialer::NetDialer;
-use crate::net::remote::Remote;
-use orc_rpc::wire::ForwardRequest;
 
 pub type Raft = orc_store::Raft;
 
@@ -33,30 +33,52 @@ fn raft_config() -> Result<Arc<openraft::Config>, DaemonError> {
         election_timeout_max: 2000,
         ..orc_store::default_raft_config("orc")
     };
-    Ok(Arc::new(cfg.validate().map_err(|e| DaemonError::Raft(e.to_string()))?))
+    Ok(Arc::new(
+        cfg.validate()
+            .map_err(|e| DaemonError::Raft(e.to_string()))?,
+    ))
 }
 
 impl Cluster {
     /// Opens (or creates) the store under the data dir and starts Raft on it.
-    pub async fn start(cfg: &DaemonConfig, node_id: NodeId, dialer: Arc<NetDialer>) -> Result<Cluster, DaemonError> {
+    pub async fn start(
+        cfg: &DaemonConfig,
+        node_id: NodeId,
+        dialer: Arc<NetDialer>,
+    ) -> Result<Cluster, DaemonError> {
         let dir = cfg.raft_dir();
         std::fs::create_dir_all(&dir).map_err(|e| DaemonError::io(&dir, e))?;
-        let store_cfg =
-            orc_store::StoreConfig { cache_capacity: cfg.store_cache_bytes, ..Default::default() };
+        let store_cfg = orc_store::StoreConfig {
+            cache_capacity: cfg.store_cache_bytes,
+            ..Default::default()
+        };
         let (log, sm) = orc_store::open(&dir, &store_cfg)?;
         let state = sm.subscribe();
         let net = orc_rpc::RaftNet::new(dialer.clone());
         let raft = Raft::new(node_id, raft_config()?, net, log, sm)
             .await
             .map_err(|e| DaemonError::Raft(e.to_string()))?;
-        Ok(Cluster { node_id, raft, state, remote: Remote::new(dialer, Vec::new()) })
+        Ok(Cluster {
+            node_id,
+            raft,
+            state,
+            remote: Remote::new(dialer, Vec::new()),
+        })
     }
 
     /// Makes this node the single voter of a new cluster.
     pub async fn initialize(&self, advertise: &str) -> Result<(), DaemonError> {
         let mut members = BTreeMap::new();
-        members.insert(self.node_id, BasicNode { addr: advertise.to_string() });
-        self.raft.initialize(members).await.map_err(|e| DaemonError::Raft(e.to_string()))
+        members.insert(
+            self.node_id,
+            BasicNode {
+                addr: advertise.to_string(),
+            },
+        );
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| DaemonError::Raft(e.to_string()))
     }
 
     /// Waits until some node is leader (at most `timeout`).
@@ -67,7 +89,10 @@ impl Cluster {
             if let Some(l) = m.borrow().current_leader {
                 return Ok(l);
             }
-            if tokio::time::timeout_at(deadline, m.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, m.changed())
+                .await
+                .is_err()
+            {
                 return Err(DaemonError::NoLeader);
             }
         }
@@ -89,7 +114,10 @@ impl Cluster {
             let Some((id, addr)) = self.leader_addr() else {
                 return Err(DaemonError::NoLeader);
             };
-            let (r, index) = self.remote.forward_indexed(ForwardRequest::Command(cmd), Some((addr, Some(id)))).await?;
+            let (r, index) = self
+                .remote
+                .forward_indexed(ForwardRequest::Command(cmd), Some((addr, Some(id))))
+                .await?;
             // Readers on this node (convergence, listings) must see the write.
             self.wait_applied(index, Duration::from_secs(5)).await;
             return Ok(r);
@@ -141,7 +169,11 @@ impl Cluster {
     /// Waits (at most `timeout`) until this node has applied log index `index`.
     pub async fn wait_applied(&self, index: u64, timeout: Duration) {
         let mut m = self.raft.metrics();
-        let _ = tokio::time::timeout(timeout, m.wait_for(|m| m.last_applied.is_some_and(|l| l.index >= index))).await;
+        let _ = tokio::time::timeout(
+            timeout,
+            m.wait_for(|m| m.last_applied.is_some_and(|l| l.index >= index)),
+        )
+        .await;
     }
 
     /// The leader's cluster address, from Raft membership.
@@ -155,7 +187,11 @@ impl Cluster {
     /// Addresses of all Raft members.
     pub fn member_addrs(&self) -> Vec<String> {
         let m = self.raft.metrics().borrow().clone();
-        m.membership_config.membership().nodes().map(|(_, n)| n.addr.clone()).collect()
+        m.membership_config
+            .membership()
+            .nodes()
+            .map(|(_, n)| n.addr.clone())
+            .collect()
     }
 
     pub fn snapshot(&self) -> Arc<ClusterState> {

@@ -37,7 +37,8 @@ impl DaemonConfig {
             namespace: "orc".into(),
             listen: "0.0.0.0:4747".into(),
             hostname: crate::util::hostname(),
-            logger_binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/local/bin/orc")),
+            logger_binary: std::env::current_exe()
+                .unwrap_or_else(|_| PathBuf::from("/usr/local/bin/orc")),
             log_max_bytes: 1 << 20,
             log_max_files: 3,
             resync: Duration::from_secs(2),

@@ -3,7 +3,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("store: {0}")]
     Store(#[from] orc_store::StoreError),
     #[error("containerd: {0}")]
@@ -28,6 +31,9 @@ pub enum DaemonError {
 
 impl DaemonError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        DaemonError::Io { path: path.into(), source }
+        DaemonError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -24,7 +24,10 @@ pub fn load(data_dir: &Path) -> Result<Option<Identity>, DaemonError> {
     match std::fs::read(&p) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
-            .map_err(|e| DaemonError::Identity { path: p, reason: e.to_string() }),
+            .map_err(|e| DaemonError::Identity {
+                path: p,
+                reason: e.to_string(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(DaemonError::io(p, e)),
     }
@@ -37,6 +40,8 @@ pub fn save(data_dir: &Path, id: &Identity) -> Result<(), DaemonError> {
     let tmp = data_dir.join("node.json.tmp");
     let body = serde_json::to_vec_pretty(id).map_err(|e| DaemonError::Invalid(e.to_string()))?;
     let mut f = std::fs::File::create(&tmp).map_err(|e| DaemonError::io(&tmp, e))?;
-    f.write_all(&body).and_then(|_| f.sync_all()).map_err(|e| DaemonError::io(&tmp, e))?;
+    f.write_all(&body)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| DaemonError::io(&tmp, e))?;
     std::fs::rename(&tmp, &p).map_err(|e| DaemonError::io(&p, e))
 }

@@ -8,18 +8,34 @@ use orc_model::{NodeId, NodeStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub async fn add_voter(cluster: &Cluster, id: NodeId, addr: &str) -> Result<(), DaemonError> {
-    let voters: BTreeSet<NodeId> = cluster.raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+    let voters: BTreeSet<NodeId> = cluster
+        .raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .collect();
     if voters.contains(&id) {
         return Ok(());
     }
     cluster
         .raft
-        .add_learner(id, BasicNode { addr: addr.to_string() }, true)
+        .add_learner(
+            id,
+            BasicNode {
+                addr: addr.to_string(),
+            },
+            true,
+        )
         .await
         .map_err(|e| DaemonError::Raft(e.to_string()))?;
     cluster
         .raft
-        .change_membership(ChangeMembers::AddVoterIds([id].into_iter().collect()), false)
+        .change_membership(
+            ChangeMembers::AddVoterIds([id].into_iter().collect()),
+            false,
+        )
         .await
         .map_err(|e| DaemonError::Raft(e.to_string()))?;
     Ok(())
@@ -41,17 +57,33 @@ pub async fn remove_voter(cluster: &Cluster, id: NodeId) -> Result<(), DaemonErr
     }
     cluster
         .raft
-        .change_membership(ChangeMembers::RemoveVoters([id].into_iter().collect()), false)
+        .change_membership(
+            ChangeMembers::RemoveVoters([id].into_iter().collect()),
+            false,
+        )
         .await
         .map_err(|e| DaemonError::Raft(e.to_string()))?;
-    let _ = cluster.raft.change_membership(ChangeMembers::RemoveNodes([id].into_iter().collect()), false).await;
+    let _ = cluster
+        .raft
+        .change_membership(
+            ChangeMembers::RemoveNodes([id].into_iter().collect()),
+            false,
+        )
+        .await;
     Ok(())
 }
 
 /// Would removing `leaving` from the voters leave a majority of reachable voters?
 /// Refuses with the reason otherwise.
 pub fn check_quorum_without(cluster: &Cluster, leaving: NodeId) -> Result<(), DaemonError> {
-    let voters: Vec<NodeId> = cluster.raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+    let voters: Vec<NodeId> = cluster
+        .raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .collect();
     if !voters.contains(&leaving) {
         return Ok(());
     }
@@ -64,7 +96,12 @@ pub fn check_quorum_without(cluster: &Cluster, leaving: NodeId) -> Result<(), Da
     }
     let reachable = remaining
         .iter()
-        .filter(|v| state.nodes.get(v).is_some_and(|n| n.status == NodeStatus::Ready))
+        .filter(|v| {
+            state
+                .nodes
+                .get(v)
+                .is_some_and(|n| n.status == NodeStatus::Ready)
+        })
         .count();
     let need = remaining.len() / 2 + 1;
     if reachable < need {

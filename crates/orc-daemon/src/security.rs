@@ -39,7 +39,11 @@ pub fn secret(ca: &ClusterCa, role: NodeRole, salt: &str) -> String {
 }
 
 pub fn token(ca: &ClusterCa, r: NodeRole, salt: &str) -> JoinToken {
-    JoinToken { ca_fingerprint: ca.fingerprint(), secret: secret(ca, r, salt), role: role(r) }
+    JoinToken {
+        ca_fingerprint: ca.fingerprint(),
+        secret: secret(ca, r, salt),
+        role: role(r),
+    }
 }
 
 pub fn load_ca(cfg: &DaemonConfig) -> Result<ClusterCa, DaemonError> {
@@ -47,7 +51,8 @@ pub fn load_ca(cfg: &DaemonConfig) -> Result<ClusterCa, DaemonError> {
 }
 
 pub fn load_node(cfg: &DaemonConfig) -> Result<NodeFiles, DaemonError> {
-    orc_pki::load_node_files(&pki_dir(cfg)).map_err(|e| DaemonError::Invalid(format!("node certificate: {e}")))
+    orc_pki::load_node_files(&pki_dir(cfg))
+        .map_err(|e| DaemonError::Invalid(format!("node certificate: {e}")))
 }
 
 pub fn pki_err(e: orc_pki::PkiError) -> DaemonError {

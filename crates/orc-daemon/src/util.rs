@@ -4,7 +4,10 @@ use orc_model::{NodeResources, Platform, Timestamp};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn now_ms() -> Timestamp {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// A fresh random hex id of 12 bytes (24 characters): task and service ids.
@@ -39,17 +42,26 @@ pub fn hostname() -> String {
 }
 
 pub fn host_resources() -> NodeResources {
-    let cpus = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u64)
+        .unwrap_or(1);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
         })
         .unwrap_or(0)
         * 1024;
-    NodeResources { nano_cpus: cpus * 1_000_000_000, memory_bytes: mem }
+    NodeResources {
+        nano_cpus: cpus * 1_000_000_000,
+        memory_bytes: mem,
+    }
 }
 
 pub fn host_platform() -> Platform {
@@ -64,5 +76,9 @@ pub fn host_platform() -> Platform {
         "arm" => "v7",
         _ => "",
     };
-    Platform { os: "linux".into(), architecture: arch.into(), variant: variant.into() }
+    Platform {
+        os: "linux".into(),
+        architecture: arch.into(),
+        variant: variant.into(),
+    }
 }

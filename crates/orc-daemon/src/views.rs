@@ -30,7 +30,10 @@ pub fn stacks(state: &ClusterState) -> Vec<StackRow> {
     state
         .stacks()
         .into_iter()
-        .map(|name| StackRow { services: state.services_in_stack(&name).count(), name })
+        .map(|name| StackRow {
+            services: state.services_in_stack(&name).count(),
+            name,
+        })
         .collect()
 }
 
@@ -81,12 +84,22 @@ pub fn services(state: &ClusterState, stack: Option<&str>) -> Vec<ServiceRow> {
 pub fn task_row(state: &ClusterState, t: &Task, now: u64) -> TaskRow {
     let node = t
         .node_id
-        .map(|n| state.nodes.get(&n).map(|n| n.hostname.clone()).unwrap_or_else(|| node_id_str(n)))
+        .map(|n| {
+            state
+                .nodes
+                .get(&n)
+                .map(|n| n.hostname.clone())
+                .unwrap_or_else(|| node_id_str(n))
+        })
         .unwrap_or_default();
     let name = if t.slot > 0 {
         format!("{}.{}", t.service_name, t.slot)
     } else {
-        format!("{}.{}", t.service_name, t.node_id.map(node_id_str).unwrap_or_default())
+        format!(
+            "{}.{}",
+            t.service_name,
+            t.node_id.map(node_id_str).unwrap_or_default()
+        )
     };
     TaskRow {
         id: t.id.clone(),
@@ -108,6 +121,6 @@ pub fn tasks(state: &ClusterState, service: &Service, all: bool, now: u64) -> Ve
         .tasks_of_service(&service.id)
         .filter(|t| all || t.desired_state == TaskState::Running || !t.status.state.is_terminal())
         .collect();
-    ts.sort_by(|a, b| (a.slot, a.node_id, std::cmp::Reverse(a.created_at)).cmp(&(b.slot, b.node_id, std::cmp::Reverse(b.created_at))));
+    ts.sort_by_key(|t| (t.slot, t.node_id, std::cmp::Reverse(t.created_at)));
     ts.into_iter().map(|t| task_row(state, t, now)).collect()
 }

@@ -6,8 +6,8 @@ use crate::wire::{decode, encode, RaftReply, RaftRpc};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use orc_store::{BasicNode, RaftNodeId, TypeConfig};
 use std::sync::Arc;
@@ -43,10 +43,11 @@ impl RaftNetworkFactory<TypeConfig> for RaftNet {
     type Network = Peer;
 
     async fn new_client(&mut self, target: RaftNodeId, node: &BasicNode) -> Peer {
-        let client = self
-            .dialer
-            .channel(target, &node.addr)
-            .map(|c| ClusterClient::new(c).max_decoding_message_size(64 << 20).max_encoding_message_size(64 << 20));
+        let client = self.dialer.channel(target, &node.addr).map(|c| {
+            ClusterClient::new(c)
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(64 << 20)
+        });
         Peer { target, client }
     }
 }
@@ -58,14 +59,23 @@ impl Peer {
     ) -> Result<RaftReply, RPCError<RaftNodeId, BasicNode, E>> {
         let client = match &mut self.client {
             Ok(c) => c,
-            Err(e) => return Err(RPCError::Unreachable(Unreachable::new(&Msg(format!("node {:016x}: {e}", self.target))))),
+            Err(e) => {
+                return Err(RPCError::Unreachable(Unreachable::new(&Msg(format!(
+                    "node {:016x}: {e}",
+                    self.target
+                )))))
+            }
         };
         let payload = encode(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let resp = client.raft(Frame { payload }).await.map_err(|s| {
             if s.code() == tonic::Code::Unavailable {
                 RPCError::Unreachable(Unreachable::new(&Msg(s.message().to_string())))
             } else {
-                RPCError::Network(NetworkError::new(&Msg(format!("{}: {}", s.code(), s.message()))))
+                RPCError::Network(NetworkError::new(&Msg(format!(
+                    "{}: {}",
+                    s.code(),
+                    s.message()
+                ))))
             }
         })?;
         decode(&resp.into_inner().payload).map_err(|e| RPCError::Network(NetworkError::new(&e)))
@@ -73,7 +83,9 @@ impl Peer {
 }
 
 fn unexpected<E: std::error::Error>() -> RPCError<RaftNodeId, BasicNode, E> {
-    RPCError::Network(NetworkError::new(&Msg("peer answered a different raft message".into())))
+    RPCError::Network(NetworkError::new(&Msg(
+        "peer answered a different raft message".into(),
+    )))
 }
 
 impl RaftNetwork<TypeConfig> for Peer {
@@ -81,9 +93,14 @@ impl RaftNetwork<TypeConfig> for Peer {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<RaftNodeId>, RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId>>> {
+    ) -> Result<
+        AppendEntriesResponse<RaftNodeId>,
+        RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId>>,
+    > {
         match self.call(RaftRpc::Append(rpc)).await? {
-            RaftReply::Append(r) => r.map_err(|e| RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))),
+            RaftReply::Append(r) => r.map_err(|e| {
+                RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))
+            }),
             _ => Err(unexpected()),
         }
     }
@@ -97,7 +114,9 @@ impl RaftNetwork<TypeConfig> for Peer {
         RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId, InstallSnapshotError>>,
     > {
         match self.call(RaftRpc::Snapshot(rpc)).await? {
-            RaftReply::Snapshot(r) => r.map_err(|e| RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))),
+            RaftReply::Snapshot(r) => r.map_err(|e| {
+                RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))
+            }),
             _ => Err(unexpected()),
         }
     }
@@ -106,9 +125,12 @@ impl RaftNetwork<TypeConfig> for Peer {
         &mut self,
         rpc: VoteRequest<RaftNodeId>,
         _option: RPCOption,
-    ) -> Result<VoteResponse<RaftNodeId>, RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId>>> {
+    ) -> Result<VoteResponse<RaftNodeId>, RPCError<RaftNodeId, BasicNode, RaftError<RaftNodeId>>>
+    {
         match self.call(RaftRpc::Vote(rpc)).await? {
-            RaftReply::Vote(r) => r.map_err(|e| RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))),
+            RaftReply::Vote(r) => r.map_err(|e| {
+                RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))
+            }),
             _ => Err(unexpected()),
         }
     }

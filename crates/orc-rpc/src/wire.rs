@@ -1,13 +1,16 @@
 //! What travels between nodes. Every frame is `[WIRE_VERSION] ++ bincode(T)`; a peer of
 //! another version is refused with a clear error instead of being misread.
 
-use orc_model::{Command, CommandResult, Node, NodeId, NodeResources, NodeRole, Platform, Task, TaskId, TaskStatus};
-use orc_store::TypeConfig;
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
+use orc_model::{
+    Command, CommandResult, Node, NodeId, NodeResources, NodeRole, Platform, Task, TaskId,
+    TaskStatus,
+};
+use orc_store::TypeConfig;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 pub const WIRE_VERSION: u8 = 1;
@@ -26,7 +29,10 @@ pub enum WireError {
 
 pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, WireError> {
     let mut out = vec![WIRE_VERSION];
-    out.extend(bincode::serde::encode_to_vec(v, bincode::config::standard())?);
+    out.extend(bincode::serde::encode_to_vec(
+        v,
+        bincode::config::standard(),
+    )?);
     Ok(out)
 }
 
@@ -78,8 +84,12 @@ pub enum JoinReply {
         managers: Vec<String>,
     },
     /// Ask the leader instead (its address).
-    NotLeader { leader: Option<String> },
-    Refused { reason: String },
+    NotLeader {
+        leader: Option<String>,
+    },
+    Refused {
+        reason: String,
+    },
 }
 
 /// A write for the leader.
@@ -87,15 +97,22 @@ pub enum JoinReply {
 pub enum ForwardRequest {
     Command(Command),
     /// A manager that joined and now serves Raft asks to become a voter.
-    PromoteMe { node_id: NodeId, address: String },
+    PromoteMe {
+        node_id: NodeId,
+        address: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ForwardReply {
     /// Committed and applied at this log index on the leader.
     Done(CommandResult, u64),
-    NotLeader { leader: Option<String> },
-    Refused { reason: String },
+    NotLeader {
+        leader: Option<String>,
+    },
+    Refused {
+        reason: String,
+    },
 }
 
 /// Node → leader on a session.
@@ -109,10 +126,18 @@ pub enum SessionUp {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SessionDown {
     /// Everything assigned to the node now (sent on every change).
-    Tasks { revision: u64, tasks: Vec<Task> },
+    Tasks {
+        revision: u64,
+        tasks: Vec<Task>,
+    },
     /// How often to heartbeat, and where the managers are.
-    Welcome { heartbeat_ms: u64, managers: Vec<String> },
-    NotLeader { leader: Option<String> },
+    Welcome {
+        heartbeat_ms: u64,
+        managers: Vec<String>,
+    },
+    NotLeader {
+        leader: Option<String>,
+    },
 }
 
 /// A status report is just a command; kept as a type for clarity at call sites.
@@ -145,10 +170,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let mut mem = std::collections::BTreeMap::new();
-        mem.insert(7u64, BasicNode { addr: "10.0.0.1:4747".into() });
+        mem.insert(
+            7u64,
+            BasicNode {
+                addr: "10.0.0.1:4747".into(),
+            },
+        );
         let m: Entry<TypeConfig> = Entry {
             log_id: LogId::new(CommittedLeaderId::new(1, 7), 1),
-            payload: EntryPayload::Membership(openraft::Membership::new(vec![[7u64].into_iter().collect()], mem)),
+            payload: EntryPayload::Membership(openraft::Membership::new(
+                vec![[7u64].into_iter().collect()],
+                mem,
+            )),
         };
         let b = encode(&m).expect("encode");
         let back: Entry<TypeConfig> = decode(&b).expect("decode membership entry");
@@ -159,7 +192,10 @@ mod tests {
     fn other_versions_are_refused() {
         let mut b = encode(&SessionUp::Heartbeat).expect("encode");
         b[0] = 9;
-        assert!(matches!(decode::<SessionUp>(&b), Err(WireError::Version(9))));
+        assert!(matches!(
+            decode::<SessionUp>(&b),
+            Err(WireError::Version(9))
+        ));
         assert!(matches!(decode::<SessionUp>(&[]), Err(WireError::Empty)));
     }
 }

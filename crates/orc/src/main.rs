@@ -13,7 +13,11 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(orc_runtime::logger_main(&args[2..]) as u8);
     }
     let cli = cli::Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

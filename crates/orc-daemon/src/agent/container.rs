@@ -13,8 +13,11 @@ pub const LABEL_SLOT: &str = "orc.task.slot";
 
 pub fn config(task: &Task, log: LogConfig) -> ContainerConfig {
     let spec = &task.spec;
-    let mut labels: HashMap<String, String> =
-        spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut labels: HashMap<String, String> = spec
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     labels.insert(LABEL_TASK.into(), task.id.clone());
     labels.insert(LABEL_SERVICE.into(), task.service_id.clone());
     labels.insert(LABEL_SERVICE_NAME.into(), task.service_name.clone());
@@ -23,12 +26,20 @@ pub fn config(task: &Task, log: LogConfig) -> ContainerConfig {
         .mounts
         .iter()
         .map(|m| match m {
-            Mount::Bind { source, target, read_only } => MountConfig::Bind {
+            Mount::Bind {
+                source,
+                target,
+                read_only,
+            } => MountConfig::Bind {
                 source: source.into(),
                 target: target.clone(),
                 read_only: *read_only,
             },
-            Mount::Tmpfs { target, size_bytes, mode } => MountConfig::Tmpfs {
+            Mount::Tmpfs {
+                target,
+                size_bytes,
+                mode,
+            } => MountConfig::Tmpfs {
                 target: target.clone(),
                 size_bytes: *size_bytes,
                 mode: *mode,
@@ -41,7 +52,11 @@ pub fn config(task: &Task, log: LogConfig) -> ContainerConfig {
         labels,
         entrypoint: spec.entrypoint.clone(),
         command: spec.command.clone(),
-        env: spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        env: spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         user: spec.user.clone(),
         working_dir: spec.working_dir.clone(),
         hostname: spec.hostname.clone(),

@@ -63,7 +63,10 @@ impl AgentCtx {
     }
 
     fn ended(&self, id: &str) -> bool {
-        self.ended.lock().map(|m| m.contains_key(id)).unwrap_or(false)
+        self.ended
+            .lock()
+            .map(|m| m.contains_key(id))
+            .unwrap_or(false)
     }
 }
 
@@ -135,10 +138,18 @@ impl Agent {
 
     async fn reconcile(&mut self, state: &ClusterState) -> Result<(), orc_runtime::RuntimeError> {
         self.workers.retain(|_, w| !w.is_finished());
-        let containers: HashMap<String, orc_runtime::ContainerInfo> =
-            self.ctx.runtime.list().await?.into_iter().map(|c| (c.id.clone(), c)).collect();
-        let mine: HashMap<&str, &Task> =
-            state.tasks_on_node(self.ctx.node_id).map(|t| (t.id.as_str(), t)).collect();
+        let containers: HashMap<String, orc_runtime::ContainerInfo> = self
+            .ctx
+            .runtime
+            .list()
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let mine: HashMap<&str, &Task> = state
+            .tasks_on_node(self.ctx.node_id)
+            .map(|t| (t.id.as_str(), t))
+            .collect();
 
         for (id, task) in &mine {
             let id = *id;
@@ -156,7 +167,11 @@ impl Agent {
                         // It ended while nobody watched.
                         let code = c.exit_code.unwrap_or(-1);
                         let mut st = TaskStatus::new(
-                            if code == 0 { TaskState::Complete } else { TaskState::Failed },
+                            if code == 0 {
+                                TaskState::Complete
+                            } else {
+                                TaskState::Failed
+                            },
                             now_ms(),
                             format!("exited with code {code} while the agent was away"),
                         );
@@ -169,7 +184,9 @@ impl Agent {
                         let _ = self.ctx.runtime.remove(id).await;
                         self.spawn(task, Mode::Start);
                     }
-                    None if task.status.state <= TaskState::Assigned => self.spawn(task, Mode::Start),
+                    None if task.status.state <= TaskState::Assigned => {
+                        self.spawn(task, Mode::Start)
+                    }
                     None => {
                         let mut st = TaskStatus::new(TaskState::Failed, now_ms(), "container lost");
                         st.err = Some("the task's container no longer exists on this node".into());
@@ -184,8 +201,10 @@ impl Agent {
                     w.stop();
                     self.workers.insert(id.to_string(), w);
                 } else {
-                    self.ctx
-                        .finish(id, TaskStatus::new(TaskState::Shutdown, now_ms(), "shut down"));
+                    self.ctx.finish(
+                        id,
+                        TaskStatus::new(TaskState::Shutdown, now_ms(), "shut down"),
+                    );
                 }
             } else if task.status.state.is_terminal() {
                 // Ended in the cluster's view (e.g. orphaned while this node was cut

@@ -48,8 +48,10 @@ async fn run(cluster: Writer, mut rx: mpsc::UnboundedReceiver<(TaskId, TaskStatu
                 _ = &mut gather => break,
             }
         }
-        let updates: Vec<(TaskId, TaskStatus)> =
-            pending.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let updates: Vec<(TaskId, TaskStatus)> = pending
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         match cluster.propose(Command::UpdateTaskStatus { updates }).await {
             Ok(_) => {
                 pending.clear();

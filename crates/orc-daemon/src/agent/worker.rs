@@ -74,7 +74,8 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
                 }
             }
         }
-        ctx.reporter.report(&id, status(TaskState::Preparing, "preparing"));
+        ctx.reporter
+            .report(&id, status(TaskState::Preparing, "preparing"));
         match ctx.runtime.get_image(&task.spec.image).await {
             Ok(Some(_)) => {}
             Ok(None) => {
@@ -86,18 +87,30 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
                 return;
             }
             Err(e) => {
-                ctx.finish(&id, failed(TaskState::Rejected, "image lookup failed", e.to_string()));
+                ctx.finish(
+                    &id,
+                    failed(TaskState::Rejected, "image lookup failed", e.to_string()),
+                );
                 return;
             }
         }
-        ctx.reporter.report(&id, status(TaskState::Starting, "starting"));
+        ctx.reporter
+            .report(&id, status(TaskState::Starting, "starting"));
         let cfg = super::container::config(&task, ctx.log_config(&id));
         if let Err(e) = ctx.runtime.run(&cfg).await {
             let _ = ctx.runtime.remove(&id).await;
-            ctx.finish(&id, failed(TaskState::Rejected, "container failed to start", e.to_string()));
+            ctx.finish(
+                &id,
+                failed(
+                    TaskState::Rejected,
+                    "container failed to start",
+                    e.to_string(),
+                ),
+            );
             return;
         }
-        ctx.reporter.report(&id, status(TaskState::Running, "started"));
+        ctx.reporter
+            .report(&id, status(TaskState::Running, "started"));
     }
     let signal = task.spec.stop.signal;
     let grace = Duration::from_millis(task.spec.stop.grace_period_ms);

@@ -19,16 +19,32 @@ fn converged(state: &ClusterState, s: &Service) -> bool {
 }
 
 fn line(state: &ClusterState, s: &Service) -> String {
-    format!("{}: {}/{} running", s.name, views::running_count(state, s), views::desired_count(state, s))
+    format!(
+        "{}: {}/{} running",
+        s.name,
+        views::running_count(state, s),
+        views::desired_count(state, s)
+    )
 }
 
 /// Reports each task error of the watched services once.
 fn task_errors(state: &ClusterState, ids: &[String], seen: &mut HashSet<String>) -> Vec<String> {
     let mut out = Vec::new();
     for t in state.tasks.values().filter(|t| ids.contains(&t.service_id)) {
-        if matches!(t.status.state, TaskState::Failed | TaskState::Rejected) && seen.insert(t.id.clone()) {
-            let why = t.status.err.clone().unwrap_or_else(|| t.status.message.clone());
-            out.push(format!("{} task {} {}: {why}", t.service_name, orc_model::short_id(&t.id), t.status.state));
+        if matches!(t.status.state, TaskState::Failed | TaskState::Rejected)
+            && seen.insert(t.id.clone())
+        {
+            let why = t
+                .status
+                .err
+                .clone()
+                .unwrap_or_else(|| t.status.message.clone());
+            out.push(format!(
+                "{} task {} {}: {why}",
+                t.service_name,
+                orc_model::short_id(&t.id),
+                t.status.state
+            ));
         }
     }
     out
@@ -85,9 +101,16 @@ pub async fn stack(
         let orphans = state
             .tasks
             .values()
-            .filter(|t| t.service_name.starts_with(&format!("{stack}_")) && !state.services.contains_key(&t.service_id))
+            .filter(|t| {
+                t.service_name.starts_with(&format!("{stack}_"))
+                    && !state.services.contains_key(&t.service_id)
+            })
             .count();
-        lines.push(if orphans > 0 { format!("{orphans} task(s) of removed services stopping") } else { String::new() });
+        lines.push(if orphans > 0 {
+            format!("{orphans} task(s) of removed services stopping")
+        } else {
+            String::new()
+        });
         let errs = task_errors(state, &ids, &mut seen);
         lines.extend(errs.into_iter().filter(|_| true));
         let done = services.iter().all(|s| converged(state, s)) && orphans == 0;
@@ -96,37 +119,62 @@ pub async fn stack(
     .await
 }
 
-pub async fn service(cluster: &Cluster, name: &str, timeout: Duration, sink: &Sink) -> Result<(), DaemonError> {
+pub async fn service(
+    cluster: &Cluster,
+    name: &str,
+    timeout: Duration,
+    sink: &Sink,
+) -> Result<(), DaemonError> {
     let mut seen = HashSet::new();
     let what = format!("service {name} to converge");
-    wait_for(cluster, timeout, sink, &what, |state| match state.service_by_name(name) {
-        None => (true, vec![]),
-        Some(s) => {
-            let mut lines = vec![line(state, s)];
-            lines.extend(task_errors(state, std::slice::from_ref(&s.id), &mut seen));
-            (converged(state, s), lines)
+    wait_for(cluster, timeout, sink, &what, |state| {
+        match state.service_by_name(name) {
+            None => (true, vec![]),
+            Some(s) => {
+                let mut lines = vec![line(state, s)];
+                lines.extend(task_errors(state, std::slice::from_ref(&s.id), &mut seen));
+                (converged(state, s), lines)
+            }
         }
     })
     .await
 }
 
 /// Until no task of these services is left.
-pub async fn gone(cluster: &Cluster, ids: &[String], timeout: Duration, sink: &Sink) -> Result<(), DaemonError> {
+pub async fn gone(
+    cluster: &Cluster,
+    ids: &[String],
+    timeout: Duration,
+    sink: &Sink,
+) -> Result<(), DaemonError> {
     wait_for(cluster, timeout, sink, "tasks to be removed", |state| {
-        let left = state.tasks.values().filter(|t| ids.contains(&t.service_id)).count();
+        let left = state
+            .tasks
+            .values()
+            .filter(|t| ids.contains(&t.service_id))
+            .count();
         (left == 0, vec![format!("{left} task(s) left")])
     })
     .await
 }
 
 /// `orc service logs`: this node's log files of the service's tasks.
-pub async fn logs(daemon: &Daemon, name: &str, follow: bool, tail: Option<usize>, sink: &Sink) -> Result<(), DaemonError> {
+pub async fn logs(
+    daemon: &Daemon,
+    name: &str,
+    follow: bool,
+    tail: Option<usize>,
+    sink: &Sink,
+) -> Result<(), DaemonError> {
     let cluster = daemon.cluster()?;
     let state = cluster.snapshot();
     let s = state
         .service_by_name(name)
         .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?;
-    let mut tasks: Vec<_> = state.tasks_of_service(&s.id).filter(|t| t.node_id == Some(cluster.node_id)).collect();
+    let mut tasks: Vec<_> = state
+        .tasks_of_service(&s.id)
+        .filter(|t| t.node_id == Some(cluster.node_id))
+        .collect();
     tasks.sort_by_key(|t| t.created_at);
     let root = daemon.cfg.logs_dir();
     for t in &tasks {
@@ -146,7 +194,10 @@ pub async fn logs(daemon: &Daemon, name: &str, follow: bool, tail: Option<usize>
         let mut handles = Vec::new();
         loop {
             let state = rx.borrow_and_update().clone();
-            for t in state.tasks_of_service(&service_id).filter(|t| t.node_id == Some(cluster.node_id)) {
+            for t in state
+                .tasks_of_service(&service_id)
+                .filter(|t| t.node_id == Some(cluster.node_id))
+            {
                 if followed.insert(t.id.clone()) {
                     let dir = crate::agent::log_dir(&root, &t.id);
                     let label = format!("{}.{}", t.service_name, t.slot);

@@ -18,11 +18,22 @@ pub struct Sink(mpsc::Sender<Reply>);
 
 impl Sink {
     pub async fn progress(&self, message: impl Into<String>) {
-        let _ = self.0.send(Reply::Progress { message: message.into() }).await;
+        let _ = self
+            .0
+            .send(Reply::Progress {
+                message: message.into(),
+            })
+            .await;
     }
 
     pub async fn log(&self, task: &str, line: String) -> bool {
-        self.0.send(Reply::Log { task: task.to_string(), line }).await.is_ok()
+        self.0
+            .send(Reply::Log {
+                task: task.to_string(),
+                line,
+            })
+            .await
+            .is_ok()
     }
 
     pub fn closed(&self) -> bool {
@@ -68,7 +79,9 @@ async fn connection(daemon: Arc<Daemon>, stream: UnixStream) {
     let (tx, mut rx) = mpsc::channel::<Reply>(64);
     let writer = tokio::spawn(async move {
         while let Some(r) = rx.recv().await {
-            let Ok(mut buf) = serde_json::to_vec(&r) else { continue };
+            let Ok(mut buf) = serde_json::to_vec(&r) else {
+                continue;
+            };
             buf.push(b'\n');
             if wr.write_all(&buf).await.is_err() {
                 return;
@@ -79,9 +92,13 @@ async fn connection(daemon: Arc<Daemon>, stream: UnixStream) {
     let end = match serde_json::from_str::<Request>(&line) {
         Ok(req) => match handlers::handle(daemon, req, &sink).await {
             Ok(value) => Reply::Done { value },
-            Err(e) => Reply::Error { message: e.to_string() },
+            Err(e) => Reply::Error {
+                message: e.to_string(),
+            },
         },
-        Err(e) => Reply::Error { message: format!("bad request: {e}") },
+        Err(e) => Reply::Error {
+            message: format!("bad request: {e}"),
+        },
     };
     let _ = tx.send(end).await;
     drop(tx);

@@ -7,16 +7,27 @@ use serde_json::{json, Value};
 
 /// A node by id (or unique id prefix) or hostname.
 pub fn resolve(state: &ClusterState, s: &str) -> Result<NodeId, DaemonError> {
-    let by_name: Vec<NodeId> = state.nodes.values().filter(|n| n.hostname == s).map(|n| n.id).collect();
+    let by_name: Vec<NodeId> = state
+        .nodes
+        .values()
+        .filter(|n| n.hostname == s)
+        .map(|n| n.id)
+        .collect();
     if by_name.len() == 1 {
         return Ok(by_name[0]);
     }
-    let by_id: Vec<NodeId> =
-        state.nodes.keys().copied().filter(|id| views::node_id_str(*id).starts_with(&s.to_lowercase())).collect();
+    let by_id: Vec<NodeId> = state
+        .nodes
+        .keys()
+        .copied()
+        .filter(|id| views::node_id_str(*id).starts_with(&s.to_lowercase()))
+        .collect();
     match (by_name.len(), by_id.len()) {
         (_, 1) if !s.is_empty() => Ok(by_id[0]),
         (0, 0) => Err(DaemonError::Invalid(format!("no node named {s}"))),
-        _ => Err(DaemonError::Invalid(format!("{s} names more than one node: use its id"))),
+        _ => Err(DaemonError::Invalid(format!(
+            "{s} names more than one node: use its id"
+        ))),
     }
 }
 
@@ -24,11 +35,20 @@ pub async fn join_token(daemon: &Daemon, role: &str, rotate: bool) -> Result<Val
     let role = match role {
         "worker" => NodeRole::Worker,
         "manager" => NodeRole::Manager,
-        other => return Err(DaemonError::Invalid(format!("role must be worker or manager, not {other}"))),
+        other => {
+            return Err(DaemonError::Invalid(format!(
+                "role must be worker or manager, not {other}"
+            )))
+        }
     };
     let cluster = daemon.cluster()?;
     if rotate {
-        cluster.propose(Command::RotateJoinToken { role, salt: random_id() }).await?;
+        cluster
+            .propose(Command::RotateJoinToken {
+                role,
+                salt: random_id(),
+            })
+            .await?;
     }
     let state = cluster.snapshot();
     let info = state.cluster.as_ref().ok_or(DaemonError::NoCluster)?;
@@ -38,7 +58,10 @@ pub async fn join_token(daemon: &Daemon, role: &str, rotate: bool) -> Result<Val
     };
     let ca = security::load_ca(&daemon.cfg)?;
     let token = security::token(&ca, role, salt).to_string();
-    let addr = cluster.leader_addr().map(|l| l.1).unwrap_or_else(|| daemon.cfg.listen.clone());
+    let addr = cluster
+        .leader_addr()
+        .map(|l| l.1)
+        .unwrap_or_else(|| daemon.cfg.listen.clone());
     Ok(json!({ "role": role.as_str(), "token": token, "address": addr, "rotated": rotate }))
 }
 
@@ -62,27 +85,41 @@ pub async fn update(
             "pause" => Availability::Pause,
             "drain" => Availability::Drain,
             other => {
-                return Err(DaemonError::Invalid(format!("availability must be active, pause or drain, not {other}")))
+                return Err(DaemonError::Invalid(format!(
+                    "availability must be active, pause or drain, not {other}"
+                )))
             }
         };
-        cmds.push(Command::SetNodeAvailability { id, availability, at: now_ms() });
+        cmds.push(Command::SetNodeAvailability {
+            id,
+            availability,
+            at: now_ms(),
+        });
     }
     if !label_add.is_empty() || !label_rm.is_empty() {
         let mut labels = n.labels.clone();
         for l in &label_add {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
             if k.is_empty() {
-                return Err(DaemonError::Invalid(format!("--label-add {l}: expected KEY=VALUE")));
+                return Err(DaemonError::Invalid(format!(
+                    "--label-add {l}: expected KEY=VALUE"
+                )));
             }
             labels.insert(k.to_string(), v.to_string());
         }
         for k in &label_rm {
             labels.remove(k);
         }
-        cmds.push(Command::SetNodeLabels { id, labels, at: now_ms() });
+        cmds.push(Command::SetNodeLabels {
+            id,
+            labels,
+            at: now_ms(),
+        });
     }
     if cmds.is_empty() {
-        return Err(DaemonError::Invalid("nothing to update: give --availability, --label-add or --label-rm".into()));
+        return Err(DaemonError::Invalid(
+            "nothing to update: give --availability, --label-add or --label-rm".into(),
+        ));
     }
     cluster.propose(Command::Batch(cmds)).await?;
     Ok(json!({ "node": views::node_id_str(id) }))
@@ -92,13 +129,19 @@ pub async fn remove(daemon: &Daemon, node: &str, force: bool) -> Result<Value, D
     let cluster = daemon.cluster()?;
     let state = cluster.snapshot();
     let id = resolve(&state, node)?;
-    let n = state.nodes.get(&id).cloned().ok_or_else(|| DaemonError::Invalid(format!("no node named {node}")))?;
+    let n = state
+        .nodes
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| DaemonError::Invalid(format!("no node named {node}")))?;
     if n.role == NodeRole::Manager {
         if !force {
             membership::check_quorum_without(&cluster, id)?;
         }
         if id == cluster.node_id {
-            return Err(DaemonError::Invalid("a manager cannot remove itself: run `orc node rm` on another manager".into()));
+            return Err(DaemonError::Invalid(
+                "a manager cannot remove itself: run `orc node rm` on another manager".into(),
+            ));
         }
         membership::remove_voter(&cluster, id).await?;
     } else if n.status == orc_model::NodeStatus::Ready && !force {

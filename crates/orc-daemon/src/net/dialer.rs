@@ -13,7 +13,10 @@ pub struct NetDialer {
 
 impl NetDialer {
     pub fn new(files: NodeFiles) -> Arc<NetDialer> {
-        Arc::new(NetDialer { files, channels: Mutex::new(HashMap::new()) })
+        Arc::new(NetDialer {
+            files,
+            channels: Mutex::new(HashMap::new()),
+        })
     }
 
     /// A channel to `addr`; the server must prove it is node `id` (or any manager).

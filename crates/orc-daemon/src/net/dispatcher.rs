@@ -19,7 +19,11 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(heartbeat: Duration) -> Dispatcher {
-        Dispatcher { last_seen: Mutex::new(HashMap::new()), heartbeat, grace: heartbeat * 4 }
+        Dispatcher {
+            last_seen: Mutex::new(HashMap::new()),
+            heartbeat,
+            grace: heartbeat * 4,
+        }
     }
 
     pub fn touch(&self, node: NodeId) {
@@ -37,7 +41,10 @@ impl Dispatcher {
     }
 
     fn seen(&self, node: NodeId) -> Option<Instant> {
-        self.last_seen.lock().ok().and_then(|m| m.get(&node).copied())
+        self.last_seen
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&node).copied())
     }
 
     pub async fn run(&self, cluster: Cluster, mut stop: watch::Receiver<bool>) {
@@ -72,7 +79,9 @@ impl Dispatcher {
                     }
                     continue;
                 }
-                let alive = self.seen(n.id).is_some_and(|t| now.duration_since(t) <= self.grace);
+                let alive = self
+                    .seen(n.id)
+                    .is_some_and(|t| now.duration_since(t) <= self.grace);
                 match (n.status, alive) {
                     (NodeStatus::Ready, false) | (NodeStatus::Unknown, false) => {
                         tracing::warn!(node = %format!("{:016x}", n.id), host = %n.hostname, "heartbeats missed: node down");
@@ -95,5 +104,10 @@ impl Dispatcher {
 }
 
 fn status(id: NodeId, status: NodeStatus, message: &str) -> Command {
-    Command::SetNodeStatus { id, status, message: message.into(), at: now_ms() }
+    Command::SetNodeStatus {
+        id,
+        status,
+        message: message.into(),
+        at: now_ms(),
+    }
 }

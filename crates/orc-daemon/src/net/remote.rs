@@ -17,7 +17,10 @@ pub struct Remote {
 
 impl Remote {
     pub fn new(dialer: Arc<NetDialer>, managers: Vec<String>) -> Remote {
-        Remote { dialer, managers: Arc::new(Mutex::new(managers)) }
+        Remote {
+            dialer,
+            managers: Arc::new(Mutex::new(managers)),
+        }
     }
 
     pub fn set_leader_hint(&self, addr: &str) {
@@ -31,7 +34,11 @@ impl Remote {
         self.managers.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
-    pub async fn forward(&self, req: ForwardRequest, first: Option<(String, Option<u64>)>) -> Result<CommandResult, DaemonError> {
+    pub async fn forward(
+        &self,
+        req: ForwardRequest,
+        first: Option<(String, Option<u64>)>,
+    ) -> Result<CommandResult, DaemonError> {
         self.forward_indexed(req, first).await.map(|r| r.0)
     }
 
@@ -59,7 +66,12 @@ impl Remote {
                     continue;
                 }
             };
-            match client.forward(Frame { payload: payload.clone() }).await {
+            match client
+                .forward(Frame {
+                    payload: payload.clone(),
+                })
+                .await
+            {
                 Ok(resp) => match orc_rpc::decode::<ForwardReply>(&resp.into_inner().payload) {
                     Ok(ForwardReply::Done(r, index)) => {
                         if id.is_none() {
@@ -70,9 +82,13 @@ impl Remote {
                         }
                         return Ok((r, index));
                     }
-                    Ok(ForwardReply::NotLeader { leader: Some(l) }) if l != addr => targets.insert(0, (l, None)),
+                    Ok(ForwardReply::NotLeader { leader: Some(l) }) if l != addr => {
+                        targets.insert(0, (l, None))
+                    }
                     Ok(ForwardReply::NotLeader { .. }) => last_err = DaemonError::NoLeader,
-                    Ok(ForwardReply::Refused { reason }) => return Err(DaemonError::Invalid(reason)),
+                    Ok(ForwardReply::Refused { reason }) => {
+                        return Err(DaemonError::Invalid(reason))
+                    }
                     Err(e) => last_err = DaemonError::Raft(e.to_string()),
                 },
                 Err(s) => last_err = DaemonError::Raft(format!("{addr}: {}", s.message())),

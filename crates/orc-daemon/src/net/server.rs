@@ -8,7 +8,10 @@ use orc_model::{Availability, Command, Node, NodeRole, NodeStatus, Task};
 use orc_pki::PeerNode;
 use orc_rpc::pb::cluster_server::{Cluster as ClusterRpc, ClusterServer};
 use orc_rpc::pb::Frame;
-use orc_rpc::wire::{ForwardReply, ForwardRequest, JoinReply, JoinRequest, RaftReply, RaftRpc, SessionDown, SessionUp};
+use orc_rpc::wire::{
+    ForwardReply, ForwardRequest, JoinReply, JoinRequest, RaftReply, RaftRpc, SessionDown,
+    SessionUp,
+};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,7 +25,9 @@ pub struct NodeService {
 }
 
 fn frame<T: serde::Serialize>(v: &T) -> Result<Response<Frame>, Status> {
-    orc_rpc::encode(v).map(|payload| Response::new(Frame { payload })).map_err(|e| Status::internal(e.to_string()))
+    orc_rpc::encode(v)
+        .map(|payload| Response::new(Frame { payload }))
+        .map_err(|e| Status::internal(e.to_string()))
 }
 
 fn parse<T: serde::de::DeserializeOwned>(f: &Frame) -> Result<T, Status> {
@@ -30,7 +35,10 @@ fn parse<T: serde::de::DeserializeOwned>(f: &Frame) -> Result<T, Status> {
 }
 
 fn peer<T>(req: &Request<T>) -> Result<u64, Status> {
-    req.extensions().get::<PeerNode>().map(|p| p.node_id).ok_or_else(|| Status::unauthenticated("no node certificate"))
+    req.extensions()
+        .get::<PeerNode>()
+        .map(|p| p.node_id)
+        .ok_or_else(|| Status::unauthenticated("no node certificate"))
 }
 
 /// Serves the cluster port until the daemon stops.
@@ -46,12 +54,17 @@ pub async fn serve(daemon: Arc<Daemon>, files: orc_pki::NodeFiles) -> Result<(),
         // a removed node is refused. (A node still catching up knows no members yet,
         // so presence in the node table can't be the test.) Roles are checked per call
         // against the replicated node table, not the certificate.
-        d.cluster().map(|c| !c.snapshot().revoked_nodes.contains(&id)).unwrap_or(false)
+        d.cluster()
+            .map(|c| !c.snapshot().revoked_nodes.contains(&id))
+            .unwrap_or(false)
     });
-    let layer = orc_pki::RequireNodeCertLayer::new(is_member).allow_without_cert("/orc.v1.Cluster/Join");
-    let svc = ClusterServer::new(NodeService { daemon: daemon.clone() })
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
+    let layer =
+        orc_pki::RequireNodeCertLayer::new(is_member).allow_without_cert("/orc.v1.Cluster/Join");
+    let svc = ClusterServer::new(NodeService {
+        daemon: daemon.clone(),
+    })
+    .max_decoding_message_size(64 << 20)
+    .max_encoding_message_size(64 << 20);
     let mut stop = daemon.stop_signal();
     tonic::transport::Server::builder()
         .tls_config(orc_pki::server_tls(&files))
@@ -67,13 +80,17 @@ pub async fn serve(daemon: Arc<Daemon>, files: orc_pki::NodeFiles) -> Result<(),
 
 impl NodeService {
     fn manager(&self) -> Result<crate::cluster::Cluster, Status> {
-        self.daemon.cluster().map_err(|_| Status::unavailable("this node is not a manager"))
+        self.daemon
+            .cluster()
+            .map_err(|_| Status::unavailable("this node is not a manager"))
     }
 
     async fn join_inner(&self, jr: JoinRequest) -> Result<JoinReply, DaemonError> {
         let cluster = self.daemon.cluster()?;
         if !cluster.is_leader() {
-            return Ok(JoinReply::NotLeader { leader: cluster.leader_addr().map(|l| l.1) });
+            return Ok(JoinReply::NotLeader {
+                leader: cluster.leader_addr().map(|l| l.1),
+            });
         }
         let state = cluster.snapshot();
         let info = state.cluster.as_ref().ok_or(DaemonError::NoCluster)?;
@@ -85,7 +102,9 @@ impl NodeService {
         let expected = security::secret(&ca, jr.role, salt);
         if !orc_pki::constant_time_eq(expected.as_bytes(), jr.secret.as_bytes()) {
             tracing::warn!(host = %jr.hostname, "join refused: wrong or rotated token");
-            return Ok(JoinReply::Refused { reason: "the join token is not valid (wrong, or rotated)".into() });
+            return Ok(JoinReply::Refused {
+                reason: "the join token is not valid (wrong, or rotated)".into(),
+            });
         }
         let mut node_id = random_u64();
         while state.nodes.contains_key(&node_id) || state.revoked_nodes.contains(&node_id) {
@@ -97,7 +116,9 @@ impl NodeService {
             .map(|a| vec![a.ip()])
             .or_else(|_| jr.advertise.parse::<IpAddr>().map(|i| vec![i]))
             .unwrap_or_default();
-        let cert = ca.issue(node_id, security::role(jr.role), &jr.hostname, &ips).map_err(security::pki_err)?;
+        let cert = ca
+            .issue(node_id, security::role(jr.role), &jr.hostname, &ips)
+            .map_err(security::pki_err)?;
         let now = now_ms();
         let node = Node {
             id: node_id,
@@ -109,7 +130,11 @@ impl NodeService {
             address: jr.advertise.clone(),
             resources: jr.resources,
             labels: Default::default(),
-            platform: if jr.platform.os.is_empty() { host_platform() } else { jr.platform.clone() },
+            platform: if jr.platform.os.is_empty() {
+                host_platform()
+            } else {
+                jr.platform.clone()
+            },
             created_at: now,
             updated_at: now,
         };
@@ -140,9 +165,9 @@ fn manager_addrs(cluster: &crate::cluster::Cluster) -> Vec<String> {
 /// Only its own tasks' status may a worker write.
 fn worker_may(cmd: &Command, state: &orc_model::ClusterState, node: u64) -> bool {
     match cmd {
-        Command::UpdateTaskStatus { updates } => {
-            updates.iter().all(|(id, _)| state.tasks.get(id).is_some_and(|t| t.node_id == Some(node)))
-        }
+        Command::UpdateTaskStatus { updates } => updates
+            .iter()
+            .all(|(id, _)| state.tasks.get(id).is_some_and(|t| t.node_id == Some(node))),
         Command::Batch(v) => v.iter().all(|c| worker_may(c, state, node)),
         _ => false,
     }
@@ -154,7 +179,12 @@ type SessionStream = Pin<Box<dyn Stream<Item = Result<Frame, Status>> + Send>>;
 impl ClusterRpc for NodeService {
     async fn join(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
         let jr: JoinRequest = parse(req.get_ref())?;
-        let reply = self.join_inner(jr).await.unwrap_or_else(|e| JoinReply::Refused { reason: e.to_string() });
+        let reply = self
+            .join_inner(jr)
+            .await
+            .unwrap_or_else(|e| JoinReply::Refused {
+                reason: e.to_string(),
+            });
         frame(&reply)
     }
 
@@ -162,7 +192,11 @@ impl ClusterRpc for NodeService {
         let from = peer(&req)?;
         let cluster = self.manager()?;
         let state = cluster.snapshot();
-        if state.nodes.get(&from).is_some_and(|n| n.role != NodeRole::Manager) {
+        if state
+            .nodes
+            .get(&from)
+            .is_some_and(|n| n.role != NodeRole::Manager)
+        {
             return Err(Status::permission_denied("raft is for managers"));
         }
         let reply = match parse::<RaftRpc>(req.get_ref())? {
@@ -179,28 +213,40 @@ impl ClusterRpc for NodeService {
         let fr: ForwardRequest = parse(req.get_ref())?;
         let state = cluster.snapshot();
         let Some(from_node) = state.nodes.get(&from) else {
-            return frame(&ForwardReply::Refused { reason: "unknown node".into() });
+            return frame(&ForwardReply::Refused {
+                reason: "unknown node".into(),
+            });
         };
         if !cluster.is_leader() {
-            return frame(&ForwardReply::NotLeader { leader: cluster.leader_addr().map(|l| l.1) });
+            return frame(&ForwardReply::NotLeader {
+                leader: cluster.leader_addr().map(|l| l.1),
+            });
         }
         let reply = match fr {
             ForwardRequest::Command(cmd) => {
                 if from_node.role == NodeRole::Worker && !worker_may(&cmd, &state, from) {
-                    return frame(&ForwardReply::Refused { reason: "workers may only report their own tasks".into() });
+                    return frame(&ForwardReply::Refused {
+                        reason: "workers may only report their own tasks".into(),
+                    });
                 }
                 match cluster.raft.client_write(cmd).await {
                     Ok(r) => ForwardReply::Done(r.data, r.log_id.index),
-                    Err(e) => ForwardReply::Refused { reason: e.to_string() },
+                    Err(e) => ForwardReply::Refused {
+                        reason: e.to_string(),
+                    },
                 }
             }
             ForwardRequest::PromoteMe { node_id, address } => {
                 if node_id != from || from_node.role != NodeRole::Manager {
-                    return frame(&ForwardReply::Refused { reason: "only a manager may ask to become a voter".into() });
+                    return frame(&ForwardReply::Refused {
+                        reason: "only a manager may ask to become a voter".into(),
+                    });
                 }
                 match crate::membership::add_voter(&cluster, node_id, &address).await {
                     Ok(()) => ForwardReply::Done(orc_model::CommandResult::Ok, 0),
-                    Err(e) => ForwardReply::Refused { reason: e.to_string() },
+                    Err(e) => ForwardReply::Refused {
+                        reason: e.to_string(),
+                    },
                 }
             }
         };
@@ -209,7 +255,10 @@ impl ClusterRpc for NodeService {
 
     type SessionStream = SessionStream;
 
-    async fn session(&self, req: Request<Streaming<Frame>>) -> Result<Response<SessionStream>, Status> {
+    async fn session(
+        &self,
+        req: Request<Streaming<Frame>>,
+    ) -> Result<Response<SessionStream>, Status> {
         let from = peer(&req)?;
         let cluster = self.manager()?;
         let (tx, rx) = mpsc::channel::<Result<Frame, Status>>(16);
@@ -224,7 +273,13 @@ impl ClusterRpc for NodeService {
             }
         };
         if !cluster.is_leader() {
-            send(&tx, &SessionDown::NotLeader { leader: cluster.leader_addr().map(|l| l.1) }).await;
+            send(
+                &tx,
+                &SessionDown::NotLeader {
+                    leader: cluster.leader_addr().map(|l| l.1),
+                },
+            )
+            .await;
             return Ok(Response::new(Box::pin(ReceiverStream::new(rx))));
         }
         let mut inbound = req.into_inner();
@@ -232,7 +287,15 @@ impl ClusterRpc for NodeService {
         daemon.dispatcher.touch(from);
         tokio::spawn(async move {
             let hb = daemon.dispatcher.heartbeat.as_millis() as u64;
-            if !send(&tx, &SessionDown::Welcome { heartbeat_ms: hb, managers: manager_addrs(&cluster) }).await {
+            if !send(
+                &tx,
+                &SessionDown::Welcome {
+                    heartbeat_ms: hb,
+                    managers: manager_addrs(&cluster),
+                },
+            )
+            .await
+            {
                 return;
             }
             let mut state_rx = cluster.state.clone();
@@ -242,7 +305,10 @@ impl ClusterRpc for NodeService {
                 let state = state_rx.borrow_and_update().clone();
                 let mine: Vec<Task> = state.tasks_on_node(from).cloned().collect();
                 if last.as_ref() != Some(&mine) {
-                    let msg = SessionDown::Tasks { revision: state.revision, tasks: mine.clone() };
+                    let msg = SessionDown::Tasks {
+                        revision: state.revision,
+                        tasks: mine.clone(),
+                    };
                     if !send(&tx, &msg).await {
                         return;
                     }

@@ -32,7 +32,10 @@ pub async fn run(cfg: SessionConfig, mut stop: watch::Receiver<bool>) {
         }
         let target = match &cfg.cluster {
             Some(c) if c.is_leader() => None,
-            Some(c) => c.leader_addr().map(|(id, a)| (a, Some(id))).or_else(|| cfg.remote.addresses().first().map(|a| (a.clone(), None))),
+            Some(c) => c
+                .leader_addr()
+                .map(|(id, a)| (a, Some(id)))
+                .or_else(|| cfg.remote.addresses().first().map(|a| (a.clone(), None))),
             None => cfg.remote.addresses().first().map(|a| (a.clone(), None)),
         };
         if let Some((addr, id)) = target {
@@ -65,9 +68,20 @@ async fn one_session(
 ) -> Result<(), String> {
     let mut client = cfg.remote.dialer.client(addr, id)?;
     let (tx, rx) = mpsc::channel::<Frame>(4);
-    let enc = |m: &SessionUp| orc_rpc::encode(m).map(|payload| Frame { payload }).map_err(|e| e.to_string());
-    tx.send(enc(&SessionUp::Hello { node_id: cfg.node_id })?).await.map_err(|e| e.to_string())?;
-    let resp = client.session(ReceiverStream::new(rx)).await.map_err(|s| s.message().to_string())?;
+    let enc = |m: &SessionUp| {
+        orc_rpc::encode(m)
+            .map(|payload| Frame { payload })
+            .map_err(|e| e.to_string())
+    };
+    tx.send(enc(&SessionUp::Hello {
+        node_id: cfg.node_id,
+    })?)
+    .await
+    .map_err(|e| e.to_string())?;
+    let resp = client
+        .session(ReceiverStream::new(rx))
+        .await
+        .map_err(|s| s.message().to_string())?;
     let mut inbound = resp.into_inner();
     let mut beat = tokio::time::interval(cfg.heartbeat);
     let mut lead_check = tokio::time::interval(Duration::from_millis(250));

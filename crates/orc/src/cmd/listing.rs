@@ -15,7 +15,17 @@ pub fn nodes(v: Value, as_json: bool) -> anyhow::Result<()> {
         return json(&rs);
     }
     table(
-        &["ID", "HOSTNAME", "ROLE", "STATUS", "AVAILABILITY", "LEADER", "ADDRESS", "CPUS", "MEMORY"],
+        &[
+            "ID",
+            "HOSTNAME",
+            "ROLE",
+            "STATUS",
+            "AVAILABILITY",
+            "LEADER",
+            "ADDRESS",
+            "CPUS",
+            "MEMORY",
+        ],
         rs.into_iter()
             .map(|n| {
                 vec![
@@ -40,7 +50,12 @@ pub fn stacks(v: Value, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(&rs);
     }
-    table(&["NAME", "SERVICES"], rs.into_iter().map(|s| vec![s.name, s.services.to_string()]).collect());
+    table(
+        &["NAME", "SERVICES"],
+        rs.into_iter()
+            .map(|s| vec![s.name, s.services.to_string()])
+            .collect(),
+    );
     Ok(())
 }
 
@@ -52,7 +67,15 @@ pub fn services(v: Value, as_json: bool) -> anyhow::Result<()> {
     table(
         &["ID", "NAME", "MODE", "REPLICAS", "IMAGE"],
         rs.into_iter()
-            .map(|s| vec![s.id, s.name, s.mode, format!("{}/{}", s.running, s.desired), s.image])
+            .map(|s| {
+                vec![
+                    s.id,
+                    s.name,
+                    s.mode,
+                    format!("{}/{}", s.running, s.desired),
+                    s.image,
+                ]
+            })
             .collect(),
     );
     Ok(())
@@ -94,7 +117,14 @@ pub fn images(v: Value, as_json: bool) -> anyhow::Result<()> {
     table(
         &["NAME", "DIGEST", "SIZE", "PLATFORM"],
         rs.into_iter()
-            .map(|i| vec![i.name, i.digest.get(..19).unwrap_or(&i.digest).to_string(), bytes(i.size), i.platform])
+            .map(|i| {
+                vec![
+                    i.name,
+                    i.digest.get(..19).unwrap_or(&i.digest).to_string(),
+                    bytes(i.size),
+                    i.platform,
+                ]
+            })
             .collect(),
     );
     Ok(())
