@@ -87,6 +87,18 @@ pub enum Request {
         tail: Option<usize>,
     },
     NodeLs,
+    /// Sets the cluster's virtual IP (`orc vip set`).
+    VipSet {
+        /// "192.168.1.100/24".
+        address: String,
+        interface: String,
+        vrid: u8,
+        advert_interval_ms: u64,
+    },
+    /// Removes the cluster's virtual IP.
+    VipUnset,
+    /// The VIP setting and this manager's VRRP state and counters.
+    VipStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,6 +28,10 @@ pub struct Daemon {
     /// Set while this node is a worker.
     worker_tx: watch::Sender<Option<Remote>>,
     stop: watch::Sender<bool>,
+    /// This manager's VRRP instance for the cluster VIP, as `orc vip status` shows it.
+    pub(crate) vip_status: watch::Sender<crate::vip::VipLocal>,
+    /// The VIP task: awaited at shutdown so the VIP is handed over (priority 0) first.
+    vip_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Daemon {
@@ -45,6 +49,8 @@ impl Daemon {
             cluster_tx: watch::channel(None).0,
             worker_tx: watch::channel(None).0,
             stop: watch::channel(false).0,
+            vip_status: watch::channel(Default::default()).0,
+            vip_task: std::sync::Mutex::new(None),
         }))
     }
 
@@ -58,11 +64,15 @@ impl Daemon {
                     let cluster = Cluster::start(&self.cfg, id.node_id, dialer).await?;
                     self.clone().activate_manager(cluster, files);
                 }
-                NodeRole::Worker => self.clone().activate_worker(id.node_id, Remote::new(dialer, id.managers.clone())),
+                NodeRole::Worker => self
+                    .clone()
+                    .activate_worker(id.node_id, Remote::new(dialer, id.managers.clone())),
             }
             tracing::info!(cluster = %id.cluster_id, node = %crate::views::node_id_str(id.node_id), role = id.role.as_str(), "cluster state recovered from disk");
         } else {
-            tracing::info!("not in a cluster yet: waiting for `orc cluster init` or `orc cluster join`");
+            tracing::info!(
+                "not in a cluster yet: waiting for `orc cluster init` or `orc cluster join`"
+            );
         }
         let listener = crate::api::bind(&self.cfg.socket)?;
         tracing::info!(socket = %self.cfg.socket.display(), "orc daemon ready");
@@ -71,6 +81,20 @@ impl Daemon {
         tracing::info!("shutting down (containers keep running; the next start adopts them)");
         server.abort();
         let _ = self.stop.send(true);
+        let vip = self
+            .vip_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = vip {
+            // Priority 0 and the VIP removed before Raft goes away.
+            if tokio::time::timeout(Duration::from_secs(3), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the VIP instance did not stop within 3 s");
+            }
+        }
         if let Some(c) = self.cluster_tx.send_replace(None) {
             c.shutdown().await;
         }
@@ -117,8 +141,17 @@ impl Daemon {
 
     /// Starts what runs on a manager: agent, leader loops, dispatcher, session, server.
     fn activate_manager(self: Arc<Self>, cluster: Cluster, files: orc_pki::NodeFiles) {
-        self.start_loops(cluster.node_id, cluster.state.clone(), cluster.caught_up(), Writer::Raft(cluster.clone()));
-        tokio::spawn(crate::manager::run(cluster.clone(), self.cfg.resync, self.stop.subscribe()));
+        self.start_loops(
+            cluster.node_id,
+            cluster.state.clone(),
+            cluster.caught_up(),
+            Writer::Raft(cluster.clone()),
+        );
+        tokio::spawn(crate::manager::run(
+            cluster.clone(),
+            self.cfg.resync,
+            self.stop.subscribe(),
+        ));
         let me = self.clone();
         let c = cluster.clone();
         tokio::spawn(async move { me.dispatcher.run(c, me.stop.subscribe()).await });
@@ -131,6 +164,12 @@ impl Daemon {
         };
         tokio::spawn(session::run(sc, self.stop.subscribe()));
         tokio::spawn(announce(self.clone(), cluster.clone()));
+        let vip = tokio::spawn(crate::vip::run(
+            cluster.clone(),
+            self.vip_status.clone(),
+            self.stop.subscribe(),
+        ));
+        *self.vip_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(vip);
         let me = self.clone();
         tokio::spawn(async move {
             if let Err(e) = crate::net::server::serve(me, files).await {
@@ -206,27 +245,45 @@ impl Daemon {
     }
 
     /// `orc cluster init`: a new cluster CA, and a one-voter cluster with this node as manager.
-    pub(crate) async fn init_cluster(self: Arc<Self>, advertise: Option<String>) -> Result<Identity, DaemonError> {
+    pub(crate) async fn init_cluster(
+        self: Arc<Self>,
+        advertise: Option<String>,
+    ) -> Result<Identity, DaemonError> {
         let _guard = self.lifecycle.lock().await;
         self.ensure_not_member()?;
         let advertise = self.advertise(advertise);
         let node_id = random_u64();
         let cluster_id = random_id();
         let pki = security::pki_dir(&self.cfg);
-        let ca = orc_pki::ClusterCa::generate(&format!("orc-{cluster_id}")).map_err(security::pki_err)?;
+        let ca = orc_pki::ClusterCa::generate(&format!("orc-{cluster_id}"))
+            .map_err(security::pki_err)?;
         orc_pki::save_ca(&pki, &ca).map_err(security::pki_err)?;
-        let ips: Vec<std::net::IpAddr> =
-            advertise.parse::<std::net::SocketAddr>().map(|a| vec![a.ip()]).unwrap_or_default();
-        let cert = ca.issue(node_id, orc_pki::Role::Manager, &self.cfg.hostname, &ips).map_err(security::pki_err)?;
-        let files = orc_pki::save_node_files(&pki, ca.cert_pem(), &cert).map_err(security::pki_err)?;
+        let ips: Vec<std::net::IpAddr> = advertise
+            .parse::<std::net::SocketAddr>()
+            .map(|a| vec![a.ip()])
+            .unwrap_or_default();
+        let cert = ca
+            .issue(node_id, orc_pki::Role::Manager, &self.cfg.hostname, &ips)
+            .map_err(security::pki_err)?;
+        let files =
+            orc_pki::save_node_files(&pki, ca.cert_pem(), &cert).map_err(security::pki_err)?;
         let dialer = NetDialer::new(files.clone());
         let cluster = Cluster::start(&self.cfg, node_id, dialer).await?;
         cluster.initialize(&advertise).await?;
         cluster.wait_leader(Duration::from_secs(10)).await?;
-        let id = Identity { format: 1, node_id, cluster_id: cluster_id.clone(), role: NodeRole::Manager, managers: vec![advertise.clone()] };
+        let id = Identity {
+            format: 1,
+            node_id,
+            cluster_id: cluster_id.clone(),
+            role: NodeRole::Manager,
+            managers: vec![advertise.clone()],
+        };
         cluster
             .propose(Command::Batch(vec![
-                Command::InitCluster { id: cluster_id, at: now_ms() },
+                Command::InitCluster {
+                    id: cluster_id,
+                    at: now_ms(),
+                },
                 Command::SetClusterSecurity {
                     ca_cert_pem: ca.cert_pem().to_string(),
                     worker_token_salt: random_id(),
@@ -249,7 +306,8 @@ impl Daemon {
     ) -> Result<Identity, DaemonError> {
         let _guard = self.lifecycle.lock().await;
         self.ensure_not_member()?;
-        let token = orc_pki::JoinToken::parse(&token).map_err(|e| DaemonError::Invalid(format!("join token: {e}")))?;
+        let token = orc_pki::JoinToken::parse(&token)
+            .map_err(|e| DaemonError::Invalid(format!("join token: {e}")))?;
         let role = security::node_role(token.role);
         let advertise = self.advertise(advertise);
         let req = JoinRequest {
@@ -268,39 +326,66 @@ impl Daemon {
                     .await
                     .map_err(|e| {
                         // The cause (e.g. the CA fingerprint mismatch) is deep in the chain.
-                        let causes = std::iter::successors(std::error::Error::source(&e), |s| s.source());
+                        let causes =
+                            std::iter::successors(std::error::Error::source(&e), |s| s.source());
                         let causes: String = causes.map(|c| format!(": {c}")).collect();
                         DaemonError::Invalid(format!("joining via {target}: {e}{causes}"))
                     })?;
                 let mut client = orc_rpc::pb::cluster_client::ClusterClient::new(ch);
                 let resp = client
-                    .join(orc_rpc::pb::Frame { payload: payload.clone() })
+                    .join(orc_rpc::pb::Frame {
+                        payload: payload.clone(),
+                    })
                     .await
-                    .map_err(|s| DaemonError::Invalid(format!("joining via {target}: {}", s.message())))?;
+                    .map_err(|s| {
+                        DaemonError::Invalid(format!("joining via {target}: {}", s.message()))
+                    })?;
                 match orc_rpc::decode::<JoinReply>(&resp.into_inner().payload)
                     .map_err(|e| DaemonError::Invalid(e.to_string()))?
                 {
                     JoinReply::NotLeader { leader: Some(l) } => target = l,
                     JoinReply::NotLeader { leader: None } => return Err(DaemonError::NoLeader),
-                    JoinReply::Refused { reason } => return Err(DaemonError::Invalid(format!("join refused: {reason}"))),
+                    JoinReply::Refused { reason } => {
+                        return Err(DaemonError::Invalid(format!("join refused: {reason}")))
+                    }
                     joined => break 'outer joined,
                 }
             }
             return Err(DaemonError::NoLeader);
         };
-        let JoinReply::Joined { node_id, cluster_id, ca_cert_pem, cert_chain_pem, key_pem, ca_key_pem, managers } = reply
+        let JoinReply::Joined {
+            node_id,
+            cluster_id,
+            ca_cert_pem,
+            cert_chain_pem,
+            key_pem,
+            ca_key_pem,
+            managers,
+        } = reply
         else {
             return Err(DaemonError::NoLeader);
         };
         let pki = security::pki_dir(&self.cfg);
-        let cert = orc_pki::NodeCert { node_id, role: security::role(role), cert_chain_pem, key_pem };
-        let files = orc_pki::save_node_files(&pki, &ca_cert_pem, &cert).map_err(security::pki_err)?;
+        let cert = orc_pki::NodeCert {
+            node_id,
+            role: security::role(role),
+            cert_chain_pem,
+            key_pem,
+        };
+        let files =
+            orc_pki::save_node_files(&pki, &ca_cert_pem, &cert).map_err(security::pki_err)?;
         if let Some(key) = &ca_key_pem {
             let ca = orc_pki::ClusterCa::from_pem(&ca_cert_pem, key).map_err(security::pki_err)?;
             orc_pki::save_ca(&pki, &ca).map_err(security::pki_err)?;
         }
         let dialer = NetDialer::new(files.clone());
-        let id = Identity { format: 1, node_id, cluster_id, role, managers: managers.clone() };
+        let id = Identity {
+            format: 1,
+            node_id,
+            cluster_id,
+            role,
+            managers: managers.clone(),
+        };
         match role {
             NodeRole::Manager => {
                 let cluster = Cluster::start(&self.cfg, node_id, dialer).await?;
@@ -315,13 +400,20 @@ impl Daemon {
                 // Now that this node serves Raft, become a voter.
                 cluster
                     .remote
-                    .forward(ForwardRequest::PromoteMe { node_id, address: advertise }, None)
+                    .forward(
+                        ForwardRequest::PromoteMe {
+                            node_id,
+                            address: advertise,
+                        },
+                        None,
+                    )
                     .await?;
                 cluster.wait_leader(Duration::from_secs(10)).await?;
             }
             NodeRole::Worker => {
                 identity::save(&self.cfg.data_dir, &id)?;
-                self.clone().activate_worker(node_id, Remote::new(dialer, managers));
+                self.clone()
+                    .activate_worker(node_id, Remote::new(dialer, managers));
             }
         }
         Ok(id)
@@ -357,12 +449,16 @@ async fn announce(daemon: Arc<Daemon>, cluster: Cluster) {
 
 pub(crate) fn set_mode(path: &std::path::Path, mode: u32) -> Result<(), DaemonError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| DaemonError::io(path, e))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| DaemonError::io(path, e))
 }
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers the daemon can still be killed; just run forever.
         return std::future::pending().await;
     };

@@ -12,9 +12,11 @@ mod identity;
 mod manager;
 mod membership;
 mod net;
+mod quorum;
 mod security;
 mod util;
 mod views;
+mod vip;
 mod writer;
 
 pub use config::DaemonConfig;

@@ -2,7 +2,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "orc", version, about = "A small Raft-replicated container orchestrator for ARM boards")]
+#[command(
+    name = "orc",
+    version,
+    about = "A small Raft-replicated container orchestrator for ARM boards"
+)]
 pub struct Cli {
     /// The local daemon's socket.
     #[arg(long, global = true, env = "ORC_SOCKET", default_value = orc_api::DEFAULT_SOCKET)]
@@ -32,6 +36,31 @@ pub enum Command {
     Node(NodeCmd),
     /// Print the client's and the daemon's version.
     Version(JsonFlag),
+    /// The cluster's virtual IP (VRRPv3, held by one manager in the Raft majority).
+    #[command(subcommand)]
+    Vip(VipCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VipCmd {
+    /// Set (or change) the cluster's virtual IP.
+    Set {
+        /// The address with its prefix length, e.g. 192.168.1.100/24.
+        address: String,
+        /// The interface every manager holds it on.
+        #[arg(long)]
+        interface: String,
+        /// The VRRP virtual router id (1-255), unique on the LAN.
+        #[arg(long)]
+        vrid: u8,
+        /// Advertisement interval (10ms..40.95s, in 10 ms steps).
+        #[arg(long, default_value = "1s")]
+        advert_interval: String,
+    },
+    /// Show the VIP, the master and this manager's VRRP state and counters.
+    Status(JsonFlag),
+    /// Remove the cluster's virtual IP.
+    Unset,
 }
 
 #[derive(Args, Debug)]
@@ -107,9 +136,13 @@ pub enum ClusterCmd {
 #[derive(Subcommand, Debug)]
 pub enum ImageCmd {
     /// Import an OCI or `docker save` archive.
-    Load { file: PathBuf },
+    Load {
+        file: PathBuf,
+    },
     Ls(JsonFlag),
-    Rm { reference: String },
+    Rm {
+        reference: String,
+    },
 }
 
 #[derive(Args, Debug, Clone, Copy)]

@@ -21,7 +21,9 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             to_value(InfoReply {
                 version: env!("CARGO_PKG_VERSION").into(),
                 node_id: c.as_ref().map(|c| views::node_id_str(c.node_id)),
-                cluster_id: state.as_ref().and_then(|s| s.cluster.as_ref().map(|i| i.id.clone())),
+                cluster_id: state
+                    .as_ref()
+                    .and_then(|s| s.cluster.as_ref().map(|i| i.id.clone())),
                 leader: c.as_ref().and_then(|c| c.leader()).map(views::node_id_str),
                 is_manager: c.is_some(),
             })
@@ -30,67 +32,122 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             let id = daemon.init_cluster(advertise).await?;
             Ok(json!({ "cluster_id": id.cluster_id, "node_id": views::node_id_str(id.node_id) }))
         }
-        Request::ClusterJoin { token, address, advertise } => {
+        Request::ClusterJoin {
+            token,
+            address,
+            advertise,
+        } => {
             let id = daemon.join_cluster(token, address, advertise).await?;
-            Ok(json!({ "cluster_id": id.cluster_id, "node_id": views::node_id_str(id.node_id), "role": id.role.as_str() }))
+            Ok(
+                json!({ "cluster_id": id.cluster_id, "node_id": views::node_id_str(id.node_id), "role": id.role.as_str() }),
+            )
         }
-        Request::JoinToken { role, rotate } => super::nodes::join_token(&daemon, &role, rotate).await,
-        Request::NodeUpdate { node, availability, label_add, label_rm } => {
-            super::nodes::update(&daemon, &node, availability, label_add, label_rm).await
+        Request::JoinToken { role, rotate } => {
+            super::nodes::join_token(&daemon, &role, rotate).await
         }
+        Request::NodeUpdate {
+            node,
+            availability,
+            label_add,
+            label_rm,
+        } => super::nodes::update(&daemon, &node, availability, label_add, label_rm).await,
         Request::NodeRm { node, force } => super::nodes::remove(&daemon, &node, force).await,
         Request::ImageLoad { path } => {
             sink.progress(format!("importing {}", path.display())).await;
             let images = daemon.runtime.import_archive(&path).await?;
             to_value(images.into_iter().map(image_row).collect::<Vec<_>>())
         }
-        Request::ImageLs => {
-            to_value(daemon.runtime.list_images().await?.into_iter().map(image_row).collect::<Vec<_>>())
-        }
+        Request::ImageLs => to_value(
+            daemon
+                .runtime
+                .list_images()
+                .await?
+                .into_iter()
+                .map(image_row)
+                .collect::<Vec<_>>(),
+        ),
         Request::ImageRm { reference } => {
             daemon.runtime.remove_image(&reference).await?;
             Ok(json!({ "removed": reference }))
         }
-        Request::StackDeploy { stack, detach, timeout_secs } => {
+        Request::StackDeploy {
+            stack,
+            detach,
+            timeout_secs,
+        } => {
             let cluster = daemon.cluster()?;
             let services = stack
                 .services
                 .iter()
-                .map(|(name, spec)| NewService { id: random_id(), short_name: name.clone(), spec: spec.clone() })
+                .map(|(name, spec)| NewService {
+                    id: random_id(),
+                    short_name: name.clone(),
+                    spec: spec.clone(),
+                })
                 .collect();
             let r = cluster
-                .propose(Command::DeployStack { stack: stack.name.clone(), services, at: now_ms() })
+                .propose(Command::DeployStack {
+                    stack: stack.name.clone(),
+                    services,
+                    at: now_ms(),
+                })
                 .await?;
             let outcome = match r {
                 CommandResult::Deployed(o) => o,
                 _ => Default::default(),
             };
-            for (verb, names) in [("creating", &outcome.created), ("updating", &outcome.updated), ("removing", &outcome.removed)] {
+            for (verb, names) in [
+                ("creating", &outcome.created),
+                ("updating", &outcome.updated),
+                ("removing", &outcome.removed),
+            ] {
                 for n in names {
                     sink.progress(format!("{verb} service {n}")).await;
                 }
             }
             if !detach {
-                converge::stack(&cluster, &stack.name, &outcome.removed, Duration::from_secs(timeout_secs), sink).await?;
+                converge::stack(
+                    &cluster,
+                    &stack.name,
+                    &outcome.removed,
+                    Duration::from_secs(timeout_secs),
+                    sink,
+                )
+                .await?;
             }
             to_value(outcome)
         }
         Request::StackLs => to_value(views::stacks(&daemon.cluster()?.snapshot())),
-        Request::StackRm { name, detach, timeout_secs } => {
+        Request::StackRm {
+            name,
+            detach,
+            timeout_secs,
+        } => {
             let cluster = daemon.cluster()?;
             let state = cluster.snapshot();
-            let ids: Vec<String> = state.services_in_stack(&name).map(|s| s.id.clone()).collect();
+            let ids: Vec<String> = state
+                .services_in_stack(&name)
+                .map(|s| s.id.clone())
+                .collect();
             if ids.is_empty() {
                 return Err(DaemonError::Invalid(format!("no stack named {name}")));
             }
-            cluster.propose(Command::RemoveStack { stack: name.clone() }).await?;
-            sink.progress(format!("removing {} service(s) of stack {name}", ids.len())).await;
+            cluster
+                .propose(Command::RemoveStack {
+                    stack: name.clone(),
+                })
+                .await?;
+            sink.progress(format!("removing {} service(s) of stack {name}", ids.len()))
+                .await;
             if !detach {
                 converge::gone(&cluster, &ids, Duration::from_secs(timeout_secs), sink).await?;
             }
             Ok(json!({ "removed": name, "services": ids.len() }))
         }
-        Request::ServiceLs { stack } => to_value(views::services(&daemon.cluster()?.snapshot(), stack.as_deref())),
+        Request::ServiceLs { stack } => to_value(views::services(
+            &daemon.cluster()?.snapshot(),
+            stack.as_deref(),
+        )),
         Request::ServicePs { name, all } => {
             let state = daemon.cluster()?.snapshot();
             let s = state
@@ -98,9 +155,20 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                 .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?;
             to_value(views::tasks(&state, s, all, now_ms()))
         }
-        Request::ServiceScale { name, replicas, detach, timeout_secs } => {
+        Request::ServiceScale {
+            name,
+            replicas,
+            detach,
+            timeout_secs,
+        } => {
             let cluster = daemon.cluster()?;
-            cluster.propose(Command::ScaleService { name: name.clone(), replicas, at: now_ms() }).await?;
+            cluster
+                .propose(Command::ScaleService {
+                    name: name.clone(),
+                    replicas,
+                    at: now_ms(),
+                })
+                .await?;
             sink.progress(format!("{name} scaled to {replicas}")).await;
             if !detach {
                 converge::service(&cluster, &name, Duration::from_secs(timeout_secs), sink).await?;
@@ -111,6 +179,35 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             crate::api::converge::logs(&daemon, &name, follow, tail, sink).await?;
             Ok(Value::Null)
         }
+        Request::VipSet {
+            address,
+            interface,
+            vrid,
+            advert_interval_ms,
+        } => {
+            let setting = crate::vip::validate(&address, &interface, vrid, advert_interval_ms)
+                .map_err(DaemonError::Invalid)?;
+            daemon
+                .cluster()?
+                .propose(Command::SetVip(Some(setting.clone())))
+                .await?;
+            to_value(setting)
+        }
+        Request::VipUnset => {
+            daemon.cluster()?.propose(Command::SetVip(None)).await?;
+            Ok(json!({ "removed": true }))
+        }
+        Request::VipStatus => {
+            let c = daemon.cluster()?;
+            let local = daemon.vip_status.borrow().clone();
+            Ok(json!({
+                "setting": c.snapshot().vip,
+                "node_id": views::node_id_str(c.node_id),
+                "local": local.counters,
+                "running": local.setting,
+                "error": local.error,
+            }))
+        }
         Request::NodeLs => {
             let c = daemon.cluster()?;
             to_value(views::nodes(&c.snapshot(), c.leader()))
@@ -119,5 +216,10 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
 }
 
 fn image_row(i: orc_runtime::ImageInfo) -> ImageRow {
-    ImageRow { name: i.name, digest: i.digest, size: i.size, platform: i.platform }
+    ImageRow {
+        name: i.name,
+        digest: i.digest,
+        size: i.size,
+        platform: i.platform,
+    }
 }

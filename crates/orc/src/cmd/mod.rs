@@ -2,8 +2,9 @@
 
 mod daemon;
 mod listing;
+mod vip;
 
-use crate::cli::{Cli, ClusterCmd, Command, ImageCmd, NodeCmd, ServiceCmd, StackCmd};
+use crate::cli::{Cli, ClusterCmd, Command, ImageCmd, NodeCmd, ServiceCmd, StackCmd, VipCmd};
 use anyhow::{bail, Context};
 use orc_api::{Client, Reply, Request};
 use serde_json::Value;
@@ -31,16 +32,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Version(j) => {
             let info = call(&cli, Request::Info).await.ok();
             if j.json {
-                return crate::output::json(&serde_json::json!({ "client": env!("CARGO_PKG_VERSION"), "daemon": info }));
+                return crate::output::json(
+                    &serde_json::json!({ "client": env!("CARGO_PKG_VERSION"), "daemon": info }),
+                );
             }
             println!("orc {}", env!("CARGO_PKG_VERSION"));
-            if let Some(v) = info.as_ref().and_then(|i| i.get("version")).and_then(|v| v.as_str()) {
+            if let Some(v) = info
+                .as_ref()
+                .and_then(|i| i.get("version"))
+                .and_then(|v| v.as_str())
+            {
                 println!("daemon {v}");
             }
             Ok(())
         }
         Command::Cluster(ClusterCmd::Init { advertise }) => {
-            let v = call(&cli, Request::ClusterInit { advertise: advertise.clone() }).await?;
+            let v = call(
+                &cli,
+                Request::ClusterInit {
+                    advertise: advertise.clone(),
+                },
+            )
+            .await?;
             println!(
                 "cluster {} initialised; this node ({}) is its first manager",
                 v["cluster_id"].as_str().unwrap_or("?"),
@@ -54,12 +67,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 return crate::output::json(&v);
             }
             for k in ["version", "cluster_id", "node_id", "leader", "is_manager"] {
-                println!("{k:<12} {}", v.get(k).map(|x| x.to_string()).unwrap_or_default().trim_matches('"'));
+                println!(
+                    "{k:<12} {}",
+                    v.get(k)
+                        .map(|x| x.to_string())
+                        .unwrap_or_default()
+                        .trim_matches('"')
+                );
             }
             Ok(())
         }
-        Command::Cluster(ClusterCmd::Join { token, address, advertise }) => {
-            let v = call(&cli, Request::ClusterJoin { token: token.clone(), address: address.clone(), advertise: advertise.clone() }).await?;
+        Command::Cluster(ClusterCmd::Join {
+            token,
+            address,
+            advertise,
+        }) => {
+            let v = call(
+                &cli,
+                Request::ClusterJoin {
+                    token: token.clone(),
+                    address: address.clone(),
+                    advertise: advertise.clone(),
+                },
+            )
+            .await?;
             println!(
                 "joined cluster {} as {} (node {})",
                 v["cluster_id"].as_str().unwrap_or("?"),
@@ -68,8 +99,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Cluster(ClusterCmd::JoinToken { role, rotate, quiet }) => {
-            let v = call(&cli, Request::JoinToken { role: role.clone(), rotate: *rotate }).await?;
+        Command::Cluster(ClusterCmd::JoinToken {
+            role,
+            rotate,
+            quiet,
+        }) => {
+            let v = call(
+                &cli,
+                Request::JoinToken {
+                    role: role.clone(),
+                    rotate: *rotate,
+                },
+            )
+            .await?;
             let token = v["token"].as_str().unwrap_or_default();
             if *quiet {
                 println!("{token}");
@@ -81,40 +123,87 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Node(NodeCmd::Update { node, availability, label_add, label_rm }) => {
-            call(&cli, Request::NodeUpdate { node: node.clone(), availability: availability.clone(), label_add: label_add.clone(), label_rm: label_rm.clone() }).await?;
+        Command::Node(NodeCmd::Update {
+            node,
+            availability,
+            label_add,
+            label_rm,
+        }) => {
+            call(
+                &cli,
+                Request::NodeUpdate {
+                    node: node.clone(),
+                    availability: availability.clone(),
+                    label_add: label_add.clone(),
+                    label_rm: label_rm.clone(),
+                },
+            )
+            .await?;
             println!("{node} updated");
             Ok(())
         }
         Command::Node(NodeCmd::Rm { node, force }) => {
-            call(&cli, Request::NodeRm { node: node.clone(), force: *force }).await?;
+            call(
+                &cli,
+                Request::NodeRm {
+                    node: node.clone(),
+                    force: *force,
+                },
+            )
+            .await?;
             println!("{node} removed");
             Ok(())
         }
         Command::Image(ImageCmd::Load { file }) => {
-            let path = std::fs::canonicalize(file).with_context(|| format!("{}", file.display()))?;
+            let path =
+                std::fs::canonicalize(file).with_context(|| format!("{}", file.display()))?;
             let v = call(&cli, Request::ImageLoad { path }).await?;
             for img in v.as_array().into_iter().flatten() {
-                println!("loaded {} ({})", img["name"].as_str().unwrap_or("?"), img["digest"].as_str().unwrap_or("?"));
+                println!(
+                    "loaded {} ({})",
+                    img["name"].as_str().unwrap_or("?"),
+                    img["digest"].as_str().unwrap_or("?")
+                );
             }
             Ok(())
         }
-        Command::Image(ImageCmd::Ls(j)) => listing::images(call(&cli, Request::ImageLs).await?, j.json),
+        Command::Image(ImageCmd::Ls(j)) => {
+            listing::images(call(&cli, Request::ImageLs).await?, j.json)
+        }
         Command::Image(ImageCmd::Rm { reference }) => {
-            call(&cli, Request::ImageRm { reference: reference.clone() }).await?;
+            call(
+                &cli,
+                Request::ImageRm {
+                    reference: reference.clone(),
+                },
+            )
+            .await?;
             println!("removed {reference}");
             Ok(())
         }
         Command::Stack(StackCmd::Validate { file, name }) => {
             let stack = load_stack(file, name.as_deref())?;
-            println!("{}: stack {} is valid ({} service(s))", file.display(), stack.name, stack.services.len());
+            println!(
+                "{}: stack {} is valid ({} service(s))",
+                file.display(),
+                stack.name,
+                stack.services.len()
+            );
             Ok(())
         }
         Command::Stack(StackCmd::Deploy { file, name, wait }) => {
             let stack = load_stack(file, name.as_deref())?;
             let stack_name = stack.name.clone();
             eprintln!("deploying stack {stack_name}");
-            let v = call(&cli, Request::StackDeploy { stack, detach: wait.detach, timeout_secs: wait.timeout }).await?;
+            let v = call(
+                &cli,
+                Request::StackDeploy {
+                    stack,
+                    detach: wait.detach,
+                    timeout_secs: wait.timeout,
+                },
+            )
+            .await?;
             let count = |k: &str| v[k].as_array().map(|a| a.len()).unwrap_or(0);
             println!(
                 "stack {stack_name}: {} created, {} updated, {} unchanged, {} removed{}",
@@ -122,41 +211,100 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 count("updated"),
                 count("unchanged"),
                 count("removed"),
-                if wait.detach { "" } else { "; all services converged" }
+                if wait.detach {
+                    ""
+                } else {
+                    "; all services converged"
+                }
             );
             Ok(())
         }
-        Command::Stack(StackCmd::Ls(j)) => listing::stacks(call(&cli, Request::StackLs).await?, j.json),
+        Command::Stack(StackCmd::Ls(j)) => {
+            listing::stacks(call(&cli, Request::StackLs).await?, j.json)
+        }
         Command::Stack(StackCmd::Rm { name, wait }) => {
-            call(&cli, Request::StackRm { name: name.clone(), detach: wait.detach, timeout_secs: wait.timeout }).await?;
+            call(
+                &cli,
+                Request::StackRm {
+                    name: name.clone(),
+                    detach: wait.detach,
+                    timeout_secs: wait.timeout,
+                },
+            )
+            .await?;
             println!("removed stack {name}");
             Ok(())
         }
-        Command::Service(ServiceCmd::Ls { stack, json }) => {
-            listing::services(call(&cli, Request::ServiceLs { stack: stack.clone() }).await?, json.json)
-        }
-        Command::Service(ServiceCmd::Ps { name, all, json }) => {
-            listing::tasks(call(&cli, Request::ServicePs { name: name.clone(), all: *all }).await?, json.json)
-        }
+        Command::Service(ServiceCmd::Ls { stack, json }) => listing::services(
+            call(
+                &cli,
+                Request::ServiceLs {
+                    stack: stack.clone(),
+                },
+            )
+            .await?,
+            json.json,
+        ),
+        Command::Service(ServiceCmd::Ps { name, all, json }) => listing::tasks(
+            call(
+                &cli,
+                Request::ServicePs {
+                    name: name.clone(),
+                    all: *all,
+                },
+            )
+            .await?,
+            json.json,
+        ),
         Command::Service(ServiceCmd::Scale { pairs, wait }) => {
             let mut parsed = Vec::new();
             for p in pairs {
                 let Some((name, n)) = p.split_once('=') else {
                     bail!("{p}: expected SERVICE=REPLICAS");
                 };
-                let n: u32 = n.parse().with_context(|| format!("{p}: replicas must be a whole number"))?;
+                let n: u32 = n
+                    .parse()
+                    .with_context(|| format!("{p}: replicas must be a whole number"))?;
                 parsed.push((name.to_string(), n));
             }
             for (name, replicas) in parsed {
-                call(&cli, Request::ServiceScale { name: name.clone(), replicas, detach: wait.detach, timeout_secs: wait.timeout }).await?;
+                call(
+                    &cli,
+                    Request::ServiceScale {
+                        name: name.clone(),
+                        replicas,
+                        detach: wait.detach,
+                        timeout_secs: wait.timeout,
+                    },
+                )
+                .await?;
                 println!("{name} scaled to {replicas}");
             }
             Ok(())
         }
         Command::Service(ServiceCmd::Logs { name, follow, tail }) => {
-            call(&cli, Request::ServiceLogs { name: name.clone(), follow: *follow, tail: *tail }).await?;
+            call(
+                &cli,
+                Request::ServiceLogs {
+                    name: name.clone(),
+                    follow: *follow,
+                    tail: *tail,
+                },
+            )
+            .await?;
             Ok(())
         }
         Command::Node(NodeCmd::Ls(j)) => listing::nodes(call(&cli, Request::NodeLs).await?, j.json),
+        Command::Vip(sub) => {
+            let v = call(&cli, vip::request(sub)?).await?;
+            match sub {
+                VipCmd::Set {
+                    address, interface, ..
+                } => println!("virtual IP {address} set on {interface}"),
+                VipCmd::Unset => println!("virtual IP removed"),
+                VipCmd::Status(j) => vip::print_status(&v, j.json)?,
+            }
+            Ok(())
+        }
     }
 }
