@@ -1,0 +1,159 @@
+//! The cluster's virtual IP, end to end: 3 orc managers, each in its own network
+//! namespace on a bridged LAN, run VRRPv3 for `orc vip set`. Exactly one holds the VIP;
+//! it moves on SIGKILL, SIGTERM and when the holder is cut off from the Raft majority
+//! (never two holders for longer than a Master_Down_Interval); `orc vip unset` removes
+//! it everywhere. Holders are read with `ip addr` in each node's namespace.
+
+#[path = "cluster/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use anyhow::{bail, ensure, Result};
+use harness::TestCluster;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+
+/// Advert interval under test.
+const ADVERT_MS: u64 = 100;
+/// Master_Down_Interval at priority 100: 3 × interval + (256 − 100) × interval / 256.
+const MASTER_DOWN: Duration = Duration::from_millis(3 * ADVERT_MS + (256 - 100) * ADVERT_MS / 256);
+/// Between two samples of the holders while the VIP moves.
+const SAMPLE: Duration = Duration::from_millis(20);
+/// How long a move may take at most (generous: the 2 cores are shared by every test).
+const MOVE: Duration = Duration::from_secs(20);
+
+/// Whether the namespace's eth0 carries `vip`.
+fn holds(c: &TestCluster, i: usize, vip: &str) -> bool {
+    let out = c.host(i).command("ip").args(["-4", "-o", "addr", "show", "dev", "eth0"]).output();
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).contains(&format!(" {vip}/")),
+        Err(_) => false,
+    }
+}
+
+/// Indexes of the nodes in `among` whose eth0 carries the VIP.
+fn holders(c: &TestCluster, among: &[usize], vip: &str) -> Vec<usize> {
+    among.iter().copied().filter(|&i| holds(c, i, vip)).collect()
+}
+
+/// Samples every [`SAMPLE`] until `done(holders)` holds; fails if two or more of
+/// `among` hold the VIP for longer than a Master_Down_Interval in a row. Returns the
+/// holders at the end and the time it took.
+fn watch_move(
+    c: &TestCluster,
+    among: &[usize],
+    vip: &str,
+    what: &str,
+    done: impl Fn(&[usize]) -> bool,
+) -> Result<(Vec<usize>, Duration)> {
+    let start = Instant::now();
+    let mut split_since: Option<Instant> = None;
+    let mut worst_split = Duration::ZERO;
+    loop {
+        let t = Instant::now();
+        let h = holders(c, among, vip);
+        if h.len() >= 2 {
+            let since = *split_since.get_or_insert(t);
+            worst_split = worst_split.max(t - since);
+            ensure!(
+                t - since <= MASTER_DOWN,
+                "{what}: nodes {h:?} all held {vip} for {:?} (> Master_Down_Interval {MASTER_DOWN:?})\n{}",
+                t - since,
+                c.logs_tail()
+            );
+        } else {
+            split_since = None;
+        }
+        if done(&h) {
+            eprintln!("{what}: done after {:?} (holders {h:?}, worst overlap {worst_split:?})", start.elapsed());
+            return Ok((h, start.elapsed()));
+        }
+        if start.elapsed() > MOVE {
+            bail!("{what}: timed out after {MOVE:?}; holders {h:?}\n{}", c.logs_tail());
+        }
+        std::thread::sleep(SAMPLE.saturating_sub(t.elapsed()));
+    }
+}
+
+/// Exactly one holder among `among`, and it stays so for a few adverts.
+fn one_holder(c: &TestCluster, among: &[usize], vip: &str, what: &str) -> Result<usize> {
+    let (h, _) = watch_move(c, among, vip, what, |h| h.len() == 1)?;
+    // Still exactly one a little later: no second master appears after the first.
+    let settle = Instant::now() + Duration::from_millis(5 * ADVERT_MS);
+    while Instant::now() < settle {
+        let now = holders(c, among, vip);
+        ensure!(now.len() <= 1, "{what}: two holders {now:?} after settling\n{}", c.logs_tail());
+        std::thread::sleep(SAMPLE);
+    }
+    Ok(h[0])
+}
+
+fn alive_except(n: usize, except: usize) -> Vec<usize> {
+    (0..n).filter(|&i| i != except).collect()
+}
+
+#[test]
+fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
+    let mut c = TestCluster::form(&["vip-a", "vip-b", "vip-c"], 3, 0, Some(250), false)?;
+    let subnet = c.lan.subnet();
+    let vip = subnet.replace(".0/24", ".100");
+    let all = [0usize, 1, 2];
+
+    // Bad settings are refused by the daemon.
+    let bad = c.node(0).orc(&["vip", "set", &vip, "--interface", "eth0", "--vrid", "0"])?;
+    ensure!(!bad.status.success(), "VRID 0 accepted");
+    let bad = c.node(0).orc(&["vip", "set", &format!("{vip}/24"), "--interface", "eth0", "--vrid", "51", "--advert-interval", "5ms"])?;
+    ensure!(!bad.status.success(), "a 5 ms advert interval was accepted");
+
+    c.node(0).ok(&["vip", "set", &format!("{vip}/24"), "--interface", "eth0", "--vrid", "51", "--advert-interval", "100ms"])?;
+    let holder = one_holder(&c, &all, &vip, "first holder")?;
+    let status = c.node(holder).json(&["vip", "status"])?;
+    ensure!(status["local"]["state"] == "master", "holder's status: {status}");
+    ensure!(status["setting"]["vrid"] == 51, "status: {status}");
+    let table = c.node(holder).ok(&["vip", "status"])?;
+    ensure!(table.contains("master") && table.contains(&vip), "status table:\n{table}");
+
+    // Cut the holder off from the other two (its adverts still reach them; nothing
+    // from them reaches it): the quorum guard makes it release, a majority node takes it.
+    c.lan.partition(c.host(holder))?;
+    let (h, t) = watch_move(&c, &all, &vip, "partitioned holder", |h| h.len() == 1 && h[0] != holder)?;
+    eprintln!("partition: VIP moved from node {holder} to node {} in {t:?}", h[0]);
+    c.lan.heal(c.host(holder))?;
+    c.wait_ready(h[0], 3)?;
+    let holder = one_holder(&c, &all, &vip, "after healing")?;
+
+    // Graceful stop: priority 0, another node takes over at once.
+    let pid = c.node(holder).daemon_pid().ok_or_else(|| anyhow::anyhow!("no daemon pid"))?;
+    let others = alive_except(3, holder);
+    kill(Pid::from_raw(pid as i32), Signal::SIGTERM)?;
+    let (h, t) = watch_move(&c, &all, &vip, "SIGTERM", |h| h.len() == 1 && h[0] != holder)?;
+    eprintln!("SIGTERM: VIP on node {} after {t:?}", h[0]);
+    ensure!(t < Duration::from_secs(2), "graceful handover took {t:?}");
+    c.node_mut(holder).restart_daemon()?;
+    c.wait_ready(others[0], 3)?;
+    let holder = one_holder(&c, &all, &vip, "after the restart")?;
+
+    // SIGKILL: the dead daemon cannot remove its VIP (like a crashed keepalived); a live
+    // node takes it within Master_Down_Interval (+ the time to notice, on a busy box).
+    let others = alive_except(3, holder);
+    let killed = Instant::now();
+    c.node_mut(holder).kill_daemon()?;
+    let (h, _) = watch_move(&c, &others, &vip, "SIGKILL", |h| h.len() == 1)?;
+    let failover = killed.elapsed();
+    eprintln!("SIGKILL failover at {ADVERT_MS} ms adverts: VIP on node {} after {failover:?}", h[0]);
+    ensure!(failover < Duration::from_secs(3), "failover took {failover:?}");
+
+    // Back up: the restarted node removes its stale copy and stays backup.
+    c.node_mut(holder).restart_daemon()?;
+    c.poll(MOVE, "the restarted node to drop its stale VIP", SAMPLE, || (!holds(&c, holder, &vip)).then_some(()))?;
+    c.wait_ready(h[0], 3)?;
+    one_holder(&c, &all, &vip, "after the killed node came back")?;
+
+    // Unset: nobody holds it.
+    c.node(others[0]).ok(&["vip", "unset"])?;
+    watch_move(&c, &all, &vip, "unset", |h| h.is_empty())?;
+    let status = c.node(0).json(&["vip", "status"])?;
+    ensure!(status["setting"].is_null(), "status after unset: {status}");
+    Ok(())
+}
