@@ -1,0 +1,204 @@
+//! The state machine's pure apply: determinism, forward-only task states, deploys.
+
+use orc_model::*;
+use orc_spec::{NetworkMode, ServiceMode, ServiceSpec};
+
+fn spec(replicas: u32) -> ServiceSpec {
+    ServiceSpec {
+        image: "demo/busybox:1".into(),
+        entrypoint: None,
+        command: Some(vec!["sleep".into(), "1".into()]),
+        mode: ServiceMode::Replicated { replicas },
+        env: Default::default(),
+        labels: Default::default(),
+        constraints: vec![],
+        resources: Default::default(),
+        restart: Default::default(),
+        stop: Default::default(),
+        user: None,
+        working_dir: None,
+        hostname: None,
+        mounts: vec![],
+        network_mode: NetworkMode::Host,
+    }
+}
+
+fn deploy(stack: &str, services: &[(&str, u32)]) -> Command {
+    Command::DeployStack {
+        stack: stack.into(),
+        services: services
+            .iter()
+            .map(|(n, r)| NewService {
+                id: format!("{stack}-{n}"),
+                short_name: n.to_string(),
+                spec: spec(*r),
+            })
+            .collect(),
+        at: 1,
+    }
+}
+
+fn task(id: &str, state: TaskState) -> Task {
+    Task {
+        id: id.into(),
+        service_id: "s".into(),
+        service_name: "st_web".into(),
+        slot: 1,
+        node_id: None,
+        spec_version: 1,
+        spec: spec(1),
+        desired_state: TaskState::Running,
+        status: TaskStatus::new(state, 0, ""),
+        created_at: 0,
+        not_before: 0,
+        attempt: 0,
+    }
+}
+
+#[test]
+fn deploy_is_declarative_and_idempotent() {
+    let mut st = ClusterState::default();
+    let r = st.apply(&deploy("st", &[("web", 2), ("db", 1)]));
+    let CommandResult::Deployed(o) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(o.created.len(), 2);
+    let rev = st.revision;
+    // The same file again changes nothing, not even the revision.
+    let CommandResult::Deployed(o) = st.apply(&deploy("st", &[("web", 2), ("db", 1)])) else {
+        panic!()
+    };
+    assert_eq!(o.unchanged.len(), 2);
+    assert_eq!(st.revision, rev);
+    // A changed service is updated (version + 1), a dropped one removed.
+    let CommandResult::Deployed(o) = st.apply(&deploy("st", &[("web", 3)])) else {
+        panic!()
+    };
+    assert_eq!(o.updated, vec!["st_web".to_string()]);
+    assert_eq!(o.removed, vec!["st_db".to_string()]);
+    assert_eq!(st.service_by_name("st_web").map(|s| s.version), Some(2));
+    assert!(st.service_by_name("st_db").is_none());
+}
+
+#[test]
+fn a_name_of_another_stack_refuses_the_whole_deploy() {
+    let mut st = ClusterState::default();
+    st.apply(&deploy("a", &[("b_c", 1)]));
+    let before = st.clone();
+    // "a_b" + "_c" and "a" + "_b_c" would both be "a_b_c".
+    let r = st.apply(&deploy("a_b", &[("c", 1), ("x", 1)]));
+    assert!(
+        matches!(r, CommandResult::Err(ApplyError::NameTaken { .. })),
+        "{r:?}"
+    );
+    assert_eq!(st, before);
+}
+
+#[test]
+fn task_status_only_moves_forward() {
+    let mut st = ClusterState::default();
+    st.apply(&Command::CreateTasks(vec![task("t1", TaskState::Pending)]));
+    let up = |s: TaskState| Command::UpdateTaskStatus {
+        updates: vec![("t1".into(), TaskStatus::new(s, 5, "x"))],
+    };
+    st.apply(&up(TaskState::Running));
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Running);
+    // Backwards is ignored.
+    st.apply(&up(TaskState::Starting));
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Running);
+    st.apply(&up(TaskState::Failed));
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Failed);
+    // Terminal is final, even for a "later" terminal state.
+    st.apply(&up(TaskState::Orphaned));
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Failed);
+}
+
+#[test]
+fn desired_state_only_rises_and_assignment_happens_once() {
+    let mut st = ClusterState::default();
+    st.apply(&Command::CreateTasks(vec![task("t1", TaskState::Pending)]));
+    st.apply(&Command::AssignTasks {
+        assignments: vec![("t1".into(), 7)],
+        at: 1,
+    });
+    st.apply(&Command::AssignTasks {
+        assignments: vec![("t1".into(), 8)],
+        at: 2,
+    });
+    assert_eq!(st.tasks["t1"].node_id, Some(7));
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Assigned);
+    st.apply(&Command::SetDesiredState {
+        updates: vec![("t1".into(), TaskState::Shutdown)],
+    });
+    st.apply(&Command::SetDesiredState {
+        updates: vec![("t1".into(), TaskState::Running)],
+    });
+    assert_eq!(st.tasks["t1"].desired_state, TaskState::Shutdown);
+}
+
+#[test]
+fn scale_and_errors_are_replicated_results() {
+    let mut st = ClusterState::default();
+    assert!(matches!(
+        st.apply(&Command::ScaleService {
+            name: "nope".into(),
+            replicas: 2,
+            at: 1
+        }),
+        CommandResult::Err(ApplyError::NoSuchService(_))
+    ));
+    st.apply(&deploy("st", &[("web", 1)]));
+    st.apply(&Command::ScaleService {
+        name: "st_web".into(),
+        replicas: 4,
+        at: 2,
+    });
+    assert_eq!(
+        st.service_by_name("st_web").map(|s| s.spec.mode),
+        Some(ServiceMode::Replicated { replicas: 4 })
+    );
+    let r = st.apply(&Command::Batch(vec![
+        Command::Noop,
+        Command::RemoveNode { id: 3 },
+    ]));
+    assert!(matches!(r.error(), Some(ApplyError::NoSuchNode(3))));
+}
+
+#[test]
+fn removed_nodes_are_revoked_and_state_round_trips() {
+    let mut st = ClusterState::default();
+    st.apply(&Command::InitCluster {
+        id: "c".into(),
+        at: 1,
+    });
+    st.apply(&Command::PutNode(Node {
+        id: 9,
+        hostname: "rock1".into(),
+        role: NodeRole::Worker,
+        availability: Availability::Active,
+        status: NodeStatus::Ready,
+        status_message: String::new(),
+        address: "10.0.0.9:4747".into(),
+        resources: Default::default(),
+        labels: Default::default(),
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: "v8".into(),
+        },
+        created_at: 1,
+        updated_at: 1,
+    }));
+    st.apply(&deploy("st", &[("web", 2)]));
+    st.apply(&Command::RemoveNode { id: 9 });
+    assert!(st.revoked_nodes.contains(&9));
+    let bytes = encode_state(&st).expect("encode");
+    assert_eq!(decode_state(&bytes).expect("decode"), st);
+    let mut other = bytes.clone();
+    other[0] = FORMAT_VERSION + 1;
+    assert!(matches!(
+        decode_state(&other),
+        Err(CodecError::Version { .. })
+    ));
+    assert!(decode_state(&bytes[..bytes.len() / 2]).is_err());
+}
