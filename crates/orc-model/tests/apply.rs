@@ -1,25 +1,13 @@
 //! The state machine's pure apply: determinism, forward-only task states, deploys.
 
 use orc_model::*;
-use orc_spec::{NetworkMode, ServiceMode, ServiceSpec};
+use orc_spec::{ServiceMode, ServiceSpec};
 
 fn spec(replicas: u32) -> ServiceSpec {
     ServiceSpec {
-        image: "demo/busybox:1".into(),
-        entrypoint: None,
         command: Some(vec!["sleep".into(), "1".into()]),
         mode: ServiceMode::Replicated { replicas },
-        env: Default::default(),
-        labels: Default::default(),
-        constraints: vec![],
-        resources: Default::default(),
-        restart: Default::default(),
-        stop: Default::default(),
-        user: None,
-        working_dir: None,
-        hostname: None,
-        mounts: vec![],
-        network_mode: NetworkMode::Host,
+        ..ServiceSpec::new("demo/busybox:1")
     }
 }
 

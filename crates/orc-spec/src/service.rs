@@ -6,7 +6,7 @@ use crate::mount::parse_mounts;
 use crate::names::{check_absolute_path, check_hostname, check_user};
 use crate::policy::{parse_restart, parse_stop};
 use crate::resources::parse_resources;
-use crate::{NetworkMode, Resources, RestartPolicy, ServiceMode, ServiceSpec, StopPolicy};
+use crate::{ServiceMode, ServiceSpec};
 use std::collections::BTreeMap;
 use toml_edit::Value;
 
@@ -36,23 +36,7 @@ pub const MAX_REPLICAS: i64 = 1000;
 /// Reads one service table. Problems go to `ck`; the returned spec holds defaults where
 /// a value was invalid, and is only used when `ck` ends up empty.
 pub(crate) fn parse_service(ck: &mut Checker<'_>, node: &Node<'_>) -> ServiceSpec {
-    let mut spec = ServiceSpec {
-        image: String::new(),
-        entrypoint: None,
-        command: None,
-        mode: ServiceMode::Replicated { replicas: 1 },
-        env: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        constraints: Vec::new(),
-        resources: Resources::default(),
-        restart: RestartPolicy::default(),
-        stop: StopPolicy::default(),
-        user: None,
-        working_dir: None,
-        hostname: None,
-        mounts: Vec::new(),
-        network_mode: NetworkMode::Host,
-    };
+    let mut spec = ServiceSpec::new(String::new());
     let Some(f) = ck.table(node, SERVICE_KEYS) else {
         return spec;
     };

@@ -50,6 +50,30 @@ pub struct ServiceSpec {
     pub network_mode: NetworkMode,
 }
 
+impl ServiceSpec {
+    /// A service running `image` with every other key at its stack.toml default:
+    /// one replica, restart on any exit after 5 s, SIGTERM with 10 s grace, host network.
+    pub fn new(image: impl Into<String>) -> ServiceSpec {
+        ServiceSpec {
+            image: image.into(),
+            entrypoint: None,
+            command: None,
+            mode: ServiceMode::Replicated { replicas: 1 },
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            constraints: Vec::new(),
+            resources: Resources::default(),
+            restart: RestartPolicy::default(),
+            stop: StopPolicy::default(),
+            user: None,
+            working_dir: None,
+            hostname: None,
+            mounts: Vec::new(),
+            network_mode: NetworkMode::Host,
+        }
+    }
+}
+
 /// How many tasks a service runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceMode {

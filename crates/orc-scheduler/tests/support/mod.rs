@@ -6,9 +6,7 @@ use orc_model::{
     Platform, Service, ServiceMode, ServiceSpec, Task, TaskState, TaskStatus, Timestamp,
 };
 use orc_scheduler::{reconcile, schedule, OrchestratorConfig};
-use orc_spec::{
-    Constraint, ConstraintKey, ConstraintOp, NetworkMode, Resources, RestartPolicy, StopPolicy,
-};
+use orc_spec::{Constraint, ConstraintKey, ConstraintOp};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const GIB: u64 = 1 << 30;
@@ -57,21 +55,9 @@ pub fn node_with(id: NodeId, cpus: u64, mem: u64) -> Node {
 
 pub fn spec(mode: ServiceMode) -> ServiceSpec {
     ServiceSpec {
-        image: "demo/busybox:1".into(),
-        entrypoint: None,
         command: Some(vec!["sleep".into(), "1000".into()]),
         mode,
-        env: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        constraints: Vec::new(),
-        resources: Resources::default(),
-        restart: RestartPolicy::default(),
-        stop: StopPolicy::default(),
-        user: None,
-        working_dir: None,
-        hostname: None,
-        mounts: Vec::new(),
-        network_mode: NetworkMode::Host,
+        ..ServiceSpec::new("demo/busybox:1")
     }
 }
 

@@ -6,7 +6,7 @@ use orc_model::{
     Availability, ClusterState, Command, NewService, Node, NodeResources, NodeRole, NodeStatus,
     Platform,
 };
-use orc_spec::{NetworkMode, Resources, RestartPolicy, ServiceMode, ServiceSpec, StopPolicy};
+use orc_spec::{ServiceMode, ServiceSpec};
 use orc_store::{BasicNode, Raft, SingleNodeNetwork, StoreConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,21 +24,10 @@ pub fn service(short_name: &str, image: &str, replicas: u32) -> NewService {
         id: format!("svc-{short_name}-{image}"),
         short_name: short_name.to_string(),
         spec: ServiceSpec {
-            image: image.to_string(),
-            entrypoint: None,
             command: Some(vec!["sleep".into(), "3600".into()]),
             mode: ServiceMode::Replicated { replicas },
             env: BTreeMap::from([("A".to_string(), "1".to_string())]),
-            labels: BTreeMap::new(),
-            constraints: Vec::new(),
-            resources: Resources::default(),
-            restart: RestartPolicy::default(),
-            stop: StopPolicy::default(),
-            user: None,
-            working_dir: None,
-            hostname: None,
-            mounts: Vec::new(),
-            network_mode: NetworkMode::Host,
+            ..ServiceSpec::new(image)
         },
     }
 }
