@@ -12,7 +12,9 @@
 //! Candidates, learners and a stopped Raft are never eligible. The check runs every
 //! [`EVERY`], so a cut-off node becomes ineligible within `LEASE + EVERY` of the last
 //! message from the majority: less than the 1–2 s election timeout, so the old holder
-//! releases before (or as) the majority elects a new leader.
+//! releases before the majority elects a new leader. The price: the majority's
+//! followers also go ineligible `LEASE` after the old leader's last heartbeat, so when
+//! the cut-off holder was the leader nobody holds the VIP until a new leader is elected.
 
 use crate::cluster::Cluster;
 use openraft::ServerState;
@@ -20,8 +22,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// How recent the evidence of a majority must be: three Raft heartbeats (250 ms each).
-pub const LEASE: Duration = Duration::from_millis(750);
+/// How recent the evidence of a majority must be: two Raft heartbeats (250 ms each).
+///
+/// A cut-off holder keeps the VIP for at most `LEASE + EVERY` after its last contact,
+/// while the others take over one Master_Down_Interval (MDI) after its last advert;
+/// two holders overlap for at most about `LEASE + EVERY + interval - MDI`, which stays
+/// under one MDI down to 100 ms adverts (MDI 361 ms). A longer lease would tolerate a
+/// slower machine but break that bound; a shorter one would flap between heartbeats.
+pub const LEASE: Duration = Duration::from_millis(500);
 /// How often eligibility is re-evaluated.
 const EVERY: Duration = Duration::from_millis(50);
 
