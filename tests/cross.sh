@@ -98,7 +98,7 @@ for doc in docs/performance.md docs/performance-boards.md; do
   [ -n "$budget" ] && { budget_doc=$doc; break; }
 done
 size=$(stat -c %s "$BIN")
-echo "size: $size bytes ($(awk "BEGIN{printf \"%.2f\", $size/1048576}") MiB), profile $PROFILE"
+echo "size: $size bytes ($(awk "BEGIN{printf \"%.2f\", $size/1048576}") MiB), $BIN"
 if [ -z "$budget" ]; then
   fail "no 'size-budget-bytes: N' line in docs/performance.md or docs/performance-boards.md"
 elif [ "$budget" -gt "$HARD_CAP_BYTES" ]; then

@@ -247,7 +247,7 @@ else
     systemctl restart containerd.service
   fi
   systemctl enable --now containerd.service
-  systemctl enable orc.service >/dev/null 2>&1
+  systemctl enable orc.service
   if systemctl is-active --quiet orc.service &&
     { was_changed /usr/local/bin/orc || was_changed /etc/systemd/system/orc.service; }; then
     say "restarting orc (new binary or unit; containers keep running)"
