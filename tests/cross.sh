@@ -70,12 +70,14 @@ case "$desc" in
   *) fail "file(1) does not say statically linked: $desc" ;;
 esac
 # readelf reads any ELF whatever the host arch: no interpreter, no shared libraries.
-if readelf -lW "$BIN" | grep -q "INTERP"; then
-  fail "binary has a PT_INTERP program header (dynamic loader): $(readelf -lW "$BIN" | grep -A1 INTERP | tr -s ' ' | tr '\n' ' ')"
+phdrs=$(readelf -lW "$BIN")
+if grep -q "INTERP" <<<"$phdrs"; then
+  fail "binary has a PT_INTERP program header (dynamic loader): $(grep -A1 INTERP <<<"$phdrs" | tr -s ' ' | tr '\n' ' ')"
 else
   pass "no PT_INTERP program header"
 fi
-needed=$(readelf -dW "$BIN" | grep "(NEEDED)" || true)
+dynamic=$(readelf -dW "$BIN")
+needed=$(grep "(NEEDED)" <<<"$dynamic" || true)
 if [ -n "$needed" ]; then
   fail "binary needs shared libraries: $needed"
 else
