@@ -25,7 +25,11 @@ const MOVE: Duration = Duration::from_secs(20);
 
 /// Whether the namespace's eth0 carries `vip`.
 fn holds(c: &TestCluster, i: usize, vip: &str) -> bool {
-    let out = c.host(i).command("ip").args(["-4", "-o", "addr", "show", "dev", "eth0"]).output();
+    let out = c
+        .host(i)
+        .command("ip")
+        .args(["-4", "-o", "addr", "show", "dev", "eth0"])
+        .output();
     match out {
         Ok(o) => String::from_utf8_lossy(&o.stdout).contains(&format!(" {vip}/")),
         Err(_) => false,
@@ -34,7 +38,11 @@ fn holds(c: &TestCluster, i: usize, vip: &str) -> bool {
 
 /// Indexes of the nodes in `among` whose eth0 carries the VIP.
 fn holders(c: &TestCluster, among: &[usize], vip: &str) -> Vec<usize> {
-    among.iter().copied().filter(|&i| holds(c, i, vip)).collect()
+    among
+        .iter()
+        .copied()
+        .filter(|&i| holds(c, i, vip))
+        .collect()
 }
 
 /// Samples every [`SAMPLE`] until `done(holders)` holds; fails if two or more of
@@ -66,11 +74,17 @@ fn watch_move(
             split_since = None;
         }
         if done(&h) {
-            eprintln!("{what}: done after {:?} (holders {h:?}, worst overlap {worst_split:?})", start.elapsed());
+            eprintln!(
+                "{what}: done after {:?} (holders {h:?}, worst overlap {worst_split:?})",
+                start.elapsed()
+            );
             return Ok((h, start.elapsed()));
         }
         if start.elapsed() > MOVE {
-            bail!("{what}: timed out after {MOVE:?}; holders {h:?}\n{}", c.logs_tail());
+            bail!(
+                "{what}: timed out after {MOVE:?}; holders {h:?}\n{}",
+                c.logs_tail()
+            );
         }
         std::thread::sleep(SAMPLE.saturating_sub(t.elapsed()));
     }
@@ -83,7 +97,11 @@ fn one_holder(c: &TestCluster, among: &[usize], vip: &str, what: &str) -> Result
     let settle = Instant::now() + Duration::from_millis(5 * ADVERT_MS);
     while Instant::now() < settle {
         let now = holders(c, among, vip);
-        ensure!(now.len() <= 1, "{what}: two holders {now:?} after settling\n{}", c.logs_tail());
+        ensure!(
+            now.len() <= 1,
+            "{what}: two holders {now:?} after settling\n{}",
+            c.logs_tail()
+        );
         std::thread::sleep(SAMPLE);
     }
     Ok(h[0])
@@ -96,20 +114,27 @@ fn one_holder(c: &TestCluster, among: &[usize], vip: &str, what: &str) -> Result
 /// that misses the new leader's heartbeats release.)
 fn settled(c: &TestCluster, vip: &str) -> Result<usize> {
     let last = std::cell::RefCell::new(Vec::new());
-    let r = c.poll(MOVE, "a steady VRRP group", Duration::from_millis(100), || {
-        last.borrow_mut().clear();
-        let mut states = Vec::new();
-        for i in 0..3 {
-            let s = c.node(i).json(&["vip", "status"]).ok()?;
-            last.borrow_mut().push(format!("node {i}: {s}"));
-            states.push(s["local"].clone());
-        }
-        let masters: Vec<usize> = (0..3).filter(|&i| states[i]["state"] == "master").collect();
-        let [m] = masters[..] else { return None };
-        let ip = c.host(m).ip.to_string();
-        let steady = states.iter().all(|l| l["eligible"] == true && l["master_ip"] == ip.as_str());
-        (steady && holders(c, &[0, 1, 2], vip) == [m]).then_some(m)
-    });
+    let r = c.poll(
+        MOVE,
+        "a steady VRRP group",
+        Duration::from_millis(100),
+        || {
+            last.borrow_mut().clear();
+            let mut states = Vec::new();
+            for i in 0..3 {
+                let s = c.node(i).json(&["vip", "status"]).ok()?;
+                last.borrow_mut().push(format!("node {i}: {s}"));
+                states.push(s["local"].clone());
+            }
+            let masters: Vec<usize> = (0..3).filter(|&i| states[i]["state"] == "master").collect();
+            let [m] = masters[..] else { return None };
+            let ip = c.host(m).ip.to_string();
+            let steady = states
+                .iter()
+                .all(|l| l["eligible"] == true && l["master_ip"] == ip.as_str());
+            (steady && holders(c, &[0, 1, 2], vip) == [m]).then_some(m)
+        },
+    );
     r.map_err(|e| anyhow::anyhow!("{e}\nlast statuses:\n{}", last.borrow().join("\n")))
 }
 
@@ -125,7 +150,9 @@ fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
     let all = [0usize, 1, 2];
 
     // Bad settings are refused by the daemon.
-    let bad = c.node(0).orc(&["vip", "set", &vip, "--interface", "eth0", "--vrid", "0"])?;
+    let bad = c
+        .node(0)
+        .orc(&["vip", "set", &vip, "--interface", "eth0", "--vrid", "0"])?;
     ensure!(!bad.status.success(), "VRID 0 accepted");
     let bad = c.node(0).orc(&[
         "vip",
@@ -153,16 +180,27 @@ fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
     ])?;
     let holder = one_holder(&c, &all, &vip, "first holder")?;
     let status = c.node(holder).json(&["vip", "status"])?;
-    ensure!(status["local"]["state"] == "master", "holder's status: {status}");
+    ensure!(
+        status["local"]["state"] == "master",
+        "holder's status: {status}"
+    );
     ensure!(status["setting"]["vrid"] == 51, "status: {status}");
     let table = c.node(holder).ok(&["vip", "status"])?;
-    ensure!(table.contains("master") && table.contains(&vip), "status table:\n{table}");
+    ensure!(
+        table.contains("master") && table.contains(&vip),
+        "status table:\n{table}"
+    );
 
     // Cut the holder off from the other two (its adverts still reach them; nothing
     // from them reaches it): the quorum guard makes it release, a majority node takes it.
     c.lan.partition(c.host(holder))?;
-    let (h, t) = watch_move(&c, &all, &vip, "partitioned holder", |h| h.len() == 1 && h[0] != holder)?;
-    eprintln!("partition: VIP moved from node {holder} to node {} in {t:?}", h[0]);
+    let (h, t) = watch_move(&c, &all, &vip, "partitioned holder", |h| {
+        h.len() == 1 && h[0] != holder
+    })?;
+    eprintln!(
+        "partition: VIP moved from node {holder} to node {} in {t:?}",
+        h[0]
+    );
     c.lan.heal(c.host(holder))?;
     c.wait_ready(h[0], 3)?;
     let holder = one_holder(&c, &all, &vip, "after healing")?;
@@ -170,17 +208,27 @@ fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
     // Unplug the holder (nothing gets through, adverts included): the others take
     // over after Master_Down_Interval while the quorum guard makes it release.
     c.lan.cut(c.host(holder))?;
-    let (h, t) = watch_move(&c, &all, &vip, "unplugged holder", |h| h.len() == 1 && h[0] != holder)?;
-    eprintln!("unplugged: VIP moved from node {holder} to node {} in {t:?}", h[0]);
+    let (h, t) = watch_move(&c, &all, &vip, "unplugged holder", |h| {
+        h.len() == 1 && h[0] != holder
+    })?;
+    eprintln!(
+        "unplugged: VIP moved from node {holder} to node {} in {t:?}",
+        h[0]
+    );
     c.lan.heal(c.host(holder))?;
     c.wait_ready(h[0], 3)?;
     let holder = one_holder(&c, &all, &vip, "after plugging back")?;
 
     // Graceful stop: priority 0, another node takes over at once.
-    let pid = c.node(holder).daemon_pid().ok_or_else(|| anyhow::anyhow!("no daemon pid"))?;
+    let pid = c
+        .node(holder)
+        .daemon_pid()
+        .ok_or_else(|| anyhow::anyhow!("no daemon pid"))?;
     let others = alive_except(3, holder);
     kill(Pid::from_raw(pid as i32), Signal::SIGTERM)?;
-    let (h, t) = watch_move(&c, &all, &vip, "SIGTERM", |h| h.len() == 1 && h[0] != holder)?;
+    let (h, t) = watch_move(&c, &all, &vip, "SIGTERM", |h| {
+        h.len() == 1 && h[0] != holder
+    })?;
     eprintln!("SIGTERM: VIP on node {} after {t:?}", h[0]);
     ensure!(t < Duration::from_secs(2), "graceful handover took {t:?}");
     c.node_mut(holder).restart_daemon()?;
@@ -198,16 +246,30 @@ fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
         c.node_mut(holder).kill_daemon()?;
         let (h, _) = watch_move(&c, &others, &vip, "SIGKILL", |h| h.len() == 1)?;
         let failover = killed.elapsed();
-        eprintln!("SIGKILL trial {trial}: VIP from node {holder} to node {} after {failover:?}", h[0]);
-        ensure!(failover < Duration::from_secs(3), "failover took {failover:?}");
+        eprintln!(
+            "SIGKILL trial {trial}: VIP from node {holder} to node {} after {failover:?}",
+            h[0]
+        );
+        ensure!(
+            failover < Duration::from_secs(3),
+            "failover took {failover:?}"
+        );
         times.push(failover);
         c.node_mut(holder).restart_daemon()?;
-        c.poll(MOVE, "the restarted node to drop its stale VIP", SAMPLE, || (!holds(&c, holder, &vip)).then_some(()))?;
+        c.poll(
+            MOVE,
+            "the restarted node to drop its stale VIP",
+            SAMPLE,
+            || (!holds(&c, holder, &vip)).then_some(()),
+        )?;
         c.wait_ready(h[0], 3)?;
         one_holder(&c, &all, &vip, "after the killed node came back")?;
     }
     times.sort();
-    eprintln!("SIGKILL failover at {ADVERT_MS} ms adverts: median {:?} of {times:?}", times[times.len() / 2]);
+    eprintln!(
+        "SIGKILL failover at {ADVERT_MS} ms adverts: median {:?} of {times:?}",
+        times[times.len() / 2]
+    );
 
     // Unset: nobody holds it.
     c.node(0).ok(&["vip", "unset"])?;
