@@ -30,7 +30,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
-    s.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 async fn floor(n: &OrcNode, round: usize) -> Result<f64> {
@@ -102,7 +107,10 @@ fn main() -> Result<()> {
     println!("  ratio                   {:.2}x", o / f);
 
     let pid = n.daemon_pid().context("daemon pid")?;
-    let idle: u64 = std::env::var("DEPLOY_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let idle: u64 = std::env::var("DEPLOY_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     // Let the deploy's after-effects (status batches, sled flush) settle first.
     std::thread::sleep(Duration::from_secs(5));
     let w0 = proc_field(pid, "io", "write_bytes:").unwrap_or(0);
@@ -111,8 +119,15 @@ fn main() -> Result<()> {
     let rss = proc_field(pid, "status", "VmRSS:").unwrap_or(0);
     let hwm = proc_field(pid, "status", "VmHWM:").unwrap_or(0);
     println!("daemon with the {SERVICES}-service stack running, idle for {idle} s:");
-    println!("  RSS {:.1} MiB (peak {:.1} MiB)", rss as f64 / 1024.0, hwm as f64 / 1024.0);
-    println!("  disk writes {:.1} KB/min", (w1 - w0) as f64 / 1000.0 * 60.0 / idle as f64);
+    println!(
+        "  RSS {:.1} MiB (peak {:.1} MiB)",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    println!(
+        "  disk writes {:.1} KB/min",
+        (w1 - w0) as f64 / 1000.0 * 60.0 / idle as f64
+    );
     n.ok(&["stack", "rm", "bench"])?;
     Ok(())
 }

@@ -10,7 +10,10 @@ use std::time::Duration;
 const CONVERGE: Duration = Duration::from_secs(60);
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
 }
 
 fn node_with_image() -> Result<OrcNode> {
@@ -33,7 +36,10 @@ fn service<'a>(rows: &'a Value, name: &str) -> Option<&'a Value> {
 fn running_of(n: &OrcNode, name: &str) -> Result<(u64, u64)> {
     let rows = n.json(&["service", "ls"])?;
     let s = service(&rows, name).with_context(|| format!("{name} not in {rows}"))?;
-    Ok((s["running"].as_u64().unwrap_or(0), s["desired"].as_u64().unwrap_or(0)))
+    Ok((
+        s["running"].as_u64().unwrap_or(0),
+        s["desired"].as_u64().unwrap_or(0),
+    ))
 }
 
 fn http_get(port: u16) -> Option<String> {
@@ -73,7 +79,9 @@ stop = {{ signal = "SIGKILL", grace_period = "1s" }}
     assert_eq!(running_of(&n, "demo_web")?, (1, 1));
     // containerd itself runs exactly those three.
     assert_eq!(n.running_containers()?.len(), 3);
-    let body = poll_until(Duration::from_secs(10), "httpd to answer", || http_get(port).filter(|b| b.contains("hello-from-orc")))?;
+    let body = poll_until(Duration::from_secs(10), "httpd to answer", || {
+        http_get(port).filter(|b| b.contains("hello-from-orc"))
+    })?;
     assert!(body.contains("200"), "{body}");
 
     // Deploying the same file again changes nothing.
@@ -84,7 +92,9 @@ stop = {{ signal = "SIGKILL", grace_period = "1s" }}
 
     // Logs of a service.
     let logs = poll_until(Duration::from_secs(10), "worker logs", || {
-        n.ok(&["service", "logs", "demo_worker"]).ok().filter(|l| l.matches("worker-started").count() == 2)
+        n.ok(&["service", "logs", "demo_worker"])
+            .ok()
+            .filter(|l| l.matches("worker-started").count() == 2)
     })?;
     assert!(logs.contains("demo_worker.1"), "{logs}");
 
@@ -94,20 +104,32 @@ stop = {{ signal = "SIGKILL", grace_period = "1s" }}
     assert_eq!(n.running_containers()?.len(), 5);
     n.ok(&["service", "scale", "demo_worker=1"])?;
     assert_eq!(running_of(&n, "demo_worker")?, (1, 1));
-    poll_until(CONVERGE, "containerd to run 2 containers", || (n.running_containers().ok()?.len() == 2).then_some(()))?;
+    poll_until(CONVERGE, "containerd to run 2 containers", || {
+        (n.running_containers().ok()?.len() == 2).then_some(())
+    })?;
 
     // Listings.
     let stacks = n.json(&["stack", "ls"])?;
-    assert_eq!(stacks, serde_json::json!([{ "name": "demo", "services": 2 }]));
+    assert_eq!(
+        stacks,
+        serde_json::json!([{ "name": "demo", "services": 2 }])
+    );
     let ps = n.json(&["service", "ps", "demo_worker"])?;
     assert_eq!(ps.as_array().map(|a| a.len()), Some(1), "{ps}");
     assert_eq!(ps[0]["state"], "running");
     let table = n.ok(&["service", "ls"])?;
-    assert!(table.starts_with("ID") && table.contains("demo_worker") && table.contains("1/1"), "{table}");
+    assert!(
+        table.starts_with("ID") && table.contains("demo_worker") && table.contains("1/1"),
+        "{table}"
+    );
 
     // Remove: no container, task, active snapshot or log left.
     n.ok(&["stack", "rm", "demo"])?;
-    assert!(n.containers()?.is_empty(), "containers left: {:?}", n.containers()?);
+    assert!(
+        n.containers()?.is_empty(),
+        "containers left: {:?}",
+        n.containers()?
+    );
     assert_eq!(n.json(&["service", "ls"])?, serde_json::json!([]));
     let snaps = n.ctr(&["snapshots", "ls"])?;
     assert!(!snaps.contains("Active"), "active snapshots left:\n{snaps}");
@@ -124,7 +146,10 @@ fn kill_container(n: &OrcNode, id: &str) -> Result<()> {
 }
 
 fn tasks(n: &OrcNode, svc: &str) -> Result<Vec<Value>> {
-    Ok(n.json(&["service", "ps", svc, "--all"])?.as_array().cloned().unwrap_or_default())
+    Ok(n.json(&["service", "ps", svc, "--all"])?
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
 }
 
 #[test]
@@ -148,18 +173,29 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
 "#,
     )?;
     n.ok(&["stack", "deploy", &stack])?;
-    let first_always = tasks(&n, "rp_always")?[0]["id"].as_str().context("id")?.to_string();
-    let first_never = tasks(&n, "rp_never")?[0]["id"].as_str().context("id")?.to_string();
+    let first_always = tasks(&n, "rp_always")?[0]["id"]
+        .as_str()
+        .context("id")?
+        .to_string();
+    let first_never = tasks(&n, "rp_never")?[0]["id"]
+        .as_str()
+        .context("id")?
+        .to_string();
     kill_container(&n, &first_always)?;
     kill_container(&n, &first_never)?;
 
     // `any`: a new task runs in the slot; the old one is failed with exit 137.
     let ts = poll_until(CONVERGE, "rp_always to restart", || {
         let ts = tasks(&n, "rp_always").ok()?;
-        let running = ts.iter().any(|t| t["state"] == "running" && t["id"] != first_always.as_str());
+        let running = ts
+            .iter()
+            .any(|t| t["state"] == "running" && t["id"] != first_always.as_str());
         running.then_some(ts)
     })?;
-    let old = ts.iter().find(|t| t["id"] == first_always.as_str()).context("old task kept in history")?;
+    let old = ts
+        .iter()
+        .find(|t| t["id"] == first_always.as_str())
+        .context("old task kept in history")?;
     assert_eq!(old["state"], "failed");
     assert_eq!(old["exit_code"], 137);
     assert!(n.running_containers()?.iter().any(|c| c != &first_always));
@@ -167,7 +203,9 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     // `none`: the task is failed and nothing replaces it.
     poll_until(CONVERGE, "rp_never to fail", || {
         let ts = tasks(&n, "rp_never").ok()?;
-        ts.iter().any(|t| t["id"] == first_never.as_str() && t["state"] == "failed").then_some(())
+        ts.iter()
+            .any(|t| t["id"] == first_never.as_str() && t["state"] == "failed")
+            .then_some(())
     })?;
     // Make the manager do more passes over the whole state (a scale it must carry out),
     // then check it made no replacement for `none`.
@@ -199,11 +237,22 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
 
     n.kill_daemon()?;
     // While the daemon is down: a container no task owns appears.
-    n.ctr(&["run", "-d", "docker.io/demo/busybox:1", "stray-container-x", "sleep", "3600"])?;
+    n.ctr(&[
+        "run",
+        "-d",
+        "docker.io/demo/busybox:1",
+        "stray-container-x",
+        "sleep",
+        "3600",
+    ])?;
     n.restart_daemon()?;
 
     poll_until(CONVERGE, "the stray container to be removed", || {
-        (!n.containers().ok()?.iter().any(|c| c == "stray-container-x")).then_some(())
+        (!n.containers()
+            .ok()?
+            .iter()
+            .any(|c| c == "stray-container-x"))
+        .then_some(())
     })?;
     assert_eq!(running_of(&n, "keep_app")?, (2, 2));
     // Same containers, same processes: adopted, not restarted.
@@ -241,15 +290,28 @@ resources = { reservations = { memory = "100000G" } }
 #[test]
 fn invalid_stack_is_rejected_and_changes_nothing() -> Result<()> {
     let n = OrcNode::start_initialised()?;
-    let stack = write_stack(&n, "bad", "[services.web]\nimage = \"demo/busybox:1\"\nreplicas = -2\n")?;
+    let stack = write_stack(
+        &n,
+        "bad",
+        "[services.web]\nimage = \"demo/busybox:1\"\nreplicas = -2\n",
+    )?;
     let out = n.orc(&["stack", "deploy", &stack])?;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:3:") && err.contains("services.web.replicas"), "{err}");
+    assert!(
+        err.contains("bad.toml:3:") && err.contains("services.web.replicas"),
+        "{err}"
+    );
     assert_eq!(n.json(&["stack", "ls"])?, serde_json::json!([]));
     // validate needs no daemon at all.
     let out = std::process::Command::new(orc_testbed::orc_binary()?)
-        .args(["--socket", "/nonexistent/orc.sock", "stack", "validate", &stack])
+        .args([
+            "--socket",
+            "/nonexistent/orc.sock",
+            "stack",
+            "validate",
+            &stack,
+        ])
         .output()?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("services.web.replicas"));

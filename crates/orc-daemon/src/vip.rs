@@ -195,10 +195,14 @@ mod tests {
     fn validate_accepts_a_good_setting_and_names_each_mistake() {
         let v = validate("10.1.2.100/24", "eth0", 51, 100).unwrap();
         assert_eq!((v.vrid, v.advert_interval_ms), (51, 100));
-        assert!(validate("10.1.2.100", "eth0", 51, 100).unwrap_err().contains("prefix"));
+        assert!(validate("10.1.2.100", "eth0", 51, 100)
+            .unwrap_err()
+            .contains("prefix"));
         assert!(validate("10.1.2.300/24", "eth0", 51, 100).is_err());
         assert!(validate("10.1.2.100/24", "", 51, 100).is_err());
-        assert!(validate("10.1.2.100/24", "eth0", 0, 100).unwrap_err().contains("VRID"));
+        assert!(validate("10.1.2.100/24", "eth0", 0, 100)
+            .unwrap_err()
+            .contains("VRID"));
         assert!(validate("10.1.2.100/24", "eth0", 51, 5).is_err());
         assert!(validate("10.1.2.100/24", "eth0", 51, 105).is_err());
         assert!(validate("10.1.2.100/24", "eth0", 51, 40_960).is_err());

@@ -81,7 +81,10 @@ fn trial(keepalived: bool, interval: Duration) -> Duration {
 #[ignore = "slow measurement; run with --ignored --nocapture"]
 fn measure_crash_failover_orc_vs_keepalived() {
     require_root();
-    let trials: usize = std::env::var("VRRP_TRIALS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let trials: usize = std::env::var("VRRP_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     for interval in [Duration::from_millis(100), Duration::from_secs(1)] {
         for keepalived in [false, true] {
             let times: Vec<_> = (0..trials).map(|_| trial(keepalived, interval)).collect();
