@@ -22,6 +22,9 @@ export RUST_BACKTRACE=1
 # The end-to-end tests drive the real binary.
 cargo build -p orc --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads 4
+# House rules: formatted, and clippy-clean with warnings as errors.
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 # The board build: static aarch64 binary under its size budget, run under qemu, and
 # the Armbian installer tested in a scratch root.
 bash tests/cross.sh
