@@ -21,10 +21,15 @@ export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE=1
 # The end-to-end tests drive the real binary.
 cargo build -p orc --locked
-cargo test --workspace --locked --no-fail-fast -- --test-threads 4
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+cargo test --workspace --locked --no-fail-fast -- --test-threads 4 2>&1 | tee "$results"
 # House rules: formatted, and clippy-clean with warnings as errors.
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The board build: static aarch64 binary under its size budget, run under qemu, and
 # the Armbian installer tested in a scratch root.
 bash tests/cross.sh
+# One closing line for the whole run (the cargo test totals; the board checks above
+# fail the script on their own).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
