@@ -7,7 +7,6 @@
 
 use crate::constraint::constraints_match;
 use crate::orchestrator::{Ctx, ServiceView};
-use crate::restart::{self, RestartDecision};
 use crate::slot;
 use orc_model::{Availability, Node, NodeId, NodeStatus, Task, TaskState};
 use std::collections::BTreeMap;
@@ -72,22 +71,6 @@ fn reconcile_node(
     if !eligible {
         return;
     }
-    let replace_at = if view.is_outdated(cur) {
-        Some(0)
-    } else if cur.status.state.is_terminal() && slot::wants_running(cur) {
-        match restart::decide(cur, tasks, cx.now) {
-            RestartDecision::Replace { not_before } => Some(not_before),
-            RestartDecision::Stop => {
-                cx.plan.raise_desired(cur, TaskState::Complete);
-                None
-            }
-        }
-    } else {
-        None
-    };
-    if let Some(not_before) = replace_at {
-        cx.plan.raise_desired(cur, TaskState::Shutdown);
-        let t = cx.new_task(svc, 0, Some(node.id), slot::next_attempt(tasks), not_before);
-        cx.plan.create(t);
-    }
+    let forced = view.is_outdated(cur);
+    cx.replace_current(svc, cur, tasks, forced, 0, Some(node.id));
 }

@@ -168,6 +168,42 @@ impl Ctx<'_, '_> {
         }
     }
 
+    /// Replaces a slot's current task when `forced` (outdated, node lost or drained) or
+    /// when it ended and its restart policy allows another run; a task whose policy
+    /// says stop gets desired state Complete. The replacement starts at `not_before`.
+    pub(crate) fn replace_current(
+        &mut self,
+        svc: &Service,
+        cur: &Task,
+        slot_tasks: &[&Task],
+        forced: bool,
+        slot: u32,
+        node: Option<NodeId>,
+    ) {
+        let not_before = if forced {
+            0
+        } else if cur.status.state.is_terminal() && crate::slot::wants_running(cur) {
+            match crate::restart::decide(cur, slot_tasks, self.now) {
+                crate::restart::RestartDecision::Replace { not_before } => not_before,
+                crate::restart::RestartDecision::Stop => {
+                    self.plan.raise_desired(cur, TaskState::Complete);
+                    return;
+                }
+            }
+        } else {
+            return;
+        };
+        self.plan.raise_desired(cur, TaskState::Shutdown);
+        let t = self.new_task(
+            svc,
+            slot,
+            node,
+            crate::slot::next_attempt(slot_tasks),
+            not_before,
+        );
+        self.plan.create(t);
+    }
+
     /// A fresh task of `svc` for `slot`. Replicated tasks start Pending for the
     /// scheduler; global ones (`node` set) start Assigned to their node.
     pub(crate) fn new_task(

@@ -1,7 +1,6 @@
 //! Replicated services: slots 1..=replicas each hold exactly one current task.
 
 use crate::orchestrator::{Ctx, ServiceView};
-use crate::restart::{self, RestartDecision};
 use crate::slot;
 use orc_model::{Availability, Task, TaskState};
 
@@ -50,24 +49,8 @@ fn reconcile_slot(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, n: u32, 
         cx.plan.create(t);
         return;
     };
-    let replace_at = if view.is_outdated(cur) || cx.is_lost(cur) || on_drained_node(cx, cur) {
-        Some(0)
-    } else if cur.status.state.is_terminal() && slot::wants_running(cur) {
-        match restart::decide(cur, tasks, cx.now) {
-            RestartDecision::Replace { not_before } => Some(not_before),
-            RestartDecision::Stop => {
-                cx.plan.raise_desired(cur, TaskState::Complete);
-                None
-            }
-        }
-    } else {
-        None
-    };
-    if let Some(not_before) = replace_at {
-        cx.plan.raise_desired(cur, TaskState::Shutdown);
-        let t = cx.new_task(svc, n, None, slot::next_attempt(tasks), not_before);
-        cx.plan.create(t);
-    }
+    let forced = view.is_outdated(cur) || cx.is_lost(cur) || on_drained_node(cx, cur);
+    cx.replace_current(svc, cur, tasks, forced, n, None);
 }
 
 /// A live task the manager wants running on a node being drained: it moves elsewhere.
