@@ -5,17 +5,28 @@ use crate::cluster::Cluster;
 use crate::DaemonError;
 use openraft::{BasicNode, ChangeMembers};
 use orc_model::{NodeId, NodeStatus};
-use std::collections::{BTreeMap, BTreeSet};
+
+/// The current Raft membership: voters, and every member node (voters and learners).
+fn members(cluster: &Cluster) -> (Vec<NodeId>, Vec<NodeId>) {
+    let m = cluster.raft.metrics().borrow().membership_config.clone();
+    let mem = m.membership();
+    (
+        mem.voter_ids().collect(),
+        mem.nodes().map(|(k, _)| *k).collect(),
+    )
+}
+
+async fn change(cluster: &Cluster, c: ChangeMembers<NodeId, BasicNode>) -> Result<(), DaemonError> {
+    cluster
+        .raft
+        .change_membership(c, false)
+        .await
+        .map(|_| ())
+        .map_err(|e| DaemonError::Raft(e.to_string()))
+}
 
 pub async fn add_voter(cluster: &Cluster, id: NodeId, addr: &str) -> Result<(), DaemonError> {
-    let voters: BTreeSet<NodeId> = cluster
-        .raft
-        .metrics()
-        .borrow()
-        .membership_config
-        .membership()
-        .voter_ids()
-        .collect();
+    let (voters, _) = members(cluster);
     if voters.contains(&id) {
         return Ok(());
     }
@@ -30,60 +41,37 @@ pub async fn add_voter(cluster: &Cluster, id: NodeId, addr: &str) -> Result<(), 
         )
         .await
         .map_err(|e| DaemonError::Raft(e.to_string()))?;
-    cluster
-        .raft
-        .change_membership(
-            ChangeMembers::AddVoterIds([id].into_iter().collect()),
-            false,
-        )
-        .await
-        .map_err(|e| DaemonError::Raft(e.to_string()))?;
+    change(
+        cluster,
+        ChangeMembers::AddVoterIds([id].into_iter().collect()),
+    )
+    .await?;
     Ok(())
 }
 
 /// Removes a voter (and its node entry from membership).
 pub async fn remove_voter(cluster: &Cluster, id: NodeId) -> Result<(), DaemonError> {
-    let members: BTreeMap<NodeId, BasicNode> = cluster
-        .raft
-        .metrics()
-        .borrow()
-        .membership_config
-        .membership()
-        .nodes()
-        .map(|(k, v)| (*k, v.clone()))
-        .collect();
-    if !members.contains_key(&id) {
+    let (_, nodes) = members(cluster);
+    if !nodes.contains(&id) {
         return Ok(());
     }
-    cluster
-        .raft
-        .change_membership(
-            ChangeMembers::RemoveVoters([id].into_iter().collect()),
-            false,
-        )
-        .await
-        .map_err(|e| DaemonError::Raft(e.to_string()))?;
-    let _ = cluster
-        .raft
-        .change_membership(
-            ChangeMembers::RemoveNodes([id].into_iter().collect()),
-            false,
-        )
-        .await;
+    change(
+        cluster,
+        ChangeMembers::RemoveVoters([id].into_iter().collect()),
+    )
+    .await?;
+    let _ = change(
+        cluster,
+        ChangeMembers::RemoveNodes([id].into_iter().collect()),
+    )
+    .await;
     Ok(())
 }
 
 /// Would removing `leaving` from the voters leave a majority of reachable voters?
 /// Refuses with the reason otherwise.
 pub fn check_quorum_without(cluster: &Cluster, leaving: NodeId) -> Result<(), DaemonError> {
-    let voters: Vec<NodeId> = cluster
-        .raft
-        .metrics()
-        .borrow()
-        .membership_config
-        .membership()
-        .voter_ids()
-        .collect();
+    let (voters, _) = members(cluster);
     if !voters.contains(&leaving) {
         return Ok(());
     }
