@@ -47,27 +47,16 @@ async fn floor(n: &OrcNode, round: usize) -> Result<f64> {
     let mut ids = Vec::new();
     for i in 0..SERVICES {
         let id = format!("floor-{}-{round}-{i}", std::process::id());
+        let log = LogConfig {
+            dir: logs.join(&id),
+            max_bytes: 1 << 20,
+            max_files: 2,
+            logger_binary: orc_binary()?,
+            logger_args: vec![],
+        };
         let cfg = ContainerConfig {
-            id: id.clone(),
-            image: "demo/busybox:1".into(),
-            labels: Default::default(),
-            entrypoint: None,
             command: Some(vec!["sleep".into(), "3600".into()]),
-            env: vec![],
-            user: None,
-            working_dir: None,
-            hostname: None,
-            mounts: vec![],
-            nano_cpus: 0,
-            memory_bytes: 0,
-            netns: None,
-            log: LogConfig {
-                dir: logs.join(&id),
-                max_bytes: 1 << 20,
-                max_files: 2,
-                logger_binary: orc_binary()?,
-                logger_args: vec![],
-            },
+            ..ContainerConfig::new(id.clone(), "demo/busybox:1", log)
         };
         rt.run(&cfg).await?;
         ids.push(id);

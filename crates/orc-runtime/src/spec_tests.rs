@@ -19,27 +19,16 @@ fn image(entrypoint: Option<&[&str]>, cmd: &[&str]) -> ImageConfig {
 }
 
 fn cfg() -> ContainerConfig {
+    let log = LogConfig {
+        dir: "/logs".into(),
+        max_bytes: 1,
+        max_files: 1,
+        logger_binary: "/bin/orc".into(),
+        logger_args: vec![],
+    };
     ContainerConfig {
-        id: "task-0123456789abcdef".into(),
-        image: "demo/busybox:1".into(),
-        labels: Default::default(),
-        entrypoint: None,
-        command: None,
         env: vec![("B".into(), "cfg".into()), ("C".into(), "cfg".into())],
-        user: None,
-        working_dir: None,
-        hostname: None,
-        mounts: vec![],
-        nano_cpus: 0,
-        memory_bytes: 0,
-        netns: None,
-        log: LogConfig {
-            dir: "/logs".into(),
-            max_bytes: 1,
-            max_files: 1,
-            logger_binary: "/bin/orc".into(),
-            logger_args: vec![],
-        },
+        ..ContainerConfig::new("task-0123456789abcdef", "demo/busybox:1", log)
     }
 }
 

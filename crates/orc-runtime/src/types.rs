@@ -135,3 +135,27 @@ pub struct ContainerConfig {
     /// Where stdout/stderr go.
     pub log: LogConfig,
 }
+
+impl ContainerConfig {
+    /// A container of `image` with the image's own entrypoint, command, user and
+    /// working dir, no extra env, labels, mounts or limits, host networking, logging
+    /// as `log` says. Set the other fields on the result.
+    pub fn new(id: impl Into<String>, image: impl Into<String>, log: LogConfig) -> ContainerConfig {
+        ContainerConfig {
+            id: id.into(),
+            image: image.into(),
+            labels: HashMap::new(),
+            entrypoint: None,
+            command: None,
+            env: Vec::new(),
+            user: None,
+            working_dir: None,
+            hostname: None,
+            mounts: Vec::new(),
+            nano_cpus: 0,
+            memory_bytes: 0,
+            netns: None,
+            log,
+        }
+    }
+}

@@ -49,27 +49,17 @@ impl Env {
     /// A container config running `args` in busybox, logging to a fresh dir.
     pub fn config(&self, prefix: &str, args: &[&str]) -> ContainerConfig {
         let id = unique_id(prefix);
+        let log = LogConfig {
+            dir: self.logs.path().join(&id),
+            max_bytes: 1 << 20,
+            max_files: 3,
+            logger_binary: logger_binary(),
+            logger_args: vec![],
+        };
         ContainerConfig {
-            image: IMAGE.into(),
             labels: HashMap::from([("orc.test".to_string(), prefix.to_string())]),
-            entrypoint: None,
             command: Some(args.iter().map(|s| s.to_string()).collect()),
-            env: vec![],
-            user: None,
-            working_dir: None,
-            hostname: None,
-            mounts: vec![],
-            nano_cpus: 0,
-            memory_bytes: 0,
-            netns: None,
-            log: LogConfig {
-                dir: self.logs.path().join(&id),
-                max_bytes: 1 << 20,
-                max_files: 3,
-                logger_binary: logger_binary(),
-                logger_args: vec![],
-            },
-            id,
+            ..ContainerConfig::new(id, IMAGE, log)
         }
     }
 
