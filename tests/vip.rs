@@ -242,17 +242,26 @@ fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
     for trial in 0..3 {
         let holder = settled(&c, &vip)?;
         let others = alive_except(3, holder);
+        // If the holder is also the Raft leader, the survivors lose their quorum lease
+        // with it and may take the VIP only once they have elected a new leader (the
+        // quorum guard at work): the bound is then the election plus the VRRP timers.
+        let holder_leads = c.leader_index(others[0])? == holder;
+        let bound = if holder_leads {
+            Duration::from_secs(8)
+        } else {
+            Duration::from_secs(3)
+        };
         let killed = Instant::now();
         c.node_mut(holder).kill_daemon()?;
         let (h, _) = watch_move(&c, &others, &vip, "SIGKILL", |h| h.len() == 1)?;
         let failover = killed.elapsed();
         eprintln!(
-            "SIGKILL trial {trial}: VIP from node {holder} to node {} after {failover:?}",
+            "SIGKILL trial {trial}: VIP from node {holder} (raft leader: {holder_leads}) to node {} after {failover:?}",
             h[0]
         );
         ensure!(
-            failover < Duration::from_secs(3),
-            "failover took {failover:?}"
+            failover < bound,
+            "failover took {failover:?} (holder was raft leader: {holder_leads})"
         );
         times.push(failover);
         c.node_mut(holder).restart_daemon()?;
