@@ -317,3 +317,59 @@ fn invalid_stack_is_rejected_and_changes_nothing() -> Result<()> {
     assert!(String::from_utf8_lossy(&out.stderr).contains("services.web.replicas"));
     Ok(())
 }
+
+#[test]
+fn service_logs_follow_streams_new_lines() -> Result<()> {
+    use std::io::BufRead;
+    let n = node_with_image()?;
+    let stack = write_stack(
+        &n,
+        "lg",
+        r#"
+[services.ticker]
+image = "demo/busybox:1"
+command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+"#,
+    )?;
+    n.ok(&["stack", "deploy", &stack])?;
+    let mut child = std::process::Command::new(orc_testbed::orc_binary()?)
+        .arg("--socket")
+        .arg(n.socket())
+        .args(["service", "logs", "lg_ticker", "--follow", "--tail", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let out = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // Lines keep arriving after the command started: --follow streams, in order.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut ticks: Vec<u64> = Vec::new();
+    while ticks.len() < 5 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .with_context(|| format!("only got {ticks:?}"))?;
+        if let Some(i) = line
+            .split("tick-")
+            .nth(1)
+            .and_then(|s| s.trim().parse().ok())
+        {
+            assert!(line.starts_with("lg_ticker.1"), "{line}");
+            ticks.push(i);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        ticks.windows(2).all(|w| w[1] > w[0]),
+        "not in order: {ticks:?}"
+    );
+    Ok(())
+}
