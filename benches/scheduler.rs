@@ -12,9 +12,7 @@ use orc_model::{
     Service, ServiceMode, ServiceSpec, TaskState, TaskStatus,
 };
 use orc_scheduler::{reconcile, schedule, OrchestratorConfig};
-use orc_spec::{
-    Constraint, ConstraintKey, ConstraintOp, NetworkMode, Resources, RestartPolicy, StopPolicy,
-};
+use orc_spec::{Constraint, ConstraintKey, ConstraintOp, Resources};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -87,21 +85,12 @@ fn spec(i: u32) -> ServiceSpec {
         resources.reservations.memory_bytes = 16 << 20; // 16 MiB
     }
     ServiceSpec {
-        image: format!("demo/app{i}:1"),
-        entrypoint: None,
         command: Some(vec!["serve".into()]),
         mode: ServiceMode::Replicated { replicas: REPLICAS },
         env: BTreeMap::from([("SERVICE".to_string(), i.to_string())]),
-        labels: BTreeMap::new(),
         constraints,
         resources,
-        restart: RestartPolicy::default(),
-        stop: StopPolicy::default(),
-        user: None,
-        working_dir: None,
-        hostname: None,
-        mounts: Vec::new(),
-        network_mode: NetworkMode::Host,
+        ..ServiceSpec::new(format!("demo/app{i}:1"))
     }
 }
 

@@ -24,8 +24,8 @@ fn arg_after(args: &[String], flag: &str) -> Option<String> {
         .cloned()
 }
 
-/// Every containerd shim on the machine (from /proc/*/cmdline).
-fn shims() -> Vec<Shim> {
+/// Every process on the machine with its command line (pid, argv), from /proc.
+pub fn processes() -> Vec<(i32, Vec<String>)> {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -41,6 +41,15 @@ fn shims() -> Vec<Shim> {
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
+        out.push((pid, args));
+    }
+    out
+}
+
+/// Every containerd shim on the machine (from /proc/*/cmdline).
+fn shims() -> Vec<Shim> {
+    let mut out = Vec::new();
+    for (pid, args) in processes() {
         if !args.first().is_some_and(|a| a.contains("containerd-shim")) {
             continue;
         }

@@ -5,6 +5,7 @@
 //! ([`poll_until`]) instead of sleeps.
 
 mod cleanup;
+pub use cleanup::processes;
 mod containerd;
 mod image;
 pub mod netns;

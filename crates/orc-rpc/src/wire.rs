@@ -6,10 +6,7 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use orc_model::{
-    Command, CommandResult, Node, NodeId, NodeResources, NodeRole, Platform, Task, TaskId,
-    TaskStatus,
-};
+use orc_model::{Command, CommandResult, NodeId, NodeResources, NodeRole, Platform, Task};
 use orc_store::TypeConfig;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -139,12 +136,6 @@ pub enum SessionDown {
         leader: Option<String>,
     },
 }
-
-/// A status report is just a command; kept as a type for clarity at call sites.
-pub type StatusBatch = Vec<(TaskId, TaskStatus)>;
-
-/// What a node record looks like on the wire when a manager tells another about it.
-pub type NodeRecord = Node;
 
 #[cfg(test)]
 mod tests {

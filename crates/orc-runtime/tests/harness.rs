@@ -20,25 +20,14 @@ fn alive(pid: u32) -> bool {
 /// Pids of processes whose command line has an argument containing `needle` and
 /// whose program name contains `program`.
 fn pids_with_arg(needle: &str, program: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(raw) = std::fs::read(p.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = raw
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.first().is_some_and(|a| a.contains(program))
-            && args.iter().skip(1).any(|a| a.contains(needle))
-        {
-            out.push(pid);
-        }
-    }
-    out
+    orc_testbed::processes()
+        .into_iter()
+        .filter(|(_, args)| {
+            args.first().is_some_and(|a| a.contains(program))
+                && args.iter().skip(1).any(|a| a.contains(needle))
+        })
+        .map(|(pid, _)| pid as u32)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

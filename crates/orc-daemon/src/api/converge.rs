@@ -88,7 +88,6 @@ async fn wait_for(
 pub async fn stack(
     cluster: &Cluster,
     stack: &str,
-    _removed: &[String],
     timeout: Duration,
     sink: &Sink,
 ) -> Result<(), DaemonError> {
@@ -112,7 +111,7 @@ pub async fn stack(
             String::new()
         });
         let errs = task_errors(state, &ids, &mut seen);
-        lines.extend(errs.into_iter().filter(|_| true));
+        lines.extend(errs);
         let done = services.iter().all(|s| converged(state, s)) && orphans == 0;
         (done, lines.into_iter().filter(|l| !l.is_empty()).collect())
     })

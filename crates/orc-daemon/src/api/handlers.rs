@@ -109,7 +109,6 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                 converge::stack(
                     &cluster,
                     &stack.name,
-                    &outcome.removed,
                     Duration::from_secs(timeout_secs),
                     sink,
                 )
