@@ -216,6 +216,19 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     Ok(())
 }
 
+/// `ctr tasks ls` as sorted (task, pid, status) rows: ctr lists in no fixed order.
+fn task_pids(n: &OrcNode) -> Result<Vec<Vec<String>>> {
+    let out = n.ctr(&["tasks", "ls"])?;
+    let mut rows: Vec<Vec<String>> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .filter(|r: &Vec<String>| !r.is_empty())
+        .collect();
+    rows.sort();
+    Ok(rows)
+}
+
 #[test]
 fn daemon_sigkill_recovers_state_and_adopts_containers() -> Result<()> {
     let mut n = node_with_image()?;
@@ -233,7 +246,8 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     n.ok(&["stack", "deploy", &stack])?;
     let before = n.running_containers()?;
     assert_eq!(before.len(), 2);
-    let pids_before = n.ctr(&["tasks", "ls"])?;
+    let pids_before = task_pids(&n)?;
+    assert_eq!(pids_before.len(), 2, "{pids_before:?}");
 
     n.kill_daemon()?;
     // While the daemon is down: a container no task owns appears.
@@ -257,7 +271,7 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     assert_eq!(running_of(&n, "keep_app")?, (2, 2));
     // Same containers, same processes: adopted, not restarted.
     assert_eq!(n.running_containers()?, before);
-    assert_eq!(n.ctr(&["tasks", "ls"])?, pids_before);
+    assert_eq!(task_pids(&n)?, pids_before);
     let stacks = n.json(&["stack", "ls"])?;
     assert_eq!(stacks[0]["name"], "keep");
     Ok(())
