@@ -391,3 +391,111 @@ fn scheduling_follows_spread_labels_drain_and_joins() -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Role of `host` in `orc node ls` as seen by node `via`.
+fn role_of(c: &TestCluster, via: usize, host: &str) -> Option<String> {
+    c.nodes(via)
+        .ok()?
+        .iter()
+        .find(|n| n["hostname"] == host)
+        .and_then(|n| n["role"].as_str().map(str::to_string))
+}
+
+#[test]
+fn promote_demote_and_leave_switch_roles_at_runtime() -> Result<()> {
+    let mut c = TestCluster::form(&["m1", "m2", "w1", "w2"], 2, 2, None, true)?;
+    c.deploy(0, "rl", &sleepers("app", 4, ""))?;
+    let before_w1 = c.node(2).running_containers()?;
+    ensure!(!before_w1.is_empty(), "w1 runs a replica");
+
+    // A worker answers no cluster command until it is promoted.
+    let out = c.node(2).orc(&["node", "ls"])?;
+    ensure!(!out.status.success(), "a worker listed the nodes");
+
+    // Promote w1: it becomes a Raft voter and serves the API; its containers stay.
+    let p = timed_orc(c.node(0), 90, &["node", "promote", "w1"])?;
+    ensure!(
+        p.status.success(),
+        "promote failed: {}\n{}",
+        String::from_utf8_lossy(&p.stderr),
+        c.logs_tail()
+    );
+    ensure!(role_of(&c, 0, "w1").as_deref() == Some("manager"));
+    c.poll(
+        CONVERGE,
+        "w1 to answer as a manager",
+        Duration::from_millis(200),
+        || (role_of(&c, 2, "w1").as_deref() == Some("manager")).then_some(()),
+    )?;
+    // A write through the promoted node commits.
+    c.node(2)
+        .ok(&["node", "update", "--label-add", "board=rock5", "w2"])?;
+    ensure!(
+        c.node(2).running_containers()? == before_w1,
+        "w1's containers were restarted by the promotion"
+    );
+
+    // Managers m1, m2 and w1. With m2 down, demoting w1 would lose quorum (m1 alone
+    // of m1 and m2): refused with the reason, and nothing changes.
+    c.node_mut(1).kill_daemon()?;
+    c.wait_status(0, "m2", "down")?;
+    let out = c.node(0).orc(&["node", "demote", "w1"])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && err.contains("quorum") && err.contains("--force"),
+        "demote that loses quorum: {err}"
+    );
+    ensure!(role_of(&c, 0, "w1").as_deref() == Some("manager"));
+    c.node_mut(1).restart_daemon()?;
+    c.wait_ready(0, 4)?;
+    assert_no_duplicates(&c, 0, &[("rl_app", 4)])?;
+
+    // Demote m2 through w1: m2 becomes a worker with its containers still running.
+    let before_m2 = c.node(1).running_containers()?;
+    c.node(2).ok(&["node", "demote", "m2"])?;
+    ensure!(role_of(&c, 0, "m2").as_deref() == Some("worker"));
+    c.poll(
+        CONVERGE,
+        "m2 to act as a worker",
+        Duration::from_millis(200),
+        || {
+            let out = c.node(1).orc(&["node", "ls"]).ok()?;
+            String::from_utf8_lossy(&out.stderr)
+                .contains("worker")
+                .then_some(())
+        },
+    )?;
+    c.wait_ready(0, 4)?;
+    c.node(0).ok(&["service", "scale", "rl_app=5"])?;
+    c.wait_service(0, "rl_app", 5)?;
+    ensure!(
+        before_m2
+            .iter()
+            .all(|id| c.node(1).running_containers().is_ok_and(|r| r.contains(id))),
+        "m2's containers were restarted by the demotion"
+    );
+    assert_no_duplicates(&c, 0, &[("rl_app", 5)])?;
+
+    // A manager leaves: the cluster goes on without it, and it runs nothing.
+    c.node(2).ok(&["cluster", "leave"])?;
+    c.poll(
+        CONVERGE,
+        "w1 gone from node ls",
+        Duration::from_millis(200),
+        || (role_of(&c, 0, "w1").is_none()).then_some(()),
+    )?;
+    ensure!(
+        c.node(2).running_containers()?.is_empty(),
+        "w1 still runs containers"
+    );
+    // A worker leaves too.
+    c.node(3).ok(&["cluster", "leave"])?;
+    ensure!(
+        c.node(3).running_containers()?.is_empty(),
+        "w2 still runs containers"
+    );
+    c.wait_ready(0, 2)?;
+    c.wait_service(0, "rl_app", 5)?;
+    assert_no_duplicates(&c, 0, &[("rl_app", 5)])?;
+    Ok(())
+}

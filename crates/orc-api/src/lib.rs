@@ -99,6 +99,20 @@ pub enum Request {
     VipUnset,
     /// The VIP setting and this manager's VRRP state and counters.
     VipStatus,
+    /// Makes a worker a manager (a Raft voter).
+    NodePromote {
+        node: String,
+    },
+    /// Makes a manager a worker; refused if it would lose quorum, unless `force`.
+    NodeDemote {
+        node: String,
+        force: bool,
+    },
+    /// This node leaves the cluster; a manager whose leaving would lose quorum is
+    /// refused unless `force`.
+    ClusterLeave {
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,17 +21,22 @@ pub struct Daemon {
     pub(crate) cfg: DaemonConfig,
     pub(crate) runtime: Runtime,
     pub(crate) dispatcher: Dispatcher,
-    /// Serialises init/join/leave.
-    lifecycle: Mutex<()>,
+    /// Serialises init/join/leave and role switches.
+    pub(crate) lifecycle: Mutex<()>,
     /// Set while this node is a manager.
-    cluster_tx: watch::Sender<Option<Cluster>>,
+    pub(crate) cluster_tx: watch::Sender<Option<Cluster>>,
     /// Set while this node is a worker.
-    worker_tx: watch::Sender<Option<Remote>>,
-    stop: watch::Sender<bool>,
+    pub(crate) worker_tx: watch::Sender<Option<Remote>>,
+    pub(crate) stop: watch::Sender<bool>,
+    /// Stops the current role's components (a role switch, or the daemon stopping).
+    pub(crate) role_stop: std::sync::Mutex<watch::Sender<bool>>,
+    /// The agent and the cluster port of the current role: awaited on a role switch.
+    pub(crate) agent_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) server_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// This manager's VRRP instance for the cluster VIP, as `orc vip status` shows it.
     pub(crate) vip_status: watch::Sender<crate::vip::VipLocal>,
     /// The VIP task: awaited at shutdown so the VIP is handed over (priority 0) first.
-    vip_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) vip_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Daemon {
@@ -49,6 +54,9 @@ impl Daemon {
             cluster_tx: watch::channel(None).0,
             worker_tx: watch::channel(None).0,
             stop: watch::channel(false).0,
+            role_stop: std::sync::Mutex::new(watch::channel(false).0),
+            agent_task: std::sync::Mutex::new(None),
+            server_task: std::sync::Mutex::new(None),
             vip_status: watch::channel(Default::default()).0,
             vip_task: std::sync::Mutex::new(None),
         }))
@@ -81,23 +89,7 @@ impl Daemon {
         tracing::info!("shutting down (containers keep running; the next start adopts them)");
         server.abort();
         let _ = self.stop.send(true);
-        let vip = self
-            .vip_task
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(task) = vip {
-            // Priority 0 and the VIP removed before Raft goes away.
-            if tokio::time::timeout(Duration::from_secs(3), task)
-                .await
-                .is_err()
-            {
-                tracing::warn!("the VIP instance did not stop within 3 s");
-            }
-        }
-        if let Some(c) = self.cluster_tx.send_replace(None) {
-            c.shutdown().await;
-        }
+        self.deactivate().await;
         let _ = std::fs::remove_file(&self.cfg.socket);
         Ok(())
     }
@@ -125,6 +117,7 @@ impl Daemon {
         state: watch::Receiver<Arc<ClusterState>>,
         ready: watch::Receiver<bool>,
         writer: Writer,
+        stop: watch::Receiver<bool>,
     ) {
         let reporter = Reporter::spawn(writer);
         let agent = Agent::new(
@@ -136,51 +129,64 @@ impl Daemon {
             self.cfg.log_max_bytes,
             self.cfg.log_max_files,
         );
-        tokio::spawn(agent.run(state, ready, self.cfg.resync, self.stop.subscribe()));
+        let task = tokio::spawn(agent.run(state, ready, self.cfg.resync, stop));
+        *self.agent_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
     }
 
     /// Starts what runs on a manager: agent, leader loops, dispatcher, session, server.
-    fn activate_manager(self: Arc<Self>, cluster: Cluster, files: orc_pki::NodeFiles) {
+    pub(crate) fn activate_manager(self: Arc<Self>, cluster: Cluster, files: orc_pki::NodeFiles) {
+        let stop = self.new_role_stop();
         self.start_loops(
             cluster.node_id,
             cluster.state.clone(),
             cluster.caught_up(),
             Writer::Raft(cluster.clone()),
+            stop.clone(),
         );
         tokio::spawn(crate::manager::run(
             cluster.clone(),
             self.cfg.resync,
-            self.stop.subscribe(),
+            stop.clone(),
         ));
         let me = self.clone();
         let c = cluster.clone();
-        tokio::spawn(async move { me.dispatcher.run(c, me.stop.subscribe()).await });
+        let s = stop.clone();
+        tokio::spawn(async move { me.dispatcher.run(c, s).await });
         let sc = SessionConfig {
             node_id: cluster.node_id,
             heartbeat: self.cfg.heartbeat,
             remote: cluster.remote.clone(),
             cluster: Some(cluster.clone()),
             assignments: None,
+            role: None,
         };
-        tokio::spawn(session::run(sc, self.stop.subscribe()));
+        tokio::spawn(session::run(sc, stop.clone()));
         tokio::spawn(announce(self.clone(), cluster.clone()));
         let vip = tokio::spawn(crate::vip::run(
             cluster.clone(),
             self.vip_status.clone(),
-            self.stop.subscribe(),
+            stop.clone(),
         ));
         *self.vip_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(vip);
         let me = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = crate::net::server::serve(me, files).await {
+        let s = stop.clone();
+        let server = tokio::spawn(async move {
+            if let Err(e) = crate::net::server::serve(me, files, s).await {
                 tracing::error!("cluster port: {e}");
             }
         });
+        *self.server_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(server);
+        tokio::spawn(crate::role::watch_demotion(
+            self.clone(),
+            cluster.clone(),
+            stop,
+        ));
         self.cluster_tx.send_replace(Some(cluster));
     }
 
     /// Starts what runs on a worker: the session that brings its assignments, and the agent.
-    fn activate_worker(self: Arc<Self>, node_id: u64, remote: Remote) {
+    pub(crate) fn activate_worker(self: Arc<Self>, node_id: u64, remote: Remote) {
+        let stop = self.new_role_stop();
         let (tx, rx) = watch::channel(Arc::new(ClusterState::default()));
         // Ready once the leader has sent this node's assignments (revision > 0).
         let (ready_tx, ready_rx) = watch::channel(false);
@@ -190,15 +196,24 @@ impl Daemon {
                 let _ = ready_tx.send(true);
             }
         });
-        self.start_loops(node_id, rx, ready_rx, Writer::Remote(remote.clone()));
+        self.start_loops(
+            node_id,
+            rx,
+            ready_rx,
+            Writer::Remote(remote.clone()),
+            stop.clone(),
+        );
+        let (role_tx, role_rx) = watch::channel(None);
         let sc = SessionConfig {
             node_id,
             heartbeat: self.cfg.heartbeat,
             remote: remote.clone(),
             cluster: None,
             assignments: Some(tx),
+            role: Some(role_tx),
         };
-        tokio::spawn(session::run(sc, self.stop.subscribe()));
+        tokio::spawn(session::run(sc, stop.clone()));
+        tokio::spawn(crate::role::watch_promotion(self.clone(), role_rx, stop));
         self.worker_tx.send_replace(Some(remote));
     }
 

@@ -13,10 +13,12 @@ mod manager;
 mod membership;
 mod net;
 mod quorum;
+mod role;
 mod security;
 mod util;
 mod views;
 mod vip;
+mod vip_report;
 mod writer;
 
 pub use config::DaemonConfig;

@@ -18,6 +18,9 @@ pub async fn run(cluster: Cluster, resync: Duration, mut stop: watch::Receiver<b
             if let Err(e) = pass(&cluster, &cfg).await {
                 tracing::warn!("manager pass: {e}");
             }
+            if let Err(e) = crate::membership::converge(&cluster).await {
+                tracing::debug!("membership: {e}");
+            }
         }
         tokio::select! {
             r = state_rx.changed() => if r.is_err() { return },

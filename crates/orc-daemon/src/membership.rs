@@ -16,6 +16,11 @@ fn members(cluster: &Cluster) -> (Vec<NodeId>, Vec<NodeId>) {
     )
 }
 
+/// The current Raft voters.
+pub fn voters(cluster: &Cluster) -> Vec<NodeId> {
+    members(cluster).0
+}
+
 async fn change(cluster: &Cluster, c: ChangeMembers<NodeId, BasicNode>) -> Result<(), DaemonError> {
     cluster
         .raft
@@ -99,4 +104,88 @@ pub fn check_quorum_without(cluster: &Cluster, leaving: NodeId) -> Result<(), Da
         )));
     }
     Ok(())
+}
+
+/// The leader's membership janitor: Raft membership follows the node table. A voter
+/// whose node was demoted (role worker) or removed leaves the voters (joint
+/// consensus); a non-voter member in that case leaves the membership. A leader that
+/// removes itself steps down once the change commits; the next leader finishes.
+pub async fn converge(cluster: &Cluster) -> Result<(), DaemonError> {
+    if !cluster.is_leader() {
+        return Ok(());
+    }
+    let state = cluster.snapshot();
+    let gone = |id: &NodeId| {
+        state.revoked_nodes.contains(id)
+            || state
+                .nodes
+                .get(id)
+                .is_some_and(|n| n.role == orc_model::NodeRole::Worker)
+    };
+    let (voters, nodes) = members(cluster);
+    let leaving: std::collections::BTreeSet<NodeId> =
+        voters.iter().copied().filter(|v| gone(v)).collect();
+    if !leaving.is_empty() && leaving.len() < voters.len() {
+        tracing::info!(
+            ?leaving,
+            "removing demoted or removed managers from the Raft voters"
+        );
+        // Kept as learners (retain): they must still receive the config that no
+        // longer counts them, or they would think themselves voters and campaign.
+        return cluster
+            .raft
+            .change_membership(ChangeMembers::RemoveVoters(leaving), true)
+            .await
+            .map(|_| ())
+            .map_err(|e| DaemonError::Raft(e.to_string()));
+    }
+    // A demoted node switches once it holds the config without it as voter: it
+    // leaves the membership only after that reached it (or if it is unreachable).
+    let metrics = cluster.raft.metrics().borrow().clone();
+    let config_at = *metrics.membership_config.log_id();
+    let has_config = |n: &NodeId| {
+        metrics
+            .replication
+            .as_ref()
+            .and_then(|r| r.get(n).cloned())
+            .is_some_and(|matched| matched >= config_at)
+    };
+    let unreachable = |n: &NodeId| {
+        state
+            .nodes
+            .get(n)
+            .is_none_or(|node| node.status != NodeStatus::Ready)
+    };
+    let stale: std::collections::BTreeSet<NodeId> = nodes
+        .iter()
+        .copied()
+        .filter(|n| !voters.contains(n) && gone(n) && (has_config(n) || unreachable(n)))
+        .collect();
+    if !stale.is_empty() {
+        return change(cluster, ChangeMembers::RemoveNodes(stale)).await;
+    }
+    Ok(())
+}
+
+/// Waits (at most `timeout`) until `id` is (`true`) or is not (`false`) a voter.
+pub async fn wait_voter(
+    cluster: &Cluster,
+    id: NodeId,
+    voter: bool,
+    timeout: std::time::Duration,
+) -> bool {
+    let mut m = cluster.raft.metrics();
+    let reached = tokio::time::timeout(
+        timeout,
+        m.wait_for(|m| {
+            m.membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == id)
+                == voter
+        }),
+    )
+    .await
+    .is_ok();
+    reached
 }

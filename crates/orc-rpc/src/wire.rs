@@ -98,6 +98,14 @@ pub enum ForwardRequest {
         node_id: NodeId,
         address: String,
     },
+    /// A worker whose role was set to manager asks for a manager certificate (with
+    /// the `orc-manager` name) and the CA key.
+    ManagerCredentials {
+        node_id: NodeId,
+    },
+    /// Any manager (leader or not) answers with its VRRP instance's status
+    /// (`orc vip status` across the managers). JSON, as the CLI shows it.
+    VipStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,6 +118,16 @@ pub enum ForwardReply {
     Refused {
         reason: String,
     },
+    /// Answer to [`ForwardRequest::ManagerCredentials`].
+    Credentials {
+        cert_chain_pem: String,
+        key_pem: String,
+        ca_key_pem: String,
+        /// The node's cluster address, as the cluster knows it.
+        address: String,
+    },
+    /// Answer to [`ForwardRequest::VipStatus`]: a JSON document.
+    Json(String),
 }
 
 /// Node → leader on a session.
@@ -134,6 +152,11 @@ pub enum SessionDown {
     },
     NotLeader {
         leader: Option<String>,
+    },
+    /// The node's role in the cluster (sent first and on every change): a worker
+    /// that reads `Manager` promotes itself.
+    Role {
+        role: NodeRole,
     },
 }
 

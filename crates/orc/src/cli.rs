@@ -131,6 +131,12 @@ pub enum ClusterCmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Leave the cluster: this node's containers are removed and it forgets the cluster.
+    Leave {
+        /// Leave even if the managers left behind could not form a quorum.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -231,6 +237,17 @@ pub enum NodeCmd {
     /// Remove a node from the cluster (its certificate stops working).
     Rm {
         node: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a worker a manager (a Raft voter).
+    Promote {
+        node: String,
+    },
+    /// Make a manager a worker.
+    Demote {
+        node: String,
+        /// Demote even if the managers left could not form a quorum.
         #[arg(long)]
         force: bool,
     },

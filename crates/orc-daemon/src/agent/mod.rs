@@ -121,6 +121,11 @@ impl Agent {
         }
         loop {
             if *stop.borrow() {
+                // Containers outlive the agent (a role switch starts a new one that
+                // adopts them): its workers are detached, not told to stop.
+                for (_, w) in self.workers.drain() {
+                    w.detach();
+                }
                 return;
             }
             let snapshot = state.borrow_and_update().clone();
@@ -242,6 +247,19 @@ impl Agent {
                     self.ctx.forget_logs(&name);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Stops and removes every container of this node (a node leaving the cluster),
+    /// waiting at most `timeout`.
+    pub async fn clear(mut self, timeout: Duration) -> Result<(), orc_runtime::RuntimeError> {
+        self.reconcile(&ClusterState::default()).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.workers.values().any(|w| !w.is_finished())
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(())
     }

@@ -35,6 +35,12 @@ impl Worker {
         let _ = self.stop.send(true);
     }
 
+    /// Leaves the container as it is: the worker is cancelled, the container keeps
+    /// running, and the next agent adopts it.
+    pub fn detach(self) {
+        self.join.abort();
+    }
+
     pub fn is_finished(&self) -> bool {
         self.join.is_finished()
     }

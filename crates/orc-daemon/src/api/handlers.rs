@@ -52,6 +52,11 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             label_rm,
         } => super::nodes::update(&daemon, &node, availability, label_add, label_rm).await,
         Request::NodeRm { node, force } => super::nodes::remove(&daemon, &node, force).await,
+        Request::NodePromote { node } => super::roles::promote(&daemon, &node, sink).await,
+        Request::NodeDemote { node, force } => {
+            super::roles::demote(&daemon, &node, force, sink).await
+        }
+        Request::ClusterLeave { force } => super::roles::leave(daemon.clone(), force, sink).await,
         Request::ImageLoad { path } => {
             sink.progress(format!("importing {}", path.display())).await;
             let images = daemon.runtime.import_archive(&path).await?;
@@ -198,14 +203,9 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
         }
         Request::VipStatus => {
             let c = daemon.cluster()?;
-            let local = daemon.vip_status.borrow().clone();
-            Ok(json!({
-                "setting": c.snapshot().vip,
-                "node_id": views::node_id_str(c.node_id),
-                "local": local.counters,
-                "running": local.setting,
-                "error": local.error,
-            }))
+            let mut v = crate::vip_report::local(&daemon, &c);
+            v["managers"] = Value::Array(crate::vip_report::managers(&daemon, &c).await);
+            Ok(v)
         }
         Request::NodeLs => {
             let c = daemon.cluster()?;

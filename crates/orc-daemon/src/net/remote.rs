@@ -89,9 +89,63 @@ impl Remote {
                     Ok(ForwardReply::Refused { reason }) => {
                         return Err(DaemonError::Invalid(reason))
                     }
+                    Ok(other) => {
+                        return Err(DaemonError::Raft(format!(
+                            "{addr}: unexpected answer {other:?}"
+                        )))
+                    }
                     Err(e) => last_err = DaemonError::Raft(e.to_string()),
                 },
                 Err(s) => last_err = DaemonError::Raft(format!("{addr}: {}", s.message())),
+            }
+        }
+        Err(last_err)
+    }
+
+    /// One request to one node (`id` if known), its answer as it comes: no
+    /// following of "not leader".
+    pub async fn ask(
+        &self,
+        addr: &str,
+        id: Option<u64>,
+        req: &ForwardRequest,
+        timeout: std::time::Duration,
+    ) -> Result<ForwardReply, DaemonError> {
+        let payload = orc_rpc::encode(req).map_err(|e| DaemonError::Raft(e.to_string()))?;
+        let mut client = self.dialer.client(addr, id).map_err(DaemonError::Raft)?;
+        let call = client.forward(Frame { payload });
+        let resp = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| DaemonError::Raft(format!("{addr}: no answer within {timeout:?}")))?
+            .map_err(|s| DaemonError::Raft(format!("{addr}: {}", s.message())))?;
+        orc_rpc::decode::<ForwardReply>(&resp.into_inner().payload)
+            .map_err(|e| DaemonError::Raft(e.to_string()))
+    }
+
+    /// Asks the leader (following "not leader" answers from the known managers).
+    pub async fn ask_leader(
+        &self,
+        req: &ForwardRequest,
+        timeout: std::time::Duration,
+    ) -> Result<ForwardReply, DaemonError> {
+        let mut targets = self.addresses();
+        let mut last_err = DaemonError::NoLeader;
+        for _ in 0..8 {
+            let Some(addr) = targets.first().cloned() else {
+                break;
+            };
+            targets.remove(0);
+            match self.ask(&addr, None, req, timeout).await {
+                Ok(ForwardReply::NotLeader { leader: Some(l) }) if l != addr => {
+                    targets.insert(0, l)
+                }
+                Ok(ForwardReply::NotLeader { .. }) => last_err = DaemonError::NoLeader,
+                Ok(ForwardReply::Refused { reason }) => return Err(DaemonError::Invalid(reason)),
+                Ok(r) => {
+                    self.set_leader_hint(&addr);
+                    return Ok(r);
+                }
+                Err(e) => last_err = e,
             }
         }
         Err(last_err)

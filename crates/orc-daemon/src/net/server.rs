@@ -42,7 +42,11 @@ fn peer<T>(req: &Request<T>) -> Result<u64, Status> {
 }
 
 /// Serves the cluster port until the daemon stops.
-pub async fn serve(daemon: Arc<Daemon>, files: orc_pki::NodeFiles) -> Result<(), DaemonError> {
+pub async fn serve(
+    daemon: Arc<Daemon>,
+    files: orc_pki::NodeFiles,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
     let addr: SocketAddr = daemon
         .cfg
         .listen
@@ -65,7 +69,6 @@ pub async fn serve(daemon: Arc<Daemon>, files: orc_pki::NodeFiles) -> Result<(),
     })
     .max_decoding_message_size(64 << 20)
     .max_encoding_message_size(64 << 20);
-    let mut stop = daemon.stop_signal();
     tonic::transport::Server::builder()
         .tls_config(orc_pki::server_tls(&files))
         .map_err(|e| DaemonError::Invalid(format!("TLS: {e}")))?
@@ -169,6 +172,8 @@ fn worker_may(cmd: &Command, state: &orc_model::ClusterState, node: u64) -> bool
             .iter()
             .all(|(id, _)| state.tasks.get(id).is_some_and(|t| t.node_id == Some(node))),
         Command::Batch(v) => v.iter().all(|c| worker_may(c, state, node)),
+        // `orc cluster leave` on a worker.
+        Command::RemoveNode { id } => *id == node,
         _ => false,
     }
 }
@@ -217,12 +222,32 @@ impl ClusterRpc for NodeService {
                 reason: "unknown node".into(),
             });
         };
+        if let ForwardRequest::VipStatus = fr {
+            // Any manager answers for itself.
+            let v = crate::vip_report::local(&self.daemon, &cluster);
+            return frame(&ForwardReply::Json(v.to_string()));
+        }
         if !cluster.is_leader() {
             return frame(&ForwardReply::NotLeader {
                 leader: cluster.leader_addr().map(|l| l.1),
             });
         }
         let reply = match fr {
+            ForwardRequest::VipStatus => {
+                ForwardReply::Json(crate::vip_report::local(&self.daemon, &cluster).to_string())
+            }
+            ForwardRequest::ManagerCredentials { node_id } => {
+                if node_id != from || from_node.role != NodeRole::Manager {
+                    return frame(&ForwardReply::Refused {
+                        reason: "only a node promoted to manager gets manager credentials".into(),
+                    });
+                }
+                crate::role::manager_credentials(&self.daemon.cfg, from_node).unwrap_or_else(|e| {
+                    ForwardReply::Refused {
+                        reason: e.to_string(),
+                    }
+                })
+            }
             ForwardRequest::Command(cmd) => {
                 if from_node.role == NodeRole::Worker && !worker_may(&cmd, &state, from) {
                     return frame(&ForwardReply::Refused {
@@ -300,9 +325,17 @@ impl ClusterRpc for NodeService {
             }
             let mut state_rx = cluster.state.clone();
             let mut last: Option<Vec<Task>> = None;
+            let mut last_role = None;
             let mut lead_check = tokio::time::interval(std::time::Duration::from_millis(250));
             loop {
                 let state = state_rx.borrow_and_update().clone();
+                let role = state.nodes.get(&from).map(|n| n.role);
+                if let Some(role) = role.filter(|r| last_role != Some(*r)) {
+                    if !send(&tx, &SessionDown::Role { role }).await {
+                        return;
+                    }
+                    last_role = Some(role);
+                }
                 let mine: Vec<Task> = state.tasks_on_node(from).cloned().collect();
                 if last.as_ref() != Some(&mine) {
                     let msg = SessionDown::Tasks {

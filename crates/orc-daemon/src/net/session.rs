@@ -4,7 +4,7 @@
 
 use super::remote::Remote;
 use crate::cluster::Cluster;
-use orc_model::{ClusterState, NodeId};
+use orc_model::{ClusterState, NodeId, NodeRole};
 use orc_rpc::pb::Frame;
 use orc_rpc::wire::{SessionDown, SessionUp};
 use std::sync::Arc;
@@ -22,6 +22,8 @@ pub struct SessionConfig {
     pub cluster: Option<Cluster>,
     /// Set for workers: where the assignments are published for the agent.
     pub assignments: Option<watch::Sender<Arc<ClusterState>>>,
+    /// Set for workers: the role the leader says this node has.
+    pub role: Option<watch::Sender<Option<NodeRole>>>,
 }
 
 pub async fn run(cfg: SessionConfig, mut stop: watch::Receiver<bool>) {
@@ -112,6 +114,11 @@ async fn one_session(
                             let mut st = ClusterState { revision, ..Default::default() };
                             st.tasks = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
                             tx.send_replace(Arc::new(st));
+                        }
+                    }
+                    SessionDown::Role { role } => {
+                        if let Some(tx) = &cfg.role {
+                            tx.send_replace(Some(role));
                         }
                     }
                     SessionDown::NotLeader { leader } => {

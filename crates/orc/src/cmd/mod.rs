@@ -154,6 +154,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{node} removed");
             Ok(())
         }
+        Command::Node(NodeCmd::Promote { node }) => {
+            call(&cli, Request::NodePromote { node: node.clone() }).await?;
+            println!("{node} promoted to manager");
+            Ok(())
+        }
+        Command::Node(NodeCmd::Demote { node, force }) => {
+            call(
+                &cli,
+                Request::NodeDemote {
+                    node: node.clone(),
+                    force: *force,
+                },
+            )
+            .await?;
+            println!("{node} demoted to worker");
+            Ok(())
+        }
+        Command::Cluster(ClusterCmd::Leave { force }) => {
+            call(&cli, Request::ClusterLeave { force: *force }).await?;
+            println!("left the cluster");
+            Ok(())
+        }
         Command::Image(ImageCmd::Load { file }) => {
             let path =
                 std::fs::canonicalize(file).with_context(|| format!("{}", file.display()))?;

@@ -50,14 +50,35 @@ pub fn print_status(v: &Value, json: bool) -> anyhow::Result<()> {
     );
     let c = &v["local"];
     println!("master seen  {}", s(&c["master_ip"]));
-    let rows = vec![vec![
-        s(&v["node_id"]),
-        s(&c["state"]),
-        s(&c["priority"]),
-        s(&c["eligible"]),
-        s(&c["transitions"]),
-        s(&c["last_transition"]),
-    ]];
+    // Every manager's instance when the daemon gathered them, else this one's.
+    let rows: Vec<Vec<String>> = match v["managers"].as_array() {
+        Some(ms) if !ms.is_empty() => ms
+            .iter()
+            .map(|m| {
+                let unreachable = m["reachable"] == Value::Bool(false);
+                vec![
+                    format!("{} ({})", s(&m["hostname"]), s(&m["node_id"])),
+                    if unreachable {
+                        "unreachable".into()
+                    } else {
+                        s(&m["state"])
+                    },
+                    s(&m["priority"]),
+                    s(&m["eligible"]),
+                    s(&m["transitions"]),
+                    s(&m["last_transition"]),
+                ]
+            })
+            .collect(),
+        _ => vec![vec![
+            s(&v["node_id"]),
+            s(&c["state"]),
+            s(&c["priority"]),
+            s(&c["eligible"]),
+            s(&c["transitions"]),
+            s(&c["last_transition"]),
+        ]],
+    };
     crate::output::table(
         &[
             "NODE",
