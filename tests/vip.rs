@@ -191,6 +191,57 @@ fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
         "status table:\n{table}"
     );
 
+    // Every manager's VRRP state, as one manager sees them over the cluster port: the
+    // one reported master is the one whose namespace holds the address.
+    let names = ["vip-a", "vip-b", "vip-c"];
+    let holder = settled(&c, &vip)?;
+    let asker = (holder + 1) % 3;
+    let rows = |c: &TestCluster| -> Result<Vec<serde_json::Value>> {
+        let s = c.node(asker).json(&["vip", "status"])?;
+        Ok(s["managers"].as_array().cloned().unwrap_or_default())
+    };
+    let ms = rows(&c)?;
+    ensure!(ms.len() == 3, "three managers in vip status: {ms:?}");
+    for m in &ms {
+        let i = names
+            .iter()
+            .position(|n| m["hostname"] == *n)
+            .ok_or_else(|| anyhow::anyhow!("unknown manager row {m}"))?;
+        let want = if i == holder { "master" } else { "backup" };
+        ensure!(
+            m["reachable"] == true && m["state"] == want && m["priority"] == 100,
+            "row of {} (holder {}): {m}",
+            names[i],
+            names[holder]
+        );
+        ensure!(m["transitions"].as_u64() >= Some(1), "transitions in {m}");
+    }
+    let table = c.node(asker).ok(&["vip", "status"])?;
+    ensure!(
+        names.iter().all(|n| table.contains(n)),
+        "status table lists every manager:\n{table}"
+    );
+    // A manager that does not answer is marked, and the others still are shown.
+    let silent = (holder + 2) % 3;
+    c.node_mut(silent).kill_daemon()?;
+    let started = Instant::now();
+    let ms = rows(&c)?;
+    let took = started.elapsed();
+    let row = ms
+        .iter()
+        .find(|m| m["hostname"] == names[silent])
+        .ok_or_else(|| anyhow::anyhow!("no row for the killed manager: {ms:?}"))?;
+    ensure!(row["reachable"] == false, "killed manager's row: {row}");
+    ensure!(took < Duration::from_secs(5), "vip status took {took:?}");
+    ensure!(
+        ms.iter()
+            .any(|m| m["hostname"] == names[holder] && m["state"] == "master"),
+        "holder still shown as master: {ms:?}"
+    );
+    c.node_mut(silent).restart_daemon()?;
+    c.wait_ready(asker, 3)?;
+    let holder = one_holder(&c, &all, &vip, "after the status check")?;
+
     // Cut the holder off from the other two (its adverts still reach them; nothing
     // from them reaches it): the quorum guard makes it release, a majority node takes it.
     c.lan.partition(c.host(holder))?;
