@@ -329,6 +329,25 @@ fn scheduling_follows_spread_labels_drain_and_joins() -> Result<()> {
         .context("m2 in node ls")?;
     assert_eq!(m2["labels"]["disk"], "ssd", "{m2}");
 
+    // A placement preference: spread over the board label (w1 is the only rpi4),
+    // so half the replicas go to w1 rather than one per node.
+    c.node(0)
+        .ok(&["node", "update", "--label-add", "board=rpi4", "w1"])?;
+    c.deploy(
+        0,
+        "pf",
+        &sleepers(
+            "app",
+            4,
+            r#"placement = { preferences = [{ spread = "node.labels.board" }] }"#,
+        ),
+    )?;
+    let by = c.running_by_node(0, "pf_app")?;
+    ensure!(
+        by.get("w1") == Some(&2) && by.values().sum::<usize>() == 4,
+        "not spread over the board label: {by:?}"
+    );
+
     // Drain w1: everything moves away, and its containerd runs nothing.
     c.node(0)
         .ok(&["node", "update", "--availability", "drain", "w1"])?;

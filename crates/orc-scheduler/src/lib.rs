@@ -24,6 +24,7 @@ mod restart;
 mod scheduler;
 mod slot;
 mod spec;
+mod spread;
 
 /// Hash map for per-pass indexes: a fast hash with a fixed seed (keys are ids the
 /// cluster chose, not attacker-controlled input, and a fixed seed keeps runs identical).

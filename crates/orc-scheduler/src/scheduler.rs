@@ -10,6 +10,7 @@
 
 use crate::pipeline::Pipeline;
 use crate::slot::wants_running;
+use crate::spread::Spread;
 use crate::FastMap;
 use orc_model::{ClusterState, Command, Node, NodeId, TaskId, TaskState, TaskStatus, Timestamp};
 use orc_spec::ResourceSet;
@@ -132,6 +133,52 @@ pub fn schedule_with(
                     candidates.push(Reverse((same, usage.tasks[i], i)));
                 }
             }
+        }
+        let prefs = &rep.spec.placement.preferences;
+        if !prefs.is_empty() {
+            // Placement preferences: the least loaded label value first, then the
+            // usual order. A linear scan per placement (such services are few).
+            let mut spread = Spread::new(prefs, &nodes, |i| per_node.get(&i).copied().unwrap_or(0));
+            let mut open: Vec<usize> = candidates.iter().map(|Reverse((_, _, i))| *i).collect();
+            let mut reason: Option<String> = None;
+            for t in group {
+                loop {
+                    let best = open
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, &i)| {
+                            (
+                                spread.key(i),
+                                per_node.get(&i).copied().unwrap_or(0),
+                                usage.tasks[i],
+                                i,
+                            )
+                        })
+                        .map(|(k, &i)| (k, i));
+                    let Some((k, i)) = best else {
+                        let why = reason.get_or_insert_with(|| pipeline.explain(&failed));
+                        out.pending.push((t.id.clone(), why.clone()));
+                        break;
+                    };
+                    let info = NodeInfo {
+                        node: nodes[i],
+                        reserved: usage.reserved[i],
+                        tasks: usage.tasks[i],
+                    };
+                    if let Some(f) = pipeline.first_resource_failure(t, &info) {
+                        failed[f] += 1;
+                        open.swap_remove(k);
+                        continue;
+                    }
+                    add(&mut usage.reserved[i], &t.spec.resources.reservations);
+                    usage.tasks[i] += 1;
+                    *per_node.entry(i).or_default() += 1;
+                    spread.add(i, 1);
+                    out.assignments.push((t.id.clone(), nodes[i].id));
+                    break;
+                }
+            }
+            continue;
         }
         let mut heap = BinaryHeap::from(candidates);
         let mut reason: Option<String> = None;

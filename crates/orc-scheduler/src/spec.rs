@@ -24,6 +24,7 @@ pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
         hostname,
         mounts,
         network_mode,
+        placement,
     } = a;
     let same_mode_kind = matches!(
         (mode, &b.mode),
@@ -48,4 +49,5 @@ pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
         && *hostname == b.hostname
         && *mounts == b.mounts
         && *network_mode == b.network_mode
+        && *placement == b.placement
 }

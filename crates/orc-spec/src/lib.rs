@@ -10,6 +10,7 @@ mod document;
 mod error;
 mod mount;
 mod names;
+mod placement;
 mod policy;
 mod resources;
 mod service;

@@ -28,6 +28,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "hostname",
     "network_mode",
     "mounts",
+    "placement",
 ];
 
 /// Most replicas one service may ask for.
@@ -72,6 +73,9 @@ pub(crate) fn parse_service(ck: &mut Checker<'_>, node: &Node<'_>) -> ServiceSpe
     }
     if let Some(n) = f.get("mounts") {
         spec.mounts = parse_mounts(ck, n);
+    }
+    if let Some(n) = f.get("placement") {
+        spec.placement = crate::placement::parse_placement(ck, n);
     }
     spec
 }

@@ -48,6 +48,27 @@ pub struct ServiceSpec {
     pub mounts: Vec<Mount>,
     /// The container's network.
     pub network_mode: NetworkMode,
+    /// Placement preferences (soft: they order the nodes the constraints allow).
+    pub placement: Placement,
+}
+
+/// `placement = { preferences = [{ spread = "node.labels.board" }] }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// Applied in order: the first spreads over its label's values, the next over
+    /// its label's values within each of those, and so on.
+    pub preferences: Vec<PlacementPreference>,
+}
+
+/// One placement preference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlacementPreference {
+    /// Spread the service's replicas evenly over the values of a node label (the key
+    /// after `node.labels.`); nodes without the label count as one more value.
+    Spread {
+        /// The label's key ("board").
+        label: String,
+    },
 }
 
 impl ServiceSpec {
@@ -70,6 +91,7 @@ impl ServiceSpec {
             hostname: None,
             mounts: Vec::new(),
             network_mode: NetworkMode::Host,
+            placement: Placement::default(),
         }
     }
 }
