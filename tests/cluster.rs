@@ -8,7 +8,7 @@ mod harness;
 
 use anyhow::{ensure, Context, Result};
 use harness::{assert_no_duplicates, timed_orc, TestCluster, CONVERGE};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// A service of `replicas` sleepers that stop at once.
@@ -516,5 +516,182 @@ fn promote_demote_and_leave_switch_roles_at_runtime() -> Result<()> {
     c.wait_ready(0, 2)?;
     c.wait_service(0, "rl_app", 5)?;
     assert_no_duplicates(&c, 0, &[("rl_app", 5)])?;
+    Ok(())
+}
+
+/// A small seeded generator (xorshift64*), so a failing run can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What the client may find for a service afterwards: the last acknowledged replica
+/// count, plus the counts of later writes whose outcome is unknown (they failed, but
+/// may have committed).
+#[derive(Debug, Default, Clone)]
+struct Expect {
+    acked: Option<u32>,
+    maybe: BTreeSet<u32>,
+}
+
+#[test]
+fn randomized_faults_lose_no_acknowledged_change() -> Result<()> {
+    let seed = std::env::var("ORC_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        })
+        | 1;
+    println!("chaos seed {seed} (rerun with ORC_CHAOS_SEED={seed})");
+    let mut c = TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, Some(250), true)?;
+    let sockets: Vec<std::path::PathBuf> = (0..3).map(|i| c.node(i).socket()).collect();
+    let dir = tempfile::Builder::new().prefix("orc-chaos-").tempdir()?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let phase = Duration::from_secs(35);
+
+    let (expect, faults) = std::thread::scope(|s| -> Result<_> {
+        // The client: deploys new services and scales existing ones through a random
+        // manager, recording what each acknowledged.
+        let client = s.spawn(|| -> Result<BTreeMap<String, Expect>> {
+            let mut rng = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
+            let mut expect: BTreeMap<String, Expect> = BTreeMap::new();
+            let mut k = 0;
+            let mut ops = 0;
+            let started = Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let via = &sockets[rng.below(3) as usize];
+                let replicas = 1 + rng.below(3) as u32;
+                let (svc, args): (String, Vec<String>) = if expect.is_empty() || rng.below(3) == 0 {
+                    k += 1;
+                    let name = format!("ch{k}");
+                    let p = dir.path().join(format!("{name}.toml"));
+                    std::fs::write(&p, sleepers("app", replicas, ""))?;
+                    let args = [
+                        "stack",
+                        "deploy",
+                        &p.to_string_lossy(),
+                        "--name",
+                        &name,
+                        "--detach",
+                    ];
+                    (
+                        format!("{name}_app"),
+                        args.iter().map(|a| a.to_string()).collect(),
+                    )
+                } else {
+                    let names: Vec<&String> = expect.keys().collect();
+                    let svc = names[rng.below(names.len() as u64) as usize].clone();
+                    let args = vec![
+                        "service".into(),
+                        "scale".into(),
+                        format!("{svc}={replicas}"),
+                        "--detach".into(),
+                    ];
+                    (svc, args)
+                };
+                let out = std::process::Command::new("timeout")
+                    .args(["-s", "KILL", "20"])
+                    .arg(orc_testbed::orc_binary()?)
+                    .arg("--socket")
+                    .arg(via)
+                    .args(&args)
+                    .stdin(std::process::Stdio::null())
+                    .output()?;
+                let e = expect.entry(svc.clone()).or_default();
+                if out.status.success() {
+                    e.acked = Some(replicas);
+                    e.maybe.clear();
+                } else {
+                    e.maybe.insert(replicas);
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    let last = err.lines().last().unwrap_or("").to_string();
+                    println!(
+                        "{:>5} ms {svc}={replicas}: {last}",
+                        started.elapsed().as_millis()
+                    );
+                    // Pace retries against a dead daemon (not a synchronisation).
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                ops += 1;
+                if ops >= 80 {
+                    break;
+                }
+            }
+            Ok(expect)
+        });
+        // The faults, one at a time so a majority can make progress: SIGKILL and
+        // restart a manager, or unplug and replug its link.
+        let mut rng = Rng(seed);
+        let mut faults = Vec::new();
+        let start = Instant::now();
+        while start.elapsed() < phase && faults.len() < 12 {
+            let i = rng.below(3) as usize;
+            let hold = Duration::from_millis(500 + rng.below(2500));
+            if rng.below(2) == 0 {
+                faults.push(format!("kill m{} for {hold:?}", i + 1));
+                c.node_mut(i).kill_daemon()?;
+                std::thread::sleep(hold);
+                c.node_mut(i).restart_daemon()?;
+            } else {
+                faults.push(format!("cut m{} for {hold:?}", i + 1));
+                c.lan.cut(c.host(i))?;
+                std::thread::sleep(hold);
+                c.lan.heal(c.host(i))?;
+            }
+            std::thread::sleep(Duration::from_millis(300 + rng.below(1500)));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let expect = client
+            .join()
+            .map_err(|_| anyhow::anyhow!("the client panicked"))??;
+        Ok((expect, faults))
+    })?;
+    println!("faults: {faults:?}");
+    println!("expected: {expect:?}");
+
+    // Afterwards: every acknowledged change is present, and each service runs exactly
+    // its replicas, once.
+    c.wait_ready(0, 4)?;
+    let mut want: Vec<(String, usize)> = Vec::new();
+    let rows = c.node(0).json(&["service", "ls"])?;
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    for (svc, e) in &expect {
+        let row = rows.iter().find(|r| r["name"] == svc.as_str());
+        let Some(row) = row else {
+            ensure!(
+                e.acked.is_none(),
+                "seed {seed}: acknowledged service {svc} is missing ({e:?})"
+            );
+            continue;
+        };
+        let desired = row["desired"].as_u64().context("desired")? as u32;
+        ensure!(
+            e.acked == Some(desired) || e.maybe.contains(&desired),
+            "seed {seed}: {svc} wants {desired} replicas; acknowledged {e:?}"
+        );
+        want.push((svc.clone(), desired as usize));
+    }
+    ensure!(
+        expect.values().any(|e| e.acked.is_some()),
+        "seed {seed}: no write was acknowledged at all during the faults"
+    );
+    for (svc, n) in &want {
+        c.wait_service(0, svc, *n as u64)?;
+    }
+    let want: Vec<(&str, usize)> = want.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+    assert_no_duplicates(&c, 0, &want)?;
     Ok(())
 }
