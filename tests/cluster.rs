@@ -348,6 +348,20 @@ fn scheduling_follows_spread_labels_drain_and_joins() -> Result<()> {
         "not spread over the board label: {by:?}"
     );
 
+    // `orc service logs` on one manager shows the lines of every node's task,
+    // fetched over the cluster port from the other managers and the worker.
+    c.deploy(0, "lg", "[services.echo]\nimage = \"demo/busybox:1\"\ncommand = [\"sh\", \"-c\", \"echo log-marker-$ORC_SLOT; sleep 3600\"]\nmode = \"global\"\nstop = { signal = \"SIGKILL\", grace_period = \"1s\" }\n")?;
+    c.poll(
+        CONVERGE,
+        "4 nodes' log lines through m1",
+        Duration::from_millis(200),
+        || {
+            let out = c.node(0).ok(&["service", "logs", "lg_echo"]).ok()?;
+            (out.matches("log-marker").count() == 4).then_some(())
+        },
+    )?;
+    c.node(0).ok(&["stack", "rm", "lg", "--timeout", "60"])?;
+
     // Drain w1: everything moves away, and its containerd runs nothing.
     c.node(0)
         .ok(&["node", "update", "--availability", "drain", "w1"])?;

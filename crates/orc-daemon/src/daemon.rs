@@ -213,6 +213,20 @@ impl Daemon {
             role: Some(role_tx),
         };
         tokio::spawn(session::run(sc, stop.clone()));
+        // The cluster port serves managers' log reads (`orc service logs`).
+        match security::load_node(&self.cfg) {
+            Ok(files) => {
+                let me = self.clone();
+                let s = stop.clone();
+                let server = tokio::spawn(async move {
+                    if let Err(e) = crate::net::server::serve(me, files, s).await {
+                        tracing::error!("cluster port: {e}");
+                    }
+                });
+                *self.server_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(server);
+            }
+            Err(e) => tracing::error!("cluster port not served: {e}"),
+        }
         tokio::spawn(crate::role::watch_promotion(self.clone(), role_rx, stop));
         self.worker_tx.send_replace(Some(remote));
     }

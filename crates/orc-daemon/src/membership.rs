@@ -54,25 +54,6 @@ pub async fn add_voter(cluster: &Cluster, id: NodeId, addr: &str) -> Result<(), 
     Ok(())
 }
 
-/// Removes a voter (and its node entry from membership).
-pub async fn remove_voter(cluster: &Cluster, id: NodeId) -> Result<(), DaemonError> {
-    let (_, nodes) = members(cluster);
-    if !nodes.contains(&id) {
-        return Ok(());
-    }
-    change(
-        cluster,
-        ChangeMembers::RemoveVoters([id].into_iter().collect()),
-    )
-    .await?;
-    let _ = change(
-        cluster,
-        ChangeMembers::RemoveNodes([id].into_iter().collect()),
-    )
-    .await;
-    Ok(())
-}
-
 /// Would removing `leaving` from the voters leave a majority of reachable voters?
 /// Refuses with the reason otherwise.
 pub fn check_quorum_without(cluster: &Cluster, leaving: NodeId) -> Result<(), DaemonError> {

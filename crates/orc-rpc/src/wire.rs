@@ -106,6 +106,12 @@ pub enum ForwardRequest {
     /// Any manager (leader or not) answers with its VRRP instance's status
     /// (`orc vip status` across the managers). JSON, as the CLI shows it.
     VipStatus,
+    /// A manager asks the node running these tasks for their log lines
+    /// (`orc service logs` across nodes); answered with [`ForwardReply::Logs`].
+    TaskLogs {
+        tasks: Vec<String>,
+        tail: Option<usize>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +134,8 @@ pub enum ForwardReply {
     },
     /// Answer to [`ForwardRequest::VipStatus`]: a JSON document.
     Json(String),
+    /// Answer to [`ForwardRequest::TaskLogs`]: each task's lines, oldest first.
+    Logs(Vec<(String, Vec<String>)>),
 }
 
 /// Node → leader on a session.

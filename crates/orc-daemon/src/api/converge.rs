@@ -157,7 +157,9 @@ pub async fn gone(
     .await
 }
 
-/// `orc service logs`: this node's log files of the service's tasks.
+/// `orc service logs`: the service's tasks' logs, from this node's files and, for
+/// tasks on other nodes, fetched from those nodes. `--follow` then follows the tasks
+/// that run on this node.
 pub async fn logs(
     daemon: &Daemon,
     name: &str,
@@ -170,16 +172,29 @@ pub async fn logs(
     let s = state
         .service_by_name(name)
         .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?;
-    let mut tasks: Vec<_> = state
+    let mut all: Vec<_> = state
         .tasks_of_service(&s.id)
+        .filter(|t| t.node_id.is_some())
+        .collect();
+    all.sort_by_key(|t| t.created_at);
+    let (mut remote, notes) = super::task_logs::fetch_remote(&cluster, &all, tail).await;
+    for n in notes {
+        sink.progress(n).await;
+    }
+    let tasks: Vec<_> = all
+        .iter()
+        .copied()
         .filter(|t| t.node_id == Some(cluster.node_id))
         .collect();
-    tasks.sort_by_key(|t| t.created_at);
     let root = daemon.cfg.logs_dir();
-    for t in &tasks {
-        let dir = crate::agent::log_dir(&root, &t.id);
+    for t in &all {
         let label = format!("{}.{}", t.service_name, t.slot);
-        let lines = orc_runtime::read_logs(&dir, tail).map_err(|e| DaemonError::io(&dir, e))?;
+        let lines = if t.node_id == Some(cluster.node_id) {
+            let dir = crate::agent::log_dir(&root, &t.id);
+            orc_runtime::read_logs(&dir, tail).map_err(|e| DaemonError::io(&dir, e))?
+        } else {
+            remote.remove(&t.id).unwrap_or_default()
+        };
         for l in lines {
             if !sink.log(&label, l).await {
                 return Ok(());

@@ -4,6 +4,9 @@ mod converge;
 mod handlers;
 mod nodes;
 mod roles;
+mod task_logs;
+
+pub(crate) use task_logs::task_logs;
 
 use crate::{Daemon, DaemonError};
 use orc_api::{Reply, Request};

@@ -143,7 +143,9 @@ pub async fn remove(daemon: &Daemon, node: &str, force: bool) -> Result<Value, D
                 "a manager cannot remove itself: run `orc node rm` on another manager".into(),
             ));
         }
-        membership::remove_voter(&cluster, id).await?;
+        // The leader's membership janitor (`membership::converge`) takes a removed
+        // node out of the Raft voters (joint consensus), from whichever manager this
+        // runs on.
     } else if n.status == orc_model::NodeStatus::Ready && !force {
         return Err(DaemonError::Invalid(format!(
             "node {} is up: drain and stop it first, or use --force",

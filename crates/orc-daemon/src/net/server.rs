@@ -53,14 +53,16 @@ pub async fn serve(
         .parse()
         .map_err(|e| DaemonError::Invalid(format!("--listen {}: {e}", daemon.cfg.listen)))?;
     let d = daemon.clone();
-    let is_member: Arc<orc_pki::MembershipCheck> = Arc::new(move |id, _role| {
+    let is_member: Arc<orc_pki::MembershipCheck> = Arc::new(move |id, role| {
         // TLS already proved the certificate is our CA's. What remains is revocation:
         // a removed node is refused. (A node still catching up knows no members yet,
         // so presence in the node table can't be the test.) Roles are checked per call
-        // against the replicated node table, not the certificate.
-        d.cluster()
-            .map(|c| !c.snapshot().revoked_nodes.contains(&id))
-            .unwrap_or(false)
+        // against the replicated node table, not the certificate. A worker (no node
+        // table) serves only managers' certificates, and only log reads.
+        match d.cluster() {
+            Ok(c) => !c.snapshot().revoked_nodes.contains(&id),
+            Err(_) => role == orc_pki::Role::Manager,
+        }
     });
     let layer =
         orc_pki::RequireNodeCertLayer::new(is_member).allow_without_cert("/orc.v1.Cluster/Join");
@@ -214,8 +216,12 @@ impl ClusterRpc for NodeService {
 
     async fn forward(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
         let from = peer(&req)?;
-        let cluster = self.manager()?;
         let fr: ForwardRequest = parse(req.get_ref())?;
+        if let ForwardRequest::TaskLogs { tasks, tail } = &fr {
+            // Every node answers for the logs it keeps.
+            return frame(&crate::api::task_logs(&self.daemon, tasks, *tail));
+        }
+        let cluster = self.manager()?;
         let state = cluster.snapshot();
         let Some(from_node) = state.nodes.get(&from) else {
             return frame(&ForwardReply::Refused {
@@ -233,6 +239,9 @@ impl ClusterRpc for NodeService {
             });
         }
         let reply = match fr {
+            ForwardRequest::TaskLogs { tasks, tail } => {
+                crate::api::task_logs(&self.daemon, &tasks, tail)
+            }
             ForwardRequest::VipStatus => {
                 ForwardReply::Json(crate::vip_report::local(&self.daemon, &cluster).to_string())
             }
