@@ -24,6 +24,8 @@ pub struct Cluster {
     pub state: watch::Receiver<Arc<ClusterState>>,
     /// Forwards writes to the leader when this manager is not it.
     pub remote: Remote,
+    /// Group commit while leading: concurrent writes share one log entry (one fsync).
+    pub batcher: orc_store::CommandBatcher,
 }
 
 fn raft_config() -> Result<Arc<openraft::Config>, DaemonError> {
@@ -58,11 +60,13 @@ impl Cluster {
         let raft = Raft::new(node_id, raft_config()?, net, log, sm)
             .await
             .map_err(|e| DaemonError::Raft(e.to_string()))?;
+        let batcher = orc_store::CommandBatcher::spawn(raft.clone(), orc_store::DEFAULT_MAX_BATCH);
         Ok(Cluster {
             node_id,
             raft,
             state,
             remote: Remote::new(dialer, Vec::new()),
+            batcher,
         })
     }
 
@@ -125,10 +129,10 @@ impl Cluster {
         // Leading: append here. If leadership is lost meanwhile (a partition), the
         // outcome is unknown and the write is NOT re-sent to the new leader: a client
         // that gave up must never see its stale write land after newer ones.
-        let write = tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.client_write(cmd));
+        let write = tokio::time::timeout(PROPOSE_TIMEOUT, self.batcher.write(cmd));
         let resp = match write.await {
             Ok(Ok(r)) => r,
-            Ok(Err(openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_)))) => {
+            Ok(Err(orc_store::BatchWriteError::Raft(e))) if matches!(*e, openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_))) => {
                 return Err(DaemonError::Raft(
                     "leadership changed before the write committed; it was not applied (check and retry)".into(),
                 ))
@@ -141,7 +145,7 @@ impl Cluster {
                 )))
             }
         };
-        let result = resp.data;
+        let result = resp.result;
         if let Some(err) = result.error() {
             return Err(DaemonError::Apply(err.clone()));
         }

@@ -263,8 +263,8 @@ impl ClusterRpc for NodeService {
                         reason: "workers may only report their own tasks".into(),
                     });
                 }
-                match cluster.raft.client_write(cmd).await {
-                    Ok(r) => ForwardReply::Done(r.data, r.log_id.index),
+                match cluster.batcher.write(cmd).await {
+                    Ok(r) => ForwardReply::Done(r.result, r.log_id.index),
                     Err(e) => ForwardReply::Refused {
                         reason: e.to_string(),
                     },
