@@ -509,17 +509,34 @@ fn promote_demote_and_leave_switch_roles_at_runtime() -> Result<()> {
     );
     assert_no_duplicates(&c, 0, &[("rl_app", 5)])?;
 
+    // Demote the leader itself (through itself): it steps down, w1 leads. Then the
+    // earlier-demoted m2 becomes a manager again (on a fresh Raft copy).
+    let leader = c.leader_index(0)?;
+    ensure!(leader == 0 || leader == 2, "leader {leader} is a manager");
+    let (old, other) = if leader == 0 { ("m1", 2) } else { ("w1", 0) };
+    c.node(leader).ok(&["node", "demote", old])?;
+    c.poll(CONVERGE, "a new leader", Duration::from_millis(200), || {
+        (c.leader_index(other).ok()? == other).then_some(())
+    })?;
+    ensure!(role_of(&c, other, old).as_deref() == Some("worker"));
+    c.node(other).ok(&["node", "promote", "m2"])?;
+    c.wait_ready(1, 4)?;
+    c.node(1).ok(&["service", "scale", "rl_app=4"])?;
+    c.wait_service(other, "rl_app", 4)?;
+    assert_no_duplicates(&c, 1, &[("rl_app", 4)])?;
+
     // A manager leaves: the cluster goes on without it, and it runs nothing.
-    c.node(2).ok(&["cluster", "leave"])?;
+    let (gone, gone_name) = (other, if other == 0 { "m1" } else { "w1" });
+    c.node(gone).ok(&["cluster", "leave"])?;
     c.poll(
         CONVERGE,
-        "w1 gone from node ls",
+        "the manager gone from node ls",
         Duration::from_millis(200),
-        || (role_of(&c, 0, "w1").is_none()).then_some(()),
+        || (role_of(&c, 1, gone_name).is_none()).then_some(()),
     )?;
     ensure!(
-        c.node(2).running_containers()?.is_empty(),
-        "w1 still runs containers"
+        c.node(gone).running_containers()?.is_empty(),
+        "{gone_name} still runs containers"
     );
     // A worker leaves too.
     c.node(3).ok(&["cluster", "leave"])?;
@@ -527,9 +544,9 @@ fn promote_demote_and_leave_switch_roles_at_runtime() -> Result<()> {
         c.node(3).running_containers()?.is_empty(),
         "w2 still runs containers"
     );
-    c.wait_ready(0, 2)?;
-    c.wait_service(0, "rl_app", 5)?;
-    assert_no_duplicates(&c, 0, &[("rl_app", 5)])?;
+    c.wait_ready(1, 2)?;
+    c.wait_service(1, "rl_app", 4)?;
+    assert_no_duplicates(&c, 1, &[("rl_app", 4)])?;
     Ok(())
 }
 

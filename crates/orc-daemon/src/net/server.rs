@@ -158,8 +158,20 @@ impl NodeService {
     }
 }
 
+/// The managers' cluster addresses, the leader's first: Raft voters, as the node
+/// table knows them (a demoted node can linger in the membership as a learner).
 fn manager_addrs(cluster: &crate::cluster::Cluster) -> Vec<String> {
-    let mut v = cluster.member_addrs();
+    let state = cluster.snapshot();
+    let voters = crate::membership::voters(cluster);
+    let mut v: Vec<String> = voters
+        .iter()
+        .filter_map(|id| state.nodes.get(id))
+        .filter(|n| n.role == NodeRole::Manager)
+        .map(|n| n.address.clone())
+        .collect();
+    if v.is_empty() {
+        v = cluster.member_addrs();
+    }
     if let Some((_, l)) = cluster.leader_addr() {
         v.retain(|a| *a != l);
         v.insert(0, l);
@@ -199,10 +211,21 @@ impl ClusterRpc for NodeService {
         let from = peer(&req)?;
         let cluster = self.manager()?;
         let state = cluster.snapshot();
-        if state
-            .nodes
-            .get(&from)
-            .is_some_and(|n| n.role != NodeRole::Manager)
+        // A demoted manager is still a Raft member until the membership change that
+        // removes it commits (it may even be the leader committing it).
+        let member = cluster
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&from)
+            .is_some();
+        if !member
+            && state
+                .nodes
+                .get(&from)
+                .is_some_and(|n| n.role != NodeRole::Manager)
         {
             return Err(Status::permission_denied("raft is for managers"));
         }
@@ -335,9 +358,22 @@ impl ClusterRpc for NodeService {
             let mut state_rx = cluster.state.clone();
             let mut last: Option<Vec<Task>> = None;
             let mut last_role = None;
+            let mut last_managers = manager_addrs(&cluster);
             let mut lead_check = tokio::time::interval(std::time::Duration::from_millis(250));
             loop {
                 let state = state_rx.borrow_and_update().clone();
+                // Managers come and go (promote, demote, leave): keep the node's list current.
+                let managers = manager_addrs(&cluster);
+                if managers != last_managers {
+                    let msg = SessionDown::Welcome {
+                        heartbeat_ms: hb,
+                        managers: managers.clone(),
+                    };
+                    if !send(&tx, &msg).await {
+                        return;
+                    }
+                    last_managers = managers;
+                }
                 let role = state.nodes.get(&from).map(|n| n.role);
                 if let Some(role) = role.filter(|r| last_role != Some(*r)) {
                     if !send(&tx, &SessionDown::Role { role }).await {

@@ -102,10 +102,13 @@ async fn one_session(
                 };
                 match orc_rpc::decode::<SessionDown>(&f.payload).map_err(|e| e.to_string())? {
                     SessionDown::Welcome { managers, .. } => {
+                        // The leader's list is current (managers come and go); the
+                        // address this session uses stays first.
                         if let Ok(mut m) = cfg.remote.managers.lock() {
-                            for a in managers.into_iter().rev() {
-                                m.retain(|x| *x != a);
-                                m.insert(0, a);
+                            if !managers.is_empty() {
+                                *m = managers;
+                                m.retain(|x| x != addr);
+                                m.insert(0, addr.to_string());
                             }
                         }
                     }
