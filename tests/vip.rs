@@ -92,19 +92,31 @@ fn watch_move(
 
 /// Exactly one holder among `among`, and it stays so for a few adverts.
 fn one_holder(c: &TestCluster, among: &[usize], vip: &str, what: &str) -> Result<usize> {
-    let (h, _) = watch_move(c, among, vip, what, |h| h.len() == 1)?;
-    // Still exactly one a little later: no second master appears after the first.
-    let settle = Instant::now() + Duration::from_millis(5 * ADVERT_MS);
-    while Instant::now() < settle {
-        let now = holders(c, among, vip);
+    let deadline = Instant::now() + MOVE;
+    loop {
+        let (h, _) = watch_move(c, among, vip, what, |h| h.len() == 1)?;
+        // Still exactly one a little later: no second master appears after the first.
+        let settle = Instant::now() + Duration::from_millis(5 * ADVERT_MS);
+        while Instant::now() < settle {
+            let now = holders(c, among, vip);
+            ensure!(
+                now.len() <= 1,
+                "{what}: two holders {now:?} after settling\n{}",
+                c.logs_tail()
+            );
+            std::thread::sleep(SAMPLE);
+        }
+        // At startup two nodes can both become master and the lower address yield
+        // (RFC 5798 tie-break): the holder may have changed hands while settling.
+        if holders(c, among, vip) == h {
+            return Ok(h[0]);
+        }
         ensure!(
-            now.len() <= 1,
-            "{what}: two holders {now:?} after settling\n{}",
+            Instant::now() < deadline,
+            "{what}: the holder kept changing\n{}",
             c.logs_tail()
         );
-        std::thread::sleep(SAMPLE);
     }
-    Ok(h[0])
 }
 
 /// Waits until one node reports master, holds the VIP, and both others report an
