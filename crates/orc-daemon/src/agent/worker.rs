@@ -118,6 +118,11 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         ctx.reporter
             .report(&id, status(TaskState::Running, "started"));
     }
+    if mode == Mode::Adopt && task.status.state < TaskState::Running {
+        // The daemon died between starting the container and reporting it: it runs.
+        ctx.reporter
+            .report(&id, status(TaskState::Running, "running (adopted)"));
+    }
     let signal = task.spec.stop.signal;
     let grace = Duration::from_millis(task.spec.stop.grace_period_ms);
     let final_status = tokio::select! {
