@@ -211,6 +211,40 @@ mod tests {
     }
 
     #[test]
+    fn role_logs_and_credentials_messages_survive_bincode() {
+        let b = encode(&SessionDown::Role {
+            role: NodeRole::Manager,
+        })
+        .expect("encode");
+        assert!(matches!(
+            decode::<SessionDown>(&b),
+            Ok(SessionDown::Role {
+                role: NodeRole::Manager
+            })
+        ));
+        let req = ForwardRequest::TaskLogs {
+            tasks: vec!["abc".into()],
+            tail: Some(5),
+        };
+        let b = encode(&req).expect("encode");
+        assert!(matches!(
+            decode::<ForwardRequest>(&b),
+            Ok(ForwardRequest::TaskLogs { tasks, tail: Some(5) }) if tasks == ["abc"]
+        ));
+        let reply = ForwardReply::Logs(vec![("abc".into(), vec!["a line".into()])]);
+        let b = encode(&reply).expect("encode");
+        assert!(matches!(
+            decode::<ForwardReply>(&b),
+            Ok(ForwardReply::Logs(v)) if v[0].1 == ["a line"]
+        ));
+        let b = encode(&ForwardRequest::ManagerCredentials { node_id: 7 }).expect("encode");
+        assert!(matches!(
+            decode::<ForwardRequest>(&b),
+            Ok(ForwardRequest::ManagerCredentials { node_id: 7 })
+        ));
+    }
+
+    #[test]
     fn other_versions_are_refused() {
         let mut b = encode(&SessionUp::Heartbeat).expect("encode");
         b[0] = 9;
