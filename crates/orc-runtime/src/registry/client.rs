@@ -67,7 +67,7 @@ pub(crate) struct Session {
 impl Session {
     pub(crate) fn new(image: ImageRef, opts: RegistryOptions) -> Session {
         let host = image.api_host().to_string();
-        let plain = is_loopback(&host) || opts.insecure.iter().any(|h| *h == host);
+        let plain = is_loopback(&host) || opts.insecure.contains(&host);
         let scheme = if plain { "http" } else { "https" };
         Session {
             base: format!("{scheme}://{host}/v2/{}", image.repository),
