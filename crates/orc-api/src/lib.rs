@@ -60,6 +60,9 @@ pub enum Request {
         detach: bool,
         /// Seconds to wait for convergence.
         timeout_secs: u64,
+        /// Keep image tags as written instead of pinning them to their current digest.
+        #[serde(default)]
+        no_resolve: bool,
     },
     StackLs,
     StackRm {
@@ -99,6 +102,33 @@ pub enum Request {
     VipUnset,
     /// The VIP setting and this manager's VRRP state and counters.
     VipStatus,
+    /// Pulls an image from its registry into this node's containerd.
+    ImagePull {
+        reference: String,
+        /// `os/arch[/variant]`; default: this node's.
+        platform: Option<String>,
+    },
+    /// Stores credentials for a registry host in the cluster state (sealed).
+    RegistryLogin {
+        registry: String,
+        username: String,
+        password: Secret,
+    },
+    /// Removes a registry host's stored credentials.
+    RegistryLogout {
+        registry: String,
+    },
+}
+
+/// A password on the wire: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ mod manager;
 mod membership;
 mod net;
 mod quorum;
+mod registry_auth;
 mod security;
 mod util;
 mod views;

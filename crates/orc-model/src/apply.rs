@@ -239,6 +239,14 @@ impl ClusterState {
                 }
                 CommandResult::Ok
             }
+            Command::SetRegistryAuth { registry, sealed } => {
+                let old = match sealed {
+                    Some(s) => self.registry_auth.insert(registry.clone(), s.clone()),
+                    None => self.registry_auth.remove(registry),
+                };
+                *changed |= old != *sealed;
+                CommandResult::Ok
+            }
         }
     }
 
@@ -344,5 +352,27 @@ mod vip_tests {
         let mut bytes = crate::encode_state(&s).unwrap();
         assert_eq!(bytes.pop(), Some(0), "None is one 0 byte at the end");
         assert_eq!(crate::decode_state(&bytes).unwrap(), s);
+        // From before `vip` too: both trailing fields missing.
+        assert_eq!(bytes.pop(), Some(0));
+        assert_eq!(crate::decode_state(&bytes).unwrap(), s);
+    }
+
+    #[test]
+    fn registry_auth_is_set_and_removed() {
+        let mut s = ClusterState::default();
+        let set = |sealed: Option<Vec<u8>>| Command::SetRegistryAuth {
+            registry: "r.lan:5000".into(),
+            sealed,
+        };
+        s.apply(&set(Some(vec![1, 2])));
+        assert_eq!(s.registry_auth.get("r.lan:5000"), Some(&vec![1, 2]));
+        assert_eq!(s.revision, 1);
+        s.apply(&set(Some(vec![1, 2])));
+        assert_eq!(s.revision, 1, "the same credentials again change nothing");
+        s.apply(&set(None));
+        assert!(s.registry_auth.is_empty());
+        assert_eq!(s.revision, 2);
+        s.apply(&set(None));
+        assert_eq!(s.revision, 2);
     }
 }

@@ -103,6 +103,12 @@ pub enum Command {
     /// Sets (`Some`) or removes (`None`) the cluster's virtual IP. Validated by the
     /// proposer, not here. Last, so older log entries keep their variant numbers.
     SetVip(Option<crate::VipSetting>),
+    /// Stores (`Some`, sealed by the proposer) or removes (`None`) the credentials of
+    /// one registry host.
+    SetRegistryAuth {
+        registry: String,
+        sealed: Option<Vec<u8>>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

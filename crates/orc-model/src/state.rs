@@ -45,6 +45,10 @@ pub struct ClusterState {
     /// so snapshots written before it existed still decode (see `decode_state`).
     #[serde(default)]
     pub vip: Option<VipSetting>,
+    /// Registry credentials by registry host (`orc registry login`), each sealed
+    /// (encrypted and authenticated) with a key only managers can derive; never clear.
+    #[serde(default)]
+    pub registry_auth: BTreeMap<String, Vec<u8>>,
 }
 
 /// The cluster's virtual IP: a VRRPv3 virtual router every manager runs.

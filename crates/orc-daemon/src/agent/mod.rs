@@ -3,6 +3,7 @@
 //! ones no task owns.
 
 mod container;
+mod pull;
 mod reporter;
 mod worker;
 
@@ -29,6 +30,8 @@ pub struct AgentCtx {
     pub logger_binary: PathBuf,
     pub log_max_bytes: u64,
     pub log_max_files: u32,
+    /// Registry credentials for pulling missing images.
+    pub registry: crate::registry_auth::PullAuth,
     /// Tasks whose end this agent reported but the state may not show yet.
     ended: Mutex<HashMap<TaskId, TaskState>>,
     wake: Notify,
@@ -94,11 +97,20 @@ impl Agent {
                 logger_binary,
                 log_max_bytes,
                 log_max_files,
+                registry: crate::registry_auth::PullAuth::new(PathBuf::new()),
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
             }),
             workers: HashMap::new(),
         }
+    }
+
+    /// Opens registry credentials with the CA key under `pki` (managers).
+    pub fn with_pki(mut self, pki: PathBuf) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.registry = crate::registry_auth::PullAuth::new(pki);
+        }
+        self
     }
 
     /// Runs until `stop` turns true. Containers keep running when the agent stops: the
@@ -138,6 +150,7 @@ impl Agent {
 
     async fn reconcile(&mut self, state: &ClusterState) -> Result<(), orc_runtime::RuntimeError> {
         self.workers.retain(|_, w| !w.is_finished());
+        self.ctx.registry.update(state);
         let containers: HashMap<String, orc_runtime::ContainerInfo> = self
             .ctx
             .runtime

@@ -79,12 +79,10 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         match ctx.runtime.get_image(&task.spec.image).await {
             Ok(Some(_)) => {}
             Ok(None) => {
-                let msg = format!(
-                    "image {} is not on this node (load it with `orc image load`)",
-                    task.spec.image
-                );
-                ctx.finish(&id, failed(TaskState::Rejected, "image not found", msg));
-                return;
+                if let Err((short, msg)) = super::pull::pull_missing(&ctx, &task.spec.image).await {
+                    ctx.finish(&id, failed(TaskState::Rejected, short, msg));
+                    return;
+                }
             }
             Err(e) => {
                 ctx.finish(

@@ -71,11 +71,15 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             Ok(json!({ "removed": reference }))
         }
         Request::StackDeploy {
-            stack,
+            mut stack,
             detach,
             timeout_secs,
+            no_resolve,
         } => {
             let cluster = daemon.cluster()?;
+            if !no_resolve {
+                super::images::pin_images(&daemon, &mut stack, sink).await;
+            }
             let services = stack
                 .services
                 .iter()
@@ -207,6 +211,22 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                 "error": local.error,
             }))
         }
+        Request::ImagePull {
+            reference,
+            platform,
+        } => super::images::pull(&daemon, &reference, platform, sink).await,
+        Request::RegistryLogin {
+            registry,
+            username,
+            password,
+        } => {
+            let creds = orc_runtime::Credentials {
+                username,
+                password: password.0,
+            };
+            super::images::login(&daemon, &registry, creds).await
+        }
+        Request::RegistryLogout { registry } => super::images::logout(&daemon, &registry).await,
         Request::NodeLs => {
             let c = daemon.cluster()?;
             to_value(views::nodes(&c.snapshot(), c.leader()))

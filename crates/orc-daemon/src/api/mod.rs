@@ -2,6 +2,7 @@
 
 mod converge;
 mod handlers;
+mod images;
 mod nodes;
 
 use crate::{Daemon, DaemonError};

@@ -77,7 +77,7 @@ impl Session {
         }
     }
 
-    fn plain_ok(&self) -> impl Fn(&str) -> bool + '_ {
+    fn plain_ok(&self) -> impl Fn(&str) -> bool + Sync + '_ {
         move |host: &str| is_loopback(host) || self.opts.insecure.iter().any(|h| h == host)
     }
 

@@ -65,7 +65,7 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, RegistryError> {
 pub(crate) async fn get(
     uri: &str,
     headers: &HeaderMap,
-    plain_http_ok: &dyn Fn(&str) -> bool,
+    plain_http_ok: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Response<Incoming>, RegistryError> {
     let mut uri: Uri = uri
         .parse()
@@ -116,7 +116,7 @@ fn resolve_location(base: &Uri, loc: &str) -> Result<Uri, RegistryError> {
 async fn get_once(
     uri: &Uri,
     headers: &HeaderMap,
-    plain_http_ok: &dyn Fn(&str) -> bool,
+    plain_http_ok: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Response<Incoming>, RegistryError> {
     let authority = uri
         .authority()

@@ -2,6 +2,7 @@
 
 mod daemon;
 mod listing;
+mod registry;
 mod vip;
 
 use crate::cli::{Cli, ClusterCmd, Command, ImageCmd, NodeCmd, ServiceCmd, StackCmd, VipCmd};
@@ -191,7 +192,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Stack(StackCmd::Deploy { file, name, wait }) => {
+        Command::Stack(StackCmd::Deploy {
+            file,
+            name,
+            wait,
+            no_resolve,
+        }) => {
             let stack = load_stack(file, name.as_deref())?;
             let stack_name = stack.name.clone();
             eprintln!("deploying stack {stack_name}");
@@ -201,6 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     stack,
                     detach: wait.detach,
                     timeout_secs: wait.timeout,
+                    no_resolve: *no_resolve,
                 },
             )
             .await?;
@@ -306,5 +313,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Image(ImageCmd::Pull {
+            reference,
+            platform,
+        }) => registry::pull(&cli, reference, platform.clone()).await,
+        Command::Registry(sub) => registry::run(&cli, sub).await,
     }
 }
