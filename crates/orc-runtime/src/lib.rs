@@ -42,8 +42,9 @@ pub use log_writer::{RotatingLog, CURRENT_LOG};
 pub use logger::{logger_main, stdio_uri, LoggerSettings, LOGGER_SUBCOMMAND};
 pub use reference::normalize_reference;
 pub use registry::{
-    is_loopback, parse_challenge, resolve_digest, Challenge, Credentials, ImageRef, PullEvent,
-    PullOptions, PullProgress, RegistryError, RegistryOptions,
+    is_loopback, parse_challenge, resolve_digest, BoxFuture, Challenge, Chunks, Credentials,
+    FetchedManifest, ImageRef, ImageSource, PullEvent, PullOptions, PullProgress, RegistryError,
+    RegistryOptions,
 };
 pub use task::WAIT_RECONNECT;
 pub use types::{

@@ -246,19 +246,6 @@ impl Session {
     pub(crate) async fn blob(&mut self, digest: &str) -> Result<Response<Incoming>, RegistryError> {
         self.get(&format!("blobs/{digest}"), "*/*").await
     }
-
-    /// Downloads a small blob whole, verified against `digest`.
-    pub(crate) async fn small_blob(&mut self, digest: &str) -> Result<Bytes, RegistryError> {
-        let resp = self.blob(digest).await?;
-        let bytes = read_body(resp, SMALL_LIMIT).await?;
-        if sha256(&bytes) != digest {
-            return Err(RegistryError::Verification(format!(
-                "blob {digest} has digest {}",
-                sha256(&bytes)
-            )));
-        }
-        Ok(bytes)
-    }
 }
 
 /// `sha256:HEX` of `data`.

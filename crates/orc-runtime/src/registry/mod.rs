@@ -10,9 +10,11 @@ mod http;
 mod platform;
 mod pull;
 mod reference;
+mod source;
 
 pub use challenge::{parse_challenge, Challenge};
 pub use client::{Credentials, RegistryOptions};
 pub use error::RegistryError;
 pub use pull::{resolve_digest, PullEvent, PullOptions, PullProgress};
 pub use reference::{is_loopback, ImageRef};
+pub use source::{BoxFuture, Chunks, FetchedManifest, ImageSource};

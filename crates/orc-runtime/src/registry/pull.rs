@@ -1,24 +1,21 @@
 //! `pull_image`: a registry image into containerd through the same content →
 //! unpack → image-record path archives take, under a lease, every blob verified.
 
-use super::client::{sha256, Fetched, RegistryOptions, Session};
+use super::client::{sha256, RegistryOptions, Session, SMALL_LIMIT};
 use super::platform::{offered, select, wanted_platform};
 use super::reference::ImageRef;
+use super::source::{FetchedManifest, ImageSource};
 use crate::content::{BlobData, BlobWrite};
 use crate::import::{LABEL_GC_CONFIG, LABEL_GC_SNAPSHOT, LABEL_UNCOMPRESSED};
 use crate::manifest::{is_index, is_manifest, Descriptor, ImageConfig, Index, Manifest};
 use crate::plan::Blob;
 use crate::{ImageInfo, RegistryError, Runtime, RuntimeError};
-use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// How long a pull's lease outlives a crashed orc.
 const LEASE_TTL: Duration = Duration::from_secs(3600);
-/// A stalled download fails after this long without data.
-const CHUNK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Progress of one pull, reported as it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,17 +80,17 @@ pub async fn resolve_digest(
 
 /// Resolves `top` (index or manifest) to the platform manifest.
 async fn platform_manifest(
-    s: &mut Session,
-    image: &ImageRef,
-    top: Fetched,
+    s: &mut dyn ImageSource,
+    name: &str,
+    top: FetchedManifest,
     opts: &PullOptions,
-) -> Result<(Fetched, Manifest), RuntimeError> {
+) -> Result<(FetchedManifest, Manifest), RuntimeError> {
     let m = if is_index(&top.media_type) {
         let index: Index = serde_json::from_slice(&top.bytes)
             .map_err(|e| RegistryError::Protocol(format!("index {}: {e}", top.digest)))?;
         let want = wanted_platform(opts.platform.as_deref())?;
         let d = select(&index, &want).ok_or_else(|| RegistryError::PlatformMissing {
-            image: image.name(),
+            image: name.to_string(),
             platform: want.display(),
             available: offered(&index),
         })?;
@@ -103,8 +100,7 @@ async fn platform_manifest(
     };
     if !is_manifest(&m.media_type) {
         return Err(RegistryError::Protocol(format!(
-            "{}: unsupported manifest type {:?}",
-            image.name(),
+            "{name}: unsupported manifest type {:?}",
             m.media_type
         ))
         .into());
@@ -127,16 +123,29 @@ impl Runtime {
     ) -> Result<ImageInfo, RuntimeError> {
         let image = ImageRef::parse(reference)?;
         let mut s = Session::new(image.clone(), opts.registry.clone());
-        let top = s.manifest(image.manifest_reference()).await?;
-        let (m, manifest) = platform_manifest(&mut s, &image, top, opts).await?;
-        let config_bytes = s.small_blob(&manifest.config.digest).await?;
+        self.pull_from(&mut s, &image.name(), image.manifest_reference(), opts)
+            .await
+    }
+
+    /// Pulls from any [`ImageSource`] (a registry session, a peer node): asks it for
+    /// `reference`, resolves an index to the wanted platform, verifies every blob
+    /// against its digest, unpacks, and names the image record `name`.
+    pub async fn pull_from(
+        &self,
+        s: &mut dyn ImageSource,
+        name: &str,
+        reference: &str,
+        opts: &PullOptions,
+    ) -> Result<ImageInfo, RuntimeError> {
+        let top = s.manifest(reference).await?;
+        let (m, manifest) = platform_manifest(s, name, top, opts).await?;
+        let config_bytes = small_blob(s, &manifest.config.digest).await?;
         let config: ImageConfig = serde_json::from_slice(&config_bytes)
             .map_err(|e| RegistryError::Protocol(format!("image config: {e}")))?;
         let diff_ids = config.diff_ids();
         if diff_ids.len() != manifest.layers.len() {
             return Err(RegistryError::Protocol(format!(
-                "{}: {} layers but {} diff ids",
-                image.name(),
+                "{name}: {} layers but {} diff ids",
                 manifest.layers.len(),
                 diff_ids.len()
             ))
@@ -149,15 +158,7 @@ impl Runtime {
         });
         let lease = self.create_lease("orc-pull", LEASE_TTL).await?;
         let r = self
-            .pull_content(
-                &lease,
-                &mut s,
-                &m,
-                &manifest,
-                config_bytes.to_vec(),
-                &diff_ids,
-                opts,
-            )
+            .pull_content(&lease, s, &m, &manifest, config_bytes, &diff_ids, opts)
             .await;
         if let Err(e) = self.delete_lease(lease).await {
             tracing::warn!("deleting the pull lease: {e}");
@@ -170,13 +171,13 @@ impl Runtime {
             platform: None,
             annotations: Default::default(),
         };
-        self.put_image(&image.name(), &manifest_desc).await?;
+        self.put_image(name, &manifest_desc).await?;
         opts.report(PullEvent::Done);
         let size = m.bytes.len() as i64
             + manifest.config.size
             + manifest.layers.iter().map(|l| l.size).sum::<i64>();
         Ok(ImageInfo {
-            name: image.name(),
+            name: name.to_string(),
             digest: m.digest,
             size: u64::try_from(size).unwrap_or(0),
             created: config.created.clone(),
@@ -188,8 +189,8 @@ impl Runtime {
     async fn pull_content(
         &self,
         lease: &crate::client::Lease,
-        s: &mut Session,
-        m: &Fetched,
+        s: &mut dyn ImageSource,
+        m: &FetchedManifest,
         manifest: &Manifest,
         config_bytes: Vec<u8>,
         diff_ids: &[String],
@@ -224,7 +225,7 @@ impl Runtime {
                 platform: None,
                 annotations: Default::default(),
             },
-            data: m.bytes.to_vec(),
+            data: m.bytes.clone(),
         };
         self.write_small(lease, &manifest_blob, labels).await
     }
@@ -232,7 +233,7 @@ impl Runtime {
     async fn pull_layer(
         &self,
         lease: &crate::client::Lease,
-        s: &mut Session,
+        s: &mut dyn ImageSource,
         layer: &Descriptor,
         diff_id: &str,
         opts: &PullOptions,
@@ -255,40 +256,31 @@ impl Runtime {
             });
             return Ok(());
         }
-        let resp = s.blob(&layer.digest).await?;
-        let (tx, rx) = mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+        let mut chunks = s.blob(&layer.digest).await?;
+        // Relay the chunks, counting them for progress and keeping the source's error.
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
         let (digest, progress) = (layer.digest.clone(), opts.clone());
-        let reader = tokio::spawn(async move {
-            let mut body = resp.into_body();
+        let relay = tokio::spawn(async move {
             let mut done = 0u64;
-            loop {
-                let frame = match tokio::time::timeout(CHUNK_TIMEOUT, body.frame()).await {
-                    Err(_) => Err("download stalled".to_string()),
-                    Ok(None) => break,
-                    Ok(Some(f)) => f.map_err(|e| e.to_string()),
-                };
-                let data = match frame {
-                    Ok(f) => match f.into_data() {
-                        Ok(d) => d,
-                        Err(_) => continue,
-                    },
-                    Err(e) => {
-                        let _ = tx.send(Err(std::io::Error::other(e.clone()))).await;
-                        return Err(e);
-                    }
-                };
-                done += data.len() as u64;
-                progress.report(PullEvent::Layer {
-                    digest: digest.clone(),
-                    done,
-                    total,
-                    cached: false,
-                });
-                if tx.send(Ok(data.to_vec())).await.is_err() {
-                    break;
+            while let Some(item) = chunks.recv().await {
+                let err = item.as_ref().err().map(|e| e.to_string());
+                if let Ok(d) = &item {
+                    done += d.len() as u64;
+                    progress.report(PullEvent::Layer {
+                        digest: digest.clone(),
+                        done,
+                        total,
+                        cached: false,
+                    });
+                }
+                if tx.send(item).await.is_err() {
+                    return err;
+                }
+                if err.is_some() {
+                    return err;
                 }
             }
-            Ok(())
+            None
         });
         let w = BlobWrite {
             reference: format!("orc-pull-{}-{}", crate::util::random_hex(4), layer.digest),
@@ -298,14 +290,37 @@ impl Runtime {
             data: BlobData::Chunks(rx),
         };
         let written = self.write_blob(lease, w).await;
-        let read = reader.await;
-        match (written, read) {
+        let source_error = relay.await.ok().flatten();
+        match (written, source_error) {
             (Ok(_), _) => Ok(()),
-            (Err(_), Ok(Err(e))) => {
+            (Err(_), Some(e)) => {
                 Err(RegistryError::Unreachable(format!("downloading {}: {e}", layer.digest)).into())
             }
-            (Err(RuntimeError::InvalidArchive(e)), _) => Err(RegistryError::Verification(e).into()),
-            (Err(e), _) => Err(e),
+            (Err(RuntimeError::InvalidArchive(e)), None) => {
+                Err(RegistryError::Verification(e).into())
+            }
+            (Err(e), None) => Err(e),
         }
     }
+}
+
+/// Reads a whole small blob from `s`, verified against `digest`.
+async fn small_blob(s: &mut dyn ImageSource, digest: &str) -> Result<Vec<u8>, RuntimeError> {
+    let mut rx = s.blob(digest).await?;
+    let mut out = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        let chunk = chunk.map_err(|e| RegistryError::Unreachable(format!("{digest}: {e}")))?;
+        out.extend_from_slice(&chunk);
+        if out.len() > SMALL_LIMIT {
+            return Err(RegistryError::Protocol(format!("{digest}: too large")).into());
+        }
+    }
+    if sha256(&out) != digest {
+        return Err(RegistryError::Verification(format!(
+            "blob {digest} has digest {}",
+            sha256(&out)
+        ))
+        .into());
+    }
+    Ok(out)
 }
