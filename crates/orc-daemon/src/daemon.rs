@@ -26,7 +26,7 @@ pub struct Daemon {
     /// Set while this node is a manager.
     cluster_tx: watch::Sender<Option<Cluster>>,
     /// Set while this node is a worker.
-    worker_tx: watch::Sender<Option<Remote>>,
+    pub(crate) worker_tx: watch::Sender<Option<Remote>>,
     stop: watch::Sender<bool>,
     /// This manager's VRRP instance for the cluster VIP, as `orc vip status` shows it.
     pub(crate) vip_status: watch::Sender<crate::vip::VipLocal>,
@@ -136,7 +136,8 @@ impl Daemon {
             self.cfg.log_max_bytes,
             self.cfg.log_max_files,
         )
-        .with_pki(security::pki_dir(&self.cfg));
+        .with_pki(security::pki_dir(&self.cfg))
+        .with_peers(crate::net::images::peer_list(Arc::downgrade(self), node_id));
         tokio::spawn(agent.run(state, ready, self.cfg.resync, self.stop.subscribe()));
     }
 

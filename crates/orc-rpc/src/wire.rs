@@ -137,6 +137,27 @@ pub enum SessionDown {
     },
 }
 
+/// A peer's question about an image this node may hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ImageRequest {
+    /// The platform manifest of image `name` (any spelling Docker accepts).
+    Manifest { name: String },
+    /// The bytes of a blob.
+    Blob { digest: String },
+}
+
+/// Answers on an Image stream: one `Manifest` or `NotFound`, or `Chunk`s of a blob.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ImageReply {
+    Manifest {
+        bytes: Vec<u8>,
+        media_type: String,
+        digest: String,
+    },
+    NotFound,
+    Chunk(Vec<u8>),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,8 @@ pub struct AgentCtx {
     pub log_max_files: u32,
     /// Registry credentials for pulling missing images.
     pub registry: crate::registry_auth::PullAuth,
+    /// Peers that may hold a missing image (asked before any registry).
+    pub peers: Option<crate::net::images::PeerList>,
     /// Tasks whose end this agent reported but the state may not show yet.
     ended: Mutex<HashMap<TaskId, TaskState>>,
     wake: Notify,
@@ -98,6 +100,7 @@ impl Agent {
                 log_max_bytes,
                 log_max_files,
                 registry: crate::registry_auth::PullAuth::new(PathBuf::new()),
+                peers: None,
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
             }),
@@ -109,6 +112,14 @@ impl Agent {
     pub fn with_pki(mut self, pki: PathBuf) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
             ctx.registry = crate::registry_auth::PullAuth::new(pki);
+        }
+        self
+    }
+
+    /// Asks these peers for images missing here before their registries.
+    pub fn with_peers(mut self, peers: crate::net::images::PeerList) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.peers = Some(peers);
         }
         self
     }

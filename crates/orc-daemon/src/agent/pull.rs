@@ -2,7 +2,8 @@
 //! rejected task shows in `orc service ps` when that fails.
 
 use super::AgentCtx;
-use orc_runtime::{PullOptions, RegistryError, RuntimeError};
+use crate::net::images::PeerSource;
+use orc_runtime::{normalize_reference, PullOptions, RegistryError, RuntimeError};
 
 /// The `service ps` message for a failed pull.
 pub fn reason(e: &RuntimeError) -> &'static str {
@@ -18,9 +19,39 @@ pub fn reason(e: &RuntimeError) -> &'static str {
     }
 }
 
-/// Pulls `image` for this node's platform; the error is (short reason, details).
-/// The task's restart policy then retries it after its delay.
+/// Fetches `image` from the first peer that holds it (blobs verified as from a
+/// registry). False if none could give it.
+async fn from_peers(ctx: &AgentCtx, image: &str) -> bool {
+    let Some(peers) = &ctx.peers else {
+        return false;
+    };
+    let name = normalize_reference(image);
+    for (dialer, addr, id) in peers() {
+        let Ok(mut src) = PeerSource::new(&dialer, &addr, id) else {
+            continue;
+        };
+        match ctx
+            .runtime
+            .pull_from(&mut src, &name, &name, &PullOptions::default())
+            .await
+        {
+            Ok(info) => {
+                tracing::info!(image, peer = %addr, digest = %info.digest, "fetched from a peer");
+                return true;
+            }
+            Err(e) => tracing::debug!(image, peer = %addr, "not from this peer: {e}"),
+        }
+    }
+    false
+}
+
+/// Gets `image` for this node's platform: from a peer that has it, else from its
+/// registry; the error is (short reason, details). The task's restart policy then
+/// retries it after its delay.
 pub async fn pull_missing(ctx: &AgentCtx, image: &str) -> Result<(), (&'static str, String)> {
+    if from_peers(ctx, image).await {
+        return Ok(());
+    }
     tracing::info!(image, "pulling a missing image");
     let opts = PullOptions {
         registry: ctx.registry.options(image),
@@ -33,7 +64,8 @@ pub async fn pull_missing(ctx: &AgentCtx, image: &str) -> Result<(), (&'static s
         }
         Err(e) => {
             let short = reason(&e);
-            let msg = format!("image {image} is not on this node and pulling it failed: {e}");
+            let msg =
+                format!("image {image} is on no peer and pulling it from its registry failed: {e}");
             tracing::warn!("{msg}");
             Err((short, msg))
         }

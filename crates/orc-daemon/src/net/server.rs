@@ -254,6 +254,15 @@ impl ClusterRpc for NodeService {
     }
 
     type SessionStream = SessionStream;
+    type ImageStream = SessionStream;
+
+    async fn image(&self, req: Request<Frame>) -> Result<Response<SessionStream>, Status> {
+        peer(&req)?;
+        let r: orc_rpc::wire::ImageRequest = parse(req.get_ref())?;
+        let (tx, rx) = mpsc::channel::<Result<Frame, Status>>(4);
+        tokio::spawn(super::images::serve(self.daemon.runtime.clone(), r, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
 
     async fn session(
         &self,

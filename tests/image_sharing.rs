@@ -1,0 +1,46 @@
+//! Images shared between nodes without a registry: a node that lacks a task's image
+//! fetches it from a peer over the cluster's mutual-TLS gRPC (real namespaces, real
+//! containerds, real daemons).
+
+#[path = "cluster/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use anyhow::{ensure, Result};
+use harness::TestCluster;
+use orc_testbed::{busybox_image, ImageFormat};
+
+#[test]
+fn an_image_loaded_on_one_node_runs_on_another_that_never_saw_it() -> Result<()> {
+    // A manager and a worker; neither has the image.
+    let c = TestCluster::form(&["m", "w"], 1, 1, Some(250), false)?;
+    let (m, w) = (0, 1);
+    let img = busybox_image(ImageFormat::Oci)?;
+    c.node(m)
+        .ok(&["image", "load", &img.to_string_lossy()])?;
+    ensure!(c.node(w).ctr(&["images", "ls", "-q"])?.trim().is_empty());
+
+    c.deploy(
+        m,
+        "share",
+        r#"
+[services.app]
+image = "demo/busybox:1"
+command = ["sleep", "3600"]
+constraints = ["node.role == worker"]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+"#,
+    )?;
+    c.wait_service(m, "share_app", 1)?;
+    let on = c.running_by_node(m, "share_app")?;
+    ensure!(on.len() == 1, "{on:?}");
+    // The worker now holds the image, with the manager's digest.
+    let images = c.node(w).ctr(&["images", "ls"])?;
+    ensure!(images.contains("docker.io/demo/busybox:1"), "{images}");
+    let digest = |n: usize| -> Result<String> {
+        let v = c.node(n).json(&["image", "ls"])?;
+        Ok(v[0]["digest"].as_str().unwrap_or_default().to_string())
+    };
+    ensure!(digest(w)? == digest(m)?);
+    Ok(())
+}
