@@ -9,6 +9,7 @@ mod harness;
 use anyhow::{ensure, Result};
 use harness::TestCluster;
 use orc_testbed::{busybox_image, ImageFormat};
+use std::time::Duration;
 
 #[test]
 fn an_image_loaded_on_one_node_runs_on_another_that_never_saw_it() -> Result<()> {
@@ -16,8 +17,7 @@ fn an_image_loaded_on_one_node_runs_on_another_that_never_saw_it() -> Result<()>
     let c = TestCluster::form(&["m", "w"], 1, 1, Some(250), false)?;
     let (m, w) = (0, 1);
     let img = busybox_image(ImageFormat::Oci)?;
-    c.node(m)
-        .ok(&["image", "load", &img.to_string_lossy()])?;
+    c.node(m).ok(&["image", "load", &img.to_string_lossy()])?;
     ensure!(c.node(w).ctr(&["images", "ls", "-q"])?.trim().is_empty());
 
     c.deploy(
@@ -42,5 +42,16 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
         Ok(v[0]["digest"].as_str().unwrap_or_default().to_string())
     };
     ensure!(digest(w)? == digest(m)?);
+    // `image ls` on the manager says which nodes hold it (from their inventories).
+    c.poll(
+        Duration::from_secs(30),
+        "both nodes in the image's NODES",
+        Duration::from_millis(200),
+        || {
+            let v = c.node(m).json(&["image", "ls"]).ok()?;
+            let nodes = v[0]["nodes"].as_array()?.len();
+            (nodes == 2).then_some(())
+        },
+    )?;
     Ok(())
 }

@@ -232,3 +232,38 @@ fn a_private_registry_needs_login() -> Result<()> {
     ensure!(!out.status.success());
     Ok(())
 }
+
+#[test]
+fn prune_removes_only_images_no_service_uses_and_not_kept() -> Result<()> {
+    let reg = Registry::start()?;
+    let archive = busybox_image(ImageFormat::Oci)?;
+    for repo in ["demo/used:1", "demo/kept:1", "demo/junk:1"] {
+        reg.push_archive(&archive, repo)?;
+    }
+    let n = OrcNode::start_initialised()?;
+    let name = |repo: &str| format!("{}/{repo}", reg.host());
+    for repo in ["demo/kept:1", "demo/junk:1"] {
+        n.ok(&["image", "pull", &name(repo)])?;
+    }
+    let stack = write_stack(&n, "gc", &stack_body("app", &name("demo/used:1")))?;
+    n.ok(&["stack", "deploy", &stack, "--no-resolve", "--timeout", "60"])?;
+    let out = n.ok(&["image", "prune", "--keep", &name("demo/kept:1")])?;
+    ensure!(
+        out.contains(&format!("removed {}", name("demo/junk:1"))),
+        "{out}"
+    );
+    ensure!(out.contains("1 image(s) removed, 2 kept"), "{out}");
+    let ls = n.json(&["image", "ls"])?;
+    let mut names: Vec<String> = ls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str().map(String::from))
+        .collect();
+    names.sort();
+    ensure!(
+        names == vec![name("demo/kept:1"), name("demo/used:1")],
+        "{names:?}"
+    );
+    Ok(())
+}

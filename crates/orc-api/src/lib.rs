@@ -118,6 +118,11 @@ pub enum Request {
     RegistryLogout {
         registry: String,
     },
+    /// Removes this node's images that no service uses, no container was created
+    /// from, and `keep` does not name.
+    ImagePrune {
+        keep: Vec<String>,
+    },
 }
 
 /// A password on the wire: `Debug` never shows it.

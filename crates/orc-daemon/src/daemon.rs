@@ -126,7 +126,7 @@ impl Daemon {
         ready: watch::Receiver<bool>,
         writer: Writer,
     ) {
-        let reporter = Reporter::spawn(writer);
+        let reporter = Reporter::spawn(writer.clone());
         let agent = Agent::new(
             node_id,
             self.runtime.clone(),
@@ -137,7 +137,8 @@ impl Daemon {
             self.cfg.log_max_files,
         )
         .with_pki(security::pki_dir(&self.cfg))
-        .with_peers(crate::net::images::peer_list(Arc::downgrade(self), node_id));
+        .with_peers(crate::net::images::peer_list(Arc::downgrade(self), node_id))
+        .with_writer(writer);
         tokio::spawn(agent.run(state, ready, self.cfg.resync, self.stop.subscribe()));
     }
 

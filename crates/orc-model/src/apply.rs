@@ -96,6 +96,7 @@ impl ClusterState {
                     return CommandResult::Err(ApplyError::NoSuchNode(*id));
                 }
                 self.revoked_nodes.insert(*id);
+                self.node_images.remove(id);
                 *changed = true;
                 CommandResult::Ok
             }
@@ -247,6 +248,14 @@ impl ClusterState {
                 *changed |= old != *sealed;
                 CommandResult::Ok
             }
+            Command::SetNodeImages { node, images } => {
+                if !self.nodes.contains_key(node) {
+                    return CommandResult::Ok;
+                }
+                let old = self.node_images.insert(*node, images.clone());
+                *changed |= old.as_ref() != Some(images);
+                CommandResult::Ok
+            }
         }
     }
 
@@ -374,5 +383,57 @@ mod vip_tests {
         assert_eq!(s.revision, 2);
         s.apply(&set(None));
         assert_eq!(s.revision, 2);
+    }
+
+    #[test]
+    fn node_images_are_replaced_per_known_node() {
+        let mut s = ClusterState::default();
+        let images = |d: &str| {
+            std::collections::BTreeMap::from([(
+                "docker.io/demo/busybox:1".to_string(),
+                d.to_string(),
+            )])
+        };
+        s.apply(&Command::SetNodeImages {
+            node: 9,
+            images: images("sha256:a"),
+        });
+        assert!(s.node_images.is_empty(), "unknown nodes report nothing");
+        let node = crate::Node {
+            id: 9,
+            hostname: "rock1".into(),
+            role: crate::NodeRole::Worker,
+            availability: crate::Availability::Active,
+            status: crate::NodeStatus::Ready,
+            status_message: String::new(),
+            address: "10.0.0.9:4747".into(),
+            resources: Default::default(),
+            labels: Default::default(),
+            platform: crate::Platform {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                variant: String::new(),
+            },
+            created_at: 1,
+            updated_at: 1,
+        };
+        s.nodes.insert(9, node);
+        s.apply(&Command::SetNodeImages {
+            node: 9,
+            images: images("sha256:a"),
+        });
+        let rev = s.revision;
+        s.apply(&Command::SetNodeImages {
+            node: 9,
+            images: images("sha256:a"),
+        });
+        assert_eq!(s.revision, rev, "the same inventory changes nothing");
+        s.apply(&Command::SetNodeImages {
+            node: 9,
+            images: images("sha256:b"),
+        });
+        assert_eq!(s.node_images[&9]["docker.io/demo/busybox:1"], "sha256:b");
+        s.apply(&Command::RemoveNode { id: 9 });
+        assert!(s.node_images.is_empty());
     }
 }

@@ -109,6 +109,12 @@ pub enum Command {
         registry: String,
         sealed: Option<Vec<u8>>,
     },
+    /// A node's image inventory (name → manifest digest), replacing what it reported
+    /// before.
+    SetNodeImages {
+        node: NodeId,
+        images: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

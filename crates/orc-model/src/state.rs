@@ -49,6 +49,9 @@ pub struct ClusterState {
     /// (encrypted and authenticated) with a key only managers can derive; never clear.
     #[serde(default)]
     pub registry_auth: BTreeMap<String, Vec<u8>>,
+    /// The images each node reported holding: image name → manifest digest.
+    #[serde(default)]
+    pub node_images: BTreeMap<NodeId, BTreeMap<String, String>>,
 }
 
 /// The cluster's virtual IP: a VRRPv3 virtual router every manager runs.

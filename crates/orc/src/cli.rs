@@ -161,6 +161,12 @@ pub enum ImageCmd {
     Rm {
         reference: String,
     },
+    /// Remove this node's images that no service uses (and no container was created from).
+    Prune {
+        /// Keep this image anyway (repeatable).
+        #[arg(long)]
+        keep: Vec<String>,
+    },
     /// Pull an image from its registry into this node's containerd.
     Pull {
         reference: String,

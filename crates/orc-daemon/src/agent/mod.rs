@@ -3,6 +3,7 @@
 //! ones no task owns.
 
 mod container;
+mod inventory;
 mod pull;
 mod reporter;
 mod worker;
@@ -34,6 +35,10 @@ pub struct AgentCtx {
     pub registry: crate::registry_auth::PullAuth,
     /// Peers that may hold a missing image (asked before any registry).
     pub peers: Option<crate::net::images::PeerList>,
+    /// Where the image inventory is committed.
+    pub writer: Option<crate::writer::Writer>,
+    /// The inventory last committed.
+    reported: Mutex<Option<std::collections::BTreeMap<String, String>>>,
     /// Tasks whose end this agent reported but the state may not show yet.
     ended: Mutex<HashMap<TaskId, TaskState>>,
     wake: Notify,
@@ -101,6 +106,8 @@ impl Agent {
                 log_max_files,
                 registry: crate::registry_auth::PullAuth::new(PathBuf::new()),
                 peers: None,
+                writer: None,
+                reported: Mutex::new(None),
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
             }),
@@ -120,6 +127,14 @@ impl Agent {
     pub fn with_peers(mut self, peers: crate::net::images::PeerList) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
             ctx.peers = Some(peers);
+        }
+        self
+    }
+
+    /// Commits this node's image inventory through `writer`.
+    pub fn with_writer(mut self, writer: crate::writer::Writer) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.writer = Some(writer);
         }
         self
     }
@@ -150,6 +165,7 @@ impl Agent {
             if let Err(e) = self.reconcile(&snapshot).await {
                 tracing::warn!("agent: {e}");
             }
+            inventory::report(&self.ctx).await;
             tokio::select! {
                 r = state.changed() => if r.is_err() { return },
                 _ = self.ctx.wake.notified() => {}

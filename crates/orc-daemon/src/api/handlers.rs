@@ -57,15 +57,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             let images = daemon.runtime.import_archive(&path).await?;
             to_value(images.into_iter().map(image_row).collect::<Vec<_>>())
         }
-        Request::ImageLs => to_value(
-            daemon
-                .runtime
-                .list_images()
-                .await?
-                .into_iter()
-                .map(image_row)
-                .collect::<Vec<_>>(),
-        ),
+        Request::ImageLs => to_value(super::images::list(&daemon).await?),
         Request::ImageRm { reference } => {
             daemon.runtime.remove_image(&reference).await?;
             Ok(json!({ "removed": reference }))
@@ -226,6 +218,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             };
             super::images::login(&daemon, &registry, creds).await
         }
+        Request::ImagePrune { keep } => to_value(super::images::prune(&daemon, &keep).await?),
         Request::RegistryLogout { registry } => super::images::logout(&daemon, &registry).await,
         Request::NodeLs => {
             let c = daemon.cluster()?;
@@ -234,11 +227,12 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
     }
 }
 
-fn image_row(i: orc_runtime::ImageInfo) -> ImageRow {
+pub(super) fn image_row(i: orc_runtime::ImageInfo) -> ImageRow {
     ImageRow {
         name: i.name,
         digest: i.digest,
         size: i.size,
         platform: i.platform,
+        nodes: Vec::new(),
     }
 }

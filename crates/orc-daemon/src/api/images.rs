@@ -6,7 +6,9 @@ use crate::registry_auth::{seal, PullAuth};
 use crate::{security, Daemon, DaemonError};
 use orc_api::ImageRow;
 use orc_model::Command;
-use orc_runtime::{resolve_digest, Credentials, ImageRef, PullEvent, PullOptions};
+use orc_runtime::{
+    normalize_reference, resolve_digest, Credentials, ImageRef, PullEvent, PullOptions,
+};
 use orc_spec::StackSpec;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -99,14 +101,54 @@ pub async fn pull(
     let r = daemon.runtime.pull_image(reference, &opts).await;
     drop(opts);
     let _ = forward.await;
-    let i = r?;
-    serde_json::to_value(ImageRow {
-        name: i.name,
-        digest: i.digest,
-        size: i.size,
-        platform: i.platform,
-    })
-    .map_err(|e| DaemonError::Invalid(e.to_string()))
+    serde_json::to_value(super::handlers::image_row(r?))
+        .map_err(|e| DaemonError::Invalid(e.to_string()))
+}
+
+/// `orc image ls`: this node's images and, in a cluster, which nodes hold each
+/// (from the inventories nodes report), including images this node lacks.
+pub async fn list(daemon: &Daemon) -> Result<Vec<ImageRow>, DaemonError> {
+    let mut rows: Vec<ImageRow> = daemon
+        .runtime
+        .list_images()
+        .await?
+        .into_iter()
+        .map(super::handlers::image_row)
+        .collect();
+    let Ok(c) = daemon.cluster() else {
+        return Ok(rows);
+    };
+    let state = c.snapshot();
+    let mut holders: std::collections::BTreeMap<&str, (Vec<String>, &str)> = Default::default();
+    // This node's own images are the live list, not its last report.
+    for (node, images) in &state.node_images {
+        let Some(n) = state.nodes.get(node).filter(|n| n.id != c.node_id) else {
+            continue;
+        };
+        for (name, digest) in images {
+            let e = holders.entry(name).or_insert((Vec::new(), digest));
+            e.0.push(n.hostname.clone());
+        }
+    }
+    let me = state.nodes.get(&c.node_id).map(|n| n.hostname.clone());
+    for r in &mut rows {
+        r.nodes.extend(me.clone());
+        if let Some((nodes, _)) = holders.remove(r.name.as_str()) {
+            r.nodes.extend(nodes);
+        }
+        r.nodes.sort();
+    }
+    for (name, (nodes, digest)) in holders {
+        rows.push(ImageRow {
+            name: name.to_string(),
+            digest: digest.to_string(),
+            size: 0,
+            platform: String::new(),
+            nodes,
+        });
+    }
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(rows)
 }
 
 /// `orc registry login`: seals the credentials on this manager and commits them.
@@ -191,6 +233,54 @@ pub async fn pin_images(daemon: &Daemon, stack: &mut StackSpec, sink: &Sink) {
             }
         }
     }
+}
+
+/// What `orc image prune` did.
+#[derive(Debug, serde::Serialize)]
+pub struct Pruned {
+    /// Images removed.
+    pub removed: Vec<String>,
+    /// Images kept: used by a service, by a container, or named in the keep list.
+    pub kept: Vec<String>,
+}
+
+/// `orc image prune`: garbage-collects this node's images that no service (in the
+/// replicated state, on a manager) uses and the keep list doesn't name. An image a
+/// container was created from is never removed (containerd's record says so).
+pub async fn prune(daemon: &Daemon, keep: &[String]) -> Result<Pruned, DaemonError> {
+    let mut wanted: std::collections::BTreeSet<String> =
+        keep.iter().map(|k| normalize_reference(k)).collect();
+    if let Ok(c) = daemon.cluster() {
+        let state = c.snapshot();
+        wanted.extend(
+            state
+                .services
+                .values()
+                .map(|s| normalize_reference(&s.spec.image)),
+        );
+        wanted.extend(
+            state
+                .tasks
+                .values()
+                .map(|t| normalize_reference(&t.spec.image)),
+        );
+    }
+    let mut out = Pruned {
+        removed: Vec::new(),
+        kept: Vec::new(),
+    };
+    for img in daemon.runtime.list_images().await? {
+        if wanted.contains(&img.name) {
+            out.kept.push(img.name);
+            continue;
+        }
+        match daemon.runtime.remove_image(&img.name).await {
+            Ok(()) => out.removed.push(img.name),
+            Err(orc_runtime::RuntimeError::ImageInUse { .. }) => out.kept.push(img.name),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

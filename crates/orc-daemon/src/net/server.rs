@@ -162,13 +162,15 @@ fn manager_addrs(cluster: &crate::cluster::Cluster) -> Vec<String> {
     v
 }
 
-/// Only its own tasks' status may a worker write.
+/// Only its own tasks' status (and its image inventory) may a worker write.
 fn worker_may(cmd: &Command, state: &orc_model::ClusterState, node: u64) -> bool {
     match cmd {
         Command::UpdateTaskStatus { updates } => updates
             .iter()
             .all(|(id, _)| state.tasks.get(id).is_some_and(|t| t.node_id == Some(node))),
         Command::Batch(v) => v.iter().all(|c| worker_may(c, state, node)),
+        // ... and its own image inventory.
+        Command::SetNodeImages { node: n, .. } => *n == node,
         _ => false,
     }
 }

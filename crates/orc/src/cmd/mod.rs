@@ -318,5 +318,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             platform,
         }) => registry::pull(&cli, reference, platform.clone()).await,
         Command::Registry(sub) => registry::run(&cli, sub).await,
+        Command::Image(ImageCmd::Prune { keep }) => registry::prune(&cli, keep).await,
     }
 }

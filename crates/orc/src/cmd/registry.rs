@@ -24,6 +24,25 @@ pub async fn pull(cli: &Cli, reference: &str, platform: Option<String>) -> anyho
     Ok(())
 }
 
+pub async fn prune(cli: &Cli, keep: &[String]) -> anyhow::Result<()> {
+    let v = call(
+        cli,
+        Request::ImagePrune {
+            keep: keep.to_vec(),
+        },
+    )
+    .await?;
+    for name in v["removed"].as_array().into_iter().flatten() {
+        println!("removed {}", name.as_str().unwrap_or("?"));
+    }
+    println!(
+        "{} image(s) removed, {} kept",
+        v["removed"].as_array().map_or(0, Vec::len),
+        v["kept"].as_array().map_or(0, Vec::len)
+    );
+    Ok(())
+}
+
 pub async fn run(cli: &Cli, sub: &RegistryCmd) -> anyhow::Result<()> {
     match sub {
         RegistryCmd::Login {

@@ -1,0 +1,42 @@
+//! Reporting which images this node holds, so `orc image ls` can say where each
+//! image is and the cluster knows which peers can share one.
+
+use super::AgentCtx;
+use orc_model::Command;
+use std::collections::BTreeMap;
+
+/// Lists this node's images and, if that changed since the last successful report,
+/// commits the new inventory.
+pub async fn report(ctx: &AgentCtx) {
+    let Some(writer) = &ctx.writer else { return };
+    let images = match ctx.runtime.list_images().await {
+        Ok(l) => l
+            .into_iter()
+            .map(|i| (i.name, i.digest))
+            .collect::<BTreeMap<_, _>>(),
+        Err(e) => {
+            tracing::debug!("listing images for the inventory: {e}");
+            return;
+        }
+    };
+    let same = ctx
+        .reported
+        .lock()
+        .map(|r| r.as_ref() == Some(&images))
+        .unwrap_or(false);
+    if same {
+        return;
+    }
+    let cmd = Command::SetNodeImages {
+        node: ctx.node_id,
+        images: images.clone(),
+    };
+    match writer.propose(cmd).await {
+        Ok(_) => {
+            if let Ok(mut r) = ctx.reported.lock() {
+                *r = Some(images);
+            }
+        }
+        Err(e) => tracing::debug!("reporting the image inventory: {e}"),
+    }
+}
