@@ -55,3 +55,34 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     )?;
     Ok(())
 }
+
+#[test]
+fn pull_on_a_node_and_load_distribute_spread_an_image_from_peers() -> Result<()> {
+    let c = TestCluster::form(&["m", "w1", "w2"], 1, 2, Some(250), false)?;
+    let (m, w1, w2) = (0, 1, 2);
+    let img = busybox_image(ImageFormat::Oci)?;
+    let has = |n: usize| -> Result<bool> {
+        Ok(c.node(n)
+            .ctr(&["images", "ls", "-q"])?
+            .contains("docker.io/demo/busybox:1"))
+    };
+    c.node(m).ok(&["image", "load", &img.to_string_lossy()])?;
+    // One node, on request: it fetches from the peer that has it.
+    let out = c
+        .node(m)
+        .ok(&["image", "pull", "demo/busybox:1", "--node", "w1"])?;
+    ensure!(
+        out.contains("pulled docker.io/demo/busybox:1 on w1"),
+        "{out}"
+    );
+    ensure!(has(w1)? && !has(w2)?);
+    // Every node: load --distribute waits until all hold it.
+    let out = c
+        .node(m)
+        .orc(&["image", "load", &img.to_string_lossy(), "--distribute"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "{stderr}");
+    ensure!(stderr.contains("on 3/3 node(s)"), "{stderr}");
+    ensure!(has(w2)?);
+    Ok(())
+}

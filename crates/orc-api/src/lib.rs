@@ -49,6 +49,9 @@ pub enum Request {
     },
     ImageLoad {
         path: PathBuf,
+        /// Also have every node of the cluster fetch it (from this node).
+        #[serde(default)]
+        distribute: bool,
     },
     ImageLs,
     ImageRm {
@@ -107,6 +110,9 @@ pub enum Request {
         reference: String,
         /// `os/arch[/variant]`; default: this node's.
         platform: Option<String>,
+        /// Pull on that node (hostname or id) instead of this one.
+        #[serde(default)]
+        node: Option<String>,
     },
     /// Stores credentials for a registry host in the cluster state (sealed).
     RegistryLogin {

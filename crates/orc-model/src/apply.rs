@@ -248,6 +248,21 @@ impl ClusterState {
                 *changed |= old != *sealed;
                 CommandResult::Ok
             }
+            Command::WantImage { image, nodes } => {
+                let before = self.image_wants.get(image).cloned();
+                let entry = self.image_wants.entry(image.clone()).or_default();
+                if nodes.is_empty() {
+                    entry.clear();
+                } else if before.as_ref().is_none_or(|b| !b.is_empty()) {
+                    entry.extend(nodes.iter().copied());
+                }
+                *changed |= before.as_ref() != Some(&*entry);
+                CommandResult::Ok
+            }
+            Command::UnwantImage { image } => {
+                *changed |= self.image_wants.remove(image).is_some();
+                CommandResult::Ok
+            }
             Command::SetNodeImages { node, images } => {
                 if !self.nodes.contains_key(node) {
                     return CommandResult::Ok;
@@ -435,5 +450,25 @@ mod vip_tests {
         assert_eq!(s.node_images[&9]["docker.io/demo/busybox:1"], "sha256:b");
         s.apply(&Command::RemoveNode { id: 9 });
         assert!(s.node_images.is_empty());
+    }
+
+    #[test]
+    fn image_wants_merge_and_every_node_wins() {
+        let mut s = ClusterState::default();
+        let want = |nodes: &[u64]| Command::WantImage {
+            image: "i".into(),
+            nodes: nodes.iter().copied().collect(),
+        };
+        s.apply(&want(&[1]));
+        s.apply(&want(&[2]));
+        assert_eq!(s.images_wanted_on(2).collect::<Vec<_>>(), vec!["i"]);
+        assert_eq!(s.images_wanted_on(3).count(), 0);
+        s.apply(&want(&[]));
+        assert_eq!(s.images_wanted_on(3).count(), 1, "empty = every node");
+        let rev = s.revision;
+        s.apply(&want(&[4]));
+        assert_eq!(s.revision, rev, "already wanted everywhere");
+        s.apply(&Command::UnwantImage { image: "i".into() });
+        assert_eq!(s.images_wanted_on(1).count(), 0);
     }
 }

@@ -115,6 +115,15 @@ pub enum Command {
         node: NodeId,
         images: BTreeMap<String, String>,
     },
+    /// `image` should be on `nodes` (empty = every node); added to what was wanted.
+    WantImage {
+        image: String,
+        nodes: std::collections::BTreeSet<NodeId>,
+    },
+    /// `image` is no longer wanted anywhere.
+    UnwantImage {
+        image: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -52,6 +52,21 @@ pub struct ClusterState {
     /// The images each node reported holding: image name → manifest digest.
     #[serde(default)]
     pub node_images: BTreeMap<NodeId, BTreeMap<String, String>>,
+    /// Images nodes should fetch (from a peer or the registry) without waiting for a
+    /// task: image name → the nodes (empty = every node). `image load --distribute`,
+    /// `image pull --node`.
+    #[serde(default)]
+    pub image_wants: BTreeMap<String, std::collections::BTreeSet<NodeId>>,
+}
+
+impl ClusterState {
+    /// The images `node` should hold (see [`ClusterState::image_wants`]).
+    pub fn images_wanted_on(&self, node: NodeId) -> impl Iterator<Item = &str> {
+        self.image_wants
+            .iter()
+            .filter(move |(_, nodes)| nodes.is_empty() || nodes.contains(&node))
+            .map(|(name, _)| name.as_str())
+    }
 }
 
 /// The cluster's virtual IP: a VRRPv3 virtual router every manager runs.

@@ -135,6 +135,10 @@ pub enum SessionDown {
     NotLeader {
         leader: Option<String>,
     },
+    /// Images the node should hold without waiting for a task (sent on change).
+    Images {
+        names: Vec<String>,
+    },
 }
 
 /// A peer's question about an image this node may hold.

@@ -156,6 +156,9 @@ pub enum ImageCmd {
     /// Import an OCI or `docker save` archive.
     Load {
         file: PathBuf,
+        /// Also have every node of the cluster fetch it from this one (and wait).
+        #[arg(long)]
+        distribute: bool,
     },
     Ls(JsonFlag),
     Rm {
@@ -173,6 +176,10 @@ pub enum ImageCmd {
         /// os/arch[/variant] to pull (default: this node's).
         #[arg(long)]
         platform: Option<String>,
+        /// Pull on this node (hostname or id) instead: from a peer that has it, else
+        /// its registry.
+        #[arg(long)]
+        node: Option<String>,
     },
 }
 

@@ -37,6 +37,8 @@ pub struct AgentCtx {
     pub peers: Option<crate::net::images::PeerList>,
     /// Where the image inventory is committed.
     pub writer: Option<crate::writer::Writer>,
+    /// Wanted images being fetched, or not to be tried again before the instant.
+    fetching: Mutex<HashMap<String, std::time::Instant>>,
     /// The inventory last committed.
     reported: Mutex<Option<std::collections::BTreeMap<String, String>>>,
     /// Tasks whose end this agent reported but the state may not show yet.
@@ -108,6 +110,7 @@ impl Agent {
                 peers: None,
                 writer: None,
                 reported: Mutex::new(None),
+                fetching: Mutex::new(HashMap::new()),
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
             }),
@@ -165,6 +168,7 @@ impl Agent {
             if let Err(e) = self.reconcile(&snapshot).await {
                 tracing::warn!("agent: {e}");
             }
+            pull::fetch_wanted(&self.ctx, &snapshot);
             inventory::report(&self.ctx).await;
             tokio::select! {
                 r = state.changed() => if r.is_err() { return },

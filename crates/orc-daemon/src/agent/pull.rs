@@ -71,3 +71,52 @@ pub async fn pull_missing(ctx: &AgentCtx, image: &str) -> Result<(), (&'static s
         }
     }
 }
+
+/// A wanted image that could not be fetched is tried again after this long.
+const WANT_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Starts fetching every image the state wants on this node that it lacks (from a
+/// peer, else the registry), one background task per image; a failure is logged
+/// and retried after [`WANT_RETRY`].
+pub fn fetch_wanted(ctx: &std::sync::Arc<AgentCtx>, state: &orc_model::ClusterState) {
+    let now = std::time::Instant::now();
+    for name in state.images_wanted_on(ctx.node_id) {
+        let Ok(mut busy) = ctx.fetching.lock() else {
+            return;
+        };
+        if busy.get(name).is_some_and(|until| *until > now) {
+            continue;
+        }
+        // Busy until the fetch ends (then: retry time, or removed on success).
+        busy.insert(
+            name.to_string(),
+            now + std::time::Duration::from_secs(86_400),
+        );
+        drop(busy);
+        let (ctx, name) = (ctx.clone(), name.to_string());
+        tokio::spawn(async move {
+            let ok = match ctx.runtime.get_image(&name).await {
+                Ok(Some(_)) => true,
+                Ok(None) => match pull_missing(&ctx, &name).await {
+                    Ok(()) => true,
+                    Err((_, msg)) => {
+                        tracing::warn!("wanted image: {msg}");
+                        false
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(image = %name, "wanted image: {e}");
+                    false
+                }
+            };
+            // Present: checked again (cheaply) after the retry time too, in case
+            // it is removed; failed: retried then.
+            if let Ok(mut busy) = ctx.fetching.lock() {
+                busy.insert(name, std::time::Instant::now() + WANT_RETRY);
+            }
+            if ok {
+                ctx.wake.notify_one();
+            }
+        });
+    }
+}

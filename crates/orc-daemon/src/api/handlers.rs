@@ -52,9 +52,13 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             label_rm,
         } => super::nodes::update(&daemon, &node, availability, label_add, label_rm).await,
         Request::NodeRm { node, force } => super::nodes::remove(&daemon, &node, force).await,
-        Request::ImageLoad { path } => {
+        Request::ImageLoad { path, distribute } => {
             sink.progress(format!("importing {}", path.display())).await;
             let images = daemon.runtime.import_archive(&path).await?;
+            if distribute {
+                let names: Vec<String> = images.iter().map(|i| i.name.clone()).collect();
+                super::images::distribute(&daemon, &names, sink).await?;
+            }
             to_value(images.into_iter().map(image_row).collect::<Vec<_>>())
         }
         Request::ImageLs => to_value(super::images::list(&daemon).await?),
@@ -206,6 +210,19 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
         Request::ImagePull {
             reference,
             platform,
+            node: Some(node),
+        } => {
+            if platform.is_some() {
+                return Err(DaemonError::Invalid(
+                    "--platform and --node don't go together: a node pulls its own platform".into(),
+                ));
+            }
+            super::images::pull_on(&daemon, &reference, &node, sink).await
+        }
+        Request::ImagePull {
+            reference,
+            platform,
+            node: None,
         } => super::images::pull(&daemon, &reference, platform, sink).await,
         Request::RegistryLogin {
             registry,

@@ -311,6 +311,7 @@ impl ClusterRpc for NodeService {
             }
             let mut state_rx = cluster.state.clone();
             let mut last: Option<Vec<Task>> = None;
+            let mut last_images: Option<Vec<String>> = None;
             let mut lead_check = tokio::time::interval(std::time::Duration::from_millis(250));
             loop {
                 let state = state_rx.borrow_and_update().clone();
@@ -324,6 +325,20 @@ impl ClusterRpc for NodeService {
                         return;
                     }
                     last = Some(mine);
+                }
+                let images: Vec<String> = state.images_wanted_on(from).map(String::from).collect();
+                if last_images.as_ref() != Some(&images) {
+                    if !send(
+                        &tx,
+                        &SessionDown::Images {
+                            names: images.clone(),
+                        },
+                    )
+                    .await
+                    {
+                        return;
+                    }
+                    last_images = Some(images);
                 }
                 tokio::select! {
                     m = inbound.next() => match m {

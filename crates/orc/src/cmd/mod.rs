@@ -155,10 +155,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{node} removed");
             Ok(())
         }
-        Command::Image(ImageCmd::Load { file }) => {
+        Command::Image(ImageCmd::Load { file, distribute }) => {
             let path =
                 std::fs::canonicalize(file).with_context(|| format!("{}", file.display()))?;
-            let v = call(&cli, Request::ImageLoad { path }).await?;
+            let v = call(
+                &cli,
+                Request::ImageLoad {
+                    path,
+                    distribute: *distribute,
+                },
+            )
+            .await?;
             for img in v.as_array().into_iter().flatten() {
                 println!(
                     "loaded {} ({})",
@@ -316,7 +323,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Image(ImageCmd::Pull {
             reference,
             platform,
-        }) => registry::pull(&cli, reference, platform.clone()).await,
+            node,
+        }) => registry::pull(&cli, reference, platform.clone(), node.clone()).await,
         Command::Registry(sub) => registry::run(&cli, sub).await,
         Command::Image(ImageCmd::Prune { keep }) => registry::prune(&cli, keep).await,
     }

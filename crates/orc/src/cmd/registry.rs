@@ -6,15 +6,29 @@ use anyhow::{bail, Context};
 use orc_api::{Request, Secret};
 use std::io::BufRead;
 
-pub async fn pull(cli: &Cli, reference: &str, platform: Option<String>) -> anyhow::Result<()> {
+pub async fn pull(
+    cli: &Cli,
+    reference: &str,
+    platform: Option<String>,
+    node: Option<String>,
+) -> anyhow::Result<()> {
     let v = call(
         cli,
         Request::ImagePull {
             reference: reference.to_string(),
             platform,
+            node: node.clone(),
         },
     )
     .await?;
+    if let Some(node) = node {
+        println!(
+            "pulled {} on {node} ({})",
+            v["name"].as_str().unwrap_or("?"),
+            v["digest"].as_str().unwrap_or("?")
+        );
+        return Ok(());
+    }
     println!(
         "pulled {} ({}, {})",
         v["name"].as_str().unwrap_or("?"),
