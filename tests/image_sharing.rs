@@ -7,8 +7,9 @@
 mod harness;
 
 use anyhow::{ensure, Result};
-use harness::TestCluster;
-use orc_testbed::{busybox_image, ImageFormat};
+use harness::{TestCluster, CONVERGE};
+use orc_testbed::{busybox_image, orc_binary, ImageFormat, Registry};
+use std::io::Write;
 use std::time::Duration;
 
 #[test]
@@ -84,5 +85,82 @@ fn pull_on_a_node_and_load_distribute_spread_an_image_from_peers() -> Result<()>
     ensure!(out.status.success(), "{stderr}");
     ensure!(stderr.contains("on 3/3 node(s)"), "{stderr}");
     ensure!(has(w2)?);
+    Ok(())
+}
+
+#[test]
+fn a_worker_pulls_from_a_private_registry_with_credentials_a_manager_hands_it() -> Result<()> {
+    let c = TestCluster::form(&["m", "w"], 1, 1, Some(250), false)?;
+    let (m, w) = (0, 1);
+    // The registry is on the worker's own loopback: only the worker reaches it.
+    let reg = Registry::start_with_auth_in(&c.host(w).netns, "orc", "pw-of-orc")?;
+    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "private/app:1")?;
+    let image = format!("{}/private/app:1", reg.host());
+    let stack = format!(
+        r#"
+[services.app]
+image = "{image}"
+command = ["sleep", "3600"]
+constraints = ["node.role == worker"]
+restart = {{ condition = "any", delay = "300ms" }}
+stop = {{ signal = "SIGKILL", grace_period = "1s" }}
+"#
+    );
+    let p = c.node(m).dir().join("priv.toml");
+    std::fs::write(&p, stack)?;
+    c.node(m).ok(&[
+        "stack",
+        "deploy",
+        &p.to_string_lossy(),
+        "--name",
+        "priv",
+        "--detach",
+        "--no-resolve",
+    ])?;
+    let ps = |state: &str| -> Option<serde_json::Value> {
+        c.node(m)
+            .json(&["service", "ps", "priv_app", "--all"])
+            .ok()?
+            .as_array()?
+            .iter()
+            .find(|t| t["state"] == state)
+            .cloned()
+    };
+    let rejected = c.poll(
+        CONVERGE,
+        "a task rejected for auth",
+        Duration::from_millis(200),
+        || ps("rejected"),
+    )?;
+    ensure!(rejected["message"] == "registry auth refused", "{rejected}");
+
+    let mut login = std::process::Command::new(orc_binary()?)
+        .arg("--socket")
+        .arg(c.node(m).socket())
+        .args([
+            "registry",
+            "login",
+            &reg.host(),
+            "-u",
+            "orc",
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = login.stdin.take() {
+        stdin.write_all(b"pw-of-orc\n")?;
+    }
+    let out = login.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The worker's next attempt gets the credentials from the manager.
+    c.wait_service(m, "priv_app", 1)?;
+    ensure!(!c.node(w).daemon_log().contains("pw-of-orc"));
+    ensure!(!c.node(m).daemon_log().contains("pw-of-orc"));
     Ok(())
 }

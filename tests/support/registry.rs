@@ -18,6 +18,8 @@ pub struct Registry {
     port: u16,
     child: Option<Child>,
     auth: Option<(String, String)>,
+    /// The network namespace it runs in (its loopback), if not the test's.
+    netns: Option<String>,
 }
 
 impl Registry {
@@ -31,7 +33,20 @@ impl Registry {
         Registry::launch(Some((user.to_string(), password.to_string())))
     }
 
+    /// A registry wanting `user`/`password`, on the loopback of network namespace
+    /// `netns` (a simulated host: only that host reaches it, over plain HTTP).
+    pub fn start_with_auth_in(netns: &str, user: &str, password: &str) -> Result<Registry> {
+        Registry::launch_in(
+            Some((user.to_string(), password.to_string())),
+            Some(netns.to_string()),
+        )
+    }
+
     fn launch(auth: Option<(String, String)>) -> Result<Registry> {
+        Registry::launch_in(auth, None)
+    }
+
+    fn launch_in(auth: Option<(String, String)>, netns: Option<String>) -> Result<Registry> {
         let dir = tempfile::Builder::new().prefix("orc-registry-").tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut yaml = format!(
@@ -58,6 +73,7 @@ impl Registry {
             port,
             child: None,
             auth,
+            netns,
         };
         r.restart()?;
         Ok(r)
@@ -80,7 +96,8 @@ impl Registry {
     pub fn restart(&mut self) -> Result<()> {
         self.stop();
         let log = std::fs::File::create(self.dir.path().join("registry.log"))?;
-        let child = Command::new("docker-registry")
+        let child = self
+            .command("docker-registry")
             .arg("serve")
             .arg(self.dir.path().join("config.yml"))
             .stdin(Stdio::null())
@@ -91,10 +108,30 @@ impl Registry {
         self.child = Some(child);
         let addr = ("127.0.0.1", self.port);
         poll_until(START_TIMEOUT, "docker-registry to listen", || {
-            TcpStream::connect(addr).ok()
+            match &self.netns {
+                None => TcpStream::connect(addr).ok().map(|_| ()),
+                Some(_) => {
+                    let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{}", self.port);
+                    let ok = self
+                        .command("bash")
+                        .args(["-c", &probe])
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|s| s.success());
+                    ok.then_some(())
+                }
+            }
         })
         .with_context(|| self.log())?;
         Ok(())
+    }
+
+    /// `program`, run in the registry's network namespace.
+    fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(ns) => crate::netns::nsenter(ns, program),
+            None => Command::new(program),
+        }
     }
 
     /// The registry's log.
@@ -104,7 +141,7 @@ impl Registry {
 
     /// `skopeo copy [--all] SRC docker://HOST/DEST` with this registry's credentials.
     pub fn push(&self, src: &str, dest: &str, all: bool) -> Result<()> {
-        let mut cmd = Command::new("skopeo");
+        let mut cmd = self.command("skopeo");
         cmd.args([
             "--insecure-policy",
             "copy",
@@ -138,7 +175,7 @@ impl Registry {
 
     /// The raw manifest (or index) `dest` points at, as the registry serves it.
     pub fn raw_manifest(&self, dest: &str) -> Result<serde_json::Value> {
-        let mut cmd = Command::new("skopeo");
+        let mut cmd = self.command("skopeo");
         cmd.args([
             "--insecure-policy",
             "inspect",

@@ -148,10 +148,14 @@ pub enum ImageRequest {
     Manifest { name: String },
     /// The bytes of a blob.
     Blob { digest: String },
+    /// The stored credentials for a registry host (a manager opens them for a member
+    /// that has to pull; they only ever travel inside the mutual-TLS channel).
+    Credentials { registry: String },
 }
 
-/// Answers on an Image stream: one `Manifest` or `NotFound`, or `Chunk`s of a blob.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Answers on an Image stream: one `Manifest` or `NotFound`, or `Chunk`s of a blob,
+/// or one `Credentials` (whose `Debug` hides the password).
+#[derive(Clone, Serialize, Deserialize)]
 pub enum ImageReply {
     Manifest {
         bytes: Vec<u8>,
@@ -160,6 +164,21 @@ pub enum ImageReply {
     },
     NotFound,
     Chunk(Vec<u8>),
+    Credentials {
+        username: String,
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for ImageReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageReply::Manifest { digest, .. } => write!(f, "Manifest({digest})"),
+            ImageReply::NotFound => f.write_str("NotFound"),
+            ImageReply::Chunk(d) => write!(f, "Chunk({} bytes)", d.len()),
+            ImageReply::Credentials { username, .. } => write!(f, "Credentials({username})"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,23 @@ use super::AgentCtx;
 use orc_model::Command;
 use std::collections::BTreeMap;
 
+/// Reports the inventory in the background (one report at a time), so a slow or
+/// quorum-less commit never holds up the agent's loop.
+pub fn spawn_report(ctx: &std::sync::Arc<AgentCtx>) {
+    use std::sync::atomic::Ordering;
+    if ctx.writer.is_none() || ctx.reporting.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        report(&ctx).await;
+        ctx.reporting.store(false, Ordering::Release);
+    });
+}
+
 /// Lists this node's images and, if that changed since the last successful report,
 /// commits the new inventory.
-pub async fn report(ctx: &AgentCtx) {
+async fn report(ctx: &AgentCtx) {
     let Some(writer) = &ctx.writer else { return };
     let images = match ctx.runtime.list_images().await {
         Ok(l) => l

@@ -39,6 +39,8 @@ pub struct AgentCtx {
     pub writer: Option<crate::writer::Writer>,
     /// Wanted images being fetched, or not to be tried again before the instant.
     fetching: Mutex<HashMap<String, std::time::Instant>>,
+    /// True while an inventory report runs.
+    reporting: std::sync::atomic::AtomicBool,
     /// The inventory last committed.
     reported: Mutex<Option<std::collections::BTreeMap<String, String>>>,
     /// Tasks whose end this agent reported but the state may not show yet.
@@ -110,6 +112,7 @@ impl Agent {
                 peers: None,
                 writer: None,
                 reported: Mutex::new(None),
+                reporting: std::sync::atomic::AtomicBool::new(false),
                 fetching: Mutex::new(HashMap::new()),
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
@@ -169,7 +172,7 @@ impl Agent {
                 tracing::warn!("agent: {e}");
             }
             pull::fetch_wanted(&self.ctx, &snapshot);
-            inventory::report(&self.ctx).await;
+            inventory::spawn_report(&self.ctx);
             tokio::select! {
                 r = state.changed() => if r.is_err() { return },
                 _ = self.ctx.wake.notified() => {}

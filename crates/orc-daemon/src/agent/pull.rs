@@ -45,6 +45,22 @@ async fn from_peers(ctx: &AgentCtx, image: &str) -> bool {
     false
 }
 
+/// The stored credentials for `image`'s registry, opened by a manager for this node
+/// (workers hold no CA key) and handed over the mutual-TLS channel.
+async fn credentials_from_peers(ctx: &AgentCtx, image: &str) -> Option<orc_runtime::Credentials> {
+    let peers = ctx.peers.as_ref()?;
+    let registry = orc_runtime::ImageRef::parse(image).ok()?.registry;
+    for (dialer, addr, id) in peers() {
+        let Ok(mut src) = PeerSource::new(&dialer, &addr, id) else {
+            continue;
+        };
+        if let Some(c) = src.credentials(&registry).await {
+            return Some(c);
+        }
+    }
+    None
+}
+
 /// Gets `image` for this node's platform: from a peer that has it, else from its
 /// registry; the error is (short reason, details). The task's restart policy then
 /// retries it after its delay.
@@ -53,10 +69,13 @@ pub async fn pull_missing(ctx: &AgentCtx, image: &str) -> Result<(), (&'static s
         return Ok(());
     }
     tracing::info!(image, "pulling a missing image");
-    let opts = PullOptions {
+    let mut opts = PullOptions {
         registry: ctx.registry.options(image),
         ..Default::default()
     };
+    if opts.registry.credentials.is_none() {
+        opts.registry.credentials = credentials_from_peers(ctx, image).await;
+    }
     match ctx.runtime.pull_image(image, &opts).await {
         Ok(info) => {
             tracing::info!(image, digest = %info.digest, "pulled");
@@ -95,19 +114,16 @@ pub fn fetch_wanted(ctx: &std::sync::Arc<AgentCtx>, state: &orc_model::ClusterSt
         drop(busy);
         let (ctx, name) = (ctx.clone(), name.to_string());
         tokio::spawn(async move {
+            // Absent, or its record is broken (content gone): fetch it (again).
             let ok = match ctx.runtime.get_image(&name).await {
                 Ok(Some(_)) => true,
-                Ok(None) => match pull_missing(&ctx, &name).await {
+                _ => match pull_missing(&ctx, &name).await {
                     Ok(()) => true,
                     Err((_, msg)) => {
                         tracing::warn!("wanted image: {msg}");
                         false
                     }
                 },
-                Err(e) => {
-                    tracing::warn!(image = %name, "wanted image: {e}");
-                    false
-                }
             };
             // Present: checked again (cheaply) after the retry time too, in case
             // it is removed; failed: retried then.

@@ -78,7 +78,8 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
             .report(&id, status(TaskState::Preparing, "preparing"));
         match ctx.runtime.get_image(&task.spec.image).await {
             Ok(Some(_)) => {}
-            Ok(None) => {
+            // Absent, or its record lost its content: fetch it.
+            Ok(None) | Err(orc_runtime::RuntimeError::NotFound(_)) => {
                 if let Err((short, msg)) = super::pull::pull_missing(&ctx, &task.spec.image).await {
                     ctx.finish(&id, failed(TaskState::Rejected, short, msg));
                     return;

@@ -8,7 +8,7 @@ use orc_rpc::pb::cluster_client::ClusterClient;
 use orc_rpc::pb::Frame;
 use orc_rpc::wire::{ImageReply, ImageRequest};
 use orc_runtime::{
-    BoxFuture, Chunks, FetchedManifest, ImageSource, RegistryError, Runtime, RuntimeError,
+    BoxFuture, Chunks, FetchedManifest, ImageRef, ImageSource, RegistryError, RuntimeError,
 };
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
@@ -51,7 +51,13 @@ pub fn peer_list(daemon: Weak<crate::Daemon>, me: u64) -> PeerList {
 }
 
 /// Answers one Image request into `tx`.
-pub async fn serve(runtime: Runtime, req: ImageRequest, tx: mpsc::Sender<Result<Frame, Status>>) {
+pub async fn serve(
+    daemon: Arc<crate::Daemon>,
+    from: u64,
+    req: ImageRequest,
+    tx: mpsc::Sender<Result<Frame, Status>>,
+) {
+    let runtime = daemon.runtime.clone();
     let send = |m: ImageReply| {
         let tx = tx.clone();
         async move {
@@ -62,6 +68,34 @@ pub async fn serve(runtime: Runtime, req: ImageRequest, tx: mpsc::Sender<Result<
         }
     };
     match req {
+        ImageRequest::Credentials { registry } => {
+            let reply = match daemon.cluster() {
+                Ok(c) => {
+                    let state = c.snapshot();
+                    // Only for a registry of an image that node has to run or hold.
+                    let of_registry =
+                        |i: &str| ImageRef::parse(i).is_ok_and(|r| r.registry == registry);
+                    let needs = state
+                        .tasks_on_node(from)
+                        .any(|t| of_registry(&t.spec.image))
+                        || state.images_wanted_on(from).any(of_registry);
+                    let sealed = state
+                        .registry_auth
+                        .get(&registry)
+                        .filter(|_| needs)
+                        .cloned();
+                    let pki = crate::security::pki_dir(&daemon.cfg);
+                    sealed
+                        .and_then(|s| crate::registry_auth::open(&pki, &registry, &s).ok())
+                        .map(|c| ImageReply::Credentials {
+                            username: c.username,
+                            password: c.password,
+                        })
+                }
+                Err(_) => None,
+            };
+            send(reply.unwrap_or(ImageReply::NotFound)).await;
+        }
         ImageRequest::Manifest { name } => match runtime.serve_manifest(&name).await {
             Ok(Some(m)) => {
                 send(ImageReply::Manifest {
@@ -134,6 +168,24 @@ impl PeerSource {
                 )
             }
             Err(s) => Err(self.down(&s)),
+        }
+    }
+}
+
+impl PeerSource {
+    /// The credentials the cluster stores for `registry`, opened by this peer (a
+    /// manager) for us; None if it has none or can't answer.
+    pub async fn credentials(&mut self, registry: &str) -> Option<orc_runtime::Credentials> {
+        let req = ImageRequest::Credentials {
+            registry: registry.to_string(),
+        };
+        let mut stream = self.call(&req).await.ok()?;
+        let f = stream.message().await.ok()??;
+        match orc_rpc::decode::<ImageReply>(&f.payload).ok()? {
+            ImageReply::Credentials { username, password } => {
+                Some(orc_runtime::Credentials { username, password })
+            }
+            _ => None,
         }
     }
 }

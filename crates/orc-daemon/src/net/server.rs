@@ -259,10 +259,10 @@ impl ClusterRpc for NodeService {
     type ImageStream = SessionStream;
 
     async fn image(&self, req: Request<Frame>) -> Result<Response<SessionStream>, Status> {
-        peer(&req)?;
+        let from = peer(&req)?;
         let r: orc_rpc::wire::ImageRequest = parse(req.get_ref())?;
         let (tx, rx) = mpsc::channel::<Result<Frame, Status>>(4);
-        tokio::spawn(super::images::serve(self.daemon.runtime.clone(), r, tx));
+        tokio::spawn(super::images::serve(self.daemon.clone(), from, r, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 

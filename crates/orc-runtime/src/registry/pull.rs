@@ -156,14 +156,6 @@ impl Runtime {
             platform: config.platform().display(),
             layers: manifest.layers.len(),
         });
-        let lease = self.create_lease("orc-pull", LEASE_TTL).await?;
-        let r = self
-            .pull_content(&lease, s, &m, &manifest, config_bytes, &diff_ids, opts)
-            .await;
-        if let Err(e) = self.delete_lease(lease).await {
-            tracing::warn!("deleting the pull lease: {e}");
-        }
-        r?;
         let manifest_desc = Descriptor {
             media_type: m.media_type.clone(),
             digest: m.digest.clone(),
@@ -171,7 +163,19 @@ impl Runtime {
             platform: None,
             annotations: Default::default(),
         };
-        self.put_image(name, &manifest_desc).await?;
+        // The image record is written under the lease too: until it references the
+        // manifest, only the lease keeps containerd's GC off the content.
+        let lease = self.create_lease("orc-pull", LEASE_TTL).await?;
+        let mut r = self
+            .pull_content(&lease, s, &m, &manifest, config_bytes, &diff_ids, opts)
+            .await;
+        if r.is_ok() {
+            r = self.put_image(name, &manifest_desc).await;
+        }
+        if let Err(e) = self.delete_lease(lease).await {
+            tracing::warn!("deleting the pull lease: {e}");
+        }
+        r?;
         opts.report(PullEvent::Done);
         let size = m.bytes.len() as i64
             + manifest.config.size
