@@ -86,6 +86,7 @@ fn deploy_pins_the_digest_and_the_agent_pulls_the_missing_image() -> Result<()> 
     let out = n.orc(&["stack", "deploy", &stack, "--timeout", "60"])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(out.status.success(), "{stderr}\n{}", n.daemon_log_tail(40));
+    eprintln!("{stderr}");
     ensure!(stderr.contains("image pinned to"), "{stderr}");
     let svc = service(&n, "pin_app")?;
     let img = svc["image"].as_str().unwrap_or_default().to_string();

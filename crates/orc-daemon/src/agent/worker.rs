@@ -80,7 +80,9 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
             Ok(Some(_)) => {}
             // Absent, or its record lost its content: fetch it.
             Ok(None) | Err(orc_runtime::RuntimeError::NotFound(_)) => {
-                if let Err((short, msg)) = super::pull::pull_missing(&ctx, &task.spec.image).await {
+                if let Err((short, msg)) =
+                    super::pull::pull_missing(&ctx, &task.spec.image, Some(&id)).await
+                {
                     ctx.finish(&id, failed(TaskState::Rejected, short, msg));
                     return;
                 }
