@@ -57,7 +57,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             let images = daemon.runtime.import_archive(&path).await?;
             if distribute {
                 let names: Vec<String> = images.iter().map(|i| i.name.clone()).collect();
-                super::images::distribute(&daemon, &names, sink).await?;
+                super::spread::distribute(&daemon, &names, sink).await?;
             }
             to_value(images.into_iter().map(image_row).collect::<Vec<_>>())
         }
@@ -74,7 +74,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
         } => {
             let cluster = daemon.cluster()?;
             if !no_resolve {
-                super::images::pin_images(&daemon, &mut stack, sink).await;
+                super::registry::pin_images(&daemon, &mut stack, sink).await;
             }
             let services = stack
                 .services
@@ -217,7 +217,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                     "--platform and --node don't go together: a node pulls its own platform".into(),
                 ));
             }
-            super::images::pull_on(&daemon, &reference, &node, sink).await
+            super::spread::pull_on(&daemon, &reference, &node, sink).await
         }
         Request::ImagePull {
             reference,
@@ -233,10 +233,10 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                 username,
                 password: password.0,
             };
-            super::images::login(&daemon, &registry, creds).await
+            super::registry::login(&daemon, &registry, creds).await
         }
         Request::ImagePrune { keep } => to_value(super::images::prune(&daemon, &keep).await?),
-        Request::RegistryLogout { registry } => super::images::logout(&daemon, &registry).await,
+        Request::RegistryLogout { registry } => super::registry::logout(&daemon, &registry).await,
         Request::NodeLs => {
             let c = daemon.cluster()?;
             to_value(views::nodes(&c.snapshot(), c.leader()))

@@ -1,26 +1,17 @@
-//! Registry requests: `image pull` with progress, `registry login/logout`, and
-//! pinning a stack's image tags to digests at deploy.
+//! Image requests: `image pull` with progress, `image ls` across nodes, `image prune`.
 
 use super::Sink;
-use crate::registry_auth::{seal, PullAuth};
+use crate::registry_auth::PullAuth;
 use crate::{security, Daemon, DaemonError};
 use orc_api::ImageRow;
-use orc_model::Command;
-use orc_runtime::{
-    normalize_reference, resolve_digest, Credentials, ImageRef, PullEvent, PullOptions,
-};
-use orc_spec::StackSpec;
-use serde_json::{json, Value};
+use orc_runtime::{normalize_reference, PullEvent, PullOptions};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// A deploy waits at most this long per image for its registry to name a digest.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Credentials as this node can open them (none on a worker or outside a cluster).
-fn auth(daemon: &Daemon) -> PullAuth {
+pub(super) fn auth(daemon: &Daemon) -> PullAuth {
     let auth = PullAuth::new(security::pki_dir(&daemon.cfg));
     if let Ok(c) = daemon.cluster() {
         auth.update(&c.snapshot());
@@ -151,194 +142,6 @@ pub async fn list(daemon: &Daemon) -> Result<Vec<ImageRow>, DaemonError> {
     Ok(rows)
 }
 
-/// How long `image load --distribute` and `image pull --node` wait for the nodes.
-const SPREAD_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Waits until every node in `nodes` reports holding `image`, with progress.
-async fn wait_held(
-    daemon: &Daemon,
-    image: &str,
-    nodes: &[orc_model::NodeId],
-    sink: &Sink,
-) -> Result<(), DaemonError> {
-    let cluster = daemon.cluster()?;
-    let mut state = cluster.state.clone();
-    let end = tokio::time::Instant::now() + SPREAD_TIMEOUT;
-    let mut last = usize::MAX;
-    loop {
-        let missing: Vec<String> = {
-            let st = state.borrow_and_update();
-            nodes
-                .iter()
-                .filter(|n| !st.node_images.get(n).is_some_and(|i| i.contains_key(image)))
-                .map(|n| {
-                    st.nodes
-                        .get(n)
-                        .map_or_else(|| format!("{n:016x}"), |n| n.hostname.clone())
-                })
-                .collect()
-        };
-        if missing.len() != last {
-            last = missing.len();
-            sink.progress(format!(
-                "{image}: on {}/{} node(s)",
-                nodes.len() - missing.len(),
-                nodes.len()
-            ))
-            .await;
-        }
-        if missing.is_empty() {
-            return Ok(());
-        }
-        tokio::select! {
-            r = state.changed() => if r.is_err() { return Err(DaemonError::Invalid("daemon stopping".into())) },
-            _ = tokio::time::sleep_until(end) => {
-                return Err(DaemonError::Invalid(format!(
-                    "{image} is not on {} yet (their daemon logs say why); they keep trying",
-                    missing.join(", ")
-                )))
-            }
-        }
-    }
-}
-
-/// `image load --distribute`: every node (now and joining later) should hold
-/// `names`; they fetch them from a peer. Waits until the current ready nodes do.
-pub async fn distribute(daemon: &Daemon, names: &[String], sink: &Sink) -> Result<(), DaemonError> {
-    let cluster = daemon.cluster()?;
-    for name in names {
-        cluster
-            .propose(Command::WantImage {
-                image: name.clone(),
-                nodes: Default::default(),
-            })
-            .await?;
-    }
-    let ready: Vec<orc_model::NodeId> = cluster
-        .snapshot()
-        .nodes
-        .values()
-        .filter(|n| n.status == orc_model::NodeStatus::Ready)
-        .map(|n| n.id)
-        .collect();
-    for name in names {
-        wait_held(daemon, name, &ready, sink).await?;
-    }
-    Ok(())
-}
-
-/// `image pull --node NODE`: that node fetches the image (from a peer, else its
-/// registry); waits until it reports holding it.
-pub async fn pull_on(
-    daemon: &Daemon,
-    reference: &str,
-    node: &str,
-    sink: &Sink,
-) -> Result<Value, DaemonError> {
-    let cluster = daemon.cluster()?;
-    let id = super::nodes::resolve(&cluster.snapshot(), node)?;
-    let name = normalize_reference(reference);
-    cluster
-        .propose(Command::WantImage {
-            image: name.clone(),
-            nodes: [id].into_iter().collect(),
-        })
-        .await?;
-    sink.progress(format!("{node} is fetching {name}")).await;
-    wait_held(daemon, &name, &[id], sink).await?;
-    let digest = cluster
-        .snapshot()
-        .node_images
-        .get(&id)
-        .and_then(|i| i.get(&name).cloned())
-        .unwrap_or_default();
-    Ok(json!({ "name": name, "digest": digest, "node": node }))
-}
-
-/// `orc registry login`: seals the credentials on this manager and commits them.
-pub async fn login(
-    daemon: &Daemon,
-    registry: &str,
-    creds: Credentials,
-) -> Result<Value, DaemonError> {
-    let host = registry_host(registry)?;
-    let cluster = daemon.cluster()?;
-    let sealed = seal(&security::pki_dir(&daemon.cfg), &host, &creds)
-        .map_err(|e| DaemonError::Invalid(e.to_string()))?;
-    cluster
-        .propose(Command::SetRegistryAuth {
-            registry: host.clone(),
-            sealed: Some(sealed),
-        })
-        .await?;
-    Ok(json!({ "registry": host, "username": creds.username }))
-}
-
-/// `orc registry logout`.
-pub async fn logout(daemon: &Daemon, registry: &str) -> Result<Value, DaemonError> {
-    let host = registry_host(registry)?;
-    daemon
-        .cluster()?
-        .propose(Command::SetRegistryAuth {
-            registry: host.clone(),
-            sealed: None,
-        })
-        .await?;
-    Ok(json!({ "registry": host, "removed": true }))
-}
-
-/// A registry host as image names spell it (`docker.io` for Docker Hub).
-fn registry_host(registry: &str) -> Result<String, DaemonError> {
-    let r = registry
-        .trim()
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let r = r.trim_end_matches('/');
-    let r = match r {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io",
-        r => r,
-    };
-    ImageRef::parse(&format!("{r}/x"))
-        .ok()
-        .filter(|i| i.registry == r && !r.is_empty())
-        .map(|i| i.registry)
-        .ok_or_else(|| DaemonError::Invalid(format!("{registry:?} is not a registry host")))
-}
-
-/// Pins every service's image tag to the digest its registry names now, so every
-/// node runs the same bits however the tag moves later. An image whose registry
-/// can't be asked (e.g. one loaded with `orc image load`) keeps its tag.
-pub async fn pin_images(daemon: &Daemon, stack: &mut StackSpec, sink: &Sink) {
-    let auth = auth(daemon);
-    for (name, spec) in stack.services.iter_mut() {
-        let Ok(r) = ImageRef::parse(&spec.image) else {
-            continue;
-        };
-        if r.digest.is_some() {
-            continue;
-        }
-        let opts = auth.options(&spec.image);
-        match tokio::time::timeout(RESOLVE_TIMEOUT, resolve_digest(&spec.image, &opts)).await {
-            Ok(Ok(d)) => {
-                spec.image = r.pinned(&d).name();
-                sink.progress(format!("{name}: image pinned to {}", spec.image))
-                    .await;
-            }
-            Ok(Err(e)) => {
-                sink.progress(format!("{name}: image {} not pinned ({e})", spec.image))
-                    .await
-            }
-            Err(_) => {
-                sink.progress(format!(
-                    "{name}: image {} not pinned (registry did not answer)",
-                    spec.image
-                ))
-                .await
-            }
-        }
-    }
-}
-
 /// What `orc image prune` did.
 #[derive(Debug, serde::Serialize)]
 pub struct Pruned {
@@ -392,16 +195,6 @@ pub async fn prune(daemon: &Daemon, keep: &[String]) -> Result<Pruned, DaemonErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn registry_hosts() {
-        assert_eq!(registry_host("r.lan:5000").unwrap(), "r.lan:5000");
-        assert_eq!(
-            registry_host("https://index.docker.io/").unwrap(),
-            "docker.io"
-        );
-        assert!(registry_host("not a host").is_err());
-    }
 
     #[test]
     fn layer_progress_every_quarter() {

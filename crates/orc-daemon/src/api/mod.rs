@@ -4,6 +4,8 @@ mod converge;
 mod handlers;
 mod images;
 mod nodes;
+mod registry;
+mod spread;
 
 use crate::{Daemon, DaemonError};
 use orc_api::{Reply, Request};
