@@ -21,6 +21,7 @@ fn an_image_loaded_on_one_node_runs_on_another_that_never_saw_it() -> Result<()>
     c.node(m).ok(&["image", "load", &img.to_string_lossy()])?;
     ensure!(c.node(w).ctr(&["images", "ls", "-q"])?.trim().is_empty());
 
+    let t = std::time::Instant::now();
     c.deploy(
         m,
         "share",
@@ -33,6 +34,10 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
 "#,
     )?;
     c.wait_service(m, "share_app", 1)?;
+    eprintln!(
+        "deploy → running on a node that fetched the image from a peer: {:?}",
+        t.elapsed()
+    );
     let on = c.running_by_node(m, "share_app")?;
     ensure!(on.len() == 1, "{on:?}");
     // The worker now holds the image, with the manager's digest.
