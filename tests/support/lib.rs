@@ -8,12 +8,16 @@ mod cleanup;
 pub use cleanup::processes;
 mod containerd;
 mod image;
+mod multi_arch;
 pub mod netns;
 pub mod orc_node;
+mod registry;
 
 pub use containerd::Containerd;
 pub use image::{busybox_image, repo_root, target_dir, ImageFormat, BUSYBOX_IMAGE};
+pub use multi_arch::{multi_arch_layout, MULTI_ARCH_REF};
 pub use netns::{Host, Lan};
+pub use registry::Registry;
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;

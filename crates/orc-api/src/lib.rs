@@ -49,6 +49,9 @@ pub enum Request {
     },
     ImageLoad {
         path: PathBuf,
+        /// Also have every node of the cluster fetch it (from this node).
+        #[serde(default)]
+        distribute: bool,
     },
     ImageLs,
     ImageRm {
@@ -60,6 +63,9 @@ pub enum Request {
         detach: bool,
         /// Seconds to wait for convergence.
         timeout_secs: u64,
+        /// Keep image tags as written instead of pinning them to their current digest.
+        #[serde(default)]
+        no_resolve: bool,
     },
     StackLs,
     StackRm {
@@ -113,6 +119,41 @@ pub enum Request {
     ClusterLeave {
         force: bool,
     },
+    /// Pulls an image from its registry into this node's containerd.
+    ImagePull {
+        reference: String,
+        /// `os/arch[/variant]`; default: this node's.
+        platform: Option<String>,
+        /// Pull on that node (hostname or id) instead of this one.
+        #[serde(default)]
+        node: Option<String>,
+    },
+    /// Stores credentials for a registry host in the cluster state (sealed).
+    RegistryLogin {
+        registry: String,
+        username: String,
+        password: Secret,
+    },
+    /// Removes a registry host's stored credentials.
+    RegistryLogout {
+        registry: String,
+    },
+    /// Removes this node's images that no service uses, no container was created
+    /// from, and `keep` does not name.
+    ImagePrune {
+        keep: Vec<String>,
+    },
+}
+
+/// A password on the wire: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -58,6 +58,9 @@ pub struct ImageRow {
     pub digest: String,
     pub size: u64,
     pub platform: String,
+    /// Hostnames of the cluster's nodes that hold the image (empty outside a cluster).
+    #[serde(default)]
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

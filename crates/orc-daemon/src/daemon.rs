@@ -119,7 +119,7 @@ impl Daemon {
         writer: Writer,
         stop: watch::Receiver<bool>,
     ) {
-        let reporter = Reporter::spawn(writer);
+        let reporter = Reporter::spawn(writer.clone());
         let agent = Agent::new(
             node_id,
             self.runtime.clone(),
@@ -128,7 +128,10 @@ impl Daemon {
             self.cfg.logger_binary.clone(),
             self.cfg.log_max_bytes,
             self.cfg.log_max_files,
-        );
+        )
+        .with_pki(security::pki_dir(&self.cfg))
+        .with_peers(crate::net::images::peer_list(Arc::downgrade(self), node_id))
+        .with_writer(writer);
         let task = tokio::spawn(agent.run(state, ready, self.cfg.resync, stop));
         *self.agent_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
     }

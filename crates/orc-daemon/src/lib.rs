@@ -14,6 +14,7 @@ mod membership;
 mod net;
 mod quorum;
 mod role;
+mod registry_auth;
 mod security;
 mod util;
 mod views;

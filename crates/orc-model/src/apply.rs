@@ -96,6 +96,7 @@ impl ClusterState {
                     return CommandResult::Err(ApplyError::NoSuchNode(*id));
                 }
                 self.revoked_nodes.insert(*id);
+                self.node_images.remove(id);
                 *changed = true;
                 CommandResult::Ok
             }
@@ -239,6 +240,37 @@ impl ClusterState {
                 }
                 CommandResult::Ok
             }
+            Command::SetRegistryAuth { registry, sealed } => {
+                let old = match sealed {
+                    Some(s) => self.registry_auth.insert(registry.clone(), s.clone()),
+                    None => self.registry_auth.remove(registry),
+                };
+                *changed |= old != *sealed;
+                CommandResult::Ok
+            }
+            Command::WantImage { image, nodes } => {
+                let before = self.image_wants.get(image).cloned();
+                let entry = self.image_wants.entry(image.clone()).or_default();
+                if nodes.is_empty() {
+                    entry.clear();
+                } else if before.as_ref().is_none_or(|b| !b.is_empty()) {
+                    entry.extend(nodes.iter().copied());
+                }
+                *changed |= before.as_ref() != Some(&*entry);
+                CommandResult::Ok
+            }
+            Command::UnwantImage { image } => {
+                *changed |= self.image_wants.remove(image).is_some();
+                CommandResult::Ok
+            }
+            Command::SetNodeImages { node, images } => {
+                if !self.nodes.contains_key(node) {
+                    return CommandResult::Ok;
+                }
+                let old = self.node_images.insert(*node, images.clone());
+                *changed |= old.as_ref() != Some(images);
+                CommandResult::Ok
+            }
         }
     }
 
@@ -344,5 +376,99 @@ mod vip_tests {
         let mut bytes = crate::encode_state(&s).unwrap();
         assert_eq!(bytes.pop(), Some(0), "None is one 0 byte at the end");
         assert_eq!(crate::decode_state(&bytes).unwrap(), s);
+        // From before `vip` too: both trailing fields missing.
+        assert_eq!(bytes.pop(), Some(0));
+        assert_eq!(crate::decode_state(&bytes).unwrap(), s);
+    }
+
+    #[test]
+    fn registry_auth_is_set_and_removed() {
+        let mut s = ClusterState::default();
+        let set = |sealed: Option<Vec<u8>>| Command::SetRegistryAuth {
+            registry: "r.lan:5000".into(),
+            sealed,
+        };
+        s.apply(&set(Some(vec![1, 2])));
+        assert_eq!(s.registry_auth.get("r.lan:5000"), Some(&vec![1, 2]));
+        assert_eq!(s.revision, 1);
+        s.apply(&set(Some(vec![1, 2])));
+        assert_eq!(s.revision, 1, "the same credentials again change nothing");
+        s.apply(&set(None));
+        assert!(s.registry_auth.is_empty());
+        assert_eq!(s.revision, 2);
+        s.apply(&set(None));
+        assert_eq!(s.revision, 2);
+    }
+
+    #[test]
+    fn node_images_are_replaced_per_known_node() {
+        let mut s = ClusterState::default();
+        let images = |d: &str| {
+            std::collections::BTreeMap::from([(
+                "docker.io/demo/busybox:1".to_string(),
+                d.to_string(),
+            )])
+        };
+        s.apply(&Command::SetNodeImages {
+            node: 9,
+            images: images("sha256:a"),
+        });
+        assert!(s.node_images.is_empty(), "unknown nodes report nothing");
+        let node = crate::Node {
+            id: 9,
+            hostname: "rock1".into(),
+            role: crate::NodeRole::Worker,
+            availability: crate::Availability::Active,
+            status: crate::NodeStatus::Ready,
+            status_message: String::new(),
+            address: "10.0.0.9:4747".into(),
+            resources: Default::default(),
+            labels: Default::default(),
+            platform: crate::Platform {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                variant: String::new(),
+            },
+            created_at: 1,
+            updated_at: 1,
+        };
+        s.nodes.insert(9, node);
+        s.apply(&Command::SetNodeImages {
+            node: 9,
+            images: images("sha256:a"),
+        });
+        let rev = s.revision;
+        s.apply(&Command::SetNodeImages {
+            node: 9,
+            images: images("sha256:a"),
+        });
+        assert_eq!(s.revision, rev, "the same inventory changes nothing");
+        s.apply(&Command::SetNodeImages {
+            node: 9,
+            images: images("sha256:b"),
+        });
+        assert_eq!(s.node_images[&9]["docker.io/demo/busybox:1"], "sha256:b");
+        s.apply(&Command::RemoveNode { id: 9 });
+        assert!(s.node_images.is_empty());
+    }
+
+    #[test]
+    fn image_wants_merge_and_every_node_wins() {
+        let mut s = ClusterState::default();
+        let want = |nodes: &[u64]| Command::WantImage {
+            image: "i".into(),
+            nodes: nodes.iter().copied().collect(),
+        };
+        s.apply(&want(&[1]));
+        s.apply(&want(&[2]));
+        assert_eq!(s.images_wanted_on(2).collect::<Vec<_>>(), vec!["i"]);
+        assert_eq!(s.images_wanted_on(3).count(), 0);
+        s.apply(&want(&[]));
+        assert_eq!(s.images_wanted_on(3).count(), 1, "empty = every node");
+        let rev = s.revision;
+        s.apply(&want(&[4]));
+        assert_eq!(s.revision, rev, "already wanted everywhere");
+        s.apply(&Command::UnwantImage { image: "i".into() });
+        assert_eq!(s.images_wanted_on(1).count(), 0);
     }
 }

@@ -34,14 +34,24 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
     }
     match bincode::serde::decode_from_slice(rest, bincode::config::standard()) {
         Ok((state, _)) => Ok(state),
-        // A snapshot from before `ClusterState::vip` (the last field) ends where that
-        // field would start: decode it with `None` (one 0 byte) appended.
+        // A snapshot from before the trailing fields (`vip`, `registry_auth`,
+        // `node_images`, `image_wants`) ends
+        // where they would start: decode it with their empty values (one 0 byte
+        // each: `None`, an empty map) appended.
         Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
-            let mut padded = rest.to_vec();
-            padded.push(0);
-            let (state, _) =
-                bincode::serde::decode_from_slice(&padded, bincode::config::standard())?;
-            Ok(state)
+            let mut last = None;
+            for missing in 1..=4 {
+                let padded: Vec<u8> = rest
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0, missing))
+                    .collect();
+                match bincode::serde::decode_from_slice(&padded, bincode::config::standard()) {
+                    Ok((state, _)) => return Ok(state),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.map_or(CodecError::Empty, Into::into))
         }
         Err(e) => Err(e.into()),
     }

@@ -103,6 +103,27 @@ pub enum Command {
     /// Sets (`Some`) or removes (`None`) the cluster's virtual IP. Validated by the
     /// proposer, not here. Last, so older log entries keep their variant numbers.
     SetVip(Option<crate::VipSetting>),
+    /// Stores (`Some`, sealed by the proposer) or removes (`None`) the credentials of
+    /// one registry host.
+    SetRegistryAuth {
+        registry: String,
+        sealed: Option<Vec<u8>>,
+    },
+    /// A node's image inventory (name → manifest digest), replacing what it reported
+    /// before.
+    SetNodeImages {
+        node: NodeId,
+        images: BTreeMap<String, String>,
+    },
+    /// `image` should be on `nodes` (empty = every node); added to what was wanted.
+    WantImage {
+        image: String,
+        nodes: std::collections::BTreeSet<NodeId>,
+    },
+    /// `image` is no longer wanted anywhere.
+    UnwantImage {
+        image: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,28 @@ pub struct ClusterState {
     /// so snapshots written before it existed still decode (see `decode_state`).
     #[serde(default)]
     pub vip: Option<VipSetting>,
+    /// Registry credentials by registry host (`orc registry login`), each sealed
+    /// (encrypted and authenticated) with a key only managers can derive; never clear.
+    #[serde(default)]
+    pub registry_auth: BTreeMap<String, Vec<u8>>,
+    /// The images each node reported holding: image name → manifest digest.
+    #[serde(default)]
+    pub node_images: BTreeMap<NodeId, BTreeMap<String, String>>,
+    /// Images nodes should fetch (from a peer or the registry) without waiting for a
+    /// task: image name → the nodes (empty = every node). `image load --distribute`,
+    /// `image pull --node`.
+    #[serde(default)]
+    pub image_wants: BTreeMap<String, std::collections::BTreeSet<NodeId>>,
+}
+
+impl ClusterState {
+    /// The images `node` should hold (see [`ClusterState::image_wants`]).
+    pub fn images_wanted_on(&self, node: NodeId) -> impl Iterator<Item = &str> {
+        self.image_wants
+            .iter()
+            .filter(move |(_, nodes)| nodes.is_empty() || nodes.contains(&node))
+            .map(|(name, _)| name.as_str())
+    }
 }
 
 /// The cluster's virtual IP: a VRRPv3 virtual router every manager runs.

@@ -166,6 +166,50 @@ pub enum SessionDown {
     Role {
         role: NodeRole,
     },
+    /// Images the node should hold without waiting for a task (sent on change).
+    Images {
+        names: Vec<String>,
+    },
+}
+
+/// A peer's question about an image this node may hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ImageRequest {
+    /// The platform manifest of image `name` (any spelling Docker accepts).
+    Manifest { name: String },
+    /// The bytes of a blob.
+    Blob { digest: String },
+    /// The stored credentials for a registry host (a manager opens them for a member
+    /// that has to pull; they only ever travel inside the mutual-TLS channel).
+    Credentials { registry: String },
+}
+
+/// Answers on an Image stream: one `Manifest` or `NotFound`, or `Chunk`s of a blob,
+/// or one `Credentials` (whose `Debug` hides the password).
+#[derive(Clone, Serialize, Deserialize)]
+pub enum ImageReply {
+    Manifest {
+        bytes: Vec<u8>,
+        media_type: String,
+        digest: String,
+    },
+    NotFound,
+    Chunk(Vec<u8>),
+    Credentials {
+        username: String,
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for ImageReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageReply::Manifest { digest, .. } => write!(f, "Manifest({digest})"),
+            ImageReply::NotFound => f.write_str("NotFound"),
+            ImageReply::Chunk(d) => write!(f, "Chunk({} bytes)", d.len()),
+            ImageReply::Credentials { username, .. } => write!(f, "Credentials({username})"),
+        }
+    }
 }
 
 #[cfg(test)]

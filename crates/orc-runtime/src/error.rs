@@ -42,6 +42,9 @@ pub enum RuntimeError {
     /// The container configuration cannot be turned into an OCI runtime spec.
     #[error("container spec: {0}")]
     Spec(String),
+    /// A registry pull failed (unknown image, auth refused, platform missing, down…).
+    #[error(transparent)]
+    Registry(#[from] crate::RegistryError),
 }
 
 impl RuntimeError {

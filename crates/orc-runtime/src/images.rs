@@ -18,6 +18,7 @@ pub(crate) struct ResolvedImage {
     pub manifest_digest: String,
     pub manifest: Manifest,
     pub manifest_size: i64,
+    pub manifest_media_type: String,
     pub config: ImageConfig,
 }
 
@@ -112,6 +113,7 @@ impl Runtime {
             manifest_digest: digest,
             manifest,
             manifest_size: size,
+            manifest_media_type: media_type,
             config,
         })
     }

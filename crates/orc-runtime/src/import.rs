@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 /// How long an import's lease outlives a crashed orc.
 const LEASE_TTL: Duration = Duration::from_secs(3600);
 
-const LABEL_UNCOMPRESSED: &str = "containerd.io/uncompressed";
-const LABEL_GC_CONFIG: &str = "containerd.io/gc.ref.content.config";
-const LABEL_GC_SNAPSHOT: &str = "containerd.io/gc.ref.snapshot.overlayfs";
+pub(crate) const LABEL_UNCOMPRESSED: &str = "containerd.io/uncompressed";
+pub(crate) const LABEL_GC_CONFIG: &str = "containerd.io/gc.ref.content.config";
+pub(crate) const LABEL_GC_SNAPSHOT: &str = "containerd.io/gc.ref.snapshot.overlayfs";
 
 impl Runtime {
     /// Imports every named image of an archive (OCI image layout or `docker save`
@@ -113,7 +113,7 @@ impl Runtime {
         Ok(out)
     }
 
-    async fn write_small(
+    pub(crate) async fn write_small(
         &self,
         lease: &Lease,
         blob: &Blob,

@@ -3,7 +3,8 @@
 //! - [`Runtime`]: a lazy client bound to one containerd namespace.
 //! - Images: [`Runtime::import_archive`] loads OCI image layouts and `docker save`
 //!   archives without a registry (content, diff, snapshots and images services);
-//!   list, get, remove.
+//!   list, get, remove. [`Runtime::pull_image`] pulls from OCI registries
+//!   (platform-resolved, digest-verified) through the same path.
 //! - Containers: [`Runtime::run`] builds the OCI runtime spec (image defaults,
 //!   overrides, Docker's capabilities, cgroup limits, host or given network
 //!   namespace), creates the container, snapshot and task and starts it;
@@ -25,6 +26,7 @@ mod logger;
 mod manifest;
 mod plan;
 mod reference;
+mod registry;
 mod spec;
 mod spec_defaults;
 mod task;
@@ -39,6 +41,11 @@ pub use log_reader::{follow_logs, read_logs};
 pub use log_writer::{RotatingLog, CURRENT_LOG};
 pub use logger::{logger_main, stdio_uri, LoggerSettings, LOGGER_SUBCOMMAND};
 pub use reference::normalize_reference;
+pub use registry::{
+    is_loopback, parse_challenge, resolve_digest, BoxFuture, Challenge, Chunks, Credentials,
+    FetchedManifest, ImageRef, ImageSource, PullEvent, PullOptions, PullProgress, RegistryError,
+    RegistryOptions,
+};
 pub use task::WAIT_RECONNECT;
 pub use types::{
     ContainerConfig, ContainerInfo, ContainerState, ExitInfo, ImageInfo, LogConfig, MountConfig,

@@ -39,6 +39,24 @@ pub enum Command {
     /// The cluster's virtual IP (VRRPv3, held by one manager in the Raft majority).
     #[command(subcommand)]
     Vip(VipCmd),
+    /// Credentials for private registries, stored sealed in the cluster state.
+    #[command(subcommand)]
+    Registry(RegistryCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistryCmd {
+    /// Store credentials for a registry host (e.g. registry.home.lan:5000).
+    Login {
+        registry: String,
+        #[arg(long, short)]
+        username: String,
+        /// Read the password (or token) from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Forget a registry host's credentials.
+    Logout { registry: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,10 +162,30 @@ pub enum ImageCmd {
     /// Import an OCI or `docker save` archive.
     Load {
         file: PathBuf,
+        /// Also have every node of the cluster fetch it from this one (and wait).
+        #[arg(long)]
+        distribute: bool,
     },
     Ls(JsonFlag),
     Rm {
         reference: String,
+    },
+    /// Remove this node's images that no service uses (and no container was created from).
+    Prune {
+        /// Keep this image anyway (repeatable).
+        #[arg(long)]
+        keep: Vec<String>,
+    },
+    /// Pull an image from its registry into this node's containerd.
+    Pull {
+        reference: String,
+        /// os/arch[/variant] to pull (default: this node's).
+        #[arg(long)]
+        platform: Option<String>,
+        /// Pull on this node (hostname or id) instead: from a peer that has it, else
+        /// its registry.
+        #[arg(long)]
+        node: Option<String>,
     },
 }
 
@@ -174,6 +212,9 @@ pub enum StackCmd {
         file: PathBuf,
         #[arg(long)]
         name: Option<String>,
+        /// Keep image tags as written instead of pinning them to their current digest.
+        #[arg(long)]
+        no_resolve: bool,
         #[command(flatten)]
         wait: WaitArgs,
     },

@@ -3,6 +3,8 @@
 //! ones no task owns.
 
 mod container;
+mod inventory;
+mod pull;
 mod reporter;
 mod worker;
 
@@ -29,6 +31,18 @@ pub struct AgentCtx {
     pub logger_binary: PathBuf,
     pub log_max_bytes: u64,
     pub log_max_files: u32,
+    /// Registry credentials for pulling missing images.
+    pub registry: crate::registry_auth::PullAuth,
+    /// Peers that may hold a missing image (asked before any registry).
+    pub peers: Option<crate::net::images::PeerList>,
+    /// Where the image inventory is committed.
+    pub writer: Option<crate::writer::Writer>,
+    /// Wanted images being fetched, or not to be tried again before the instant.
+    fetching: Mutex<HashMap<String, std::time::Instant>>,
+    /// True while an inventory report runs.
+    reporting: std::sync::atomic::AtomicBool,
+    /// The inventory last committed.
+    reported: Mutex<Option<std::collections::BTreeMap<String, String>>>,
     /// Tasks whose end this agent reported but the state may not show yet.
     ended: Mutex<HashMap<TaskId, TaskState>>,
     wake: Notify,
@@ -94,11 +108,41 @@ impl Agent {
                 logger_binary,
                 log_max_bytes,
                 log_max_files,
+                registry: crate::registry_auth::PullAuth::new(PathBuf::new()),
+                peers: None,
+                writer: None,
+                reported: Mutex::new(None),
+                reporting: std::sync::atomic::AtomicBool::new(false),
+                fetching: Mutex::new(HashMap::new()),
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
             }),
             workers: HashMap::new(),
         }
+    }
+
+    /// Opens registry credentials with the CA key under `pki` (managers).
+    pub fn with_pki(mut self, pki: PathBuf) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.registry = crate::registry_auth::PullAuth::new(pki);
+        }
+        self
+    }
+
+    /// Asks these peers for images missing here before their registries.
+    pub fn with_peers(mut self, peers: crate::net::images::PeerList) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.peers = Some(peers);
+        }
+        self
+    }
+
+    /// Commits this node's image inventory through `writer`.
+    pub fn with_writer(mut self, writer: crate::writer::Writer) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.writer = Some(writer);
+        }
+        self
     }
 
     /// Runs until `stop` turns true. Containers keep running when the agent stops: the
@@ -132,6 +176,8 @@ impl Agent {
             if let Err(e) = self.reconcile(&snapshot).await {
                 tracing::warn!("agent: {e}");
             }
+            pull::fetch_wanted(&self.ctx, &snapshot);
+            inventory::spawn_report(&self.ctx);
             tokio::select! {
                 r = state.changed() => if r.is_err() { return },
                 _ = self.ctx.wake.notified() => {}
@@ -143,6 +189,7 @@ impl Agent {
 
     async fn reconcile(&mut self, state: &ClusterState) -> Result<(), orc_runtime::RuntimeError> {
         self.workers.retain(|_, w| !w.is_finished());
+        self.ctx.registry.update(state);
         let containers: HashMap<String, orc_runtime::ContainerInfo> = self
             .ctx
             .runtime

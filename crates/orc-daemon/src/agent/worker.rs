@@ -84,13 +84,14 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
             .report(&id, status(TaskState::Preparing, "preparing"));
         match ctx.runtime.get_image(&task.spec.image).await {
             Ok(Some(_)) => {}
-            Ok(None) => {
-                let msg = format!(
-                    "image {} is not on this node (load it with `orc image load`)",
-                    task.spec.image
-                );
-                ctx.finish(&id, failed(TaskState::Rejected, "image not found", msg));
-                return;
+            // Absent, or its record lost its content: fetch it.
+            Ok(None) | Err(orc_runtime::RuntimeError::NotFound(_)) => {
+                if let Err((short, msg)) =
+                    super::pull::pull_missing(&ctx, &task.spec.image, Some(&id)).await
+                {
+                    ctx.finish(&id, failed(TaskState::Rejected, short, msg));
+                    return;
+                }
             }
             Err(e) => {
                 ctx.finish(

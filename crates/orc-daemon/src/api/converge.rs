@@ -19,12 +19,29 @@ fn converged(state: &ClusterState, s: &Service) -> bool {
 }
 
 fn line(state: &ClusterState, s: &Service) -> String {
-    format!(
+    let mut l = format!(
         "{}: {}/{} running",
         s.name,
         views::running_count(state, s),
         views::desired_count(state, s)
-    )
+    );
+    // Image pulls under way, per node.
+    let pulls: Vec<String> = state
+        .tasks_of_service(&s.id)
+        .filter(|t| t.status.state == TaskState::Preparing)
+        .filter(|t| t.status.message.starts_with("pulling "))
+        .map(|t| {
+            let node = t
+                .node_id
+                .and_then(|n| state.nodes.get(&n))
+                .map_or("?", |n| n.hostname.as_str());
+            format!("{node}: {}", t.status.message)
+        })
+        .collect();
+    if !pulls.is_empty() {
+        l = format!("{l} ({})", pulls.join("; "));
+    }
+    l
 }
 
 /// Reports each task error of the watched services once.

@@ -57,30 +57,30 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             super::roles::demote(&daemon, &node, force, sink).await
         }
         Request::ClusterLeave { force } => super::roles::leave(daemon.clone(), force, sink).await,
-        Request::ImageLoad { path } => {
+        Request::ImageLoad { path, distribute } => {
             sink.progress(format!("importing {}", path.display())).await;
             let images = daemon.runtime.import_archive(&path).await?;
+            if distribute {
+                let names: Vec<String> = images.iter().map(|i| i.name.clone()).collect();
+                super::spread::distribute(&daemon, &names, sink).await?;
+            }
             to_value(images.into_iter().map(image_row).collect::<Vec<_>>())
         }
-        Request::ImageLs => to_value(
-            daemon
-                .runtime
-                .list_images()
-                .await?
-                .into_iter()
-                .map(image_row)
-                .collect::<Vec<_>>(),
-        ),
+        Request::ImageLs => to_value(super::images::list(&daemon).await?),
         Request::ImageRm { reference } => {
             daemon.runtime.remove_image(&reference).await?;
             Ok(json!({ "removed": reference }))
         }
         Request::StackDeploy {
-            stack,
+            mut stack,
             detach,
             timeout_secs,
+            no_resolve,
         } => {
             let cluster = daemon.cluster()?;
+            if !no_resolve {
+                super::registry::pin_images(&daemon, &mut stack, sink).await;
+            }
             let services = stack
                 .services
                 .iter()
@@ -207,6 +207,36 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             v["managers"] = Value::Array(crate::vip_report::managers(&daemon, &c).await);
             Ok(v)
         }
+        Request::ImagePull {
+            reference,
+            platform,
+            node: Some(node),
+        } => {
+            if platform.is_some() {
+                return Err(DaemonError::Invalid(
+                    "--platform and --node don't go together: a node pulls its own platform".into(),
+                ));
+            }
+            super::spread::pull_on(&daemon, &reference, &node, sink).await
+        }
+        Request::ImagePull {
+            reference,
+            platform,
+            node: None,
+        } => super::images::pull(&daemon, &reference, platform, sink).await,
+        Request::RegistryLogin {
+            registry,
+            username,
+            password,
+        } => {
+            let creds = orc_runtime::Credentials {
+                username,
+                password: password.0,
+            };
+            super::registry::login(&daemon, &registry, creds).await
+        }
+        Request::ImagePrune { keep } => to_value(super::images::prune(&daemon, &keep).await?),
+        Request::RegistryLogout { registry } => super::registry::logout(&daemon, &registry).await,
         Request::NodeLs => {
             let c = daemon.cluster()?;
             to_value(views::nodes(&c.snapshot(), c.leader()))
@@ -214,11 +244,12 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
     }
 }
 
-fn image_row(i: orc_runtime::ImageInfo) -> ImageRow {
+pub(super) fn image_row(i: orc_runtime::ImageInfo) -> ImageRow {
     ImageRow {
         name: i.name,
         digest: i.digest,
         size: i.size,
         platform: i.platform,
+        nodes: Vec::new(),
     }
 }

@@ -2,11 +2,14 @@
 
 mod converge;
 mod handlers;
+mod images;
 mod nodes;
 mod roles;
 mod task_logs;
 
 pub(crate) use task_logs::task_logs;
+mod registry;
+mod spread;
 
 use crate::{Daemon, DaemonError};
 use orc_api::{Reply, Request};

@@ -3,6 +3,7 @@
 
 pub mod dialer;
 pub mod dispatcher;
+pub mod images;
 pub mod remote;
 pub mod server;
 pub mod session;

@@ -179,7 +179,7 @@ fn manager_addrs(cluster: &crate::cluster::Cluster) -> Vec<String> {
     v
 }
 
-/// Only its own tasks' status may a worker write.
+/// Only its own tasks' status (and its image inventory) may a worker write.
 fn worker_may(cmd: &Command, state: &orc_model::ClusterState, node: u64) -> bool {
     match cmd {
         Command::UpdateTaskStatus { updates } => updates
@@ -188,6 +188,8 @@ fn worker_may(cmd: &Command, state: &orc_model::ClusterState, node: u64) -> bool
         Command::Batch(v) => v.iter().all(|c| worker_may(c, state, node)),
         // `orc cluster leave` on a worker.
         Command::RemoveNode { id } => *id == node,
+        // ... and its own image inventory.
+        Command::SetNodeImages { node: n, .. } => *n == node,
         _ => false,
     }
 }
@@ -311,6 +313,15 @@ impl ClusterRpc for NodeService {
     }
 
     type SessionStream = SessionStream;
+    type ImageStream = SessionStream;
+
+    async fn image(&self, req: Request<Frame>) -> Result<Response<SessionStream>, Status> {
+        let from = peer(&req)?;
+        let r: orc_rpc::wire::ImageRequest = parse(req.get_ref())?;
+        let (tx, rx) = mpsc::channel::<Result<Frame, Status>>(4);
+        tokio::spawn(super::images::serve(self.daemon.clone(), from, r, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
 
     async fn session(
         &self,
@@ -359,6 +370,7 @@ impl ClusterRpc for NodeService {
             let mut last: Option<Vec<Task>> = None;
             let mut last_role = None;
             let mut last_managers = manager_addrs(&cluster);
+            let mut last_images: Option<Vec<String>> = None;
             let mut lead_check = tokio::time::interval(std::time::Duration::from_millis(250));
             loop {
                 let state = state_rx.borrow_and_update().clone();
@@ -391,6 +403,20 @@ impl ClusterRpc for NodeService {
                         return;
                     }
                     last = Some(mine);
+                }
+                let images: Vec<String> = state.images_wanted_on(from).map(String::from).collect();
+                if last_images.as_ref() != Some(&images) {
+                    if !send(
+                        &tx,
+                        &SessionDown::Images {
+                            names: images.clone(),
+                        },
+                    )
+                    .await
+                    {
+                        return;
+                    }
+                    last_images = Some(images);
                 }
                 tokio::select! {
                     m = inbound.next() => match m {

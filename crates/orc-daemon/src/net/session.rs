@@ -87,6 +87,19 @@ async fn one_session(
     let mut inbound = resp.into_inner();
     let mut beat = tokio::time::interval(cfg.heartbeat);
     let mut lead_check = tokio::time::interval(Duration::from_millis(250));
+    // The last assignments and wanted images, combined into the worker's state.
+    let mut last: Option<ClusterState> = None;
+    let mut wanted: Vec<String> = Vec::new();
+    let publish = |st: &ClusterState, wanted: &[String]| {
+        if let Some(tx) = &cfg.assignments {
+            let mut st = st.clone();
+            st.image_wants = wanted
+                .iter()
+                .map(|n| (n.clone(), [cfg.node_id].into_iter().collect()))
+                .collect();
+            tx.send_replace(Arc::new(st));
+        }
+    };
     loop {
         tokio::select! {
             _ = beat.tick() => {
@@ -113,10 +126,15 @@ async fn one_session(
                         }
                     }
                     SessionDown::Tasks { revision, tasks } => {
-                        if let Some(tx) = &cfg.assignments {
-                            let mut st = ClusterState { revision, ..Default::default() };
-                            st.tasks = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
-                            tx.send_replace(Arc::new(st));
+                        let mut st = ClusterState { revision, ..Default::default() };
+                        st.tasks = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
+                        publish(&st, &wanted);
+                        last = Some(st);
+                    }
+                    SessionDown::Images { names } => {
+                        wanted = names;
+                        if let Some(st) = &last {
+                            publish(st, &wanted);
                         }
                     }
                     SessionDown::Role { role } => {

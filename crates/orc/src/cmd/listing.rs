@@ -114,16 +114,33 @@ pub fn images(v: Value, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(&rs);
     }
+    let cluster = rs.iter().any(|i| !i.nodes.is_empty());
+    let mut head = vec!["NAME", "DIGEST", "SIZE", "PLATFORM"];
+    if cluster {
+        head.push("NODES");
+    }
     table(
-        &["NAME", "DIGEST", "SIZE", "PLATFORM"],
+        &head,
         rs.into_iter()
             .map(|i| {
-                vec![
+                let mut row = vec![
                     i.name,
                     i.digest.get(..19).unwrap_or(&i.digest).to_string(),
-                    bytes(i.size),
-                    i.platform,
-                ]
+                    if i.size == 0 {
+                        "-".into()
+                    } else {
+                        bytes(i.size)
+                    },
+                    if i.platform.is_empty() {
+                        "-".into()
+                    } else {
+                        i.platform
+                    },
+                ];
+                if cluster {
+                    row.push(i.nodes.join(","));
+                }
+                row
             })
             .collect(),
     );

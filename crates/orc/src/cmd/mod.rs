@@ -2,6 +2,7 @@
 
 mod daemon;
 mod listing;
+mod registry;
 mod vip;
 
 use crate::cli::{Cli, ClusterCmd, Command, ImageCmd, NodeCmd, ServiceCmd, StackCmd, VipCmd};
@@ -176,10 +177,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("left the cluster");
             Ok(())
         }
-        Command::Image(ImageCmd::Load { file }) => {
+        Command::Image(ImageCmd::Load { file, distribute }) => {
             let path =
                 std::fs::canonicalize(file).with_context(|| format!("{}", file.display()))?;
-            let v = call(&cli, Request::ImageLoad { path }).await?;
+            let v = call(
+                &cli,
+                Request::ImageLoad {
+                    path,
+                    distribute: *distribute,
+                },
+            )
+            .await?;
             for img in v.as_array().into_iter().flatten() {
                 println!(
                     "loaded {} ({})",
@@ -213,7 +221,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Stack(StackCmd::Deploy { file, name, wait }) => {
+        Command::Stack(StackCmd::Deploy {
+            file,
+            name,
+            wait,
+            no_resolve,
+        }) => {
             let stack = load_stack(file, name.as_deref())?;
             let stack_name = stack.name.clone();
             eprintln!("deploying stack {stack_name}");
@@ -223,6 +236,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     stack,
                     detach: wait.detach,
                     timeout_secs: wait.timeout,
+                    no_resolve: *no_resolve,
                 },
             )
             .await?;
@@ -328,5 +342,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Image(ImageCmd::Pull {
+            reference,
+            platform,
+            node,
+        }) => registry::pull(&cli, reference, platform.clone(), node.clone()).await,
+        Command::Registry(sub) => registry::run(&cli, sub).await,
+        Command::Image(ImageCmd::Prune { keep }) => registry::prune(&cli, keep).await,
     }
 }

@@ -1,0 +1,258 @@
+//! Sharing images between nodes without a registry: the serving side of the Image
+//! RPC (manifests and blobs from this node's containerd) and [`PeerSource`], the
+//! pulling side, which feeds orc-runtime's verified pull path.
+
+use super::dialer::NetDialer;
+use orc_model::{NodeRole, NodeStatus};
+use orc_rpc::pb::cluster_client::ClusterClient;
+use orc_rpc::pb::Frame;
+use orc_rpc::wire::{ImageReply, ImageRequest};
+use orc_runtime::{
+    BoxFuture, Chunks, FetchedManifest, ImageRef, ImageSource, RegistryError, RuntimeError,
+};
+use std::sync::{Arc, Weak};
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+use tonic::Status;
+
+/// A node to ask for an image: its dialer, address and id (None = any manager).
+pub type Peer = (Arc<NetDialer>, String, Option<u64>);
+/// The peers to ask right now.
+pub type PeerList = Arc<dyn Fn() -> Vec<Peer> + Send + Sync>;
+
+/// The nodes that serve the Image RPC (managers) other than `me`: from the state on
+/// a manager, from the leader's manager list on a worker.
+pub fn peer_list(daemon: Weak<crate::Daemon>, me: u64) -> PeerList {
+    Arc::new(move || {
+        let Some(d) = daemon.upgrade() else {
+            return Vec::new();
+        };
+        if let Ok(c) = d.cluster() {
+            let state = c.snapshot();
+            return state
+                .nodes
+                .values()
+                .filter(|n| {
+                    n.id != me && n.role == NodeRole::Manager && n.status != NodeStatus::Down
+                })
+                .map(|n| (c.remote.dialer.clone(), n.address.clone(), Some(n.id)))
+                .collect();
+        }
+        let remote = d.worker_tx.borrow().clone();
+        match remote {
+            Some(r) => r
+                .addresses()
+                .into_iter()
+                .map(|a| (r.dialer.clone(), a, None))
+                .collect(),
+            None => Vec::new(),
+        }
+    })
+}
+
+/// Answers one Image request into `tx`.
+pub async fn serve(
+    daemon: Arc<crate::Daemon>,
+    from: u64,
+    req: ImageRequest,
+    tx: mpsc::Sender<Result<Frame, Status>>,
+) {
+    let runtime = daemon.runtime.clone();
+    let send = |m: ImageReply| {
+        let tx = tx.clone();
+        async move {
+            match orc_rpc::encode(&m) {
+                Ok(payload) => tx.send(Ok(Frame { payload })).await.is_ok(),
+                Err(e) => tx.send(Err(Status::internal(e.to_string()))).await.is_ok(),
+            }
+        }
+    };
+    match req {
+        ImageRequest::Credentials { registry } => {
+            let reply = match daemon.cluster() {
+                Ok(c) => {
+                    let state = c.snapshot();
+                    // Only for a registry of an image that node has to run or hold.
+                    let of_registry =
+                        |i: &str| ImageRef::parse(i).is_ok_and(|r| r.registry == registry);
+                    let needs = state
+                        .tasks_on_node(from)
+                        .any(|t| of_registry(&t.spec.image))
+                        || state.images_wanted_on(from).any(of_registry);
+                    let sealed = state
+                        .registry_auth
+                        .get(&registry)
+                        .filter(|_| needs)
+                        .cloned();
+                    let pki = crate::security::pki_dir(&daemon.cfg);
+                    sealed
+                        .and_then(|s| crate::registry_auth::open(&pki, &registry, &s).ok())
+                        .map(|c| ImageReply::Credentials {
+                            username: c.username,
+                            password: c.password,
+                        })
+                }
+                Err(_) => None,
+            };
+            send(reply.unwrap_or(ImageReply::NotFound)).await;
+        }
+        ImageRequest::Manifest { name } => match runtime.serve_manifest(&name).await {
+            Ok(Some(m)) => {
+                send(ImageReply::Manifest {
+                    bytes: m.bytes,
+                    media_type: m.media_type,
+                    digest: m.digest,
+                })
+                .await;
+            }
+            Ok(None) => {
+                send(ImageReply::NotFound).await;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(Status::unavailable(e.to_string()))).await;
+            }
+        },
+        ImageRequest::Blob { digest } => match runtime.blob_chunks(&digest).await {
+            Ok(mut rx) => {
+                while let Some(c) = rx.recv().await {
+                    match c {
+                        Ok(data) => {
+                            if !send(ImageReply::Chunk(data)).await {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(Status::unavailable(e.to_string()))).await;
+                            return;
+                        }
+                    }
+                }
+            }
+            Err(RuntimeError::NotFound(m)) => {
+                let _ = tx.send(Err(Status::not_found(m))).await;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(Status::unavailable(e.to_string()))).await;
+            }
+        },
+    }
+}
+
+/// A peer node as an [`ImageSource`].
+pub struct PeerSource {
+    client: ClusterClient<Channel>,
+    addr: String,
+}
+
+impl PeerSource {
+    /// The node at `addr` (`id`: the node it must prove to be; None = any manager).
+    pub fn new(dialer: &NetDialer, addr: &str, id: Option<u64>) -> Result<PeerSource, String> {
+        Ok(PeerSource {
+            client: dialer.client(addr, id)?,
+            addr: addr.to_string(),
+        })
+    }
+
+    fn down(&self, s: &Status) -> RuntimeError {
+        RegistryError::Unreachable(format!("peer {}: {}", self.addr, s.message())).into()
+    }
+
+    async fn call(&mut self, req: &ImageRequest) -> Result<tonic::Streaming<Frame>, RuntimeError> {
+        let payload = orc_rpc::encode(req).map_err(|e| RegistryError::Protocol(e.to_string()))?;
+        match self.client.image(Frame { payload }).await {
+            Ok(r) => Ok(r.into_inner()),
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                Err(
+                    RegistryError::NotFound(format!("{} on peer {}", s.message(), self.addr))
+                        .into(),
+                )
+            }
+            Err(s) => Err(self.down(&s)),
+        }
+    }
+}
+
+impl PeerSource {
+    /// The credentials the cluster stores for `registry`, opened by this peer (a
+    /// manager) for us; None if it has none or can't answer.
+    pub async fn credentials(&mut self, registry: &str) -> Option<orc_runtime::Credentials> {
+        let req = ImageRequest::Credentials {
+            registry: registry.to_string(),
+        };
+        let mut stream = self.call(&req).await.ok()?;
+        let f = stream.message().await.ok()??;
+        match orc_rpc::decode::<ImageReply>(&f.payload).ok()? {
+            ImageReply::Credentials { username, password } => {
+                Some(orc_runtime::Credentials { username, password })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl ImageSource for PeerSource {
+    fn manifest<'a>(
+        &'a mut self,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<FetchedManifest, RuntimeError>> {
+        Box::pin(async move {
+            let req = ImageRequest::Manifest {
+                name: reference.to_string(),
+            };
+            let mut stream = self.call(&req).await?;
+            let first = stream.message().await.map_err(|s| self.down(&s))?;
+            let reply = first
+                .map(|f| orc_rpc::decode::<ImageReply>(&f.payload))
+                .transpose()
+                .map_err(|e| RegistryError::Protocol(e.to_string()))?;
+            match reply {
+                Some(ImageReply::Manifest {
+                    bytes,
+                    media_type,
+                    digest,
+                }) => Ok(FetchedManifest {
+                    bytes,
+                    media_type,
+                    digest,
+                }),
+                _ => Err(
+                    RegistryError::NotFound(format!("{reference} on peer {}", self.addr)).into(),
+                ),
+            }
+        })
+    }
+
+    fn blob<'a>(&'a mut self, digest: &'a str) -> BoxFuture<'a, Result<Chunks, RuntimeError>> {
+        Box::pin(async move {
+            let req = ImageRequest::Blob {
+                digest: digest.to_string(),
+            };
+            let mut stream = self.call(&req).await?;
+            let (tx, rx) = mpsc::channel(4);
+            let addr = self.addr.clone();
+            tokio::spawn(async move {
+                loop {
+                    let item = match stream.message().await {
+                        Ok(None) => return,
+                        Ok(Some(f)) => match orc_rpc::decode::<ImageReply>(&f.payload) {
+                            Ok(ImageReply::Chunk(d)) => Ok(d),
+                            Ok(_) => Err(std::io::Error::other(format!(
+                                "peer {addr}: unexpected answer"
+                            ))),
+                            Err(e) => Err(std::io::Error::other(format!("peer {addr}: {e}"))),
+                        },
+                        Err(s) => Err(std::io::Error::other(format!(
+                            "peer {addr}: {}",
+                            s.message()
+                        ))),
+                    };
+                    let stop = item.is_err();
+                    if tx.send(item).await.is_err() || stop {
+                        return;
+                    }
+                }
+            });
+            Ok(rx)
+        })
+    }
+}

@@ -1,0 +1,270 @@
+//! Registry pulls end to end: the real orc binary and daemon, a real containerd and
+//! Debian's docker-registry on loopback, images pushed with skopeo.
+
+use anyhow::{ensure, Context, Result};
+use orc_testbed::orc_node::OrcNode;
+use orc_testbed::{
+    busybox_image, multi_arch_layout, orc_binary, poll_until, ImageFormat, Registry, MULTI_ARCH_REF,
+};
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+fn write_stack(n: &OrcNode, name: &str, body: &str) -> Result<String> {
+    let p = n.dir().join(format!("{name}.toml"));
+    std::fs::write(&p, body)?;
+    Ok(p.to_string_lossy().into_owned())
+}
+
+fn service(n: &OrcNode, name: &str) -> Result<Value> {
+    let rows = n.json(&["service", "ls"])?;
+    rows.as_array()
+        .and_then(|a| a.iter().find(|r| r["name"] == name).cloned())
+        .with_context(|| format!("{name} not in {rows}"))
+}
+
+fn tasks(n: &OrcNode, name: &str) -> Vec<Value> {
+    n.json(&["service", "ps", name, "--all"])
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+fn stack_body(service: &str, image: &str) -> String {
+    format!(
+        r#"
+[services.{service}]
+image = "{image}"
+command = ["sh", "-c", "exec sleep 3600"]
+restart = {{ condition = "any", delay = "300ms" }}
+stop = {{ signal = "SIGKILL", grace_period = "1s" }}
+"#
+    )
+}
+
+#[test]
+fn image_pull_shows_progress_and_lists_the_image() -> Result<()> {
+    let reg = Registry::start()?;
+    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "demo/busybox:1")?;
+    let n = OrcNode::start_initialised()?;
+    let image = format!("{}/demo/busybox:1", reg.host());
+    let out = n.orc(&["image", "pull", &image])?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    ensure!(out.status.success(), "{stderr}");
+    ensure!(stdout.contains(&format!("pulled {image}")), "{stdout}");
+    ensure!(
+        stderr.contains("resolved") && stderr.contains("MB"),
+        "{stderr}"
+    );
+    let ls = n.json(&["image", "ls"])?;
+    ensure!(ls.to_string().contains(&image), "{ls}");
+    // Unknown image: a clear error, nothing listed.
+    let out = n.orc(&["image", "pull", &format!("{}/demo/none:1", reg.host())])?;
+    ensure!(!out.status.success());
+    ensure!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown image"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn deploy_pins_the_digest_and_the_agent_pulls_the_missing_image() -> Result<()> {
+    let reg = Registry::start()?;
+    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "demo/app:1")?;
+    let pinned = reg.raw_manifest("demo/app:1")?;
+    let n = OrcNode::start_initialised()?;
+    let image = format!("{}/demo/app:1", reg.host());
+    let stack = write_stack(&n, "pin", &stack_body("app", &image))?;
+    let out = n.orc(&["stack", "deploy", &stack, "--timeout", "60"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "{stderr}\n{}", n.daemon_log_tail(40));
+    eprintln!("{stderr}");
+    ensure!(stderr.contains("image pinned to"), "{stderr}");
+    let svc = service(&n, "pin_app")?;
+    let img = svc["image"].as_str().unwrap_or_default().to_string();
+    ensure!(img.starts_with(&format!("{image}@sha256:")), "{svc}");
+    ensure!(pinned["layers"].is_array(), "{pinned}");
+
+    // The tag moves; a new task (scale up) still runs the pinned bits.
+    let dir = tempfile::tempdir()?;
+    multi_arch_layout(
+        &busybox_image(ImageFormat::Oci)?,
+        dir.path(),
+        &["amd64", "arm64"],
+        "moved",
+    )?;
+    reg.push(
+        &format!("oci:{}:{MULTI_ARCH_REF}", dir.path().display()),
+        "demo/app:1",
+        true,
+    )?;
+    n.ok(&["service", "scale", "pin_app=2", "--timeout", "60"])?;
+    let ls = n.json(&["image", "ls"])?;
+    let names: Vec<&str> = ls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    ensure!(names == vec![img.as_str()], "{names:?}");
+
+    // --no-resolve keeps the tag as written.
+    let stack2 = write_stack(&n, "tag", &stack_body("app", &image))?;
+    n.ok(&[
+        "stack",
+        "deploy",
+        &stack2,
+        "--no-resolve",
+        "--timeout",
+        "60",
+    ])?;
+    ensure!(service(&n, "tag_app")?["image"] == image.as_str());
+    Ok(())
+}
+
+#[test]
+fn a_registry_down_rejects_the_task_with_the_reason_until_it_returns() -> Result<()> {
+    let mut reg = Registry::start()?;
+    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "demo/app:1")?;
+    reg.stop();
+    let n = OrcNode::start_initialised()?;
+    let image = format!("{}/demo/app:1", reg.host());
+    let stack = write_stack(&n, "down", &stack_body("app", &image))?;
+    let out = n.orc(&["stack", "deploy", &stack, "--detach"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "{stderr}");
+    ensure!(
+        stderr.contains("not pinned (registry unreachable"),
+        "{stderr}"
+    );
+    let rejected = poll_until(CONVERGE, "a rejected task", || {
+        tasks(&n, "down_app")
+            .into_iter()
+            .find(|t| t["state"] == "rejected")
+    })?;
+    assert_eq!(rejected["message"], "registry unreachable", "{rejected}");
+    let err = rejected["error"].as_str().unwrap_or_default();
+    ensure!(
+        err.contains(&image) && err.contains("registry unreachable"),
+        "{err}"
+    );
+    reg.restart()?;
+    poll_until(
+        CONVERGE,
+        "the task to run once the registry is back",
+        || {
+            tasks(&n, "down_app")
+                .into_iter()
+                .find(|t| t["state"] == "running")
+        },
+    )?;
+    Ok(())
+}
+
+#[test]
+fn a_private_registry_needs_login() -> Result<()> {
+    let reg = Registry::start_with_auth("orc", "pw-of-orc")?;
+    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "private/app:1")?;
+    let n = OrcNode::start_initialised()?;
+    let image = format!("{}/private/app:1", reg.host());
+    let out = n.orc(&["image", "pull", &image])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && stderr.contains("refused authentication"),
+        "{stderr}"
+    );
+
+    let mut login = Command::new(orc_binary()?)
+        .arg("--socket")
+        .arg(n.socket())
+        .args([
+            "registry",
+            "login",
+            &reg.host(),
+            "--username",
+            "orc",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    login
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(b"pw-of-orc\n")?;
+    let out = login.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The password is in neither the daemon's log nor its data dir in clear.
+    ensure!(!n.daemon_log().contains("pw-of-orc"));
+    let grep = Command::new("grep")
+        .args(["-r", "-l", "pw-of-orc"])
+        .arg(n.data_dir())
+        .output()?;
+    ensure!(
+        grep.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&grep.stdout)
+    );
+
+    let stack = write_stack(&n, "priv", &stack_body("app", &image))?;
+    n.ok(&["stack", "deploy", &stack, "--timeout", "60"])?;
+    ensure!(
+        service(&n, "priv_app")?["image"]
+            .as_str()
+            .is_some_and(|i| i.contains("@sha256:")),
+        "pinned with the stored credentials"
+    );
+    n.ok(&["registry", "logout", &reg.host()])?;
+    let out = n.orc(&["image", "pull", &image])?;
+    ensure!(!out.status.success());
+    Ok(())
+}
+
+#[test]
+fn prune_removes_only_images_no_service_uses_and_not_kept() -> Result<()> {
+    let reg = Registry::start()?;
+    let archive = busybox_image(ImageFormat::Oci)?;
+    for repo in ["demo/used:1", "demo/kept:1", "demo/junk:1"] {
+        reg.push_archive(&archive, repo)?;
+    }
+    let n = OrcNode::start_initialised()?;
+    let name = |repo: &str| format!("{}/{repo}", reg.host());
+    for repo in ["demo/kept:1", "demo/junk:1"] {
+        n.ok(&["image", "pull", &name(repo)])?;
+    }
+    let stack = write_stack(&n, "gc", &stack_body("app", &name("demo/used:1")))?;
+    n.ok(&["stack", "deploy", &stack, "--no-resolve", "--timeout", "60"])?;
+    let out = n.ok(&["image", "prune", "--keep", &name("demo/kept:1")])?;
+    ensure!(
+        out.contains(&format!("removed {}", name("demo/junk:1"))),
+        "{out}"
+    );
+    ensure!(out.contains("1 image(s) removed, 2 kept"), "{out}");
+    let ls = n.json(&["image", "ls"])?;
+    let mut names: Vec<String> = ls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str().map(String::from))
+        .collect();
+    names.sort();
+    ensure!(
+        names == vec![name("demo/kept:1"), name("demo/used:1")],
+        "{names:?}"
+    );
+    Ok(())
+}
