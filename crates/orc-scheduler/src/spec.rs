@@ -24,6 +24,8 @@ pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
         hostname,
         mounts,
         network_mode,
+        networks,
+        ports,
     } = a;
     let same_mode_kind = matches!(
         (mode, &b.mode),
@@ -48,4 +50,6 @@ pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
         && *hostname == b.hostname
         && *mounts == b.mounts
         && *network_mode == b.network_mode
+        && *networks == b.networks
+        && *ports == b.ports
 }

@@ -10,6 +10,7 @@ mod document;
 mod error;
 mod mount;
 mod names;
+mod network;
 mod policy;
 mod resources;
 mod service;
