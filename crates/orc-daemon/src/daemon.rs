@@ -248,6 +248,7 @@ impl Daemon {
     pub(crate) async fn init_cluster(
         self: Arc<Self>,
         advertise: Option<String>,
+        network: orc_model::ClusterNetwork,
     ) -> Result<Identity, DaemonError> {
         let _guard = self.lifecycle.lock().await;
         self.ensure_not_member()?;
@@ -290,6 +291,7 @@ impl Daemon {
                     manager_token_salt: random_id(),
                 },
                 Command::PutNode(self.this_node(node_id, NodeRole::Manager, &advertise)),
+                Command::SetClusterNetwork(network),
             ]))
             .await?;
         identity::save(&self.cfg.data_dir, &id)?;

@@ -14,6 +14,7 @@ mod membership;
 mod net;
 mod quorum;
 mod security;
+mod subnet;
 mod util;
 mod views;
 mod vip;
@@ -22,3 +23,6 @@ mod writer;
 pub use config::DaemonConfig;
 pub use daemon::Daemon;
 pub use error::DaemonError;
+
+/// The bridge orc puts this node's containers on.
+pub const BRIDGE_NAME: &str = "orc0";

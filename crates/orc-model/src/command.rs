@@ -103,6 +103,8 @@ pub enum Command {
     /// Sets (`Some`) or removes (`None`) the cluster's virtual IP. Validated by the
     /// proposer, not here. Last, so older log entries keep their variant numbers.
     SetVip(Option<crate::VipSetting>),
+    /// Sets the container network (once, at init) and gives every node a block.
+    SetClusterNetwork(crate::ClusterNetwork),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,9 @@ pub struct ClusterState {
     /// so snapshots written before it existed still decode (see `decode_state`).
     #[serde(default)]
     pub vip: Option<VipSetting>,
+    /// The container network (subnet, driver, each node's block); set at init.
+    #[serde(default)]
+    pub network: Option<crate::ClusterNetwork>,
 }
 
 /// The cluster's virtual IP: a VRRPv3 virtual router every manager runs.
