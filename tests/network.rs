@@ -71,3 +71,163 @@ fn init_checks_the_subnet_and_every_node_gets_its_own_block() -> Result<()> {
     ensure!(blocks == want, "blocks {blocks:?} in {rows:?}");
     Ok(())
 }
+
+/// `svc`'s running task on `via`'s view: (task id, node, address).
+fn running_task(c: &TestCluster, via: usize, svc: &str) -> Option<(String, String, String)> {
+    let rows = c.node(via).json(&["service", "ps", svc]).ok()?;
+    rows.as_array()?.iter().find_map(|t| {
+        (t["state"] == "running").then_some(())?;
+        Some((
+            t["id"].as_str()?.to_string(),
+            t["node"].as_str()?.to_string(),
+            t["address"].as_str()?.to_string(),
+        ))
+    })
+}
+
+/// `curl` of `url` from inside the network namespace at `netns`.
+fn wget_from(netns: &std::path::Path, url: &str) -> Option<String> {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", netns.display()))
+        .args(["curl", "-s", "-m", "2", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The `orc…` veths in node `i`'s namespace, from the kernel.
+fn veths(c: &TestCluster, i: usize) -> Result<Vec<String>> {
+    let out = c
+        .host(i)
+        .command("ip")
+        .args(["-o", "link", "show"])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| n.starts_with("orc") && n != "orc0")
+        .collect())
+}
+
+/// orc's routes (protocol 79) in node `i`'s namespace, from the kernel.
+fn orc_routes(c: &TestCluster, i: usize) -> Result<String> {
+    let out = c
+        .host(i)
+        .command("ip")
+        .args(["-4", "route", "show", "proto", "79"])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Addresses, routes and a verbose wget, for a failure message.
+fn diagnose(c: &TestCluster, netns: &std::path::Path, url: &str) -> String {
+    let run = |cmd: &mut std::process::Command| {
+        cmd.output()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_else(|e| e.to_string())
+    };
+    let ns = format!("--net={}", netns.display());
+    let mut out = String::new();
+    for args in [
+        &["ip", "addr"][..],
+        &["ip", "route"],
+        &["curl", "-sS", "-m", "2", url],
+    ] {
+        out += &run(std::process::Command::new("nsenter").arg(&ns).args(args));
+    }
+    for i in 0..2 {
+        out += &run(c.host(i).command("ip").args(["addr"]));
+        out += &run(c.host(i).command("ip").args(["route"]));
+        out += &run(c.host(i).command("sysctl").args(["net.ipv4.ip_forward"]));
+    }
+    out
+}
+
+const WEB_AND_CLIENT: &str = r#"
+[services.web]
+image = "demo/busybox:1"
+command = ["sh", "-c", "mkdir -p /tmp/www && echo hello-from-web > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"]
+constraints = ["node.hostname == a"]
+mounts = [{ type = "tmpfs", target = "/tmp" }]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+
+[services.client]
+image = "demo/busybox:1"
+command = ["sleep", "3600"]
+constraints = ["node.hostname == b"]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+"#;
+
+#[test]
+fn a_container_reaches_a_container_on_another_node_over_host_gw_routes() -> Result<()> {
+    let mut c = TestCluster::form(&["a", "b"], 1, 1, Some(250), true)?;
+    c.deploy(0, "net1", WEB_AND_CLIENT)?;
+    let look = std::time::Duration::from_millis(200);
+    let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
+        Some((
+            running_task(&c, 0, "net1_web")?,
+            running_task(&c, 0, "net1_client")?,
+        ))
+    })?;
+    ensure!(web.1 == "a" && client.1 == "b", "placed {web:?} {client:?}");
+    let blocks: Vec<String> = c
+        .nodes(0)?
+        .iter()
+        .map(|r| format!("{}={}", r["hostname"], r["subnet"]))
+        .collect();
+    ensure!(
+        web.2.starts_with("10.201.") && client.2.starts_with("10.201."),
+        "addresses {web:?} {client:?} blocks {blocks:?}"
+    );
+    // Each node routes the other's block via its LAN address.
+    ensure!(
+        orc_routes(&c, 1)?.contains(&format!("via {}", c.host(0).ip)),
+        "routes on b: {}",
+        orc_routes(&c, 1)?
+    );
+    let client_ns = c.node(1).data_dir().join("netns").join(&client.0);
+    let url = format!("http://{}/", web.2);
+    let body = c
+        .poll(
+            harness::CONVERGE,
+            "client → web across nodes",
+            look,
+            || wget_from(&client_ns, &url),
+        )
+        .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    ensure!(body.contains("hello-from-web"), "{body}");
+    ensure!(veths(&c, 0)?.len() == 1 && veths(&c, 1)?.len() == 1);
+
+    // A daemon restart keeps the running container's network: same address, answers.
+    c.node_mut(0).restart_daemon()?;
+    let again = c.poll(
+        harness::CONVERGE,
+        "web answers after a restart",
+        look,
+        || wget_from(&client_ns, &url),
+    )?;
+    ensure!(again.contains("hello-from-web"));
+    ensure!(running_task(&c, 0, "net1_web").map(|t| t.2) == Some(web.2.clone()));
+
+    // stack rm leaves no veth and no namespace behind (read from the kernel and disk).
+    c.node(0).ok(&["stack", "rm", "net1"])?;
+    c.poll(harness::CONVERGE, "veths and namespaces gone", look, || {
+        let clean = (0..2).all(|i| {
+            veths(&c, i).is_ok_and(|v| v.is_empty())
+                && std::fs::read_dir(c.node(i).data_dir().join("netns"))
+                    .map(|d| d.count() == 0)
+                    .unwrap_or(true)
+        });
+        clean.then_some(())
+    })?;
+    Ok(())
+}

@@ -135,7 +135,8 @@ impl Daemon {
             self.cfg.logger_binary.clone(),
             self.cfg.log_max_bytes,
             self.cfg.log_max_files,
-        );
+        )
+        .with_network(self.cfg.data_dir.join("netns"));
         tokio::spawn(agent.run(state, ready, self.cfg.resync, self.stop.subscribe()));
     }
 

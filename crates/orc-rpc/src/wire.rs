@@ -135,6 +135,12 @@ pub enum SessionDown {
     NotLeader {
         leader: Option<String>,
     },
+    /// The cluster network and the node table (addresses, blocks): what a worker needs
+    /// to route to the other nodes' containers. Sent before `Tasks`, on every change.
+    Network {
+        network: Option<orc_model::ClusterNetwork>,
+        nodes: Vec<orc_model::Node>,
+    },
 }
 
 #[cfg(test)]

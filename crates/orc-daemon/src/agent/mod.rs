@@ -3,6 +3,7 @@
 //! ones no task owns.
 
 mod container;
+mod network;
 mod reporter;
 mod worker;
 
@@ -32,6 +33,8 @@ pub struct AgentCtx {
     /// Tasks whose end this agent reported but the state may not show yet.
     ended: Mutex<HashMap<TaskId, TaskState>>,
     wake: Notify,
+    /// Container networking (None when netlink is unavailable).
+    pub net: Option<network::AgentNet>,
 }
 
 impl AgentCtx {
@@ -96,9 +99,18 @@ impl Agent {
                 log_max_files,
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                net: None,
             }),
             workers: HashMap::new(),
         }
+    }
+
+    /// Puts containers of stack-network tasks in namespaces pinned under `dir`.
+    pub fn with_network(mut self, dir: PathBuf) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.net = network::AgentNet::new(dir);
+        }
+        self
     }
 
     /// Runs until `stop` turns true. Containers keep running when the agent stops: the
@@ -228,6 +240,18 @@ impl Agent {
             let task = reap_task(id);
             let w = Worker::spawn(self.ctx.clone(), task, Mode::Reap);
             self.workers.insert(id.clone(), w);
+        }
+
+        if let Some(net) = &self.ctx.net {
+            // A namespace stays while its task may still run or its container exists.
+            let live: HashSet<String> = mine
+                .iter()
+                .filter(|(_, t)| !t.status.state.is_terminal())
+                .map(|(id, _)| id.to_string())
+                .chain(containers.keys().cloned())
+                .chain(self.workers.keys().cloned())
+                .collect();
+            net.reconcile(state, self.ctx.node_id, &live).await;
         }
 
         // Forget what the state no longer has; drop their logs.

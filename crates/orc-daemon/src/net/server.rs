@@ -300,9 +300,24 @@ impl ClusterRpc for NodeService {
             }
             let mut state_rx = cluster.state.clone();
             let mut last: Option<Vec<Task>> = None;
+            let mut last_net = None;
             let mut lead_check = tokio::time::interval(std::time::Duration::from_millis(250));
             loop {
                 let state = state_rx.borrow_and_update().clone();
+                let net = (
+                    state.network.clone(),
+                    state.nodes.values().cloned().collect::<Vec<_>>(),
+                );
+                if last_net.as_ref() != Some(&net) {
+                    let msg = SessionDown::Network {
+                        network: net.0.clone(),
+                        nodes: net.1.clone(),
+                    };
+                    if !send(&tx, &msg).await {
+                        return;
+                    }
+                    last_net = Some(net);
+                }
                 let mine: Vec<Task> = state.tasks_on_node(from).cloned().collect();
                 if last.as_ref() != Some(&mine) {
                     let msg = SessionDown::Tasks {

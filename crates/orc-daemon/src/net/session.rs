@@ -85,6 +85,8 @@ async fn one_session(
     let mut inbound = resp.into_inner();
     let mut beat = tokio::time::interval(cfg.heartbeat);
     let mut lead_check = tokio::time::interval(Duration::from_millis(250));
+    let mut network: Option<orc_model::ClusterNetwork> = None;
+    let mut nodes = std::collections::BTreeMap::new();
     loop {
         tokio::select! {
             _ = beat.tick() => {
@@ -111,7 +113,22 @@ async fn one_session(
                         if let Some(tx) = &cfg.assignments {
                             let mut st = ClusterState { revision, ..Default::default() };
                             st.tasks = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
+                            st.network = network.clone();
+                            st.nodes = nodes.clone();
                             tx.send_replace(Arc::new(st));
+                        }
+                    }
+                    SessionDown::Network { network: n, nodes: all } => {
+                        network = n;
+                        nodes = all.into_iter().map(|n| (n.id, n)).collect();
+                        if let Some(tx) = &cfg.assignments {
+                            let last = tx.borrow().clone();
+                            if last.revision > 0 {
+                                let mut st = (*last).clone();
+                                st.network = network.clone();
+                                st.nodes = nodes.clone();
+                                tx.send_replace(Arc::new(st));
+                            }
                         }
                     }
                     SessionDown::NotLeader { leader } => {

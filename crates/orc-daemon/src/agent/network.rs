@@ -1,0 +1,124 @@
+//! The agent's side of container networking: a namespace and address for each
+//! stack-network task, routes to the other nodes' blocks, and cleanup of whatever a
+//! gone task left behind (also after a restart or crash).
+
+use orc_model::{free_address, ClusterState, Ipv4Net, NetworkDriver, NodeId, Task};
+use orc_net::{NodeNet, MTU};
+use orc_spec::NetworkMode;
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The node's networking and what the agent last applied.
+pub struct AgentNet {
+    net: NodeNet,
+    /// This node's block, from the latest state (None: no cluster network yet).
+    block: Mutex<Option<Ipv4Net>>,
+    /// Serialises address choice + attach, so two tasks never pick one address.
+    attach: tokio::sync::Mutex<()>,
+    routes: tokio::sync::Mutex<Option<Vec<(Ipv4Net, Ipv4Addr)>>>,
+}
+
+/// Where a task's container is plugged in.
+pub struct Plugged {
+    pub netns: PathBuf,
+    pub address: Ipv4Addr,
+}
+
+impl AgentNet {
+    pub fn new(dir: PathBuf) -> Option<AgentNet> {
+        match NodeNet::new(dir) {
+            Ok(net) => Some(AgentNet {
+                net,
+                block: Mutex::new(None),
+                attach: tokio::sync::Mutex::new(()),
+                routes: tokio::sync::Mutex::new(None),
+            }),
+            Err(e) => {
+                tracing::warn!("container networking unavailable: {e}");
+                None
+            }
+        }
+    }
+
+    /// Gives `task` its namespace and address when it runs on a stack network; `None`
+    /// for host networking.
+    pub async fn plug(&self, task: &Task) -> Result<Option<Plugged>, String> {
+        if task.spec.network_mode != NetworkMode::Stack {
+            return Ok(None);
+        }
+        let block = self
+            .block
+            .lock()
+            .ok()
+            .and_then(|b| *b)
+            .ok_or("this node has no block of the cluster network yet")?;
+        let _one_at_a_time = self.attach.lock().await;
+        if let Some(address) = self.net.address_of(&task.id) {
+            // Attached before (an interrupted start): keep the address it holds.
+            let netns = self.net.netns_path(&task.id);
+            if netns.exists() {
+                return Ok(Some(Plugged { netns, address }));
+            }
+        }
+        let address = free_address(block, &self.net.taken())
+            .ok_or_else(|| format!("no free address left in {block}"))?;
+        let netns = self
+            .net
+            .attach(&task.id, block, address, MTU)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Plugged { netns, address }))
+    }
+
+    /// Releases `task_id`'s veth, namespace and address.
+    pub async fn unplug(&self, task_id: &str) {
+        let _one_at_a_time = self.attach.lock().await;
+        if let Err(e) = self.net.detach(task_id).await {
+            tracing::warn!(task = task_id, "removing the container's network: {e}");
+        }
+    }
+
+    /// Follows the state: this node's block, routes to the others' blocks, and no
+    /// namespace left for a task that is not `live`.
+    pub async fn reconcile(&self, state: &ClusterState, me: NodeId, live: &HashSet<String>) {
+        let Some(network) = state.network.as_ref() else {
+            return;
+        };
+        if let Ok(mut b) = self.block.lock() {
+            *b = network.block(me);
+        }
+        for task in self.net.attached() {
+            if !live.contains(&task) {
+                tracing::info!(task, "removing a stale container network");
+                self.unplug(&task).await;
+            }
+        }
+        let wanted: Vec<(Ipv4Net, Ipv4Addr)> = match network.driver {
+            NetworkDriver::HostGw => state
+                .nodes
+                .values()
+                .filter(|n| n.id != me)
+                .filter_map(|n| {
+                    let block = network.block(n.id)?;
+                    let host = n
+                        .address
+                        .rsplit_once(':')
+                        .map_or(n.address.as_str(), |h| h.0);
+                    Some((block, host.parse().ok()?))
+                })
+                .collect(),
+            NetworkDriver::Vxlan => Vec::new(),
+        };
+        let mut routes = self.routes.lock().await;
+        // Nothing to do on a lone node that never routed (and never touch the table).
+        if routes.as_ref() == Some(&wanted) || (routes.is_none() && wanted.is_empty()) {
+            return;
+        }
+        match self.net.sync_routes(&wanted).await {
+            Ok(()) => *routes = Some(wanted),
+            Err(e) => tracing::warn!("routes to the other nodes' blocks: {e}"),
+        }
+    }
+}

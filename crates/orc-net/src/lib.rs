@@ -1,0 +1,12 @@
+//! orc's container networking on a node, over rtnetlink (pure Rust, no CNI plugins):
+//! the `orc0` bridge with the node block's `.1`, a veth per container moved into a
+//! network namespace orc creates and pins under its data directory (containerd gets the
+//! path in the OCI spec), and host-gw routes to every other node's block.
+#![warn(missing_docs)]
+
+mod error;
+pub mod netns;
+mod node;
+
+pub use error::NetError;
+pub use node::{veth_name, NodeNet, BRIDGE, MTU, ROUTE_PROTOCOL, VETH_PREFIX};
