@@ -108,7 +108,7 @@ fn veths(c: &TestCluster, i: usize) -> Result<Vec<String>> {
         .lines()
         .filter_map(|l| l.split(": ").nth(1))
         .map(|n| n.split('@').next().unwrap_or(n).to_string())
-        .filter(|n| n.starts_with("orc") && n != "orc0")
+        .filter(|n| n.starts_with("orc") && n != "orc0" && n != "orcvx")
         .collect())
 }
 
@@ -169,7 +169,23 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
 
 #[test]
 fn a_container_reaches_a_container_on_another_node_over_host_gw_routes() -> Result<()> {
-    let mut c = TestCluster::form(&["a", "b"], 1, 1, Some(250), true)?;
+    cross_node("host-gw")
+}
+
+#[test]
+fn a_container_reaches_a_container_on_another_node_over_vxlan() -> Result<()> {
+    cross_node("vxlan")
+}
+
+/// Node a runs `web`, node b `client`; the client fetches from the web container's
+/// address; a daemon restart keeps it; `stack rm` leaves nothing behind.
+fn cross_node(driver: &str) -> Result<()> {
+    let mut c = TestCluster::form(&["a", "b"], 0, 0, Some(250), true)?;
+    init_with(&c, 0, &["--network-driver", driver])?.map_err(anyhow::Error::msg)?;
+    let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+    c.try_join(1, token.trim(), 0)?
+        .map_err(anyhow::Error::msg)?;
+    c.wait_ready(0, 2)?;
     c.deploy(0, "net1", WEB_AND_CLIENT)?;
     let look = std::time::Duration::from_millis(200);
     let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
@@ -188,9 +204,13 @@ fn a_container_reaches_a_container_on_another_node_over_host_gw_routes() -> Resu
         web.2.starts_with("10.201.") && client.2.starts_with("10.201."),
         "addresses {web:?} {client:?} blocks {blocks:?}"
     );
-    // Each node routes the other's block via its LAN address.
+    // Each node routes the other's block: via its LAN address, or over the VXLAN device.
+    let via = match driver {
+        "vxlan" => "dev orcvx".to_string(),
+        _ => format!("via {}", c.host(0).ip),
+    };
     ensure!(
-        orc_routes(&c, 1)?.contains(&format!("via {}", c.host(0).ip)),
+        orc_routes(&c, 1)?.contains(&via),
         "routes on b: {}",
         orc_routes(&c, 1)?
     );
@@ -206,6 +226,20 @@ fn a_container_reaches_a_container_on_another_node_over_host_gw_routes() -> Resu
         .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
     ensure!(body.contains("hello-from-web"), "{body}");
     ensure!(veths(&c, 0)?.len() == 1 && veths(&c, 1)?.len() == 1);
+    // The container's link fits the path: 1450 under VXLAN's 50 bytes, else 1500.
+    let link = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", client_ns.display()))
+        .args(["ip", "-o", "link", "show", "eth0"])
+        .output()?;
+    let mtu = if driver == "vxlan" {
+        "mtu 1450"
+    } else {
+        "mtu 1500"
+    };
+    ensure!(
+        String::from_utf8_lossy(&link.stdout).contains(mtu),
+        "{link:?}"
+    );
 
     // A daemon restart keeps the running container's network: same address, answers.
     c.node_mut(0).restart_daemon()?;

@@ -44,7 +44,7 @@ fn peer_name(task_id: &str) -> String {
 
 /// This node's container networking, over one rtnetlink connection.
 pub struct NodeNet {
-    handle: Handle,
+    pub(crate) handle: Handle,
     dir: PathBuf,
 }
 
@@ -99,6 +99,10 @@ impl NodeNet {
             Err(e) if is_errno(&e, libc::ENODEV) => Ok(None),
             Err(e) => Err(NetError::netlink(format!("get link {name}"))(e)),
         }
+    }
+
+    pub(crate) async fn link_index(&self, name: &str) -> Result<Option<u32>, NetError> {
+        Ok(self.link(name).await?.map(|l| l.header.index))
     }
 
     async fn index(&self, name: &str) -> Result<u32, NetError> {
@@ -223,8 +227,13 @@ impl NodeNet {
         Ok(())
     }
 
-    /// Makes orc's routes exactly `routes` (block → the node that holds it).
-    pub async fn sync_routes(&self, routes: &[(Ipv4Net, Ipv4Addr)]) -> Result<(), NetError> {
+    /// Makes orc's routes exactly `routes` (block → the node that holds it, or with
+    /// `dev`, → the peer's VTEP address on that device, onlink).
+    pub async fn sync_routes(
+        &self,
+        routes: &[(Ipv4Net, Ipv4Addr)],
+        dev: Option<u32>,
+    ) -> Result<(), NetError> {
         let all: Vec<RouteMessage> = self
             .handle
             .route()
@@ -248,11 +257,14 @@ impl NodeNet {
             }
         }
         for (block, via) in routes {
-            let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+            let mut msg = RouteMessageBuilder::<Ipv4Addr>::new()
                 .destination_prefix(block.addr, block.prefix)
                 .gateway(*via)
-                .protocol(RouteProtocol::Other(ROUTE_PROTOCOL))
-                .build();
+                .protocol(RouteProtocol::Other(ROUTE_PROTOCOL));
+            if let Some(dev) = dev {
+                msg = msg.output_interface(dev).onlink();
+            }
+            let msg = msg.build();
             self.handle
                 .route()
                 .add(msg)
@@ -269,9 +281,11 @@ impl NodeNet {
         for task in self.attached() {
             self.detach(&task).await?;
         }
-        self.sync_routes(&[]).await?;
-        if let Some(link) = self.link(BRIDGE).await? {
-            let _ = self.handle.link().del(link.header.index).execute().await;
+        self.sync_routes(&[], None).await?;
+        for name in [BRIDGE, crate::VXLAN_DEV] {
+            if let Some(link) = self.link(name).await? {
+                let _ = self.handle.link().del(link.header.index).execute().await;
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! gone task left behind (also after a restart or crash).
 
 use orc_model::{free_address, ClusterState, Ipv4Net, NetworkDriver, NodeId, Task};
-use orc_net::{NodeNet, MTU};
+use orc_net::{NodeNet, VxlanPeer, MTU, VXLAN_MTU};
 use orc_spec::NetworkMode;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -13,8 +13,9 @@ use std::sync::Mutex;
 /// The node's networking and what the agent last applied.
 pub struct AgentNet {
     net: NodeNet,
-    /// This node's block, from the latest state (None: no cluster network yet).
-    block: Mutex<Option<Ipv4Net>>,
+    /// This node's block and the driver, from the latest state (None: no cluster
+    /// network yet).
+    block: Mutex<Option<(Ipv4Net, NetworkDriver)>>,
     /// Serialises address choice + attach, so two tasks never pick one address.
     attach: tokio::sync::Mutex<()>,
     routes: tokio::sync::Mutex<Option<Vec<(Ipv4Net, Ipv4Addr)>>>,
@@ -48,7 +49,7 @@ impl AgentNet {
         if task.spec.network_mode != NetworkMode::Stack {
             return Ok(None);
         }
-        let block = self
+        let (block, driver) = self
             .block
             .lock()
             .ok()
@@ -66,7 +67,7 @@ impl AgentNet {
             .ok_or_else(|| format!("no free address left in {block}"))?;
         let netns = self
             .net
-            .attach(&task.id, block, address, MTU)
+            .attach(&task.id, block, address, mtu(driver))
             .await
             .map_err(|e| e.to_string())?;
         Ok(Some(Plugged { netns, address }))
@@ -87,7 +88,7 @@ impl AgentNet {
             return;
         };
         if let Ok(mut b) = self.block.lock() {
-            *b = network.block(me);
+            *b = network.block(me).map(|block| (block, network.driver));
         }
         for task in self.net.attached() {
             if !live.contains(&task) {
@@ -95,30 +96,70 @@ impl AgentNet {
                 self.unplug(&task).await;
             }
         }
-        let wanted: Vec<(Ipv4Net, Ipv4Addr)> = match network.driver {
-            NetworkDriver::HostGw => state
-                .nodes
-                .values()
-                .filter(|n| n.id != me)
-                .filter_map(|n| {
-                    let block = network.block(n.id)?;
-                    let host = n
-                        .address
-                        .rsplit_once(':')
-                        .map_or(n.address.as_str(), |h| h.0);
-                    Some((block, host.parse().ok()?))
+        let peers: Vec<VxlanPeer> = state
+            .nodes
+            .values()
+            .filter(|n| n.id != me)
+            .filter_map(|n| {
+                Some(VxlanPeer {
+                    block: network.block(n.id)?,
+                    index: *network.blocks.get(&n.id)?,
+                    node: node_ip(&n.address)?,
                 })
-                .collect(),
-            NetworkDriver::Vxlan => Vec::new(),
-        };
+            })
+            .collect();
         let mut routes = self.routes.lock().await;
+        let wanted: Vec<(Ipv4Net, Ipv4Addr)> = match network.driver {
+            NetworkDriver::HostGw => peers.iter().map(|p| (p.block, p.node)).collect(),
+            NetworkDriver::Vxlan => peers.iter().map(|p| (p.block, p.block.addr)).collect(),
+        };
         // Nothing to do on a lone node that never routed (and never touch the table).
         if routes.as_ref() == Some(&wanted) || (routes.is_none() && wanted.is_empty()) {
             return;
         }
-        match self.net.sync_routes(&wanted).await {
+        let synced = match network.driver {
+            NetworkDriver::HostGw => self.net.sync_routes(&wanted, None).await,
+            NetworkDriver::Vxlan => self.sync_vxlan(state, network, me, &peers, &wanted).await,
+        };
+        match synced {
             Ok(()) => *routes = Some(wanted),
             Err(e) => tracing::warn!("routes to the other nodes' blocks: {e}"),
         }
+    }
+
+    async fn sync_vxlan(
+        &self,
+        state: &ClusterState,
+        network: &orc_model::ClusterNetwork,
+        me: NodeId,
+        peers: &[VxlanPeer],
+        wanted: &[(Ipv4Net, Ipv4Addr)],
+    ) -> Result<(), orc_net::NetError> {
+        let (Some(block), Some(index), Some(ip)) = (
+            network.block(me),
+            network.blocks.get(&me),
+            state.nodes.get(&me).and_then(|n| node_ip(&n.address)),
+        ) else {
+            return Ok(());
+        };
+        let vx = self.net.ensure_vxlan(ip, block, *index).await?;
+        self.net.sync_vxlan_peers(vx, peers).await?;
+        self.net.sync_routes(wanted, Some(vx)).await
+    }
+}
+
+/// The IPv4 address of a node's cluster address "IP:PORT".
+fn node_ip(address: &str) -> Option<Ipv4Addr> {
+    address
+        .rsplit_once(':')
+        .map_or(address, |h| h.0)
+        .parse()
+        .ok()
+}
+
+fn mtu(driver: NetworkDriver) -> u32 {
+    match driver {
+        NetworkDriver::HostGw => MTU,
+        NetworkDriver::Vxlan => VXLAN_MTU,
     }
 }
