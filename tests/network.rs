@@ -152,6 +152,46 @@ fn diagnose(c: &TestCluster, netns: &std::path::Path, url: &str) -> String {
     out
 }
 
+/// Asks the DNS server at `server` for the A records of `name`, from inside the
+/// network namespace at `netns` (as the container there would). `None` when no answer
+/// came or it was not NOERROR.
+fn dns_a(netns: &std::path::Path, server: &str, name: &str) -> Option<Vec<String>> {
+    let ns = std::fs::File::open(netns).ok()?;
+    let server = format!("{server}:53");
+    let name = name.to_string();
+    std::thread::spawn(move || -> Option<Vec<String>> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+            .ok()?;
+        let mut q = vec![0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        sock.send_to(&q, &server).ok()?;
+        let mut buf = [0u8; 1500];
+        let n = sock.recv(&mut buf).ok()?;
+        let r = &buf[..n];
+        if r.len() < 12 || r[..2] != [0xab, 0xcd] || r[3] & 0x0f != 0 {
+            return None;
+        }
+        let count = usize::from(u16::from_be_bytes([r[6], r[7]]));
+        // Answers follow the question, 16 bytes each (name pointer, A, IN, TTL, 4 bytes).
+        let start = q.len();
+        Some(
+            (0..count)
+                .filter_map(|i| r.get(start + i * 16 + 12..start + i * 16 + 16))
+                .map(|a| format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]))
+                .collect(),
+        )
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
 const WEB_AND_CLIENT: &str = r#"
 [services.web]
 image = "demo/busybox:1"
@@ -225,6 +265,42 @@ fn cross_node(driver: &str) -> Result<()> {
         )
         .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
     ensure!(body.contains("hello-from-web"), "{body}");
+
+    // The node's DNS on its bridge address answers the service's names with the
+    // running task's address (short, STACK_SERVICE, tasks.NAME), from any node.
+    let gw = client
+        .2
+        .rsplit_once('.')
+        .map(|(n, _)| format!("{n}.1"))
+        .unwrap_or_default();
+    for name in ["web", "net1_web", "tasks.web", "WEB"] {
+        let got = c.poll(harness::CONVERGE, &format!("DNS {name}"), look, || {
+            dns_a(&client_ns, &gw, name).filter(|a| !a.is_empty())
+        })?;
+        ensure!(got == [web.2.clone()], "{name} → {got:?}");
+    }
+    let resolv = std::fs::read_to_string(
+        c.node(1)
+            .data_dir()
+            .join("netns")
+            .join(format!("{}.resolv", client.0)),
+    )?;
+    ensure!(resolv.contains(&format!("nameserver {gw}")), "{resolv}");
+
+    // Another stack's services are invisible: its names don't resolve, by any form.
+    c.deploy(
+        0,
+        "net2",
+        &WEB_AND_CLIENT.replace("hello-from-web", "other"),
+    )?;
+    c.poll(harness::CONVERGE, "net2 running", look, || {
+        running_task(&c, 0, "net2_client")
+    })?;
+    for name in ["net2_web", "tasks.net2_web"] {
+        let got = dns_a(&client_ns, &gw, name).unwrap_or_default();
+        ensure!(got.is_empty(), "{name} leaked across stacks: {got:?}");
+    }
+    c.node(0).ok(&["stack", "rm", "net2"])?;
     ensure!(veths(&c, 0)?.len() == 1 && veths(&c, 1)?.len() == 1);
     // The container's link fits the path: 1450 under VXLAN's 50 bytes, else 1500.
     let link = std::process::Command::new("nsenter")

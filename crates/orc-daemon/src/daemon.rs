@@ -125,6 +125,7 @@ impl Daemon {
         state: watch::Receiver<Arc<ClusterState>>,
         ready: watch::Receiver<bool>,
         writer: Writer,
+        directory: Option<watch::Receiver<Arc<orc_model::Directory>>>,
     ) {
         let reporter = Reporter::spawn(writer);
         let agent = Agent::new(
@@ -136,7 +137,7 @@ impl Daemon {
             self.cfg.log_max_bytes,
             self.cfg.log_max_files,
         )
-        .with_network(self.cfg.data_dir.join("netns"));
+        .with_network(self.cfg.data_dir.join("netns"), directory);
         tokio::spawn(agent.run(state, ready, self.cfg.resync, self.stop.subscribe()));
     }
 
@@ -147,6 +148,7 @@ impl Daemon {
             cluster.state.clone(),
             cluster.caught_up(),
             Writer::Raft(cluster.clone()),
+            None,
         );
         tokio::spawn(crate::manager::run(
             cluster.clone(),
@@ -162,6 +164,7 @@ impl Daemon {
             remote: cluster.remote.clone(),
             cluster: Some(cluster.clone()),
             assignments: None,
+            directory: None,
         };
         tokio::spawn(session::run(sc, self.stop.subscribe()));
         tokio::spawn(announce(self.clone(), cluster.clone()));
@@ -191,13 +194,21 @@ impl Daemon {
                 let _ = ready_tx.send(true);
             }
         });
-        self.start_loops(node_id, rx, ready_rx, Writer::Remote(remote.clone()));
+        let (dir_tx, dir_rx) = watch::channel(Arc::new(orc_model::Directory::default()));
+        self.start_loops(
+            node_id,
+            rx,
+            ready_rx,
+            Writer::Remote(remote.clone()),
+            Some(dir_rx),
+        );
         let sc = SessionConfig {
             node_id,
             heartbeat: self.cfg.heartbeat,
             remote: remote.clone(),
             cluster: None,
             assignments: Some(tx),
+            directory: Some(dir_tx),
         };
         tokio::spawn(session::run(sc, self.stop.subscribe()));
         self.worker_tx.send_replace(Some(remote));

@@ -8,6 +8,7 @@ mod apply;
 mod apply_network;
 mod codec;
 mod command;
+mod directory;
 mod ids;
 mod network;
 mod node;
@@ -17,6 +18,7 @@ mod task;
 pub use apply::ApplyError;
 pub use codec::{decode_state, encode_state, CodecError, FORMAT_VERSION};
 pub use command::{Command, CommandResult, DeployOutcome, NewService};
+pub use directory::{Directory, DirectoryEntry};
 pub use ids::{new_id, short_id, NodeId, ServiceId, TaskId, Timestamp};
 pub use network::{
     free_address, gateway, ClusterNetwork, Ipv4Net, NetworkDriver, DEFAULT_SUBNET, VXLAN_PORT,

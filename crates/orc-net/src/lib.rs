@@ -5,11 +5,14 @@
 //! neighbour and FDB entries.
 #![warn(missing_docs)]
 
+pub mod dns;
+mod dns_server;
 mod error;
 pub mod netns;
 mod node;
 mod vxlan;
 
+pub use dns_server::{node_resolvers, serve as serve_dns};
 pub use error::NetError;
 pub use node::{veth_name, NodeNet, BRIDGE, MTU, ROUTE_PROTOCOL, VETH_PREFIX};
 pub use vxlan::{vtep_mac, VxlanPeer, VXLAN_DEV, VXLAN_MTU};

@@ -223,8 +223,31 @@ impl NodeNet {
             }
         }
         netns::remove(&self.netns_path(task_id))?;
-        let _ = std::fs::remove_file(self.address_file(task_id));
+        for ext in ["ip", "resolv", "hosts"] {
+            let _ = std::fs::remove_file(self.dir.join(format!("{task_id}.{ext}")));
+        }
         Ok(())
+    }
+
+    /// Writes the container's resolv.conf (the node's DNS on the bridge) and hosts file
+    /// (localhost, its own name at its address); returns their paths to bind-mount.
+    pub fn write_resolver_files(
+        &self,
+        task_id: &str,
+        dns: Ipv4Addr,
+        address: Ipv4Addr,
+        hostname: &str,
+    ) -> Result<(PathBuf, PathBuf), NetError> {
+        let resolv = self.dir.join(format!("{task_id}.resolv"));
+        let hosts = self.dir.join(format!("{task_id}.hosts"));
+        std::fs::write(&resolv, format!("nameserver {dns}\noptions ndots:0\n"))
+            .map_err(NetError::io(format!("write {}", resolv.display())))?;
+        std::fs::write(
+            &hosts,
+            format!("127.0.0.1\tlocalhost\n::1\tlocalhost\n{address}\t{hostname}\n"),
+        )
+        .map_err(NetError::io(format!("write {}", hosts.display())))?;
+        Ok((resolv, hosts))
     }
 
     /// Makes orc's routes exactly `routes` (block → the node that holds it, or with

@@ -140,6 +140,8 @@ pub enum SessionDown {
     Network {
         network: Option<orc_model::ClusterNetwork>,
         nodes: Vec<orc_model::Node>,
+        /// Every stack-network service and its tasks' addresses (for the node's DNS).
+        directory: orc_model::Directory,
     },
 }
 

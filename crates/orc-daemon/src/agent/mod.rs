@@ -106,9 +106,14 @@ impl Agent {
     }
 
     /// Puts containers of stack-network tasks in namespaces pinned under `dir`.
-    pub fn with_network(mut self, dir: PathBuf) -> Agent {
+    /// Workers pass the `directory` their session receives; managers compute it.
+    pub fn with_network(
+        mut self,
+        dir: PathBuf,
+        directory: Option<watch::Receiver<Arc<orc_model::Directory>>>,
+    ) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
-            ctx.net = network::AgentNet::new(dir);
+            ctx.net = network::AgentNet::new(dir, directory);
         }
         self
     }

@@ -2,13 +2,17 @@
 //! stack-network task, routes to the other nodes' blocks, and cleanup of whatever a
 //! gone task left behind (also after a restart or crash).
 
-use orc_model::{free_address, ClusterState, Ipv4Net, NetworkDriver, NodeId, Task};
+use orc_model::{
+    free_address, gateway, ClusterState, Directory, Ipv4Net, NetworkDriver, NodeId, Task,
+};
 use orc_net::{NodeNet, VxlanPeer, MTU, VXLAN_MTU};
 use orc_spec::NetworkMode;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 
 /// The node's networking and what the agent last applied.
 pub struct AgentNet {
@@ -19,22 +23,36 @@ pub struct AgentNet {
     /// Serialises address choice + attach, so two tasks never pick one address.
     attach: tokio::sync::Mutex<()>,
     routes: tokio::sync::Mutex<Option<Vec<(Ipv4Net, Ipv4Addr)>>>,
+    /// Workers: the directory their session receives. Managers compute it.
+    directory_in: Option<watch::Receiver<Arc<Directory>>>,
+    /// What the node's DNS server answers from.
+    directory: watch::Sender<Arc<Directory>>,
+    dns_running: Arc<AtomicBool>,
 }
 
 /// Where a task's container is plugged in.
 pub struct Plugged {
     pub netns: PathBuf,
     pub address: Ipv4Addr,
+    /// resolv.conf and hosts for the container.
+    pub resolv_conf: PathBuf,
+    pub hosts: PathBuf,
 }
 
 impl AgentNet {
-    pub fn new(dir: PathBuf) -> Option<AgentNet> {
+    pub fn new(
+        dir: PathBuf,
+        directory_in: Option<watch::Receiver<Arc<Directory>>>,
+    ) -> Option<AgentNet> {
         match NodeNet::new(dir) {
             Ok(net) => Some(AgentNet {
                 net,
                 block: Mutex::new(None),
                 attach: tokio::sync::Mutex::new(()),
                 routes: tokio::sync::Mutex::new(None),
+                directory_in,
+                directory: watch::channel(Arc::new(Directory::default())).0,
+                dns_running: Arc::new(AtomicBool::new(false)),
             }),
             Err(e) => {
                 tracing::warn!("container networking unavailable: {e}");
@@ -56,21 +74,56 @@ impl AgentNet {
             .and_then(|b| *b)
             .ok_or("this node has no block of the cluster network yet")?;
         let _one_at_a_time = self.attach.lock().await;
-        if let Some(address) = self.net.address_of(&task.id) {
-            // Attached before (an interrupted start): keep the address it holds.
-            let netns = self.net.netns_path(&task.id);
-            if netns.exists() {
-                return Ok(Some(Plugged { netns, address }));
-            }
-        }
-        let address = free_address(block, &self.net.taken())
-            .ok_or_else(|| format!("no free address left in {block}"))?;
-        let netns = self
+        let held = self
             .net
-            .attach(&task.id, block, address, mtu(driver))
-            .await
+            .address_of(&task.id)
+            .filter(|_| self.net.netns_path(&task.id).exists());
+        let (netns, address) = match held {
+            // Attached before (an interrupted start): keep the address it holds.
+            Some(address) => (self.net.netns_path(&task.id), address),
+            None => {
+                let address = free_address(block, &self.net.taken())
+                    .ok_or_else(|| format!("no free address left in {block}"))?;
+                let netns = self
+                    .net
+                    .attach(&task.id, block, address, mtu(driver))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                (netns, address)
+            }
+        };
+        let hostname = task
+            .spec
+            .hostname
+            .clone()
+            .unwrap_or_else(|| orc_model::short_id(&task.id).to_string());
+        let (resolv_conf, hosts) = self
+            .net
+            .write_resolver_files(&task.id, gateway(block), address, &hostname)
             .map_err(|e| e.to_string())?;
-        Ok(Some(Plugged { netns, address }))
+        self.ensure_dns(block);
+        Ok(Some(Plugged {
+            netns,
+            address,
+            resolv_conf,
+            hosts,
+        }))
+    }
+
+    /// Starts the node's DNS server on the bridge address, once (again if it stopped).
+    fn ensure_dns(&self, block: Ipv4Net) {
+        if self.dns_running.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let running = self.dns_running.clone();
+        let directory = self.directory.subscribe();
+        tokio::spawn(async move {
+            let listen = gateway(block);
+            if let Err(e) = orc_net::serve_dns(listen, directory, orc_net::node_resolvers()).await {
+                tracing::warn!("service DNS on {listen}: {e}");
+            }
+            running.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Releases `task_id`'s veth, namespace and address.
@@ -89,6 +142,21 @@ impl AgentNet {
         };
         if let Ok(mut b) = self.block.lock() {
             *b = network.block(me).map(|block| (block, network.driver));
+        }
+        let directory = match &self.directory_in {
+            Some(rx) => rx.borrow().clone(),
+            None => Arc::new(Directory::of(state)),
+        };
+        self.directory.send_if_modified(|d| {
+            let changed = **d != *directory;
+            *d = directory.clone();
+            changed
+        });
+        if let Some(block) = network.block(me) {
+            if !self.net.attached().is_empty() {
+                // After a restart: adopted containers still ask the bridge address.
+                self.ensure_dns(block);
+            }
         }
         for task in self.net.attached() {
             if !live.contains(&task) {

@@ -114,7 +114,22 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         starting.address = address;
         ctx.reporter.report(&id, starting);
         let mut cfg = super::container::config(&task, ctx.log_config(&id));
-        cfg.netns = plugged.map(|p| p.netns);
+        if let Some(p) = plugged {
+            for (source, target) in [(p.resolv_conf, "/etc/resolv.conf"), (p.hosts, "/etc/hosts")] {
+                let taken = cfg.mounts.iter().any(|m| match m {
+                    orc_runtime::MountConfig::Bind { target: t, .. }
+                    | orc_runtime::MountConfig::Tmpfs { target: t, .. } => t == target,
+                });
+                if !taken {
+                    cfg.mounts.push(orc_runtime::MountConfig::Bind {
+                        source,
+                        target: target.to_string(),
+                        read_only: true,
+                    });
+                }
+            }
+            cfg.netns = Some(p.netns);
+        }
         if let Err(e) = ctx.runtime.run(&cfg).await {
             let _ = ctx.runtime.remove(&id).await;
             unplug(&ctx, &id).await;

@@ -307,11 +307,13 @@ impl ClusterRpc for NodeService {
                 let net = (
                     state.network.clone(),
                     state.nodes.values().cloned().collect::<Vec<_>>(),
+                    orc_model::Directory::of(&state),
                 );
                 if last_net.as_ref() != Some(&net) {
                     let msg = SessionDown::Network {
                         network: net.0.clone(),
                         nodes: net.1.clone(),
+                        directory: net.2.clone(),
                     };
                     if !send(&tx, &msg).await {
                         return;

@@ -22,6 +22,8 @@ pub struct SessionConfig {
     pub cluster: Option<Cluster>,
     /// Set for workers: where the assignments are published for the agent.
     pub assignments: Option<watch::Sender<Arc<ClusterState>>>,
+    /// Set for workers: where the service directory is published for the node's DNS.
+    pub directory: Option<watch::Sender<Arc<orc_model::Directory>>>,
 }
 
 pub async fn run(cfg: SessionConfig, mut stop: watch::Receiver<bool>) {
@@ -118,7 +120,10 @@ async fn one_session(
                             tx.send_replace(Arc::new(st));
                         }
                     }
-                    SessionDown::Network { network: n, nodes: all } => {
+                    SessionDown::Network { network: n, nodes: all, directory: dir } => {
+                        if let Some(d) = &cfg.directory {
+                            d.send_replace(Arc::new(dir));
+                        }
                         network = n;
                         nodes = all.into_iter().map(|n| (n.id, n)).collect();
                         if let Some(tx) = &cfg.assignments {
