@@ -197,6 +197,7 @@ const WEB_AND_CLIENT: &str = r#"
 image = "demo/busybox:1"
 command = ["sh", "-c", "mkdir -p /tmp/www && echo hello-from-web > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"]
 constraints = ["node.hostname == a"]
+ports = ["18080:80"]
 mounts = [{ type = "tmpfs", target = "/tmp" }]
 stop = { signal = "SIGKILL", grace_period = "1s" }
 
@@ -291,7 +292,9 @@ fn cross_node(driver: &str) -> Result<()> {
     c.deploy(
         0,
         "net2",
-        &WEB_AND_CLIENT.replace("hello-from-web", "other"),
+        &WEB_AND_CLIENT
+            .replace("hello-from-web", "other")
+            .replace("ports = [\"18080:80\"]", ""),
     )?;
     c.poll(harness::CONVERGE, "net2 running", look, || {
         running_task(&c, 0, "net2_client")
@@ -317,6 +320,41 @@ fn cross_node(driver: &str) -> Result<()> {
         "{link:?}"
     );
 
+    // The published port answers on every node's address (ingress: DNAT to wherever
+    // the task runs), from the other node, from the node itself, and from containers —
+    // also the web container itself through its own node (hairpin).
+    let web_ns = c.node(0).data_dir().join("netns").join(&web.0);
+    for i in 0..2 {
+        let url = format!("http://{}:18080/", c.host(i).ip);
+        for j in 0..2 {
+            let got = c.poll(
+                harness::CONVERGE,
+                &format!("{url} from node {j}"),
+                look,
+                || {
+                    let out = c
+                        .host(j)
+                        .command("curl")
+                        .args(["-s", "-m", "2", &url])
+                        .output()
+                        .ok()?;
+                    let body = String::from_utf8_lossy(&out.stdout).into_owned();
+                    body.contains("hello-from-web").then_some(body)
+                },
+            )?;
+            ensure!(got.contains("hello-from-web"));
+        }
+        for ns in [&client_ns, &web_ns] {
+            let got = c.poll(
+                harness::CONVERGE,
+                &format!("{url} from a container"),
+                look,
+                || wget_from(ns, &url).filter(|b| b.contains("hello-from-web")),
+            )?;
+            ensure!(got.contains("hello-from-web"));
+        }
+    }
+
     // A daemon restart keeps the running container's network: same address, answers.
     c.node_mut(0).restart_daemon()?;
     let again = c.poll(
@@ -338,6 +376,17 @@ fn cross_node(driver: &str) -> Result<()> {
                     .unwrap_or(true)
         });
         clean.then_some(())
+    })?;
+    // … and no published-port rules.
+    c.poll(harness::CONVERGE, "nft table ip orc gone", look, || {
+        let gone = (0..2).all(|i| {
+            c.host(i)
+                .command("nft")
+                .args(["list", "table", "ip", "orc"])
+                .output()
+                .is_ok_and(|o| !o.status.success())
+        });
+        gone.then_some(())
     })?;
     Ok(())
 }

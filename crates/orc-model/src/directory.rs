@@ -22,6 +22,8 @@ pub struct DirectoryEntry {
     pub running: Vec<Ipv4Addr>,
     /// Addresses of all its tasks that hold one (to recognise who asks).
     pub members: Vec<Ipv4Addr>,
+    /// Its published ports.
+    pub ports: Vec<orc_spec::PortSpec>,
 }
 
 /// Every stack-network service, sorted by full name.
@@ -46,6 +48,7 @@ impl Directory {
                     networks: s.spec.networks.clone(),
                     running: Vec::new(),
                     members: Vec::new(),
+                    ports: s.spec.ports.clone(),
                 };
                 for t in state.tasks_of_service(&s.id) {
                     let Some(a) = t.status.address else { continue };
@@ -101,6 +104,7 @@ mod tests {
             networks: nets.iter().map(|n| n.to_string()).collect(),
             running: vec![a],
             members: vec![a],
+            ports: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod dns;
 mod dns_server;
 mod error;
+pub mod ingress;
 pub mod netns;
 mod node;
 mod vxlan;

@@ -28,6 +28,8 @@ pub struct AgentNet {
     /// What the node's DNS server answers from.
     directory: watch::Sender<Arc<Directory>>,
     dns_running: Arc<AtomicBool>,
+    /// The published-ports ruleset last applied (None: never touched nftables).
+    ingress: tokio::sync::Mutex<Option<String>>,
 }
 
 /// Where a task's container is plugged in.
@@ -53,6 +55,7 @@ impl AgentNet {
                 directory_in,
                 directory: watch::channel(Arc::new(Directory::default())).0,
                 dns_running: Arc::new(AtomicBool::new(false)),
+                ingress: tokio::sync::Mutex::new(None),
             }),
             Err(e) => {
                 tracing::warn!("container networking unavailable: {e}");
@@ -157,6 +160,7 @@ impl AgentNet {
                 // After a restart: adopted containers still ask the bridge address.
                 self.ensure_dns(block);
             }
+            self.sync_ingress(&directory, block, network.subnet).await;
         }
         for task in self.net.attached() {
             if !live.contains(&task) {
@@ -192,6 +196,31 @@ impl AgentNet {
         match synced {
             Ok(()) => *routes = Some(wanted),
             Err(e) => tracing::warn!("routes to the other nodes' blocks: {e}"),
+        }
+    }
+
+    /// Published ports: the nftables ruleset follows the running tasks.
+    async fn sync_ingress(&self, directory: &Directory, block: Ipv4Net, subnet: Ipv4Net) {
+        let rules = orc_net::ingress::ruleset(directory, block, subnet);
+        let mut last = self.ingress.lock().await;
+        if last.as_deref() == Some(rules.as_str()) {
+            return;
+        }
+        if last.is_none() && rules.is_empty() {
+            // First look (after a start): remove only what an earlier run left.
+            let stale = tokio::task::spawn_blocking(orc_net::ingress::exists)
+                .await
+                .unwrap_or(false);
+            if !stale {
+                *last = Some(rules);
+                return;
+            }
+        }
+        let text = rules.clone();
+        match tokio::task::spawn_blocking(move || orc_net::ingress::apply(&text)).await {
+            Ok(Ok(())) => *last = Some(rules),
+            Ok(Err(e)) => tracing::warn!("published ports: {e}"),
+            Err(e) => tracing::warn!("published ports: {e}"),
         }
     }
 
