@@ -192,6 +192,33 @@ fn dns_a(netns: &std::path::Path, server: &str, name: &str) -> Option<Vec<String
     .flatten()
 }
 
+/// A failed curl from node `j` with both nodes' rules, routes and VXLAN address.
+fn net_state(c: &TestCluster, j: usize, url: &str) -> String {
+    let out = c
+        .host(j)
+        .command("curl")
+        .args(["-sS", "-m", "2", url])
+        .output();
+    let mut t = format!("{out:?}\n");
+    for i in 0..2 {
+        for args in [
+            &["nft", "list", "ruleset"][..],
+            &["ip", "route"],
+            &["ip", "addr", "show", "orcvx"],
+        ] {
+            t += &c
+                .host(i)
+                .command(args[0])
+                .args(&args[1..])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+        }
+        t += "----\n";
+    }
+    t
+}
+
 const WEB_AND_CLIENT: &str = r#"
 [services.web]
 image = "demo/busybox:1"
@@ -303,6 +330,34 @@ fn cross_node(driver: &str) -> Result<()> {
         let got = dns_a(&client_ns, &gw, name).unwrap_or_default();
         ensure!(got.is_empty(), "{name} leaked across stacks: {got:?}");
     }
+    // … and their addresses can't be reached: net2's client reaches its own web (on
+    // the other node) but not net1's web, nor ping net1's client on its own bridge.
+    let (web2, client2) = c.poll(harness::CONVERGE, "net2 addresses", look, || {
+        Some((
+            running_task(&c, 0, "net2_web")?,
+            running_task(&c, 0, "net2_client")?,
+        ))
+    })?;
+    let client2_ns = c.node(1).data_dir().join("netns").join(&client2.0);
+    c.poll(harness::CONVERGE, "net2 client → net2 web", look, || {
+        wget_from(&client2_ns, &format!("http://{}/", web2.2)).filter(|b| b.contains("other"))
+    })?;
+    ensure!(
+        wget_from(&client2_ns, &url).is_none(),
+        "net2's client reached net1's web"
+    );
+    let ping = |ns: &std::path::Path, to: &str| {
+        std::process::Command::new("nsenter")
+            .arg(format!("--net={}", ns.display()))
+            .args(["busybox", "ping", "-c", "1", "-W", "1", to])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    ensure!(ping(&client_ns, &gw), "a container pings its bridge");
+    ensure!(
+        !ping(&client2_ns, &client.2),
+        "net2's client pinged net1's client"
+    );
     c.node(0).ok(&["stack", "rm", "net2"])?;
     ensure!(veths(&c, 0)?.len() == 1 && veths(&c, 1)?.len() == 1);
     // The container's link fits the path: 1450 under VXLAN's 50 bytes, else 1500.
@@ -327,30 +382,49 @@ fn cross_node(driver: &str) -> Result<()> {
     for i in 0..2 {
         let url = format!("http://{}:18080/", c.host(i).ip);
         for j in 0..2 {
-            let got = c.poll(
-                harness::CONVERGE,
-                &format!("{url} from node {j}"),
-                look,
-                || {
-                    let out = c
-                        .host(j)
-                        .command("curl")
-                        .args(["-s", "-m", "2", &url])
-                        .output()
-                        .ok()?;
-                    let body = String::from_utf8_lossy(&out.stdout).into_owned();
-                    body.contains("hello-from-web").then_some(body)
-                },
-            )?;
+            let got = c
+                .poll(
+                    harness::CONVERGE,
+                    &format!("{url} from node {j}"),
+                    look,
+                    || {
+                        let out = c
+                            .host(j)
+                            .command("curl")
+                            .args(["-s", "-m", "2", &url])
+                            .output()
+                            .ok()?;
+                        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+                        body.contains("hello-from-web").then_some(body)
+                    },
+                )
+                .map_err(|e| e.context(net_state(&c, j, &url)))?;
             ensure!(got.contains("hello-from-web"));
         }
         for ns in [&client_ns, &web_ns] {
-            let got = c.poll(
-                harness::CONVERGE,
-                &format!("{url} from a container"),
-                look,
-                || wget_from(ns, &url).filter(|b| b.contains("hello-from-web")),
-            )?;
+            let got = c
+                .poll(
+                    harness::CONVERGE,
+                    &format!("{url} from {}", ns.display()),
+                    look,
+                    || wget_from(ns, &url).filter(|b| b.contains("hello-from-web")),
+                )
+                .map_err(|e| {
+                    let rules: Vec<String> = (0..2)
+                        .map(|i| {
+                            c.host(i)
+                                .command("nft")
+                                .args(["list", "ruleset"])
+                                .output()
+                                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    e.context(format!(
+                        "web {web:?} client {client:?}\n{}",
+                        rules.join("\n----\n")
+                    ))
+                })?;
             ensure!(got.contains("hello-from-web"));
         }
     }

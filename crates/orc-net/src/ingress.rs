@@ -74,26 +74,30 @@ pub fn ruleset(directory: &Directory, block: Ipv4Net, subnet: Ipv4Net) -> String
             }
         }
     }
+    let isolation = crate::isolation::rules(directory, subnet);
     if jumps.is_empty() {
-        return String::new();
+        return isolation;
     }
-    format!(
+    let nat = format!(
         "table ip {TABLE} {{\n\
          \tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n{jumps}\t}}\n\
          \tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n{jumps}\t}}\n\
          \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\
          \t\tct status dnat ip daddr {subnet} masquerade\n\t}}\n{chains}}}\n"
-    )
+    );
+    nat + &isolation
 }
 
 /// Whether table `ip orc` exists (left by an earlier run, say).
 pub fn exists() -> bool {
     Command::new("nft")
-        .args(["list", "table", "ip", TABLE])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .args(["list", "tables"])
+        .output()
+        .is_ok_and(|o| {
+            let text = String::from_utf8_lossy(&o.stdout);
+            text.lines()
+                .any(|l| l.trim() == format!("table ip {TABLE}"))
+        })
 }
 
 /// Replaces table `ip orc` with `rules` in one transaction (removes it when empty).

@@ -9,6 +9,7 @@ pub mod dns;
 mod dns_server;
 mod error;
 pub mod ingress;
+pub mod isolation;
 pub mod netns;
 mod node;
 mod vxlan;

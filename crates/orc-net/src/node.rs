@@ -145,6 +145,13 @@ impl NodeNet {
             .map_err(NetError::netlink("set orc0 up"))?;
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
             .map_err(NetError::io("enable ip_forward"))?;
+        // Bridged traffic through the ip family's hooks: network isolation between
+        // containers of one node depends on it.
+        if let Err(e) = std::fs::write("/proc/sys/net/bridge/bridge-nf-call-iptables", "1") {
+            tracing::warn!(
+                "br_netfilter unavailable ({e}): containers of one node are not isolated"
+            );
+        }
         Ok(index)
     }
 
