@@ -464,3 +464,104 @@ fn cross_node(driver: &str) -> Result<()> {
     })?;
     Ok(())
 }
+
+/// p50 and p99 of curl's `time_total` (ms) for `n` requests of `url`, run by `cmd`.
+fn latency(mut cmd: impl FnMut() -> std::process::Command, url: &str, n: usize) -> (f64, f64) {
+    let mut t: Vec<f64> = (0..n)
+        .filter_map(|_| {
+            let out = cmd()
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-m",
+                    "2",
+                    "-w",
+                    "%{time_total}",
+                    url,
+                ])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map(|s| s * 1000.0)
+        .collect();
+    t.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        t.get(((t.len() as f64 * q) as usize).min(t.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    (at(0.5), at(0.99))
+}
+
+/// Measurement for docs/performance.md (not run by default): HTTP request latency
+/// node → node, container → container across nodes, and through a published port.
+/// `cargo test -p orc-testbed --test network measure -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn measure_latency_across_nodes() -> Result<()> {
+    for driver in ["host-gw", "vxlan"] {
+        let c = TestCluster::form(&["a", "b"], 0, 0, Some(250), true)?;
+        init_with(&c, 0, &["--network-driver", driver])?.map_err(anyhow::Error::msg)?;
+        let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+        c.try_join(1, token.trim(), 0)?
+            .map_err(anyhow::Error::msg)?;
+        c.wait_ready(0, 2)?;
+        c.deploy(0, "m", WEB_AND_CLIENT)?;
+        let look = std::time::Duration::from_millis(200);
+        let (web, client) = c.poll(harness::CONVERGE, "running", look, || {
+            Some((
+                running_task(&c, 0, "m_web")?,
+                running_task(&c, 0, "m_client")?,
+            ))
+        })?;
+        // A plain httpd in node a's own namespace, for node → node.
+        let www = tempfile::tempdir()?;
+        std::fs::write(www.path().join("index.html"), "hello-from-node\n")?;
+        let mut httpd = c
+            .host(0)
+            .command("busybox")
+            .args(["httpd", "-f", "-p", "18081", "-h"])
+            .arg(www.path())
+            .spawn()?;
+        let client_ns = c.node(1).data_dir().join("netns").join(&client.0);
+        let node_url = format!("http://{}:18081/", c.host(0).ip);
+        c.poll(harness::CONVERGE, "node httpd", look, || {
+            let o = c
+                .host(1)
+                .command("curl")
+                .args(["-s", &node_url])
+                .output()
+                .ok()?;
+            o.status.success().then_some(())
+        })?;
+        let n = 200;
+        let node = latency(|| c.host(1).command("curl"), &node_url, n);
+        let ns = format!("--net={}", client_ns.display());
+        let direct = latency(
+            || {
+                let mut cmd = std::process::Command::new("nsenter");
+                cmd.arg(&ns).arg("curl");
+                cmd
+            },
+            &format!("http://{}/", web.2),
+            n,
+        );
+        let published = latency(
+            || c.host(1).command("curl"),
+            &format!("http://{}:18080/", c.host(0).ip),
+            n,
+        );
+        let _ = httpd.kill();
+        let _ = httpd.wait();
+        eprintln!(
+            "{driver}: node→node p50 {:.3} p99 {:.3} ms | container→container p50 {:.3} p99 {:.3} ms | published port (other node) p50 {:.3} p99 {:.3} ms",
+            node.0, node.1, direct.0, direct.1, published.0, published.1
+        );
+    }
+    Ok(())
+}
