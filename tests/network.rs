@@ -440,8 +440,12 @@ fn cross_node(driver: &str) -> Result<()> {
     ensure!(again.contains("hello-from-web"));
     ensure!(running_task(&c, 0, "net1_web").map(|t| t.2) == Some(web.2.clone()));
 
-    // stack rm leaves no veth and no namespace behind (read from the kernel and disk).
-    c.node(0).ok(&["stack", "rm", "net1"])?;
+    // stack rm leaves no veth and no namespace behind (read from the kernel and disk),
+    // also on a node whose daemon was dead meanwhile (SIGKILL, as in a crash): its
+    // restart removes what the gone tasks left.
+    c.node_mut(1).kill_daemon()?;
+    c.node(0).ok(&["stack", "rm", "net1", "--detach"])?;
+    c.node_mut(1).restart_daemon()?;
     c.poll(harness::CONVERGE, "veths and namespaces gone", look, || {
         let clean = (0..2).all(|i| {
             veths(&c, i).is_ok_and(|v| v.is_empty())
