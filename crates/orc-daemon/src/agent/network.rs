@@ -185,8 +185,8 @@ impl AgentNet {
             NetworkDriver::HostGw => peers.iter().map(|p| (p.block, p.node)).collect(),
             NetworkDriver::Vxlan => peers.iter().map(|p| (p.block, p.block.addr)).collect(),
         };
-        // Nothing to do on a lone node that never routed (and never touch the table).
-        if routes.as_ref() == Some(&wanted) || (routes.is_none() && wanted.is_empty()) {
+        // The first pass always syncs: it removes routes an earlier run left.
+        if routes.as_ref() == Some(&wanted) {
             return;
         }
         let synced = match network.driver {
