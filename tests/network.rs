@@ -577,3 +577,56 @@ fn measure_latency_across_nodes() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn a_moved_task_answers_again_under_its_name_and_port() -> Result<()> {
+    let c = TestCluster::form(&["m", "w1", "w2"], 1, 2, Some(250), true)?;
+    let stack = WEB_AND_CLIENT
+        .replace("node.hostname == a", "node.role == worker")
+        .replace("node.hostname == b", "node.role == manager");
+    c.deploy(0, "mv", &stack)?;
+    let look = std::time::Duration::from_millis(100);
+    let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
+        Some((
+            running_task(&c, 0, "mv_web")?,
+            running_task(&c, 0, "mv_client")?,
+        ))
+    })?;
+    let client_ns = c.node(0).data_dir().join("netns").join(&client.0);
+    let gw = client
+        .2
+        .rsplit_once('.')
+        .map(|(n, _)| format!("{n}.1"))
+        .unwrap_or_default();
+    let port_url = format!("http://{}:18080/", c.host(0).ip);
+    c.poll(harness::CONVERGE, "the published port", look, || {
+        wget_from(&client_ns, &port_url).filter(|b| b.contains("hello-from-web"))
+    })?;
+
+    // Unplug the node running web: its task is replaced on the other worker, and the
+    // same name and the same published port lead to the new one.
+    let lost = if web.1 == "w1" { 1 } else { 2 };
+    c.lan.cut(c.host(lost))?;
+    let t0 = std::time::Instant::now();
+    let moved = c.poll(
+        harness::CONVERGE,
+        "web under its name elsewhere",
+        look,
+        || {
+            let a = dns_a(&client_ns, &gw, "web")?;
+            let addr = a.first().filter(|a| **a != web.2)?.clone();
+            wget_from(&client_ns, &format!("http://{addr}/"))
+                .filter(|b| b.contains("hello-from-web"))
+        },
+    )?;
+    ensure!(moved.contains("hello-from-web"));
+    c.poll(harness::CONVERGE, "the published port again", look, || {
+        wget_from(&client_ns, &port_url).filter(|b| b.contains("hello-from-web"))
+    })?;
+    println!(
+        "MEASURE node unplugged -> web reachable by name and port elsewhere: {} ms",
+        t0.elapsed().as_millis()
+    );
+    c.lan.heal(c.host(lost))?;
+    Ok(())
+}
