@@ -15,7 +15,8 @@ fn stack_file(n: &OrcNode, round: usize) -> Result<String> {
     let mut s = String::new();
     for i in 0..SERVICES {
         s.push_str(&format!(
-            "[services.s{i}]\nimage = \"demo/busybox:1\"\ncommand = [\"sleep\", \"3600\"]\nstop = {{ signal = \"SIGKILL\", grace_period = \"1s\" }}\n\n"
+            // Host networking, like the direct-runtime baseline (no netns plumbing).
+            "[services.s{i}]\nimage = \"demo/busybox:1\"\ncommand = [\"sleep\", \"3600\"]\nnetwork_mode = \"host\"\nstop = {{ signal = \"SIGKILL\", grace_period = \"1s\" }}\n\n"
         ));
     }
     let p = n.dir().join(format!("bench{round}.toml"));

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived \
+for pkg in containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived curl \
            gcc-aarch64-linux-gnu qemu-user-static docker-registry skopeo apache2-utils; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done

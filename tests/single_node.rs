@@ -63,6 +63,7 @@ fn deploy_scale_and_remove_leave_nothing_behind() -> Result<()> {
 [services.web]
 image = "demo/busybox:1"
 command = ["sh", "-c", "mkdir -p /tmp/www && echo hello-from-orc > /tmp/www/index.html && exec httpd -f -p 127.0.0.1:{port} -h /tmp/www"]
+network_mode = "host"
 mounts = [{{ type = "tmpfs", target = "/tmp" }}]
 
 [services.worker]

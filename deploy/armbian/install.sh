@@ -4,7 +4,7 @@
 #   ./install.sh --binary ./orc                 # or: ./install.sh ./orc
 #   ./install.sh --binary https://…/orc-aarch64  # fetched with curl
 #
-# Installs containerd and runc from apt, writes containerd's config, the kernel modules
+# Installs containerd, runc and nftables from apt, writes containerd's config, the kernel modules
 # and sysctls orc needs, puts orc in /usr/local/bin, installs the systemd unit
 # (orc.service, next to this script) and enables and starts it. Safe to run again:
 # unchanged files are left alone; a new binary or unit restarts orc (that is the
@@ -15,7 +15,7 @@
 #   --root DIR          install into the tree DIR instead of / (images, tests): no apt,
 #                       no modprobe, no live sysctl; systemctl only enables, offline
 #   --no-systemd        never call systemctl (machines without systemd)
-#   --no-packages       don't apt-get install containerd and runc
+#   --no-packages       don't apt-get install containerd, runc, nftables
 #   --cgroup v1|v2      override cgroup detection (default: /sys/fs/cgroup/cgroup.controllers)
 #   --br-netfilter yes|no  override br_netfilter detection
 #   --force-arch        install a binary built for another CPU than this machine's
@@ -79,7 +79,7 @@ was_changed() { local p; for p in "${changed[@]}"; do [ "$p" = "$1" ] && return 
 # --- packages -------------------------------------------------------------------------
 if [ "$packages" = 1 ]; then
   need=()
-  for pkg in containerd runc ca-certificates; do
+  for pkg in containerd runc nftables ca-certificates; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
   done
   case "$binary" in http://* | https://*) command -v curl >/dev/null || need+=(curl) ;; esac

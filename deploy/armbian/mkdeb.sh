@@ -50,7 +50,7 @@ Package: orc
 Version: $version
 Architecture: $arch
 Maintainer: orc developers <orc@example.invalid>
-Depends: containerd, runc
+Depends: containerd, runc, nftables
 Section: admin
 Priority: optional
 Installed-Size: $size_kb

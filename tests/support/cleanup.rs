@@ -226,3 +226,22 @@ pub(crate) fn unmount_under(dir: &Path) {
             .status();
     }
 }
+
+/// Unmounts the network namespaces an orc daemon pinned under `dir` (a killed daemon
+/// cannot), so their veths go with the containers instead of outliving the test.
+pub fn unmount_netns_under(dir: &Path) {
+    let Ok(mounts) = std::fs::read_to_string("/proc/mounts") else {
+        return;
+    };
+    let prefix = format!("{}/", dir.display());
+    for line in mounts.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(kind), Some(target)) = (f.next(), f.next()) else {
+            continue;
+        };
+        if kind == "nsfs" && target.starts_with(&prefix) {
+            let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(target);
+        }
+    }
+}

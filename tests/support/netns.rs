@@ -149,6 +149,8 @@ impl Lan {
             }
         };
         let tag = (pid.wrapping_mul(16).wrapping_add(n)) & 0xffff;
+        // Never 10.201.x.0/24: that is orc's default container subnet.
+        let tag = if tag >> 8 == 201 { tag ^ 0x0100 } else { tag };
         let lan = Lan {
             name,
             subnet: [10, (tag >> 8) as u8, (tag & 0xff) as u8],

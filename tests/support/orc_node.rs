@@ -272,6 +272,7 @@ impl OrcNode {
 impl Drop for OrcNode {
     fn drop(&mut self) {
         let _ = self.kill_daemon();
+        crate::cleanup::unmount_netns_under(self.dir.path());
         // containerd's own Drop then kills shims and containers and removes its dir.
     }
 }

@@ -25,6 +25,12 @@ pub enum Request {
     Info,
     ClusterInit {
         advertise: Option<String>,
+        /// The container subnet (`--subnet`); default 10.201.0.0/16.
+        #[serde(default)]
+        subnet: Option<String>,
+        /// `host-gw` (default) or `vxlan`.
+        #[serde(default)]
+        network_driver: Option<String>,
     },
     ClusterJoin {
         token: String,

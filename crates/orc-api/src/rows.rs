@@ -14,6 +14,9 @@ pub struct NodeRow {
     pub nano_cpus: u64,
     pub memory_bytes: u64,
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The node's container block on the cluster network ("10.201.1.0/24").
+    #[serde(default)]
+    pub subnet: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +53,9 @@ pub struct TaskRow {
     pub message: String,
     pub error: Option<String>,
     pub exit_code: Option<i32>,
+    /// The container's address on the cluster network.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

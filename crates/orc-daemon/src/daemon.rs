@@ -118,6 +118,7 @@ impl Daemon {
         ready: watch::Receiver<bool>,
         writer: Writer,
         stop: watch::Receiver<bool>,
+        directory: Option<watch::Receiver<Arc<orc_model::Directory>>>,
     ) {
         let reporter = Reporter::spawn(writer.clone());
         let agent = Agent::new(
@@ -131,7 +132,8 @@ impl Daemon {
         )
         .with_pki(security::pki_dir(&self.cfg))
         .with_peers(crate::net::images::peer_list(Arc::downgrade(self), node_id))
-        .with_writer(writer);
+        .with_writer(writer)
+        .with_network(self.cfg.data_dir.join("netns"), directory);
         let task = tokio::spawn(agent.run(state, ready, self.cfg.resync, stop));
         *self.agent_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
     }
@@ -145,6 +147,7 @@ impl Daemon {
             cluster.caught_up(),
             Writer::Raft(cluster.clone()),
             stop.clone(),
+            None,
         );
         tokio::spawn(crate::manager::run(
             cluster.clone(),
@@ -162,6 +165,7 @@ impl Daemon {
             cluster: Some(cluster.clone()),
             assignments: None,
             role: None,
+            directory: None,
         };
         tokio::spawn(session::run(sc, stop.clone()));
         tokio::spawn(announce(self.clone(), cluster.clone()));
@@ -199,12 +203,14 @@ impl Daemon {
                 let _ = ready_tx.send(true);
             }
         });
+        let (dir_tx, dir_rx) = watch::channel(Arc::new(orc_model::Directory::default()));
         self.start_loops(
             node_id,
             rx,
             ready_rx,
             Writer::Remote(remote.clone()),
             stop.clone(),
+            Some(dir_rx),
         );
         let (role_tx, role_rx) = watch::channel(None);
         let sc = SessionConfig {
@@ -214,6 +220,7 @@ impl Daemon {
             cluster: None,
             assignments: Some(tx),
             role: Some(role_tx),
+            directory: Some(dir_tx),
         };
         tokio::spawn(session::run(sc, stop.clone()));
         // The cluster port serves managers' log reads (`orc service logs`).
@@ -280,6 +287,7 @@ impl Daemon {
     pub(crate) async fn init_cluster(
         self: Arc<Self>,
         advertise: Option<String>,
+        network: orc_model::ClusterNetwork,
     ) -> Result<Identity, DaemonError> {
         let _guard = self.lifecycle.lock().await;
         self.ensure_not_member()?;
@@ -322,6 +330,7 @@ impl Daemon {
                     manager_token_salt: random_id(),
                 },
                 Command::PutNode(self.this_node(node_id, NodeRole::Manager, &advertise)),
+                Command::SetClusterNetwork(network),
             ]))
             .await?;
         identity::save(&self.cfg.data_dir, &id)?;

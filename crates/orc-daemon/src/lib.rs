@@ -16,6 +16,7 @@ mod quorum;
 mod role;
 mod registry_auth;
 mod security;
+mod subnet;
 mod util;
 mod views;
 mod vip;
@@ -25,3 +26,6 @@ mod writer;
 pub use config::DaemonConfig;
 pub use daemon::Daemon;
 pub use error::DaemonError;
+
+/// The bridge orc puts this node's containers on.
+pub const BRIDGE_NAME: &str = "orc0";

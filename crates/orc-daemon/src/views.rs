@@ -22,6 +22,11 @@ pub fn nodes(state: &ClusterState, leader: Option<NodeId>) -> Vec<NodeRow> {
             nano_cpus: n.resources.nano_cpus,
             memory_bytes: n.resources.memory_bytes,
             labels: n.labels.clone(),
+            subnet: state
+                .network
+                .as_ref()
+                .and_then(|net| net.block(n.id))
+                .map(|b| b.to_string()),
         })
         .collect()
 }
@@ -113,6 +118,7 @@ pub fn task_row(state: &ClusterState, t: &Task, now: u64) -> TaskRow {
         message: t.status.message.clone(),
         error: t.status.err.clone(),
         exit_code: t.status.exit_code,
+        address: t.status.address.map(|a| a.to_string()),
     }
 }
 

@@ -17,6 +17,17 @@ pub enum ApplyError {
     NotReplicated(String),
     #[error("service name {name} is taken by stack {other_stack}")]
     NameTaken { name: String, other_stack: String },
+    #[error("port {port}/{protocol} of service {name} is already published by service {other}")]
+    PortTaken {
+        port: u16,
+        protocol: String,
+        name: String,
+        other: String,
+    },
+    #[error("the cluster network is already set ({0})")]
+    NetworkAlreadySet(String),
+    #[error("the cluster subnet has no free /24 block left for node {0:016x}")]
+    SubnetFull(u64),
 }
 
 impl ClusterState {
@@ -89,11 +100,14 @@ impl ClusterState {
                     self.nodes.insert(n.id, n.clone());
                     *changed = true;
                 }
-                CommandResult::Ok
+                self.allocate_blocks(changed)
             }
             Command::RemoveNode { id } => {
                 if self.nodes.remove(id).is_none() {
                     return CommandResult::Err(ApplyError::NoSuchNode(*id));
+                }
+                if let Some(net) = self.network.as_mut() {
+                    net.blocks.remove(id);
                 }
                 self.revoked_nodes.insert(*id);
                 self.node_images.remove(id);
@@ -271,6 +285,18 @@ impl ClusterState {
                 *changed |= old.as_ref() != Some(images);
                 CommandResult::Ok
             }
+            Command::SetClusterNetwork(net) => {
+                if let Some(cur) = &self.network {
+                    return CommandResult::Err(ApplyError::NetworkAlreadySet(format!(
+                        "{} {}",
+                        cur.subnet,
+                        cur.driver.as_str()
+                    )));
+                }
+                self.network = Some(net.clone());
+                *changed = true;
+                self.allocate_blocks(changed)
+            }
         }
     }
 
@@ -281,6 +307,9 @@ impl ClusterState {
         at: u64,
         changed: &mut bool,
     ) -> CommandResult {
+        if let Some(e) = self.port_conflict(stack, services) {
+            return CommandResult::Err(e);
+        }
         // Refuse the whole deploy if a name belongs to another stack: nothing changes.
         for ns in services {
             let name = format!("{stack}_{}", ns.short_name);

@@ -124,6 +124,8 @@ pub enum Command {
     UnwantImage {
         image: String,
     },
+    /// Sets the container network (once, at init) and gives every node a block.
+    SetClusterNetwork(crate::ClusterNetwork),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,9 +5,12 @@
 //! I/O: ids and timestamps come inside the command, chosen by the proposer.
 
 mod apply;
+mod apply_network;
 mod codec;
 mod command;
+mod directory;
 mod ids;
+mod network;
 mod node;
 mod state;
 mod task;
@@ -15,7 +18,12 @@ mod task;
 pub use apply::ApplyError;
 pub use codec::{decode_state, encode_state, CodecError, FORMAT_VERSION};
 pub use command::{Command, CommandResult, DeployOutcome, NewService};
+pub use directory::{Directory, DirectoryEntry};
 pub use ids::{new_id, short_id, NodeId, ServiceId, TaskId, Timestamp};
+pub use network::{
+    free_address, gateway, ClusterNetwork, Ipv4Net, NetworkDriver, DEFAULT_SUBNET, VXLAN_PORT,
+    VXLAN_VNI,
+};
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
 pub use orc_spec::{ServiceMode, ServiceSpec};
 pub use state::{ClusterInfo, ClusterState, Service, VipSetting};

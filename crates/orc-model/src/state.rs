@@ -57,6 +57,9 @@ pub struct ClusterState {
     /// `image pull --node`.
     #[serde(default)]
     pub image_wants: BTreeMap<String, std::collections::BTreeSet<NodeId>>,
+    /// The container network (subnet, driver, each node's block); set at init.
+    #[serde(default)]
+    pub network: Option<crate::ClusterNetwork>,
 }
 
 impl ClusterState {

@@ -33,6 +33,9 @@ pub struct TaskStatus {
     pub message: String,
     pub err: Option<String>,
     pub exit_code: Option<i32>,
+    /// The container's address on the cluster network (stack-network tasks), once the
+    /// node gave it one. Every node learns it from here (DNS, ingress).
+    pub address: Option<std::net::Ipv4Addr>,
 }
 
 impl TaskStatus {
@@ -43,6 +46,7 @@ impl TaskStatus {
             message: message.into(),
             err: None,
             exit_code: None,
+            address: None,
         }
     }
 }

@@ -170,6 +170,14 @@ pub enum SessionDown {
     Images {
         names: Vec<String>,
     },
+    /// The cluster network and the node table (addresses, blocks): what a worker needs
+    /// to route to the other nodes' containers. Sent before `Tasks`, on every change.
+    Network {
+        network: Option<orc_model::ClusterNetwork>,
+        nodes: Vec<orc_model::Node>,
+        /// Every stack-network service and its tasks' addresses (for the node's DNS).
+        directory: orc_model::Directory,
+    },
 }
 
 /// A peer's question about an image this node may hold.

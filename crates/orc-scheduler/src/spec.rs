@@ -25,6 +25,8 @@ pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
         mounts,
         network_mode,
         placement,
+        networks,
+        ports,
     } = a;
     let same_mode_kind = matches!(
         (mode, &b.mode),
@@ -50,4 +52,6 @@ pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
         && *mounts == b.mounts
         && *network_mode == b.network_mode
         && *placement == b.placement
+        && *networks == b.networks
+        && *ports == b.ports
 }

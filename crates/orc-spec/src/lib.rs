@@ -11,6 +11,7 @@ mod error;
 mod mount;
 mod names;
 mod placement;
+mod network;
 mod policy;
 mod resources;
 mod service;

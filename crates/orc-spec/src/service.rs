@@ -4,6 +4,7 @@ use crate::constraint::parse_constraint;
 use crate::document::{Checker, Fields, Node};
 use crate::mount::parse_mounts;
 use crate::names::{check_absolute_path, check_hostname, check_user};
+use crate::network::{parse_service_network, StackNetworks};
 use crate::policy::{parse_restart, parse_stop};
 use crate::resources::parse_resources;
 use crate::{ServiceMode, ServiceSpec};
@@ -29,6 +30,8 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "network_mode",
     "mounts",
     "placement",
+    "networks",
+    "ports",
 ];
 
 /// Most replicas one service may ask for.
@@ -36,7 +39,11 @@ pub const MAX_REPLICAS: i64 = 1000;
 
 /// Reads one service table. Problems go to `ck`; the returned spec holds defaults where
 /// a value was invalid, and is only used when `ck` ends up empty.
-pub(crate) fn parse_service(ck: &mut Checker<'_>, node: &Node<'_>) -> ServiceSpec {
+pub(crate) fn parse_service(
+    ck: &mut Checker<'_>,
+    node: &Node<'_>,
+    book: &mut StackNetworks,
+) -> ServiceSpec {
     let mut spec = ServiceSpec::new(String::new());
     let Some(f) = ck.table(node, SERVICE_KEYS) else {
         return spec;
@@ -62,15 +69,7 @@ pub(crate) fn parse_service(ck: &mut Checker<'_>, node: &Node<'_>) -> ServiceSpe
     spec.user = checked_string(ck, f.get("user"), check_user);
     spec.working_dir = checked_string(ck, f.get("working_dir"), check_absolute_path);
     spec.hostname = checked_string(ck, f.get("hostname"), check_hostname);
-    if let Some(n) = f.get("network_mode") {
-        match ck.string(n) {
-            Some("host") | None => {}
-            Some(other) => ck.invalid(
-                n,
-                format!("unsupported network mode {other:?}; only \"host\" is supported"),
-            ),
-        }
-    }
+    (spec.network_mode, spec.networks, spec.ports) = parse_service_network(ck, &f, book);
     if let Some(n) = f.get("mounts") {
         spec.mounts = parse_mounts(ck, n);
     }

@@ -3,6 +3,7 @@
 use crate::document::{Checker, Node};
 use crate::error::{line_column, Diagnostic, SpecError};
 use crate::names::{check_name, MAX_NAME};
+use crate::network::StackNetworks;
 use crate::service::parse_service;
 use crate::StackSpec;
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ pub fn parse_stack(
         .map_err(|e| SpecError::Invalid(vec![syntax_error(text, file, &e)]))?;
     let mut ck = Checker::new(file, text);
     let root = Node::root(doc.as_table());
-    let Some(fields) = ck.table(&root, &["name", "services"]) else {
+    let Some(fields) = ck.table(&root, &["name", "services", "networks"]) else {
         return Err(SpecError::Invalid(ck.finish()));
     };
 
@@ -61,6 +62,7 @@ pub fn parse_stack(
         }
     };
 
+    let (mut book, networks) = StackNetworks::parse(&mut ck, fields.get("networks"));
     let mut services = BTreeMap::new();
     match fields.get("services") {
         None => ck.error(&start, "services", NO_SERVICES),
@@ -71,7 +73,7 @@ pub fn parse_stack(
             }
             for entry in entries.unwrap_or_default() {
                 check_service_name(&mut ck, name, &entry);
-                let spec = parse_service(&mut ck, &entry);
+                let spec = parse_service(&mut ck, &entry, &mut book);
                 services.insert(entry.key.clone(), spec);
             }
         }
@@ -82,6 +84,7 @@ pub fn parse_stack(
         Ok(StackSpec {
             name: name.to_string(),
             services,
+            networks,
         })
     } else {
         Err(SpecError::Invalid(diagnostics))

@@ -13,6 +13,8 @@ pub struct StackSpec {
     pub name: String,
     /// Services by short name.
     pub services: BTreeMap<String, ServiceSpec>,
+    /// The stack's networks by short name; always holds [`DEFAULT_NETWORK`].
+    pub networks: BTreeMap<String, NetworkSpec>,
 }
 
 /// One service: what to run, how many, where, and with what limits.
@@ -46,10 +48,15 @@ pub struct ServiceSpec {
     pub hostname: Option<String>,
     /// Bind and tmpfs mounts, targets distinct.
     pub mounts: Vec<Mount>,
-    /// The container's network.
+    /// The container's network: its own namespace on the stack's networks, or the node's.
     pub network_mode: NetworkMode,
     /// Placement preferences (soft: they order the nodes the constraints allow).
     pub placement: Placement,
+    /// The stack networks (short names) the service is attached to; empty with
+    /// [`NetworkMode::Host`].
+    pub networks: Vec<String>,
+    /// Ports published on the nodes, published numbers distinct per protocol.
+    pub ports: Vec<PortSpec>,
 }
 
 /// `placement = { preferences = [{ spread = "node.labels.board" }] }`.
@@ -73,7 +80,8 @@ pub enum PlacementPreference {
 
 impl ServiceSpec {
     /// A service running `image` with every other key at its stack.toml default:
-    /// one replica, restart on any exit after 5 s, SIGTERM with 10 s grace, host network.
+    /// one replica, restart on any exit after 5 s, SIGTERM with 10 s grace, on the
+    /// stack's default network, no published ports.
     pub fn new(image: impl Into<String>) -> ServiceSpec {
         ServiceSpec {
             image: image.into(),
@@ -90,7 +98,9 @@ impl ServiceSpec {
             working_dir: None,
             hostname: None,
             mounts: Vec::new(),
-            network_mode: NetworkMode::Host,
+            network_mode: NetworkMode::Stack,
+            networks: vec![DEFAULT_NETWORK.to_string()],
+            ports: Vec::new(),
             placement: Placement::default(),
         }
     }
@@ -239,5 +249,55 @@ pub enum Mount {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NetworkMode {
     /// The node's own network namespace.
+    Host,
+    /// Its own network namespace, attached to the service's stack networks.
+    Stack,
+}
+
+/// The network every stack has, and every service joins unless it lists `networks`.
+pub const DEFAULT_NETWORK: &str = "default";
+
+/// One `[networks.NAME]` table. No keys yet: declaring the name is what matters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {}
+
+/// A port published on the nodes and forwarded to the service's tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortSpec {
+    /// The port on the nodes (1..=65535).
+    pub published: u16,
+    /// The port inside the container (1..=65535).
+    pub target: u16,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// Every node (ingress) or only nodes running a task (host).
+    pub mode: PublishMode,
+}
+
+/// A transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// "tcp" or "udp".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// Where a published port answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PublishMode {
+    /// On every node's addresses (and the VIP), spread over all running tasks.
+    Ingress,
+    /// Only on the nodes running a task, to that node's task.
     Host,
 }

@@ -120,7 +120,9 @@ fn defaults_fill_everything_but_the_image() {
     assert_eq!(app.restart.window_ms, 0);
     assert_eq!(app.stop.signal, 15);
     assert_eq!(app.stop.grace_period_ms, 10_000);
-    assert_eq!(app.network_mode, NetworkMode::Host);
+    assert_eq!(app.network_mode, NetworkMode::Stack);
+    assert_eq!(app.networks, [DEFAULT_NETWORK]);
+    assert!(app.ports.is_empty());
     assert_eq!(app.resources, Resources::default());
     assert!(app.command.is_none() && app.entrypoint.is_none());
     assert!(app.env.is_empty() && app.labels.is_empty() && app.mounts.is_empty());
@@ -344,4 +346,89 @@ fn date_times_and_odd_values_are_type_errors() {
     let d = errors("[services.w]\nimage = 1979-05-27\n");
     assert_eq!(d[0].message, "expected a string, found a date-time");
     assert_eq!((d[0].line, d[0].column), (2, 9));
+}
+
+#[test]
+fn networks_and_ports_normalise() {
+    let stack = parse(
+        r#"
+name = "shop"
+[services.web]
+image = "demo/busybox:1"
+ports = ["8080:80", "5353:53/udp", { published = 9090, target = 90, mode = "host" }]
+networks = ["front"]
+
+[services.api]
+image = "demo/busybox:1"
+networks = ["front", "back"]
+ports = [{ published = 8080, target = 80, protocol = "udp" }]
+
+[services.db]
+image = "demo/busybox:1"
+
+[services.agent]
+image = "demo/busybox:1"
+network_mode = "host"
+
+[networks.front]
+[networks.back]
+"#,
+    )
+    .unwrap();
+    let names: Vec<&str> = stack.networks.keys().map(String::as_str).collect();
+    assert_eq!(names, ["back", "default", "front"]);
+    let web = &stack.services["web"];
+    assert_eq!(web.network_mode, NetworkMode::Stack);
+    assert_eq!(web.networks, ["front"]);
+    assert_eq!(
+        web.ports,
+        [
+            PortSpec {
+                published: 8080,
+                target: 80,
+                protocol: Protocol::Tcp,
+                mode: PublishMode::Ingress
+            },
+            PortSpec {
+                published: 5353,
+                target: 53,
+                protocol: Protocol::Udp,
+                mode: PublishMode::Ingress
+            },
+            PortSpec {
+                published: 9090,
+                target: 90,
+                protocol: Protocol::Tcp,
+                mode: PublishMode::Host
+            },
+        ]
+    );
+    // The same number over another protocol is another port.
+    assert_eq!(stack.services["api"].ports[0].protocol, Protocol::Udp);
+    assert_eq!(stack.services["api"].networks, ["front", "back"]);
+    assert_eq!(stack.services["db"].networks, [DEFAULT_NETWORK]);
+    assert_eq!(stack.services["db"].network_mode, NetworkMode::Stack);
+    let agent = &stack.services["agent"];
+    assert_eq!(agent.network_mode, NetworkMode::Host);
+    assert!(agent.networks.is_empty());
+}
+
+#[test]
+fn a_port_published_twice_names_the_first_user() {
+    let errs = errors(
+        r#"
+name = "shop"
+[services.a]
+image = "x"
+ports = ["80:80", "80:81"]
+"#,
+    );
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].field, "services.a.ports[1]");
+    assert!(
+        errs[0].message.contains("services.a.ports[0]"),
+        "{}",
+        errs[0]
+    );
+    assert_eq!((errs[0].line, errs[0].column), (5, 19));
 }

@@ -125,6 +125,12 @@ pub enum ClusterCmd {
         /// Address other nodes reach this one on (ADDR or ADDR:PORT).
         #[arg(long)]
         advertise: Option<String>,
+        /// The containers' subnet, cut into one /24 per node.
+        #[arg(long, default_value = "10.201.0.0/16")]
+        subnet: String,
+        /// How nodes reach each other's containers: host-gw (one LAN) or vxlan.
+        #[arg(long, default_value = "host-gw")]
+        network_driver: String,
     },
     /// Show this node's cluster membership.
     Info(JsonFlag),

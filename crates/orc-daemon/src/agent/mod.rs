@@ -5,6 +5,7 @@
 mod container;
 mod inventory;
 mod pull;
+mod network;
 mod reporter;
 mod worker;
 
@@ -46,6 +47,8 @@ pub struct AgentCtx {
     /// Tasks whose end this agent reported but the state may not show yet.
     ended: Mutex<HashMap<TaskId, TaskState>>,
     wake: Notify,
+    /// Container networking (None when netlink is unavailable).
+    pub net: Option<network::AgentNet>,
 }
 
 impl AgentCtx {
@@ -116,6 +119,7 @@ impl Agent {
                 fetching: Mutex::new(HashMap::new()),
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                net: None,
             }),
             workers: HashMap::new(),
         }
@@ -141,6 +145,19 @@ impl Agent {
     pub fn with_writer(mut self, writer: crate::writer::Writer) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
             ctx.writer = Some(writer);
+        }
+        self
+    }
+
+    /// Puts containers of stack-network tasks in namespaces pinned under `dir`.
+    /// Workers pass the `directory` their session receives; managers compute it.
+    pub fn with_network(
+        mut self,
+        dir: PathBuf,
+        directory: Option<watch::Receiver<Arc<orc_model::Directory>>>,
+    ) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.net = network::AgentNet::new(dir, directory);
         }
         self
     }
@@ -280,6 +297,18 @@ impl Agent {
             let task = reap_task(id);
             let w = Worker::spawn(self.ctx.clone(), task, Mode::Reap);
             self.workers.insert(id.clone(), w);
+        }
+
+        if let Some(net) = &self.ctx.net {
+            // A namespace stays while its task may still run or its container exists.
+            let live: HashSet<String> = mine
+                .iter()
+                .filter(|(_, t)| !t.status.state.is_terminal())
+                .map(|(id, _)| id.to_string())
+                .chain(containers.keys().cloned())
+                .chain(self.workers.keys().cloned())
+                .collect();
+            net.reconcile(state, self.ctx.node_id, &live).await;
         }
 
         // Forget what the state no longer has; drop their logs.

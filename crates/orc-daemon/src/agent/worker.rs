@@ -101,11 +101,45 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
                 return;
             }
         }
-        ctx.reporter
-            .report(&id, status(TaskState::Starting, "starting"));
-        let cfg = super::container::config(&task, ctx.log_config(&id));
+        let plugged = match &ctx.net {
+            Some(net) => net.plug(&task).await,
+            None if task.spec.network_mode == orc_spec::NetworkMode::Stack => {
+                Err("container networking is unavailable on this node".to_string())
+            }
+            None => Ok(None),
+        };
+        let plugged = match plugged {
+            Ok(p) => p,
+            Err(e) => {
+                unplug(&ctx, &id).await;
+                ctx.finish(&id, failed(TaskState::Rejected, "network setup failed", e));
+                return;
+            }
+        };
+        let address = plugged.as_ref().map(|p| p.address);
+        let mut starting = status(TaskState::Starting, "starting");
+        starting.address = address;
+        ctx.reporter.report(&id, starting);
+        let mut cfg = super::container::config(&task, ctx.log_config(&id));
+        if let Some(p) = plugged {
+            for (source, target) in [(p.resolv_conf, "/etc/resolv.conf"), (p.hosts, "/etc/hosts")] {
+                let taken = cfg.mounts.iter().any(|m| match m {
+                    orc_runtime::MountConfig::Bind { target: t, .. }
+                    | orc_runtime::MountConfig::Tmpfs { target: t, .. } => t == target,
+                });
+                if !taken {
+                    cfg.mounts.push(orc_runtime::MountConfig::Bind {
+                        source,
+                        target: target.to_string(),
+                        read_only: true,
+                    });
+                }
+            }
+            cfg.netns = Some(p.netns);
+        }
         if let Err(e) = ctx.runtime.run(&cfg).await {
             let _ = ctx.runtime.remove(&id).await;
+            unplug(&ctx, &id).await;
             ctx.finish(
                 &id,
                 failed(
@@ -116,8 +150,9 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
             );
             return;
         }
-        ctx.reporter
-            .report(&id, status(TaskState::Running, "started"));
+        let mut running = status(TaskState::Running, "started");
+        running.address = address;
+        ctx.reporter.report(&id, running);
     }
     if mode == Mode::Adopt && task.status.state < TaskState::Running {
         // The daemon died between starting the container and reporting it: it runs.
@@ -156,9 +191,16 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
     if let Err(e) = ctx.runtime.remove(&id).await {
         tracing::warn!(task = %id, "removing container: {e}");
     }
+    unplug(&ctx, &id).await;
     if mode == Mode::Reap {
         ctx.forget_logs(&id);
         return;
     }
     ctx.finish(&id, final_status);
+}
+
+async fn unplug(ctx: &AgentCtx, id: &str) {
+    if let Some(net) = &ctx.net {
+        net.unplug(id).await;
+    }
 }

@@ -28,8 +28,14 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                 is_manager: c.is_some(),
             })
         }
-        Request::ClusterInit { advertise } => {
-            let id = daemon.init_cluster(advertise).await?;
+        Request::ClusterInit {
+            advertise,
+            subnet,
+            network_driver,
+        } => {
+            let network =
+                crate::subnet::cluster_network(subnet.as_deref(), network_driver.as_deref())?;
+            let id = daemon.init_cluster(advertise, network).await?;
             Ok(json!({ "cluster_id": id.cluster_id, "node_id": views::node_id_str(id.node_id) }))
         }
         Request::ClusterJoin {

@@ -371,6 +371,7 @@ impl ClusterRpc for NodeService {
             let mut last_role = None;
             let mut last_managers = manager_addrs(&cluster);
             let mut last_images: Option<Vec<String>> = None;
+            let mut last_net = None;
             let mut lead_check = tokio::time::interval(std::time::Duration::from_millis(250));
             loop {
                 let state = state_rx.borrow_and_update().clone();
@@ -392,6 +393,22 @@ impl ClusterRpc for NodeService {
                         return;
                     }
                     last_role = Some(role);
+                }
+                let net = (
+                    state.network.clone(),
+                    state.nodes.values().cloned().collect::<Vec<_>>(),
+                    orc_model::Directory::of(&state),
+                );
+                if last_net.as_ref() != Some(&net) {
+                    let msg = SessionDown::Network {
+                        network: net.0.clone(),
+                        nodes: net.1.clone(),
+                        directory: net.2.clone(),
+                    };
+                    if !send(&tx, &msg).await {
+                        return;
+                    }
+                    last_net = Some(net);
                 }
                 let mine: Vec<Task> = state.tasks_on_node(from).cloned().collect();
                 if last.as_ref() != Some(&mine) {

@@ -24,6 +24,8 @@ pub struct SessionConfig {
     pub assignments: Option<watch::Sender<Arc<ClusterState>>>,
     /// Set for workers: the role the leader says this node has.
     pub role: Option<watch::Sender<Option<NodeRole>>>,
+    /// Set for workers: where the service directory is published for the node's DNS.
+    pub directory: Option<watch::Sender<Arc<orc_model::Directory>>>,
 }
 
 pub async fn run(cfg: SessionConfig, mut stop: watch::Receiver<bool>) {
@@ -100,6 +102,8 @@ async fn one_session(
             tx.send_replace(Arc::new(st));
         }
     };
+    let mut network: Option<orc_model::ClusterNetwork> = None;
+    let mut nodes = std::collections::BTreeMap::new();
     loop {
         tokio::select! {
             _ = beat.tick() => {
@@ -128,6 +132,8 @@ async fn one_session(
                     SessionDown::Tasks { revision, tasks } => {
                         let mut st = ClusterState { revision, ..Default::default() };
                         st.tasks = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
+                        st.network = network.clone();
+                        st.nodes = nodes.clone();
                         publish(&st, &wanted);
                         last = Some(st);
                     }
@@ -140,6 +146,18 @@ async fn one_session(
                     SessionDown::Role { role } => {
                         if let Some(tx) = &cfg.role {
                             tx.send_replace(Some(role));
+                        }
+                    }
+                    SessionDown::Network { network: n, nodes: all, directory: dir } => {
+                        if let Some(d) = &cfg.directory {
+                            d.send_replace(Arc::new(dir));
+                        }
+                        network = n;
+                        nodes = all.into_iter().map(|n| (n.id, n)).collect();
+                        if let Some(st) = last.as_mut() {
+                            st.network = network.clone();
+                            st.nodes = nodes.clone();
+                            publish(st, &wanted);
                         }
                     }
                     SessionDown::NotLeader { leader } => {

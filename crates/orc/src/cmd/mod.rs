@@ -47,11 +47,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Cluster(ClusterCmd::Init { advertise }) => {
+        Command::Cluster(ClusterCmd::Init {
+            advertise,
+            subnet,
+            network_driver,
+        }) => {
             let v = call(
                 &cli,
                 Request::ClusterInit {
                     advertise: advertise.clone(),
+                    subnet: Some(subnet.clone()),
+                    network_driver: Some(network_driver.clone()),
                 },
             )
             .await?;

@@ -1,0 +1,142 @@
+//! Who is where on the stack networks: every stack-network service with its networks
+//! and its tasks' addresses. Computed from the state (pure) and sent to workers, so
+//! each node's DNS answers the same, scoped to the asking container's networks.
+
+use crate::{ClusterState, TaskState};
+use orc_spec::NetworkMode;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// One service on stack networks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    /// The stack it belongs to.
+    pub stack: String,
+    /// Its short name ("web").
+    pub short_name: String,
+    /// Its full name ("shop_web").
+    pub name: String,
+    /// The stack networks it is on (short names; scoped to the stack).
+    pub networks: Vec<String>,
+    /// Addresses of its running tasks (what names resolve to).
+    pub running: Vec<Ipv4Addr>,
+    /// Addresses of all its tasks that hold one (to recognise who asks).
+    pub members: Vec<Ipv4Addr>,
+    /// Its published ports.
+    pub ports: Vec<orc_spec::PortSpec>,
+}
+
+/// Every stack-network service, sorted by full name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    /// The services.
+    pub entries: Vec<DirectoryEntry>,
+}
+
+impl Directory {
+    /// The directory of `state`.
+    pub fn of(state: &ClusterState) -> Directory {
+        let mut entries: Vec<DirectoryEntry> = state
+            .services
+            .values()
+            .filter(|s| s.spec.network_mode == NetworkMode::Stack)
+            .map(|s| {
+                let mut e = DirectoryEntry {
+                    stack: s.stack.clone(),
+                    short_name: s.short_name.clone(),
+                    name: s.name.clone(),
+                    networks: s.spec.networks.clone(),
+                    running: Vec::new(),
+                    members: Vec::new(),
+                    ports: s.spec.ports.clone(),
+                };
+                for t in state.tasks_of_service(&s.id) {
+                    let Some(a) = t.status.address else { continue };
+                    if t.status.state.is_terminal() {
+                        continue;
+                    }
+                    e.members.push(a);
+                    if t.status.state == TaskState::Running && t.desired_state == TaskState::Running
+                    {
+                        e.running.push(a);
+                    }
+                }
+                e.running.sort();
+                e.members.sort();
+                e
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Directory { entries }
+    }
+
+    /// The service whose task holds `address`.
+    pub fn owner(&self, address: Ipv4Addr) -> Option<&DirectoryEntry> {
+        self.entries.iter().find(|e| e.members.contains(&address))
+    }
+
+    /// What `name` (`web`, `shop_web`, `tasks.web`, any case, trailing dot or not)
+    /// resolves to for the container at `asker`: the running tasks of a service that
+    /// shares one of its stack networks. `None`: not a service it may see.
+    pub fn resolve(&self, asker: Ipv4Addr, name: &str) -> Option<&[Ipv4Addr]> {
+        let me = self.owner(asker)?;
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let name = name.strip_prefix("tasks.").unwrap_or(&name);
+        self.entries
+            .iter()
+            .filter(|e| e.stack == me.stack)
+            .filter(|e| e.name == name || e.short_name == name)
+            .find(|e| e.networks.iter().any(|n| me.networks.contains(n)))
+            .map(|e| e.running.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stack: &str, short: &str, nets: &[&str], ip: u8) -> DirectoryEntry {
+        let a = Ipv4Addr::new(10, 201, 1, ip);
+        DirectoryEntry {
+            stack: stack.into(),
+            short_name: short.into(),
+            name: format!("{stack}_{short}"),
+            networks: nets.iter().map(|n| n.to_string()).collect(),
+            running: vec![a],
+            members: vec![a],
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn names_resolve_only_across_a_shared_network_of_the_same_stack() {
+        let d = Directory {
+            entries: vec![
+                entry("shop", "web", &["front"], 2),
+                entry("shop", "api", &["front", "back"], 3),
+                entry("shop", "db", &["back"], 4),
+                entry("blog", "web", &["default"], 5),
+            ],
+        };
+        let web = Ipv4Addr::new(10, 201, 1, 2);
+        let api = Ipv4Addr::new(10, 201, 1, 3);
+        let blog = Ipv4Addr::new(10, 201, 1, 5);
+        assert_eq!(d.resolve(web, "api"), Some(&[api][..]));
+        assert_eq!(d.resolve(web, "SHOP_API."), Some(&[api][..]));
+        assert_eq!(d.resolve(web, "tasks.api"), Some(&[api][..]));
+        assert_eq!(d.resolve(web, "db"), None, "web is not on back");
+        assert!(d.resolve(api, "db").is_some());
+        assert_eq!(d.resolve(blog, "shop_api"), None, "another stack");
+        assert_eq!(
+            d.resolve(blog, "web"),
+            Some(&[blog][..]),
+            "its own stack's web"
+        );
+        assert_eq!(
+            d.resolve(Ipv4Addr::new(10, 9, 9, 9), "web"),
+            None,
+            "unknown asker"
+        );
+        assert_eq!(d.resolve(web, "example.com"), None);
+    }
+}

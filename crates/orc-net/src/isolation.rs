@@ -1,0 +1,107 @@
+//! Network isolation between stack networks, as nftables rules: a container may only
+//! reach containers it shares a stack network with, on any node (the `ip` forward
+//! hook; bridged traffic too, via br_netfilter). Published ports (DNATed
+//! connections) stay reachable from anywhere.
+
+use orc_model::{Directory, Ipv4Net};
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::net::Ipv4Addr;
+
+/// Every (from, to) pair of container addresses that share a stack network.
+pub fn allowed_pairs(directory: &Directory) -> BTreeSet<(Ipv4Addr, Ipv4Addr)> {
+    let mut pairs = BTreeSet::new();
+    for a in &directory.entries {
+        for b in &directory.entries {
+            let share = a.stack == b.stack && a.networks.iter().any(|n| b.networks.contains(n));
+            if !share {
+                continue;
+            }
+            for x in &a.members {
+                for y in &b.members {
+                    if x != y {
+                        pairs.insert((*x, *y));
+                    }
+                }
+            }
+        }
+    }
+    pairs
+}
+
+/// The forward filter of table `ip orc`; empty when no container holds an address.
+pub fn rules(directory: &Directory, subnet: Ipv4Net) -> String {
+    if directory.entries.iter().all(|e| e.members.is_empty()) {
+        return String::new();
+    }
+    let pairs = allowed_pairs(directory);
+    let mut set = String::from("\tset pairs {\n\t\ttype ipv4_addr . ipv4_addr\n");
+    if !pairs.is_empty() {
+        let elements: Vec<String> = pairs.iter().map(|(a, b)| format!("{a} . {b}")).collect();
+        let _ = writeln!(set, "\t\telements = {{ {} }}", elements.join(", "));
+    }
+    set.push_str("\t}\n");
+    // A block's `.0` is its node's VXLAN address: published-port traffic another node
+    // DNATed and masqueraded into the overlay. Containers never hold `.0` or `.1`.
+    // Traffic between two containers of one node is bridged: the ip family sees it
+    // through br_netfilter, which NodeNet::ensure_bridge turns on.
+    format!(
+        "table ip orc {{\n{set}\tchain forward {{\n\
+         \t\ttype filter hook forward priority 0; policy accept;\n\
+         \t\tct state established,related accept\n\
+         \t\tct status dnat accept\n\
+         \t\tip saddr & 0.0.0.255 == 0.0.0.0 accept\n\
+         \t\tip saddr . ip daddr @pairs accept\n\
+         \t\tip saddr {subnet} ip daddr {subnet} drop\n\t}}\n}}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_model::DirectoryEntry;
+
+    fn entry(stack: &str, nets: &[&str], ip: u8) -> DirectoryEntry {
+        let a = Ipv4Addr::new(10, 201, 1, ip);
+        DirectoryEntry {
+            stack: stack.into(),
+            short_name: format!("s{ip}"),
+            name: format!("{stack}_s{ip}"),
+            networks: nets.iter().map(|n| n.to_string()).collect(),
+            running: vec![a],
+            members: vec![a],
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_shared_network_of_one_stack_connects() {
+        let d = Directory {
+            entries: vec![
+                entry("shop", &["front"], 2),
+                entry("shop", &["front", "back"], 3),
+                entry("shop", &["back"], 4),
+                entry("blog", &["front"], 5),
+            ],
+        };
+        let ip = |n| Ipv4Addr::new(10, 201, 1, n);
+        let p = allowed_pairs(&d);
+        assert!(p.contains(&(ip(2), ip(3))) && p.contains(&(ip(3), ip(2))));
+        assert!(p.contains(&(ip(3), ip(4))));
+        assert!(!p.contains(&(ip(2), ip(4))), "front and back only");
+        assert!(
+            !p.iter().any(|(a, b)| *a == ip(5) || *b == ip(5)),
+            "another stack"
+        );
+        let r = rules(&d, Ipv4Net::parse("10.201.0.0/16").unwrap());
+        assert!(r.contains("ct status dnat accept"));
+        assert!(r.contains("10.201.1.2 . 10.201.1.3"));
+        assert_eq!(
+            rules(
+                &Directory::default(),
+                Ipv4Net::parse("10.201.0.0/16").unwrap()
+            ),
+            ""
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! orc's container networking on a node, over rtnetlink (pure Rust, no CNI plugins):
+//! the `orc0` bridge with the node block's `.1`, a veth per container moved into a
+//! network namespace orc creates and pins under its data directory (containerd gets the
+//! path in the OCI spec), and routes to every other node's block: plain (host-gw) or over VXLAN with static
+//! neighbour and FDB entries.
+#![warn(missing_docs)]
+
+pub mod dns;
+mod dns_server;
+mod error;
+pub mod ingress;
+pub mod isolation;
+pub mod netns;
+mod node;
+mod vxlan;
+
+pub use dns_server::{node_resolvers, serve as serve_dns};
+pub use error::NetError;
+pub use node::{veth_name, NodeNet, BRIDGE, MTU, ROUTE_PROTOCOL, VETH_PREFIX};
+pub use vxlan::{vtep_mac, VxlanPeer, VXLAN_DEV, VXLAN_MTU};

@@ -1,0 +1,141 @@
+//! The VXLAN driver (flannel-like, no flooding): one `orcvx` device per node with a MAC
+//! derived from its block, the block's network address on it, and for every peer a
+//! route `PEER_BLOCK via PEER_BLOCK.0 dev orcvx onlink`, a permanent neighbour entry
+//! (that `.0` → the peer's MAC) and an FDB entry (the peer's MAC → its node address).
+
+use crate::error::is_errno;
+use crate::{NetError, NodeNet};
+use futures::TryStreamExt;
+use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourState};
+use orc_model::{Ipv4Net, VXLAN_PORT, VXLAN_VNI};
+use rtnetlink::{LinkUnspec, LinkVxlan};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// The node's VXLAN device.
+pub const VXLAN_DEV: &str = "orcvx";
+/// Container MTU over VXLAN (50 bytes of encapsulation).
+pub const VXLAN_MTU: u32 = 1450;
+
+/// One other node, as the VXLAN driver needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VxlanPeer {
+    /// Its container block.
+    pub block: Ipv4Net,
+    /// Its block's index in the cluster subnet (gives its VTEP MAC).
+    pub index: u32,
+    /// Its address on the LAN.
+    pub node: Ipv4Addr,
+}
+
+/// The VTEP MAC of the node holding block `index`: locally administered, `02:6f:72:…`.
+pub fn vtep_mac(index: u32) -> [u8; 6] {
+    let [_, a, b, c] = index.to_be_bytes();
+    [0x02, 0x6f, 0x72, a, b, c]
+}
+
+impl NodeNet {
+    /// Makes `orcvx` exist (VNI 4201, UDP 4789, local `me` on the device holding it,
+    /// no learning), up, with `block`'s network address; returns its index.
+    pub async fn ensure_vxlan(
+        &self,
+        me: Ipv4Addr,
+        block: Ipv4Net,
+        index: u32,
+    ) -> Result<u32, NetError> {
+        if self.link_index(VXLAN_DEV).await?.is_none() {
+            let dev = self.index_holding(me).await?;
+            let msg = LinkVxlan::new(VXLAN_DEV, VXLAN_VNI)
+                .dev(dev)
+                .local(me)
+                .port(VXLAN_PORT)
+                .learning(false)
+                .address(vtep_mac(index).to_vec())
+                .build();
+            match self.handle.link().add(msg).execute().await {
+                Err(e) if !is_errno(&e, libc::EEXIST) => {
+                    return Err(NetError::netlink("add vxlan orcvx")(e))
+                }
+                _ => {}
+            }
+        }
+        let vx = self
+            .link_index(VXLAN_DEV)
+            .await?
+            .ok_or_else(|| NetError::NoInterface(VXLAN_DEV.into()))?;
+        match self
+            .handle
+            .address()
+            .add(vx, IpAddr::V4(block.addr), 32)
+            .execute()
+            .await
+        {
+            Err(e) if !is_errno(&e, libc::EEXIST) => {
+                return Err(NetError::netlink("address on orcvx")(e))
+            }
+            _ => {}
+        }
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(vx).up().build())
+            .execute()
+            .await
+            .map_err(NetError::netlink("set orcvx up"))?;
+        Ok(vx)
+    }
+
+    /// Neighbour and FDB entries for every peer (replaced, so a moved node is followed).
+    pub async fn sync_vxlan_peers(&self, vx: u32, peers: &[VxlanPeer]) -> Result<(), NetError> {
+        for p in peers {
+            let mac = vtep_mac(p.index);
+            self.handle
+                .neighbours()
+                .add(vx, IpAddr::V4(p.block.addr))
+                .link_layer_address(&mac)
+                .state(NeighbourState::Permanent)
+                .replace()
+                .execute()
+                .await
+                .map_err(NetError::netlink(format!(
+                    "neighbour {} on orcvx",
+                    p.block.addr
+                )))?;
+            self.handle
+                .neighbours()
+                .add_bridge(vx, &mac)
+                .destination(IpAddr::V4(p.node))
+                .flags(NeighbourFlags::Own)
+                .state(NeighbourState::Permanent)
+                .replace()
+                .execute()
+                .await
+                .map_err(NetError::netlink(format!(
+                    "fdb entry for {} on orcvx",
+                    p.node
+                )))?;
+        }
+        Ok(())
+    }
+
+    /// The index of the link holding address `ip`.
+    async fn index_holding(&self, ip: Ipv4Addr) -> Result<u32, NetError> {
+        let addrs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .set_address_filter(IpAddr::V4(ip))
+            .execute()
+            .try_collect()
+            .await
+            .map_err(NetError::netlink("list addresses"))?;
+        addrs
+            .iter()
+            .find(|m| {
+                m.attributes
+                    .iter()
+                    .any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(l)) if *l == ip))
+            })
+            .map(|m| m.header.index)
+            .ok_or_else(|| NetError::NoInterface(format!("(holding {ip})")))
+    }
+}

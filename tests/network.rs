@@ -1,0 +1,632 @@
+//! Container networking across nodes, end to end: every node is its own network
+//! namespace on a simulated LAN, with its own containerd and `orc daemon`; what is
+//! checked is read back from the cluster and from the kernel.
+
+#[path = "cluster/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use anyhow::{ensure, Result};
+use harness::TestCluster;
+use std::collections::BTreeSet;
+
+/// `orc cluster init` on node `i` with extra flags: `Err(stderr)` when refused.
+fn init_with(c: &TestCluster, i: usize, flags: &[&str]) -> Result<Result<(), String>> {
+    let advertise = format!("{}:4747", c.host(i).ip);
+    let mut args = vec!["cluster", "init", "--advertise", &advertise];
+    args.extend_from_slice(flags);
+    let out = c.node(i).orc(&args)?;
+    Ok(if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    })
+}
+
+#[test]
+fn init_checks_the_subnet_and_every_node_gets_its_own_block() -> Result<()> {
+    let c = TestCluster::form(&["a", "b", "c"], 0, 0, Some(250), false)?;
+    // The LAN's own /24 inside the chosen subnet: refused, naming both.
+    let lan = c.lan.subnet();
+    let octets: Vec<&str> = lan.split('.').collect();
+    let overlapping = format!("{}.{}.0.0/16", octets[0], octets[1]);
+    for (flags, expect) in [
+        (vec!["--subnet", overlapping.as_str()], lan.as_str()),
+        (vec!["--subnet", "10.201.0.1/16"], "host bits"),
+        (
+            vec!["--subnet", "10.201.0.0/24"],
+            "prefix length of 8 to 23",
+        ),
+        (
+            vec!["--network-driver", "overlay"],
+            "unknown network driver",
+        ),
+    ] {
+        let err = init_with(&c, 0, &flags)?.expect_err("bad init must be refused");
+        ensure!(err.contains(expect), "{flags:?}: {err}");
+    }
+    // Nothing was applied: the node is still no cluster's member.
+    let info = c.node(0).json(&["cluster", "info"])?;
+    ensure!(info["cluster_id"].is_null(), "{info}");
+
+    init_with(
+        &c,
+        0,
+        &["--subnet", "10.202.0.0/16", "--network-driver", "vxlan"],
+    )?
+    .map_err(anyhow::Error::msg)?;
+    let mtoken = c.node(0).ok(&["cluster", "join-token", "manager", "-q"])?;
+    let wtoken = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+    c.try_join(1, mtoken.trim(), 0)?
+        .map_err(anyhow::Error::msg)?;
+    c.try_join(2, wtoken.trim(), 0)?
+        .map_err(anyhow::Error::msg)?;
+    c.wait_ready(0, 3)?;
+    let rows = c.nodes(1)?;
+    let blocks: BTreeSet<String> = rows
+        .iter()
+        .filter_map(|r| r["subnet"].as_str().map(str::to_string))
+        .collect();
+    let want: BTreeSet<String> = (1..=3).map(|i| format!("10.202.{i}.0/24")).collect();
+    ensure!(blocks == want, "blocks {blocks:?} in {rows:?}");
+    Ok(())
+}
+
+/// `svc`'s running task on `via`'s view: (task id, node, address).
+fn running_task(c: &TestCluster, via: usize, svc: &str) -> Option<(String, String, String)> {
+    let rows = c.node(via).json(&["service", "ps", svc]).ok()?;
+    rows.as_array()?.iter().find_map(|t| {
+        (t["state"] == "running").then_some(())?;
+        Some((
+            t["id"].as_str()?.to_string(),
+            t["node"].as_str()?.to_string(),
+            t["address"].as_str()?.to_string(),
+        ))
+    })
+}
+
+/// `curl` of `url` from inside the network namespace at `netns`.
+fn wget_from(netns: &std::path::Path, url: &str) -> Option<String> {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", netns.display()))
+        .args(["curl", "-s", "-m", "2", url])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The `orc…` veths in node `i`'s namespace, from the kernel.
+fn veths(c: &TestCluster, i: usize) -> Result<Vec<String>> {
+    let out = c
+        .host(i)
+        .command("ip")
+        .args(["-o", "link", "show"])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| n.starts_with("orc") && n != "orc0" && n != "orcvx")
+        .collect())
+}
+
+/// orc's routes (protocol 79) in node `i`'s namespace, from the kernel.
+fn orc_routes(c: &TestCluster, i: usize) -> Result<String> {
+    let out = c
+        .host(i)
+        .command("ip")
+        .args(["-4", "route", "show", "proto", "79"])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Addresses, routes and a verbose wget, for a failure message.
+fn diagnose(c: &TestCluster, netns: &std::path::Path, url: &str) -> String {
+    let run = |cmd: &mut std::process::Command| {
+        cmd.output()
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+            })
+            .unwrap_or_else(|e| e.to_string())
+    };
+    let ns = format!("--net={}", netns.display());
+    let mut out = String::new();
+    for args in [
+        &["ip", "addr"][..],
+        &["ip", "route"],
+        &["curl", "-sS", "-m", "2", url],
+    ] {
+        out += &run(std::process::Command::new("nsenter").arg(&ns).args(args));
+    }
+    for i in 0..2 {
+        out += &run(c.host(i).command("ip").args(["addr"]));
+        out += &run(c.host(i).command("ip").args(["route"]));
+        out += &run(c.host(i).command("sysctl").args(["net.ipv4.ip_forward"]));
+    }
+    out
+}
+
+/// Asks the DNS server at `server` for the A records of `name`, from inside the
+/// network namespace at `netns` (as the container there would). `None` when no answer
+/// came or it was not NOERROR.
+fn dns_a(netns: &std::path::Path, server: &str, name: &str) -> Option<Vec<String>> {
+    let ns = std::fs::File::open(netns).ok()?;
+    let server = format!("{server}:53");
+    let name = name.to_string();
+    std::thread::spawn(move || -> Option<Vec<String>> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+            .ok()?;
+        let mut q = vec![0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        sock.send_to(&q, &server).ok()?;
+        let mut buf = [0u8; 1500];
+        let n = sock.recv(&mut buf).ok()?;
+        let r = &buf[..n];
+        if r.len() < 12 || r[..2] != [0xab, 0xcd] || r[3] & 0x0f != 0 {
+            return None;
+        }
+        let count = usize::from(u16::from_be_bytes([r[6], r[7]]));
+        // Answers follow the question, 16 bytes each (name pointer, A, IN, TTL, 4 bytes).
+        let start = q.len();
+        Some(
+            (0..count)
+                .filter_map(|i| r.get(start + i * 16 + 12..start + i * 16 + 16))
+                .map(|a| format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]))
+                .collect(),
+        )
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+/// A failed curl from node `j` with both nodes' rules, routes and VXLAN address.
+fn net_state(c: &TestCluster, j: usize, url: &str) -> String {
+    let out = c
+        .host(j)
+        .command("curl")
+        .args(["-sS", "-m", "2", url])
+        .output();
+    let mut t = format!("{out:?}\n");
+    for i in 0..2 {
+        for args in [
+            &["nft", "list", "ruleset"][..],
+            &["ip", "route"],
+            &["ip", "addr", "show", "orcvx"],
+        ] {
+            t += &c
+                .host(i)
+                .command(args[0])
+                .args(&args[1..])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+        }
+        t += "----\n";
+    }
+    t
+}
+
+const WEB_AND_CLIENT: &str = r#"
+[services.web]
+image = "demo/busybox:1"
+command = ["sh", "-c", "mkdir -p /tmp/www && echo hello-from-web > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"]
+constraints = ["node.hostname == a"]
+ports = ["18080:80"]
+mounts = [{ type = "tmpfs", target = "/tmp" }]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+
+[services.client]
+image = "demo/busybox:1"
+command = ["sleep", "3600"]
+constraints = ["node.hostname == b"]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+"#;
+
+#[test]
+fn a_container_reaches_a_container_on_another_node_over_host_gw_routes() -> Result<()> {
+    cross_node("host-gw")
+}
+
+#[test]
+fn a_container_reaches_a_container_on_another_node_over_vxlan() -> Result<()> {
+    cross_node("vxlan")
+}
+
+/// Node a runs `web`, node b `client`; the client fetches from the web container's
+/// address; a daemon restart keeps it; `stack rm` leaves nothing behind.
+fn cross_node(driver: &str) -> Result<()> {
+    let mut c = TestCluster::form(&["a", "b"], 0, 0, Some(250), true)?;
+    init_with(&c, 0, &["--network-driver", driver])?.map_err(anyhow::Error::msg)?;
+    let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+    c.try_join(1, token.trim(), 0)?
+        .map_err(anyhow::Error::msg)?;
+    c.wait_ready(0, 2)?;
+    c.deploy(0, "net1", WEB_AND_CLIENT)?;
+    let look = std::time::Duration::from_millis(200);
+    let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
+        Some((
+            running_task(&c, 0, "net1_web")?,
+            running_task(&c, 0, "net1_client")?,
+        ))
+    })?;
+    ensure!(web.1 == "a" && client.1 == "b", "placed {web:?} {client:?}");
+    let blocks: Vec<String> = c
+        .nodes(0)?
+        .iter()
+        .map(|r| format!("{}={}", r["hostname"], r["subnet"]))
+        .collect();
+    ensure!(
+        web.2.starts_with("10.201.") && client.2.starts_with("10.201."),
+        "addresses {web:?} {client:?} blocks {blocks:?}"
+    );
+    // Each node routes the other's block: via its LAN address, or over the VXLAN device.
+    let via = match driver {
+        "vxlan" => "dev orcvx".to_string(),
+        _ => format!("via {}", c.host(0).ip),
+    };
+    ensure!(
+        orc_routes(&c, 1)?.contains(&via),
+        "routes on b: {}",
+        orc_routes(&c, 1)?
+    );
+    let client_ns = c.node(1).data_dir().join("netns").join(&client.0);
+    let url = format!("http://{}/", web.2);
+    let body = c
+        .poll(
+            harness::CONVERGE,
+            "client → web across nodes",
+            look,
+            || wget_from(&client_ns, &url),
+        )
+        .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    ensure!(body.contains("hello-from-web"), "{body}");
+
+    // The node's DNS on its bridge address answers the service's names with the
+    // running task's address (short, STACK_SERVICE, tasks.NAME), from any node.
+    let gw = client
+        .2
+        .rsplit_once('.')
+        .map(|(n, _)| format!("{n}.1"))
+        .unwrap_or_default();
+    for name in ["web", "net1_web", "tasks.web", "WEB"] {
+        let got = c.poll(harness::CONVERGE, &format!("DNS {name}"), look, || {
+            dns_a(&client_ns, &gw, name).filter(|a| !a.is_empty())
+        })?;
+        ensure!(got == [web.2.clone()], "{name} → {got:?}");
+    }
+    let resolv = std::fs::read_to_string(
+        c.node(1)
+            .data_dir()
+            .join("netns")
+            .join(format!("{}.resolv", client.0)),
+    )?;
+    ensure!(resolv.contains(&format!("nameserver {gw}")), "{resolv}");
+
+    // Another stack's services are invisible: its names don't resolve, by any form.
+    c.deploy(
+        0,
+        "net2",
+        &WEB_AND_CLIENT
+            .replace("hello-from-web", "other")
+            .replace("ports = [\"18080:80\"]", ""),
+    )?;
+    c.poll(harness::CONVERGE, "net2 running", look, || {
+        running_task(&c, 0, "net2_client")
+    })?;
+    for name in ["net2_web", "tasks.net2_web"] {
+        let got = dns_a(&client_ns, &gw, name).unwrap_or_default();
+        ensure!(got.is_empty(), "{name} leaked across stacks: {got:?}");
+    }
+    // … and their addresses can't be reached: net2's client reaches its own web (on
+    // the other node) but not net1's web, nor ping net1's client on its own bridge.
+    let (web2, client2) = c.poll(harness::CONVERGE, "net2 addresses", look, || {
+        Some((
+            running_task(&c, 0, "net2_web")?,
+            running_task(&c, 0, "net2_client")?,
+        ))
+    })?;
+    let client2_ns = c.node(1).data_dir().join("netns").join(&client2.0);
+    c.poll(harness::CONVERGE, "net2 client → net2 web", look, || {
+        wget_from(&client2_ns, &format!("http://{}/", web2.2)).filter(|b| b.contains("other"))
+    })?;
+    ensure!(
+        wget_from(&client2_ns, &url).is_none(),
+        "net2's client reached net1's web"
+    );
+    let ping = |ns: &std::path::Path, to: &str| {
+        std::process::Command::new("nsenter")
+            .arg(format!("--net={}", ns.display()))
+            .args(["busybox", "ping", "-c", "1", "-W", "1", to])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    ensure!(ping(&client_ns, &gw), "a container pings its bridge");
+    ensure!(
+        !ping(&client2_ns, &client.2),
+        "net2's client pinged net1's client"
+    );
+    c.node(0).ok(&["stack", "rm", "net2"])?;
+    ensure!(veths(&c, 0)?.len() == 1 && veths(&c, 1)?.len() == 1);
+    // The container's link fits the path: 1450 under VXLAN's 50 bytes, else 1500.
+    let link = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", client_ns.display()))
+        .args(["ip", "-o", "link", "show", "eth0"])
+        .output()?;
+    let mtu = if driver == "vxlan" {
+        "mtu 1450"
+    } else {
+        "mtu 1500"
+    };
+    ensure!(
+        String::from_utf8_lossy(&link.stdout).contains(mtu),
+        "{link:?}"
+    );
+
+    // The published port answers on every node's address (ingress: DNAT to wherever
+    // the task runs), from the other node, from the node itself, and from containers —
+    // also the web container itself through its own node (hairpin).
+    let web_ns = c.node(0).data_dir().join("netns").join(&web.0);
+    for i in 0..2 {
+        let url = format!("http://{}:18080/", c.host(i).ip);
+        for j in 0..2 {
+            let got = c
+                .poll(
+                    harness::CONVERGE,
+                    &format!("{url} from node {j}"),
+                    look,
+                    || {
+                        let out = c
+                            .host(j)
+                            .command("curl")
+                            .args(["-s", "-m", "2", &url])
+                            .output()
+                            .ok()?;
+                        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+                        body.contains("hello-from-web").then_some(body)
+                    },
+                )
+                .map_err(|e| e.context(net_state(&c, j, &url)))?;
+            ensure!(got.contains("hello-from-web"));
+        }
+        for ns in [&client_ns, &web_ns] {
+            let got = c
+                .poll(
+                    harness::CONVERGE,
+                    &format!("{url} from {}", ns.display()),
+                    look,
+                    || wget_from(ns, &url).filter(|b| b.contains("hello-from-web")),
+                )
+                .map_err(|e| {
+                    let rules: Vec<String> = (0..2)
+                        .map(|i| {
+                            c.host(i)
+                                .command("nft")
+                                .args(["list", "ruleset"])
+                                .output()
+                                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                                .unwrap_or_default()
+                        })
+                        .collect();
+                    e.context(format!(
+                        "web {web:?} client {client:?}\n{}",
+                        rules.join("\n----\n")
+                    ))
+                })?;
+            ensure!(got.contains("hello-from-web"));
+        }
+    }
+
+    // A daemon restart keeps the running container's network: same address, answers.
+    // A stale route of orc's (protocol 79) left from an earlier run goes at restart.
+    let stale = format!("10.201.99.0/24 via {} proto 79", c.host(1).ip);
+    let mut add = c.host(0).command("ip");
+    add.args(["route", "add"]).args(stale.split(' '));
+    ensure!(add.status()?.success(), "adding {stale}");
+    c.node_mut(0).restart_daemon()?;
+    c.poll(harness::CONVERGE, "the stale route removed", look, || {
+        (!orc_routes(&c, 0).ok()?.contains("10.201.99.0")).then_some(())
+    })?;
+    let again = c.poll(
+        harness::CONVERGE,
+        "web answers after a restart",
+        look,
+        || wget_from(&client_ns, &url),
+    )?;
+    ensure!(again.contains("hello-from-web"));
+    ensure!(running_task(&c, 0, "net1_web").map(|t| t.2) == Some(web.2.clone()));
+
+    // stack rm leaves no veth and no namespace behind (read from the kernel and disk),
+    // also on a node whose daemon was dead meanwhile (SIGKILL, as in a crash): its
+    // restart removes what the gone tasks left.
+    c.node_mut(1).kill_daemon()?;
+    c.node(0).ok(&["stack", "rm", "net1", "--detach"])?;
+    c.node_mut(1).restart_daemon()?;
+    c.poll(harness::CONVERGE, "veths and namespaces gone", look, || {
+        let clean = (0..2).all(|i| {
+            veths(&c, i).is_ok_and(|v| v.is_empty())
+                && std::fs::read_dir(c.node(i).data_dir().join("netns"))
+                    .map(|d| d.count() == 0)
+                    .unwrap_or(true)
+        });
+        clean.then_some(())
+    })?;
+    // … and no published-port rules.
+    c.poll(harness::CONVERGE, "nft table ip orc gone", look, || {
+        let gone = (0..2).all(|i| {
+            c.host(i)
+                .command("nft")
+                .args(["list", "table", "ip", "orc"])
+                .output()
+                .is_ok_and(|o| !o.status.success())
+        });
+        gone.then_some(())
+    })?;
+    Ok(())
+}
+
+/// p50 and p99 of curl's `time_total` (ms) for `n` requests of `url`, run by `cmd`.
+fn latency(mut cmd: impl FnMut() -> std::process::Command, url: &str, n: usize) -> (f64, f64) {
+    let mut t: Vec<f64> = (0..n)
+        .filter_map(|_| {
+            let out = cmd()
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-m",
+                    "2",
+                    "-w",
+                    "%{time_total}",
+                    url,
+                ])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map(|s| s * 1000.0)
+        .collect();
+    t.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        t.get(((t.len() as f64 * q) as usize).min(t.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    (at(0.5), at(0.99))
+}
+
+/// Measurement for docs/performance.md (not run by default): HTTP request latency
+/// node → node, container → container across nodes, and through a published port.
+/// `cargo test -p orc-testbed --test network measure -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn measure_latency_across_nodes() -> Result<()> {
+    for driver in ["host-gw", "vxlan"] {
+        let c = TestCluster::form(&["a", "b"], 0, 0, Some(250), true)?;
+        init_with(&c, 0, &["--network-driver", driver])?.map_err(anyhow::Error::msg)?;
+        let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+        c.try_join(1, token.trim(), 0)?
+            .map_err(anyhow::Error::msg)?;
+        c.wait_ready(0, 2)?;
+        c.deploy(0, "m", WEB_AND_CLIENT)?;
+        let look = std::time::Duration::from_millis(200);
+        let (web, client) = c.poll(harness::CONVERGE, "running", look, || {
+            Some((
+                running_task(&c, 0, "m_web")?,
+                running_task(&c, 0, "m_client")?,
+            ))
+        })?;
+        // A plain httpd in node a's own namespace, for node → node.
+        let www = tempfile::tempdir()?;
+        std::fs::write(www.path().join("index.html"), "hello-from-node\n")?;
+        let mut httpd = c
+            .host(0)
+            .command("busybox")
+            .args(["httpd", "-f", "-p", "18081", "-h"])
+            .arg(www.path())
+            .spawn()?;
+        let client_ns = c.node(1).data_dir().join("netns").join(&client.0);
+        let node_url = format!("http://{}:18081/", c.host(0).ip);
+        c.poll(harness::CONVERGE, "node httpd", look, || {
+            let o = c
+                .host(1)
+                .command("curl")
+                .args(["-s", &node_url])
+                .output()
+                .ok()?;
+            o.status.success().then_some(())
+        })?;
+        let n = 200;
+        let node = latency(|| c.host(1).command("curl"), &node_url, n);
+        let ns = format!("--net={}", client_ns.display());
+        let direct = latency(
+            || {
+                let mut cmd = std::process::Command::new("nsenter");
+                cmd.arg(&ns).arg("curl");
+                cmd
+            },
+            &format!("http://{}/", web.2),
+            n,
+        );
+        let published = latency(
+            || c.host(1).command("curl"),
+            &format!("http://{}:18080/", c.host(0).ip),
+            n,
+        );
+        let _ = httpd.kill();
+        let _ = httpd.wait();
+        eprintln!(
+            "{driver}: node→node p50 {:.3} p99 {:.3} ms | container→container p50 {:.3} p99 {:.3} ms | published port (other node) p50 {:.3} p99 {:.3} ms",
+            node.0, node.1, direct.0, direct.1, published.0, published.1
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_moved_task_answers_again_under_its_name_and_port() -> Result<()> {
+    let c = TestCluster::form(&["m", "w1", "w2"], 1, 2, Some(250), true)?;
+    let stack = WEB_AND_CLIENT
+        .replace("node.hostname == a", "node.role == worker")
+        .replace("node.hostname == b", "node.role == manager");
+    c.deploy(0, "mv", &stack)?;
+    let look = std::time::Duration::from_millis(100);
+    let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
+        Some((
+            running_task(&c, 0, "mv_web")?,
+            running_task(&c, 0, "mv_client")?,
+        ))
+    })?;
+    let client_ns = c.node(0).data_dir().join("netns").join(&client.0);
+    let gw = client
+        .2
+        .rsplit_once('.')
+        .map(|(n, _)| format!("{n}.1"))
+        .unwrap_or_default();
+    let port_url = format!("http://{}:18080/", c.host(0).ip);
+    c.poll(harness::CONVERGE, "the published port", look, || {
+        wget_from(&client_ns, &port_url).filter(|b| b.contains("hello-from-web"))
+    })?;
+
+    // Unplug the node running web: its task is replaced on the other worker, and the
+    // same name and the same published port lead to the new one.
+    let lost = if web.1 == "w1" { 1 } else { 2 };
+    c.lan.cut(c.host(lost))?;
+    let t0 = std::time::Instant::now();
+    let moved = c.poll(
+        harness::CONVERGE,
+        "web under its name elsewhere",
+        look,
+        || {
+            let a = dns_a(&client_ns, &gw, "web")?;
+            let addr = a.first().filter(|a| **a != web.2)?.clone();
+            wget_from(&client_ns, &format!("http://{addr}/"))
+                .filter(|b| b.contains("hello-from-web"))
+        },
+    )?;
+    ensure!(moved.contains("hello-from-web"));
+    c.poll(harness::CONVERGE, "the published port again", look, || {
+        wget_from(&client_ns, &port_url).filter(|b| b.contains("hello-from-web"))
+    })?;
+    println!(
+        "MEASURE node unplugged -> web reachable by name and port elsewhere: {} ms",
+        t0.elapsed().as_millis()
+    );
+    c.lan.heal(c.host(lost))?;
+    Ok(())
+}
