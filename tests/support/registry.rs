@@ -52,6 +52,12 @@ impl Registry {
         Registry::launch_full(auth, netns, "127.0.0.1", None)
     }
 
+    /// An anonymous registry serving plain HTTP on `ip` (not loopback: orc then
+    /// needs `--insecure-registry`).
+    pub fn start_on(ip: &str) -> Result<Registry> {
+        Registry::launch_full(None, None, ip, None)
+    }
+
     /// An anonymous registry serving HTTPS on `ip` with the PEM files `cert` (chain)
     /// and `key`.
     pub fn start_tls(ip: &str, cert: &Path, key: &Path) -> Result<Registry> {

@@ -8,7 +8,7 @@ mod common;
 
 use common::Env;
 use orc_runtime::{PullOptions, RegistryError, RuntimeError};
-use orc_testbed::{busybox_image, unique_id, ImageFormat, Registry};
+use orc_testbed::{busybox_image, ImageFormat, LocalAddress, Registry};
 use std::path::Path;
 use std::process::Command;
 
@@ -19,33 +19,6 @@ fn run(cmd: &mut Command) {
         "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A veth pair (this kernel has no dummy links) whose first end holds `ip`/32, so
-/// the address is local to this host; deleted (both ends) on drop.
-struct Dummy(String);
-
-impl Dummy {
-    fn add(ip: &str) -> Dummy {
-        let id: String = unique_id("")
-            .chars()
-            .filter(char::is_ascii_hexdigit)
-            .collect();
-        let tail = &id[id.len().saturating_sub(8)..];
-        let (name, peer) = (format!("orcreg{tail}"), format!("orcregp{tail}"));
-        run(Command::new("ip").args(["link", "add", &name, "type", "veth", "peer", "name", &peer]));
-        let d = Dummy(name);
-        run(Command::new("ip").args(["addr", "add", &format!("{ip}/32"), "dev", &d.0]));
-        run(Command::new("ip").args(["link", "set", &d.0, "up"]));
-        run(Command::new("ip").args(["link", "set", &peer, "up"]));
-        d
-    }
-}
-
-impl Drop for Dummy {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
-    }
 }
 
 /// A CA (ca.pem) and a server certificate for `ip` signed by it (`name`.pem/.key).
@@ -112,8 +85,8 @@ fn ca_and_cert(dir: &Path, name: &str, ip: &str) {
 async fn pulls_over_tls_from_a_registry_whose_ca_is_in_the_bundle() {
     let n = std::process::id() % 250 + 1;
     let (ip_ok, ip_bad) = (format!("10.254.{n}.1"), format!("10.254.{n}.2"));
-    let _d1 = Dummy::add(&ip_ok);
-    let _d2 = Dummy::add(&ip_bad);
+    let _d1 = LocalAddress::add(&ip_ok).unwrap();
+    let _d2 = LocalAddress::add(&ip_bad).unwrap();
     let dir = tempfile::tempdir().unwrap();
     ca_and_cert(dir.path(), "trusted", &ip_ok);
     ca_and_cert(dir.path(), "unknown", &ip_bad);
