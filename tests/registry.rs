@@ -2,9 +2,10 @@
 //! Debian's docker-registry on loopback, images pushed with skopeo.
 
 use anyhow::{ensure, Context, Result};
-use orc_testbed::orc_node::OrcNode;
+use orc_testbed::orc_node::{NodeOptions, OrcNode};
 use orc_testbed::{
-    busybox_image, multi_arch_layout, orc_binary, poll_until, ImageFormat, Registry, MULTI_ARCH_REF,
+    busybox_image, multi_arch_layout, orc_binary, poll_until, ImageFormat, LocalAddress, Registry,
+    MULTI_ARCH_REF,
 };
 use serde_json::Value;
 use std::io::Write;
@@ -266,5 +267,31 @@ fn prune_removes_only_images_no_service_uses_and_not_kept() -> Result<()> {
         names == vec![name("demo/kept:1"), name("demo/used:1")],
         "{names:?}"
     );
+    Ok(())
+}
+
+#[test]
+fn a_plain_http_registry_off_loopback_needs_insecure_registry() -> Result<()> {
+    let ip = format!("10.253.{}.1", std::process::id() % 250 + 1);
+    let _addr = LocalAddress::add(&ip)?;
+    let reg = Registry::start_on(&ip)?;
+    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "demo/app:1")?;
+    let image = format!("{}/demo/app:1", reg.host());
+    // By default orc speaks TLS to it, which fails: no silent plain HTTP.
+    let strict = OrcNode::start_initialised()?;
+    let out = strict.orc(&["image", "pull", &image])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success() && stderr.contains("registry TLS"),
+        "{stderr}"
+    );
+    // Listed as insecure on the daemon: plain HTTP.
+    let opts = NodeOptions {
+        extra_args: vec!["--insecure-registry".into(), reg.host()],
+        ..Default::default()
+    };
+    let lenient = OrcNode::start_with(opts)?;
+    lenient.ok(&["cluster", "init"])?;
+    lenient.ok(&["image", "pull", &image])?;
     Ok(())
 }

@@ -8,6 +8,7 @@ mod cleanup;
 pub use cleanup::processes;
 mod containerd;
 mod image;
+mod local_addr;
 mod multi_arch;
 pub mod netns;
 pub mod orc_node;
@@ -15,6 +16,7 @@ mod registry;
 
 pub use containerd::Containerd;
 pub use image::{busybox_image, repo_root, target_dir, ImageFormat, BUSYBOX_IMAGE};
+pub use local_addr::LocalAddress;
 pub use multi_arch::{multi_arch_layout, MULTI_ARCH_REF};
 pub use netns::{Host, Lan};
 pub use registry::Registry;

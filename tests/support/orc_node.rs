@@ -29,6 +29,8 @@ pub struct NodeOptions {
     pub hostname: Option<String>,
     /// `--heartbeat-ms N`.
     pub heartbeat_ms: Option<u64>,
+    /// More `orc daemon` arguments.
+    pub extra_args: Vec<String>,
 }
 
 impl NodeOptions {
@@ -39,6 +41,7 @@ impl NodeOptions {
             listen: Some(format!("{}:4747", host.ip)),
             hostname: Some(hostname.to_string()),
             heartbeat_ms: None,
+            extra_args: Vec::new(),
         }
     }
 
@@ -143,6 +146,7 @@ impl OrcNode {
         if let Some(ms) = self.opts.heartbeat_ms {
             cmd.args(["--heartbeat-ms", &ms.to_string()]);
         }
+        cmd.args(&self.opts.extra_args);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

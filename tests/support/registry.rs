@@ -20,6 +20,8 @@ pub struct Registry {
     auth: Option<(String, String)>,
     /// The network namespace it runs in (its loopback), if not the test's.
     netns: Option<String>,
+    /// The address it listens on.
+    ip: String,
 }
 
 impl Registry {
@@ -47,12 +49,40 @@ impl Registry {
     }
 
     fn launch_in(auth: Option<(String, String)>, netns: Option<String>) -> Result<Registry> {
+        Registry::launch_full(auth, netns, "127.0.0.1", None)
+    }
+
+    /// An anonymous registry serving plain HTTP on `ip` (not loopback: orc then
+    /// needs `--insecure-registry`).
+    pub fn start_on(ip: &str) -> Result<Registry> {
+        Registry::launch_full(None, None, ip, None)
+    }
+
+    /// An anonymous registry serving HTTPS on `ip` with the PEM files `cert` (chain)
+    /// and `key`.
+    pub fn start_tls(ip: &str, cert: &Path, key: &Path) -> Result<Registry> {
+        Registry::launch_full(None, None, ip, Some((cert, key)))
+    }
+
+    fn launch_full(
+        auth: Option<(String, String)>,
+        netns: Option<String>,
+        ip: &str,
+        tls: Option<(&Path, &Path)>,
+    ) -> Result<Registry> {
         let dir = tempfile::Builder::new().prefix("orc-registry-").tempdir()?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = TcpListener::bind((ip, 0))?.local_addr()?.port();
         let mut yaml = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n",
             dir.path().join("data").display()
         );
+        if let Some((cert, key)) = tls {
+            yaml.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         if let Some((user, password)) = &auth {
             let o = Command::new("htpasswd")
                 .args(["-Bbn", user, password])
@@ -74,14 +104,15 @@ impl Registry {
             child: None,
             auth,
             netns,
+            ip: ip.to_string(),
         };
         r.restart()?;
         Ok(r)
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `IP:PORT` (127.0.0.1 unless started with another address).
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Kills the registry (the port and storage stay reserved for [`Registry::restart`]).
@@ -106,10 +137,10 @@ impl Registry {
             .spawn()
             .context("starting docker-registry (Debian package docker-registry)")?;
         self.child = Some(child);
-        let addr = ("127.0.0.1", self.port);
+        let addr = (self.ip.clone(), self.port);
         poll_until(START_TIMEOUT, "docker-registry to listen", || {
             match &self.netns {
-                None => TcpStream::connect(addr).ok().map(|_| ()),
+                None => TcpStream::connect(addr.clone()).ok().map(|_| ()),
                 Some(_) => {
                     let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{}", self.port);
                     let ok = self

@@ -26,6 +26,8 @@ pub struct DaemonConfig {
     pub store_cache_bytes: u64,
     /// How often nodes heartbeat the leader; a node silent for 4 periods is down.
     pub heartbeat: Duration,
+    /// Registries this node may reach over plain HTTP (besides loopback ones).
+    pub insecure_registries: Vec<String>,
 }
 
 impl DaemonConfig {
@@ -44,6 +46,7 @@ impl DaemonConfig {
             resync: Duration::from_secs(2),
             store_cache_bytes: 4 << 20,
             heartbeat: Duration::from_millis(500),
+            insecure_registries: Vec::new(),
         }
     }
 

@@ -130,7 +130,10 @@ impl Daemon {
             self.cfg.log_max_bytes,
             self.cfg.log_max_files,
         )
-        .with_pki(security::pki_dir(&self.cfg))
+        .with_pki(
+            security::pki_dir(&self.cfg),
+            self.cfg.insecure_registries.clone(),
+        )
         .with_peers(crate::net::images::peer_list(Arc::downgrade(self), node_id))
         .with_writer(writer)
         .with_network(self.cfg.data_dir.join("netns"), directory);

@@ -77,14 +77,16 @@ pub fn open(pki: &Path, registry: &str, sealed: &[u8]) -> Result<Credentials, Se
 /// The sealed credentials an agent last saw, and how to open them.
 pub struct PullAuth {
     pki: PathBuf,
+    insecure: Vec<String>,
     sealed: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl PullAuth {
-    /// For a node whose pki dir is `pki`.
-    pub fn new(pki: PathBuf) -> PullAuth {
+    /// For a node whose pki dir is `pki`, allowed plain HTTP to `insecure`.
+    pub fn new(pki: PathBuf, insecure: Vec<String>) -> PullAuth {
         PullAuth {
             pki,
+            insecure,
             sealed: Mutex::new(BTreeMap::new()),
         }
     }
@@ -119,7 +121,7 @@ impl PullAuth {
         });
         RegistryOptions {
             credentials,
-            ..Default::default()
+            insecure: self.insecure.clone(),
         }
     }
 }

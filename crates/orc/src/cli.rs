@@ -109,6 +109,10 @@ pub struct DaemonArgs {
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "ORC_LOG", default_value = "info,openraft=error,sled=warn")]
     pub log: String,
+    /// A registry (HOST[:PORT]) this node may reach over plain HTTP (repeatable);
+    /// loopback registries always may.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone, Copy)]

@@ -111,7 +111,7 @@ impl Agent {
                 logger_binary,
                 log_max_bytes,
                 log_max_files,
-                registry: crate::registry_auth::PullAuth::new(PathBuf::new()),
+                registry: crate::registry_auth::PullAuth::new(PathBuf::new(), Vec::new()),
                 peers: None,
                 writer: None,
                 reported: Mutex::new(None),
@@ -125,10 +125,11 @@ impl Agent {
         }
     }
 
-    /// Opens registry credentials with the CA key under `pki` (managers).
-    pub fn with_pki(mut self, pki: PathBuf) -> Agent {
+    /// Opens registry credentials with the CA key under `pki` (managers); may
+    /// reach the `insecure` registries over plain HTTP.
+    pub fn with_pki(mut self, pki: PathBuf, insecure: Vec<String>) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
-            ctx.registry = crate::registry_auth::PullAuth::new(pki);
+            ctx.registry = crate::registry_auth::PullAuth::new(pki, insecure);
         }
         self
     }

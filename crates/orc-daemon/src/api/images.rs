@@ -12,7 +12,10 @@ use tokio::sync::mpsc;
 
 /// Credentials as this node can open them (none on a worker or outside a cluster).
 pub(super) fn auth(daemon: &Daemon) -> PullAuth {
-    let auth = PullAuth::new(security::pki_dir(&daemon.cfg));
+    let auth = PullAuth::new(
+        security::pki_dir(&daemon.cfg),
+        daemon.cfg.insecure_registries.clone(),
+    );
     if let Ok(c) = daemon.cluster() {
         auth.update(&c.snapshot());
     }

@@ -17,6 +17,7 @@ pub async fn run(args: &DaemonArgs, socket: &std::path::Path) -> anyhow::Result<
     cfg.log_max_bytes = args.log_max_bytes;
     cfg.log_max_files = args.log_max_files;
     cfg.heartbeat = std::time::Duration::from_millis(args.heartbeat_ms);
+    cfg.insecure_registries = args.insecure_registries.clone();
     cfg.logger_binary = std::env::current_exe().context("locating the orc binary")?;
     let daemon = orc_daemon::Daemon::new(cfg).context("starting the daemon")?;
     daemon.run().await.context("daemon")?;
