@@ -17,6 +17,7 @@ mod signal;
 mod stack;
 mod types;
 mod units;
+mod volume;
 
 pub use constraint::parse_constraint;
 pub use error::{Diagnostic, SpecError};

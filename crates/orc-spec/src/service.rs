@@ -3,6 +3,7 @@
 use crate::constraint::parse_constraint;
 use crate::document::{Checker, Fields, Node};
 use crate::mount::parse_mounts;
+use crate::volume::{parse_service_volumes, StackVolumes};
 use crate::names::{check_absolute_path, check_hostname, check_user};
 use crate::policy::{parse_restart, parse_stop};
 use crate::resources::parse_resources;
@@ -28,6 +29,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "hostname",
     "network_mode",
     "mounts",
+    "volumes",
 ];
 
 /// Most replicas one service may ask for.
@@ -35,7 +37,12 @@ pub const MAX_REPLICAS: i64 = 1000;
 
 /// Reads one service table. Problems go to `ck`; the returned spec holds defaults where
 /// a value was invalid, and is only used when `ck` ends up empty.
-pub(crate) fn parse_service(ck: &mut Checker<'_>, node: &Node<'_>) -> ServiceSpec {
+pub(crate) fn parse_service(
+    ck: &mut Checker<'_>,
+    node: &Node<'_>,
+    volumes: &StackVolumes<'_>,
+    uses: &mut Vec<(String, String)>,
+) -> ServiceSpec {
     let mut spec = ServiceSpec::new(String::new());
     let Some(f) = ck.table(node, SERVICE_KEYS) else {
         return spec;
@@ -72,6 +79,18 @@ pub(crate) fn parse_service(ck: &mut Checker<'_>, node: &Node<'_>) -> ServiceSpe
     }
     if let Some(n) = f.get("mounts") {
         spec.mounts = parse_mounts(ck, n);
+    }
+    if let Some(n) = f.get("volumes") {
+        for (mount, target_node) in parse_service_volumes(ck, volumes, spec.mode, uses, n) {
+            let clash = spec.mounts.iter().any(|m| m.target() == mount.target());
+            if clash {
+                ck.invalid(
+                    &target_node,
+                    format!("target {:?} is already used by a mount or volume", mount.target()),
+                );
+            }
+            spec.mounts.push(mount);
+        }
     }
     spec
 }
