@@ -17,6 +17,10 @@ pub enum ApplyError {
     NotReplicated(String),
     #[error("service name {name} is taken by stack {other_stack}")]
     NameTaken { name: String, other_stack: String },
+    #[error("no volume named {0}")]
+    NoSuchVolume(String),
+    #[error("volume {name}: {why}")]
+    VolumeConflict { name: String, why: String },
 }
 
 impl ClusterState {
@@ -235,6 +239,24 @@ impl ClusterState {
             Command::SetVip(vip) => {
                 if self.vip != *vip {
                     self.vip = vip.clone();
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
+            Command::EnsureVolumes { stack, volumes, at } => {
+                self.ensure_volumes(stack, volumes, *at, changed)
+            }
+            Command::RemoveVolume { name } => {
+                *changed |= self.storage.volumes.remove(name).is_some();
+                CommandResult::Ok
+            }
+            Command::SetVolumeAttachment { name, attachment } => {
+                self.set_attachment(name, attachment, changed)
+            }
+            Command::FenceNode { volume, node } => self.fence(volume, *node, changed),
+            Command::SetCeph(ceph) => {
+                if self.storage.ceph != *ceph {
+                    self.storage.ceph = ceph.clone();
                     *changed = true;
                 }
                 CommandResult::Ok

@@ -36,12 +36,18 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
         Ok((state, _)) => Ok(state),
         // A snapshot from before `ClusterState::vip` (the last field) ends where that
         // field would start: decode it with `None` (one 0 byte) appended.
+        // Likewise before `storage` (an empty map and `None`: two more 0 bytes).
         Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
             let mut padded = rest.to_vec();
-            padded.push(0);
-            let (state, _) =
-                bincode::serde::decode_from_slice(&padded, bincode::config::standard())?;
-            Ok(state)
+            let mut last = None;
+            for _ in 0..3 {
+                padded.push(0);
+                match bincode::serde::decode_from_slice(&padded, bincode::config::standard()) {
+                    Ok((state, _)) => return Ok(state),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.map_or(CodecError::Empty, Into::into))
         }
         Err(e) => Err(e.into()),
     }

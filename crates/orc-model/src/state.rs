@@ -45,6 +45,9 @@ pub struct ClusterState {
     /// so snapshots written before it existed still decode (see `decode_state`).
     #[serde(default)]
     pub vip: Option<VipSetting>,
+    /// Volumes and the Ceph setting. Last, like `vip` (see `decode_state`).
+    #[serde(default)]
+    pub storage: crate::Storage,
 }
 
 /// The cluster's virtual IP: a VRRPv3 virtual router every manager runs.
