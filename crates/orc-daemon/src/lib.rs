@@ -8,6 +8,7 @@ mod cluster;
 mod config;
 mod daemon;
 mod error;
+mod fencing;
 mod identity;
 mod manager;
 mod membership;
@@ -17,6 +18,7 @@ mod security;
 mod util;
 mod views;
 mod vip;
+mod volumes;
 mod writer;
 
 pub use config::DaemonConfig;

@@ -253,7 +253,7 @@ impl ClusterState {
             Command::SetVolumeAttachment { name, attachment } => {
                 self.set_attachment(name, attachment, changed)
             }
-            Command::FenceNode { volume, node } => self.fence(volume, *node, changed),
+            Command::FenceNode { volume, node, .. } => self.fence(volume, *node, changed),
             Command::SetCeph(ceph) => {
                 if self.storage.ceph != *ceph {
                     self.storage.ceph = ceph.clone();

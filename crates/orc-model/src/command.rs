@@ -124,6 +124,7 @@ pub enum Command {
     FenceNode {
         volume: String,
         node: NodeId,
+        at: Timestamp,
     },
     /// Sets or removes how nodes reach Ceph.
     SetCeph(Option<crate::CephSetting>),

@@ -24,6 +24,7 @@ mod restart;
 mod scheduler;
 mod slot;
 mod spec;
+mod volumes;
 
 /// Hash map for per-pass indexes: a fast hash with a fixed seed (keys are ids the
 /// cluster chose, not attacker-controlled input, and a fixed seed keeps runs identical).
@@ -36,3 +37,4 @@ pub use filter::{
 pub use orchestrator::{reconcile, OrchestratorConfig};
 pub use pipeline::Pipeline;
 pub use scheduler::{schedule, schedule_with, SchedulerOutput};
+pub use volumes::{task_volumes, volume_claims, volume_pins, FenceRequest, VolumeFilter, VolumePlan};

@@ -39,6 +39,35 @@ pub enum Command {
     /// The cluster's virtual IP (VRRPv3, held by one manager in the Raft majority).
     #[command(subcommand)]
     Vip(VipCmd),
+    /// List, inspect and remove volumes.
+    #[command(subcommand)]
+    Volume(VolumeCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCmd {
+    /// Every volume: driver, size, the node holding it, fenced nodes.
+    Ls(JsonFlag),
+    /// One volume in full (JSON).
+    Inspect { name: String },
+    /// Delete a volume and its data (refused while a service uses it).
+    Rm { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CephCmd {
+    /// Tell every node how to reach Ceph (checked from this node first).
+    Set {
+        /// The cluster's ceph.conf.
+        #[arg(long)]
+        conf: PathBuf,
+        /// The user's keyring (a secret: kept in Raft, 0600 on nodes, never printed).
+        #[arg(long)]
+        keyring: PathBuf,
+        /// The Ceph user (without `client.`).
+        #[arg(long, default_value = "orc")]
+        user: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,6 +160,9 @@ pub enum ClusterCmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// How nodes reach Ceph for rbd and cephfs volumes.
+    #[command(subcommand)]
+    Ceph(CephCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,6 +206,9 @@ pub enum StackCmd {
     Ls(JsonFlag),
     Rm {
         name: String,
+        /// Also delete the stack's volumes and their data.
+        #[arg(long)]
+        volumes: bool,
         #[command(flatten)]
         wait: WaitArgs,
     },

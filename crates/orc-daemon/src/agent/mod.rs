@@ -29,6 +29,8 @@ pub struct AgentCtx {
     pub logger_binary: PathBuf,
     pub log_max_bytes: u64,
     pub log_max_files: u32,
+    /// Volumes attached on this node.
+    pub volumes: Arc<crate::volumes::NodeVolumes>,
     /// Tasks whose end this agent reported but the state may not show yet.
     ended: Mutex<HashMap<TaskId, TaskState>>,
     wake: Notify,
@@ -84,6 +86,7 @@ impl Agent {
         logger_binary: PathBuf,
         log_max_bytes: u64,
         log_max_files: u32,
+        volumes: Arc<crate::volumes::NodeVolumes>,
     ) -> Agent {
         Agent {
             ctx: Arc::new(AgentCtx {
@@ -94,6 +97,7 @@ impl Agent {
                 logger_binary,
                 log_max_bytes,
                 log_max_files,
+                volumes,
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
             }),
@@ -138,6 +142,7 @@ impl Agent {
 
     async fn reconcile(&mut self, state: &ClusterState) -> Result<(), orc_runtime::RuntimeError> {
         self.workers.retain(|_, w| !w.is_finished());
+        self.ctx.volumes.set_ceph(state.storage.ceph.as_ref());
         let containers: HashMap<String, orc_runtime::ContainerInfo> = self
             .ctx
             .runtime

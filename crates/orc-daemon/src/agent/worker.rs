@@ -4,6 +4,9 @@
 use super::AgentCtx;
 use crate::util::now_ms;
 use orc_model::{Task, TaskState, TaskStatus};
+use orc_spec::Mount;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -94,11 +97,19 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
                 return;
             }
         }
+        let volumes = match attach_volumes(&ctx, &task).await {
+            Ok(v) => v,
+            Err(e) => {
+                ctx.finish(&id, failed(TaskState::Rejected, "volume attach failed", e));
+                return;
+            }
+        };
         ctx.reporter
             .report(&id, status(TaskState::Starting, "starting"));
-        let cfg = super::container::config(&task, ctx.log_config(&id));
+        let cfg = super::container::config(&task, ctx.log_config(&id), &volumes);
         if let Err(e) = ctx.runtime.run(&cfg).await {
             let _ = ctx.runtime.remove(&id).await;
+            detach_volumes(&ctx, &task).await;
             ctx.finish(
                 &id,
                 failed(
@@ -111,6 +122,11 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         }
         ctx.reporter
             .report(&id, status(TaskState::Running, "started"));
+    } else if mode == Mode::Adopt {
+        // After a daemon restart the mounts are still there: count this task in.
+        if let Err(e) = attach_volumes(&ctx, &task).await {
+            tracing::warn!(task = %id, "re-attaching volumes: {e}");
+        }
     }
     let signal = task.spec.stop.signal;
     let grace = Duration::from_millis(task.spec.stop.grace_period_ms);
@@ -148,5 +164,52 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         ctx.forget_logs(&id);
         return;
     }
+    // Detached before the end is reported: the leader then lets the volume move.
+    detach_volumes(&ctx, &task).await;
     ctx.finish(&id, final_status);
+}
+
+/// Attaches the task's volumes on this node (first use creates them); on failure
+/// detaches those already attached.
+async fn attach_volumes(
+    ctx: &AgentCtx,
+    task: &Task,
+) -> Result<HashMap<String, PathBuf>, String> {
+    let mut out = HashMap::new();
+    for m in &task.spec.mounts {
+        let Mount::Volume { name, volume, .. } = m else {
+            continue;
+        };
+        ctx.reporter.report(
+            &task.id,
+            status(TaskState::Preparing, format!("attaching volume {name}")),
+        );
+        match ctx.volumes.attach(name, volume).await {
+            Ok(path) => {
+                out.insert(name.clone(), path);
+            }
+            Err(e) => {
+                for (done, _) in &out {
+                    if let Some(Mount::Volume { volume, .. }) = task.spec.mounts.iter().find(
+                        |m| matches!(m, Mount::Volume { name, .. } if name == done),
+                    ) {
+                        let _ = ctx.volumes.detach(done, volume).await;
+                    }
+                }
+                return Err(format!("volume {name}: {e}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Detaches the task's volumes (the last task using one on this node unmounts it).
+async fn detach_volumes(ctx: &AgentCtx, task: &Task) {
+    for m in &task.spec.mounts {
+        if let Mount::Volume { name, volume, .. } = m {
+            if let Err(e) = ctx.volumes.detach(name, volume).await {
+                tracing::warn!(task = %task.id, "detaching volume {name}: {e}");
+            }
+        }
+    }
 }

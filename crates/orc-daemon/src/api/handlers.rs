@@ -76,6 +76,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             timeout_secs,
         } => {
             let cluster = daemon.cluster()?;
+            super::volumes::ensure(&cluster, &stack).await?;
             let services = stack
                 .services
                 .iter()
@@ -121,7 +122,13 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             name,
             detach,
             timeout_secs,
+            volumes,
         } => {
+            if volumes && detach {
+                return Err(DaemonError::Invalid(
+                    "--volumes waits for the services to go: drop --detach".into(),
+                ));
+            }
             let cluster = daemon.cluster()?;
             let state = cluster.snapshot();
             let ids: Vec<String> = state
@@ -141,7 +148,14 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             if !detach {
                 converge::gone(&cluster, &ids, Duration::from_secs(timeout_secs), sink).await?;
             }
-            Ok(json!({ "removed": name, "services": ids.len() }))
+            let mut removed_volumes = Vec::new();
+            if volumes {
+                for v in super::volumes::remove_stack_volumes(&daemon, &name).await? {
+                    sink.progress(format!("removed volume {v}")).await;
+                    removed_volumes.push(v);
+                }
+            }
+            Ok(json!({ "removed": name, "services": ids.len(), "volumes": removed_volumes }))
         }
         Request::ServiceLs { stack } => to_value(views::services(
             &daemon.cluster()?.snapshot(),
@@ -207,6 +221,16 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                 "error": local.error,
             }))
         }
+        Request::VolumeLs => to_value(super::volumes::list(&daemon.cluster()?.snapshot())),
+        Request::VolumeInspect { name } => {
+            super::volumes::inspect(&daemon.cluster()?.snapshot(), &name)
+        }
+        Request::VolumeRm { name } => super::volumes::remove(&daemon, &name).await,
+        Request::CephSet {
+            conf,
+            keyring,
+            user,
+        } => super::volumes::set_ceph(&daemon, conf, keyring, user).await,
         Request::NodeLs => {
             let c = daemon.cluster()?;
             to_value(views::nodes(&c.snapshot(), c.leader()))

@@ -3,6 +3,7 @@
 mod converge;
 mod handlers;
 mod nodes;
+mod volumes;
 
 use crate::{Daemon, DaemonError};
 use orc_api::{Reply, Request};

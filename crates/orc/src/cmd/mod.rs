@@ -3,8 +3,10 @@
 mod daemon;
 mod listing;
 mod vip;
+mod volume;
 
 use crate::cli::{Cli, ClusterCmd, Command, ImageCmd, NodeCmd, ServiceCmd, StackCmd, VipCmd};
+use crate::cli::{CephCmd, VolumeCmd};
 use anyhow::{bail, Context};
 use orc_api::{Client, Reply, Request};
 use serde_json::Value;
@@ -222,13 +224,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stack(StackCmd::Ls(j)) => {
             listing::stacks(call(&cli, Request::StackLs).await?, j.json)
         }
-        Command::Stack(StackCmd::Rm { name, wait }) => {
+        Command::Stack(StackCmd::Rm {
+            name,
+            volumes,
+            wait,
+        }) => {
             call(
                 &cli,
                 Request::StackRm {
                     name: name.clone(),
                     detach: wait.detach,
                     timeout_secs: wait.timeout,
+                    volumes: *volumes,
                 },
             )
             .await?;
@@ -304,6 +311,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 VipCmd::Unset => println!("virtual IP removed"),
                 VipCmd::Status(j) => vip::print_status(&v, j.json)?,
             }
+            Ok(())
+        }
+        Command::Volume(VolumeCmd::Ls(j)) => {
+            volume::list(call(&cli, Request::VolumeLs).await?, j.json)
+        }
+        Command::Volume(VolumeCmd::Inspect { name }) => crate::output::json(
+            &call(&cli, Request::VolumeInspect { name: name.clone() }).await?,
+        ),
+        Command::Volume(VolumeCmd::Rm { name }) => {
+            call(&cli, Request::VolumeRm { name: name.clone() }).await?;
+            println!("removed volume {name}");
+            Ok(())
+        }
+        Command::Cluster(ClusterCmd::Ceph(CephCmd::Set {
+            conf,
+            keyring,
+            user,
+        })) => {
+            let v = call(&cli, volume::ceph_set_request(conf, keyring, user)?).await?;
+            println!(
+                "Ceph set for user client.{} (health: {})",
+                v["user"].as_str().unwrap_or("?"),
+                v["health"].as_str().unwrap_or("?")
+            );
             Ok(())
         }
     }
