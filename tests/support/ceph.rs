@@ -215,7 +215,14 @@ log file = {d}/log/$name.$pid.log
 
     fn bootstrap(&mut self) -> Result<()> {
         let d = self.dir().to_path_buf();
-        for sub in ["run", "log", "mon", "osd/ceph-0", "mds/ceph-a", "mgr/ceph-x"] {
+        for sub in [
+            "run",
+            "log",
+            "mon",
+            "osd/ceph-0",
+            "mds/ceph-a",
+            "mgr/ceph-x",
+        ] {
             std::fs::create_dir_all(d.join(sub))?;
         }
         let (v2, v1) = free_ports(self.ip, self.netns.as_deref())?;
@@ -288,7 +295,14 @@ log file = {d}/log/$name.$pid.log
         self.keyring(
             "mgr.x",
             &d.join("mgr/ceph-x/keyring"),
-            &["mon", "allow profile mgr", "osd", "allow *", "mds", "allow *"],
+            &[
+                "mon",
+                "allow profile mgr",
+                "osd",
+                "allow *",
+                "mds",
+                "allow *",
+            ],
         )?;
         self.spawn("ceph-mgr", &["-i", "x"])?;
 
@@ -309,13 +323,10 @@ log file = {d}/log/$name.$pid.log
                 "allow *",
             ],
         )?;
-        checked(self.command("ceph-osd").args([
-            "-i",
-            "0",
-            "--mkfs",
-            "--osd-uuid",
-            &osd_uuid,
-        ]))?;
+        checked(
+            self.command("ceph-osd")
+                .args(["-i", "0", "--mkfs", "--osd-uuid", &osd_uuid]),
+        )?;
         self.spawn("ceph-osd", &["-i", "0"])?;
         self.keyring(
             "mds.a",

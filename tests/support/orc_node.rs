@@ -272,6 +272,8 @@ impl OrcNode {
 impl Drop for OrcNode {
     fn drop(&mut self) {
         let _ = self.kill_daemon();
+        // Volumes the agent attached (FUSE and loop mounts under the data dir).
+        crate::cleanup::unmount_under(self.dir.path());
         // containerd's own Drop then kills shims and containers and removes its dir.
     }
 }

@@ -78,7 +78,11 @@ impl NodeVolumes {
     }
 
     fn volumes(&self) -> Volumes {
-        let tool = self.ceph.lock().ok().and_then(|c| c.as_ref().map(|(_, t)| t.clone()));
+        let tool = self
+            .ceph
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|(_, t)| t.clone()));
         Volumes::new(self.root.clone(), tool)
     }
 
@@ -115,9 +119,15 @@ impl NodeVolumes {
     }
 
     /// Cuts the node at `address` off the volume at Ceph.
-    pub async fn fence(&self, name: &str, spec: &VolumeSpec, address: &str) -> Result<(), VolumeError> {
+    pub async fn fence(
+        &self,
+        name: &str,
+        spec: &VolumeSpec,
+        address: &str,
+    ) -> Result<(), VolumeError> {
         let (n, s, a) = (name.to_string(), spec.clone(), address.to_string());
-        self.blocking(move |v| v.driver(&s)?.fence(&n, &s, &a)).await
+        self.blocking(move |v| v.driver(&s)?.fence(&n, &s, &a))
+            .await
     }
 
     /// Deletes the volume's data (Ceph image or subvolume; a local directory here).

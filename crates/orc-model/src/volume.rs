@@ -73,7 +73,10 @@ impl std::fmt::Debug for CephSetting {
 impl ClusterState {
     /// Volumes of a stack.
     pub fn volumes_in_stack<'a>(&'a self, stack: &'a str) -> impl Iterator<Item = &'a Volume> {
-        self.storage.volumes.values().filter(move |v| v.stack == stack)
+        self.storage
+            .volumes
+            .values()
+            .filter(move |v| v.stack == stack)
     }
 
     pub(crate) fn ensure_volumes(

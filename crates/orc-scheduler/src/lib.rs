@@ -37,4 +37,6 @@ pub use filter::{
 pub use orchestrator::{reconcile, OrchestratorConfig};
 pub use pipeline::Pipeline;
 pub use scheduler::{schedule, schedule_with, SchedulerOutput};
-pub use volumes::{task_volumes, volume_claims, volume_pins, FenceRequest, VolumeFilter, VolumePlan};
+pub use volumes::{
+    task_volumes, volume_claims, volume_pins, FenceRequest, VolumeFilter, VolumePlan,
+};

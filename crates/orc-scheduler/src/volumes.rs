@@ -98,7 +98,8 @@ pub fn volume_claims(
     let mut plan = VolumePlan::default();
     // Nodes where a live task uses each volume (placed earlier or just now).
     let mut users: BTreeMap<&str, Vec<NodeId>> = BTreeMap::new();
-    let placed: BTreeMap<&str, NodeId> = assignments.iter().map(|(t, n)| (t.as_str(), *n)).collect();
+    let placed: BTreeMap<&str, NodeId> =
+        assignments.iter().map(|(t, n)| (t.as_str(), *n)).collect();
     for t in state.tasks.values() {
         let node = match placed.get(t.id.as_str()) {
             Some(n) => *n,
@@ -126,7 +127,11 @@ pub fn volume_claims(
         match &v.attachment {
             None => {
                 if let Some(node) = on.and_then(|n| n.first()) {
-                    let address = state.nodes.get(node).map(|n| n.address.clone()).unwrap_or_default();
+                    let address = state
+                        .nodes
+                        .get(node)
+                        .map(|n| n.address.clone())
+                        .unwrap_or_default();
                     let local = v.spec.driver == VolumeDriver::Local;
                     plan.commands.push(Command::SetVolumeAttachment {
                         name: v.name.clone(),
@@ -150,10 +155,12 @@ pub fn volume_claims(
                 }
                 // A live node whose tasks ended has detached (agents detach before
                 // reporting the end); a local volume stays home anyway.
-                Some(n) if n.status != NodeStatus::Down => plan.commands.push(Command::SetVolumeAttachment {
-                    name: v.name.clone(),
-                    attachment: None,
-                }),
+                Some(n) if n.status != NodeStatus::Down => {
+                    plan.commands.push(Command::SetVolumeAttachment {
+                        name: v.name.clone(),
+                        attachment: None,
+                    })
+                }
                 Some(_) => {}
                 // The node was removed from the cluster.
                 None => plan.fence.push(FenceRequest {

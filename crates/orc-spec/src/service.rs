@@ -3,10 +3,10 @@
 use crate::constraint::parse_constraint;
 use crate::document::{Checker, Fields, Node};
 use crate::mount::parse_mounts;
-use crate::volume::{parse_service_volumes, StackVolumes};
 use crate::names::{check_absolute_path, check_hostname, check_user};
 use crate::policy::{parse_restart, parse_stop};
 use crate::resources::parse_resources;
+use crate::volume::{parse_service_volumes, StackVolumes};
 use crate::{ServiceMode, ServiceSpec};
 use std::collections::BTreeMap;
 use toml_edit::Value;
@@ -86,7 +86,10 @@ pub(crate) fn parse_service(
             if clash {
                 ck.invalid(
                     &target_node,
-                    format!("target {:?} is already used by a mount or volume", mount.target()),
+                    format!(
+                        "target {:?} is already used by a mount or volume",
+                        mount.target()
+                    ),
                 );
             }
             spec.mounts.push(mount);

@@ -70,7 +70,10 @@ fn parse_volume(ck: &mut Checker<'_>, node: &Node<'_>) -> Option<VolumeSpec> {
             ck.error(
                 &n.key_span,
                 &n.path,
-                format!("`{key}` does not apply to {kind} volumes (they take: {})", allowed.join(", ")),
+                format!(
+                    "`{key}` does not apply to {kind} volumes (they take: {})",
+                    allowed.join(", ")
+                ),
             );
         }
     }
@@ -89,7 +92,10 @@ fn parse_volume(ck: &mut Checker<'_>, node: &Node<'_>) -> Option<VolumeSpec> {
             let fs_type = text(ck, "fs_type").unwrap_or_else(|| "ext4".into());
             if !matches!(fs_type.as_str(), "ext4" | "xfs") {
                 if let Some(n) = f.get("fs_type") {
-                    ck.invalid(n, format!("unsupported fs_type {fs_type:?}; use \"ext4\" or \"xfs\""));
+                    ck.invalid(
+                        n,
+                        format!("unsupported fs_type {fs_type:?}; use \"ext4\" or \"xfs\""),
+                    );
                 }
             }
             if size.is_none() && f.get("size").is_none() {

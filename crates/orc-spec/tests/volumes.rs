@@ -70,7 +70,13 @@ fn volumes_normalise_and_resolve_to_full_names() {
         }
         m => panic!("{m:?}"),
     }
-    assert!(matches!(&s.services["web"].mounts[0], Mount::Volume { read_only: true, .. }));
+    assert!(matches!(
+        &s.services["web"].mounts[0],
+        Mount::Volume {
+            read_only: true,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -79,11 +85,22 @@ fn unknown_driver_bad_size_and_foreign_keys_name_line_and_field() {
         "[volumes.a]\ndriver = \"nfs\"\n[volumes.b]\ndriver = \"rbd\"\nsize = \"ten\"\n[volumes.c]\ndriver = \"local\"\npool = \"x\"\n[services.s]\nimage = \"i\"\n",
     );
     assert_eq!(d.len(), 3, "{d:?}");
-    assert_eq!((d[0].line, d[0].column, d[0].field.as_str()), (2, 10, "volumes.a.driver"));
-    assert!(d[0].message.contains("unknown volume driver \"nfs\""), "{}", d[0].message);
+    assert_eq!(
+        (d[0].line, d[0].column, d[0].field.as_str()),
+        (2, 10, "volumes.a.driver")
+    );
+    assert!(
+        d[0].message.contains("unknown volume driver \"nfs\""),
+        "{}",
+        d[0].message
+    );
     assert_eq!((d[1].line, d[1].field.as_str()), (5, "volumes.b.size"));
     assert_eq!((d[2].line, d[2].field.as_str()), (8, "volumes.c.pool"));
-    assert!(d[2].message.contains("does not apply to local"), "{}", d[2].message);
+    assert!(
+        d[2].message.contains("does not apply to local"),
+        "{}",
+        d[2].message
+    );
 }
 
 #[test]
@@ -94,7 +111,11 @@ fn rbd_needs_a_size_and_sources_must_exist() {
     assert_eq!(d.len(), 2, "{d:?}");
     assert!(d[0].message.contains("missing required key `size`"));
     assert_eq!(d[1].field, "services.s.volumes[0].source");
-    assert!(d[1].message.contains("declared volumes: db"), "{}", d[1].message);
+    assert!(
+        d[1].message.contains("declared volumes: db"),
+        "{}",
+        d[1].message
+    );
 }
 
 #[test]
@@ -105,7 +126,11 @@ fn single_writer_volumes_refuse_replicas_and_sharing() {
     assert_eq!(d.len(), 2, "{d:?}");
     assert!(d[0].message.contains("3 replicas"), "{}", d[0].message);
     assert_eq!(d[1].field, "services.b.volumes[0].source");
-    assert!(d[1].message.contains("already used by services.a"), "{}", d[1].message);
+    assert!(
+        d[1].message.contains("already used by services.a"),
+        "{}",
+        d[1].message
+    );
 }
 
 #[test]

@@ -30,8 +30,10 @@ fn fs_and_group(spec: &VolumeSpec) -> (&str, Option<&str>) {
 
 /// Whether this kernel has the CephFS client.
 fn kernel_client() -> bool {
-    std::fs::read_to_string("/proc/filesystems")
-        .is_ok_and(|f| f.lines().any(|l| l.split_whitespace().last() == Some("ceph")))
+    std::fs::read_to_string("/proc/filesystems").is_ok_and(|f| {
+        f.lines()
+            .any(|l| l.split_whitespace().last() == Some("ceph"))
+    })
 }
 
 /// Writes `text` to `path`, readable by root only.
@@ -48,7 +50,12 @@ fn write_secret(path: &Path, text: &str) -> Result<(), VolumeError> {
 }
 
 impl CephFs<'_> {
-    fn subvolume_args<'s>(&self, verb: &'s str, name: &'s str, spec: &'s VolumeSpec) -> Vec<&'s str> {
+    fn subvolume_args<'s>(
+        &self,
+        verb: &'s str,
+        name: &'s str,
+        spec: &'s VolumeSpec,
+    ) -> Vec<&'s str> {
         let (fs, group) = fs_and_group(spec);
         let mut args = vec!["fs", "subvolume", verb, fs, name];
         if let Some(g) = group {
@@ -73,7 +80,8 @@ impl CephFs<'_> {
             return Ok(k);
         }
         let (fs, _) = fs_and_group(spec);
-        self.tool.ceph(&["fs", "authorize", fs, &entity, path, "rw"])
+        self.tool
+            .ceph(&["fs", "authorize", fs, &entity, path, "rw"])
     }
 }
 
@@ -118,7 +126,10 @@ impl Driver for CephFs<'_> {
                 secret.display(),
                 self.tool.conf.display()
             );
-            run("mount", &["-t", "ceph", &format!(":{path}"), &m, "-o", &opts])?;
+            run(
+                "mount",
+                &["-t", "ceph", &format!(":{path}"), &m, "-o", &opts],
+            )?;
         } else {
             let mut c = std::process::Command::new("ceph-fuse");
             c.arg("-c")
@@ -126,10 +137,17 @@ impl Driver for CephFs<'_> {
                 .args(["--id", &user, "--keyring"])
                 .arg(&keyring)
                 .args(["-r", &path, &m]);
-            output(c, "ceph-fuse", &format!("--id {user} -r {path} {m}"), "package ceph-fuse")?;
+            output(
+                c,
+                "ceph-fuse",
+                &format!("--id {user} -r {path} {m}"),
+                "package ceph-fuse",
+            )?;
         }
         if !is_mounted(&mnt) {
-            return Err(VolumeError::Other(format!("cephfs volume {name}: {m} is not mounted after mounting it")));
+            return Err(VolumeError::Other(format!(
+                "cephfs volume {name}: {m} is not mounted after mounting it"
+            )));
         }
         Ok(mnt)
     }

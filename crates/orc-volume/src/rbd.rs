@@ -29,7 +29,10 @@ fn kernel_rbd() -> bool {
 /// Makes a filesystem on `dev` unless it holds one already.
 fn format_if_blank(dev: &str, fs_type: &str) -> Result<(), VolumeError> {
     // blkid exits 2 when it finds no signature at all.
-    match std::process::Command::new("blkid").args(["-p", dev]).output() {
+    match std::process::Command::new("blkid")
+        .args(["-p", dev])
+        .output()
+    {
         Ok(o) if o.status.code() == Some(2) => {
             let mkfs = format!("mkfs.{fs_type}");
             let force = if fs_type == "xfs" { "-f" } else { "-F" };
@@ -73,7 +76,9 @@ impl Driver for Rbd<'_> {
             return Ok(());
         }
         let size = format!("{}K", spec.size_bytes.div_ceil(1024).max(1024));
-        self.tool.rbd(&["create", "--size", &size, &image]).map(drop)
+        self.tool
+            .rbd(&["create", "--size", &size, &image])
+            .map(drop)
     }
 
     fn attach(&self, name: &str, spec: &VolumeSpec) -> Result<PathBuf, VolumeError> {
@@ -102,8 +107,11 @@ impl Driver for Rbd<'_> {
             make_dir(&fuse)?;
             if !is_mounted(&fuse) {
                 let f = fuse.display().to_string();
-                self.tool
-                    .run("rbd-fuse", &["-p", pool, "-r", name, &f], "package rbd-fuse")?;
+                self.tool.run(
+                    "rbd-fuse",
+                    &["-p", pool, "-r", name, &f],
+                    "package rbd-fuse",
+                )?;
             }
             let file = fuse.join(name).display().to_string();
             let attached = format_if_blank(&file, fs_type)

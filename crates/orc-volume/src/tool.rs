@@ -44,7 +44,12 @@ impl CephTool {
     }
 
     /// Runs `program` with the tool's identity and `args`.
-    pub fn run(&self, program: &str, args: &[&str], hint: &'static str) -> Result<String, VolumeError> {
+    pub fn run(
+        &self,
+        program: &str,
+        args: &[&str],
+        hint: &'static str,
+    ) -> Result<String, VolumeError> {
         let mut c = self.command(program);
         c.args(args);
         output(c, program, &args.join(" "), hint)

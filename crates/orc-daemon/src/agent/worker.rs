@@ -171,10 +171,7 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
 
 /// Attaches the task's volumes on this node (first use creates them); on failure
 /// detaches those already attached.
-async fn attach_volumes(
-    ctx: &AgentCtx,
-    task: &Task,
-) -> Result<HashMap<String, PathBuf>, String> {
+async fn attach_volumes(ctx: &AgentCtx, task: &Task) -> Result<HashMap<String, PathBuf>, String> {
     let mut out = HashMap::new();
     for m in &task.spec.mounts {
         let Mount::Volume { name, volume, .. } = m else {
@@ -190,9 +187,12 @@ async fn attach_volumes(
             }
             Err(e) => {
                 for (done, _) in &out {
-                    if let Some(Mount::Volume { volume, .. }) = task.spec.mounts.iter().find(
-                        |m| matches!(m, Mount::Volume { name, .. } if name == done),
-                    ) {
+                    if let Some(Mount::Volume { volume, .. }) = task
+                        .spec
+                        .mounts
+                        .iter()
+                        .find(|m| matches!(m, Mount::Volume { name, .. } if name == done))
+                    {
                         let _ = ctx.volumes.detach(done, volume).await;
                     }
                 }

@@ -75,9 +75,10 @@ fn users(state: &ClusterState, name: &str) -> Vec<String> {
                 .services
                 .values()
                 .filter(|s| {
-                    s.spec.mounts.iter().any(
-                        |m| matches!(m, orc_spec::Mount::Volume { name: n, .. } if n == name),
-                    )
+                    s.spec
+                        .mounts
+                        .iter()
+                        .any(|m| matches!(m, orc_spec::Mount::Volume { name: n, .. } if n == name))
                 })
                 .map(|s| s.name.clone()),
         )
@@ -126,7 +127,10 @@ pub async fn remove(daemon: &Daemon, name: &str) -> Result<Value, DaemonError> {
 }
 
 /// The volumes of `stack` (`orc stack rm --volumes`), once its services are gone.
-pub async fn remove_stack_volumes(daemon: &Daemon, stack: &str) -> Result<Vec<String>, DaemonError> {
+pub async fn remove_stack_volumes(
+    daemon: &Daemon,
+    stack: &str,
+) -> Result<Vec<String>, DaemonError> {
     let names: Vec<String> = daemon
         .cluster()?
         .snapshot()
@@ -134,6 +138,19 @@ pub async fn remove_stack_volumes(daemon: &Daemon, stack: &str) -> Result<Vec<St
         .map(|v| v.name.clone())
         .collect();
     for n in &names {
+        // The leader releases a claim once the task's end (after its detach) is in.
+        let released = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        while daemon
+            .cluster()?
+            .snapshot()
+            .storage
+            .volumes
+            .get(n)
+            .is_some_and(|v| v.attachment.is_some() && v.spec.driver.single_writer())
+            && tokio::time::Instant::now() < released
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         remove(daemon, n).await?;
     }
     Ok(names)
@@ -141,7 +158,12 @@ pub async fn remove_stack_volumes(daemon: &Daemon, stack: &str) -> Result<Vec<St
 
 /// `orc cluster ceph set`: checks the files and that Ceph answers with them from this
 /// node, then commits the setting. The keyring is never echoed or logged.
-pub async fn set_ceph(daemon: &Daemon, conf: String, keyring: String, user: String) -> Result<Value, DaemonError> {
+pub async fn set_ceph(
+    daemon: &Daemon,
+    conf: String,
+    keyring: String,
+    user: String,
+) -> Result<Value, DaemonError> {
     let user = user.strip_prefix("client.").unwrap_or(&user).to_string();
     if user.is_empty() || user.contains(char::is_whitespace) {
         return Err(DaemonError::Invalid(format!("invalid Ceph user {user:?}")));
@@ -152,7 +174,9 @@ pub async fn set_ceph(daemon: &Daemon, conf: String, keyring: String, user: Stri
         ));
     }
     if !keyring.contains("key =") && !keyring.contains("key=") {
-        return Err(DaemonError::Invalid("the keyring holds no `key = …` line".into()));
+        return Err(DaemonError::Invalid(
+            "the keyring holds no `key = …` line".into(),
+        ));
     }
     let setting = CephSetting {
         conf,
@@ -168,6 +192,8 @@ pub async fn set_ceph(daemon: &Daemon, conf: String, keyring: String, user: Stri
     let health = health.map_err(|e| {
         DaemonError::Invalid(format!("Ceph does not answer with this setting: {e}"))
     })?;
-    cluster.propose(Command::SetCeph(Some(setting.clone()))).await?;
+    cluster
+        .propose(Command::SetCeph(Some(setting.clone())))
+        .await?;
     Ok(json!({ "user": setting.user, "health": health.trim() }))
 }

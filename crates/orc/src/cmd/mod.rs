@@ -5,8 +5,8 @@ mod listing;
 mod vip;
 mod volume;
 
-use crate::cli::{Cli, ClusterCmd, Command, ImageCmd, NodeCmd, ServiceCmd, StackCmd, VipCmd};
 use crate::cli::{CephCmd, VolumeCmd};
+use crate::cli::{Cli, ClusterCmd, Command, ImageCmd, NodeCmd, ServiceCmd, StackCmd, VipCmd};
 use anyhow::{bail, Context};
 use orc_api::{Client, Reply, Request};
 use serde_json::Value;
@@ -316,9 +316,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Volume(VolumeCmd::Ls(j)) => {
             volume::list(call(&cli, Request::VolumeLs).await?, j.json)
         }
-        Command::Volume(VolumeCmd::Inspect { name }) => crate::output::json(
-            &call(&cli, Request::VolumeInspect { name: name.clone() }).await?,
-        ),
+        Command::Volume(VolumeCmd::Inspect { name }) => {
+            crate::output::json(&call(&cli, Request::VolumeInspect { name: name.clone() }).await?)
+        }
         Command::Volume(VolumeCmd::Rm { name }) => {
             call(&cli, Request::VolumeRm { name: name.clone() }).await?;
             println!("removed volume {name}");

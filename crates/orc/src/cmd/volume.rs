@@ -38,9 +38,8 @@ pub fn list(v: Value, as_json: bool) -> anyhow::Result<()> {
 
 /// Reads the conf and keyring files into a `CephSet` request.
 pub fn ceph_set_request(conf: &Path, keyring: &Path, user: &str) -> anyhow::Result<Request> {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
-    };
+    let read =
+        |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
     Ok(Request::CephSet {
         conf: read(conf)?,
         keyring: read(keyring)?,
