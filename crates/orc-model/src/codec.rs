@@ -38,10 +38,10 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
         // field would start: decode it with `None` (one 0 byte) appended.
         // Likewise before `storage` (an empty map and `None`: two more 0 bytes).
         Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
-            let mut padded = rest.to_vec();
             let mut last = None;
-            for _ in 0..3 {
-                padded.push(0);
+            for missing in 1..=3 {
+                let mut padded = rest.to_vec();
+                padded.resize(rest.len() + missing, 0);
                 match bincode::serde::decode_from_slice(&padded, bincode::config::standard()) {
                     Ok((state, _)) => return Ok(state),
                     Err(e) => last = Some(e),

@@ -78,6 +78,7 @@ pub struct Agent {
 }
 
 impl Agent {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         node_id: NodeId,
         runtime: Runtime,

@@ -186,7 +186,7 @@ async fn attach_volumes(ctx: &AgentCtx, task: &Task) -> Result<HashMap<String, P
                 out.insert(name.clone(), path);
             }
             Err(e) => {
-                for (done, _) in &out {
+                for done in out.keys() {
                     if let Some(Mount::Volume { volume, .. }) = task
                         .spec
                         .mounts
