@@ -137,8 +137,28 @@ impl Driver for Rbd<'_> {
         Ok(())
     }
 
-    fn fence(&self, _name: &str, _spec: &VolumeSpec, address: &str) -> Result<(), VolumeError> {
-        self.tool.blocklist(address)
+    fn fence(&self, name: &str, spec: &VolumeSpec, address: &str) -> Result<(), VolumeError> {
+        self.tool.blocklist(address)?;
+        // Break the image locks the fenced node held (librbd's exclusive lock), or
+        // the next writer waits for an owner that will never answer.
+        let (pool, _) = pool_and_fs(spec);
+        let image = format!("{pool}/{name}");
+        let ip = address.rsplit_once(':').map_or(address, |(ip, _)| ip);
+        let out = self.tool.rbd(&["lock", "ls", "--format", "json", &image])?;
+        let locks: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        for l in locks.as_array().into_iter().flatten() {
+            let (Some(id), Some(locker), Some(addr)) = (
+                l["id"].as_str(),
+                l["locker"].as_str(),
+                l["address"].as_str(),
+            ) else {
+                continue;
+            };
+            if addr.split(':').next() == Some(ip) {
+                self.tool.rbd(&["lock", "rm", &image, id, locker])?;
+            }
+        }
+        Ok(())
     }
 
     fn delete(&self, name: &str, spec: &VolumeSpec) -> Result<(), VolumeError> {

@@ -181,8 +181,15 @@ async fn attach_volumes(ctx: &AgentCtx, task: &Task) -> Result<HashMap<String, P
             &task.id,
             status(TaskState::Preparing, format!("attaching volume {name}")),
         );
+        let started = std::time::Instant::now();
         match ctx.volumes.attach(name, volume).await {
             Ok(path) => {
+                tracing::info!(
+                    task = %task.id,
+                    volume = %name,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "attached volume"
+                );
                 out.insert(name.clone(), path);
             }
             Err(e) => {

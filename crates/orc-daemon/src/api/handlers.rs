@@ -135,7 +135,8 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                 .services_in_stack(&name)
                 .map(|s| s.id.clone())
                 .collect();
-            if ids.is_empty() {
+            let has_volumes = state.volumes_in_stack(&name).next().is_some();
+            if ids.is_empty() && !(volumes && has_volumes) {
                 return Err(DaemonError::Invalid(format!("no stack named {name}")));
             }
             cluster
