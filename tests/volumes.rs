@@ -262,8 +262,7 @@ fn failover_fences_the_dead_node(env: &mut Env, ceph: &Ceph) -> Result<()> {
         .node(y)
         .daemon_log()
         .lines()
-        .filter(|l| l.contains("attached volume") && l.contains("st_db"))
-        .last()
+        .rfind(|l| l.contains("attached volume") && l.contains("st_db"))
         .and_then(|l| {
             l.split("elapsed_ms")
                 .nth(1)
