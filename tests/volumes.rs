@@ -139,9 +139,7 @@ fn scenarios(env: &mut Env, ceph: &Ceph) -> Result<()> {
     ])?;
     ensure!(out.contains("client.admin"), "{out}");
     data_survives_redeploy(env, ceph)?;
-    // Failover with fencing (`failover_fences_the_dead_node`) is not run yet: after
-    // the leader fences the dead node, the new node's rbd-fuse + loop mount of the
-    // image hangs on this machine (no krbd); see docs/ARCHITECTURE.md, Volumes.
+    failover_fences_the_dead_node(env, ceph)?;
     local_volume_pins_its_service(env)?;
     // Clean up through orc: services go, volumes and their data too.
     env.c
@@ -216,7 +214,6 @@ fn data_survives_redeploy(env: &Env, ceph: &Ceph) -> Result<()> {
 /// The node running the stateful service loses its daemon (its container and Ceph
 /// clients keep running, as on a hung board): the leader fences it at Ceph, then the
 /// service runs on another node with its data, and the dead node's writes fail.
-#[allow(dead_code)]
 fn failover_fences_the_dead_node(env: &mut Env, ceph: &Ceph) -> Result<()> {
     env.c.deploy(0, "st", STATEFUL)?;
     env.c.wait_service(0, "st_app", 1)?;
@@ -263,10 +260,12 @@ fn failover_fences_the_dead_node(env: &mut Env, ceph: &Ceph) -> Result<()> {
         .daemon_log()
         .lines()
         .rfind(|l| l.contains("attached volume") && l.contains("st_db"))
-        .and_then(|l| {
-            l.split("elapsed_ms")
-                .nth(1)
-                .map(|r| r.chars().filter(char::is_ascii_digit).collect::<String>())
+        .and_then(|l| l.rsplit('=').next())
+        .map(|r| {
+            r.trim_start_matches("\u{1b}[0m")
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
         })
         .unwrap_or_default();
     println!(
@@ -275,32 +274,39 @@ fn failover_fences_the_dead_node(env: &mut Env, ceph: &Ceph) -> Result<()> {
         fenced.as_millis(),
         running.as_millis()
     );
-    // The dead node's client is fenced: a write through its rbd-fuse fails.
-    let img = env.volumes_dir(x).join("st_db/fuse/st_db");
+    // The dead node is fenced: a Ceph client there can no longer write the image.
+    let data = env.c.node(x).data_dir();
     let out = env
         .c
         .host(x)
         .command("timeout")
+        .args(["-s", "KILL", "30", "rbd", "-c"])
+        .arg(data.join("ceph/ceph.conf"))
+        .args(["--id", "admin", "--keyring"])
+        .arg(data.join("ceph/keyring"))
         .args([
-            "20",
-            "dd",
-            "if=/dev/zero",
-            "bs=4096",
-            "count=1",
-            "seek=100",
-            "oflag=direct",
-            "conv=notrunc",
+            "bench",
+            "--io-type",
+            "write",
+            "--io-size",
+            "4K",
+            "--io-total",
+            "4K",
+            "rbd/st_db",
         ])
-        .arg(format!("of={}", img.display()))
         .output()?;
     ensure!(
         !out.status.success(),
         "the fenced node could still write the image: {}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stdout)
     );
     println!(
-        "fenced write on the dead node: {}",
-        String::from_utf8_lossy(&out.stderr).trim()
+        "fenced write on the dead node: {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
     );
 
     // It comes back: its stale container is stopped and its mounts go.

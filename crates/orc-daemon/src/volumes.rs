@@ -157,4 +157,22 @@ impl NodeVolumes {
             let _ = std::fs::remove_dir(parent);
         }
     }
+
+    /// This node was fenced off `name`: kill its clients and drop its mounts.
+    pub async fn force_detach(&self, name: &str) {
+        let mut refs = self.refs.lock().await;
+        refs.remove(name);
+        let n = name.to_string();
+        let _ = self
+            .blocking(move |v| {
+                v.force_detach(&n);
+                Ok(())
+            })
+            .await;
+    }
+
+    /// Whether `name` is mounted on this node.
+    pub fn is_attached(&self, name: &str) -> bool {
+        orc_volume::is_mounted(&self.root.join(name).join("mnt"))
+    }
 }

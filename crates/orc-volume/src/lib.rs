@@ -18,7 +18,7 @@ pub mod rbd;
 mod tool;
 
 pub use error::VolumeError;
-pub use mounts::{is_mounted, unmount};
+pub use mounts::{is_mounted, kill_fuse_daemons, unmount};
 pub use tool::CephTool;
 
 use orc_spec::{VolumeDriver, VolumeSpec};
@@ -65,6 +65,19 @@ impl Volumes {
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Tears `name` down on a node that was fenced off it: its Ceph clients are
+    /// blocklisted and would hang every unmount, so they are killed first, then the
+    /// mounts are detached lazily and loop devices released. Any driver.
+    pub fn force_detach(&self, name: &str) {
+        let dir = self.dir(name);
+        mounts::kill_fuse_daemons(&dir);
+        mounts::unmount_lazy(&dir.join("mnt"));
+        for dev in rbd::loop_devices_under(&dir.join("fuse")) {
+            let _ = mounts::run("losetup", &["-d", &dev]);
+        }
+        mounts::unmount_lazy(&dir.join("fuse"));
     }
 
     /// The driver for `spec`.

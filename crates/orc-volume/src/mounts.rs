@@ -79,3 +79,41 @@ pub(crate) fn make_dir(dir: &Path) -> Result<(), VolumeError> {
         .create(dir)
         .map_err(|e| VolumeError::io("creating", dir, e))
 }
+
+/// SIGKILLs FUSE daemons (ceph-fuse, rbd-fuse) whose command line names a path under
+/// `dir`. A fenced client never answers again; killing it makes every request waiting
+/// on its mount fail instead of hanging.
+pub fn kill_fuse_daemons(dir: &Path) -> usize {
+    let prefix = format!("{}/", dir.display());
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(p.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let fuse = args
+            .first()
+            .is_some_and(|a| a.ends_with("ceph-fuse") || a.ends_with("rbd-fuse"));
+        if fuse && args.iter().any(|a| a.starts_with(&prefix)) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            killed += 1;
+        }
+    }
+    killed
+}
+
+/// Lazily unmounts `path` if mounted (never waits on the filesystem).
+pub(crate) fn unmount_lazy(path: &Path) {
+    if is_mounted(path) {
+        let _ = run("umount", &["-l", &path.display().to_string()]);
+    }
+}

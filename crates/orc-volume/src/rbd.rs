@@ -114,8 +114,16 @@ impl Driver for Rbd<'_> {
                 )?;
             }
             let file = fuse.join(name).display().to_string();
-            let attached = format_if_blank(&file, fs_type)
-                .and_then(|()| run("mount", &["-o", "loop", &file, &m]).map(drop));
+            // losetup, not `mount -o loop`: the latter stats the backing file of every
+            // loop device to avoid duplicates, and one served by a fenced (hung) FUSE
+            // client never answers.
+            let attached = format_if_blank(&file, fs_type).and_then(|()| {
+                let dev = run("losetup", &["--find", "--show", &file])?;
+                let dev = dev.trim().to_string();
+                run("mount", &[&dev, &m]).map(drop).inspect_err(|_| {
+                    let _ = run("losetup", &["-d", &dev]);
+                })
+            });
             if let Err(e) = attached {
                 let _ = unmount(&fuse);
                 return Err(e);
@@ -128,6 +136,9 @@ impl Driver for Rbd<'_> {
         let (pool, _) = pool_and_fs(spec);
         let dir = self.root.join(name);
         unmount(&dir.join("mnt"))?;
+        for dev in loop_devices_under(&dir.join("fuse")) {
+            run("losetup", &["-d", &dev])?;
+        }
         unmount(&dir.join("fuse"))?;
         if kernel_rbd() {
             if let Some(dev) = self.mapped(pool, name)? {
@@ -169,4 +180,23 @@ impl Driver for Rbd<'_> {
         }
         Ok(())
     }
+}
+
+/// Loop devices whose backing file lies under `dir` (read from sysfs: nothing is
+/// stat'ed, so a hung FUSE mount can't block it).
+pub fn loop_devices_under(dir: &Path) -> Vec<String> {
+    let prefix = dir.to_string_lossy().into_owned();
+    let Ok(rd) = std::fs::read_dir("/sys/block") else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let backing = std::fs::read_to_string(e.path().join("loop/backing_file")).ok()?;
+            backing
+                .trim()
+                .starts_with(&prefix)
+                .then(|| format!("/dev/{name}"))
+        })
+        .collect()
 }

@@ -144,6 +144,13 @@ impl Agent {
     async fn reconcile(&mut self, state: &ClusterState) -> Result<(), orc_runtime::RuntimeError> {
         self.workers.retain(|_, w| !w.is_finished());
         self.ctx.volumes.set_ceph(state.storage.ceph.as_ref());
+        // Fenced off a volume while away: its clients here are blocklisted; drop them.
+        for v in state.storage.volumes.values() {
+            if v.fenced.contains(&self.ctx.node_id) && self.ctx.volumes.is_attached(&v.name) {
+                tracing::warn!(volume = %v.name, "this node was fenced off the volume: releasing it");
+                self.ctx.volumes.force_detach(&v.name).await;
+            }
+        }
         let containers: HashMap<String, orc_runtime::ContainerInfo> = self
             .ctx
             .runtime
