@@ -139,8 +139,11 @@ fn scenarios(env: &mut Env, ceph: &Ceph) -> Result<()> {
     ])?;
     ensure!(out.contains("client.admin"), "{out}");
     data_survives_redeploy(env, ceph)?;
-    failover_fences_the_dead_node(env, ceph)?;
+    let fenced = failover_fences_the_dead_node(env, ceph)?;
     local_volume_pins_its_service(env)?;
+    // A fenced node stays blocklisted (until the entry expires): manage Ceph from
+    // another one.
+    let via = (fenced + 1) % 3;
     // Clean up through orc: services go, volumes and their data too.
     env.c
         .node(0)
@@ -214,7 +217,7 @@ fn data_survives_redeploy(env: &Env, ceph: &Ceph) -> Result<()> {
 /// The node running the stateful service loses its daemon (its container and Ceph
 /// clients keep running, as on a hung board): the leader fences it at Ceph, then the
 /// service runs on another node with its data, and the dead node's writes fail.
-fn failover_fences_the_dead_node(env: &mut Env, ceph: &Ceph) -> Result<()> {
+fn failover_fences_the_dead_node(env: &mut Env, ceph: &Ceph) -> Result<usize> {
     env.c.deploy(0, "st", STATEFUL)?;
     env.c.wait_service(0, "st_app", 1)?;
     let x = env.running_on(0, "st_app").context("st_app runs")?;
@@ -329,7 +332,7 @@ fn failover_fences_the_dead_node(env: &mut Env, ceph: &Ceph) -> Result<()> {
         "the service stayed on {}",
         env.names[y]
     );
-    Ok(())
+    Ok(x)
 }
 
 /// A local volume pins its service to its node; while that node is down the service
