@@ -144,10 +144,15 @@ fn scenarios(env: &mut Env, ceph: &Ceph) -> Result<()> {
     // A fenced node stays blocklisted (until the entry expires): manage Ceph from
     // another one.
     let via = (fenced + 1) % 3;
-    // Clean up through orc: services go, volumes and their data too.
+    // Remove the stack with its volumes and their data.
     env.c
-        .node(0)
+        .node(via)
         .ok(&["stack", "rm", "st", "--volumes", "--timeout", "60"])?;
+    let ls = env.c.node(via).json(&["volume", "ls"])?;
+    ensure!(
+        ls.as_array().is_some_and(Vec::is_empty),
+        "volumes left: {ls}"
+    );
     ensure!(
         !ceph.rbd(&["ls", "rbd"])?.contains("st_db"),
         "the image is deleted"
