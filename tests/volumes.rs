@@ -260,7 +260,7 @@ fn failover_fences_the_dead_node(env: &mut Env, ceph: &Ceph) -> Result<usize> {
     let running = t0.elapsed();
     env.c
         .poll(WAIT, "the new task to see the old data", LOOK, || {
-            (env.runs(y, "st_db") == 4).then_some(())
+            (env.runs(y, "st_db") == 4 && env.runs(y, "st_files") == 4).then_some(())
         })?;
     let attach_ms = env
         .c
