@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 for pkg in containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived curl \
-           gcc-aarch64-linux-gnu qemu-user-static docker-registry skopeo apache2-utils openssl; do
+           gcc-aarch64-linux-gnu qemu-user-static docker-registry skopeo apache2-utils openssl \
+           ceph-mon ceph-mgr ceph-osd ceph-mds ceph-common ceph-fuse rbd-fuse uuid-runtime e2fsprogs; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

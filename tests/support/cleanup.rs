@@ -225,6 +225,37 @@ pub(crate) fn unmount_under(dir: &Path) {
             .stderr(Stdio::null())
             .status();
     }
+    // Loop devices backed by files under `dir` (orc's rbd-fuse volumes): from sysfs,
+    // without touching the backing files.
+    let Ok(rd) = std::fs::read_dir("/sys/block") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let Ok(backing) = std::fs::read_to_string(e.path().join("loop/backing_file")) else {
+            continue;
+        };
+        if backing.trim().starts_with(&format!("{prefix}/")) {
+            let dev = format!("/dev/{}", e.file_name().to_string_lossy());
+            let _ = Command::new("losetup")
+                .args(["-d", &dev])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// SIGKILLs ceph-fuse and rbd-fuse processes whose arguments name a path under `dir`.
+pub(crate) fn kill_fuse_under(dir: &Path) {
+    let prefix = format!("{}/", dir.display());
+    for (pid, args) in processes() {
+        let fuse = args
+            .first()
+            .is_some_and(|a| a.ends_with("ceph-fuse") || a.ends_with("rbd-fuse"));
+        if fuse && args.iter().any(|a| a.starts_with(&prefix)) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
 }
 
 /// Unmounts the network namespaces an orc daemon pinned under `dir` (a killed daemon

@@ -4,6 +4,7 @@
 //! LANs of hosts in network namespaces ([`Lan`]), and polling with deadlines
 //! ([`poll_until`]) instead of sleeps.
 
+pub mod ceph;
 mod cleanup;
 pub use cleanup::processes;
 mod containerd;
@@ -14,6 +15,7 @@ pub mod netns;
 pub mod orc_node;
 mod registry;
 
+pub use ceph::Ceph;
 pub use containerd::Containerd;
 pub use image::{busybox_image, repo_root, target_dir, ImageFormat, BUSYBOX_IMAGE};
 pub use local_addr::LocalAddress;

@@ -276,6 +276,10 @@ impl OrcNode {
 impl Drop for OrcNode {
     fn drop(&mut self) {
         let _ = self.kill_daemon();
+        // Volumes the agent attached (FUSE and loop mounts under the data dir): their
+        // FUSE daemons first (a fenced one would hang every unmount).
+        crate::cleanup::kill_fuse_under(self.dir.path());
+        crate::cleanup::unmount_under(self.dir.path());
         crate::cleanup::unmount_netns_under(self.dir.path());
         // containerd's own Drop then kills shims and containers and removes its dir.
     }

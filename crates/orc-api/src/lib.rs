@@ -78,6 +78,9 @@ pub enum Request {
         name: String,
         detach: bool,
         timeout_secs: u64,
+        /// Also delete the stack's volumes and their data.
+        #[serde(default)]
+        volumes: bool,
     },
     ServiceLs {
         stack: Option<String>,
@@ -148,6 +151,26 @@ pub enum Request {
     /// from, and `keep` does not name.
     ImagePrune {
         keep: Vec<String>,
+    },
+    /// Every volume with its driver and attachment.
+    VolumeLs,
+    /// One volume in full (spec, attachment, fenced nodes).
+    VolumeInspect {
+        name: String,
+    },
+    /// Deletes a volume and its data; refused while a task uses it.
+    VolumeRm {
+        name: String,
+    },
+    /// Sets how nodes reach Ceph. The keyring is a secret: sent over the root-only
+    /// socket, stored in Raft, never echoed back.
+    CephSet {
+        /// ceph.conf's text.
+        conf: String,
+        /// The keyring's text.
+        keyring: String,
+        /// The Ceph user, without `client.`.
+        user: String,
     },
 }
 

@@ -77,3 +77,20 @@ pub struct InfoReply {
     pub leader: Option<String>,
     pub is_manager: bool,
 }
+
+/// One line of `orc volume ls`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeRow {
+    /// `STACK_VOLUME`.
+    pub name: String,
+    /// "rbd", "cephfs" or "local".
+    pub driver: String,
+    /// Bytes (0 = none).
+    pub size: u64,
+    /// The node it is attached on (or a local volume's node), if any.
+    pub node: Option<String>,
+    /// Milliseconds since the epoch when that attachment began.
+    pub since: Option<u64>,
+    /// Nodes fenced off it.
+    pub fenced: Vec<String>,
+}

@@ -37,6 +37,8 @@ pub struct Daemon {
     pub(crate) vip_status: watch::Sender<crate::vip::VipLocal>,
     /// The VIP task: awaited at shutdown so the VIP is handed over (priority 0) first.
     pub(crate) vip_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// This node's volumes (agent attach/detach, leader fencing, `orc volume rm`).
+    pub(crate) volumes: Arc<crate::volumes::NodeVolumes>,
 }
 
 impl Daemon {
@@ -46,7 +48,9 @@ impl Daemon {
             set_mode(dir, 0o700)?;
         }
         let runtime = Runtime::new(&cfg.containerd, &cfg.namespace)?;
+        let volumes = Arc::new(crate::volumes::NodeVolumes::new(&cfg.data_dir));
         Ok(Arc::new(Daemon {
+            volumes,
             dispatcher: Dispatcher::new(cfg.heartbeat),
             cfg,
             runtime,
@@ -129,6 +133,7 @@ impl Daemon {
             self.cfg.logger_binary.clone(),
             self.cfg.log_max_bytes,
             self.cfg.log_max_files,
+            self.volumes.clone(),
         )
         .with_pki(
             security::pki_dir(&self.cfg),
@@ -154,6 +159,7 @@ impl Daemon {
         );
         tokio::spawn(crate::manager::run(
             cluster.clone(),
+            self.volumes.clone(),
             self.cfg.resync,
             stop.clone(),
         ));

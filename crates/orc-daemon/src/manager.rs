@@ -7,7 +7,12 @@ use orc_model::Command;
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub async fn run(cluster: Cluster, resync: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    cluster: Cluster,
+    volumes: std::sync::Arc<crate::volumes::NodeVolumes>,
+    resync: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut state_rx = cluster.state.clone();
     let cfg = orc_scheduler::OrchestratorConfig::default();
     loop {
@@ -15,7 +20,7 @@ pub async fn run(cluster: Cluster, resync: Duration, mut stop: watch::Receiver<b
             return;
         }
         if cluster.is_leader() {
-            if let Err(e) = pass(&cluster, &cfg).await {
+            if let Err(e) = pass(&cluster, &cfg, &volumes).await {
                 tracing::warn!("manager pass: {e}");
             }
             if let Err(e) = crate::membership::converge(&cluster).await {
@@ -34,6 +39,7 @@ pub async fn run(cluster: Cluster, resync: Duration, mut stop: watch::Receiver<b
 async fn pass(
     cluster: &Cluster,
     cfg: &orc_scheduler::OrchestratorConfig,
+    volumes: &crate::volumes::NodeVolumes,
 ) -> Result<(), crate::DaemonError> {
     let state = cluster.snapshot();
     let now = now_ms();
@@ -44,9 +50,12 @@ async fn pass(
     }
     let state = cluster.snapshot();
     let out = orc_scheduler::schedule(&state, now);
-    let cmds = out.into_commands(&state, now);
+    // Volume claims go in the same entry as the placements they follow from.
+    let plan = orc_scheduler::volume_claims(&state, &out.assignments, now);
+    let mut cmds = out.into_commands(&state, now);
+    cmds.extend(plan.commands);
     if !cmds.is_empty() {
         cluster.propose(Command::Batch(cmds)).await?;
     }
-    Ok(())
+    crate::fencing::fence(cluster, volumes, plan.fence).await
 }

@@ -219,9 +219,16 @@ impl Daemon {
                 self.cfg.logger_binary.clone(),
                 self.cfg.log_max_bytes,
                 self.cfg.log_max_files,
-            );
+                self.volumes.clone(),
+            )
+            .with_network(self.cfg.data_dir.join("netns"), None);
             agent.clear(Duration::from_secs(30)).await?;
         }
+        // What the containers used: their volumes' mounts and the Ceph files.
+        for name in self.volumes.attached_names() {
+            self.volumes.force_detach(&name).await;
+        }
+        self.volumes.set_ceph(None);
         let node_json = self.cfg.data_dir.join("node.json");
         if let Err(e) = std::fs::remove_file(&node_json) {
             if e.kind() != std::io::ErrorKind::NotFound {

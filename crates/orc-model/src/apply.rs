@@ -28,6 +28,10 @@ pub enum ApplyError {
     NetworkAlreadySet(String),
     #[error("the cluster subnet has no free /24 block left for node {0:016x}")]
     SubnetFull(u64),
+    #[error("no volume named {0}")]
+    NoSuchVolume(String),
+    #[error("volume {name}: {why}")]
+    VolumeConflict { name: String, why: String },
 }
 
 impl ClusterState {
@@ -296,6 +300,24 @@ impl ClusterState {
                 self.network = Some(net.clone());
                 *changed = true;
                 self.allocate_blocks(changed)
+            }
+            Command::EnsureVolumes { stack, volumes, at } => {
+                self.ensure_volumes(stack, volumes, *at, changed)
+            }
+            Command::RemoveVolume { name } => {
+                *changed |= self.storage.volumes.remove(name).is_some();
+                CommandResult::Ok
+            }
+            Command::SetVolumeAttachment { name, attachment } => {
+                self.set_attachment(name, attachment, changed)
+            }
+            Command::FenceNode { volume, node, .. } => self.fence(volume, *node, changed),
+            Command::SetCeph(ceph) => {
+                if self.storage.ceph != *ceph {
+                    self.storage.ceph = ceph.clone();
+                    *changed = true;
+                }
+                CommandResult::Ok
             }
         }
     }

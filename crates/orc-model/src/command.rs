@@ -126,6 +126,31 @@ pub enum Command {
     },
     /// Sets the container network (once, at init) and gives every node a block.
     SetClusterNetwork(crate::ClusterNetwork),
+    /// Creates the stack's volumes that don't exist yet (first deploy); an existing one
+    /// declared with another driver is an error and nothing changes.
+    EnsureVolumes {
+        stack: String,
+        volumes: Vec<(String, orc_spec::VolumeSpec)>,
+        at: Timestamp,
+    },
+    /// Forgets a volume (its data was deleted by the proposer first).
+    RemoveVolume {
+        name: String,
+    },
+    /// Records (`Some`) or clears (`None`) where a volume is attached. A single-writer
+    /// volume attached on one node cannot be attached on another.
+    SetVolumeAttachment {
+        name: String,
+        attachment: Option<crate::Attachment>,
+    },
+    /// Records that `node` was fenced off `volume` at Ceph; clears its attachment there.
+    FenceNode {
+        volume: String,
+        node: NodeId,
+        at: Timestamp,
+    },
+    /// Sets or removes how nodes reach Ceph.
+    SetCeph(Option<crate::CephSetting>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ mod network;
 mod node;
 mod state;
 mod task;
+mod volume;
 
 pub use apply::ApplyError;
 pub use codec::{decode_state, encode_state, CodecError, FORMAT_VERSION};
@@ -28,3 +29,4 @@ pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform
 pub use orc_spec::{ServiceMode, ServiceSpec};
 pub use state::{ClusterInfo, ClusterState, Service, VipSetting};
 pub use task::{Task, TaskState, TaskStatus};
+pub use volume::{Attachment, CephSetting, Storage, Volume};

@@ -60,6 +60,9 @@ pub struct ClusterState {
     /// The container network (subnet, driver, each node's block); set at init.
     #[serde(default)]
     pub network: Option<crate::ClusterNetwork>,
+    /// Volumes and the Ceph setting. Last, like `vip` (see `decode_state`).
+    #[serde(default)]
+    pub storage: crate::Storage,
 }
 
 impl ClusterState {

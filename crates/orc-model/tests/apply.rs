@@ -190,3 +190,48 @@ fn removed_nodes_are_revoked_and_state_round_trips() {
     ));
     assert!(decode_state(&bytes[..bytes.len() / 2]).is_err());
 }
+
+#[test]
+fn volumes_are_created_once_and_a_driver_change_is_refused() {
+    use orc_spec::{VolumeDriver, VolumeSpec};
+    let mut s = ClusterState::default();
+    let rbd = VolumeSpec {
+        driver: VolumeDriver::Rbd {
+            pool: "rbd".into(),
+            fs_type: "ext4".into(),
+        },
+        size_bytes: 1 << 30,
+    };
+    let cmd = |spec: &VolumeSpec| Command::EnsureVolumes {
+        stack: "st".into(),
+        volumes: vec![("db".into(), spec.clone())],
+        at: 7,
+    };
+    assert_eq!(s.apply(&cmd(&rbd)), CommandResult::Ok);
+    assert_eq!(s.storage.volumes["st_db"].created_at, 7);
+    let rev = s.revision;
+    assert_eq!(s.apply(&cmd(&rbd)), CommandResult::Ok);
+    assert_eq!(s.revision, rev, "a redeploy changes nothing");
+    let local = VolumeSpec {
+        driver: VolumeDriver::Local,
+        size_bytes: 0,
+    };
+    assert!(s.apply(&cmd(&local)).error().is_some());
+    assert_eq!(s.storage.volumes["st_db"].spec, rbd, "unchanged");
+    s.apply(&Command::RemoveVolume {
+        name: "st_db".into(),
+    });
+    assert!(s.storage.volumes.is_empty());
+}
+
+#[test]
+fn the_ceph_keyring_never_shows_in_debug_output() {
+    let c = orc_model::CephSetting {
+        conf: "[global]\nmon host = 1.2.3.4\n".into(),
+        user: "orc".into(),
+        keyring: "[client.orc]\nkey = AQSECRETSECRET==\n".into(),
+    };
+    let shown = format!("{:?}", Command::SetCeph(Some(c)));
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(shown.contains("orc"));
+}

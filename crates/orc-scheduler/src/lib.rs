@@ -25,6 +25,7 @@ mod scheduler;
 mod slot;
 mod spec;
 mod spread;
+mod volumes;
 
 /// Hash map for per-pass indexes: a fast hash with a fixed seed (keys are ids the
 /// cluster chose, not attacker-controlled input, and a fixed seed keeps runs identical).
@@ -37,3 +38,6 @@ pub use filter::{
 pub use orchestrator::{reconcile, OrchestratorConfig};
 pub use pipeline::Pipeline;
 pub use scheduler::{schedule, schedule_with, SchedulerOutput};
+pub use volumes::{
+    task_volumes, volume_claims, volume_pins, FenceRequest, VolumeFilter, VolumePlan,
+};

@@ -47,6 +47,11 @@ impl Pipeline {
         }
     }
 
+    /// Appends a placement filter.
+    pub fn add_placement(&mut self, filter: Box<dyn Filter + Send + Sync>) {
+        self.placement.push(filter);
+    }
+
     /// A pipeline of the given filters (see [`Pipeline`] for the two stages).
     pub fn new(
         placement: Vec<Box<dyn Filter + Send + Sync>>,

@@ -61,8 +61,13 @@ impl SchedulerOutput {
 
 /// One scheduling pass with the standard [`Pipeline`]. `now` is unused today (the
 /// agent, not the scheduler, honours `not_before`) and kept for future policies.
+/// With volumes, a [`crate::VolumeFilter`] joins the placement filters.
 pub fn schedule(state: &ClusterState, now: Timestamp) -> SchedulerOutput {
-    schedule_with(state, now, &Pipeline::standard())
+    let mut pipeline = Pipeline::standard();
+    if !state.storage.volumes.is_empty() {
+        pipeline.add_placement(Box::new(crate::VolumeFilter::new(state)));
+    }
+    schedule_with(state, now, &pipeline)
 }
 
 /// Per-node usage during a pass.

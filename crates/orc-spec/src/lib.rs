@@ -10,8 +10,8 @@ mod document;
 mod error;
 mod mount;
 mod names;
-mod placement;
 mod network;
+mod placement;
 mod policy;
 mod resources;
 mod service;
@@ -19,6 +19,7 @@ mod signal;
 mod stack;
 mod types;
 mod units;
+mod volume;
 
 pub use constraint::parse_constraint;
 pub use error::{Diagnostic, SpecError};

@@ -22,9 +22,7 @@ pub(crate) fn parse_mounts(ck: &mut Checker<'_>, node: &Node<'_>) -> Vec<Mount> 
         let Some((mount, target_node)) = parse_mount(ck, element) else {
             continue;
         };
-        let target = match &mount {
-            Mount::Bind { target, .. } | Mount::Tmpfs { target, .. } => target.clone(),
-        };
+        let target = mount.target().to_string();
         if let Some((_, first)) = targets.iter().find(|(t, _)| *t == target) {
             ck.invalid(
                 &target_node,
@@ -152,6 +150,17 @@ fn mode(ck: &mut Checker<'_>, n: &Node<'_>) -> Option<u32> {
                 "mode must be octal permission bits 0..=0o7777, e.g. 0o1777",
             );
             None
+        }
+    }
+}
+
+impl Mount {
+    /// The path in the container.
+    pub fn target(&self) -> &str {
+        match self {
+            Mount::Bind { target, .. }
+            | Mount::Tmpfs { target, .. }
+            | Mount::Volume { target, .. } => target,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::names::{check_absolute_path, check_hostname, check_user};
 use crate::network::{parse_service_network, StackNetworks};
 use crate::policy::{parse_restart, parse_stop};
 use crate::resources::parse_resources;
+use crate::volume::{parse_service_volumes, StackVolumes};
 use crate::{ServiceMode, ServiceSpec};
 use std::collections::BTreeMap;
 use toml_edit::Value;
@@ -32,6 +33,7 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "placement",
     "networks",
     "ports",
+    "volumes",
 ];
 
 /// Most replicas one service may ask for.
@@ -43,6 +45,8 @@ pub(crate) fn parse_service(
     ck: &mut Checker<'_>,
     node: &Node<'_>,
     book: &mut StackNetworks,
+    volumes: &StackVolumes<'_>,
+    uses: &mut Vec<(String, String)>,
 ) -> ServiceSpec {
     let mut spec = ServiceSpec::new(String::new());
     let Some(f) = ck.table(node, SERVICE_KEYS) else {
@@ -75,6 +79,21 @@ pub(crate) fn parse_service(
     }
     if let Some(n) = f.get("placement") {
         spec.placement = crate::placement::parse_placement(ck, n);
+    }
+    if let Some(n) = f.get("volumes") {
+        for (mount, target_node) in parse_service_volumes(ck, volumes, spec.mode, uses, n) {
+            let clash = spec.mounts.iter().any(|m| m.target() == mount.target());
+            if clash {
+                ck.invalid(
+                    &target_node,
+                    format!(
+                        "target {:?} is already used by a mount or volume",
+                        mount.target()
+                    ),
+                );
+            }
+            spec.mounts.push(mount);
+        }
     }
     spec
 }

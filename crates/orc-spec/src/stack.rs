@@ -5,6 +5,7 @@ use crate::error::{line_column, Diagnostic, SpecError};
 use crate::names::{check_name, MAX_NAME};
 use crate::network::StackNetworks;
 use crate::service::parse_service;
+use crate::volume::{parse_volumes, StackVolumes};
 use crate::StackSpec;
 use std::collections::BTreeMap;
 use toml_edit::{ImDocument, TomlError};
@@ -23,7 +24,7 @@ pub fn parse_stack(
         .map_err(|e| SpecError::Invalid(vec![syntax_error(text, file, &e)]))?;
     let mut ck = Checker::new(file, text);
     let root = Node::root(doc.as_table());
-    let Some(fields) = ck.table(&root, &["name", "services", "networks"]) else {
+    let Some(fields) = ck.table(&root, &["name", "services", "networks", "volumes"]) else {
         return Err(SpecError::Invalid(ck.finish()));
     };
 
@@ -63,6 +64,15 @@ pub fn parse_stack(
     };
 
     let (mut book, networks) = StackNetworks::parse(&mut ck, fields.get("networks"));
+    let volumes = fields
+        .get("volumes")
+        .map(|n| parse_volumes(&mut ck, name, n))
+        .unwrap_or_default();
+    let stack_volumes = StackVolumes {
+        stack: name,
+        volumes: &volumes,
+    };
+    let mut uses = Vec::new();
     let mut services = BTreeMap::new();
     match fields.get("services") {
         None => ck.error(&start, "services", NO_SERVICES),
@@ -73,7 +83,7 @@ pub fn parse_stack(
             }
             for entry in entries.unwrap_or_default() {
                 check_service_name(&mut ck, name, &entry);
-                let spec = parse_service(&mut ck, &entry, &mut book);
+                let spec = parse_service(&mut ck, &entry, &mut book, &stack_volumes, &mut uses);
                 services.insert(entry.key.clone(), spec);
             }
         }
@@ -85,6 +95,7 @@ pub fn parse_stack(
             name: name.to_string(),
             services,
             networks,
+            volumes,
         })
     } else {
         Err(SpecError::Invalid(diagnostics))

@@ -15,6 +15,8 @@ pub struct StackSpec {
     pub services: BTreeMap<String, ServiceSpec>,
     /// The stack's networks by short name; always holds [`DEFAULT_NETWORK`].
     pub networks: BTreeMap<String, NetworkSpec>,
+    /// Volumes by short name ("db"); the cluster names them `STACKNAME_VOLUME`.
+    pub volumes: BTreeMap<String, VolumeSpec>,
 }
 
 /// One service: what to run, how many, where, and with what limits.
@@ -243,6 +245,18 @@ pub enum Mount {
         /// Octal permission bits, e.g. 0o1777.
         mode: Option<u32>,
     },
+    /// A volume of the stack (service key `volumes`), attached on the node by the
+    /// agent and bind-mounted in.
+    Volume {
+        /// The volume's cluster-wide name, `STACKNAME_VOLUME`.
+        name: String,
+        /// Path in the container.
+        target: String,
+        /// Mounted read-only.
+        read_only: bool,
+        /// The volume as declared (the agent needs it to attach).
+        volume: VolumeSpec,
+    },
 }
 
 /// The container's network.
@@ -300,4 +314,51 @@ pub enum PublishMode {
     Ingress,
     /// Only on the nodes running a task, to that node's task.
     Host,
+}
+
+/// A named volume of a stack (`[volumes.NAME]`): created on first deploy, kept across
+/// redeploys and `orc stack rm` (unless `--volumes`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    /// Where the data lives.
+    pub driver: VolumeDriver,
+    /// rbd: the image size; cephfs: the quota (0 = none); local: unused (0).
+    pub size_bytes: u64,
+}
+
+/// A volume driver with its options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VolumeDriver {
+    /// A directory on one node; the service is pinned to that node.
+    Local,
+    /// A Ceph RBD image, formatted on first attach; one writer at a time.
+    Rbd {
+        /// The RADOS pool holding the image.
+        pool: String,
+        /// The filesystem made on it: "ext4" or "xfs".
+        fs_type: String,
+    },
+    /// A CephFS subvolume, mountable by several nodes at once.
+    CephFs {
+        /// The CephFS file system's name.
+        fs_name: String,
+        /// The subvolume group, Ceph's default group when unset.
+        group: Option<String>,
+    },
+}
+
+impl VolumeDriver {
+    /// "local", "rbd" or "cephfs".
+    pub fn name(&self) -> &'static str {
+        match self {
+            VolumeDriver::Local => "local",
+            VolumeDriver::Rbd { .. } => "rbd",
+            VolumeDriver::CephFs { .. } => "cephfs",
+        }
+    }
+
+    /// Whether at most one node (and one task) may use the volume at a time.
+    pub fn single_writer(&self) -> bool {
+        !matches!(self, VolumeDriver::CephFs { .. })
+    }
 }

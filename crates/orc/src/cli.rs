@@ -42,6 +42,9 @@ pub enum Command {
     /// Credentials for private registries, stored sealed in the cluster state.
     #[command(subcommand)]
     Registry(RegistryCmd),
+    /// List, inspect and remove volumes.
+    #[command(subcommand)]
+    Volume(VolumeCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -57,6 +60,32 @@ pub enum RegistryCmd {
     },
     /// Forget a registry host's credentials.
     Logout { registry: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCmd {
+    /// Every volume: driver, size, the node holding it, fenced nodes.
+    Ls(JsonFlag),
+    /// One volume in full (JSON).
+    Inspect { name: String },
+    /// Delete a volume and its data (refused while a service uses it).
+    Rm { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CephCmd {
+    /// Tell every node how to reach Ceph (checked from this node first).
+    Set {
+        /// The cluster's ceph.conf.
+        #[arg(long)]
+        conf: PathBuf,
+        /// The user's keyring (a secret: kept in Raft, 0600 on nodes, never printed).
+        #[arg(long)]
+        keyring: PathBuf,
+        /// The Ceph user (without `client.`).
+        #[arg(long, default_value = "orc")]
+        user: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,6 +194,9 @@ pub enum ClusterCmd {
         #[arg(long)]
         force: bool,
     },
+    /// How nodes reach Ceph for rbd and cephfs volumes.
+    #[command(subcommand)]
+    Ceph(CephCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -231,6 +263,9 @@ pub enum StackCmd {
     Ls(JsonFlag),
     Rm {
         name: String,
+        /// Also delete the stack's volumes and their data.
+        #[arg(long)]
+        volumes: bool,
         #[command(flatten)]
         wait: WaitArgs,
     },

@@ -4,14 +4,15 @@ use orc_model::Task;
 use orc_runtime::{ContainerConfig, LogConfig, MountConfig};
 use orc_spec::Mount;
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const LABEL_TASK: &str = "orc.task.id";
 pub const LABEL_SERVICE: &str = "orc.service.id";
 pub const LABEL_SERVICE_NAME: &str = "orc.service.name";
 pub const LABEL_SLOT: &str = "orc.task.slot";
 
-pub fn config(task: &Task, log: LogConfig) -> ContainerConfig {
+/// `volumes` maps each volume mount's name to the directory attached on this node.
+pub fn config(task: &Task, log: LogConfig, volumes: &HashMap<String, PathBuf>) -> ContainerConfig {
     let spec = &task.spec;
     let mut labels: HashMap<String, String> = spec
         .labels
@@ -43,6 +44,16 @@ pub fn config(task: &Task, log: LogConfig) -> ContainerConfig {
                 target: target.clone(),
                 size_bytes: *size_bytes,
                 mode: *mode,
+            },
+            Mount::Volume {
+                name,
+                target,
+                read_only,
+                ..
+            } => MountConfig::Bind {
+                source: volumes.get(name).cloned().unwrap_or_default(),
+                target: target.clone(),
+                read_only: *read_only,
             },
         })
         .collect();

@@ -4,8 +4,8 @@
 
 mod container;
 mod inventory;
-mod pull;
 mod network;
+mod pull;
 mod reporter;
 mod worker;
 
@@ -44,6 +44,8 @@ pub struct AgentCtx {
     reporting: std::sync::atomic::AtomicBool,
     /// The inventory last committed.
     reported: Mutex<Option<std::collections::BTreeMap<String, String>>>,
+    /// Volumes attached on this node.
+    pub volumes: Arc<crate::volumes::NodeVolumes>,
     /// Tasks whose end this agent reported but the state may not show yet.
     ended: Mutex<HashMap<TaskId, TaskState>>,
     wake: Notify,
@@ -93,6 +95,7 @@ pub struct Agent {
 }
 
 impl Agent {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         node_id: NodeId,
         runtime: Runtime,
@@ -101,6 +104,7 @@ impl Agent {
         logger_binary: PathBuf,
         log_max_bytes: u64,
         log_max_files: u32,
+        volumes: Arc<crate::volumes::NodeVolumes>,
     ) -> Agent {
         Agent {
             ctx: Arc::new(AgentCtx {
@@ -117,6 +121,7 @@ impl Agent {
                 reported: Mutex::new(None),
                 reporting: std::sync::atomic::AtomicBool::new(false),
                 fetching: Mutex::new(HashMap::new()),
+                volumes,
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 net: None,
@@ -208,6 +213,14 @@ impl Agent {
     async fn reconcile(&mut self, state: &ClusterState) -> Result<(), orc_runtime::RuntimeError> {
         self.workers.retain(|_, w| !w.is_finished());
         self.ctx.registry.update(state);
+        self.ctx.volumes.set_ceph(state.storage.ceph.as_ref());
+        // Fenced off a volume while away: its clients here are blocklisted; drop them.
+        for v in state.storage.volumes.values() {
+            if v.fenced.contains(&self.ctx.node_id) && self.ctx.volumes.is_attached(&v.name) {
+                tracing::warn!(volume = %v.name, "this node was fenced off the volume: releasing it");
+                self.ctx.volumes.force_detach(&v.name).await;
+            }
+        }
         let containers: HashMap<String, orc_runtime::ContainerInfo> = self
             .ctx
             .runtime

@@ -4,6 +4,9 @@
 use super::AgentCtx;
 use crate::util::now_ms;
 use orc_model::{Task, TaskState, TaskStatus};
+use orc_spec::Mount;
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -101,6 +104,13 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
                 return;
             }
         }
+        let volumes = match attach_volumes(&ctx, &task).await {
+            Ok(v) => v,
+            Err(e) => {
+                ctx.finish(&id, failed(TaskState::Rejected, "volume attach failed", e));
+                return;
+            }
+        };
         let plugged = match &ctx.net {
             Some(net) => net.plug(&task).await,
             None if task.spec.network_mode == orc_spec::NetworkMode::Stack => {
@@ -112,6 +122,7 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
             Ok(p) => p,
             Err(e) => {
                 unplug(&ctx, &id).await;
+                detach_volumes(&ctx, &task).await;
                 ctx.finish(&id, failed(TaskState::Rejected, "network setup failed", e));
                 return;
             }
@@ -120,7 +131,7 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         let mut starting = status(TaskState::Starting, "starting");
         starting.address = address;
         ctx.reporter.report(&id, starting);
-        let mut cfg = super::container::config(&task, ctx.log_config(&id));
+        let mut cfg = super::container::config(&task, ctx.log_config(&id), &volumes);
         if let Some(p) = plugged {
             for (source, target) in [(p.resolv_conf, "/etc/resolv.conf"), (p.hosts, "/etc/hosts")] {
                 let taken = cfg.mounts.iter().any(|m| match m {
@@ -140,6 +151,7 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         if let Err(e) = ctx.runtime.run(&cfg).await {
             let _ = ctx.runtime.remove(&id).await;
             unplug(&ctx, &id).await;
+            detach_volumes(&ctx, &task).await;
             ctx.finish(
                 &id,
                 failed(
@@ -154,10 +166,16 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         running.address = address;
         ctx.reporter.report(&id, running);
     }
-    if mode == Mode::Adopt && task.status.state < TaskState::Running {
-        // The daemon died between starting the container and reporting it: it runs.
-        ctx.reporter
-            .report(&id, status(TaskState::Running, "running (adopted)"));
+    if mode == Mode::Adopt {
+        // After a daemon restart the mounts are still there: count this task in.
+        if let Err(e) = attach_volumes(&ctx, &task).await {
+            tracing::warn!(task = %id, "re-attaching volumes: {e}");
+        }
+        if task.status.state < TaskState::Running {
+            // The daemon died between starting the container and reporting it: it runs.
+            ctx.reporter
+                .report(&id, status(TaskState::Running, "running (adopted)"));
+        }
     }
     let signal = task.spec.stop.signal;
     let grace = Duration::from_millis(task.spec.stop.grace_period_ms);
@@ -196,11 +214,65 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         ctx.forget_logs(&id);
         return;
     }
+    // Detached before the end is reported: the leader then lets the volume move.
+    detach_volumes(&ctx, &task).await;
     ctx.finish(&id, final_status);
 }
 
 async fn unplug(ctx: &AgentCtx, id: &str) {
     if let Some(net) = &ctx.net {
         net.unplug(id).await;
+    }
+}
+
+/// Attaches the task's volumes on this node (first use creates them); on failure
+/// detaches those already attached.
+async fn attach_volumes(ctx: &AgentCtx, task: &Task) -> Result<HashMap<String, PathBuf>, String> {
+    let mut out = HashMap::new();
+    for m in &task.spec.mounts {
+        let Mount::Volume { name, volume, .. } = m else {
+            continue;
+        };
+        ctx.reporter.report(
+            &task.id,
+            status(TaskState::Preparing, format!("attaching volume {name}")),
+        );
+        let started = std::time::Instant::now();
+        match ctx.volumes.attach(name, volume).await {
+            Ok(path) => {
+                tracing::info!(
+                    task = %task.id,
+                    volume = %name,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "attached volume"
+                );
+                out.insert(name.clone(), path);
+            }
+            Err(e) => {
+                for done in out.keys() {
+                    if let Some(Mount::Volume { volume, .. }) = task
+                        .spec
+                        .mounts
+                        .iter()
+                        .find(|m| matches!(m, Mount::Volume { name, .. } if name == done))
+                    {
+                        let _ = ctx.volumes.detach(done, volume).await;
+                    }
+                }
+                return Err(format!("volume {name}: {e}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Detaches the task's volumes (the last task using one on this node unmounts it).
+async fn detach_volumes(ctx: &AgentCtx, task: &Task) {
+    for m in &task.spec.mounts {
+        if let Mount::Volume { name, volume, .. } = m {
+            if let Err(e) = ctx.volumes.detach(name, volume).await {
+                tracing::warn!(task = %task.id, "detaching volume {name}: {e}");
+            }
+        }
     }
 }

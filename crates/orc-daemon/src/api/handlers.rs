@@ -87,6 +87,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             if !no_resolve {
                 super::registry::pin_images(&daemon, &mut stack, sink).await;
             }
+            super::volumes::ensure(&cluster, &stack).await?;
             let services = stack
                 .services
                 .iter()
@@ -132,14 +133,21 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             name,
             detach,
             timeout_secs,
+            volumes,
         } => {
+            if volumes && detach {
+                return Err(DaemonError::Invalid(
+                    "--volumes waits for the services to go: drop --detach".into(),
+                ));
+            }
             let cluster = daemon.cluster()?;
             let state = cluster.snapshot();
             let ids: Vec<String> = state
                 .services_in_stack(&name)
                 .map(|s| s.id.clone())
                 .collect();
-            if ids.is_empty() {
+            let has_volumes = state.volumes_in_stack(&name).next().is_some();
+            if ids.is_empty() && !(volumes && has_volumes) {
                 return Err(DaemonError::Invalid(format!("no stack named {name}")));
             }
             cluster
@@ -152,7 +160,14 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             if !detach {
                 converge::gone(&cluster, &ids, Duration::from_secs(timeout_secs), sink).await?;
             }
-            Ok(json!({ "removed": name, "services": ids.len() }))
+            let mut removed_volumes = Vec::new();
+            if volumes {
+                for v in super::volumes::remove_stack_volumes(&daemon, &name).await? {
+                    sink.progress(format!("removed volume {v}")).await;
+                    removed_volumes.push(v);
+                }
+            }
+            Ok(json!({ "removed": name, "services": ids.len(), "volumes": removed_volumes }))
         }
         Request::ServiceLs { stack } => to_value(views::services(
             &daemon.cluster()?.snapshot(),
@@ -243,6 +258,16 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
         }
         Request::ImagePrune { keep } => to_value(super::images::prune(&daemon, &keep).await?),
         Request::RegistryLogout { registry } => super::registry::logout(&daemon, &registry).await,
+        Request::VolumeLs => to_value(super::volumes::list(&daemon.cluster()?.snapshot())),
+        Request::VolumeInspect { name } => {
+            super::volumes::inspect(&daemon.cluster()?.snapshot(), &name)
+        }
+        Request::VolumeRm { name } => super::volumes::remove(&daemon, &name).await,
+        Request::CephSet {
+            conf,
+            keyring,
+            user,
+        } => super::volumes::set_ceph(&daemon, conf, keyring, user).await,
         Request::NodeLs => {
             let c = daemon.cluster()?;
             to_value(views::nodes(&c.snapshot(), c.leader()))

@@ -10,6 +10,7 @@ mod task_logs;
 pub(crate) use task_logs::task_logs;
 mod registry;
 mod spread;
+mod volumes;
 
 use crate::{Daemon, DaemonError};
 use orc_api::{Reply, Request};

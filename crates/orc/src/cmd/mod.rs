@@ -4,7 +4,9 @@ mod daemon;
 mod listing;
 mod registry;
 mod vip;
+mod volume;
 
+use crate::cli::{CephCmd, VolumeCmd};
 use crate::cli::{Cli, ClusterCmd, Command, ImageCmd, NodeCmd, ServiceCmd, StackCmd, VipCmd};
 use anyhow::{bail, Context};
 use orc_api::{Client, Reply, Request};
@@ -264,13 +266,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stack(StackCmd::Ls(j)) => {
             listing::stacks(call(&cli, Request::StackLs).await?, j.json)
         }
-        Command::Stack(StackCmd::Rm { name, wait }) => {
+        Command::Stack(StackCmd::Rm {
+            name,
+            volumes,
+            wait,
+        }) => {
             call(
                 &cli,
                 Request::StackRm {
                     name: name.clone(),
                     detach: wait.detach,
                     timeout_secs: wait.timeout,
+                    volumes: *volumes,
                 },
             )
             .await?;
@@ -355,5 +362,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }) => registry::pull(&cli, reference, platform.clone(), node.clone()).await,
         Command::Registry(sub) => registry::run(&cli, sub).await,
         Command::Image(ImageCmd::Prune { keep }) => registry::prune(&cli, keep).await,
+        Command::Volume(VolumeCmd::Ls(j)) => {
+            volume::list(call(&cli, Request::VolumeLs).await?, j.json)
+        }
+        Command::Volume(VolumeCmd::Inspect { name }) => {
+            crate::output::json(&call(&cli, Request::VolumeInspect { name: name.clone() }).await?)
+        }
+        Command::Volume(VolumeCmd::Rm { name }) => {
+            call(&cli, Request::VolumeRm { name: name.clone() }).await?;
+            println!("removed volume {name}");
+            Ok(())
+        }
+        Command::Cluster(ClusterCmd::Ceph(CephCmd::Set {
+            conf,
+            keyring,
+            user,
+        })) => {
+            let v = call(&cli, volume::ceph_set_request(conf, keyring, user)?).await?;
+            println!(
+                "Ceph set for user client.{} (health: {})",
+                v["user"].as_str().unwrap_or("?"),
+                v["health"].as_str().unwrap_or("?")
+            );
+            Ok(())
+        }
     }
 }

@@ -1,0 +1,47 @@
+//! The leader fences a down node off its single-writer volumes at Ceph (blocklists its
+//! address: its writes fail from then on), records that in Raft, and only then does
+//! the scheduler let the volume's task start elsewhere (the attachment pin holds it
+//! until `FenceNode` clears it).
+
+use crate::cluster::Cluster;
+use crate::volumes::NodeVolumes;
+use orc_model::Command;
+use orc_scheduler::FenceRequest;
+
+/// Fences each request's node at Ceph, then commits `FenceNode`. A failure (Ceph
+/// unreachable) is logged and retried on the next manager pass; the volume stays
+/// pinned to the dead node meanwhile, so no two nodes ever write it.
+pub async fn fence(
+    cluster: &Cluster,
+    volumes: &NodeVolumes,
+    requests: Vec<FenceRequest>,
+) -> Result<(), crate::DaemonError> {
+    for r in requests {
+        let state = cluster.snapshot();
+        let Some(v) = state.storage.volumes.get(&r.volume) else {
+            continue;
+        };
+        volumes.set_ceph(state.storage.ceph.as_ref());
+        let started = std::time::Instant::now();
+        match volumes.fence(&r.volume, &v.spec, &r.address).await {
+            Ok(()) => {
+                cluster
+                    .propose(Command::FenceNode {
+                        volume: r.volume.clone(),
+                        node: r.node,
+                        at: crate::util::now_ms(),
+                    })
+                    .await?;
+                tracing::info!(
+                    volume = %r.volume,
+                    node = %crate::views::node_id_str(r.node),
+                    address = %r.address,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "fenced a down node off a volume at Ceph"
+                );
+            }
+            Err(e) => tracing::warn!(volume = %r.volume, "fencing {}: {e}", r.address),
+        }
+    }
+    Ok(())
+}
