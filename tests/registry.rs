@@ -2,10 +2,9 @@
 //! Debian's docker-registry on loopback, images pushed with skopeo.
 
 use anyhow::{ensure, Context, Result};
-use orc_testbed::orc_node::{NodeOptions, OrcNode};
+use orc_testbed::orc_node::OrcNode;
 use orc_testbed::{
-    busybox_image, multi_arch_layout, orc_binary, poll_until, ImageFormat, LocalAddress, Registry,
-    MULTI_ARCH_REF,
+    busybox_image, multi_arch_layout, orc_binary, poll_until, ImageFormat, Registry, MULTI_ARCH_REF,
 };
 use serde_json::Value;
 use std::io::Write;
@@ -48,9 +47,9 @@ stop = {{ signal = "SIGKILL", grace_period = "1s" }}
 
 #[test]
 fn image_pull_shows_progress_and_lists_the_image() -> Result<()> {
-    let reg = Registry::start()?;
-    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "demo/busybox:1")?;
     let n = OrcNode::start_initialised()?;
+    let reg = Registry::start_in(n.netns())?;
+    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "demo/busybox:1")?;
     let image = format!("{}/demo/busybox:1", reg.host());
     let out = n.orc(&["image", "pull", &image])?;
     let (stdout, stderr) = (
@@ -78,10 +77,10 @@ fn image_pull_shows_progress_and_lists_the_image() -> Result<()> {
 
 #[test]
 fn deploy_pins_the_digest_and_the_agent_pulls_the_missing_image() -> Result<()> {
-    let reg = Registry::start()?;
+    let n = OrcNode::start_initialised()?;
+    let reg = Registry::start_in(n.netns())?;
     reg.push_archive(&busybox_image(ImageFormat::Oci)?, "demo/app:1")?;
     let pinned = reg.raw_manifest("demo/app:1")?;
-    let n = OrcNode::start_initialised()?;
     let image = format!("{}/demo/app:1", reg.host());
     let stack = write_stack(&n, "pin", &stack_body("app", &image))?;
     let out = n.orc(&["stack", "deploy", &stack, "--timeout", "60"])?;
@@ -133,10 +132,10 @@ fn deploy_pins_the_digest_and_the_agent_pulls_the_missing_image() -> Result<()> 
 
 #[test]
 fn a_registry_down_rejects_the_task_with_the_reason_until_it_returns() -> Result<()> {
-    let mut reg = Registry::start()?;
+    let n = OrcNode::start_initialised()?;
+    let mut reg = Registry::start_in(n.netns())?;
     reg.push_archive(&busybox_image(ImageFormat::Oci)?, "demo/app:1")?;
     reg.stop();
-    let n = OrcNode::start_initialised()?;
     let image = format!("{}/demo/app:1", reg.host());
     let stack = write_stack(&n, "down", &stack_body("app", &image))?;
     let out = n.orc(&["stack", "deploy", &stack, "--detach"])?;
@@ -172,9 +171,9 @@ fn a_registry_down_rejects_the_task_with_the_reason_until_it_returns() -> Result
 
 #[test]
 fn a_private_registry_needs_login() -> Result<()> {
-    let reg = Registry::start_with_auth("orc", "pw-of-orc")?;
-    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "private/app:1")?;
     let n = OrcNode::start_initialised()?;
+    let reg = Registry::start_with_auth_in(n.netns(), "orc", "pw-of-orc")?;
+    reg.push_archive(&busybox_image(ImageFormat::Oci)?, "private/app:1")?;
     let image = format!("{}/private/app:1", reg.host());
     let out = n.orc(&["image", "pull", &image])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -237,12 +236,12 @@ fn a_private_registry_needs_login() -> Result<()> {
 
 #[test]
 fn prune_removes_only_images_no_service_uses_and_not_kept() -> Result<()> {
-    let reg = Registry::start()?;
+    let n = OrcNode::start_initialised()?;
+    let reg = Registry::start_in(n.netns())?;
     let archive = busybox_image(ImageFormat::Oci)?;
     for repo in ["demo/used:1", "demo/kept:1", "demo/junk:1"] {
         reg.push_archive(&archive, repo)?;
     }
-    let n = OrcNode::start_initialised()?;
     let name = |repo: &str| format!("{}/{repo}", reg.host());
     for repo in ["demo/kept:1", "demo/junk:1"] {
         n.ok(&["image", "pull", &name(repo)])?;
@@ -272,26 +271,22 @@ fn prune_removes_only_images_no_service_uses_and_not_kept() -> Result<()> {
 
 #[test]
 fn a_plain_http_registry_off_loopback_needs_insecure_registry() -> Result<()> {
-    let ip = format!("10.253.{}.1", std::process::id() % 250 + 1);
-    let _addr = LocalAddress::add(&ip)?;
-    let reg = Registry::start_on(&ip)?;
+    // An address of the node's own namespace that is not loopback.
+    let mut n = OrcNode::start_initialised()?;
+    let ip = "10.253.7.1";
+    n.add_address(ip)?;
+    let reg = Registry::start_on_in(n.netns(), ip)?;
     reg.push_archive(&busybox_image(ImageFormat::Oci)?, "demo/app:1")?;
     let image = format!("{}/demo/app:1", reg.host());
     // By default orc speaks TLS to it, which fails: no silent plain HTTP.
-    let strict = OrcNode::start_initialised()?;
-    let out = strict.orc(&["image", "pull", &image])?;
+    let out = n.orc(&["image", "pull", &image])?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(
         !out.status.success() && stderr.contains("registry TLS"),
         "{stderr}"
     );
     // Listed as insecure on the daemon: plain HTTP.
-    let opts = NodeOptions {
-        extra_args: vec!["--insecure-registry".into(), reg.host()],
-        ..Default::default()
-    };
-    let lenient = OrcNode::start_with(opts)?;
-    lenient.ok(&["cluster", "init"])?;
-    lenient.ok(&["image", "pull", &image])?;
+    n.restart_daemon_with(&["--insecure-registry", &reg.host()])?;
+    n.ok(&["image", "pull", &image])?;
     Ok(())
 }

@@ -4,7 +4,6 @@ use anyhow::{ensure, Context, Result};
 use orc_testbed::orc_node::OrcNode;
 use orc_testbed::{busybox_image, poll_until, ImageFormat};
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::time::Duration;
 
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -42,13 +41,17 @@ fn running_of(n: &OrcNode, name: &str) -> Result<(u64, u64)> {
     ))
 }
 
-fn http_get(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    Some(body)
+/// `GET /` of `127.0.0.1:port` on the node (in its own namespace): status line,
+/// headers and body.
+fn http_get(n: &OrcNode, port: u16) -> Option<String> {
+    let out = n
+        .command("curl")
+        .args(["-s", "-i", "-m", "2", &format!("http://127.0.0.1:{port}/")])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[test]
@@ -81,7 +84,7 @@ stop = {{ signal = "SIGKILL", grace_period = "1s" }}
     // containerd itself runs exactly those three.
     assert_eq!(n.running_containers()?.len(), 3);
     let body = poll_until(Duration::from_secs(10), "httpd to answer", || {
-        http_get(port).filter(|b| b.contains("hello-from-orc"))
+        http_get(&n, port).filter(|b| b.contains("hello-from-orc"))
     })?;
     assert!(body.contains("200"), "{body}");
 

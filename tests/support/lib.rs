@@ -14,6 +14,7 @@ mod multi_arch;
 pub mod netns;
 pub mod orc_node;
 mod registry;
+pub mod solo_netns;
 
 pub use ceph::Ceph;
 pub use containerd::Containerd;
@@ -22,6 +23,7 @@ pub use local_addr::LocalAddress;
 pub use multi_arch::{multi_arch_layout, MULTI_ARCH_REF};
 pub use netns::{Host, Lan};
 pub use registry::Registry;
+pub use solo_netns::SoloNetns;
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;

@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
-const NETNS_DIR: &str = "/var/run/netns";
-const PREFIX: &str = "oct-";
+pub(crate) const NETNS_DIR: &str = "/var/run/netns";
+pub(crate) const PREFIX: &str = "oct-";
 /// The bridge in the lan namespace.
 const BRIDGE: &str = "br0";
 /// The host side of each veth.
@@ -77,16 +77,16 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn ip(args: &[&str]) -> Result<()> {
+pub(crate) fn ip(args: &[&str]) -> Result<()> {
     run(Command::new("ip").args(args))
 }
 
-fn netns_exists(name: &str) -> bool {
+pub(crate) fn netns_exists(name: &str) -> bool {
     Path::new(NETNS_DIR).join(name).exists()
 }
 
 /// SIGKILLs every process in namespace `ns`, then deletes it.
-fn destroy_netns(ns: &str) {
+pub(crate) fn destroy_netns(ns: &str) {
     for _ in 0..3 {
         let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() else {
             break;
@@ -112,7 +112,7 @@ fn destroy_netns(ns: &str) {
 }
 
 /// Deletes namespaces of ours whose test process no longer exists.
-fn sweep_stale() {
+pub(crate) fn sweep_stale() {
     let Ok(rd) = std::fs::read_dir(NETNS_DIR) else {
         return;
     };

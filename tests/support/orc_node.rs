@@ -1,6 +1,7 @@
 //! A real `orc daemon` process with its own containerd, data dir and socket.
 
 use crate::netns::{nsenter, Host};
+use crate::solo_netns::SoloNetns;
 use crate::{orc_binary, poll_until, Containerd};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -17,11 +18,15 @@ fn free_loopback_addr() -> String {
         .unwrap_or_else(|_| format!("127.0.0.1:{}", 20000 + std::process::id() % 20000))
 }
 
-/// How to run a node's daemon. The default is a node on the root namespace's
-/// loopback (`--listen 127.0.0.1:FREE_PORT`), with the daemon's own hostname and heartbeat.
+/// How to run a node's daemon. The default is a node alone in a fresh network
+/// namespace of its own ([`SoloNetns`], only loopback), listening on
+/// `127.0.0.1:FREE_PORT`, with the daemon's own hostname and heartbeat: never in the
+/// machine's root namespace, where every daemon would make the same `orc0` bridge and
+/// `ip orc` nft table.
 #[derive(Debug, Clone, Default)]
 pub struct NodeOptions {
-    /// Network namespace the node's containerd and daemon run in.
+    /// Network namespace the node's containerd and daemon run in (`None`: a fresh
+    /// one of its own, deleted with the node).
     pub netns: Option<String>,
     /// `--listen ADDR:PORT`.
     pub listen: Option<String>,
@@ -57,6 +62,9 @@ pub struct OrcNode {
     dir: tempfile::TempDir,
     child: Option<Child>,
     opts: NodeOptions,
+    /// The namespace made for this node when `opts` named none; dropped last, after
+    /// containerd has killed its shims.
+    solo: Option<SoloNetns>,
 }
 
 impl OrcNode {
@@ -71,16 +79,22 @@ impl OrcNode {
         if opts.listen.is_none() {
             opts.listen = Some(free_loopback_addr());
         }
-        let containerd = match &opts.netns {
-            Some(ns) => Containerd::start_in_netns(ns)?,
-            None => Containerd::start()?,
+        let solo = match &opts.netns {
+            Some(_) => None,
+            None => Some(SoloNetns::new()?),
         };
+        if let Some(s) = &solo {
+            opts.netns = Some(s.name().to_string());
+        }
+        let ns = opts.netns.as_deref().unwrap_or_default();
+        let containerd = Containerd::start_in_netns(ns)?;
         let dir = tempfile::Builder::new().prefix("orc-node-").tempdir()?;
         let mut n = OrcNode {
             containerd,
             dir,
             child: None,
             opts,
+            solo,
         };
         n.spawn_daemon()?;
         Ok(n)
@@ -89,6 +103,26 @@ impl OrcNode {
     /// The hostname this node reports, if one was given.
     pub fn hostname(&self) -> Option<&str> {
         self.opts.hostname.as_deref()
+    }
+
+    /// The network namespace its containerd, daemon and host-network containers run in.
+    pub fn netns(&self) -> &str {
+        self.opts.netns.as_deref().unwrap_or_default()
+    }
+
+    /// `program`, run in the node's network namespace (e.g. `curl` of a port it
+    /// publishes on its loopback).
+    pub fn command(&self, program: &str) -> Command {
+        nsenter(self.netns(), program)
+    }
+
+    /// Adds `addr`/32 on the loopback of the node's own namespace (see
+    /// [`NodeOptions::netns`]); an error for a node on a shared namespace.
+    pub fn add_address(&self, addr: &str) -> Result<()> {
+        match &self.solo {
+            Some(s) => s.add_address(addr),
+            None => bail!("node in a shared namespace: add addresses on its host"),
+        }
     }
 
     /// The cluster address it listens on (`--listen`).
@@ -127,10 +161,7 @@ impl OrcNode {
             .open(self.log_path())?;
         let bin = orc_binary()?;
         let bin = bin.to_string_lossy();
-        let mut cmd = match &self.opts.netns {
-            Some(ns) => nsenter(ns, &bin),
-            None => Command::new(&*bin),
-        };
+        let mut cmd = nsenter(self.netns(), &bin);
         cmd.arg("--socket")
             .arg(self.socket())
             .arg("daemon")
@@ -219,6 +250,15 @@ impl OrcNode {
     pub fn restart_daemon(&mut self) -> Result<()> {
         self.kill_daemon()?;
         self.spawn_daemon()
+    }
+
+    /// Restarts the daemon with `extra` added to its `orc daemon` arguments (its data
+    /// and containers stay).
+    pub fn restart_daemon_with(&mut self, extra: &[&str]) -> Result<()> {
+        self.opts
+            .extra_args
+            .extend(extra.iter().map(|a| a.to_string()));
+        self.restart_daemon()
     }
 
     pub fn daemon_pid(&self) -> Option<u32> {

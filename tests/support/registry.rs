@@ -44,6 +44,17 @@ impl Registry {
         )
     }
 
+    /// An anonymous registry on the loopback of network namespace `netns`.
+    pub fn start_in(netns: &str) -> Result<Registry> {
+        Registry::launch_in(None, Some(netns.to_string()))
+    }
+
+    /// An anonymous registry serving plain HTTP on `ip`, an address of network
+    /// namespace `netns` that is not loopback (orc then needs `--insecure-registry`).
+    pub fn start_on_in(netns: &str, ip: &str) -> Result<Registry> {
+        Registry::launch_full(None, Some(netns.to_string()), ip, None)
+    }
+
     fn launch(auth: Option<(String, String)>) -> Result<Registry> {
         Registry::launch_in(auth, None)
     }
@@ -71,7 +82,9 @@ impl Registry {
         tls: Option<(&Path, &Path)>,
     ) -> Result<Registry> {
         let dir = tempfile::Builder::new().prefix("orc-registry-").tempdir()?;
-        let port = TcpListener::bind((ip, 0))?.local_addr()?.port();
+        // In a namespace of its own any port is free; `ip` may exist only there.
+        let probe_ip = if netns.is_some() { "127.0.0.1" } else { ip };
+        let port = TcpListener::bind((probe_ip, 0))?.local_addr()?.port();
         let mut yaml = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {ip}:{port}\n",
             dir.path().join("data").display()
@@ -142,7 +155,7 @@ impl Registry {
             match &self.netns {
                 None => TcpStream::connect(addr.clone()).ok().map(|_| ()),
                 Some(_) => {
-                    let probe = format!("exec 3<>/dev/tcp/127.0.0.1/{}", self.port);
+                    let probe = format!("exec 3<>/dev/tcp/{}/{}", self.ip, self.port);
                     let ok = self
                         .command("bash")
                         .args(["-c", &probe])
