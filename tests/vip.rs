@@ -350,3 +350,63 @@ fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
     ensure!(status["setting"].is_null(), "status after unset: {status}");
     Ok(())
 }
+
+/// A port published by a service answers on the VIP too, from a host of the LAN that is
+/// not in the cluster, also when the task runs on another node than the VIP's holder.
+#[test]
+fn a_published_port_answers_on_the_vip() -> Result<()> {
+    let c = TestCluster::form(&["pv-a", "pv-b", "pv-c"], 3, 0, Some(250), true)?;
+    let vip = c.lan.subnet().replace(".0/24", ".100");
+    c.node(0).ok(&[
+        "vip",
+        "set",
+        &format!("{vip}/24"),
+        "--interface",
+        "eth0",
+        "--vrid",
+        "52",
+        "--advert-interval",
+        "100ms",
+    ])?;
+    let holder = one_holder(&c, &[0, 1, 2], &vip, "VIP holder")?;
+    let holder_name = ["pv-a", "pv-b", "pv-c"][holder];
+    c.deploy(
+        0,
+        "pub",
+        &format!(
+            r#"
+[services.web]
+image = "demo/busybox:1"
+command = ["sh", "-c", "mkdir -p /tmp/www && echo hello-over-the-vip > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"]
+constraints = ["node.hostname != {holder_name}"]
+ports = ["8080:80"]
+mounts = [{{ type = "tmpfs", target = "/tmp" }}]
+stop = {{ signal = "SIGKILL", grace_period = "1s" }}
+"#
+        ),
+    )?;
+    c.wait_service(0, "pub_web", 1)?;
+    let on = c.running_tasks(0, "pub_web")?;
+    ensure!(
+        on.iter().all(|(_, node)| node != holder_name),
+        "web runs on the holder {holder_name}: {on:?}"
+    );
+    let client = c.lan.add_host()?;
+    let url = format!("http://{vip}:8080/");
+    let body = c.poll(
+        harness::CONVERGE,
+        "the published port on the VIP",
+        Duration::from_millis(200),
+        || {
+            let out = client
+                .command("curl")
+                .args(["-s", "-m", "2", &url])
+                .output()
+                .ok()?;
+            let body = String::from_utf8_lossy(&out.stdout).into_owned();
+            body.contains("hello-over-the-vip").then_some(body)
+        },
+    )?;
+    ensure!(body.contains("hello-over-the-vip"), "{body}");
+    Ok(())
+}
