@@ -630,3 +630,81 @@ fn a_moved_task_answers_again_under_its_name_and_port() -> Result<()> {
     c.lan.heal(c.host(lost))?;
     Ok(())
 }
+
+/// Output of `ARGS` run in node `i`'s namespace.
+fn on_node(c: &TestCluster, i: usize, args: &[&str]) -> String {
+    c.host(i)
+        .command(args[0])
+        .args(&args[1..])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// What node `i` holds for the node at `ip` with block `block`: its route, and over
+/// VXLAN its neighbour (VTEP address) and FDB (→ `ip`) entries.
+fn held_for(c: &TestCluster, i: usize, block: &str, ip: &str) -> Vec<String> {
+    let mut held = Vec::new();
+    let routes = on_node(c, i, &["ip", "-4", "route", "show", "proto", "79"]);
+    if routes.lines().any(|l| l.starts_with(block)) {
+        held.push(format!("route {block}"));
+    }
+    let vtep = block.replace(".0/24", ".0");
+    let neigh = on_node(c, i, &["ip", "-4", "neigh", "show", "dev", "orcvx"]);
+    if neigh.lines().any(|l| l.starts_with(&format!("{vtep} "))) {
+        held.push(format!("neighbour {vtep}"));
+    }
+    let fdb = on_node(c, i, &["bridge", "fdb", "show", "dev", "orcvx"]);
+    if fdb.contains(&format!("dst {ip} ")) {
+        held.push(format!("fdb → {ip}"));
+    }
+    held
+}
+
+#[test]
+fn a_removed_nodes_routes_and_fdb_entries_go_over_vxlan() -> Result<()> {
+    removed_node_leaves_nothing("vxlan", &["route", "neighbour", "fdb"])
+}
+
+#[test]
+fn a_removed_nodes_routes_go_over_host_gw() -> Result<()> {
+    removed_node_leaves_nothing("host-gw", &["route"])
+}
+
+/// Three nodes; the others hold `kinds` of entries for node c; after c is killed and
+/// `orc node rm --force`d, none is left on a or b.
+fn removed_node_leaves_nothing(driver: &str, kinds: &[&str]) -> Result<()> {
+    let mut c = TestCluster::form(&["a", "b", "c"], 0, 0, Some(250), false)?;
+    init_with(&c, 0, &["--network-driver", driver])?.map_err(anyhow::Error::msg)?;
+    let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+    for i in [1, 2] {
+        c.try_join(i, token.trim(), 0)?
+            .map_err(anyhow::Error::msg)?;
+    }
+    c.wait_ready(0, 3)?;
+    let block = c
+        .nodes(0)?
+        .iter()
+        .find(|r| r["hostname"] == "c")
+        .and_then(|r| r["subnet"].as_str().map(str::to_string))
+        .ok_or_else(|| anyhow::anyhow!("no block for c"))?;
+    let ip = c.host(2).ip.to_string();
+    let look = std::time::Duration::from_millis(100);
+    for i in [0, 1] {
+        c.poll(harness::CONVERGE, "entries for c", look, || {
+            let held = held_for(&c, i, &block, &ip);
+            (held.len() == kinds.len()).then_some(())
+        })
+        .map_err(|e| e.context(format!("{:?}", held_for(&c, i, &block, &ip))))?;
+    }
+
+    c.node_mut(2).kill_daemon()?;
+    c.node(0).ok(&["node", "rm", "c", "--force"])?;
+    for i in [0, 1] {
+        c.poll(harness::CONVERGE, "c's entries gone", look, || {
+            held_for(&c, i, &block, &ip).is_empty().then_some(())
+        })
+        .map_err(|e| e.context(format!("left: {:?}", held_for(&c, i, &block, &ip))))?;
+    }
+    Ok(())
+}

@@ -7,7 +7,10 @@ use crate::error::is_errno;
 use crate::{NetError, NodeNet};
 use futures::TryStreamExt;
 use netlink_packet_route::address::AddressAttribute;
-use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourState};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::AddressFamily;
 use orc_model::{Ipv4Net, VXLAN_PORT, VXLAN_VNI};
 use rtnetlink::{LinkUnspec, LinkVxlan};
 use std::net::{IpAddr, Ipv4Addr};
@@ -84,8 +87,10 @@ impl NodeNet {
         Ok(vx)
     }
 
-    /// Neighbour and FDB entries for every peer (replaced, so a moved node is followed).
+    /// Neighbour and FDB entries for exactly `peers`: replaced, so a node whose address
+    /// changed is followed, and those of nodes no longer among them deleted.
     pub async fn sync_vxlan_peers(&self, vx: u32, peers: &[VxlanPeer]) -> Result<(), NetError> {
+        self.prune_vxlan_peers(vx, peers).await?;
         for p in peers {
             let mac = vtep_mac(p.index);
             self.handle
@@ -115,6 +120,73 @@ impl NodeNet {
                 )))?;
         }
         Ok(())
+    }
+
+    /// Deletes the neighbour entries (VTEP address → MAC) and FDB entries (VTEP MAC →
+    /// node address) on `vx` that belong to no peer of `peers`.
+    async fn prune_vxlan_peers(&self, vx: u32, peers: &[VxlanPeer]) -> Result<(), NetError> {
+        for family in [AddressFamily::Inet, AddressFamily::Bridge] {
+            let entries: Vec<NeighbourMessage> = self
+                .handle
+                .neighbours()
+                .get()
+                .set_address_family(family)
+                .execute()
+                .try_collect()
+                .await
+                .map_err(NetError::netlink("list neighbours"))?;
+            for e in entries.into_iter().filter(|e| e.header.ifindex == vx) {
+                // An FDB entry's (AF_BRIDGE) destination parses as raw bytes.
+                let dst = e.attributes.iter().find_map(|a| match a {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+                    NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                        <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from)
+                    }
+                    _ => None,
+                });
+                let mac = e.attributes.iter().find_map(|a| match a {
+                    NeighbourAttribute::LinkLayerAddress(m) => Some(m.clone()),
+                    _ => None,
+                });
+                let stale = match (family, dst, &mac) {
+                    (AddressFamily::Inet, Some(ip), _) => !peers.iter().any(|p| p.block.addr == ip),
+                    // Only FDB entries with an orc VTEP MAC: the kernel's own stay.
+                    (_, Some(ip), Some(m)) if m.starts_with(&vtep_mac(0)[..3]) => !peers
+                        .iter()
+                        .any(|p| p.node == ip && vtep_mac(p.index)[..] == m[..]),
+                    _ => false,
+                };
+                if stale {
+                    self.delete_neighbour(e, dst, mac).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes one neighbour or FDB entry, named by its header, address and MAC only.
+    async fn delete_neighbour(
+        &self,
+        entry: NeighbourMessage,
+        dst: Option<Ipv4Addr>,
+        mac: Option<Vec<u8>>,
+    ) -> Result<(), NetError> {
+        let bridge = entry.header.family == AddressFamily::Bridge;
+        let mut msg = NeighbourMessage::default();
+        msg.header = entry.header;
+        if let Some(m) = mac.filter(|_| bridge) {
+            msg.attributes.push(NeighbourAttribute::LinkLayerAddress(m));
+        }
+        if let Some(ip) = dst {
+            msg.attributes
+                .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+        }
+        match self.handle.neighbours().del(msg).execute().await {
+            Err(e) if !is_errno(&e, libc::ENOENT) => Err(NetError::netlink(format!(
+                "delete neighbour {dst:?} on orcvx"
+            ))(e)),
+            _ => Ok(()),
+        }
     }
 
     /// The index of the link holding address `ip`.

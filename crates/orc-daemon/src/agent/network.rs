@@ -185,8 +185,15 @@ impl AgentNet {
             NetworkDriver::HostGw => peers.iter().map(|p| (p.block, p.node)).collect(),
             NetworkDriver::Vxlan => peers.iter().map(|p| (p.block, p.block.addr)).collect(),
         };
-        // The first pass always syncs: it removes routes an earlier run left.
-        if routes.as_ref() == Some(&wanted) {
+        // The first pass always syncs: it removes routes an earlier run left. Over
+        // VXLAN the routes name no node address: a node that moved changes only its
+        // FDB entry, so the peers themselves are compared too.
+        let key: Vec<(Ipv4Net, Ipv4Addr)> = wanted
+            .iter()
+            .copied()
+            .chain(peers.iter().map(|p| (p.block, p.node)))
+            .collect();
+        if routes.as_ref() == Some(&key) {
             return;
         }
         let synced = match network.driver {
@@ -194,7 +201,7 @@ impl AgentNet {
             NetworkDriver::Vxlan => self.sync_vxlan(state, network, me, &peers, &wanted).await,
         };
         match synced {
-            Ok(()) => *routes = Some(wanted),
+            Ok(()) => *routes = Some(key),
             Err(e) => tracing::warn!("routes to the other nodes' blocks: {e}"),
         }
     }
