@@ -708,3 +708,119 @@ fn removed_node_leaves_nothing(driver: &str, kinds: &[&str]) -> Result<()> {
     }
     Ok(())
 }
+
+/// curl's `speed_download` (MB/s) for `url` (a 100 MB file), run by `cmd`.
+fn throughput(mut cmd: std::process::Command, url: &str) -> f64 {
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-m",
+        "30",
+        "-w",
+        "%{speed_download}",
+        url,
+    ])
+    .output()
+    .ok()
+    .and_then(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse::<f64>()
+            .ok()
+    })
+    .map_or(f64::NAN, |b| b / 1e6)
+}
+
+/// ApacheBench's requests per second: `n` requests, 8 at a time, a new TCP connection
+/// for each (no keep-alive), run by `cmd` (`ab` from apache2-utils).
+fn conns_per_s(mut cmd: std::process::Command, url: &str, n: usize) -> f64 {
+    cmd.args(["-q", "-n", &n.to_string(), "-c", "8", url])
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find(|l| l.starts_with("Requests per second:"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Measurement for docs/performance.md (not run by default): throughput node → node
+/// vs container → container across nodes and through a published port, and new
+/// connections per second to a node's own port vs through the ingress DNAT.
+/// `cargo test -p orc-testbed --test network measure_throughput -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn measure_throughput_across_nodes() -> Result<()> {
+    let stack = WEB_AND_CLIENT.replace(
+        "exec httpd",
+        "busybox dd if=/dev/zero of=/tmp/www/big bs=1M count=100 2>/dev/null; exec httpd",
+    );
+    for driver in ["host-gw", "vxlan"] {
+        let c = TestCluster::form(&["a", "b"], 0, 0, Some(250), true)?;
+        init_with(&c, 0, &["--network-driver", driver])?.map_err(anyhow::Error::msg)?;
+        let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+        c.try_join(1, token.trim(), 0)?
+            .map_err(anyhow::Error::msg)?;
+        c.wait_ready(0, 2)?;
+        c.deploy(0, "t", &stack)?;
+        let look = std::time::Duration::from_millis(200);
+        let (web, client) = c.poll(harness::CONVERGE, "running", look, || {
+            Some((
+                running_task(&c, 0, "t_web")?,
+                running_task(&c, 0, "t_client")?,
+            ))
+        })?;
+        let client_ns = format!(
+            "--net={}",
+            c.node(1).data_dir().join("netns").join(&client.0).display()
+        );
+        let in_client = |program: &str| {
+            let mut cmd = std::process::Command::new("nsenter");
+            cmd.arg(&client_ns).arg(program);
+            cmd
+        };
+        // The same file from a plain httpd in node a's own namespace, for node → node.
+        let www = tempfile::tempdir()?;
+        std::fs::write(www.path().join("big"), vec![0u8; 100 << 20])?;
+        std::fs::write(www.path().join("index.html"), "hello-from-node\n")?;
+        let mut httpd = c
+            .host(0)
+            .command("busybox")
+            .args(["httpd", "-f", "-p", "18081", "-h"])
+            .arg(www.path())
+            .spawn()?;
+        let node_url = format!("http://{}:18081/", c.host(0).ip);
+        let web_url = format!("http://{}/", web.2);
+        let published_url = format!("http://{}:18080/", c.host(0).ip);
+        c.poll(harness::CONVERGE, "all three servers", look, || {
+            let ok = |mut cmd: std::process::Command, url: &str| {
+                cmd.args(["-sf", "-o", "/dev/null", "-m", "2", url])
+                    .status()
+                    .is_ok_and(|s| s.success())
+            };
+            (ok(c.host(1).command("curl"), &node_url)
+                && ok(in_client("curl"), &web_url)
+                && ok(c.host(1).command("curl"), &published_url))
+            .then_some(())
+        })?;
+        let big = |u: &str| format!("{u}big");
+        let node = throughput(c.host(1).command("curl"), &big(&node_url));
+        let direct = throughput(in_client("curl"), &big(&web_url));
+        let published = throughput(c.host(1).command("curl"), &big(&published_url));
+        let n = 2000;
+        let node_cps = conns_per_s(c.host(1).command("ab"), &node_url, n);
+        let direct_cps = conns_per_s(in_client("ab"), &web_url, n);
+        let published_cps = conns_per_s(c.host(1).command("ab"), &published_url, n);
+        let _ = httpd.kill();
+        let _ = httpd.wait();
+        eprintln!(
+            "{driver}: 100 MB over HTTP MB/s: node→node {node:.0} | container→container {direct:.0} | published port (other node) {published:.0}; \
+             new connections/s (ab -n {n} -c 8): node→node {node_cps:.0} | container→container {direct_cps:.0} | published port via DNAT {published_cps:.0}"
+        );
+    }
+    Ok(())
+}
