@@ -62,6 +62,13 @@ impl CephTool {
         self.ceph(&["osd", "blocklist", "add", &entry]).map(drop)
     }
 
+    /// Lifts the blocklist entry [`CephTool::blocklist`] added for `address`.
+    pub fn unblocklist(&self, address: &str) -> Result<(), VolumeError> {
+        let ip = address.rsplit_once(':').map_or(address, |(ip, _)| ip);
+        let entry = format!("{ip}:0/0");
+        self.ceph(&["osd", "blocklist", "rm", &entry]).map(drop)
+    }
+
     /// The conf file.
     pub fn conf(&self) -> &Path {
         &self.conf

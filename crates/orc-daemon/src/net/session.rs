@@ -104,6 +104,7 @@ async fn one_session(
     };
     let mut network: Option<orc_model::ClusterNetwork> = None;
     let mut nodes = std::collections::BTreeMap::new();
+    let mut storage = orc_model::Storage::default();
     loop {
         tokio::select! {
             _ = beat.tick() => {
@@ -134,6 +135,7 @@ async fn one_session(
                         st.tasks = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
                         st.network = network.clone();
                         st.nodes = nodes.clone();
+                        st.storage = storage.clone();
                         publish(&st, &wanted);
                         last = Some(st);
                     }
@@ -157,6 +159,13 @@ async fn one_session(
                         if let Some(st) = last.as_mut() {
                             st.network = network.clone();
                             st.nodes = nodes.clone();
+                            publish(st, &wanted);
+                        }
+                    }
+                    SessionDown::Storage(s) => {
+                        storage = s;
+                        if let Some(st) = last.as_mut() {
+                            st.storage = storage.clone();
                             publish(st, &wanted);
                         }
                     }
