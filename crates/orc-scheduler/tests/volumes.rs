@@ -201,23 +201,33 @@ fn a_returned_fenced_node_is_unfenced_only_after_releasing_and_only_then_used() 
         message: String::new(),
         at: NOW,
     });
-    // Back, but not released yet: still fenced, and no Ceph volume goes there.
+    // Back, but not released yet: still fenced.
     assert!(orc_scheduler::unfence_requests(&s).is_empty());
+    // The task ends on the live second node (which detaches: the claim goes), then
+    // every other node goes down: only the fenced node is left, and it gets nothing.
     let id = running_desired(&s, "app")[0].id.clone();
     end_task(&mut s, &id, TaskState::Failed, Some(1), NOW);
-    s.apply(&Command::SetNodeStatus {
-        id: second,
-        status: NodeStatus::Down,
-        message: String::new(),
-        at: NOW,
-    });
-    run(&mut s, &mut ids);
-    assert_ne!(
-        app_node(&s),
-        Some(first),
-        "a fenced node attaches no Ceph volume"
+    let plan = volume_claims(&s, &[], NOW);
+    apply_all(&mut s, &plan.commands);
+    assert_eq!(s.storage.volumes["st_db"].attachment, None);
+    for n in [1, 2, 3].into_iter().filter(|n| *n != first) {
+        node_down(&mut s, n);
+    }
+    assert!(
+        run(&mut s, &mut ids).is_empty(),
+        "nothing attached to fence"
     );
-    // A report from another node changes nothing.
+    assert_eq!(app_node(&s), None, "a fenced node attaches no Ceph volume");
+    let pending = tasks_of(&s, "app")
+        .into_iter()
+        .find(|t| t.status.state == TaskState::Pending)
+        .expect("pending");
+    assert!(
+        pending.status.message.contains("fenced off Ceph"),
+        "{}",
+        pending.status.message
+    );
+    // A report for another node changes nothing.
     s.apply(&Command::VolumeReleased {
         volume: "st_db".into(),
         node: second,
@@ -233,4 +243,6 @@ fn a_returned_fenced_node_is_unfenced_only_after_releasing_and_only_then_used() 
     s.apply(&Command::Unfence { node: first });
     assert!(s.storage.volumes["st_db"].fenced.is_empty());
     assert!(orc_scheduler::unfence_requests(&s).is_empty());
+    run(&mut s, &mut ids);
+    assert_eq!(app_node(&s), Some(first), "unfenced: it attaches again");
 }

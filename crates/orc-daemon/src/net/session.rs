@@ -1,6 +1,7 @@
 //! The session every node except the leader keeps with the leader: heartbeats up,
-//! the node's task assignments down (used by workers; managers read their own
-//! replicated state). Reaching any manager is enough: it points to the leader.
+//! the node's task assignments, network and storage down (used by workers; managers
+//! read their own replicated state). Reaching any manager is enough: it points to the
+//! leader.
 
 use super::remote::Remote;
 use crate::cluster::Cluster;
