@@ -66,7 +66,11 @@ impl CephTool {
     pub fn unblocklist(&self, address: &str) -> Result<(), VolumeError> {
         let ip = address.rsplit_once(':').map_or(address, |(ip, _)| ip);
         let entry = format!("{ip}:0/0");
-        self.ceph(&["osd", "blocklist", "rm", &entry]).map(drop)
+        match self.ceph(&["osd", "blocklist", "rm", &entry]) {
+            // Gone already (expired, or lifted by a previous try): done.
+            Err(VolumeError::Tool { stderr, .. }) if stderr.contains("isn't blocklisted") => Ok(()),
+            r => r.map(drop),
+        }
     }
 
     /// The conf file.
