@@ -1,6 +1,6 @@
 //! Volumes against a real Ceph cluster. Starting Ceph costs ~20 s and ~600 MB, so this
 //! binary starts one, on its own host of a simulated LAN, and one test runs every
-//! scenario in sequence on a 3-node orc cluster that reaches it.
+//! scenario in sequence on a 4-node orc cluster (3 managers, 1 worker) that reaches it.
 
 #[path = "cluster/harness.rs"]
 #[allow(dead_code)]
@@ -31,6 +31,25 @@ image = "demo/busybox:1"
 command = ["sh", "-c", "echo run >> /db/runs && echo run >> /files/runs && sync && exec sleep 3600"]
 stop = { signal = "SIGKILL", grace_period = "1s" }
 restart = { delay = "100ms" }
+volumes = [{ source = "db", target = "/db" }, { source = "files", target = "/files" }]
+"#;
+
+/// Runs on the worker only: while the worker is down (or fenced) it stays pending.
+const ON_WORKER: &str = r#"
+[volumes.db]
+driver = "rbd"
+size = "64M"
+
+[volumes.files]
+driver = "cephfs"
+size = "64M"
+
+[services.app]
+image = "demo/busybox:1"
+command = ["sh", "-c", "echo run >> /db/runs && echo run >> /files/runs && sync && exec sleep 3600"]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+restart = { delay = "100ms" }
+constraints = ["node.role == worker"]
 volumes = [{ source = "db", target = "/db" }, { source = "files", target = "/files" }]
 "#;
 
@@ -106,8 +125,8 @@ fn ceph_volumes() {
     if skip_without_ceph("ceph_volumes") {
         return;
     }
-    let names = vec!["n1", "n2", "n3"];
-    let c = TestCluster::form(&names, 3, 0, Some(250), true).expect("form the cluster");
+    let names = vec!["n1", "n2", "n3", "w1"];
+    let c = TestCluster::form(&names, 3, 1, Some(250), true).expect("form the cluster");
     let ceph_host = c.lan.add_host().expect("a host for Ceph");
     // Declared after the cluster: dropped first would kill Ceph under live mounts, so
     // the cluster (nodes, mounts) goes first — see the end of this function.
@@ -141,9 +160,9 @@ fn scenarios(env: &mut Env, ceph: &Ceph) -> Result<()> {
     data_survives_redeploy(env, ceph)?;
     let fenced = failover_fences_the_dead_node(env, ceph)?;
     local_volume_pins_its_service(env)?;
-    // A fenced node stays blocklisted (until the entry expires): manage Ceph from
-    // another one.
-    let via = (fenced + 1) % 3;
+    a_fenced_worker_releases_and_attaches_again(env, ceph)?;
+    // The fenced node was unfenced: it manages Ceph again.
+    let via = fenced;
     // Remove the stack with its volumes and their data.
     env.c
         .node(via)
@@ -337,7 +356,98 @@ fn failover_fences_the_dead_node(env: &mut Env, ceph: &Ceph) -> Result<usize> {
         "the service stayed on {}",
         env.names[y]
     );
+    // Clean now: it reported so, and the leader lifted its blocklist entry.
+    wait_unfenced(env, ceph, via, x)?;
     Ok(x)
+}
+
+/// Waits until node `i` is in no volume's `fenced` set and its address is off Ceph's
+/// blocklist; the time it took.
+fn wait_unfenced(env: &Env, ceph: &Ceph, via: usize, i: usize) -> Result<Duration> {
+    let t0 = Instant::now();
+    let id = env.node_id(via, i)?;
+    let entry = format!("{}:0/0", env.c.host(i).ip);
+    env.c
+        .poll(WAIT, "the returned node to be unfenced", LOOK, || {
+            let ls = env.c.node(via).json(&["volume", "ls"]).ok()?;
+            let fenced = ls.as_array()?.iter().any(|v| {
+                v["fenced"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|n| n.as_str() == Some(id.as_str())))
+            });
+            let listed = ceph
+                .ceph(&["osd", "blocklist", "ls"])
+                .ok()?
+                .contains(&entry);
+            (!fenced && !listed).then_some(())
+        })
+        .with_context(|| {
+            format!(
+                "{:?}\nblocklist: {:?}",
+                env.c.node(via).json(&["volume", "ls"]),
+                ceph.ceph(&["osd", "blocklist", "ls"])
+            )
+        })?;
+    Ok(t0.elapsed())
+}
+
+/// The worker receives the Ceph setting and the volume records over its session: it
+/// runs a service on an rbd and a cephfs volume. Its daemon dies: it is fenced, and
+/// the service (worker-only) waits. It comes back: it releases the volumes, the
+/// leader unfences it, and the service runs there again with its data.
+fn a_fenced_worker_releases_and_attaches_again(env: &mut Env, ceph: &Ceph) -> Result<()> {
+    let w = env.index("w1")?;
+    env.c.deploy(0, "wk", ON_WORKER)?;
+    env.c.wait_service(0, "wk_app", 1)?;
+    ensure!(
+        env.running_on(0, "wk_app") == Some(w),
+        "wk_app on the worker"
+    );
+    env.c
+        .poll(WAIT, "the worker to write both volumes", LOOK, || {
+            (env.runs(w, "wk_db") == 1 && env.runs(w, "wk_files") == 1).then_some(())
+        })?;
+    let keyring = env.c.node(w).data_dir().join("ceph/keyring");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&keyring)?.permissions());
+    ensure!(
+        mode & 0o077 == 0,
+        "the worker's keyring is private: {mode:o}"
+    );
+    ensure!(
+        !env.c.node(w).daemon_log().contains("key ="),
+        "the keyring is never logged"
+    );
+    kill_daemon(env, w)?;
+    env.c.wait_status(0, "w1", "down")?;
+    let w_id = env.node_id(0, w)?;
+    env.c.poll(WAIT, "the worker to be fenced", LOOK, || {
+        let v = env.volume(0, "wk_db").ok()?;
+        v["fenced"]
+            .as_array()?
+            .iter()
+            .any(|n| n.as_u64().map(|id| format!("{id:016x}")) == Some(w_id.clone()))
+            .then_some(())
+    })?;
+    let t0 = Instant::now();
+    restart_daemon(env, w)?;
+    let unfenced = wait_unfenced(env, ceph, 0, w)?;
+    env.c
+        .poll(WAIT, "wk_app to run on the worker again", LOOK, || {
+            (env.running_on(0, "wk_app") == Some(w)).then_some(())
+        })?;
+    env.c
+        .poll(WAIT, "the worker to see its data again", LOOK, || {
+            (env.runs(w, "wk_db") == 2 && env.runs(w, "wk_files") == 2).then_some(())
+        })?;
+    println!(
+        "MEASURE fenced worker back: unfenced {} ms after its restart, running with its data after {} ms",
+        unfenced.as_millis(),
+        t0.elapsed().as_millis()
+    );
+    env.c
+        .node(0)
+        .ok(&["stack", "rm", "wk", "--volumes", "--timeout", "60"])?;
+    Ok(())
 }
 
 /// A local volume pins its service to its node; while that node is down the service

@@ -45,3 +45,28 @@ pub async fn fence(
     }
     Ok(())
 }
+
+/// Lifts the blocklist entry of each returned node that released every volume it was
+/// fenced off, then commits `Unfence` (it may attach Ceph volumes again). A failure
+/// is logged and retried on the next pass; the node stays fenced meanwhile.
+pub async fn unfence(
+    cluster: &Cluster,
+    volumes: &NodeVolumes,
+    requests: Vec<orc_scheduler::UnfenceRequest>,
+) -> Result<(), crate::DaemonError> {
+    for r in requests {
+        volumes.set_ceph(cluster.snapshot().storage.ceph.as_ref());
+        match volumes.unblocklist(&r.address).await {
+            Ok(()) => {
+                cluster.propose(Command::Unfence { node: r.node }).await?;
+                tracing::info!(
+                    node = %crate::views::node_id_str(r.node),
+                    address = %r.address,
+                    "a fenced node released its volumes: lifted its blocklist entry"
+                );
+            }
+            Err(e) => tracing::warn!("lifting the blocklist entry of {}: {e}", r.address),
+        }
+    }
+    Ok(())
+}

@@ -57,5 +57,7 @@ async fn pass(
     if !cmds.is_empty() {
         cluster.propose(Command::Batch(cmds)).await?;
     }
-    crate::fencing::fence(cluster, volumes, plan.fence).await
+    crate::fencing::fence(cluster, volumes, plan.fence).await?;
+    let unfence = orc_scheduler::unfence_requests(&cluster.snapshot());
+    crate::fencing::unfence(cluster, volumes, unfence).await
 }

@@ -136,15 +136,27 @@ impl NodeVolumes {
         self.blocking(move |v| v.driver(&s)?.delete(&n, &s)).await
     }
 
-    /// `ceph health` with the current setting.
-    pub async fn health(&self) -> Result<String, VolumeError> {
-        let tool = self
-            .ceph
+    fn tool(&self) -> Result<CephTool, VolumeError> {
+        self.ceph
             .lock()
             .ok()
             .and_then(|c| c.as_ref().map(|(_, t)| t.clone()))
-            .ok_or(VolumeError::NoCeph { driver: "ceph" })?;
+            .ok_or(VolumeError::NoCeph { driver: "ceph" })
+    }
+
+    /// `ceph health` with the current setting.
+    pub async fn health(&self) -> Result<String, VolumeError> {
+        let tool = self.tool()?;
         tokio::task::spawn_blocking(move || tool.ceph(&["health"]))
+            .await
+            .map_err(|e| VolumeError::Other(format!("volume worker: {e}")))?
+    }
+
+    /// Lifts the blocklist entry fencing put on the node at `address`.
+    pub async fn unblocklist(&self, address: &str) -> Result<(), VolumeError> {
+        let tool = self.tool()?;
+        let a = address.to_string();
+        tokio::task::spawn_blocking(move || tool.unblocklist(&a))
             .await
             .map_err(|e| VolumeError::Other(format!("volume worker: {e}")))?
     }

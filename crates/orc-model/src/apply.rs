@@ -319,6 +319,10 @@ impl ClusterState {
                 }
                 CommandResult::Ok
             }
+            Command::VolumeReleased { volume, node } => {
+                self.volume_released(volume, *node, changed)
+            }
+            Command::Unfence { node } => self.unfence(*node, changed),
         }
     }
 

@@ -151,6 +151,17 @@ pub enum Command {
     },
     /// Sets or removes how nodes reach Ceph.
     SetCeph(Option<crate::CephSetting>),
+    /// `node`, fenced off `volume`, reports it released: its stale containers stopped
+    /// and the volume unmounted there.
+    VolumeReleased {
+        volume: String,
+        node: NodeId,
+    },
+    /// The leader lifted `node`'s blocklist entry at Ceph: it leaves every volume's
+    /// `fenced` (and `released`) set and may attach Ceph volumes again.
+    Unfence {
+        node: NodeId,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

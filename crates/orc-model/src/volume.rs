@@ -32,6 +32,9 @@ pub struct Volume {
     pub home_node: Option<NodeId>,
     /// Nodes fenced off this volume at Ceph (blocklisted) after they went down.
     pub fenced: BTreeSet<NodeId>,
+    /// Fenced nodes that came back and reported the volume released (stale containers
+    /// stopped, unmounted): the leader lifts their blocklist entry, then forgets them.
+    pub released: BTreeSet<NodeId>,
 }
 
 /// Who holds a volume.
@@ -112,6 +115,7 @@ impl ClusterState {
                     attachment: None,
                     home_node: None,
                     fenced: BTreeSet::new(),
+                    released: BTreeSet::new(),
                 }
             });
         }
@@ -139,7 +143,6 @@ impl ClusterState {
             if v.spec.driver == orc_spec::VolumeDriver::Local && v.home_node.is_none() {
                 v.home_node = Some(a.node);
             }
-            v.fenced.remove(&a.node);
         }
         if v.attachment != *attachment {
             v.attachment = attachment.clone();
@@ -156,6 +159,31 @@ impl ClusterState {
         if v.attachment.as_ref().is_some_and(|a| a.node == node) {
             v.attachment = None;
             *changed = true;
+        }
+        CommandResult::Ok
+    }
+
+    /// `node`, fenced off `name`, released it (a report from that node).
+    pub(crate) fn volume_released(
+        &mut self,
+        name: &str,
+        node: NodeId,
+        changed: &mut bool,
+    ) -> CommandResult {
+        let Some(v) = self.storage.volumes.get_mut(name) else {
+            return CommandResult::Err(ApplyError::NoSuchVolume(name.to_string()));
+        };
+        if v.fenced.contains(&node) {
+            *changed |= v.released.insert(node);
+        }
+        CommandResult::Ok
+    }
+
+    /// The leader lifted `node`'s blocklist entry: it may use Ceph volumes again.
+    pub(crate) fn unfence(&mut self, node: NodeId, changed: &mut bool) -> CommandResult {
+        for v in self.storage.volumes.values_mut() {
+            *changed |= v.fenced.remove(&node);
+            *changed |= v.released.remove(&node);
         }
         CommandResult::Ok
     }

@@ -178,6 +178,10 @@ pub enum SessionDown {
         /// Every stack-network service and its tasks' addresses (for the node's DNS).
         directory: orc_model::Directory,
     },
+    /// Volumes and the Ceph setting (its keyring a secret: this channel is mutual TLS,
+    /// and `Debug` redacts it): what a worker's agent needs to attach Ceph volumes and
+    /// to release those it was fenced off. Sent before `Tasks`, on every change.
+    Storage(orc_model::Storage),
 }
 
 /// A peer's question about an image this node may hold.
@@ -260,6 +264,22 @@ mod tests {
         let b = encode(&m).expect("encode");
         let back: Entry<TypeConfig> = decode(&b).expect("decode membership entry");
         assert_eq!(format!("{back:?}"), format!("{m:?}"));
+    }
+
+    #[test]
+    fn storage_travels_whole_and_never_shows_the_keyring() {
+        let storage = orc_model::Storage {
+            volumes: Default::default(),
+            ceph: Some(orc_model::CephSetting {
+                conf: "[global]".into(),
+                user: "orc".into(),
+                keyring: "AQSECRETKEY==".into(),
+            }),
+        };
+        let msg = SessionDown::Storage(storage.clone());
+        assert!(!format!("{msg:?}").contains("AQSECRETKEY"));
+        let b = encode(&msg).expect("encode");
+        assert!(matches!(decode::<SessionDown>(&b), Ok(SessionDown::Storage(s)) if s == storage));
     }
 
     #[test]

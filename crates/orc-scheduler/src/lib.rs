@@ -25,6 +25,7 @@ mod scheduler;
 mod slot;
 mod spec;
 mod spread;
+mod unfence;
 mod volumes;
 
 /// Hash map for per-pass indexes: a fast hash with a fixed seed (keys are ids the
@@ -38,6 +39,7 @@ pub use filter::{
 pub use orchestrator::{reconcile, OrchestratorConfig};
 pub use pipeline::Pipeline;
 pub use scheduler::{schedule, schedule_with, SchedulerOutput};
+pub use unfence::{unfence_requests, UnfenceRequest};
 pub use volumes::{
     task_volumes, volume_claims, volume_pins, FenceRequest, VolumeFilter, VolumePlan,
 };

@@ -9,7 +9,7 @@
 use crate::filter::{nodes, Filter, NodeInfo};
 use orc_model::{Attachment, ClusterState, Command, NodeId, NodeStatus, Task, TaskId, Timestamp};
 use orc_spec::{Mount, VolumeDriver};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The volumes of a task's spec, by full name.
 pub fn task_volumes(task: &Task) -> impl Iterator<Item = &str> {
@@ -36,10 +36,13 @@ pub fn volume_pins(state: &ClusterState) -> BTreeMap<String, NodeId> {
         .collect()
 }
 
-/// A task whose volume is pinned goes only on that node.
+/// A task whose volume is pinned goes only on that node; a task with a Ceph volume
+/// goes on no node fenced at Ceph (its address stays blocklisted until it released
+/// what it held and the leader lifted the entry).
 #[derive(Debug, Clone, Default)]
 pub struct VolumeFilter {
     pins: BTreeMap<String, NodeId>,
+    fenced: BTreeSet<NodeId>,
 }
 
 impl VolumeFilter {
@@ -47,6 +50,12 @@ impl VolumeFilter {
     pub fn new(state: &ClusterState) -> VolumeFilter {
         VolumeFilter {
             pins: volume_pins(state),
+            fenced: state
+                .storage
+                .volumes
+                .values()
+                .flat_map(|v| v.fenced.iter().copied())
+                .collect(),
         }
     }
 }
@@ -56,12 +65,17 @@ impl Filter for VolumeFilter {
         "volumes"
     }
     fn check(&self, task: &Task, node: &NodeInfo<'_>) -> bool {
+        let ceph = task.spec.mounts.iter().any(
+            |m| matches!(m, Mount::Volume { volume, .. } if volume.driver != VolumeDriver::Local),
+        );
         task_volumes(task).all(|v| self.pins.get(v).is_none_or(|n| *n == node.node.id))
+            && !(ceph && self.fenced.contains(&node.node.id))
     }
     fn explain(&self, nodes_failed: usize) -> String {
         format!(
             "{} cannot attach its volume (held by another node: a local volume's own node, \
-             or the node a single-writer volume is attached on until it detaches or is fenced)",
+             or the node a single-writer volume is attached on until it detaches or is fenced; \
+             or fenced off Ceph until it released its volumes)",
             nodes(nodes_failed)
         )
     }

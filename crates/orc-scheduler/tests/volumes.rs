@@ -181,3 +181,68 @@ fn a_second_node_cannot_claim_an_attached_volume() {
     );
     let _ = schedule(&s, NOW);
 }
+
+#[test]
+fn a_returned_fenced_node_is_unfenced_only_after_releasing_and_only_then_used() {
+    let (mut s, mut ids) = cluster(rbd());
+    let first = app_node(&s).expect("placed");
+    node_down(&mut s, first);
+    run(&mut s, &mut ids);
+    s.apply(&Command::FenceNode {
+        volume: "st_db".into(),
+        node: first,
+        at: NOW,
+    });
+    run(&mut s, &mut ids);
+    let second = app_node(&s).expect("placed after fencing");
+    s.apply(&Command::SetNodeStatus {
+        id: first,
+        status: NodeStatus::Ready,
+        message: String::new(),
+        at: NOW,
+    });
+    // Back, but not released yet: still fenced.
+    assert!(orc_scheduler::unfence_requests(&s).is_empty());
+    // The task ends on the live second node (which detaches: the claim goes), then
+    // every other node goes down: only the fenced node is left, and it gets nothing.
+    let id = running_desired(&s, "app")[0].id.clone();
+    end_task(&mut s, &id, TaskState::Failed, Some(1), NOW);
+    let plan = volume_claims(&s, &[], NOW);
+    apply_all(&mut s, &plan.commands);
+    assert_eq!(s.storage.volumes["st_db"].attachment, None);
+    for n in [1, 2, 3].into_iter().filter(|n| *n != first) {
+        node_down(&mut s, n);
+    }
+    assert!(
+        run(&mut s, &mut ids).is_empty(),
+        "nothing attached to fence"
+    );
+    assert_eq!(app_node(&s), None, "a fenced node attaches no Ceph volume");
+    let pending = tasks_of(&s, "app")
+        .into_iter()
+        .find(|t| t.status.state == TaskState::Pending)
+        .expect("pending");
+    assert!(
+        pending.status.message.contains("fenced off Ceph"),
+        "{}",
+        pending.status.message
+    );
+    // A report for another node changes nothing.
+    s.apply(&Command::VolumeReleased {
+        volume: "st_db".into(),
+        node: second,
+    });
+    assert!(s.storage.volumes["st_db"].released.is_empty());
+    s.apply(&Command::VolumeReleased {
+        volume: "st_db".into(),
+        node: first,
+    });
+    let req = orc_scheduler::unfence_requests(&s);
+    assert_eq!(req.len(), 1);
+    assert_eq!(req[0].node, first);
+    s.apply(&Command::Unfence { node: first });
+    assert!(s.storage.volumes["st_db"].fenced.is_empty());
+    assert!(orc_scheduler::unfence_requests(&s).is_empty());
+    run(&mut s, &mut ids);
+    assert_eq!(app_node(&s), Some(first), "unfenced: it attaches again");
+}

@@ -62,6 +62,17 @@ impl CephTool {
         self.ceph(&["osd", "blocklist", "add", &entry]).map(drop)
     }
 
+    /// Lifts the blocklist entry [`CephTool::blocklist`] added for `address`.
+    pub fn unblocklist(&self, address: &str) -> Result<(), VolumeError> {
+        let ip = address.rsplit_once(':').map_or(address, |(ip, _)| ip);
+        let entry = format!("{ip}:0/0");
+        match self.ceph(&["osd", "blocklist", "rm", &entry]) {
+            // Gone already (expired, or lifted by a previous try): done.
+            Err(VolumeError::Tool { stderr, .. }) if stderr.contains("isn't blocklisted") => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
     /// The conf file.
     pub fn conf(&self) -> &Path {
         &self.conf

@@ -6,6 +6,7 @@ mod container;
 mod inventory;
 mod network;
 mod pull;
+mod release;
 mod reporter;
 mod worker;
 
@@ -48,6 +49,8 @@ pub struct AgentCtx {
     pub volumes: Arc<crate::volumes::NodeVolumes>,
     /// Tasks whose end this agent reported but the state may not show yet.
     ended: Mutex<HashMap<TaskId, TaskState>>,
+    /// Volumes whose release (after fencing) is being reported.
+    releasing: Mutex<HashSet<String>>,
     wake: Notify,
     /// Container networking (None when netlink is unavailable).
     pub net: Option<network::AgentNet>,
@@ -123,6 +126,7 @@ impl Agent {
                 fetching: Mutex::new(HashMap::new()),
                 volumes,
                 ended: Mutex::new(HashMap::new()),
+                releasing: Mutex::new(HashSet::new()),
                 wake: Notify::new(),
                 net: None,
             }),
@@ -323,6 +327,13 @@ impl Agent {
                 .chain(self.workers.keys().cloned())
                 .collect();
             net.reconcile(state, self.ctx.node_id, &live).await;
+        }
+
+        // Fenced off a volume and clean of it now: say so (the leader unfences).
+        self.workers.retain(|_, w| !w.is_finished());
+        let live = self.workers.keys().chain(containers.keys());
+        if let Some(used) = release::volumes_in_use(&mine, live) {
+            release::report(&self.ctx, state, &used);
         }
 
         // Forget what the state no longer has; drop their logs.

@@ -190,6 +190,8 @@ fn worker_may(cmd: &Command, state: &orc_model::ClusterState, node: u64) -> bool
         Command::RemoveNode { id } => *id == node,
         // ... and its own image inventory.
         Command::SetNodeImages { node: n, .. } => *n == node,
+        // ... and that it released a volume it was fenced off.
+        Command::VolumeReleased { node: n, .. } => *n == node,
         _ => false,
     }
 }
@@ -372,6 +374,7 @@ impl ClusterRpc for NodeService {
             let mut last_managers = manager_addrs(&cluster);
             let mut last_images: Option<Vec<String>> = None;
             let mut last_net = None;
+            let mut last_storage: Option<orc_model::Storage> = None;
             let mut lead_check = tokio::time::interval(std::time::Duration::from_millis(250));
             loop {
                 let state = state_rx.borrow_and_update().clone();
@@ -409,6 +412,12 @@ impl ClusterRpc for NodeService {
                         return;
                     }
                     last_net = Some(net);
+                }
+                if last_storage.as_ref() != Some(&state.storage) {
+                    if !send(&tx, &SessionDown::Storage(state.storage.clone())).await {
+                        return;
+                    }
+                    last_storage = Some(state.storage.clone());
                 }
                 let mine: Vec<Task> = state.tasks_on_node(from).cloned().collect();
                 if last.as_ref() != Some(&mine) {

@@ -1,6 +1,7 @@
 //! The session every node except the leader keeps with the leader: heartbeats up,
-//! the node's task assignments down (used by workers; managers read their own
-//! replicated state). Reaching any manager is enough: it points to the leader.
+//! the node's task assignments, network and storage down (used by workers; managers
+//! read their own replicated state). Reaching any manager is enough: it points to the
+//! leader.
 
 use super::remote::Remote;
 use crate::cluster::Cluster;
@@ -104,6 +105,7 @@ async fn one_session(
     };
     let mut network: Option<orc_model::ClusterNetwork> = None;
     let mut nodes = std::collections::BTreeMap::new();
+    let mut storage = orc_model::Storage::default();
     loop {
         tokio::select! {
             _ = beat.tick() => {
@@ -134,6 +136,7 @@ async fn one_session(
                         st.tasks = tasks.into_iter().map(|t| (t.id.clone(), t)).collect();
                         st.network = network.clone();
                         st.nodes = nodes.clone();
+                        st.storage = storage.clone();
                         publish(&st, &wanted);
                         last = Some(st);
                     }
@@ -157,6 +160,13 @@ async fn one_session(
                         if let Some(st) = last.as_mut() {
                             st.network = network.clone();
                             st.nodes = nodes.clone();
+                            publish(st, &wanted);
+                        }
+                    }
+                    SessionDown::Storage(s) => {
+                        storage = s;
+                        if let Some(st) = last.as_mut() {
+                            st.storage = storage.clone();
                             publish(st, &wanted);
                         }
                     }
