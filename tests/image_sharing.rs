@@ -137,7 +137,12 @@ stop = {{ signal = "SIGKILL", grace_period = "1s" }}
         Duration::from_millis(200),
         || ps("rejected"),
     )?;
-    ensure!(rejected["message"] == "registry auth refused", "{rejected}");
+    ensure!(
+        rejected["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("registry auth refused (next try ")),
+        "{rejected}"
+    );
 
     let mut login = std::process::Command::new(orc_binary()?)
         .arg("--socket")

@@ -34,6 +34,21 @@ fn tasks(n: &OrcNode, name: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The seconds of the day in "registry unreachable (next try HH:MM:SS)".
+fn next_try(message: &str) -> Result<u64> {
+    let clock = message
+        .strip_prefix("registry unreachable (next try ")
+        .and_then(|m| m.strip_suffix(')'))
+        .with_context(|| format!("message {message:?}"))?;
+    let p: Vec<u64> = clock
+        .split(':')
+        .map(|x| x.parse::<u64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("clock in {message:?}"))?;
+    ensure!(p.len() == 3, "clock in {message:?}");
+    Ok(p[0] * 3600 + p[1] * 60 + p[2])
+}
+
 fn stack_body(service: &str, image: &str) -> String {
     format!(
         r#"
@@ -146,12 +161,26 @@ fn a_registry_down_rejects_the_task_with_the_reason_until_it_returns() -> Result
         stderr.contains("not pinned (registry unreachable"),
         "{stderr}"
     );
-    let rejected = poll_until(CONVERGE, "a rejected task", || {
-        tasks(&n, "down_app")
+    // Each failure pushes the next try back twice as far (1 s, 2 s, 4 s…), and the
+    // rejected task says when: the gaps between those times grow.
+    let rejected = poll_until(CONVERGE, "three rejected tasks", || {
+        let r: Vec<Value> = tasks(&n, "down_app")
             .into_iter()
-            .find(|t| t["state"] == "rejected")
+            .filter(|t| t["state"] == "rejected")
+            .collect();
+        (r.len() >= 3).then_some(r)
     })?;
-    assert_eq!(rejected["message"], "registry unreachable", "{rejected}");
+    let mut next: Vec<u64> = rejected
+        .iter()
+        .map(|t| next_try(t["message"].as_str().unwrap_or_default()))
+        .collect::<Result<_>>()?;
+    next.sort_unstable();
+    let gap = |a: u64, b: u64| (b + 86_400 - a) % 86_400;
+    ensure!(
+        gap(next[0], next[1]) >= 1 && gap(next[1], next[2]) >= 3,
+        "no exponential backoff: next tries at {next:?}"
+    );
+    let rejected = &rejected[0];
     let err = rejected["error"].as_str().unwrap_or_default();
     ensure!(
         err.contains(&image) && err.contains("registry unreachable"),

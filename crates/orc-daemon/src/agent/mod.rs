@@ -2,6 +2,7 @@
 //! what it observes, adopts containers that outlived a daemon restart and removes the
 //! ones no task owns.
 
+mod backoff;
 mod container;
 mod inventory;
 mod network;
@@ -38,6 +39,8 @@ pub struct AgentCtx {
     pub peers: Option<crate::net::images::PeerList>,
     /// Where the image inventory is committed.
     pub writer: Option<crate::writer::Writer>,
+    /// Images whose pulls failed, and when each may be tried again.
+    backoff: Mutex<backoff::PullBackoff>,
     /// Wanted images being fetched, or not to be tried again before the instant.
     fetching: Mutex<HashMap<String, std::time::Instant>>,
     /// True while an inventory report runs.
@@ -121,6 +124,7 @@ impl Agent {
                 reported: Mutex::new(None),
                 reporting: std::sync::atomic::AtomicBool::new(false),
                 fetching: Mutex::new(HashMap::new()),
+                backoff: Mutex::new(backoff::PullBackoff::default()),
                 volumes,
                 ended: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
