@@ -71,6 +71,16 @@ pub fn peer_list(daemon: Weak<crate::Daemon>, me: u64) -> PeerList {
     })
 }
 
+impl crate::Daemon {
+    /// On a worker: whether node `id` is in the node table the leader last sent
+    /// (removed nodes drop out of it).
+    pub(crate) fn worker_knows(&self, id: u64) -> bool {
+        let view = self.worker_view.lock().unwrap_or_else(|p| p.into_inner());
+        view.as_ref()
+            .is_some_and(|v| v.borrow().nodes.contains_key(&id))
+    }
+}
+
 /// Answers one Image request into `tx`.
 pub async fn serve(
     daemon: Arc<crate::Daemon>,
