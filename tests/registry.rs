@@ -299,6 +299,69 @@ fn prune_removes_only_images_no_service_uses_and_not_kept() -> Result<()> {
     Ok(())
 }
 
+fn image_names(n: &OrcNode) -> Vec<String> {
+    let ls = n.json(&["image", "ls"]).unwrap_or_default();
+    let mut names: Vec<String> = ls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str().map(String::from))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn automatic_gc_removes_images_unused_for_the_grace_period_but_not_kept_ones() -> Result<()> {
+    let reg = Registry::start()?;
+    let archive = busybox_image(ImageFormat::Oci)?;
+    for repo in ["demo/used:1", "demo/kept:1", "demo/junk:1"] {
+        reg.push_archive(&archive, repo)?;
+    }
+    let name = |repo: &str| format!("{}/{repo}", reg.host());
+    let grace = Duration::from_secs(2);
+    let opts = NodeOptions {
+        extra_args: vec![
+            "--image-gc-interval".into(),
+            "300ms".into(),
+            "--image-gc-grace".into(),
+            "2s".into(),
+            "--image-gc-keep".into(),
+            name("demo/kept:1"),
+        ],
+        ..Default::default()
+    };
+    let n = OrcNode::start_with(opts)?;
+    n.ok(&["cluster", "init"])?;
+    let stack = write_stack(&n, "agc", &stack_body("app", &name("demo/used:1")))?;
+    n.ok(&["stack", "deploy", &stack, "--no-resolve", "--timeout", "60"])?;
+    n.ok(&["image", "pull", &name("demo/kept:1")])?;
+    n.ok(&["image", "pull", &name("demo/junk:1")])?;
+    let pulled = std::time::Instant::now();
+    poll_until(CONVERGE, "the unused image to be collected", || {
+        (!image_names(&n).contains(&name("demo/junk:1"))).then_some(())
+    })?;
+    ensure!(
+        pulled.elapsed() >= grace - Duration::from_millis(500),
+        "removed after {:?}, before the grace period",
+        pulled.elapsed()
+    );
+    let names = image_names(&n);
+    ensure!(
+        names == vec![name("demo/kept:1"), name("demo/used:1")],
+        "{names:?}"
+    );
+    // Once its stack is gone the service's image goes too; the kept one stays.
+    n.ok(&["stack", "rm", "agc"])?;
+    poll_until(
+        CONVERGE,
+        "the removed stack's image to be collected",
+        || (!image_names(&n).contains(&name("demo/used:1"))).then_some(()),
+    )?;
+    ensure!(image_names(&n) == vec![name("demo/kept:1")]);
+    Ok(())
+}
+
 #[test]
 fn a_plain_http_registry_off_loopback_needs_insecure_registry() -> Result<()> {
     let ip = format!("10.253.{}.1", std::process::id() % 250 + 1);
