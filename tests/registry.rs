@@ -33,6 +33,21 @@ fn tasks(n: &OrcNode, name: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The seconds of the day in "registry unreachable (next try HH:MM:SS)".
+fn next_try(message: &str) -> Result<u64> {
+    let clock = message
+        .strip_prefix("registry unreachable (next try ")
+        .and_then(|m| m.strip_suffix(')'))
+        .with_context(|| format!("message {message:?}"))?;
+    let p: Vec<u64> = clock
+        .split(':')
+        .map(|x| x.parse::<u64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("clock in {message:?}"))?;
+    ensure!(p.len() == 3, "clock in {message:?}");
+    Ok(p[0] * 3600 + p[1] * 60 + p[2])
+}
+
 fn stack_body(service: &str, image: &str) -> String {
     format!(
         r#"
@@ -145,12 +160,26 @@ fn a_registry_down_rejects_the_task_with_the_reason_until_it_returns() -> Result
         stderr.contains("not pinned (registry unreachable"),
         "{stderr}"
     );
-    let rejected = poll_until(CONVERGE, "a rejected task", || {
-        tasks(&n, "down_app")
+    // Each failure pushes the next try back twice as far (1 s, 2 s, 4 s…), and the
+    // rejected task says when: the gaps between those times grow.
+    let rejected = poll_until(CONVERGE, "three rejected tasks", || {
+        let r: Vec<Value> = tasks(&n, "down_app")
             .into_iter()
-            .find(|t| t["state"] == "rejected")
+            .filter(|t| t["state"] == "rejected")
+            .collect();
+        (r.len() >= 3).then_some(r)
     })?;
-    assert_eq!(rejected["message"], "registry unreachable", "{rejected}");
+    let mut next: Vec<u64> = rejected
+        .iter()
+        .map(|t| next_try(t["message"].as_str().unwrap_or_default()))
+        .collect::<Result<_>>()?;
+    next.sort_unstable();
+    let gap = |a: u64, b: u64| (b + 86_400 - a) % 86_400;
+    ensure!(
+        gap(next[0], next[1]) >= 1 && gap(next[1], next[2]) >= 3,
+        "no exponential backoff: next tries at {next:?}"
+    );
+    let rejected = &rejected[0];
     let err = rejected["error"].as_str().unwrap_or_default();
     ensure!(
         err.contains(&image) && err.contains("registry unreachable"),
@@ -266,6 +295,69 @@ fn prune_removes_only_images_no_service_uses_and_not_kept() -> Result<()> {
         names == vec![name("demo/kept:1"), name("demo/used:1")],
         "{names:?}"
     );
+    Ok(())
+}
+
+fn image_names(n: &OrcNode) -> Vec<String> {
+    let ls = n.json(&["image", "ls"]).unwrap_or_default();
+    let mut names: Vec<String> = ls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str().map(String::from))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn automatic_gc_removes_images_unused_for_the_grace_period_but_not_kept_ones() -> Result<()> {
+    let reg = Registry::start()?;
+    let archive = busybox_image(ImageFormat::Oci)?;
+    for repo in ["demo/used:1", "demo/kept:1", "demo/junk:1"] {
+        reg.push_archive(&archive, repo)?;
+    }
+    let name = |repo: &str| format!("{}/{repo}", reg.host());
+    let grace = Duration::from_secs(2);
+    let opts = NodeOptions {
+        extra_args: vec![
+            "--image-gc-interval".into(),
+            "300ms".into(),
+            "--image-gc-grace".into(),
+            "2s".into(),
+            "--image-gc-keep".into(),
+            name("demo/kept:1"),
+        ],
+        ..Default::default()
+    };
+    let n = OrcNode::start_with(opts)?;
+    n.ok(&["cluster", "init"])?;
+    let stack = write_stack(&n, "agc", &stack_body("app", &name("demo/used:1")))?;
+    n.ok(&["stack", "deploy", &stack, "--no-resolve", "--timeout", "60"])?;
+    n.ok(&["image", "pull", &name("demo/kept:1")])?;
+    n.ok(&["image", "pull", &name("demo/junk:1")])?;
+    let pulled = std::time::Instant::now();
+    poll_until(CONVERGE, "the unused image to be collected", || {
+        (!image_names(&n).contains(&name("demo/junk:1"))).then_some(())
+    })?;
+    ensure!(
+        pulled.elapsed() >= grace - Duration::from_millis(500),
+        "removed after {:?}, before the grace period",
+        pulled.elapsed()
+    );
+    let names = image_names(&n);
+    ensure!(
+        names == vec![name("demo/kept:1"), name("demo/used:1")],
+        "{names:?}"
+    );
+    // Once its stack is gone the service's image goes too; the kept one stays.
+    n.ok(&["stack", "rm", "agc"])?;
+    poll_until(
+        CONVERGE,
+        "the removed stack's image to be collected",
+        || (!image_names(&n).contains(&name("demo/used:1"))).then_some(()),
+    )?;
+    ensure!(image_names(&n) == vec![name("demo/kept:1")]);
     Ok(())
 }
 

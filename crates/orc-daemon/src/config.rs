@@ -28,6 +28,8 @@ pub struct DaemonConfig {
     pub heartbeat: Duration,
     /// Registries this node may reach over plain HTTP (besides loopback ones).
     pub insecure_registries: Vec<String>,
+    /// Automatic removal of images no task on this node uses.
+    pub image_gc: crate::agent::ImageGcConfig,
 }
 
 impl DaemonConfig {
@@ -47,6 +49,7 @@ impl DaemonConfig {
             store_cache_bytes: 4 << 20,
             heartbeat: Duration::from_millis(500),
             insecure_registries: Vec::new(),
+            image_gc: crate::agent::ImageGcConfig::default(),
         }
     }
 

@@ -39,6 +39,9 @@ pub struct Daemon {
     pub(crate) vip_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// This node's volumes (agent attach/detach, leader fencing, `orc volume rm`).
     pub(crate) volumes: Arc<crate::volumes::NodeVolumes>,
+    /// On a worker: what the leader sends it (its node table lets the cluster port
+    /// serve other workers' image fetches).
+    pub(crate) worker_view: std::sync::Mutex<Option<watch::Receiver<Arc<ClusterState>>>>,
 }
 
 impl Daemon {
@@ -57,6 +60,7 @@ impl Daemon {
             lifecycle: Mutex::new(()),
             cluster_tx: watch::channel(None).0,
             worker_tx: watch::channel(None).0,
+            worker_view: std::sync::Mutex::new(None),
             stop: watch::channel(false).0,
             role_stop: std::sync::Mutex::new(watch::channel(false).0),
             agent_task: std::sync::Mutex::new(None),
@@ -141,6 +145,7 @@ impl Daemon {
         )
         .with_peers(crate::net::images::peer_list(Arc::downgrade(self), node_id))
         .with_writer(writer)
+        .with_image_gc(self.cfg.image_gc.clone())
         .with_network(self.cfg.data_dir.join("netns"), directory);
         let task = tokio::spawn(agent.run(state, ready, self.cfg.resync, stop));
         *self.agent_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
@@ -213,6 +218,7 @@ impl Daemon {
             }
         });
         let (dir_tx, dir_rx) = watch::channel(Arc::new(orc_model::Directory::default()));
+        *self.worker_view.lock().unwrap_or_else(|p| p.into_inner()) = Some(rx.clone());
         self.start_loops(
             node_id,
             rx,

@@ -25,6 +25,7 @@ mod vip_report;
 mod volumes;
 mod writer;
 
+pub use agent::ImageGcConfig;
 pub use config::DaemonConfig;
 pub use daemon::Daemon;
 pub use error::DaemonError;

@@ -194,6 +194,8 @@ pub enum ImageRequest {
     /// The stored credentials for a registry host (a manager opens them for a member
     /// that has to pull; they only ever travel inside the mutual-TLS channel).
     Credentials { registry: String },
+    /// Which other nodes hold image `name`, by their inventories (asked of a manager).
+    Holders { name: String },
 }
 
 /// Answers on an Image stream: one `Manifest` or `NotFound`, or `Chunk`s of a blob,
@@ -211,6 +213,10 @@ pub enum ImageReply {
         username: String,
         password: String,
     },
+    /// The nodes (id, cluster address) that hold the image asked about.
+    Holders {
+        nodes: Vec<(u64, String)>,
+    },
 }
 
 impl std::fmt::Debug for ImageReply {
@@ -220,6 +226,7 @@ impl std::fmt::Debug for ImageReply {
             ImageReply::NotFound => f.write_str("NotFound"),
             ImageReply::Chunk(d) => write!(f, "Chunk({} bytes)", d.len()),
             ImageReply::Credentials { username, .. } => write!(f, "Credentials({username})"),
+            ImageReply::Holders { nodes } => write!(f, "Holders({nodes:?})"),
         }
     }
 }

@@ -142,6 +142,15 @@ pub struct DaemonArgs {
     /// loopback registries always may.
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// How often to remove images no task on this node uses ("10m"; "0" = never).
+    #[arg(long, default_value = "10m", value_parser = orc_spec::parse_duration)]
+    pub image_gc_interval: u64,
+    /// How long an image must have been unused before automatic GC removes it.
+    #[arg(long, default_value = "1h", value_parser = orc_spec::parse_duration)]
+    pub image_gc_grace: u64,
+    /// An image automatic GC never removes (repeatable).
+    #[arg(long = "image-gc-keep")]
+    pub image_gc_keep: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone, Copy)]

@@ -2,7 +2,9 @@
 //! what it observes, adopts containers that outlived a daemon restart and removes the
 //! ones no task owns.
 
+mod backoff;
 mod container;
+mod image_gc;
 mod inventory;
 mod network;
 mod pull;
@@ -10,6 +12,7 @@ mod release;
 mod reporter;
 mod worker;
 
+pub use image_gc::ImageGcConfig;
 pub use reporter::Reporter;
 
 use crate::util::now_ms;
@@ -39,6 +42,13 @@ pub struct AgentCtx {
     pub peers: Option<crate::net::images::PeerList>,
     /// Where the image inventory is committed.
     pub writer: Option<crate::writer::Writer>,
+    /// Automatic image GC settings, and what its sweeps remember.
+    pub image_gc: image_gc::ImageGcConfig,
+    gc: Mutex<image_gc::GcState>,
+    /// True while a GC sweep runs.
+    sweeping: std::sync::atomic::AtomicBool,
+    /// Images whose pulls failed, and when each may be tried again.
+    backoff: Mutex<backoff::PullBackoff>,
     /// Wanted images being fetched, or not to be tried again before the instant.
     fetching: Mutex<HashMap<String, std::time::Instant>>,
     /// True while an inventory report runs.
@@ -124,6 +134,13 @@ impl Agent {
                 reported: Mutex::new(None),
                 reporting: std::sync::atomic::AtomicBool::new(false),
                 fetching: Mutex::new(HashMap::new()),
+                backoff: Mutex::new(backoff::PullBackoff::default()),
+                image_gc: ImageGcConfig {
+                    interval: Duration::ZERO,
+                    ..Default::default()
+                },
+                gc: Mutex::new(image_gc::GcState::default()),
+                sweeping: std::sync::atomic::AtomicBool::new(false),
                 volumes,
                 ended: Mutex::new(HashMap::new()),
                 releasing: Mutex::new(HashSet::new()),
@@ -147,6 +164,14 @@ impl Agent {
     pub fn with_peers(mut self, peers: crate::net::images::PeerList) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
             ctx.peers = Some(peers);
+        }
+        self
+    }
+
+    /// Garbage-collects unused images with these settings.
+    pub fn with_image_gc(mut self, cfg: ImageGcConfig) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.image_gc = cfg;
         }
         self
     }
@@ -204,6 +229,7 @@ impl Agent {
                 tracing::warn!("agent: {e}");
             }
             pull::fetch_wanted(&self.ctx, &snapshot);
+            image_gc::maybe_sweep(&self.ctx, &snapshot);
             inventory::spawn_report(&self.ctx);
             tokio::select! {
                 r = state.changed() => if r.is_err() { return },

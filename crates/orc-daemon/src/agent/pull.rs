@@ -26,7 +26,23 @@ async fn from_peers(ctx: &AgentCtx, image: &str) -> bool {
         return false;
     };
     let name = normalize_reference(image);
-    for (dialer, addr, id) in peers() {
+    let mut list = peers(&name);
+    // A worker knows only the managers: ask one which nodes hold the image, and try
+    // those first.
+    if let Some((dialer, addr, None)) = list.first().cloned() {
+        if let Ok(mut m) = PeerSource::new(&dialer, &addr, None) {
+            let holders = m.holders(&name).await;
+            let found = holders
+                .into_iter()
+                .map(|(id, a)| (dialer.clone(), a, Some(id)));
+            list = found.chain(list).collect();
+        }
+    }
+    let mut tried = std::collections::HashSet::new();
+    for (dialer, addr, id) in list {
+        if !tried.insert(addr.clone()) {
+            continue;
+        }
         let Ok(mut src) = PeerSource::new(&dialer, &addr, id) else {
             continue;
         };
@@ -50,7 +66,8 @@ async fn from_peers(ctx: &AgentCtx, image: &str) -> bool {
 async fn credentials_from_peers(ctx: &AgentCtx, image: &str) -> Option<orc_runtime::Credentials> {
     let peers = ctx.peers.as_ref()?;
     let registry = orc_runtime::ImageRef::parse(image).ok()?.registry;
-    for (dialer, addr, id) in peers() {
+    // Only managers open credentials.
+    for (dialer, addr, id) in peers("") {
         let Ok(mut src) = PeerSource::new(&dialer, &addr, id) else {
             continue;
         };
@@ -99,9 +116,40 @@ fn task_progress(ctx: &AgentCtx, task: &str, image: &str) -> orc_runtime::PullPr
 }
 
 /// Gets `image` for this node's platform: from a peer that has it, else from its
-/// registry, reporting progress on `task` if given; the error is (short reason,
-/// details). The task's restart policy then retries it after its delay.
+/// registry, reporting progress on `task` if given; the error is (short reason
+/// with the time of the next try, details). Failures back off per image (see
+/// [`super::backoff`]); a success resets that.
 pub async fn pull_missing(
+    ctx: &AgentCtx,
+    image: &str,
+    task: Option<&str>,
+) -> Result<(), (String, String)> {
+    let r = fetch(ctx, image, task).await;
+    let Ok(mut b) = ctx.backoff.lock() else {
+        return r.map_err(|(short, msg)| (short.to_string(), msg));
+    };
+    match r {
+        Ok(()) => {
+            b.succeeded(image);
+            Ok(())
+        }
+        Err((short, msg)) => {
+            let next = b.failed(image, crate::util::now_ms(), short);
+            let short = format!("{short} (next try {})", super::backoff::clock(next));
+            Err((short, msg))
+        }
+    }
+}
+
+/// When a pull of `image` may be tried again and why it failed last, if that is
+/// still ahead.
+pub fn backing_off(ctx: &AgentCtx, image: &str) -> Option<(u64, String)> {
+    let b = ctx.backoff.lock().ok()?;
+    b.waiting(image, crate::util::now_ms())
+        .map(|a| (a.next_ms, a.reason.clone()))
+}
+
+async fn fetch(
     ctx: &AgentCtx,
     image: &str,
     task: Option<&str>,
@@ -133,7 +181,8 @@ pub async fn pull_missing(
     }
 }
 
-/// A wanted image that could not be fetched is tried again after this long.
+/// A wanted image present here is checked again after this long (a failed fetch
+/// is retried after its backoff).
 const WANT_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Starts fetching every image the state wants on this node that it lacks (from a
@@ -167,10 +216,16 @@ pub fn fetch_wanted(ctx: &std::sync::Arc<AgentCtx>, state: &orc_model::ClusterSt
                     }
                 },
             };
-            // Present: checked again (cheaply) after the retry time too, in case
-            // it is removed; failed: retried then.
+            // Present: checked again (cheaply) after the retry time, in case it
+            // is removed; failed: retried after its backoff.
+            let retry = match backing_off(&ctx, &name) {
+                Some((next, _)) if !ok => {
+                    std::time::Duration::from_millis(next.saturating_sub(crate::util::now_ms()))
+                }
+                _ => WANT_RETRY,
+            };
             if let Ok(mut busy) = ctx.fetching.lock() {
-                busy.insert(name, std::time::Instant::now() + WANT_RETRY);
+                busy.insert(name, std::time::Instant::now() + retry);
             }
             if ok {
                 ctx.wake.notify_one();

@@ -89,10 +89,23 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
             Ok(Some(_)) => {}
             // Absent, or its record lost its content: fetch it.
             Ok(None) | Err(orc_runtime::RuntimeError::NotFound(_)) => {
+                // An earlier pull of this image failed: wait out its backoff.
+                if let Some((next, reason)) = super::pull::backing_off(&ctx, &task.spec.image) {
+                    let msg = format!("{reason}: next pull try {}", super::backoff::clock(next));
+                    ctx.reporter.report(&id, status(TaskState::Preparing, msg));
+                    let wait = Duration::from_millis(next.saturating_sub(now_ms()));
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = stopped(&mut stop) => {
+                            ctx.finish(&id, status(TaskState::Shutdown, "shut down before it started"));
+                            return;
+                        }
+                    }
+                }
                 if let Err((short, msg)) =
                     super::pull::pull_missing(&ctx, &task.spec.image, Some(&id)).await
                 {
-                    ctx.finish(&id, failed(TaskState::Rejected, short, msg));
+                    ctx.finish(&id, failed(TaskState::Rejected, &short, msg));
                     return;
                 }
             }

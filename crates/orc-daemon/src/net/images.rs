@@ -17,26 +17,47 @@ use tonic::Status;
 
 /// A node to ask for an image: its dialer, address and id (None = any manager).
 pub type Peer = (Arc<NetDialer>, String, Option<u64>);
-/// The peers to ask right now.
-pub type PeerList = Arc<dyn Fn() -> Vec<Peer> + Send + Sync>;
+/// The peers to ask right now for an image (by its normalized name).
+pub type PeerList = Arc<dyn Fn(&str) -> Vec<Peer> + Send + Sync>;
 
-/// The nodes that serve the Image RPC (managers) other than `me`: from the state on
-/// a manager, from the leader's manager list on a worker.
+/// The nodes other than `except` that hold image `name` (normalized) by their
+/// inventories and aren't down: (id, cluster address).
+pub fn holders(state: &orc_model::ClusterState, name: &str, except: u64) -> Vec<(u64, String)> {
+    state
+        .node_images
+        .iter()
+        .filter(|(id, images)| **id != except && images.contains_key(name))
+        .filter_map(|(id, _)| state.nodes.get(id))
+        .filter(|n| n.status != NodeStatus::Down)
+        .map(|n| (n.id, n.address.clone()))
+        .collect()
+}
+
+/// The nodes to ask for an image, other than `me`. On a manager: the nodes whose
+/// inventories hold it (managers or workers), then the other managers. On a worker:
+/// the managers (from the leader's list), which [`PeerSource::holders`] then asks
+/// who holds it.
 pub fn peer_list(daemon: Weak<crate::Daemon>, me: u64) -> PeerList {
-    Arc::new(move || {
+    Arc::new(move |name: &str| {
         let Some(d) = daemon.upgrade() else {
             return Vec::new();
         };
         if let Ok(c) = d.cluster() {
             let state = c.snapshot();
-            return state
-                .nodes
-                .values()
-                .filter(|n| {
-                    n.id != me && n.role == NodeRole::Manager && n.status != NodeStatus::Down
-                })
-                .map(|n| (c.remote.dialer.clone(), n.address.clone(), Some(n.id)))
+            let dialer = &c.remote.dialer;
+            let mut peers: Vec<Peer> = holders(&state, name, me)
+                .into_iter()
+                .map(|(id, a)| (dialer.clone(), a, Some(id)))
                 .collect();
+            let held: Vec<Option<u64>> = peers.iter().map(|p| p.2).collect();
+            let managers = state.nodes.values().filter(|n| {
+                n.id != me
+                    && n.role == NodeRole::Manager
+                    && n.status != NodeStatus::Down
+                    && !held.contains(&Some(n.id))
+            });
+            peers.extend(managers.map(|n| (dialer.clone(), n.address.clone(), Some(n.id))));
+            return peers;
         }
         let remote = d.worker_tx.borrow().clone();
         match remote {
@@ -48,6 +69,16 @@ pub fn peer_list(daemon: Weak<crate::Daemon>, me: u64) -> PeerList {
             None => Vec::new(),
         }
     })
+}
+
+impl crate::Daemon {
+    /// On a worker: whether node `id` is in the node table the leader last sent
+    /// (removed nodes drop out of it).
+    pub(crate) fn worker_knows(&self, id: u64) -> bool {
+        let view = self.worker_view.lock().unwrap_or_else(|p| p.into_inner());
+        view.as_ref()
+            .is_some_and(|v| v.borrow().nodes.contains_key(&id))
+    }
 }
 
 /// Answers one Image request into `tx`.
@@ -95,6 +126,17 @@ pub async fn serve(
                 Err(_) => None,
             };
             send(reply.unwrap_or(ImageReply::NotFound)).await;
+        }
+        ImageRequest::Holders { name } => {
+            let nodes = match daemon.cluster() {
+                Ok(c) => holders(
+                    &c.snapshot(),
+                    &orc_runtime::normalize_reference(&name),
+                    from,
+                ),
+                Err(_) => Vec::new(),
+            };
+            send(ImageReply::Holders { nodes }).await;
         }
         ImageRequest::Manifest { name } => match runtime.serve_manifest(&name).await {
             Ok(Some(m)) => {
@@ -186,6 +228,26 @@ impl PeerSource {
                 Some(orc_runtime::Credentials { username, password })
             }
             _ => None,
+        }
+    }
+}
+
+impl PeerSource {
+    /// The nodes that hold image `name` (id, address), as this peer (a manager)
+    /// knows from the inventories; empty if it can't say.
+    pub async fn holders(&mut self, name: &str) -> Vec<(u64, String)> {
+        let req = ImageRequest::Holders {
+            name: name.to_string(),
+        };
+        let Ok(mut stream) = self.call(&req).await else {
+            return Vec::new();
+        };
+        let Ok(Some(f)) = stream.message().await else {
+            return Vec::new();
+        };
+        match orc_rpc::decode::<ImageReply>(&f.payload) {
+            Ok(ImageReply::Holders { nodes }) => nodes,
+            _ => Vec::new(),
         }
     }
 }

@@ -58,10 +58,11 @@ pub async fn serve(
         // a removed node is refused. (A node still catching up knows no members yet,
         // so presence in the node table can't be the test.) Roles are checked per call
         // against the replicated node table, not the certificate. A worker (no node
-        // table) serves only managers' certificates, and only log reads.
+        // table) serves managers' certificates (log reads, image fetches) and those
+        // of the workers in the node table the leader sent it (image fetches).
         match d.cluster() {
             Ok(c) => !c.snapshot().revoked_nodes.contains(&id),
-            Err(_) => role == orc_pki::Role::Manager,
+            Err(_) => role == orc_pki::Role::Manager || d.worker_knows(id),
         }
     });
     let layer =
