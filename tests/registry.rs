@@ -2,7 +2,7 @@
 //! Debian's docker-registry on loopback, images pushed with skopeo.
 
 use anyhow::{ensure, Context, Result};
-use orc_testbed::orc_node::OrcNode;
+use orc_testbed::orc_node::{NodeOptions, OrcNode};
 use orc_testbed::{
     busybox_image, multi_arch_layout, orc_binary, poll_until, ImageFormat, Registry, MULTI_ARCH_REF,
 };
@@ -312,25 +312,24 @@ fn image_names(n: &OrcNode) -> Vec<String> {
 
 #[test]
 fn automatic_gc_removes_images_unused_for_the_grace_period_but_not_kept_ones() -> Result<()> {
-    let reg = Registry::start()?;
+    // The registry lives in the node's own network namespace, so the node is started
+    // first and told to keep the image by the registry's address afterwards.
+    let mut n = OrcNode::start()?;
+    let reg = Registry::start_in(n.netns())?;
     let archive = busybox_image(ImageFormat::Oci)?;
     for repo in ["demo/used:1", "demo/kept:1", "demo/junk:1"] {
         reg.push_archive(&archive, repo)?;
     }
     let name = |repo: &str| format!("{}/{repo}", reg.host());
     let grace = Duration::from_secs(2);
-    let opts = NodeOptions {
-        extra_args: vec![
-            "--image-gc-interval".into(),
-            "300ms".into(),
-            "--image-gc-grace".into(),
-            "2s".into(),
-            "--image-gc-keep".into(),
-            name("demo/kept:1"),
-        ],
-        ..Default::default()
-    };
-    let n = OrcNode::start_with(opts)?;
+    n.restart_daemon_with(&[
+        "--image-gc-interval",
+        "300ms",
+        "--image-gc-grace",
+        "2s",
+        "--image-gc-keep",
+        &name("demo/kept:1"),
+    ])?;
     n.ok(&["cluster", "init"])?;
     let stack = write_stack(&n, "agc", &stack_body("app", &name("demo/used:1")))?;
     n.ok(&["stack", "deploy", &stack, "--no-resolve", "--timeout", "60"])?;
