@@ -2,7 +2,7 @@
 //! Debian's docker-registry on loopback, images pushed with skopeo.
 
 use anyhow::{ensure, Context, Result};
-use orc_testbed::orc_node::{NodeOptions, OrcNode};
+use orc_testbed::orc_node::OrcNode;
 use orc_testbed::{
     busybox_image, multi_arch_layout, orc_binary, poll_until, ImageFormat, Registry, MULTI_ARCH_REF,
 };
