@@ -824,3 +824,130 @@ fn measure_throughput_across_nodes() -> Result<()> {
     }
     Ok(())
 }
+
+/// A tiny DNS server answering every A query with `answer`, in network namespace
+/// `/var/run/netns/NS` on `ip:53`, until dropped; counts the queries it saw.
+struct FakeResolver {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeResolver {
+    fn start(ns: &str, ip: std::net::Ipv4Addr, answer: [u8; 4]) -> Result<FakeResolver> {
+        use std::sync::atomic::Ordering;
+        let file = std::fs::File::open(format!("/var/run/netns/{ns}"))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop2, seen2) = (stop.clone(), seen.clone());
+        let thread = std::thread::spawn(move || {
+            let bound = nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(anyhow::Error::from)
+                .and_then(|_| Ok(std::net::UdpSocket::bind((ip, 53))?))
+                .and_then(|s| {
+                    s.set_read_timeout(Some(std::time::Duration::from_millis(100)))?;
+                    Ok(s)
+                });
+            let sock = match bound {
+                Ok(s) => {
+                    let _ = tx.send(Ok(()));
+                    s
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut buf = [0u8; 1500];
+            while !stop2.load(Ordering::SeqCst) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                if n < 17 {
+                    continue;
+                }
+                seen2.fetch_add(1, Ordering::SeqCst);
+                // The question ends after the name's zero label and QTYPE, QCLASS.
+                let Some(end) = buf[12..n].iter().position(|&b| b == 0) else {
+                    continue;
+                };
+                let qend = 12 + end + 5;
+                let mut r = buf[..qend.min(n)].to_vec();
+                r[2] = 0x81;
+                r[3] = 0x80;
+                r[6..12].copy_from_slice(&[0, 1, 0, 0, 0, 0]);
+                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                r.extend_from_slice(&answer);
+                let _ = sock.send_to(&r, from);
+            }
+        });
+        rx.recv()??;
+        Ok(FakeResolver {
+            stop,
+            seen,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for FakeResolver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn names_orc_does_not_know_are_forwarded_to_the_nodes_resolvers() -> Result<()> {
+    let mut c = TestCluster::form(&["a"], 0, 0, Some(250), true)?;
+    // The node's resolver: another host on the LAN, named in the node's resolv.conf.
+    let resolver_host = c.lan.add_host()?;
+    let resolver = FakeResolver::start(&resolver_host.netns, resolver_host.ip, [192, 0, 2, 7])?;
+    let resolv_conf = c.node(0).data_dir().join("node-resolv.conf");
+    std::fs::write(
+        &resolv_conf,
+        format!("# the LAN's resolver\nnameserver {}\n", resolver_host.ip),
+    )?;
+    let path = resolv_conf.to_string_lossy().into_owned();
+    c.node_mut(0)
+        .restart_daemon_with(&["--resolv-conf", &path])?;
+    init_with(&c, 0, &[])?.map_err(anyhow::Error::msg)?;
+    c.wait_ready(0, 1)?;
+    c.deploy(
+        0,
+        "fwd",
+        &WEB_AND_CLIENT
+            .replace("node.hostname == b", "node.hostname == a")
+            .replace("ports = [\"18080:80\"]", ""),
+    )?;
+    let look = std::time::Duration::from_millis(200);
+    let client = c.poll(harness::CONVERGE, "client running", look, || {
+        running_task(&c, 0, "fwd_client")
+    })?;
+    let client_ns = c.node(0).data_dir().join("netns").join(&client.0);
+    let gw = client
+        .2
+        .rsplit_once('.')
+        .map(|(n, _)| format!("{n}.1"))
+        .unwrap_or_default();
+    // A service name is answered by orc itself, without asking the resolver …
+    // (until the web task runs, "web" is unknown to orc and goes to the resolver too).
+    c.poll(harness::CONVERGE, "DNS web", look, || {
+        dns_a(&client_ns, &gw, "web").filter(|a| a.len() == 1 && a[0].starts_with("10."))
+    })?;
+    let seen = || resolver.seen.load(std::sync::atomic::Ordering::SeqCst);
+    let before = seen();
+    let web = dns_a(&client_ns, &gw, "web").unwrap_or_default();
+    ensure!(web.len() == 1 && web[0].starts_with("10."), "web → {web:?}");
+    ensure!(seen() == before, "the resolver was asked for an orc name");
+    // … any other name goes to the node's resolver and its answer comes back.
+    let got = c.poll(harness::CONVERGE, "DNS forwarded", look, || {
+        dns_a(&client_ns, &gw, "some.other.example").filter(|a| !a.is_empty())
+    })?;
+    ensure!(got == ["192.0.2.7"], "some.other.example → {got:?}");
+    ensure!(seen() > before, "the resolver was never asked");
+    Ok(())
+}

@@ -30,6 +30,8 @@ pub struct DaemonConfig {
     pub insecure_registries: Vec<String>,
     /// Automatic removal of images no task on this node uses.
     pub image_gc: crate::agent::ImageGcConfig,
+    /// The node's resolv.conf: where container DNS forwards names orc doesn't know.
+    pub resolv_conf: PathBuf,
 }
 
 impl DaemonConfig {
@@ -50,6 +52,7 @@ impl DaemonConfig {
             heartbeat: Duration::from_millis(500),
             insecure_registries: Vec::new(),
             image_gc: crate::agent::ImageGcConfig::default(),
+            resolv_conf: PathBuf::from("/etc/resolv.conf"),
         }
     }
 

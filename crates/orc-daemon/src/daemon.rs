@@ -146,7 +146,11 @@ impl Daemon {
         .with_peers(crate::net::images::peer_list(Arc::downgrade(self), node_id))
         .with_writer(writer)
         .with_image_gc(self.cfg.image_gc.clone())
-        .with_network(self.cfg.data_dir.join("netns"), directory);
+        .with_network(
+            self.cfg.data_dir.join("netns"),
+            directory,
+            self.cfg.resolv_conf.clone(),
+        );
         let task = tokio::spawn(agent.run(state, ready, self.cfg.resync, stop));
         *self.agent_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
     }

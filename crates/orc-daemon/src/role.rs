@@ -221,7 +221,11 @@ impl Daemon {
                 self.cfg.log_max_files,
                 self.volumes.clone(),
             )
-            .with_network(self.cfg.data_dir.join("netns"), None);
+            .with_network(
+                self.cfg.data_dir.join("netns"),
+                None,
+                self.cfg.resolv_conf.clone(),
+            );
             agent.clear(Duration::from_secs(30)).await?;
         }
         // What the containers used: their volumes' mounts and the Ceph files.

@@ -91,9 +91,9 @@ async fn forward(query: &[u8], upstream: &[IpAddr]) -> Option<Vec<u8>> {
     None
 }
 
-/// The node's resolvers, from /etc/resolv.conf (none if unreadable).
-pub fn node_resolvers() -> Vec<IpAddr> {
-    std::fs::read_to_string("/etc/resolv.conf")
+/// The node's resolvers, from its resolv.conf at `path` (none if unreadable).
+pub fn node_resolvers(path: &std::path::Path) -> Vec<IpAddr> {
+    std::fs::read_to_string(path)
         .map(|t| nameservers(&t))
         .unwrap_or_default()
 }

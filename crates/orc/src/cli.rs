@@ -151,6 +151,10 @@ pub struct DaemonArgs {
     /// An image automatic GC never removes (repeatable).
     #[arg(long = "image-gc-keep")]
     pub image_gc_keep: Vec<String>,
+    /// The resolv.conf whose name servers container DNS forwards other names to
+    /// (e.g. /run/systemd/resolve/resolv.conf under systemd-resolved).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: std::path::PathBuf,
 }
 
 #[derive(Args, Debug, Clone, Copy)]

@@ -190,9 +190,10 @@ impl Agent {
         mut self,
         dir: PathBuf,
         directory: Option<watch::Receiver<Arc<orc_model::Directory>>>,
+        resolv_conf: PathBuf,
     ) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
-            ctx.net = network::AgentNet::new(dir, directory);
+            ctx.net = network::AgentNet::new(dir, directory, resolv_conf);
         }
         self
     }

@@ -30,6 +30,8 @@ pub struct AgentNet {
     dns_running: Arc<AtomicBool>,
     /// The published-ports ruleset last applied (None: never touched nftables).
     ingress: tokio::sync::Mutex<Option<String>>,
+    /// The node's resolv.conf: the resolvers other names are forwarded to.
+    resolv_conf: PathBuf,
 }
 
 /// Where a task's container is plugged in.
@@ -45,6 +47,7 @@ impl AgentNet {
     pub fn new(
         dir: PathBuf,
         directory_in: Option<watch::Receiver<Arc<Directory>>>,
+        resolv_conf: PathBuf,
     ) -> Option<AgentNet> {
         match NodeNet::new(dir) {
             Ok(net) => Some(AgentNet {
@@ -56,6 +59,7 @@ impl AgentNet {
                 directory: watch::channel(Arc::new(Directory::default())).0,
                 dns_running: Arc::new(AtomicBool::new(false)),
                 ingress: tokio::sync::Mutex::new(None),
+                resolv_conf,
             }),
             Err(e) => {
                 tracing::warn!("container networking unavailable: {e}");
@@ -120,9 +124,10 @@ impl AgentNet {
         }
         let running = self.dns_running.clone();
         let directory = self.directory.subscribe();
+        let upstream = orc_net::node_resolvers(&self.resolv_conf);
         tokio::spawn(async move {
             let listen = gateway(block);
-            if let Err(e) = orc_net::serve_dns(listen, directory, orc_net::node_resolvers()).await {
+            if let Err(e) = orc_net::serve_dns(listen, directory, upstream).await {
                 tracing::warn!("service DNS on {listen}: {e}");
             }
             running.store(false, Ordering::SeqCst);

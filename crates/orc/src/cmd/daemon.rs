@@ -18,6 +18,7 @@ pub async fn run(args: &DaemonArgs, socket: &std::path::Path) -> anyhow::Result<
     cfg.log_max_files = args.log_max_files;
     cfg.heartbeat = std::time::Duration::from_millis(args.heartbeat_ms);
     cfg.insecure_registries = args.insecure_registries.clone();
+    cfg.resolv_conf = args.resolv_conf.clone();
     cfg.image_gc = orc_daemon::ImageGcConfig {
         interval: std::time::Duration::from_millis(args.image_gc_interval),
         grace: std::time::Duration::from_millis(args.image_gc_grace),
