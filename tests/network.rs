@@ -951,3 +951,81 @@ fn names_orc_does_not_know_are_forwarded_to_the_nodes_resolvers() -> Result<()> 
     ensure!(seen() > before, "the resolver was never asked");
     Ok(())
 }
+
+#[test]
+fn a_worker_with_a_new_address_is_reached_again_by_name() -> Result<()> {
+    let mut c = TestCluster::form(&["a", "b"], 0, 0, Some(250), true)?;
+    init_with(&c, 0, &["--network-driver", "host-gw"])?.map_err(anyhow::Error::msg)?;
+    let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+    c.try_join(1, token.trim(), 0)?
+        .map_err(anyhow::Error::msg)?;
+    c.wait_ready(0, 2)?;
+    // The web server on the worker b, its client on a.
+    let stack = WEB_AND_CLIENT
+        .replace("node.hostname == a", "node.hostname == X")
+        .replace("node.hostname == b", "node.hostname == a")
+        .replace("node.hostname == X", "node.hostname == b")
+        .replace("ports = [\"18080:80\"]", "");
+    c.deploy(0, "mv", &stack)?;
+    let look = std::time::Duration::from_millis(200);
+    let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
+        Some((
+            running_task(&c, 0, "mv_web")?,
+            running_task(&c, 0, "mv_client")?,
+        ))
+    })?;
+    ensure!(web.1 == "b" && client.1 == "a", "placed {web:?} {client:?}");
+    let client_ns = c.node(0).data_dir().join("netns").join(&client.0);
+    let url = format!("http://{}/", web.2);
+    c.poll(harness::CONVERGE, "client → web", look, || {
+        wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web"))
+    })?;
+
+    // b gets a new address (a new DHCP lease): the old one is gone, its daemon
+    // restarts announcing the new one.
+    let old = c.host(1).ip;
+    let [x, y, z, w] = old.octets();
+    let new = std::net::Ipv4Addr::new(x, y, z, 240 + w % 10);
+    c.node_mut(1).kill_daemon()?;
+    // (Deleted first: deleting a primary address takes its secondaries with it.)
+    for args in [
+        ["addr", "del", &format!("{old}/24"), "dev", "eth0"],
+        ["addr", "add", &format!("{new}/24"), "dev", "eth0"],
+    ] {
+        let st = c.host(1).command("ip").args(args).status()?;
+        ensure!(st.success(), "ip {args:?}");
+    }
+    let listen = format!("{new}:4747");
+    c.node_mut(1)
+        .restart_daemon_on(&listen, &["--advertise", &listen])?;
+    // a's route to b's block follows, and the client reaches the web server again,
+    // under its name too.
+    c.poll(harness::CONVERGE, "route via the new address", look, || {
+        orc_routes(&c, 0)
+            .ok()
+            .filter(|r| r.contains(&format!("via {new} ")))
+    })
+    .map_err(|e| e.context(orc_routes(&c, 0).unwrap_or_default()))?;
+    ensure!(
+        !orc_routes(&c, 0)?.contains(&format!("via {old} ")),
+        "{}",
+        orc_routes(&c, 0)?
+    );
+    let body = c
+        .poll(
+            harness::CONVERGE,
+            "client → web at b's new address",
+            look,
+            || wget_from(&client_ns, &url),
+        )
+        .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    ensure!(body.contains("hello-from-web"), "{body}");
+    let gw = client
+        .2
+        .rsplit_once('.')
+        .map(|(n, _)| format!("{n}.1"))
+        .unwrap_or_default();
+    let got = dns_a(&client_ns, &gw, "web").unwrap_or_default();
+    ensure!(got == [web.2.clone()], "web → {got:?}");
+    Ok(())
+}

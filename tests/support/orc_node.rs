@@ -261,6 +261,13 @@ impl OrcNode {
         self.restart_daemon()
     }
 
+    /// Restarts the daemon listening on `listen` instead (as after a new address),
+    /// with `extra` added to its arguments.
+    pub fn restart_daemon_on(&mut self, listen: &str, extra: &[&str]) -> Result<()> {
+        self.opts.listen = Some(listen.to_string());
+        self.restart_daemon_with(extra)
+    }
+
     pub fn daemon_pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }

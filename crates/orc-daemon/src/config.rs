@@ -32,6 +32,9 @@ pub struct DaemonConfig {
     pub image_gc: crate::agent::ImageGcConfig,
     /// The node's resolv.conf: where container DNS forwards names orc doesn't know.
     pub resolv_conf: PathBuf,
+    /// The address this node announces at start when it differs from its record
+    /// (`orc daemon --advertise`, e.g. after a new DHCP lease).
+    pub advertise: Option<String>,
 }
 
 impl DaemonConfig {
@@ -53,6 +56,7 @@ impl DaemonConfig {
             insecure_registries: Vec::new(),
             image_gc: crate::agent::ImageGcConfig::default(),
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            advertise: None,
         }
     }
 

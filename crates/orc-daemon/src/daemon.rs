@@ -211,6 +211,10 @@ impl Daemon {
 
     /// Starts what runs on a worker: the session that brings its assignments, and the agent.
     pub(crate) fn activate_worker(self: Arc<Self>, node_id: u64, remote: Remote) {
+        if let Some(a) = self.cfg.advertise.clone() {
+            let node = self.this_node(node_id, NodeRole::Worker, &self.advertise(Some(a)));
+            tokio::spawn(crate::readdress::announce(remote.clone(), node));
+        }
         let stop = self.new_role_stop();
         let (tx, rx) = watch::channel(Arc::new(ClusterState::default()));
         // Ready once the leader has sent this node's assignments (revision > 0).

@@ -14,6 +14,7 @@ mod manager;
 mod membership;
 mod net;
 mod quorum;
+mod readdress;
 mod registry_auth;
 mod role;
 mod security;

@@ -155,6 +155,10 @@ pub struct DaemonArgs {
     /// (e.g. /run/systemd/resolve/resolv.conf under systemd-resolved).
     #[arg(long, default_value = "/etc/resolv.conf")]
     pub resolv_conf: std::path::PathBuf,
+    /// This node's cluster address (IP[:PORT]); when it differs from the one the
+    /// cluster holds (a new DHCP lease), the node's record is updated at start.
+    #[arg(long)]
+    pub advertise: Option<String>,
 }
 
 #[derive(Args, Debug, Clone, Copy)]

@@ -285,6 +285,23 @@ impl ClusterRpc for NodeService {
                     }
                 })
             }
+            ForwardRequest::Command(Command::PutNode(sent))
+                if from_node.role == NodeRole::Worker =>
+            {
+                // A worker may only announce its own new address.
+                match crate::readdress::own_address_update(from_node, &sent) {
+                    None => ForwardReply::Refused {
+                        reason: "a worker may only change its own address (IP:PORT)".into(),
+                    },
+                    Some(None) => ForwardReply::Done(orc_model::CommandResult::Ok, 0),
+                    Some(Some(n)) => match cluster.batcher.write(Command::PutNode(n)).await {
+                        Ok(r) => ForwardReply::Done(r.result, r.log_id.index),
+                        Err(e) => ForwardReply::Refused {
+                            reason: e.to_string(),
+                        },
+                    },
+                }
+            }
             ForwardRequest::Command(cmd) => {
                 if from_node.role == NodeRole::Worker && !worker_may(&cmd, &state, from) {
                     return frame(&ForwardReply::Refused {
