@@ -46,3 +46,48 @@ pub(crate) fn own_address_update(held: &Node, sent: &Node) -> Option<Option<Node
     n.updated_at = sent.updated_at.max(held.updated_at);
     Some(Some(n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: u64, address: &str) -> Node {
+        Node {
+            id,
+            hostname: "b".into(),
+            role: orc_model::NodeRole::Worker,
+            availability: orc_model::Availability::Active,
+            status: orc_model::NodeStatus::Ready,
+            status_message: String::new(),
+            address: address.into(),
+            resources: orc_model::NodeResources {
+                nano_cpus: 1,
+                memory_bytes: 1,
+            },
+            labels: [("keep".to_string(), "me".to_string())].into(),
+            platform: orc_model::Platform {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                variant: String::new(),
+            },
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    #[test]
+    fn only_the_address_of_the_workers_own_record_changes() {
+        let held = node(7, "10.0.0.11:4747");
+        let mut sent = node(7, "10.0.0.42:4747");
+        sent.labels.clear();
+        sent.hostname = "other".into();
+        let n = own_address_update(&held, &sent).unwrap().unwrap();
+        assert_eq!(n.address, "10.0.0.42:4747");
+        assert_eq!(n.hostname, "b");
+        assert_eq!(n.labels.get("keep").map(String::as_str), Some("me"));
+        // Unchanged: nothing to write. Another node or a bad address: refused.
+        assert!(own_address_update(&held, &held).unwrap().is_none());
+        assert!(own_address_update(&held, &node(8, "10.0.0.42:4747")).is_none());
+        assert!(own_address_update(&held, &node(7, "nowhere")).is_none());
+    }
+}
