@@ -9,6 +9,7 @@ mod harness;
 use anyhow::{ensure, Result};
 use harness::TestCluster;
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// `orc cluster init` on node `i` with extra flags: `Err(stderr)` when refused.
 fn init_with(c: &TestCluster, i: usize, flags: &[&str]) -> Result<Result<(), String>> {
@@ -62,13 +63,23 @@ fn init_checks_the_subnet_and_every_node_gets_its_own_block() -> Result<()> {
     c.try_join(2, wtoken.trim(), 0)?
         .map_err(anyhow::Error::msg)?;
     c.wait_ready(0, 3)?;
-    let rows = c.nodes(1)?;
-    let blocks: BTreeSet<String> = rows
-        .iter()
-        .filter_map(|r| r["subnet"].as_str().map(str::to_string))
-        .collect();
+    // Read on the joined manager, whose copy of the state may trail the leader's.
     let want: BTreeSet<String> = (1..=3).map(|i| format!("10.202.{i}.0/24")).collect();
-    ensure!(blocks == want, "blocks {blocks:?} in {rows:?}");
+    let mut last = BTreeSet::new();
+    let got = c.poll(
+        Duration::from_secs(30),
+        "every node's block on the second manager",
+        Duration::from_millis(100),
+        || {
+            let rows = c.nodes(1).ok()?;
+            last = rows
+                .iter()
+                .filter_map(|r| r["subnet"].as_str().map(str::to_string))
+                .collect();
+            (last == want).then_some(())
+        },
+    );
+    ensure!(got.is_ok(), "blocks {last:?}, want {want:?}");
     Ok(())
 }
 
