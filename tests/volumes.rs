@@ -32,6 +32,9 @@ command = ["sh", "-c", "echo run >> /db/runs && echo run >> /files/runs && sync 
 stop = { signal = "SIGKILL", grace_period = "1s" }
 restart = { delay = "100ms" }
 volumes = [{ source = "db", target = "/db" }, { source = "files", target = "/files" }]
+# The manager scenarios: the worker has its own (ON_WORKER), and the stack is removed
+# through the node that failed over, which must be able to answer the CLI.
+constraints = ["node.role == manager"]
 "#;
 
 /// Runs on the worker only: while the worker is down (or fenced) it stays pending.
