@@ -82,7 +82,7 @@ fn parse_mount<'a>(ck: &mut Checker<'_>, node: &Node<'a>) -> Option<(Mount, Node
             read_only,
         }
     } else {
-        let size_bytes = f.get("size").and_then(|n| size(ck, n)).unwrap_or(0);
+        let size_bytes = f.get("size").and_then(|n| size(ck, n, "64M")).unwrap_or(0);
         let mode = f.get("mode").and_then(|n| mode(ck, n));
         Mount::Tmpfs {
             target: target?,
@@ -109,7 +109,9 @@ fn path(ck: &mut Checker<'_>, f: &Fields<'_>, key: &str) -> Option<String> {
     }
 }
 
-fn size(ck: &mut Checker<'_>, n: &Node<'_>) -> Option<u64> {
+/// A size key: a byte count or a string such as "64M"; `example` is the string the
+/// error message suggests.
+pub(crate) fn size(ck: &mut Checker<'_>, n: &Node<'_>, example: &str) -> Option<u64> {
     match n.val {
         Val::Value(Value::Integer(i)) => match u64::try_from(*i.value()) {
             Ok(b) => Some(b),
@@ -126,7 +128,7 @@ fn size(ck: &mut Checker<'_>, n: &Node<'_>) -> Option<u64> {
             }
         },
         _ => {
-            ck.expected(n, "a size such as \"64M\" or a byte count");
+            ck.expected(n, &format!("a size such as \"{example}\" or a byte count"));
             None
         }
     }

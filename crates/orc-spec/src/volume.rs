@@ -1,12 +1,10 @@
 //! `[volumes.NAME]` tables → [`VolumeSpec`]s, and a service's
 //! `volumes = [{ source, target }]` → [`Mount::Volume`]s.
 
-use crate::document::{Checker, Node, Val};
+use crate::document::{Checker, Node};
 use crate::names::{check_absolute_path, check_name, clean_path, MAX_NAME};
-use crate::units::parse_bytes;
 use crate::{Mount, ServiceMode, VolumeDriver, VolumeSpec};
 use std::collections::BTreeMap;
-use toml_edit::Value;
 
 const VOLUME_KEYS: &[&str] = &["driver", "size", "pool", "fs_type", "fs_name", "group"];
 const DRIVERS: &str = "\"rbd\", \"cephfs\" or \"local\"";
@@ -77,7 +75,7 @@ fn parse_volume(ck: &mut Checker<'_>, node: &Node<'_>) -> Option<VolumeSpec> {
             );
         }
     }
-    let size = f.get("size").and_then(|n| size(ck, n));
+    let size = f.get("size").and_then(|n| crate::mount::size(ck, n, "10G"));
     let text = |ck: &mut Checker<'_>, key: &str| -> Option<String> {
         let n = f.get(key)?;
         let s = ck.string(n)?;
@@ -121,26 +119,6 @@ fn parse_volume(ck: &mut Checker<'_>, node: &Node<'_>) -> Option<VolumeSpec> {
         driver,
         size_bytes: size.unwrap_or(0),
     })
-}
-
-fn size(ck: &mut Checker<'_>, n: &Node<'_>) -> Option<u64> {
-    match n.val {
-        Val::Value(Value::Integer(i)) => u64::try_from(*i.value()).ok().or_else(|| {
-            ck.invalid(n, "size must not be negative");
-            None
-        }),
-        Val::Value(Value::String(s)) => match parse_bytes(s.value()) {
-            Ok(b) => Some(b),
-            Err(why) => {
-                ck.invalid(n, why);
-                None
-            }
-        },
-        _ => {
-            ck.expected(n, "a size such as \"10G\" or a byte count");
-            None
-        }
-    }
 }
 
 /// Reads a service's `volumes` array; every source must be a volume of the stack, and
