@@ -245,19 +245,6 @@ pub(crate) fn unmount_under(dir: &Path) {
     }
 }
 
-/// SIGKILLs ceph-fuse and rbd-fuse processes whose arguments name a path under `dir`.
-pub(crate) fn kill_fuse_under(dir: &Path) {
-    let prefix = format!("{}/", dir.display());
-    for (pid, args) in processes() {
-        let fuse = args
-            .first()
-            .is_some_and(|a| a.ends_with("ceph-fuse") || a.ends_with("rbd-fuse"));
-        if fuse && args.iter().any(|a| a.starts_with(&prefix)) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
 /// Unmounts the network namespaces an orc daemon pinned under `dir` (a killed daemon
 /// cannot), so their veths go with the containers instead of outliving the test.
 pub fn unmount_netns_under(dir: &Path) {

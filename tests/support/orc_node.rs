@@ -325,7 +325,7 @@ impl Drop for OrcNode {
         let _ = self.kill_daemon();
         // Volumes the agent attached (FUSE and loop mounts under the data dir): their
         // FUSE daemons first (a fenced one would hang every unmount).
-        crate::cleanup::kill_fuse_under(self.dir.path());
+        orc_volume::kill_fuse_daemons(self.dir.path());
         crate::cleanup::unmount_under(self.dir.path());
         crate::cleanup::unmount_netns_under(self.dir.path());
         // containerd's own Drop then kills shims and containers and removes its dir.

@@ -104,8 +104,10 @@ pub fn kill_fuse_daemons(dir: &Path) -> usize {
             .first()
             .is_some_and(|a| a.ends_with("ceph-fuse") || a.ends_with("rbd-fuse"));
         if fuse && args.iter().any(|a| a.starts_with(&prefix)) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            killed += 1;
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).is_ok() {
+                killed += 1;
+            }
         }
     }
     killed
