@@ -91,9 +91,13 @@ impl Runtime {
         Ok(())
     }
 
-    /// Reads a whole (small) blob.
-    pub(crate) async fn read_blob(&self, digest: &str) -> Result<Vec<u8>, RuntimeError> {
-        let mut stream = self
+    /// Opens blob `digest` in the content store, as containerd's stream of chunks.
+    pub(crate) async fn blob_stream(
+        &self,
+        digest: &str,
+    ) -> Result<tonic::Streaming<containerd_client::services::v1::ReadContentResponse>, RuntimeError>
+    {
+        Ok(self
             .content()
             .read(ReadContentRequest {
                 digest: digest.to_string(),
@@ -101,7 +105,12 @@ impl Runtime {
                 size: 0,
             })
             .await?
-            .into_inner();
+            .into_inner())
+    }
+
+    /// Reads a whole (small) blob.
+    pub(crate) async fn read_blob(&self, digest: &str) -> Result<Vec<u8>, RuntimeError> {
+        let mut stream = self.blob_stream(digest).await?;
         let mut out = Vec::new();
         while let Some(msg) = stream.message().await? {
             out.extend_from_slice(&msg.data);

@@ -109,16 +109,7 @@ impl Runtime {
 
     /// Streams blob `digest` from this node's content store.
     pub async fn blob_chunks(&self, digest: &str) -> Result<Chunks, RuntimeError> {
-        use containerd_client::services::v1::ReadContentRequest;
-        let mut stream = self
-            .content()
-            .read(ReadContentRequest {
-                digest: digest.to_string(),
-                offset: 0,
-                size: 0,
-            })
-            .await?
-            .into_inner();
+        let mut stream = self.blob_stream(digest).await?;
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             loop {
