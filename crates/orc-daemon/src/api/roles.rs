@@ -14,6 +14,42 @@ use std::time::Duration;
 /// How long a role change may take to show in Raft membership.
 const SWITCH_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Commits `role` for node `id`, then waits until Raft membership follows it: a
+/// manager becomes a voter, a worker stops being one.
+async fn commit_role(
+    cluster: &crate::cluster::Cluster,
+    id: u64,
+    host: &str,
+    role: NodeRole,
+    sink: &Sink,
+) -> Result<(), DaemonError> {
+    cluster
+        .propose(Command::SetNodeRole {
+            id,
+            role,
+            at: now_ms(),
+        })
+        .await?;
+    let secs = SWITCH_TIMEOUT.as_secs();
+    let (voter, waiting, failed) = match role {
+        NodeRole::Manager => (
+            true,
+            "manager role committed, waiting for it to join the Raft voters",
+            format!("{host} has the manager role but did not become a Raft voter within {secs} s (is it running? see its daemon log)"),
+        ),
+        NodeRole::Worker => (
+            false,
+            "worker role committed, waiting for it to leave the Raft voters",
+            format!("{host} has the worker role but is still a Raft voter after {secs} s (is a quorum of managers up?)"),
+        ),
+    };
+    sink.progress(format!("{host}: {waiting}")).await;
+    if !membership::wait_voter(cluster, id, voter, SWITCH_TIMEOUT).await {
+        return Err(DaemonError::Invalid(failed));
+    }
+    Ok(())
+}
+
 pub async fn promote(daemon: &Daemon, node: &str, sink: &Sink) -> Result<Value, DaemonError> {
     let cluster = daemon.cluster()?;
     let state = cluster.snapshot();
@@ -36,23 +72,7 @@ pub async fn promote(daemon: &Daemon, node: &str, sink: &Sink) -> Result<Value, 
         )));
     }
     let host = n.hostname.clone();
-    cluster
-        .propose(Command::SetNodeRole {
-            id,
-            role: NodeRole::Manager,
-            at: now_ms(),
-        })
-        .await?;
-    sink.progress(format!(
-        "{host}: manager role committed, waiting for it to join the Raft voters"
-    ))
-    .await;
-    if !membership::wait_voter(&cluster, id, true, SWITCH_TIMEOUT).await {
-        return Err(DaemonError::Invalid(format!(
-            "{host} has the manager role but did not become a Raft voter within {} s (is it running? see its daemon log)",
-            SWITCH_TIMEOUT.as_secs()
-        )));
-    }
+    commit_role(&cluster, id, &host, NodeRole::Manager, sink).await?;
     Ok(json!({ "promoted": views::node_id_str(id), "hostname": host }))
 }
 
@@ -86,23 +106,7 @@ pub async fn demote(
         membership::check_quorum_without(&cluster, id)?;
     }
     let host = n.hostname.clone();
-    cluster
-        .propose(Command::SetNodeRole {
-            id,
-            role: NodeRole::Worker,
-            at: now_ms(),
-        })
-        .await?;
-    sink.progress(format!(
-        "{host}: worker role committed, waiting for it to leave the Raft voters"
-    ))
-    .await;
-    if !membership::wait_voter(&cluster, id, false, SWITCH_TIMEOUT).await {
-        return Err(DaemonError::Invalid(format!(
-            "{host} has the worker role but is still a Raft voter after {} s (is a quorum of managers up?)",
-            SWITCH_TIMEOUT.as_secs()
-        )));
-    }
+    commit_role(&cluster, id, &host, NodeRole::Worker, sink).await?;
     Ok(json!({ "demoted": views::node_id_str(id), "hostname": host }))
 }
 
