@@ -283,6 +283,14 @@ fn cross_node(driver: &str) -> Result<()> {
         web.2.starts_with("10.201.") && client.2.starts_with("10.201."),
         "addresses {web:?} {client:?} blocks {blocks:?}"
     );
+    // The table shows the same address as --json.
+    let table = c.node(0).ok(&["service", "ps", "net1_web"])?;
+    ensure!(
+        table.lines().next().is_some_and(|h| h.contains("ADDRESS"))
+            && table.lines().any(|l| l.contains(&web.0[..12]) && l.contains(&web.2)),
+        "service ps table lacks the address {}: {table}",
+        web.2
+    );
     // Each node routes the other's block: via its LAN address, or over the VXLAN device.
     let via = match driver {
         "vxlan" => "dev orcvx".to_string(),

@@ -87,7 +87,7 @@ pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
         return json(&rs);
     }
     table(
-        &["ID", "NAME", "NODE", "DESIRED", "CURRENT", "ERROR"],
+        &["ID", "NAME", "NODE", "DESIRED", "CURRENT", "ADDRESS", "ERROR"],
         rs.into_iter()
             .map(|t| {
                 let why = match (&t.error, t.state.as_str()) {
@@ -101,6 +101,7 @@ pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
                     t.node,
                     t.desired_state,
                     format!("{} {}", t.state, ago(t.since_secs)),
+                    t.address.unwrap_or_else(|| "-".into()),
                     why,
                 ]
             })
