@@ -321,6 +321,32 @@ fn invalid_stack_is_rejected_and_changes_nothing() -> Result<()> {
         "{err}"
     );
     assert_eq!(n.json(&["stack", "ls"])?, serde_json::json!([]));
+    // A port another stack publishes, or orc's own cluster port: refused, naming both.
+    let web = |port: &str| {
+        format!("[services.web]\nimage = \"demo/busybox:1\"\nports = [\"{port}:80\"]\n")
+    };
+    let one = write_stack(&n, "one", &web("18080"))?;
+    n.ok(&["stack", "deploy", "--detach", &one])?;
+    for (name, port, want) in [
+        ("two", "18080", "already published by service one_web".to_string()),
+        (
+            "three",
+            n.listen().rsplit(':').next().unwrap_or_default(),
+            "orc's cluster port".to_string(),
+        ),
+    ] {
+        let path = write_stack(&n, name, &web(port))?;
+        let out = n.orc(&["stack", "deploy", "--detach", &path])?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}_web")) && err.contains(&want),
+            "{name}: {err}"
+        );
+    }
+    let stacks = n.json(&["stack", "ls"])?;
+    assert_eq!(stacks.as_array().map(Vec::len), Some(1), "{stacks}");
+    n.ok(&["stack", "rm", "one"])?;
     // validate needs no daemon at all.
     let out = std::process::Command::new(orc_testbed::orc_binary()?)
         .args([

@@ -84,6 +84,9 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
             no_resolve,
         } => {
             let cluster = daemon.cluster()?;
+            if let Some(why) = cluster.snapshot().reserved_port_clash(&stack) {
+                return Err(DaemonError::Invalid(why));
+            }
             if !no_resolve {
                 super::registry::pin_images(&daemon, &mut stack, sink).await;
             }
