@@ -350,7 +350,7 @@ fn scheduling_follows_spread_labels_drain_and_joins() -> Result<()> {
 
     // `orc service logs` on one manager shows the lines of every node's task,
     // fetched over the cluster port from the other managers and the worker.
-    c.deploy(0, "lg", "[services.echo]\nimage = \"demo/busybox:1\"\ncommand = [\"sh\", \"-c\", \"echo log-marker-$ORC_SLOT; sleep 3600\"]\nmode = \"global\"\nstop = { signal = \"SIGKILL\", grace_period = \"1s\" }\n")?;
+    c.deploy(0, "lg", "[services.echo]\nimage = \"demo/busybox:1\"\ncommand = [\"sh\", \"-c\", \"echo log-marker; while true; do sleep 0.3; echo tick; done\"]\nmode = \"global\"\nstop = { signal = \"SIGKILL\", grace_period = \"1s\" }\n")?;
     c.poll(
         CONVERGE,
         "4 nodes' log lines through m1",
@@ -360,6 +360,10 @@ fn scheduling_follows_spread_labels_drain_and_joins() -> Result<()> {
             (out.matches("log-marker").count() == 4).then_some(())
         },
     )?;
+    // --follow through m1 streams new lines of every node's task (the others' over
+    // the Logs RPC), each under its own task name.
+    let tickers = follow_labels(&c, "lg_echo", "tick", 4)?;
+    ensure!(tickers.len() == 4, "ticks from {tickers:?}");
     c.node(0).ok(&["stack", "rm", "lg", "--timeout", "60"])?;
 
     // Drain w1: everything moves away, and its containerd runs nothing.
@@ -725,4 +729,51 @@ fn randomized_faults_lose_no_acknowledged_change() -> Result<()> {
     let want: Vec<(&str, usize)> = want.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     assert_no_duplicates(&c, 0, &want)?;
     Ok(())
+}
+
+/// Runs `orc service logs SVC --follow --tail 0` through node 0 until lines holding
+/// `needle` arrived under `want` different task names; returns those names.
+fn follow_labels(
+    c: &TestCluster,
+    svc: &str,
+    needle: &str,
+    want: usize,
+) -> Result<std::collections::BTreeSet<String>> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(orc_testbed::orc_binary()?)
+        .arg("--socket")
+        .arg(c.node(0).socket())
+        .args(["service", "logs", svc, "--follow", "--tail", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let out = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + CONVERGE;
+    let mut labels = std::collections::BTreeSet::new();
+    let got = loop {
+        if labels.len() >= want {
+            break Ok(labels);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => {
+                // "lg_echo.NODEID | tick"
+                if let Some(label) = line.split_whitespace().next() {
+                    labels.insert(label.to_string());
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break Err(anyhow::anyhow!("{needle} only from {labels:?}")),
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    got
 }

@@ -287,7 +287,9 @@ fn cross_node(driver: &str) -> Result<()> {
     let table = c.node(0).ok(&["service", "ps", "net1_web"])?;
     ensure!(
         table.lines().next().is_some_and(|h| h.contains("ADDRESS"))
-            && table.lines().any(|l| l.contains(&web.0[..12]) && l.contains(&web.2)),
+            && table
+                .lines()
+                .any(|l| l.contains(&web.0[..12]) && l.contains(&web.2)),
         "service ps table lacks the address {}: {table}",
         web.2
     );

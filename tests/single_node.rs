@@ -328,7 +328,11 @@ fn invalid_stack_is_rejected_and_changes_nothing() -> Result<()> {
     let one = write_stack(&n, "one", &web("18080"))?;
     n.ok(&["stack", "deploy", "--detach", &one])?;
     for (name, port, want) in [
-        ("two", "18080", "already published by service one_web".to_string()),
+        (
+            "two",
+            "18080",
+            "already published by service one_web".to_string(),
+        ),
         (
             "three",
             n.listen().rsplit(':').next().unwrap_or_default(),

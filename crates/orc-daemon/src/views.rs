@@ -97,15 +97,7 @@ pub fn task_row(state: &ClusterState, t: &Task, now: u64) -> TaskRow {
                 .unwrap_or_else(|| node_id_str(n))
         })
         .unwrap_or_default();
-    let name = if t.slot > 0 {
-        format!("{}.{}", t.service_name, t.slot)
-    } else {
-        format!(
-            "{}.{}",
-            t.service_name,
-            t.node_id.map(node_id_str).unwrap_or_default()
-        )
-    };
+    let name = task_name(t);
     TaskRow {
         id: t.id.clone(),
         name,
@@ -129,4 +121,18 @@ pub fn tasks(state: &ClusterState, service: &Service, all: bool, now: u64) -> Ve
         .collect();
     ts.sort_by_key(|t| (t.slot, t.node_id, std::cmp::Reverse(t.created_at)));
     ts.into_iter().map(|t| task_row(state, t, now)).collect()
+}
+
+/// A task's name as listings and logs show it: `STACK_SERVICE.SLOT` for a replicated
+/// service, `STACK_SERVICE.NODEID` for a global one (slot 0).
+pub fn task_name(t: &Task) -> String {
+    if t.slot > 0 {
+        format!("{}.{}", t.service_name, t.slot)
+    } else {
+        format!(
+            "{}.{}",
+            t.service_name,
+            t.node_id.map(node_id_str).unwrap_or_default()
+        )
+    }
 }

@@ -114,6 +114,15 @@ pub enum ForwardRequest {
     },
 }
 
+/// A manager asks the node running `task` to stream its log lines (the Logs RPC),
+/// each line a frame holding a `String`. With `from_end`, only lines written from
+/// now on; otherwise the whole log first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FollowLogs {
+    pub task: String,
+    pub from_end: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum ForwardReply {
     /// Committed and applied at this log index on the leader.

@@ -175,8 +175,8 @@ pub async fn gone(
 }
 
 /// `orc service logs`: the service's tasks' logs, from this node's files and, for
-/// tasks on other nodes, fetched from those nodes. `--follow` then follows the tasks
-/// that run on this node.
+/// tasks on other nodes, fetched from those nodes. `--follow` then follows every
+/// task, new ones too: this node's from its files, other nodes' over the Logs RPC.
 pub async fn logs(
     daemon: &Daemon,
     name: &str,
@@ -198,14 +198,9 @@ pub async fn logs(
     for n in notes {
         sink.progress(n).await;
     }
-    let tasks: Vec<_> = all
-        .iter()
-        .copied()
-        .filter(|t| t.node_id == Some(cluster.node_id))
-        .collect();
     let root = daemon.cfg.logs_dir();
     for t in &all {
-        let label = format!("{}.{}", t.service_name, t.slot);
+        let label = crate::views::task_name(t);
         let lines = if t.node_id == Some(cluster.node_id) {
             let dir = crate::agent::log_dir(&root, &t.id);
             orc_runtime::read_logs(&dir, tail).map_err(|e| DaemonError::io(&dir, e))?
@@ -225,14 +220,24 @@ pub async fn logs(
         let mut handles = Vec::new();
         loop {
             let state = rx.borrow_and_update().clone();
-            for t in state
-                .tasks_of_service(&service_id)
-                .filter(|t| t.node_id == Some(cluster.node_id))
-            {
-                if followed.insert(t.id.clone()) {
+            for t in state.tasks_of_service(&service_id) {
+                let Some(node) = t.node_id else { continue };
+                if !followed.insert(t.id.clone()) {
+                    continue;
+                }
+                let label = crate::views::task_name(t);
+                // Lines already shown above: only new ones from here.
+                let from_end = all.iter().any(|x| x.id == t.id);
+                if node != cluster.node_id {
+                    let (cluster, sink, t) = (cluster.clone(), sink.clone(), t.clone());
+                    handles.push(tokio::spawn(async move {
+                        super::task_logs::follow_remote(&cluster, node, &t, label, from_end, &sink)
+                            .await;
+                    }));
+                    continue;
+                }
+                {
                     let dir = crate::agent::log_dir(&root, &t.id);
-                    let label = format!("{}.{}", t.service_name, t.slot);
-                    let from_end = tasks.iter().any(|x| x.id == t.id);
                     let sink = sink.clone();
                     handles.push(tokio::spawn(async move {
                         let _ = orc_runtime::follow_logs(&dir, from_end, |l| {

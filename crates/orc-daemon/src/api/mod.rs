@@ -5,7 +5,7 @@ mod handlers;
 mod images;
 mod nodes;
 mod roles;
-mod task_logs;
+pub(crate) mod task_logs;
 
 pub(crate) use task_logs::task_logs;
 mod registry;

@@ -1,13 +1,18 @@
 //! Task logs across nodes: each node keeps its tasks' log files; the manager that
 //! answers `orc service logs` reads its own and asks the other nodes for theirs over
-//! the cluster port (mutual TLS).
+//! the cluster port (mutual TLS). `--follow` streams the other nodes' new lines
+//! through the Logs RPC.
 
+use super::Sink;
 use crate::cluster::Cluster;
 use crate::Daemon;
 use orc_model::{NodeId, Task};
-use orc_rpc::wire::{ForwardReply, ForwardRequest};
+use orc_rpc::pb::Frame;
+use orc_rpc::wire::{FollowLogs, ForwardReply, ForwardRequest};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tokio::sync::mpsc;
+use tonic::Status;
 
 /// How long the answering manager waits for another node's logs.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,4 +81,99 @@ pub(crate) async fn fetch_remote(
         }
     }
     (lines, notes)
+}
+
+/// The node side of the Logs RPC: streams `req.task`'s lines from this node's log
+/// files into `tx` until the caller hangs up or the task's logs are removed.
+pub(crate) async fn serve_follow(
+    daemon: std::sync::Arc<Daemon>,
+    req: FollowLogs,
+    tx: mpsc::Sender<Result<Frame, Status>>,
+) {
+    if req.task.is_empty() || !req.task.chars().all(|c| c.is_ascii_alphanumeric()) {
+        let _ = tx
+            .send(Err(Status::invalid_argument("not a task id")))
+            .await;
+        return;
+    }
+    let dir = crate::agent::log_dir(&daemon.cfg.logs_dir(), &req.task);
+    let lines = tx.clone();
+    let follow = orc_runtime::follow_logs(&dir, req.from_end, move |line| {
+        let tx = lines.clone();
+        async move {
+            match orc_rpc::encode(&line) {
+                Ok(payload) => tx.send(Ok(Frame { payload })).await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    });
+    tokio::select! {
+        r = follow => {
+            if let Err(e) = r {
+                let _ = tx.send(Err(Status::unavailable(format!("{}: {e}", dir.display())))).await;
+            }
+        }
+        // An idle log writes nothing: notice the caller leaving all the same.
+        _ = tx.closed() => {}
+    }
+}
+
+/// Follows `task`'s lines on node `node` (another node) through the Logs RPC into
+/// `sink` under `label`, until the sink or the stream ends. A node that can't be
+/// reached or drops the stream yields one note.
+pub(crate) async fn follow_remote(
+    cluster: &Cluster,
+    node: NodeId,
+    task: &Task,
+    label: String,
+    from_end: bool,
+    sink: &Sink,
+) {
+    let state = cluster.snapshot();
+    let Some(n) = state.nodes.get(&node) else {
+        return;
+    };
+    let (addr, host) = (n.address.clone(), n.hostname.clone());
+    let req = FollowLogs {
+        task: task.id.clone(),
+        from_end,
+    };
+    let opened = async {
+        let mut client = cluster.remote.dialer.client(&addr, Some(node))?;
+        let payload = orc_rpc::encode(&req).map_err(|e| e.to_string())?;
+        let stream = client
+            .logs(Frame { payload })
+            .await
+            .map_err(|s| s.message().to_string())?;
+        Ok::<_, String>(stream.into_inner())
+    };
+    let mut stream = match opened.await {
+        Ok(s) => s,
+        Err(e) => {
+            sink.progress(format!("logs of {label} unavailable from {host}: {e}"))
+                .await;
+            return;
+        }
+    };
+    loop {
+        match stream.message().await {
+            Ok(Some(f)) => {
+                let Ok(line) = orc_rpc::decode::<String>(&f.payload) else {
+                    continue;
+                };
+                if !sink.log(&label, line).await {
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(s) => {
+                sink.progress(format!(
+                    "logs of {label} from {host} ended: {}",
+                    s.message()
+                ))
+                .await;
+                return;
+            }
+        }
+    }
 }

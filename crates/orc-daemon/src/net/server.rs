@@ -343,6 +343,20 @@ impl ClusterRpc for NodeService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
+    type LogsStream = SessionStream;
+
+    async fn logs(&self, req: Request<Frame>) -> Result<Response<SessionStream>, Status> {
+        peer(&req)?;
+        let r: orc_rpc::wire::FollowLogs = parse(req.get_ref())?;
+        let (tx, rx) = mpsc::channel::<Result<Frame, Status>>(64);
+        tokio::spawn(crate::api::task_logs::serve_follow(
+            self.daemon.clone(),
+            r,
+            tx,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
     async fn session(
         &self,
         req: Request<Streaming<Frame>>,

@@ -87,7 +87,9 @@ pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
         return json(&rs);
     }
     table(
-        &["ID", "NAME", "NODE", "DESIRED", "CURRENT", "ADDRESS", "ERROR"],
+        &[
+            "ID", "NAME", "NODE", "DESIRED", "CURRENT", "ADDRESS", "ERROR",
+        ],
         rs.into_iter()
             .map(|t| {
                 let why = match (&t.error, t.state.as_str()) {
