@@ -36,16 +36,8 @@ trap cleanup EXIT
 
 # systemd-analyze (package systemd) works without systemd as PID 1; containerd and ctr
 # load the generated config; dpkg-deb builds the package.
-need=()
-for pkg in systemd containerd dpkg; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. tests/apt-need.sh
+apt_need systemd containerd dpkg
 
 bin=${ORC_INSTALL_TEST_BINARY:-target/debug/orc}
 if [ ! -x "$bin" ]; then

@@ -24,19 +24,11 @@ pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # --- tools, installed only if missing -------------------------------------------------
-need=()
 # libc6-dev-arm64-cross is only a Recommends of the cross gcc, but C code built for the
 # target (ring, under rustls) needs its headers.
-for pkg in gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file binutils \
-  protobuf-compiler dpkg; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. tests/apt-need.sh
+apt_need gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file binutils \
+         protobuf-compiler dpkg
 if ! rustup target list --installed | grep -qx "$TARGET"; then
   rustup target add "$TARGET"
 fi

@@ -4,18 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-for pkg in containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived curl \
-           gcc-aarch64-linux-gnu qemu-user-static docker-registry skopeo apache2-utils openssl \
-           ceph-mon ceph-mgr ceph-osd ceph-mds ceph-common ceph-fuse rbd-fuse uuid-runtime e2fsprogs; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. tests/apt-need.sh
+apt_need containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived \
+         curl gcc-aarch64-linux-gnu qemu-user-static docker-registry skopeo \
+         apache2-utils openssl ceph-mon ceph-mgr ceph-osd ceph-mds ceph-common ceph-fuse \
+         rbd-fuse uuid-runtime e2fsprogs
 # containerd from Debian starts a system instance we don't use; the tests run their own.
 
 export CARGO_TERM_COLOR=never
