@@ -225,10 +225,10 @@ pub enum ImageCmd {
         #[arg(long)]
         distribute: bool,
     },
+    /// The images on this node and which nodes hold each.
     Ls(JsonFlag),
-    Rm {
-        reference: String,
-    },
+    /// Remove an image from this node's containerd.
+    Rm { reference: String },
     /// Remove this node's images that no service uses (and no container was created from).
     Prune {
         /// Keep this image anyway (repeatable).
@@ -277,7 +277,9 @@ pub enum StackCmd {
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// The stacks, with how many services each has.
     Ls(JsonFlag),
+    /// Remove a stack's services (its volumes stay unless --volumes).
     Rm {
         name: String,
         /// Also delete the stack's volumes and their data.
@@ -290,7 +292,9 @@ pub enum StackCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ServiceCmd {
+    /// The services, with their mode and running/desired replicas.
     Ls {
+        /// Only this stack's services.
         #[arg(long)]
         stack: Option<String>,
         #[command(flatten)]
@@ -312,8 +316,10 @@ pub enum ServiceCmd {
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// The service's log lines from every node, each under its task's name.
     Logs {
         name: String,
+        /// Keep streaming new lines, from every node and from tasks started later.
         #[arg(long, short)]
         follow: bool,
         /// Only the last N lines of each task.
@@ -324,6 +330,7 @@ pub enum ServiceCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum NodeCmd {
+    /// The nodes: role, status, availability, address and which manager leads.
     Ls(JsonFlag),
     /// Change a node's availability or labels.
     Update {
@@ -344,9 +351,7 @@ pub enum NodeCmd {
         force: bool,
     },
     /// Make a worker a manager (a Raft voter).
-    Promote {
-        node: String,
-    },
+    Promote { node: String },
     /// Make a manager a worker.
     Demote {
         node: String,
