@@ -447,9 +447,30 @@ fn a_fenced_worker_releases_and_attaches_again(env: &mut Env, ceph: &Ceph) -> Re
         unfenced.as_millis(),
         t0.elapsed().as_millis()
     );
+    // Fenced again, and then its volumes are deleted while it is down: its blocklist
+    // entry protects nothing any more and is lifted at once.
+    kill_daemon(env, w)?;
+    env.c.wait_status(0, "w1", "down")?;
+    env.c
+        .poll(WAIT, "the worker to be fenced again", LOOK, || {
+            let v = env.volume(0, "wk_db").ok()?;
+            (!v["fenced"].as_array()?.is_empty()).then_some(())
+        })?;
+    let entry = format!("{}:0/0", env.c.host(w).ip);
+    ensure!(
+        ceph.ceph(&["osd", "blocklist", "ls"])?.contains(&entry),
+        "fenced at Ceph"
+    );
     env.c
         .node(0)
         .ok(&["stack", "rm", "wk", "--volumes", "--timeout", "60"])?;
+    let blocklist = ceph.ceph(&["osd", "blocklist", "ls"])?;
+    ensure!(
+        !blocklist.contains(&entry),
+        "still blocklisted after its volumes were deleted: {blocklist}"
+    );
+    restart_daemon(env, w)?;
+    env.c.wait_status(0, "w1", "ready")?;
     Ok(())
 }
 

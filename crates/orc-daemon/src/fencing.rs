@@ -70,3 +70,24 @@ pub async fn unfence(
     }
     Ok(())
 }
+
+/// Lifts the blocklist entries of nodes fenced off a volume that was then deleted
+/// (see [`orc_scheduler::lift_after_removal`]); nothing to commit, as the volume's
+/// fenced set went with it. A failure is logged: the entry then expires at Ceph.
+pub async fn lift(
+    cluster: &Cluster,
+    volumes: &NodeVolumes,
+    requests: Vec<orc_scheduler::UnfenceRequest>,
+) {
+    for r in requests {
+        volumes.set_ceph(cluster.snapshot().storage.ceph.as_ref());
+        match volumes.unblocklist(&r.address).await {
+            Ok(()) => tracing::info!(
+                node = %crate::views::node_id_str(r.node),
+                address = %r.address,
+                "its fenced volume was deleted: lifted its blocklist entry"
+            ),
+            Err(e) => tracing::warn!("lifting the blocklist entry of {}: {e}", r.address),
+        }
+    }
+}

@@ -39,7 +39,7 @@ pub use filter::{
 pub use orchestrator::{reconcile, OrchestratorConfig};
 pub use pipeline::Pipeline;
 pub use scheduler::{schedule, schedule_with, SchedulerOutput};
-pub use unfence::{unfence_requests, UnfenceRequest};
+pub use unfence::{lift_after_removal, unfence_requests, UnfenceRequest};
 pub use volumes::{
     task_volumes, volume_claims, volume_pins, FenceRequest, VolumeFilter, VolumePlan,
 };

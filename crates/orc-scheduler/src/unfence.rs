@@ -38,3 +38,30 @@ pub fn unfence_requests(state: &ClusterState) -> Vec<UnfenceRequest> {
         })
         .collect()
 }
+
+/// After a volume fenced off the nodes `fenced` was deleted: those of them that no
+/// remaining volume fences, whose blocklist entries now protect nothing and would
+/// only stop them using other Ceph volumes. Unlike [`unfence_requests`], a node needn't
+/// be back: the deleted volume's data is gone, so its stale writes can't harm it.
+pub fn lift_after_removal(
+    state: &ClusterState,
+    fenced: &std::collections::BTreeSet<NodeId>,
+) -> Vec<UnfenceRequest> {
+    fenced
+        .iter()
+        .filter(|n| {
+            !state
+                .storage
+                .volumes
+                .values()
+                .any(|v| v.fenced.contains(*n))
+        })
+        .filter_map(|id| {
+            let n = state.nodes.get(id)?;
+            Some(UnfenceRequest {
+                node: *id,
+                address: n.address.clone(),
+            })
+        })
+        .collect()
+}

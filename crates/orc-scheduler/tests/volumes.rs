@@ -246,3 +246,36 @@ fn a_returned_fenced_node_is_unfenced_only_after_releasing_and_only_then_used() 
     run(&mut s, &mut ids);
     assert_eq!(app_node(&s), Some(first), "unfenced: it attaches again");
 }
+
+#[test]
+fn deleting_the_only_volume_a_node_is_fenced_off_lifts_its_blocklist_entry() {
+    let (mut s, _ids) = cluster(rbd());
+    s.apply(&Command::EnsureVolumes {
+        stack: "st".into(),
+        volumes: vec![("logs".into(), rbd())],
+        at: NOW,
+    });
+    for (volume, node) in [("st_db", 1), ("st_db", 2), ("st_logs", 2)] {
+        s.apply(&Command::FenceNode {
+            volume: volume.into(),
+            node,
+            at: NOW,
+        });
+    }
+    let fenced = s.storage.volumes["st_db"].fenced.clone();
+    s.apply(&Command::RemoveVolume {
+        name: "st_db".into(),
+    });
+    // Node 1 was fenced off st_db alone: lifted, even while it is down. Node 2 is
+    // still fenced off st_logs: kept.
+    node_down(&mut s, 1);
+    let lift = orc_scheduler::lift_after_removal(&s, &fenced);
+    assert_eq!(lift.len(), 1, "{lift:?}");
+    assert_eq!(lift[0].node, 1);
+    assert_eq!(lift[0].address, s.nodes[&1].address);
+    s.apply(&Command::RemoveVolume {
+        name: "st_logs".into(),
+    });
+    let lift = orc_scheduler::lift_after_removal(&s, &[2].into());
+    assert_eq!(lift.iter().map(|r| r.node).collect::<Vec<_>>(), [2]);
+}

@@ -118,11 +118,16 @@ pub async fn remove(daemon: &Daemon, name: &str) -> Result<Value, DaemonError> {
         .delete(name, &v.spec)
         .await
         .map_err(|e| DaemonError::Invalid(format!("deleting volume {name}: {e}")))?;
+    let fenced = v.fenced.clone();
     cluster
         .propose(Command::RemoveVolume {
             name: name.to_string(),
         })
         .await?;
+    // Nodes fenced off this volume alone would stay blocklisted at Ceph (until the
+    // entry expires) with nothing left to protect: lift their entries.
+    let lift = orc_scheduler::lift_after_removal(&cluster.snapshot(), &fenced);
+    crate::fencing::lift(&cluster, &daemon.volumes, lift).await;
     Ok(json!({ "removed": name }))
 }
 
