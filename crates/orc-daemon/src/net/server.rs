@@ -41,6 +41,32 @@ fn peer<T>(req: &Request<T>) -> Result<u64, Status> {
         .ok_or_else(|| Status::unauthenticated("no node certificate"))
 }
 
+/// The caller, if it is a manager: its certificate says so and, where this node
+/// holds the node table, so does the table (a demoted node's old certificate is
+/// refused). Task logs are read by managers only.
+fn manager_peer<T>(daemon: &Daemon, req: &Request<T>) -> Result<u64, Status> {
+    let p = req
+        .extensions()
+        .get::<PeerNode>()
+        .ok_or_else(|| Status::unauthenticated("no node certificate"))?;
+    let table = daemon
+        .cluster()
+        .ok()
+        .map(|c| c.snapshot().nodes.get(&p.node_id).map(|n| n.role));
+    if reads_logs(p.role, table) {
+        Ok(p.node_id)
+    } else {
+        Err(Status::permission_denied("task logs are for managers"))
+    }
+}
+
+/// Whether a caller whose certificate says `cert` may read task logs; `table` is
+/// its role in this node's node table (`None`: this node holds no table, a worker;
+/// `Some(None)`: not in it).
+fn reads_logs(cert: orc_pki::Role, table: Option<Option<NodeRole>>) -> bool {
+    cert == orc_pki::Role::Manager && table.is_none_or(|r| r == Some(NodeRole::Manager))
+}
+
 /// Serves the cluster port until the daemon stops.
 pub async fn serve(
     daemon: Arc<Daemon>,
@@ -246,7 +272,8 @@ impl ClusterRpc for NodeService {
         let from = peer(&req)?;
         let fr: ForwardRequest = parse(req.get_ref())?;
         if let ForwardRequest::TaskLogs { tasks, tail } = &fr {
-            // Every node answers for the logs it keeps.
+            // Every node answers for the logs it keeps, to managers.
+            manager_peer(&self.daemon, &req)?;
             return frame(&crate::api::task_logs(&self.daemon, tasks, *tail));
         }
         let cluster = self.manager()?;
@@ -346,7 +373,7 @@ impl ClusterRpc for NodeService {
     type LogsStream = SessionStream;
 
     async fn logs(&self, req: Request<Frame>) -> Result<Response<SessionStream>, Status> {
-        peer(&req)?;
+        manager_peer(&self.daemon, &req)?;
         let r: orc_rpc::wire::FollowLogs = parse(req.get_ref())?;
         let (tx, rx) = mpsc::channel::<Result<Frame, Status>>(64);
         tokio::spawn(crate::api::task_logs::serve_follow(
@@ -495,5 +522,23 @@ impl ClusterRpc for NodeService {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_pki::Role;
+
+    #[test]
+    fn only_managers_read_task_logs() {
+        // A worker (no node table) trusts a manager's certificate.
+        assert!(reads_logs(Role::Manager, None));
+        assert!(reads_logs(Role::Manager, Some(Some(NodeRole::Manager))));
+        // A worker's certificate, or a demoted manager's old one, is refused.
+        assert!(!reads_logs(Role::Worker, None));
+        assert!(!reads_logs(Role::Worker, Some(Some(NodeRole::Worker))));
+        assert!(!reads_logs(Role::Manager, Some(Some(NodeRole::Worker))));
+        assert!(!reads_logs(Role::Manager, Some(None)));
     }
 }
