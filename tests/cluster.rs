@@ -777,3 +777,55 @@ fn follow_labels(
     let _ = child.wait();
     got
 }
+
+/// A manager that crashed while joining, after starting Raft but before asking to
+/// become a voter, asks again once restarted: it becomes a voter, so with another
+/// manager down the cluster still has a majority.
+#[test]
+fn a_manager_that_crashed_before_becoming_a_voter_asks_again() -> Result<()> {
+    let mut c = TestCluster::form(&["m1", "m2", "m3"], 2, 0, Some(250), false)?;
+    c.node_mut(2)
+        .restart_daemon_with(&["--failpoint", "join-before-promote"])?;
+    let token = c.node(0).ok(&["cluster", "join-token", "manager", "-q"])?;
+    let joined = c.try_join(2, token.trim(), 0)?;
+    ensure!(joined.is_err(), "the join went through the failpoint");
+    let code = c.node_mut(2).wait_daemon_exit(CONVERGE);
+    ensure!(
+        code == Some(86),
+        "m3's daemon exit at the failpoint: {code:?}"
+    );
+    let voters = |c: &TestCluster, via: usize| -> Option<Vec<String>> {
+        let v = c.node(via).json(&["cluster", "info"]).ok()?;
+        Some(
+            v["voters"]
+                .as_array()?
+                .iter()
+                .filter_map(|x| Some(x.as_str()?.to_string()))
+                .collect(),
+        )
+    };
+    let before = voters(&c, 0).context("voters")?;
+    ensure!(before.len() == 2, "voters before: {before:?}");
+    c.node_mut(2).clear_extra_args();
+    c.node_mut(2).restart_daemon()?;
+    c.poll(
+        CONVERGE,
+        "m3 to become a voter",
+        Duration::from_millis(250),
+        || (voters(&c, 0)?.len() == 3).then_some(()),
+    )?;
+    c.wait_status(0, "m3", "ready")?;
+    // m2 down: m1 and m3 are two of three voters, and a write commits.
+    c.node_mut(1).kill_daemon()?;
+    c.poll(
+        CONVERGE,
+        "a write with m2 down",
+        Duration::from_millis(250),
+        || {
+            c.node(0)
+                .ok(&["node", "update", "--label-add", "quorum=kept", "m1"])
+                .ok()
+        },
+    )?;
+    Ok(())
+}

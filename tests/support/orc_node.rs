@@ -261,6 +261,11 @@ impl OrcNode {
         self.restart_daemon()
     }
 
+    /// Forgets the arguments earlier restarts added; the next restart runs without them.
+    pub fn clear_extra_args(&mut self) {
+        self.opts.extra_args.clear();
+    }
+
     /// Restarts the daemon listening on `listen` instead (as after a new address),
     /// with `extra` added to its arguments.
     pub fn restart_daemon_on(&mut self, listen: &str, extra: &[&str]) -> Result<()> {
@@ -270,6 +275,22 @@ impl OrcNode {
 
     pub fn daemon_pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The daemon's exit code if it exited on its own (waits at most `deadline`).
+    pub fn wait_daemon_exit(&mut self, deadline: std::time::Duration) -> Option<i32> {
+        let end = std::time::Instant::now() + deadline;
+        loop {
+            let c = self.child.as_mut()?;
+            if let Ok(Some(status)) = c.try_wait() {
+                self.child = None;
+                return status.code();
+            }
+            if std::time::Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     /// Whether the daemon process is running (started and not killed).

@@ -76,6 +76,9 @@ pub struct InfoReply {
     pub cluster_id: Option<String>,
     pub leader: Option<String>,
     pub is_manager: bool,
+    /// The Raft voters as this manager's log has them (node ids).
+    #[serde(default)]
+    pub voters: Vec<String>,
 }
 
 /// One line of `orc volume ls`.

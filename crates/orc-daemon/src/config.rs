@@ -35,6 +35,10 @@ pub struct DaemonConfig {
     /// The address this node announces at start when it differs from its record
     /// (`orc daemon --advertise`, e.g. after a new DHCP lease).
     pub advertise: Option<String>,
+    /// Tests only: a named point where the daemon exits as if it crashed
+    /// (`join-before-promote`: a joining manager, after starting Raft, before it
+    /// asks to become a voter).
+    pub failpoint: Option<String>,
 }
 
 impl DaemonConfig {
@@ -57,6 +61,7 @@ impl DaemonConfig {
             image_gc: crate::agent::ImageGcConfig::default(),
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
             advertise: None,
+            failpoint: None,
         }
     }
 

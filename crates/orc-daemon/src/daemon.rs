@@ -78,6 +78,10 @@ impl Daemon {
             match id.role {
                 NodeRole::Manager => {
                     let cluster = Cluster::start(&self.cfg, id.node_id, dialer).await?;
+                    // Where to ask while this node's log doesn't know the leader yet.
+                    for m in &id.managers {
+                        cluster.remote.set_leader_hint(m);
+                    }
                     self.clone().activate_manager(cluster, files);
                 }
                 NodeRole::Worker => self
@@ -158,6 +162,7 @@ impl Daemon {
     /// Starts what runs on a manager: agent, leader loops, dispatcher, session, server.
     pub(crate) fn activate_manager(self: Arc<Self>, cluster: Cluster, files: orc_pki::NodeFiles) {
         let stop = self.new_role_stop();
+        tokio::spawn(crate::role::ensure_voter(cluster.clone(), stop.clone()));
         self.start_loops(
             cluster.node_id,
             cluster.state.clone(),
@@ -461,6 +466,10 @@ impl Daemon {
                 }
                 identity::save(&self.cfg.data_dir, &id)?;
                 self.clone().activate_manager(cluster.clone(), files);
+                if self.cfg.failpoint.as_deref() == Some("join-before-promote") {
+                    tracing::warn!("failpoint join-before-promote: exiting");
+                    std::process::exit(86);
+                }
                 // Now that this node serves Raft, become a voter.
                 cluster
                     .remote

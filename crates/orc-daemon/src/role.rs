@@ -325,3 +325,34 @@ pub(crate) async fn watch_promotion(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// How long a manager gives its start (join, promotion) to make it a Raft voter
+/// before it asks again itself, and how often it then asks.
+const VOTER_GRACE: Duration = Duration::from_secs(10);
+const VOTER_RETRY: Duration = Duration::from_secs(3);
+
+/// A manager that is still not a Raft voter a while after it started asks the leader
+/// to make it one, again and again, until it is or its role ends: it may have
+/// crashed between starting Raft and asking, or the ask failed. The leader agrees
+/// only while the node table says manager, so a node being demoted is refused.
+pub(crate) async fn ensure_voter(cluster: Cluster, mut stop: watch::Receiver<bool>) {
+    let mut wait = VOTER_GRACE;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        wait = VOTER_RETRY;
+        if crate::membership::voters(&cluster).contains(&cluster.node_id) {
+            return;
+        }
+        let req = ForwardRequest::PromoteMe {
+            node_id: cluster.node_id,
+            address: String::new(),
+        };
+        match cluster.remote.forward(req, None).await {
+            Ok(_) => tracing::info!("not a Raft voter after starting: asked the leader again"),
+            Err(e) => tracing::debug!("asking to become a Raft voter: {e}"),
+        }
+    }
+}

@@ -159,6 +159,9 @@ pub struct DaemonArgs {
     /// cluster holds (a new DHCP lease), the node's record is updated at start.
     #[arg(long)]
     pub advertise: Option<String>,
+    /// Tests only: exit at this named point as if the node crashed.
+    #[arg(long, hide = true)]
+    pub failpoint: Option<String>,
 }
 
 #[derive(Args, Debug, Clone, Copy)]

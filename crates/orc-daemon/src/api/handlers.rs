@@ -26,6 +26,13 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                     .and_then(|s| s.cluster.as_ref().map(|i| i.id.clone())),
                 leader: c.as_ref().and_then(|c| c.leader()).map(views::node_id_str),
                 is_manager: c.is_some(),
+                voters: c
+                    .as_ref()
+                    .map(|c| crate::membership::voters(c))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(views::node_id_str)
+                    .collect(),
             })
         }
         Request::ClusterInit {

@@ -348,6 +348,12 @@ impl ClusterRpc for NodeService {
                         reason: "only a manager may ask to become a voter".into(),
                     });
                 }
+                // No address given (a restarted manager asking again): its record's.
+                let address = if address.is_empty() {
+                    from_node.address.clone()
+                } else {
+                    address
+                };
                 match crate::membership::add_voter(&cluster, node_id, &address).await {
                     Ok(()) => ForwardReply::Done(orc_model::CommandResult::Ok, 0),
                     Err(e) => ForwardReply::Refused {

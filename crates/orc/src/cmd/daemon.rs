@@ -20,6 +20,7 @@ pub async fn run(args: &DaemonArgs, socket: &std::path::Path) -> anyhow::Result<
     cfg.insecure_registries = args.insecure_registries.clone();
     cfg.resolv_conf = args.resolv_conf.clone();
     cfg.advertise = args.advertise.clone();
+    cfg.failpoint = args.failpoint.clone();
     cfg.image_gc = orc_daemon::ImageGcConfig {
         interval: std::time::Duration::from_millis(args.image_gc_interval),
         grace: std::time::Duration::from_millis(args.image_gc_grace),

@@ -84,6 +84,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         .trim_matches('"')
                 );
             }
+            let voters: Vec<&str> = v["voters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str())
+                .collect();
+            if !voters.is_empty() {
+                println!("{:<12} {}", "voters", voters.join(" "));
+            }
             Ok(())
         }
         Command::Cluster(ClusterCmd::Join {
