@@ -28,7 +28,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                 is_manager: c.is_some(),
                 voters: c
                     .as_ref()
-                    .map(|c| crate::membership::voters(c))
+                    .map(crate::membership::voters)
                     .unwrap_or_default()
                     .into_iter()
                     .map(views::node_id_str)
