@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the node daemon (normally from the systemd unit).
-    Daemon(DaemonArgs),
+    Daemon(Box<DaemonArgs>),
     /// Create or inspect the cluster.
     #[command(subcommand)]
     Cluster(ClusterCmd),
