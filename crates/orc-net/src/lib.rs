@@ -11,6 +11,7 @@ mod error;
 pub mod ingress;
 pub mod isolation;
 pub mod netns;
+pub mod nft;
 mod node;
 mod vxlan;
 
