@@ -194,6 +194,25 @@ fn netlink_and_nft_list_the_same_table() {
     assert!(listing.contains("@pairs"), "{listing}");
     assert!(listing.contains("10.201.2.2 . 10.201.2.3"), "{listing}");
 
+    // A subnet prefix that is not a whole number of bytes (masked compare).
+    let odd = Ruleset::build(
+        &Directory {
+            entries: vec![entry(
+                "s",
+                "web",
+                vec![ip(2, 2)],
+                vec![port(8080, Protocol::Tcp, PublishMode::Ingress)],
+            )],
+        },
+        net("10.201.2.0/24"),
+        net("10.201.0.0/20"),
+    );
+    let listing = same_listing(&a, &b, &odd).expect("table exists");
+    assert!(
+        listing.contains("ip daddr 10.201.0.0/20 masquerade"),
+        "{listing}"
+    );
+
     // Replacing with a smaller ruleset drops the old chains.
     let replaced = same_listing(&a, &b, &one).expect("table exists");
     assert!(!replaced.contains("p_tcp_9090"), "{replaced}");

@@ -247,3 +247,80 @@ fn body(e: &mut Encoder, r: &Ruleset) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_model::Ipv4Net;
+    use std::net::Ipv4Addr;
+
+    /// (type, flags, seq) of every message in a batch.
+    fn headers(bytes: &[u8]) -> Vec<(u16, u16, u32)> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < bytes.len() {
+            let len = u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let ty = u16::from_ne_bytes([bytes[at + 4], bytes[at + 5]]);
+            let flags = u16::from_ne_bytes([bytes[at + 6], bytes[at + 7]]);
+            let seq = u32::from_ne_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+            out.push((ty, flags, seq));
+            at += len;
+        }
+        out
+    }
+
+    fn empty() -> Ruleset {
+        Ruleset {
+            subnet: Ipv4Net::parse("10.201.0.0/16").unwrap(),
+            gateway: Ipv4Addr::new(10, 201, 2, 1),
+            ports: Vec::new(),
+            isolation: None,
+        }
+    }
+
+    #[test]
+    fn an_empty_ruleset_only_replaces_the_table_by_nothing() {
+        let b = encode(&empty(), 7);
+        let ack = F_REQUEST | F_ACK;
+        assert_eq!(
+            headers(&b.bytes),
+            vec![
+                (BATCH_BEGIN, F_REQUEST, 7),
+                (msg_type(NEWTABLE), ack | F_CREATE, 8),
+                (msg_type(DELTABLE), ack, 9),
+                (BATCH_END, F_REQUEST, 10),
+            ]
+        );
+        // The batch header carries the nftables subsystem id in network order.
+        assert_eq!(&b.bytes[16..20], &[0, 0, 0, 10]);
+        assert_eq!(b.objects.len(), 2);
+    }
+
+    #[test]
+    fn every_object_is_named_and_sets_come_before_their_rules() {
+        let mut r = empty();
+        r.isolation = Some(super::super::Isolation::default());
+        r.ports.push(super::super::Published {
+            protocol: orc_spec::Protocol::Tcp,
+            published: 8080,
+            target: 80,
+            backends: vec![Ipv4Addr::new(10, 201, 1, 2), Ipv4Addr::new(10, 201, 2, 2)],
+        });
+        let b = encode(&r, 0);
+        let names: Vec<&str> = b.objects.iter().map(|(_, o)| o.as_str()).collect();
+        let at = |o: &str| names.iter().position(|n| *n == o).unwrap();
+        assert!(at("anonymous verdict map") < at("elements of set __map%d"));
+        assert!(at("elements of set __map%d") < at("rule in chain p_tcp_8080"));
+        assert!(at("chain p_tcp_8080_1") < at("anonymous verdict map"));
+        assert!(at("set pairs") < at("rule in chain forward"));
+        // No pairs: no element message (an empty one would be refused).
+        assert!(!names.contains(&"elements of set pairs"));
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| **n == "rule in chain forward")
+                .count(),
+            5
+        );
+    }
+}

@@ -112,3 +112,27 @@ pub fn batch_size(ruleset: &Ruleset) -> (usize, usize) {
     let b = batch::encode(ruleset, 0);
     (b.bytes.len(), b.objects.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_nf_tables_falls_back_to_the_tool() {
+        let refused = |errno| Failure::Refused {
+            object: "chain x".into(),
+            errno,
+        };
+        assert!(refused(libc::EOPNOTSUPP).unsupported());
+        assert!(Failure::Socket {
+            op: "open",
+            source: std::io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
+        }
+        .unsupported());
+        // A refused object is a bug or bad input, not a missing kernel feature.
+        assert!(!refused(libc::EINVAL).unsupported());
+        assert!(!refused(libc::ENOENT).unsupported());
+        let e = NetError::from(refused(libc::ERANGE));
+        assert!(e.to_string().starts_with("nf_tables chain x: "), "{e}");
+    }
+}

@@ -25,31 +25,36 @@ fn ip_proto(p: Protocol) -> u8 {
     }
 }
 
-/// `ip saddr|daddr SUBNET`: the prefix bytes, masked when not byte-aligned.
+/// `ip saddr|daddr SUBNET` as nft writes it: the prefix bytes when the prefix is
+/// byte-aligned, else the whole address masked.
 fn in_subnet(offset: u32, net: Ipv4Net) -> Vec<Expr> {
-    let bytes = u32::from(net.prefix).div_ceil(8);
-    if bytes == 0 {
+    if net.prefix == 0 {
         return Vec::new();
     }
-    let addr = net.addr.octets()[..bytes as usize].to_vec();
+    let aligned = net.prefix.is_multiple_of(8);
+    let len = if aligned {
+        u32::from(net.prefix) / 8
+    } else {
+        4
+    };
     let mut out = vec![Expr::Payload {
         base: NETWORK_HEADER,
         offset,
-        len: bytes,
+        len,
         dreg: REG_1,
     }];
-    if net.prefix % 8 != 0 {
-        let mask = (u32::MAX << (32 - u32::from(net.prefix))).to_be_bytes();
+    if !aligned {
+        let mask = u32::MAX << (32 - u32::from(net.prefix));
         out.push(Expr::Bitwise {
             reg: REG_1,
-            mask: mask[..bytes as usize].to_vec(),
-            xor: vec![0; bytes as usize],
+            mask: mask.to_be_bytes().to_vec(),
+            xor: vec![0; 4],
         });
     }
     out.push(Expr::Cmp {
         sreg: REG_1,
         op: CmpOp::Eq,
-        data: addr,
+        data: net.addr.octets()[..len as usize].to_vec(),
     });
     out
 }
