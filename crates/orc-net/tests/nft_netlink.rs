@@ -213,6 +213,15 @@ fn netlink_and_nft_list_the_same_table() {
         "{listing}"
     );
 
+    // More pairs than one element message holds (1,000): 40 containers, 1,560 pairs.
+    let crowd = ruleset(
+        (0..40)
+            .map(|i| entry("big", &format!("c{i}"), vec![ip(4, i + 2)], Vec::new()))
+            .collect(),
+    );
+    let listing = same_listing(&a, &b, &crowd).expect("table exists");
+    assert!(listing.contains("10.201.4.41 . 10.201.4.2"), "{listing}");
+
     // Replacing with a smaller ruleset drops the old chains.
     let replaced = same_listing(&a, &b, &one).expect("table exists");
     assert!(!replaced.contains("p_tcp_9090"), "{replaced}");

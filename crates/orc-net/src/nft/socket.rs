@@ -31,16 +31,17 @@ fn socket_err(op: &'static str) -> impl FnOnce(std::io::Error) -> Failure {
     move |source| Failure::Socket { op, source }
 }
 
-fn open(size: usize) -> Result<Socket, Failure> {
+/// Opens the socket with room to send `size` bytes and to queue `acks` ACKs.
+fn open(size: usize, acks: usize) -> Result<Socket, Failure> {
     let mut sock =
         Socket::new(NETLINK_NETFILTER).map_err(socket_err("open a NETLINK_NETFILTER socket"))?;
     sock.bind_auto()
         .map_err(socket_err("bind the netfilter socket"))?;
-    // Short ACKs (no copy of each request) and room for a large batch; best effort.
+    // Short ACKs (no copy of each request) and room for a large batch and all its ACKs
+    // (each queued ACK costs about a kilobyte of receive buffer); best effort.
     let _ = sock.set_cap_ack(true);
-    let room = size.max(1 << 20);
-    let _ = setsockopt(&sock, sockopt::SndBufForce, &room);
-    let _ = setsockopt(&sock, sockopt::RcvBufForce, &(1usize << 20));
+    let _ = setsockopt(&sock, sockopt::SndBufForce, &size.max(1 << 20));
+    let _ = setsockopt(&sock, sockopt::RcvBufForce, &(acks * 2048).max(1 << 20));
     Ok(sock)
 }
 
@@ -96,7 +97,7 @@ fn receive(sock: &Socket) -> Result<Vec<Answer>, Failure> {
 
 /// Sends `batch` and waits for every ACK; the first refusal is the error.
 pub(crate) fn send(batch: &Batch) -> Result<(), Failure> {
-    let sock = open(batch.bytes.len() * 2)?;
+    let sock = open(batch.bytes.len() * 2, batch.objects.len())?;
     sock.send(&batch.bytes, 0)
         .map_err(socket_err("send the nf_tables batch"))?;
     let mut pending: BTreeSet<u32> = batch.objects.iter().map(|(s, _)| *s).collect();
@@ -145,7 +146,7 @@ fn object(batch: &Batch, seq: u32) -> String {
 
 /// Whether table `ip orc` exists, asked with NFT_MSG_GETTABLE.
 pub(crate) fn table_exists() -> Result<bool, Failure> {
-    let sock = open(0)?;
+    let sock = open(0, 1)?;
     let mut w = Writer::default();
     w.begin(
         batch::msg_type(batch::GETTABLE),
