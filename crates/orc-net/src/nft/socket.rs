@@ -141,7 +141,7 @@ fn object(batch: &Batch, seq: u32) -> String {
         .iter()
         .find(|(s, _)| *s == seq)
         .map(|(_, o)| o.clone())
-        .unwrap_or_else(|| format!("message {seq}"))
+        .unwrap_or_else(|| format!("batch (message {seq})"))
 }
 
 /// Whether table `ip orc` exists, asked with NFT_MSG_GETTABLE.
