@@ -197,7 +197,7 @@ fi
 if command -v dpkg-deb >/dev/null; then
   if deb=$(bash deploy/armbian/mkdeb.sh "$bin" "$scratch/deb" 2>"$scratch/mkdeb.err"); then
     pass "mkdeb.sh built $(basename "$deb")"
-    dpkg-deb -f "$deb" Package Architecture Depends >"$scratch/deb.fields"
+    dpkg-deb -f "$deb" Package Architecture Depends Recommends >"$scratch/deb.fields"
     dpkg-deb -c "$deb" >"$scratch/deb.files"
     dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/orc.service >"$scratch/deb.unit"
     check "deb: Package orc, Depends containerd and runc, Recommends nftables" \
