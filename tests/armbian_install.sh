@@ -189,11 +189,11 @@ fi
 if command -v dpkg-deb >/dev/null; then
   if deb=$(bash deploy/armbian/mkdeb.sh "$bin" "$scratch/deb" 2>"$scratch/mkdeb.err"); then
     pass "mkdeb.sh built $(basename "$deb")"
-    dpkg-deb -f "$deb" Package Architecture Depends >"$scratch/deb.fields"
+    dpkg-deb -f "$deb" Package Architecture Depends Recommends >"$scratch/deb.fields"
     dpkg-deb -c "$deb" >"$scratch/deb.files"
     dpkg-deb --fsys-tarfile "$deb" | tar -xO ./lib/systemd/system/orc.service >"$scratch/deb.unit"
-    check "deb: Package orc, Depends containerd, runc and nftables" \
-      bash -c "grep -qx 'Package: orc' '$scratch/deb.fields' && grep -qx 'Depends: containerd, runc, nftables' '$scratch/deb.fields'"
+    check "deb: Package orc, Depends containerd and runc, Recommends nftables" \
+      bash -c "grep -qx 'Package: orc' '$scratch/deb.fields' && grep -qx 'Depends: containerd, runc' '$scratch/deb.fields' && grep -qx 'Recommends: nftables' '$scratch/deb.fields'"
     check "deb: Architecture matches the binary ($(uname -m))" \
       grep -qxE "Architecture: $(dpkg --print-architecture)" "$scratch/deb.fields"
     check "deb: /usr/bin/orc is 0755 root" grep -qE '^-rwxr-xr-x root/root .* \./usr/bin/orc$' "$scratch/deb.files"

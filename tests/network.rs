@@ -495,6 +495,15 @@ fn cross_node(driver: &str) -> Result<()> {
         });
         gone.then_some(())
     })?;
+    // orc programmed nf_tables itself (netlink), not through the nft tool.
+    for i in 0..2 {
+        let log = c.node(i).daemon_log();
+        ensure!(
+            log.contains("applied through nf_tables netlink") && !log.contains("with the nft tool"),
+            "node {i}: table ip orc not applied through netlink:\n{}",
+            c.node(i).daemon_log_tail(40)
+        );
+    }
     Ok(())
 }
 

@@ -4,9 +4,11 @@
 #   ./install.sh --binary ./orc                 # or: ./install.sh ./orc
 #   ./install.sh --binary https://…/orc-aarch64  # fetched with curl
 #
-# Installs containerd, runc and nftables from apt, writes containerd's config, the kernel modules
-# and sysctls orc needs, puts orc in /usr/local/bin, installs the systemd unit
-# (orc.service, next to this script) and enables and starts it. Safe to run again:
+# Installs containerd and runc from apt (nftables only with --nft: orc programs nf_tables
+# over netlink itself; the nft tool is its fallback and a way to look), writes
+# containerd's config, the kernel modules and sysctls orc needs, puts orc in
+# /usr/local/bin, installs the systemd unit (orc.service, next to this script) and
+# enables and starts it. Safe to run again:
 # unchanged files are left alone; a new binary or unit restarts orc (that is the
 # upgrade path, see docs/boards.md).
 #
@@ -15,14 +17,15 @@
 #   --root DIR          install into the tree DIR instead of / (images, tests): no apt,
 #                       no modprobe, no live sysctl; systemctl only enables, offline
 #   --no-systemd        never call systemctl (machines without systemd)
-#   --no-packages       don't apt-get install containerd, runc, nftables
+#   --no-packages       don't apt-get install containerd, runc (nor nftables)
+#   --nft               also install the nftables package (the `nft` tool)
 #   --cgroup v1|v2      override cgroup detection (default: /sys/fs/cgroup/cgroup.controllers)
 #   --br-netfilter yes|no  override br_netfilter detection
 #   --force-arch        install a binary built for another CPU than this machine's
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-root="" binary="" use_systemd=1 packages=1 cgroup="" br_nf="" force_arch=0
+with_nft=0 root="" binary="" use_systemd=1 packages=1 cgroup="" br_nf="" force_arch=0
 
 die() { echo "install: error: $*" >&2; exit 1; }
 say() { echo "install: $*"; }
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
     --root=*) root=${1#*=}; shift ;;
     --no-systemd) use_systemd=0; shift ;;
     --no-packages) packages=0; shift ;;
+    --nft) with_nft=1; shift ;;
     --cgroup) [ $# -ge 2 ] || die "--cgroup needs v1 or v2"; cgroup=$2; shift 2 ;;
     --br-netfilter) [ $# -ge 2 ] || die "--br-netfilter needs yes or no"; br_nf=$2; shift 2 ;;
     --force-arch) force_arch=1; shift ;;
@@ -79,7 +83,9 @@ was_changed() { local p; for p in "${changed[@]}"; do [ "$p" = "$1" ] && return 
 # --- packages -------------------------------------------------------------------------
 if [ "$packages" = 1 ]; then
   need=()
-  for pkg in containerd runc nftables ca-certificates; do
+  pkgs=(containerd runc ca-certificates)
+  [ "$with_nft" = 1 ] && pkgs+=(nftables)
+  for pkg in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
   done
   case "$binary" in http://* | https://*) command -v curl >/dev/null || need+=(curl) ;; esac

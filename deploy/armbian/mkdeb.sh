@@ -50,7 +50,8 @@ Package: orc
 Version: $version
 Architecture: $arch
 Maintainer: orc developers <orc@example.invalid>
-Depends: containerd, runc, nftables
+Depends: containerd, runc
+Recommends: nftables
 Section: admin
 Priority: optional
 Installed-Size: $size_kb

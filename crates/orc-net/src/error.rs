@@ -24,6 +24,15 @@ pub enum NetError {
     /// An interface orc expected is missing.
     #[error("no interface named {0}")]
     NoInterface(String),
+    /// The kernel refused an nf_tables object (the whole batch was rolled back).
+    #[error("nf_tables {object}: {source}")]
+    Nft {
+        /// What the refused message creates, e.g. "chain p_tcp_8080".
+        object: String,
+        /// The kernel's errno.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl NetError {

@@ -3,136 +3,36 @@
 //! to any running task, spread at random; host ports only to this node's own tasks.
 //! Replies from other nodes' tasks come back through this node thanks to masquerade.
 //!
-//! orc applies the text with the `nft` tool (`nft -f -`, one atomic transaction):
-//! building nf_tables netlink messages by hand was more than this needed.
+//! The model and both renderers live in [`crate::nft`]; this module keeps the text view.
 
 use crate::NetError;
 use orc_model::{Directory, Ipv4Net};
-use orc_spec::PublishMode;
-use std::fmt::Write;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 /// The nftables table orc owns.
-pub const TABLE: &str = "orc";
+pub const TABLE: &str = crate::nft::TABLE;
 
-/// The ruleset for `directory` on the node holding `block` in `subnet`; empty when
-/// nothing is published (then the table is removed).
+/// The `nft -f` text of the ruleset for `directory` on the node holding `block` in
+/// `subnet`; empty when nothing is published nor isolated (then the table is removed).
 pub fn ruleset(directory: &Directory, block: Ipv4Net, subnet: Ipv4Net) -> String {
-    let mut jumps = String::new();
-    let mut chains = String::new();
-    for e in &directory.entries {
-        for p in &e.ports {
-            let backends: Vec<_> = match p.mode {
-                PublishMode::Ingress => e.running.clone(),
-                PublishMode::Host => e
-                    .running
-                    .iter()
-                    .copied()
-                    .filter(|a| block.contains(*a))
-                    .collect(),
-            };
-            if backends.is_empty() {
-                continue;
-            }
-            let proto = p.protocol.as_str();
-            let chain = format!("p_{proto}_{}", p.published);
-            // Not the bridge's own address: the node's DNS answers there on port 53.
-            let _ = writeln!(
-                jumps,
-                "\t\tfib daddr type local ip daddr != {} {proto} dport {} jump {chain}",
-                orc_model::gateway(block),
-                p.published
-            );
-            let _ = writeln!(chains, "\tchain {chain} {{");
-            if backends.len() == 1 {
-                let _ = writeln!(
-                    chains,
-                    "\t\tmeta l4proto {proto} dnat to {}:{}",
-                    backends[0], p.target
-                );
-            } else {
-                let arms: Vec<String> = (0..backends.len())
-                    .map(|i| format!("{i} : goto {chain}_{i}"))
-                    .collect();
-                let _ = writeln!(
-                    chains,
-                    "\t\tnumgen random mod {} vmap {{ {} }}",
-                    backends.len(),
-                    arms.join(", ")
-                );
-            }
-            let _ = writeln!(chains, "\t}}");
-            if backends.len() > 1 {
-                for (i, b) in backends.iter().enumerate() {
-                    let _ = writeln!(
-                        chains,
-                        "\tchain {chain}_{i} {{\n\t\tmeta l4proto {proto} dnat to {b}:{}\n\t}}",
-                        p.target
-                    );
-                }
-            }
-        }
-    }
-    let isolation = crate::isolation::rules(directory, subnet);
-    if jumps.is_empty() {
-        return isolation;
-    }
-    let nat = format!(
-        "table ip {TABLE} {{\n\
-         \tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n{jumps}\t}}\n\
-         \tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n{jumps}\t}}\n\
-         \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\
-         \t\tct status dnat ip daddr {subnet} masquerade\n\t}}\n{chains}}}\n"
-    );
-    nat + &isolation
+    crate::nft::Ruleset::build(directory, block, subnet).text()
 }
 
 /// Whether table `ip orc` exists (left by an earlier run, say).
 pub fn exists() -> bool {
-    Command::new("nft")
-        .args(["list", "tables"])
-        .output()
-        .is_ok_and(|o| {
-            let text = String::from_utf8_lossy(&o.stdout);
-            text.lines()
-                .any(|l| l.trim() == format!("table ip {TABLE}"))
-        })
+    crate::nft::exists()
 }
 
-/// Replaces table `ip orc` with `rules` in one transaction (removes it when empty).
+/// Replaces table `ip orc` with the text `rules` through the `nft` tool (removes it
+/// when empty).
 pub fn apply(rules: &str) -> Result<(), NetError> {
-    let script = format!("table ip {TABLE}\ndelete table ip {TABLE}\n{rules}");
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(NetError::io("run nft (is the nftables package installed?)"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .map_err(NetError::io("write to nft"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(NetError::io("wait for nft"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(NetError::Io {
-            op: "nft -f -".into(),
-            source: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-        })
-    }
+    crate::nft::tool::apply(rules)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use orc_model::DirectoryEntry;
-    use orc_spec::{PortSpec, Protocol};
+    use orc_spec::{PortSpec, Protocol, PublishMode};
     use std::net::Ipv4Addr;
 
     fn net(s: &str) -> Ipv4Net {

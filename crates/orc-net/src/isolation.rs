@@ -5,7 +5,6 @@
 
 use orc_model::{Directory, Ipv4Net};
 use std::collections::BTreeSet;
-use std::fmt::Write;
 use std::net::Ipv4Addr;
 
 /// Every (from, to) pair of container addresses that share a stack network.
@@ -29,31 +28,16 @@ pub fn allowed_pairs(directory: &Directory) -> BTreeSet<(Ipv4Addr, Ipv4Addr)> {
     pairs
 }
 
-/// The forward filter of table `ip orc`; empty when no container holds an address.
+/// The forward filter of table `ip orc` as `nft -f` text; empty when no container
+/// holds an address.
 pub fn rules(directory: &Directory, subnet: Ipv4Net) -> String {
     if directory.entries.iter().all(|e| e.members.is_empty()) {
         return String::new();
     }
-    let pairs = allowed_pairs(directory);
-    let mut set = String::from("\tset pairs {\n\t\ttype ipv4_addr . ipv4_addr\n");
-    if !pairs.is_empty() {
-        let elements: Vec<String> = pairs.iter().map(|(a, b)| format!("{a} . {b}")).collect();
-        let _ = writeln!(set, "\t\telements = {{ {} }}", elements.join(", "));
-    }
-    set.push_str("\t}\n");
-    // A block's `.0` is its node's VXLAN address: published-port traffic another node
-    // DNATed and masqueraded into the overlay. Containers never hold `.0` or `.1`.
-    // Traffic between two containers of one node is bridged: the ip family sees it
-    // through br_netfilter, which NodeNet::ensure_bridge turns on.
-    format!(
-        "table ip orc {{\n{set}\tchain forward {{\n\
-         \t\ttype filter hook forward priority 0; policy accept;\n\
-         \t\tct state established,related accept\n\
-         \t\tct status dnat accept\n\
-         \t\tip saddr & 0.0.0.255 == 0.0.0.0 accept\n\
-         \t\tip saddr . ip daddr @pairs accept\n\
-         \t\tip saddr {subnet} ip daddr {subnet} drop\n\t}}\n}}\n"
-    )
+    let isolation = crate::nft::Isolation {
+        pairs: allowed_pairs(directory),
+    };
+    crate::nft::text::isolation(&isolation, subnet)
 }
 
 #[cfg(test)]

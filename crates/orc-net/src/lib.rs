@@ -3,6 +3,8 @@
 //! network namespace orc creates and pins under its data directory (containerd gets the
 //! path in the OCI spec), and routes to every other node's block: plain (host-gw) or over VXLAN with static
 //! neighbour and FDB entries.
+//! Published ports and isolation are table `ip orc`, programmed with nf_tables netlink
+//! messages built here ([`nft`]); the `nft` tool is only a fallback.
 #![warn(missing_docs)]
 
 pub mod dns;
@@ -11,6 +13,7 @@ mod error;
 pub mod ingress;
 pub mod isolation;
 pub mod netns;
+pub mod nft;
 mod node;
 mod vxlan;
 

@@ -29,7 +29,7 @@ pub struct AgentNet {
     directory: watch::Sender<Arc<Directory>>,
     dns_running: Arc<AtomicBool>,
     /// The published-ports ruleset last applied (None: never touched nftables).
-    ingress: tokio::sync::Mutex<Option<String>>,
+    ingress: tokio::sync::Mutex<Option<orc_net::nft::Ruleset>>,
     /// The node's resolv.conf: the resolvers other names are forwarded to.
     resolv_conf: PathBuf,
 }
@@ -213,14 +213,14 @@ impl AgentNet {
 
     /// Published ports: the nftables ruleset follows the running tasks.
     async fn sync_ingress(&self, directory: &Directory, block: Ipv4Net, subnet: Ipv4Net) {
-        let rules = orc_net::ingress::ruleset(directory, block, subnet);
+        let rules = orc_net::nft::Ruleset::build(directory, block, subnet);
         let mut last = self.ingress.lock().await;
-        if last.as_deref() == Some(rules.as_str()) {
+        if last.as_ref() == Some(&rules) {
             return;
         }
         if last.is_none() && rules.is_empty() {
             // First look (after a start): remove only what an earlier run left.
-            let stale = tokio::task::spawn_blocking(orc_net::ingress::exists)
+            let stale = tokio::task::spawn_blocking(orc_net::nft::exists)
                 .await
                 .unwrap_or(false);
             if !stale {
@@ -228,8 +228,8 @@ impl AgentNet {
                 return;
             }
         }
-        let text = rules.clone();
-        match tokio::task::spawn_blocking(move || orc_net::ingress::apply(&text)).await {
+        let wanted = rules.clone();
+        match tokio::task::spawn_blocking(move || orc_net::nft::apply(&wanted)).await {
             Ok(Ok(())) => *last = Some(rules),
             Ok(Err(e)) => tracing::warn!("published ports: {e}"),
             Err(e) => tracing::warn!("published ports: {e}"),

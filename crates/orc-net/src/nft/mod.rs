@@ -1,0 +1,138 @@
+//! Table `ip orc` (published ports and stack-network isolation) applied through
+//! nf_tables netlink messages built in Rust: no `nft` tool, no C library, static builds.
+//!
+//! The ruleset is first a typed, pure model ([`Ruleset`], built from the directory),
+//! rendered two ways: `nft -f` text ([`Ruleset::text`], for people and the fallback) and
+//! one netlink batch (NFNL_MSG_BATCH_BEGIN … END) that creates the table if missing,
+//! deletes it and recreates it with its chains, sets, set elements and rules — one
+//! kernel transaction, so a refused batch leaves the previous table untouched. Every
+//! message asks for an ACK; a refusal names the object (table, chain, set, rule).
+//!
+//! The socket is opened in the calling thread's network namespace (the daemon's own).
+//! Fallback: when the kernel answers that nf_tables is not there (EPROTONOSUPPORT,
+//! EAFNOSUPPORT, EOPNOTSUPP) and the `nft` tool is installed, the text goes through
+//! `nft -f -` instead. Which path applied is logged once.
+
+mod attr;
+mod batch;
+mod expr;
+mod model;
+mod rules;
+mod socket;
+pub(crate) mod text;
+pub mod tool;
+
+pub use model::{Isolation, Published, Ruleset};
+
+use crate::NetError;
+use socket::Failure;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The nftables table orc owns.
+pub const TABLE: &str = "orc";
+
+/// Which paths have been logged (bit 1: netlink, bit 2: the nft tool).
+static LOGGED: AtomicU8 = AtomicU8::new(0);
+
+fn log_path(bit: u8, what: &str) {
+    if LOGGED.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+        tracing::info!("nftables: table ip {TABLE} applied {what}");
+    }
+}
+
+impl Failure {
+    /// Whether the kernel lacks nf_tables (then the `nft` tool may do better).
+    fn unsupported(&self) -> bool {
+        let code = match self {
+            Failure::Socket { source, .. } => source.raw_os_error(),
+            Failure::Refused { errno, .. } => Some(*errno),
+        };
+        matches!(
+            code,
+            Some(libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT | libc::EOPNOTSUPP)
+        )
+    }
+}
+
+impl From<Failure> for NetError {
+    fn from(f: Failure) -> NetError {
+        match f {
+            Failure::Socket { op, source } => NetError::Io {
+                op: op.into(),
+                source,
+            },
+            Failure::Refused { object, errno } => NetError::Nft {
+                object,
+                source: std::io::Error::from_raw_os_error(errno),
+            },
+        }
+    }
+}
+
+/// Replaces table `ip orc` with `ruleset` through netlink only (no fallback).
+pub fn apply_netlink(ruleset: &Ruleset) -> Result<(), NetError> {
+    socket::send(&batch::encode(ruleset, 0)).map_err(NetError::from)
+}
+
+/// Replaces table `ip orc` with `ruleset` (removes it when empty): netlink, or the `nft`
+/// tool when the kernel has no nf_tables netlink and the tool is installed.
+pub fn apply(ruleset: &Ruleset) -> Result<(), NetError> {
+    match socket::send(&batch::encode(ruleset, 0)) {
+        Ok(()) => {
+            log_path(1, "through nf_tables netlink");
+            Ok(())
+        }
+        Err(f) if f.unsupported() && tool::available() => {
+            tool::apply(&ruleset.text())?;
+            log_path(
+                2,
+                &format!("with the nft tool (netlink: {})", NetError::from(f)),
+            );
+            Ok(())
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+/// Whether table `ip orc` exists (left by an earlier run, say); false when unknown.
+pub fn exists() -> bool {
+    match socket::table_exists() {
+        Ok(found) => found,
+        Err(f) if f.unsupported() => tool::exists(),
+        Err(f) => {
+            tracing::warn!("nftables: {}", NetError::from(f));
+            false
+        }
+    }
+}
+
+/// The encoded batch for `ruleset` (for measurements and tests): its size in bytes and
+/// its number of acknowledged messages.
+pub fn batch_size(ruleset: &Ruleset) -> (usize, usize) {
+    let b = batch::encode(ruleset, 0);
+    (b.bytes.len(), b.objects.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_missing_nf_tables_falls_back_to_the_tool() {
+        let refused = |errno| Failure::Refused {
+            object: "chain x".into(),
+            errno,
+        };
+        assert!(refused(libc::EOPNOTSUPP).unsupported());
+        assert!(Failure::Socket {
+            op: "open",
+            source: std::io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
+        }
+        .unsupported());
+        // A refused object is a bug or bad input, not a missing kernel feature.
+        assert!(!refused(libc::EINVAL).unsupported());
+        assert!(!refused(libc::ENOENT).unsupported());
+        let e = NetError::from(refused(libc::ERANGE));
+        assert!(e.to_string().starts_with("nf_tables chain x: "), "{e}");
+    }
+}
