@@ -1070,6 +1070,21 @@ fn listed_address(c: &TestCluster, via: usize, host: &str) -> Option<String> {
         .and_then(|r| r["address"].as_str().map(str::to_string))
 }
 
+/// Whether every running manager's Raft membership (as `orc cluster info` shows
+/// it) holds `addr` and not `old`.
+fn members_hold(c: &TestCluster, managers: &[usize], addr: &str, old: &str) -> bool {
+    managers.iter().all(|i| {
+        c.node(*i)
+            .json(&["cluster", "info"])
+            .ok()
+            .and_then(|v| v["raft_members"].as_object().cloned())
+            .is_some_and(|m| {
+                let addrs: Vec<&str> = m.values().filter_map(|a| a.as_str()).collect();
+                addrs.contains(&addr) && !addrs.contains(&old)
+            })
+    })
+}
+
 /// A write committed through `via` (a label on `node`) within the harness deadline.
 fn commit_through(c: &TestCluster, via: usize, node: &str, label: &str) -> Result<()> {
     c.poll(
@@ -1128,6 +1143,11 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
         (listed_address(&c, leader, names[moved])? == want).then_some(())
     })?;
     let record = t0.elapsed();
+    let old = format!("{}:4747", c.host(moved).ip);
+    c.poll(harness::CONVERGE, "the Raft membership", look, || {
+        members_hold(&c, &[0, 1, 2], &want, &old).then_some(())
+    })?;
+    let membership = t0.elapsed();
     c.poll(harness::CONVERGE, "d's route via the new address", look, || {
         orc_routes(&c, 3)
             .ok()
@@ -1138,7 +1158,7 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
         wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web"))
     })
     .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
-    eprintln!("follower moved: record after {record:?}, d's route after {routes:?}");
+    eprintln!("follower moved: record after {record:?}, membership after {membership:?}, d's route after {routes:?}");
     // The worker saved the managers' new addresses (a restart still finds them).
     c.poll(harness::CONVERGE, "d's saved manager list", look, || {
         let saved = std::fs::read_to_string(c.node(3).data_dir().join("node.json")).ok()?;
@@ -1158,7 +1178,11 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
     c.poll(harness::CONVERGE, "the moved leader's record", look, || {
         (listed_address(&c, moved, names[leader])? == lwant).then_some(())
     })?;
-    eprintln!("leader moved: record after {:?}", t0.elapsed());
+    let lold = format!("{}:4747", c.host(leader).ip);
+    c.poll(harness::CONVERGE, "the Raft membership", look, || {
+        members_hold(&c, &[0, 1, 2], &lwant, &lold).then_some(())
+    })?;
+    eprintln!("leader moved: record and membership after {:?}", t0.elapsed());
     // Both moved managers vote where they are now: without the third, they commit.
     c.node_mut(third).kill_daemon()?;
     commit_through(&c, moved, names[leader], "step=2")?;
@@ -1178,6 +1202,9 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
         orc_routes(&c, 3)
             .ok()
             .filter(|r| r.contains(&format!("via {rnew} ")))
+    })?;
+    c.poll(harness::CONVERGE, "the Raft membership", look, || {
+        members_hold(&c, &[leader, third], &rwant, &want).then_some(())
     })?;
     c.node_mut(third).kill_daemon()?;
     commit_through(&c, moved, names[moved], "step=3")?;

@@ -76,6 +76,9 @@ pub struct InfoReply {
     pub cluster_id: Option<String>,
     pub leader: Option<String>,
     pub is_manager: bool,
+    /// On a manager: the Raft members, node id → the address Raft dials it on.
+    #[serde(default)]
+    pub raft_members: std::collections::BTreeMap<String, String>,
 }
 
 /// One line of `orc volume ls`.

@@ -91,10 +91,19 @@ fn parse_all<'a>(addrs: impl IntoIterator<Item = &'a String>) -> Vec<SocketAddr>
 pub(crate) async fn follow_manager(cluster: Cluster, mut stop: watch::Receiver<bool>) {
     let mut f = Follower { attempted: None };
     while tick(&mut stop).await {
-        let Some(own) = cluster.snapshot().nodes.get(&cluster.node_id).cloned() else {
+        let state = cluster.snapshot();
+        let Some(own) = state.nodes.get(&cluster.node_id).cloned() else {
             continue;
         };
-        let peers = other_members(&cluster);
+        // Toward the other managers first; a lone manager looks toward its workers.
+        let mut peers = other_members(&cluster);
+        peers.extend(
+            state
+                .nodes
+                .values()
+                .filter(|n| n.id != cluster.node_id)
+                .map(|n| n.address.clone()),
+        );
         let Some((node, fresh)) = f.check(&own, &parse_all(&peers)) else {
             continue;
         };

@@ -27,19 +27,21 @@ pub(crate) fn moved(
         .collect()
 }
 
+/// The Raft members: node id → the address Raft dials it on.
+pub(crate) fn members(cluster: &Cluster) -> BTreeMap<NodeId, String> {
+    let m = cluster.raft.metrics().borrow().membership_config.clone();
+    m.membership()
+        .nodes()
+        .map(|(id, n)| (*id, n.addr.clone()))
+        .collect()
+}
+
 /// On the leader: moves the membership addresses of managers whose record changed.
 pub(crate) async fn sync(cluster: &Cluster) -> Result<(), DaemonError> {
     if !cluster.is_leader() {
         return Ok(());
     }
-    let members: BTreeMap<NodeId, String> = {
-        let m = cluster.raft.metrics().borrow().membership_config.clone();
-        m.membership()
-            .nodes()
-            .map(|(id, n)| (*id, n.addr.clone()))
-            .collect()
-    };
-    let moved = moved(&members, &cluster.snapshot());
+    let moved = moved(&members(cluster), &cluster.snapshot());
     if moved.is_empty() {
         return Ok(());
     }

@@ -26,6 +26,13 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                     .and_then(|s| s.cluster.as_ref().map(|i| i.id.clone())),
                 leader: c.as_ref().and_then(|c| c.leader()).map(views::node_id_str),
                 is_manager: c.is_some(),
+                raft_members: c
+                    .as_ref()
+                    .map(crate::member_address::members)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(id, a)| (views::node_id_str(id), a))
+                    .collect(),
             })
         }
         Request::ClusterInit {
