@@ -1119,7 +1119,10 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
     // The web server on the manager that moves, its client on the worker d.
     let stack = WEB_AND_CLIENT
         .replace("node.hostname == b", "node.hostname == d")
-        .replace("node.hostname == a", &format!("node.hostname == {}", names[moved]))
+        .replace(
+            "node.hostname == a",
+            &format!("node.hostname == {}", names[moved]),
+        )
         .replace("ports = [\"18080:80\"]", "");
     c.deploy(leader, "mm", &stack)?;
     let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
@@ -1128,7 +1131,10 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
             running_task(&c, leader, "mm_client")?,
         ))
     })?;
-    ensure!(web.1 == names[moved] && client.1 == "d", "{web:?} {client:?}");
+    ensure!(
+        web.1 == names[moved] && client.1 == "d",
+        "{web:?} {client:?}"
+    );
     let client_ns = c.node(3).data_dir().join("netns").join(&client.0);
     let url = format!("http://{}/", web.2);
     c.poll(harness::CONVERGE, "client → web", look, || {
@@ -1139,24 +1145,35 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
     let new = move_address(&c, moved, c.host(moved).ip, 240)?;
     let t0 = std::time::Instant::now();
     let want = format!("{new}:4747");
-    c.poll(harness::CONVERGE, "the moved manager's record", look, || {
-        (listed_address(&c, leader, names[moved])? == want).then_some(())
-    })?;
+    c.poll(
+        harness::CONVERGE,
+        "the moved manager's record",
+        look,
+        || (listed_address(&c, leader, names[moved])? == want).then_some(()),
+    )?;
     let record = t0.elapsed();
     let old = format!("{}:4747", c.host(moved).ip);
     c.poll(harness::CONVERGE, "the Raft membership", look, || {
         members_hold(&c, &[0, 1, 2], &want, &old).then_some(())
     })?;
     let membership = t0.elapsed();
-    c.poll(harness::CONVERGE, "d's route via the new address", look, || {
-        orc_routes(&c, 3)
-            .ok()
-            .filter(|r| r.contains(&format!("via {new} ")))
-    })?;
+    c.poll(
+        harness::CONVERGE,
+        "d's route via the new address",
+        look,
+        || {
+            orc_routes(&c, 3)
+                .ok()
+                .filter(|r| r.contains(&format!("via {new} ")))
+        },
+    )?;
     let routes = t0.elapsed();
-    c.poll(harness::CONVERGE, "client → web at the new address", look, || {
-        wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web"))
-    })
+    c.poll(
+        harness::CONVERGE,
+        "client → web at the new address",
+        look,
+        || wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web")),
+    )
     .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
     eprintln!("follower moved: record after {record:?}, membership after {membership:?}, d's route after {routes:?}");
     // The worker saved the managers' new addresses (a restart still finds them).
@@ -1182,7 +1199,10 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
     c.poll(harness::CONVERGE, "the Raft membership", look, || {
         members_hold(&c, &[0, 1, 2], &lwant, &lold).then_some(())
     })?;
-    eprintln!("leader moved: record and membership after {:?}", t0.elapsed());
+    eprintln!(
+        "leader moved: record and membership after {:?}",
+        t0.elapsed()
+    );
     // Both moved managers vote where they are now: without the third, they commit.
     c.node_mut(third).kill_daemon()?;
     commit_through(&c, moved, names[leader], "step=2")?;
@@ -1194,15 +1214,24 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
     c.node_mut(moved).kill_daemon()?;
     let rnew = move_address(&c, moved, new, 242)?;
     let rwant = format!("{rnew}:4747");
-    c.node_mut(moved).restart_daemon_with(&["--advertise", &rwant])?;
-    c.poll(harness::CONVERGE, "the restarted manager's record", look, || {
-        (listed_address(&c, third, names[moved])? == rwant).then_some(())
-    })?;
-    c.poll(harness::CONVERGE, "d's route via the newest address", look, || {
-        orc_routes(&c, 3)
-            .ok()
-            .filter(|r| r.contains(&format!("via {rnew} ")))
-    })?;
+    c.node_mut(moved)
+        .restart_daemon_with(&["--advertise", &rwant])?;
+    c.poll(
+        harness::CONVERGE,
+        "the restarted manager's record",
+        look,
+        || (listed_address(&c, third, names[moved])? == rwant).then_some(()),
+    )?;
+    c.poll(
+        harness::CONVERGE,
+        "d's route via the newest address",
+        look,
+        || {
+            orc_routes(&c, 3)
+                .ok()
+                .filter(|r| r.contains(&format!("via {rnew} ")))
+        },
+    )?;
     c.poll(harness::CONVERGE, "the Raft membership", look, || {
         members_hold(&c, &[leader, third], &rwant, &want).then_some(())
     })?;

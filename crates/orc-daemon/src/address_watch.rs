@@ -60,7 +60,11 @@ impl Follower {
         let recorded = own.address.parse::<SocketAddr>().ok()?;
         let new = address_policy::next_address(recorded, probe(recorded.ip(), peers))?;
         let fresh_try = self.attempted.is_none_or(|(a, _)| a != new);
-        if !fresh_try && self.attempted.is_some_and(|(_, t)| t.elapsed() < RETRY_AFTER) {
+        if !fresh_try
+            && self
+                .attempted
+                .is_some_and(|(_, t)| t.elapsed() < RETRY_AFTER)
+        {
             return None;
         }
         if fresh_try {

@@ -45,7 +45,10 @@ pub(crate) async fn sync(cluster: &Cluster) -> Result<(), DaemonError> {
     if moved.is_empty() {
         return Ok(());
     }
-    tracing::info!(?moved, "managers changed address: updating the Raft membership");
+    tracing::info!(
+        ?moved,
+        "managers changed address: updating the Raft membership"
+    );
     let nodes = moved
         .into_iter()
         .map(|(id, addr)| (id, BasicNode { addr }))
@@ -99,9 +102,8 @@ mod tests {
             state.nodes.insert(n.id, n);
         }
         state.revoked_nodes.insert(5);
-        let members: BTreeMap<NodeId, String> = (1..=6)
-            .map(|i| (i, format!("10.0.0.{i}:4747")))
-            .collect();
+        let members: BTreeMap<NodeId, String> =
+            (1..=6).map(|i| (i, format!("10.0.0.{i}:4747"))).collect();
         let m = moved(&members, &state);
         assert_eq!(m, [(2, "10.0.0.42:4747".to_string())].into());
     }
