@@ -1107,7 +1107,7 @@ fn commit_through(c: &TestCluster, via: usize, node: &str, label: &str) -> Resul
 /// after its address changed while it was down. Each time the node record, the
 /// Raft membership (checked by stopping the third manager: the two left must still
 /// commit, so the moved one votes at its new address), the worker's routes and its
-/// saved manager list follow.
+/// saved manager list follow. Last, the worker itself moves, live.
 #[test]
 fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
     let names = ["a", "b", "c", "d"];
@@ -1203,6 +1203,10 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
         "leader moved: record and membership after {:?}",
         t0.elapsed()
     );
+    c.poll(harness::CONVERGE, "d's saved manager list", look, || {
+        let saved = std::fs::read_to_string(c.node(3).data_dir().join("node.json")).ok()?;
+        saved.contains(&lwant).then_some(())
+    })?;
     // Both moved managers vote where they are now: without the third, they commit.
     c.node_mut(third).kill_daemon()?;
     commit_through(&c, moved, names[leader], "step=2")?;
@@ -1237,5 +1241,26 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
     })?;
     c.node_mut(third).kill_daemon()?;
     commit_through(&c, moved, names[moved], "step=3")?;
+
+    // 4. The worker moves, live: the moved manager's route back to it follows, and
+    // its client reaches the web server again.
+    let wnew = move_address(&c, 3, c.host(3).ip, 243)?;
+    c.poll(
+        harness::CONVERGE,
+        "the route back to the worker",
+        look,
+        || {
+            orc_routes(&c, moved)
+                .ok()
+                .filter(|r| r.contains(&format!("via {wnew} ")))
+        },
+    )?;
+    c.poll(
+        harness::CONVERGE,
+        "client → web from the moved worker",
+        look,
+        || wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web")),
+    )
+    .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
     Ok(())
 }

@@ -91,8 +91,16 @@ fn parse_all<'a>(addrs: impl IntoIterator<Item = &'a String>) -> Vec<SocketAddr>
     addrs.into_iter().filter_map(|a| a.parse().ok()).collect()
 }
 
+/// How long a leader that moved waits for the nodes' sessions to find it again
+/// before counting their heartbeats as missed (keepalive 2 + 2 s, then redirects).
+const RECONNECT_GRACE: Duration = Duration::from_secs(10);
+
 /// On a manager: re-advertise through Raft (forwarded to the leader when following).
-pub(crate) async fn follow_manager(cluster: Cluster, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn follow_manager(
+    daemon: Arc<crate::Daemon>,
+    cluster: Cluster,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut f = Follower { attempted: None };
     while tick(&mut stop).await {
         let state = cluster.snapshot();
@@ -114,6 +122,9 @@ pub(crate) async fn follow_manager(cluster: Cluster, mut stop: watch::Receiver<b
         if fresh {
             // Connections from the old address are dead: dial (and stream) anew.
             cluster.remote.dialer.reset();
+            if cluster.is_leader() {
+                daemon.dispatcher.hold_off(RECONNECT_GRACE);
+            }
         }
         let address = node.address.clone();
         match propose_own(&cluster, node).await {

@@ -189,6 +189,7 @@ impl Daemon {
         tokio::spawn(announce(self.clone(), cluster.clone()));
         if self.follows_address() {
             tokio::spawn(crate::address_watch::follow_manager(
+                self.clone(),
                 cluster.clone(),
                 stop.clone(),
             ));
