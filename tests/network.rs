@@ -1181,6 +1181,17 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
         let saved = std::fs::read_to_string(c.node(3).data_dir().join("node.json")).ok()?;
         saved.contains(&want).then_some(())
     })?;
+    // Its certificate was reissued (same key) naming the new IP.
+    let pem = c.node(moved).data_dir().join("pki").join("node.pem");
+    c.poll(harness::CONVERGE, "the reissued certificate", look, || {
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+            .arg(&pem)
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains(&format!("IP Address:{new}")).then_some(())
+    })?;
     // The moved manager votes at its new address: without the third, two commit.
     c.node_mut(third).kill_daemon()?;
     commit_through(&c, leader, names[moved], "step=1")?;

@@ -128,7 +128,10 @@ pub(crate) async fn follow_manager(
         }
         let address = node.address.clone();
         match propose_own(&cluster, node).await {
-            Ok(_) => tracing::info!(%address, "new address announced"),
+            Ok(_) => {
+                tracing::info!(%address, "new address announced");
+                crate::cert_readdress::reissue_logged(daemon.cfg.clone(), address).await;
+            }
             Err(e) => tracing::info!(%address, "announcing the new address: {e} (retrying)"),
         }
     }

@@ -556,8 +556,14 @@ async fn announce(daemon: Arc<Daemon>, cluster: Cluster) {
                     return;
                 }
                 fresh.updated_at = now_ms();
+                let moved = (fresh.address != n.address).then(|| fresh.address.clone());
                 match crate::address_watch::propose_own(&cluster, fresh).await {
-                    Ok(_) => return,
+                    Ok(_) => {
+                        if let Some(a) = moved {
+                            crate::cert_readdress::reissue_logged(daemon.cfg.clone(), a).await;
+                        }
+                        return;
+                    }
                     Err(e) => tracing::debug!("announcing node: {e}"),
                 }
             }

@@ -28,6 +28,7 @@ mod writer;
 // Nodes that change address (issue #7).
 mod address_policy;
 mod address_watch;
+mod cert_readdress;
 mod manager_list;
 mod member_address;
 
