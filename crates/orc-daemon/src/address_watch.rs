@@ -1,5 +1,6 @@
-//! Follows this node's address live (`--advertise auto`, the default): every
-//! [`PROBE_EVERY`] it asks the kernel whether the advertised IP is still on an
+//! Follows this node's address live (`--advertise auto`, the default): on every
+//! rtnetlink IPv4 address event (and every [`PROBE_FALLBACK`]; every [`PROBE_EVERY`]
+//! without events) it asks the kernel whether the advertised IP is still on an
 //! interface and which source address it routes toward the other managers from;
 //! [`crate::address_policy::next_address`] decides, and a changed address is
 //! announced like a restart with `--advertise` would (a `PutNode` of the node's own
@@ -16,8 +17,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// How often the kernel is asked (two syscalls each, no packet sent).
-pub(crate) const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// How often the kernel is asked (two syscalls each, no packet sent) without
+/// rtnetlink address events.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+/// How often it is asked anyway while address events arrive.
+const PROBE_FALLBACK: Duration = Duration::from_secs(2);
 /// An address announced this recently is not announced again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -78,10 +82,34 @@ impl Follower {
     }
 }
 
-/// Waits one probe period; `false` once the role stops.
-async fn tick(stop: &mut watch::Receiver<bool>) -> bool {
+/// The kernel's address events, or (when they can't be had) nothing: then the
+/// probe runs every [`PROBE_EVERY`].
+fn subscribe() -> Option<orc_net::AddressEvents> {
+    orc_net::AddressEvents::subscribe()
+        .inspect_err(|e| tracing::info!("address events: {e}; polling every {PROBE_EVERY:?}"))
+        .ok()
+}
+
+async fn next_event(events: &mut Option<orc_net::AddressEvents>) -> bool {
+    match events {
+        Some(e) => e.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for an address event or the probe period; `false` once the role stops.
+async fn tick(
+    stop: &mut watch::Receiver<bool>,
+    events: &mut Option<orc_net::AddressEvents>,
+) -> bool {
+    let period = if events.is_some() {
+        PROBE_FALLBACK
+    } else {
+        PROBE_EVERY
+    };
     tokio::select! {
-        _ = tokio::time::sleep(PROBE_EVERY) => {}
+        _ = tokio::time::sleep(period) => {}
+        open = next_event(events) => if !open { *events = None },
         _ = stop.changed() => {}
     }
     !*stop.borrow()
@@ -102,7 +130,8 @@ pub(crate) async fn follow_manager(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut f = Follower { attempted: None };
-    while tick(&mut stop).await {
+    let mut events = subscribe();
+    while tick(&mut stop, &mut events).await {
         let state = cluster.snapshot();
         let Some(own) = state.nodes.get(&cluster.node_id).cloned() else {
             continue;
@@ -178,7 +207,8 @@ pub(crate) async fn follow_worker(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut f = Follower { attempted: None };
-    while tick(&mut stop).await {
+    let mut events = subscribe();
+    while tick(&mut stop, &mut events).await {
         let Some(own) = view.borrow().nodes.get(&node_id).cloned() else {
             continue;
         };

@@ -5,6 +5,7 @@
 //! neighbour and FDB entries.
 #![warn(missing_docs)]
 
+mod address_events;
 pub mod dns;
 mod dns_server;
 mod error;
@@ -14,6 +15,7 @@ pub mod netns;
 mod node;
 mod vxlan;
 
+pub use address_events::AddressEvents;
 pub use dns_server::{node_resolvers, serve as serve_dns};
 pub use error::NetError;
 pub use node::{veth_name, NodeNet, BRIDGE, MTU, ROUTE_PROTOCOL, VETH_PREFIX};
