@@ -1275,3 +1275,61 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
     .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
     Ok(())
 }
+
+/// A worker whose address changes while its daemon runs, over VXLAN: it recreates
+/// its VXLAN device from the new address, the manager's FDB entry follows, and the
+/// client on the manager reaches the web server on the worker again.
+#[test]
+fn a_worker_that_moves_live_is_reached_again_over_vxlan() -> Result<()> {
+    let c = TestCluster::form_with(&["a", "b"], 0, 0, None, true, true)?;
+    init_with(&c, 0, &["--network-driver", "vxlan"])?.map_err(anyhow::Error::msg)?;
+    let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+    c.try_join(1, token.trim(), 0)?
+        .map_err(anyhow::Error::msg)?;
+    c.wait_ready(0, 2)?;
+    let stack = WEB_AND_CLIENT
+        .replace("node.hostname == a", "node.hostname == X")
+        .replace("node.hostname == b", "node.hostname == a")
+        .replace("node.hostname == X", "node.hostname == b")
+        .replace("ports = [\"18080:80\"]", "");
+    c.deploy(0, "mx", &stack)?;
+    let look = Duration::from_millis(100);
+    let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
+        Some((
+            running_task(&c, 0, "mx_web")?,
+            running_task(&c, 0, "mx_client")?,
+        ))
+    })?;
+    ensure!(web.1 == "b" && client.1 == "a", "placed {web:?} {client:?}");
+    let client_ns = c.node(0).data_dir().join("netns").join(&client.0);
+    let url = format!("http://{}/", web.2);
+    c.poll(harness::CONVERGE, "client → web", look, || {
+        wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web"))
+    })?;
+
+    let new = move_address(&c, 1, c.host(1).ip, 244)?;
+    c.poll(
+        harness::CONVERGE,
+        "b's orcvx sending from the new address",
+        look,
+        || {
+            let out = c
+                .host(1)
+                .command("ip")
+                .args(["-d", "link", "show", "orcvx"])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains(&format!("local {new} "))
+                .then_some(())
+        },
+    )?;
+    c.poll(
+        harness::CONVERGE,
+        "client → web at b's new address",
+        look,
+        || wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web")),
+    )
+    .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    Ok(())
+}
