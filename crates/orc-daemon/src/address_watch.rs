@@ -51,9 +51,9 @@ fn probe(advertised: IpAddr, peers: &[SocketAddr]) -> Probe {
     }
 }
 
-/// The decision loop shared by both roles: `own` gives this node's record as the
-/// cluster holds it, `peers` the other managers' addresses, `announce` sends a
-/// record with the new address (`Ok` once the cluster took it).
+/// What both roles share: whether to announce now, remembering the last address
+/// tried so a change is announced once (retried after [`RETRY_AFTER`] until the
+/// record shows it).
 struct Follower {
     attempted: Option<(SocketAddr, Instant)>,
 }
