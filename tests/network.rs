@@ -1059,3 +1059,296 @@ fn a_worker_with_a_new_address_is_reached_again_by_name() -> Result<()> {
     ensure!(got == [web.2.clone()], "web → {got:?}");
     Ok(())
 }
+
+/// Moves node `i`'s LAN address from `old` to the same /24's `.last` while its
+/// daemon keeps running (deleted first: deleting a primary address takes its
+/// secondaries with it).
+fn move_address(
+    c: &TestCluster,
+    i: usize,
+    old: std::net::Ipv4Addr,
+    last: u8,
+) -> Result<std::net::Ipv4Addr> {
+    let [x, y, z, _] = old.octets();
+    let new = std::net::Ipv4Addr::new(x, y, z, last);
+    for args in [
+        ["addr", "del", &format!("{old}/24"), "dev", "eth0"],
+        ["addr", "add", &format!("{new}/24"), "dev", "eth0"],
+    ] {
+        let st = c.host(i).command("ip").args(args).status()?;
+        ensure!(st.success(), "ip {args:?}");
+    }
+    Ok(new)
+}
+
+/// Node `host`'s address as `via` lists it.
+fn listed_address(c: &TestCluster, via: usize, host: &str) -> Option<String> {
+    let rows = c.nodes(via).ok()?;
+    rows.iter()
+        .find(|r| r["hostname"] == host)
+        .and_then(|r| r["address"].as_str().map(str::to_string))
+}
+
+/// Whether every running manager's Raft membership (as `orc cluster info` shows
+/// it) holds `addr` and not `old`.
+fn members_hold(c: &TestCluster, managers: &[usize], addr: &str, old: &str) -> bool {
+    managers.iter().all(|i| {
+        c.node(*i)
+            .json(&["cluster", "info"])
+            .ok()
+            .and_then(|v| v["raft_members"].as_object().cloned())
+            .is_some_and(|m| {
+                let addrs: Vec<&str> = m.values().filter_map(|a| a.as_str()).collect();
+                addrs.contains(&addr) && !addrs.contains(&old)
+            })
+    })
+}
+
+/// A write committed through `via` (a label on `node`) within the harness deadline.
+fn commit_through(c: &TestCluster, via: usize, node: &str, label: &str) -> Result<()> {
+    c.poll(
+        harness::CONVERGE,
+        &format!("a write through node {via}"),
+        Duration::from_millis(200),
+        || {
+            let out = c
+                .node(via)
+                .orc(&["node", "update", node, "--label-add", label])
+                .ok()?;
+            out.status.success().then_some(())
+        },
+    )
+}
+
+/// Managers whose address changes (issue #7): a follower and then the leader get a
+/// new address while their daemons run (no restart; daemons listen on 0.0.0.0 and
+/// follow the kernel), then a manager is restarted with `--advertise NEW:PORT`
+/// after its address changed while it was down. Each time the node record, the
+/// Raft membership (checked by stopping the third manager: the two left must still
+/// commit, so the moved one votes at its new address), the worker's routes and its
+/// saved manager list follow. Last, the worker itself moves, live.
+#[test]
+fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
+    let names = ["a", "b", "c", "d"];
+    let mut c = TestCluster::form_with(&names, 3, 1, None, true, true)?;
+    let look = Duration::from_millis(100);
+    let leader = c.leader_index(0)?;
+    let moved = (0..3).find(|i| *i != leader).unwrap_or(1);
+    let third = (0..3).find(|i| *i != leader && *i != moved).unwrap_or(2);
+    // The web server on the manager that moves, its client on the worker d.
+    let stack = WEB_AND_CLIENT
+        .replace("node.hostname == b", "node.hostname == d")
+        .replace(
+            "node.hostname == a",
+            &format!("node.hostname == {}", names[moved]),
+        )
+        .replace("ports = [\"18080:80\"]", "");
+    c.deploy(leader, "mm", &stack)?;
+    let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
+        Some((
+            running_task(&c, leader, "mm_web")?,
+            running_task(&c, leader, "mm_client")?,
+        ))
+    })?;
+    ensure!(
+        web.1 == names[moved] && client.1 == "d",
+        "{web:?} {client:?}"
+    );
+    let client_ns = c.node(3).data_dir().join("netns").join(&client.0);
+    let url = format!("http://{}/", web.2);
+    c.poll(harness::CONVERGE, "client → web", look, || {
+        wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web"))
+    })?;
+
+    // 1. A follower manager moves, live.
+    let new = move_address(&c, moved, c.host(moved).ip, 240)?;
+    let t0 = std::time::Instant::now();
+    let want = format!("{new}:4747");
+    c.poll(
+        harness::CONVERGE,
+        "the moved manager's record",
+        look,
+        || (listed_address(&c, leader, names[moved])? == want).then_some(()),
+    )?;
+    let record = t0.elapsed();
+    let old = format!("{}:4747", c.host(moved).ip);
+    c.poll(harness::CONVERGE, "the Raft membership", look, || {
+        members_hold(&c, &[0, 1, 2], &want, &old).then_some(())
+    })?;
+    let membership = t0.elapsed();
+    c.poll(
+        harness::CONVERGE,
+        "d's route via the new address",
+        look,
+        || {
+            orc_routes(&c, 3)
+                .ok()
+                .filter(|r| r.contains(&format!("via {new} ")))
+        },
+    )?;
+    let routes = t0.elapsed();
+    c.poll(
+        harness::CONVERGE,
+        "client → web at the new address",
+        look,
+        || wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web")),
+    )
+    .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    eprintln!("follower moved: record after {record:?}, membership after {membership:?}, d's route after {routes:?}");
+    // The worker saved the managers' new addresses (a restart still finds them).
+    c.poll(harness::CONVERGE, "d's saved manager list", look, || {
+        let saved = std::fs::read_to_string(c.node(3).data_dir().join("node.json")).ok()?;
+        saved.contains(&want).then_some(())
+    })?;
+    // Its certificate was reissued (same key) naming the new IP.
+    let pem = c.node(moved).data_dir().join("pki").join("node.pem");
+    c.poll(harness::CONVERGE, "the reissued certificate", look, || {
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+            .arg(&pem)
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.contains(&format!("IP Address:{new}")).then_some(())
+    })?;
+    // The moved manager votes at its new address: without the third, two commit.
+    c.node_mut(third).kill_daemon()?;
+    commit_through(&c, leader, names[moved], "step=1")?;
+    commit_through(&c, moved, names[moved], "step=1b")?;
+    c.node_mut(third).restart_daemon()?;
+    c.wait_status(leader, names[third], "ready")?;
+
+    // 2. The leader itself moves, live.
+    let lnew = move_address(&c, leader, c.host(leader).ip, 241)?;
+    let lwant = format!("{lnew}:4747");
+    let t0 = std::time::Instant::now();
+    c.poll(harness::CONVERGE, "the moved leader's record", look, || {
+        (listed_address(&c, moved, names[leader])? == lwant).then_some(())
+    })?;
+    let lold = format!("{}:4747", c.host(leader).ip);
+    c.poll(harness::CONVERGE, "the Raft membership", look, || {
+        members_hold(&c, &[0, 1, 2], &lwant, &lold).then_some(())
+    })?;
+    eprintln!(
+        "leader moved: record and membership after {:?}",
+        t0.elapsed()
+    );
+    c.poll(harness::CONVERGE, "d's saved manager list", look, || {
+        let saved = std::fs::read_to_string(c.node(3).data_dir().join("node.json")).ok()?;
+        saved.contains(&lwant).then_some(())
+    })?;
+    // Both moved managers vote where they are now: without the third, they commit.
+    c.node_mut(third).kill_daemon()?;
+    commit_through(&c, moved, names[leader], "step=2")?;
+    commit_through(&c, leader, names[leader], "step=2b")?;
+    c.node_mut(third).restart_daemon()?;
+    c.wait_status(moved, names[third], "ready")?;
+
+    // 3. A manager moves while its daemon is down; restarted with --advertise.
+    c.node_mut(moved).kill_daemon()?;
+    let rnew = move_address(&c, moved, new, 242)?;
+    let rwant = format!("{rnew}:4747");
+    c.node_mut(moved)
+        .restart_daemon_with(&["--advertise", &rwant])?;
+    c.poll(
+        harness::CONVERGE,
+        "the restarted manager's record",
+        look,
+        || (listed_address(&c, third, names[moved])? == rwant).then_some(()),
+    )?;
+    c.poll(
+        harness::CONVERGE,
+        "d's route via the newest address",
+        look,
+        || {
+            orc_routes(&c, 3)
+                .ok()
+                .filter(|r| r.contains(&format!("via {rnew} ")))
+        },
+    )?;
+    c.poll(harness::CONVERGE, "the Raft membership", look, || {
+        members_hold(&c, &[leader, third], &rwant, &want).then_some(())
+    })?;
+    c.node_mut(third).kill_daemon()?;
+    commit_through(&c, moved, names[moved], "step=3")?;
+
+    // 4. The worker moves, live: the moved manager's route back to it follows, and
+    // its client reaches the web server again.
+    let wnew = move_address(&c, 3, c.host(3).ip, 243)?;
+    c.poll(
+        harness::CONVERGE,
+        "the route back to the worker",
+        look,
+        || {
+            orc_routes(&c, moved)
+                .ok()
+                .filter(|r| r.contains(&format!("via {wnew} ")))
+        },
+    )?;
+    c.poll(
+        harness::CONVERGE,
+        "client → web from the moved worker",
+        look,
+        || wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web")),
+    )
+    .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    Ok(())
+}
+
+/// A worker whose address changes while its daemon runs, over VXLAN: it recreates
+/// its VXLAN device from the new address, the manager's FDB entry follows, and the
+/// client on the manager reaches the web server on the worker again.
+#[test]
+fn a_worker_that_moves_live_is_reached_again_over_vxlan() -> Result<()> {
+    let c = TestCluster::form_with(&["a", "b"], 0, 0, None, true, true)?;
+    init_with(&c, 0, &["--network-driver", "vxlan"])?.map_err(anyhow::Error::msg)?;
+    let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+    c.try_join(1, token.trim(), 0)?
+        .map_err(anyhow::Error::msg)?;
+    c.wait_ready(0, 2)?;
+    let stack = WEB_AND_CLIENT
+        .replace("node.hostname == a", "node.hostname == X")
+        .replace("node.hostname == b", "node.hostname == a")
+        .replace("node.hostname == X", "node.hostname == b")
+        .replace("ports = [\"18080:80\"]", "");
+    c.deploy(0, "mx", &stack)?;
+    let look = Duration::from_millis(100);
+    let (web, client) = c.poll(harness::CONVERGE, "web and client running", look, || {
+        Some((
+            running_task(&c, 0, "mx_web")?,
+            running_task(&c, 0, "mx_client")?,
+        ))
+    })?;
+    ensure!(web.1 == "b" && client.1 == "a", "placed {web:?} {client:?}");
+    let client_ns = c.node(0).data_dir().join("netns").join(&client.0);
+    let url = format!("http://{}/", web.2);
+    c.poll(harness::CONVERGE, "client → web", look, || {
+        wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web"))
+    })?;
+
+    let new = move_address(&c, 1, c.host(1).ip, 244)?;
+    c.poll(
+        harness::CONVERGE,
+        "b's orcvx sending from the new address",
+        look,
+        || {
+            let out = c
+                .host(1)
+                .command("ip")
+                .args(["-d", "link", "show", "orcvx"])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains(&format!("local {new} "))
+                .then_some(())
+        },
+    )?;
+    c.poll(
+        harness::CONVERGE,
+        "client → web at b's new address",
+        look,
+        || wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web")),
+    )
+    .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    Ok(())
+}

@@ -26,6 +26,8 @@ pub struct TestCluster {
     heartbeat_ms: Option<u64>,
     image: Option<PathBuf>,
     dir: tempfile::TempDir,
+    /// Daemons listen on 0.0.0.0:4747 (they then follow address changes live).
+    listen_any: bool,
 }
 
 fn start_node(
@@ -33,9 +35,13 @@ fn start_node(
     name: &str,
     heartbeat_ms: Option<u64>,
     image: Option<&PathBuf>,
+    listen_any: bool,
 ) -> Result<OrcNode> {
     let mut opts = NodeOptions::on(host, name);
     opts.heartbeat_ms = heartbeat_ms;
+    if listen_any {
+        opts.listen = Some(format!("0.0.0.0:{PORT}"));
+    }
     let n = OrcNode::start_with(opts).with_context(|| format!("starting {name}"))?;
     if let Some(img) = image {
         n.ok(&["image", "load", &img.to_string_lossy()])?;
@@ -55,6 +61,18 @@ impl TestCluster {
         heartbeat_ms: Option<u64>,
         image: bool,
     ) -> Result<TestCluster> {
+        TestCluster::form_with(names, managers, workers, heartbeat_ms, image, false)
+    }
+
+    /// [`TestCluster::form`], with every daemon listening on 0.0.0.0 when `listen_any`.
+    pub fn form_with(
+        names: &[&str],
+        managers: usize,
+        workers: usize,
+        heartbeat_ms: Option<u64>,
+        image: bool,
+        listen_any: bool,
+    ) -> Result<TestCluster> {
         let lan = Lan::new()?;
         let hosts: Vec<Host> = names
             .iter()
@@ -69,7 +87,9 @@ impl TestCluster {
             let handles: Vec<_> = hosts
                 .iter()
                 .zip(names)
-                .map(|(h, n)| s.spawn(|| start_node(h, n, heartbeat_ms, image.as_ref())))
+                .map(|(h, n)| {
+                    s.spawn(|| start_node(h, n, heartbeat_ms, image.as_ref(), listen_any))
+                })
                 .collect();
             handles
                 .into_iter()
@@ -87,6 +107,7 @@ impl TestCluster {
             heartbeat_ms,
             image,
             dir: tempfile::Builder::new().prefix("orc-cluster-").tempdir()?,
+            listen_any,
         };
         if managers == 0 {
             return Ok(c);
@@ -154,7 +175,13 @@ impl TestCluster {
     /// A new host and node `name`, joined as manager or worker; returns its index.
     pub fn add_node(&mut self, name: &str, manager: bool) -> Result<usize> {
         let host = self.lan.add_host()?;
-        let n = start_node(&host, name, self.heartbeat_ms, self.image.as_ref())?;
+        let n = start_node(
+            &host,
+            name,
+            self.heartbeat_ms,
+            self.image.as_ref(),
+            self.listen_any,
+        )?;
         self.nodes.push(n);
         self.hosts.push(host);
         self.names.push(name.to_string());

@@ -79,6 +79,9 @@ pub struct InfoReply {
     /// The Raft voters as this manager's log has them (node ids).
     #[serde(default)]
     pub voters: Vec<String>,
+    /// On a manager: the Raft members, node id → the address Raft dials it on.
+    #[serde(default)]
+    pub raft_members: std::collections::BTreeMap<String, String>,
 }
 
 /// One line of `orc volume ls`.

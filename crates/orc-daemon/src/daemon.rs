@@ -192,6 +192,13 @@ impl Daemon {
         };
         tokio::spawn(session::run(sc, stop.clone()));
         tokio::spawn(announce(self.clone(), cluster.clone()));
+        if self.follows_address() {
+            tokio::spawn(crate::address_watch::follow_manager(
+                self.clone(),
+                cluster.clone(),
+                stop.clone(),
+            ));
+        }
         let vip = tokio::spawn(crate::vip::run(
             cluster.clone(),
             self.vip_status.clone(),
@@ -216,11 +223,16 @@ impl Daemon {
 
     /// Starts what runs on a worker: the session that brings its assignments, and the agent.
     pub(crate) fn activate_worker(self: Arc<Self>, node_id: u64, remote: Remote) {
-        if let Some(a) = self.cfg.advertise.clone() {
-            let node = self.this_node(node_id, NodeRole::Worker, &self.advertise(Some(a)));
+        if let Some(a) = self.fixed_advertise() {
+            let node = self.this_node(node_id, NodeRole::Worker, &a);
             tokio::spawn(crate::readdress::announce(remote.clone(), node));
         }
         let stop = self.new_role_stop();
+        tokio::spawn(crate::manager_list::persist(
+            self.cfg.data_dir.clone(),
+            remote.clone(),
+            stop.clone(),
+        ));
         let (tx, rx) = watch::channel(Arc::new(ClusterState::default()));
         // Ready once the leader has sent this node's assignments (revision > 0).
         let (ready_tx, ready_rx) = watch::channel(false);
@@ -232,6 +244,7 @@ impl Daemon {
         });
         let (dir_tx, dir_rx) = watch::channel(Arc::new(orc_model::Directory::default()));
         *self.worker_view.lock().unwrap_or_else(|p| p.into_inner()) = Some(rx.clone());
+        let rx_view = rx.clone();
         self.start_loops(
             node_id,
             rx,
@@ -251,6 +264,14 @@ impl Daemon {
             directory: Some(dir_tx),
         };
         tokio::spawn(session::run(sc, stop.clone()));
+        if self.follows_address() {
+            tokio::spawn(crate::address_watch::follow_worker(
+                node_id,
+                remote.clone(),
+                rx_view,
+                stop.clone(),
+            ));
+        }
         // The cluster port serves managers' log reads (`orc service logs`).
         match security::load_node(&self.cfg) {
             Ok(files) => {
@@ -284,6 +305,33 @@ impl Daemon {
             platform: host_platform(),
             created_at: now,
             updated_at: now,
+        }
+    }
+
+    /// The literal `orc daemon --advertise IP[:PORT]`, if one was given (not `auto`).
+    fn fixed_advertise(&self) -> Option<String> {
+        match crate::address_policy::mode(self.cfg.advertise.as_deref(), &self.cfg.listen) {
+            crate::address_policy::AdvertiseMode::Fixed(a) => Some(a),
+            crate::address_policy::AdvertiseMode::Auto => None,
+        }
+    }
+
+    /// Whether this node follows its address live (`--advertise auto`, the default,
+    /// and a cluster port listening on every address).
+    fn follows_address(&self) -> bool {
+        if self.fixed_advertise().is_some() {
+            return false;
+        }
+        match crate::address_policy::auto_allowed(&self.cfg.listen) {
+            Ok(()) => true,
+            Err(e) if self.cfg.advertise.is_some() => {
+                tracing::warn!("--advertise auto: {e}");
+                false
+            }
+            Err(e) => {
+                tracing::info!("{e}");
+                false
+            }
         }
     }
 
@@ -496,19 +544,35 @@ impl Daemon {
 /// After a (re)start: once a leader is known, mark this node ready with fresh facts.
 async fn announce(daemon: Arc<Daemon>, cluster: Cluster) {
     for attempt in 0u32.. {
-        if cluster.wait_leader(Duration::from_secs(5)).await.is_ok() {
+        // A manager restarted on a new address may hear no leader (it is dialed at
+        // the old one): with `--advertise IP:PORT` it asks the other members.
+        let leader = cluster.wait_leader(Duration::from_secs(5)).await.is_ok();
+        if leader || daemon.fixed_advertise().is_some() {
             let state = cluster.snapshot();
             if let Some(n) = state.nodes.get(&cluster.node_id) {
                 let mut fresh = n.clone();
                 fresh.hostname = daemon.cfg.hostname.clone();
                 fresh.resources = host_resources();
                 fresh.platform = host_platform();
+                // Restarted with `--advertise IP:PORT` after the address changed: the
+                // leader then moves this manager's Raft membership address too.
+                if let Some(a) = daemon.fixed_advertise() {
+                    if a.parse::<std::net::SocketAddr>().is_ok() {
+                        fresh.address = a;
+                    }
+                }
                 if fresh == *n {
                     return;
                 }
                 fresh.updated_at = now_ms();
-                match cluster.propose(Command::PutNode(fresh)).await {
-                    Ok(_) => return,
+                let moved = (fresh.address != n.address).then(|| fresh.address.clone());
+                match crate::address_watch::propose_own(&cluster, fresh).await {
+                    Ok(_) => {
+                        if let Some(a) = moved {
+                            crate::cert_readdress::reissue_logged(daemon.cfg.clone(), a).await;
+                        }
+                        return;
+                    }
                     Err(e) => tracing::debug!("announcing node: {e}"),
                 }
             }

@@ -25,6 +25,12 @@ mod vip;
 mod vip_report;
 mod volumes;
 mod writer;
+// Nodes that change address (issue #7).
+mod address_policy;
+mod address_watch;
+mod cert_readdress;
+mod manager_list;
+mod member_address;
 
 pub use agent::ImageGcConfig;
 pub use config::DaemonConfig;

@@ -26,6 +26,9 @@ pub async fn run(
             if let Err(e) = crate::membership::converge(&cluster).await {
                 tracing::debug!("membership: {e}");
             }
+            if let Err(e) = crate::member_address::sync(&cluster).await {
+                tracing::debug!("membership addresses: {e}");
+            }
         }
         tokio::select! {
             r = state_rx.changed() => if r.is_err() { return },

@@ -7,6 +7,7 @@
 //! messages built here ([`nft`]); the `nft` tool is only a fallback.
 #![warn(missing_docs)]
 
+mod address_events;
 pub mod dns;
 mod dns_server;
 mod error;
@@ -17,6 +18,7 @@ pub mod nft;
 mod node;
 mod vxlan;
 
+pub use address_events::AddressEvents;
 pub use dns_server::{node_resolvers, serve as serve_dns};
 pub use error::NetError;
 pub use node::{veth_name, NodeNet, BRIDGE, MTU, ROUTE_PROTOCOL, VETH_PREFIX};

@@ -87,7 +87,7 @@ impl NodeNet {
             .collect()
     }
 
-    async fn link(&self, name: &str) -> Result<Option<LinkMessage>, NetError> {
+    pub(crate) async fn link(&self, name: &str) -> Result<Option<LinkMessage>, NetError> {
         let mut links = self
             .handle
             .link()

@@ -38,6 +38,25 @@ pub fn vtep_mac(index: u32) -> [u8; 6] {
 }
 
 impl NodeNet {
+    /// `orcvx`'s index and the local address it sends from, if it exists.
+    async fn vxlan_local(&self) -> Result<Option<(u32, Option<Ipv4Addr>)>, NetError> {
+        use netlink_packet_route::link::{InfoData, InfoVxlan, LinkAttribute, LinkInfo};
+        let Some(link) = self.link(VXLAN_DEV).await? else {
+            return Ok(None);
+        };
+        let local = link.attributes.iter().find_map(|a| match a {
+            LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
+                LinkInfo::Data(InfoData::Vxlan(v)) => v.iter().find_map(|x| match x {
+                    InfoVxlan::Local(ip) => Some(*ip),
+                    _ => None,
+                }),
+                _ => None,
+            }),
+            _ => None,
+        });
+        Ok(Some((link.header.index, local)))
+    }
+
     /// Makes `orcvx` exist (VNI 4201, UDP 4789, local `me` on the device holding it,
     /// no learning), up, with `block`'s network address; returns its index.
     pub async fn ensure_vxlan(
@@ -46,6 +65,18 @@ impl NodeNet {
         block: Ipv4Net,
         index: u32,
     ) -> Result<u32, NetError> {
+        // A node whose address changed: the device still sends from the old one.
+        if let Some((index, local)) = self.vxlan_local().await? {
+            if local.is_some_and(|l| l != me) {
+                tracing::info!(old = ?local, new = %me, "this node's address changed: recreating orcvx");
+                self.handle
+                    .link()
+                    .del(index)
+                    .execute()
+                    .await
+                    .map_err(NetError::netlink("delete vxlan orcvx"))?;
+            }
+        }
         if self.link_index(VXLAN_DEV).await?.is_none() {
             let dev = self.index_holding(me).await?;
             let msg = LinkVxlan::new(VXLAN_DEV, VXLAN_VNI)

@@ -161,6 +161,32 @@ impl ClusterCa {
         ip_sans: &[IpAddr],
     ) -> Result<NodeCert> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        self.issue_for(node_id, role, hostname, ip_sans, key)
+    }
+
+    /// Like [`issue`](Self::issue), for the node's existing key (`key_pem`): a node
+    /// whose address changed gets a certificate naming the new IP while its key,
+    /// and so the key file, stays as it is.
+    pub fn reissue(
+        &self,
+        node_id: u64,
+        role: Role,
+        hostname: &str,
+        ip_sans: &[IpAddr],
+        key_pem: &str,
+    ) -> Result<NodeCert> {
+        let key = KeyPair::from_pem(key_pem)?;
+        self.issue_for(node_id, role, hostname, ip_sans, key)
+    }
+
+    fn issue_for(
+        &self,
+        node_id: u64,
+        role: Role,
+        hostname: &str,
+        ip_sans: &[IpAddr],
+        key: KeyPair,
+    ) -> Result<NodeCert> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, node_dns_name(node_id));

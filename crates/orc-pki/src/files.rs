@@ -51,6 +51,20 @@ pub fn save_node_files(dir: &Path, ca_cert_pem: &str, node: &NodeCert) -> Result
     Ok(files)
 }
 
+/// Replaces only the node certificate (`node.pem`) of files written by
+/// [`save_node_files`], after checking it matches the key and CA already there
+/// (a certificate reissued for the same key: one atomic write, so a crash leaves
+/// either the old or the new one).
+pub fn replace_node_cert(dir: &Path, node: &NodeCert) -> Result<NodeFiles> {
+    let current = load_node_files(dir)?;
+    let files = NodeFiles::from_node_cert(current.ca_cert_pem(), node)?;
+    if files.key_pem() != current.key_pem() {
+        return Err(PkiError::KeyMismatch("node certificate on disk"));
+    }
+    write_atomic(&dir.join(NODE_CERT_FILE), files.cert_chain_pem(), CERT_MODE)?;
+    Ok(files)
+}
+
 /// Reads and checks the node files written by [`save_node_files`].
 pub fn load_node_files(dir: &Path) -> Result<NodeFiles> {
     let key = read_key(&dir.join(NODE_KEY_FILE))?;

@@ -7,8 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use orc_pki::{
-    load_ca, load_node_files, save_ca, save_node_files, ClusterCa, PkiError, Role, CA_CERT_FILE,
-    CA_KEY_FILE, NODE_CERT_FILE, NODE_KEY_FILE,
+    load_ca, load_node_files, replace_node_cert, save_ca, save_node_files, ClusterCa, PkiError,
+    Role, CA_CERT_FILE, CA_KEY_FILE, NODE_CERT_FILE, NODE_KEY_FILE,
 };
 
 fn mode(path: &Path) -> u32 {
@@ -119,4 +119,47 @@ fn the_ca_key_is_saved_0600_and_loads_back() {
         load_ca(&dir),
         Err(PkiError::InsecurePermissions { .. })
     ));
+}
+
+/// Whether the first certificate of a PEM chain names `ip` (an IP SAN: tag 0x87).
+fn names_ip(chain_pem: &str, ip: [u8; 4]) -> bool {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    let needle = [0x87, 4, ip[0], ip[1], ip[2], ip[3]];
+    der.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_reissued_certificate_names_the_new_ip_and_keeps_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pki");
+    let ca = ClusterCa::generate("reissue").unwrap();
+    let old_ip = "10.0.0.5".parse().unwrap();
+    let cert = ca.issue(9, Role::Manager, "m9", &[old_ip]).unwrap();
+    save_node_files(&dir, ca.cert_pem(), &cert).unwrap();
+    assert!(names_ip(&cert.cert_chain_pem, [10, 0, 0, 5]));
+
+    let new_ip = "10.0.0.42".parse().unwrap();
+    let again = ca
+        .reissue(9, Role::Manager, "m9", &[new_ip], &cert.key_pem)
+        .unwrap();
+    replace_node_cert(&dir, &again).unwrap();
+    let loaded = load_node_files(&dir).unwrap();
+    assert_eq!(loaded.key_pem(), cert.key_pem);
+    assert_eq!(loaded.cert_chain_pem(), again.cert_chain_pem);
+    assert!(names_ip(loaded.cert_chain_pem(), [10, 0, 0, 42]));
+    assert!(!names_ip(loaded.cert_chain_pem(), [10, 0, 0, 5]));
+    assert_eq!((loaded.node_id(), loaded.role()), (9, Role::Manager));
+
+    // A certificate for another key is refused and the files stay as they were.
+    let other = ca.issue(9, Role::Manager, "m9", &[new_ip]).unwrap();
+    let e = replace_node_cert(&dir, &other).unwrap_err();
+    assert!(matches!(e, PkiError::KeyMismatch(_)), "{e}");
+    assert_eq!(
+        load_node_files(&dir).unwrap().cert_chain_pem(),
+        again.cert_chain_pem
+    );
 }

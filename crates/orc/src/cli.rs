@@ -155,8 +155,12 @@ pub struct DaemonArgs {
     /// (e.g. /run/systemd/resolve/resolv.conf under systemd-resolved).
     #[arg(long, default_value = "/etc/resolv.conf")]
     pub resolv_conf: std::path::PathBuf,
-    /// This node's cluster address (IP[:PORT]); when it differs from the one the
-    /// cluster holds (a new DHCP lease), the node's record is updated at start.
+    /// This node's cluster address: `auto` (the default) follows the address the
+    /// kernel uses toward the cluster, live: when the advertised IP leaves every
+    /// interface (a new DHCP lease) the node re-advertises the new one, managers
+    /// included (needs --listen on a wildcard address such as 0.0.0.0:PORT). A
+    /// literal IP[:PORT] stays fixed and is announced at start when it differs from
+    /// the one the cluster holds (e.g. a manager whose address changed while down).
     #[arg(long)]
     pub advertise: Option<String>,
     /// Tests only: exit at this named point as if the node crashed.

@@ -193,10 +193,16 @@ impl AgentNet {
         // The first pass always syncs: it removes routes an earlier run left. Over
         // VXLAN the routes name no node address: a node that moved changes only its
         // FDB entry, so the peers themselves are compared too.
+        // This node's own address too: when it moves, the kernel drops the routes
+        // through the old subnet's gateways, so they are put back.
+        let own = network
+            .block(me)
+            .zip(state.nodes.get(&me).and_then(|n| node_ip(&n.address)));
         let key: Vec<(Ipv4Net, Ipv4Addr)> = wanted
             .iter()
             .copied()
             .chain(peers.iter().map(|p| (p.block, p.node)))
+            .chain(own)
             .collect();
         if routes.as_ref() == Some(&key) {
             return;

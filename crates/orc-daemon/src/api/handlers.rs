@@ -33,6 +33,13 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request, sink: &Sink) -> Result<Va
                     .into_iter()
                     .map(views::node_id_str)
                     .collect(),
+                raft_members: c
+                    .as_ref()
+                    .map(crate::member_address::members)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(id, a)| (views::node_id_str(id), a))
+                    .collect(),
             })
         }
         Request::ClusterInit {

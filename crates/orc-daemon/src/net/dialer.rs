@@ -9,6 +9,8 @@ use tonic::transport::Channel;
 pub struct NetDialer {
     files: NodeFiles,
     channels: Mutex<HashMap<(String, Option<u64>), Channel>>,
+    /// Bumped by [`NetDialer::reset`]: long-lived streams (sessions) restart on it.
+    epoch: tokio::sync::watch::Sender<u64>,
 }
 
 impl NetDialer {
@@ -16,6 +18,7 @@ impl NetDialer {
         Arc::new(NetDialer {
             files,
             channels: Mutex::new(HashMap::new()),
+            epoch: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -32,11 +35,30 @@ impl NetDialer {
         let ch = ep
             .connect_timeout(std::time::Duration::from_millis(500))
             .timeout(std::time::Duration::from_secs(5))
+            // A connection whose local address vanished never errors by itself:
+            // HTTP/2 pings find it dead so the channel reconnects from the new one.
+            .http2_keep_alive_interval(std::time::Duration::from_secs(2))
+            .keep_alive_timeout(std::time::Duration::from_secs(2))
+            .keep_alive_while_idle(true)
             .connect_lazy();
         if let Ok(mut m) = self.channels.lock() {
             m.insert(key, ch.clone());
         }
         Ok(ch)
+    }
+
+    /// Forgets every channel (this node's address changed: connections from the old
+    /// one are dead) and tells long-lived streams to restart.
+    pub fn reset(&self) {
+        if let Ok(mut m) = self.channels.lock() {
+            m.clear();
+        }
+        self.epoch.send_modify(|e| *e += 1);
+    }
+
+    /// Changes when [`NetDialer::reset`] is called.
+    pub fn epoch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.epoch.subscribe()
     }
 
     pub fn client(&self, addr: &str, id: Option<u64>) -> Result<ClusterClient<Channel>, String> {

@@ -32,6 +32,20 @@ impl Dispatcher {
         }
     }
 
+    /// This leader moved: every node's session to it is dead until that node notices
+    /// (HTTP/2 keepalive) and reconnects, so nodes alive now get `extra` on top of
+    /// the grace period. A node already silent gets nothing.
+    pub fn hold_off(&self, extra: Duration) {
+        if let Ok(mut m) = self.last_seen.lock() {
+            let now = Instant::now();
+            for t in m.values_mut() {
+                if now.duration_since(*t) <= self.grace {
+                    *t = now + extra;
+                }
+            }
+        }
+    }
+
     fn reset(&self, nodes: impl Iterator<Item = NodeId>) {
         if let Ok(mut m) = self.last_seen.lock() {
             let now = Instant::now();

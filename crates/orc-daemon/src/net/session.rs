@@ -90,6 +90,7 @@ async fn one_session(
     let mut inbound = resp.into_inner();
     let mut beat = tokio::time::interval(cfg.heartbeat);
     let mut lead_check = tokio::time::interval(Duration::from_millis(250));
+    let mut epoch = cfg.remote.dialer.epoch();
     // The last assignments and wanted images, combined into the worker's state.
     let mut last: Option<ClusterState> = None;
     let mut wanted: Vec<String> = Vec::new();
@@ -186,6 +187,7 @@ async fn one_session(
                     }
                 }
             }
+            _ = epoch.changed() => return Err("this node's address changed: reconnecting".into()),
             _ = stop.changed() => return Ok(()),
         }
     }
