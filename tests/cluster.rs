@@ -815,6 +815,12 @@ fn a_manager_that_crashed_before_becoming_a_voter_asks_again() -> Result<()> {
         || (voters(&c, 0)?.len() == 3).then_some(()),
     )?;
     c.wait_status(0, "m3", "ready")?;
+    let info = c.node(0).ok(&["cluster", "info"])?;
+    let listed = info
+        .lines()
+        .filter(|l| l.trim_end().ends_with(" voter"))
+        .count();
+    ensure!(listed == 3, "cluster info lists 3 voters: {info}");
     // m2 down: m1 and m3 are two of three voters, and a write commits.
     c.node_mut(1).kill_daemon()?;
     c.poll(

@@ -90,8 +90,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .flatten()
                 .filter_map(|x| x.as_str())
                 .collect();
-            if !voters.is_empty() {
-                println!("{:<12} {}", "voters", voters.join(" "));
+            // The Raft members, one line each: id, the address Raft dials, voter or not.
+            if let Some(members) = v["raft_members"].as_object().filter(|m| !m.is_empty()) {
+                println!("raft members");
+                for (id, addr) in members {
+                    let kind = if voters.contains(&id.as_str()) {
+                        "voter"
+                    } else {
+                        "learner"
+                    };
+                    println!("  {id}  {:<21}  {kind}", addr.as_str().unwrap_or_default());
+                }
             }
             Ok(())
         }
