@@ -638,17 +638,30 @@ fn a_moved_task_answers_again_under_its_name_and_port() -> Result<()> {
     let lost = if web.1 == "w1" { 1 } else { 2 };
     c.lan.cut(c.host(lost))?;
     let t0 = std::time::Instant::now();
+    // When the manager's state first shows the replacement running, and when the
+    // client's DNS first answers its address (how far DNS trails the state).
+    let (mut running_at, mut resolved_at) = (None, None);
     let moved = c.poll(
         harness::CONVERGE,
         "web under its name elsewhere",
         look,
         || {
+            if running_at.is_none() && running_task(&c, 0, "mv_web").is_some_and(|t| t.2 != web.2) {
+                running_at = Some(std::time::Instant::now());
+            }
             let a = dns_a(&client_ns, &gw, "web")?;
             let addr = a.first().filter(|a| **a != web.2)?.clone();
+            resolved_at.get_or_insert_with(std::time::Instant::now);
             wget_from(&client_ns, &format!("http://{addr}/"))
                 .filter(|b| b.contains("hello-from-web"))
         },
     )?;
+    if let (Some(r), Some(d)) = (running_at, resolved_at) {
+        println!(
+            "MEASURE replacement running in the state -> its name resolves: {} ms",
+            d.saturating_duration_since(r).as_millis()
+        );
+    }
     ensure!(moved.contains("hello-from-web"));
     c.poll(harness::CONVERGE, "the published port again", look, || {
         wget_from(&client_ns, &port_url).filter(|b| b.contains("hello-from-web"))
