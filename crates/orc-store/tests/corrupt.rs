@@ -34,9 +34,20 @@ async fn populate(dir: &Path) {
     one.stop().await;
 }
 
-/// Edits the raw sled database of a closed store.
+/// Edits the raw sled database of a closed store. The stopped store's last handle
+/// (a background task of Raft's) may drop a moment after `stop` returns: until then
+/// sled's file lock is held, so opening is retried for a while.
 fn with_sled(dir: &Path, f: impl FnOnce(&sled::Db)) {
-    let db = sled::open(dir).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let db = loop {
+        match sled::open(dir) {
+            Ok(db) => break db,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening {}: {e}", dir.display()),
+        }
+    };
     f(&db);
     db.flush().unwrap();
 }
