@@ -739,22 +739,9 @@ fn follow_labels(
     needle: &str,
     want: usize,
 ) -> Result<std::collections::BTreeSet<String>> {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(orc_testbed::orc_binary()?)
-        .arg("--socket")
-        .arg(c.node(0).socket())
-        .args(["service", "logs", svc, "--follow", "--tail", "0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let out = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let follow = c
+        .node(0)
+        .orc_stream(&["service", "logs", svc, "--follow", "--tail", "0"])?;
     let deadline = Instant::now() + CONVERGE;
     let mut labels = std::collections::BTreeSet::new();
     let got = loop {
@@ -762,7 +749,7 @@ fn follow_labels(
             break Ok(labels);
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        match follow.lines.recv_timeout(left) {
             Ok(line) if line.contains(needle) => {
                 // "lg_echo.NODEID | tick"
                 if let Some(label) = line.split_whitespace().next() {
@@ -773,8 +760,7 @@ fn follow_labels(
             Err(_) => break Err(anyhow::anyhow!("{needle} only from {labels:?}")),
         }
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(follow);
     got
 }
 

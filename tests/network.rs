@@ -96,6 +96,30 @@ fn running_task(c: &TestCluster, via: usize, svc: &str) -> Option<(String, Strin
     })
 }
 
+/// The DNS server of a container at `addr`: its node's bridge address, `.1` of the
+/// container's /24.
+fn dns_server_of(addr: &str) -> String {
+    addr.rsplit_once('.')
+        .map(|(n, _)| format!("{n}.1"))
+        .unwrap_or_default()
+}
+
+/// Polls `url` from inside `netns` until the web service's page answers; on timeout
+/// the error carries the routes and rules that explain why (`diagnose`).
+fn web_answers(
+    c: &TestCluster,
+    netns: &std::path::Path,
+    url: &str,
+    what: &str,
+    every: Duration,
+) -> Result<()> {
+    c.poll(harness::CONVERGE, what, every, || {
+        wget_from(netns, url).filter(|b| b.contains("hello-from-web"))
+    })
+    .map_err(|e| e.context(diagnose(c, netns, url)))?;
+    Ok(())
+}
+
 /// `curl` of `url` from inside the network namespace at `netns`.
 fn wget_from(netns: &std::path::Path, url: &str) -> Option<String> {
     let out = std::process::Command::new("nsenter")
@@ -317,11 +341,7 @@ fn cross_node(driver: &str) -> Result<()> {
 
     // The node's DNS on its bridge address answers the service's names with the
     // running task's address (short, STACK_SERVICE, tasks.NAME), from any node.
-    let gw = client
-        .2
-        .rsplit_once('.')
-        .map(|(n, _)| format!("{n}.1"))
-        .unwrap_or_default();
+    let gw = dns_server_of(&client.2);
     for name in ["web", "net1_web", "tasks.web", "WEB"] {
         let got = c.poll(harness::CONVERGE, &format!("DNS {name}"), look, || {
             dns_a(&client_ns, &gw, name).filter(|a| !a.is_empty())
@@ -623,11 +643,7 @@ fn a_moved_task_answers_again_under_its_name_and_port() -> Result<()> {
         ))
     })?;
     let client_ns = c.node(0).data_dir().join("netns").join(&client.0);
-    let gw = client
-        .2
-        .rsplit_once('.')
-        .map(|(n, _)| format!("{n}.1"))
-        .unwrap_or_default();
+    let gw = dns_server_of(&client.2);
     let port_url = format!("http://{}:18080/", c.host(0).ip);
     c.poll(harness::CONVERGE, "the published port", look, || {
         wget_from(&client_ns, &port_url).filter(|b| b.contains("hello-from-web"))
@@ -971,11 +987,7 @@ fn names_orc_does_not_know_are_forwarded_to_the_nodes_resolvers() -> Result<()> 
         running_task(&c, 0, "fwd_client")
     })?;
     let client_ns = c.node(0).data_dir().join("netns").join(&client.0);
-    let gw = client
-        .2
-        .rsplit_once('.')
-        .map(|(n, _)| format!("{n}.1"))
-        .unwrap_or_default();
+    let gw = dns_server_of(&client.2);
     // A service name is answered by orc itself, without asking the resolver …
     // (until the web task runs, "web" is unknown to orc and goes to the resolver too).
     c.poll(harness::CONVERGE, "DNS web", look, || {
@@ -1063,11 +1075,7 @@ fn a_worker_with_a_new_address_is_reached_again_by_name() -> Result<()> {
         )
         .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
     ensure!(body.contains("hello-from-web"), "{body}");
-    let gw = client
-        .2
-        .rsplit_once('.')
-        .map(|(n, _)| format!("{n}.1"))
-        .unwrap_or_default();
+    let gw = dns_server_of(&client.2);
     let got = dns_a(&client_ns, &gw, "web").unwrap_or_default();
     ensure!(got == [web.2.clone()], "web → {got:?}");
     Ok(())
@@ -1200,13 +1208,13 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
         },
     )?;
     let routes = t0.elapsed();
-    c.poll(
-        harness::CONVERGE,
+    web_answers(
+        &c,
+        &client_ns,
+        &url,
         "client → web at the new address",
         look,
-        || wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web")),
-    )
-    .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    )?;
     eprintln!("follower moved: record after {record:?}, membership after {membership:?}, d's route after {routes:?}");
     // The worker saved the managers' new addresses (a restart still finds them).
     c.poll(harness::CONVERGE, "d's saved manager list", look, || {
@@ -1298,13 +1306,13 @@ fn managers_that_change_address_keep_the_cluster_working() -> Result<()> {
                 .filter(|r| r.contains(&format!("via {wnew} ")))
         },
     )?;
-    c.poll(
-        harness::CONVERGE,
+    web_answers(
+        &c,
+        &client_ns,
+        &url,
         "client → web from the moved worker",
         look,
-        || wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web")),
-    )
-    .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    )?;
     Ok(())
 }
 
@@ -1356,12 +1364,12 @@ fn a_worker_that_moves_live_is_reached_again_over_vxlan() -> Result<()> {
                 .then_some(())
         },
     )?;
-    c.poll(
-        harness::CONVERGE,
+    web_answers(
+        &c,
+        &client_ns,
+        &url,
         "client → web at b's new address",
         look,
-        || wget_from(&client_ns, &url).filter(|b| b.contains("hello-from-web")),
-    )
-    .map_err(|e| e.context(diagnose(&c, &client_ns, &url)))?;
+    )?;
     Ok(())
 }

@@ -368,7 +368,6 @@ fn invalid_stack_is_rejected_and_changes_nothing() -> Result<()> {
 
 #[test]
 fn service_logs_follow_streams_new_lines() -> Result<()> {
-    use std::io::BufRead;
     let n = node_with_image()?;
     let stack = write_stack(
         &n,
@@ -381,27 +380,14 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
 "#,
     )?;
     n.ok(&["stack", "deploy", &stack])?;
-    let mut child = std::process::Command::new(orc_testbed::orc_binary()?)
-        .arg("--socket")
-        .arg(n.socket())
-        .args(["service", "logs", "lg_ticker", "--follow", "--tail", "1"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let out = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let follow = n.orc_stream(&["service", "logs", "lg_ticker", "--follow", "--tail", "1"])?;
     // Lines keep arriving after the command started: --follow streams, in order.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let mut ticks: Vec<u64> = Vec::new();
     while ticks.len() < 5 {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = rx
+        let line = follow
+            .lines
             .recv_timeout(left)
             .with_context(|| format!("only got {ticks:?}"))?;
         if let Some(i) = line
@@ -413,8 +399,7 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
             ticks.push(i);
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(follow);
     assert!(
         ticks.windows(2).all(|w| w[1] > w[0]),
         "not in order: {ticks:?}"

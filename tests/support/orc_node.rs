@@ -57,6 +57,19 @@ impl NodeOptions {
     }
 }
 
+/// A running `orc` command and its stdout, line by line ([`OrcNode::orc_stream`]).
+pub struct OrcStream {
+    child: Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for OrcStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct OrcNode {
     pub containerd: Containerd,
     dir: tempfile::TempDir,
@@ -204,6 +217,30 @@ impl OrcNode {
             .args(args)
             .stdin(Stdio::null())
             .output()?)
+    }
+
+    /// Starts `orc ARGS` against this daemon (a command that streams, such as
+    /// `service logs --follow`); its stdout lines arrive on [`OrcStream::lines`]. The
+    /// command is killed when the stream is dropped.
+    pub fn orc_stream(&self, args: &[&str]) -> Result<OrcStream> {
+        let mut child = Command::new(orc_binary()?)
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let out = child.stdout.take().context("stdout")?;
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(OrcStream { child, lines })
     }
 
     /// Runs `orc ARGS`, fails with its stderr and the daemon's log if it fails.

@@ -66,27 +66,7 @@ mod tests {
     use super::*;
 
     fn node(id: NodeId, role: NodeRole, address: &str) -> orc_model::Node {
-        orc_model::Node {
-            id,
-            hostname: "b".into(),
-            role,
-            availability: orc_model::Availability::Active,
-            status: orc_model::NodeStatus::Ready,
-            status_message: String::new(),
-            address: address.into(),
-            resources: orc_model::NodeResources {
-                nano_cpus: 1,
-                memory_bytes: 1,
-            },
-            labels: Default::default(),
-            platform: orc_model::Platform {
-                os: "linux".into(),
-                architecture: "arm64".into(),
-                variant: String::new(),
-            },
-            created_at: 1,
-            updated_at: 1,
-        }
+        crate::util::test_node(id, role, address)
     }
 
     #[test]

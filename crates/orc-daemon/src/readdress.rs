@@ -52,27 +52,9 @@ mod tests {
     use super::*;
 
     fn node(id: u64, address: &str) -> Node {
-        Node {
-            id,
-            hostname: "b".into(),
-            role: orc_model::NodeRole::Worker,
-            availability: orc_model::Availability::Active,
-            status: orc_model::NodeStatus::Ready,
-            status_message: String::new(),
-            address: address.into(),
-            resources: orc_model::NodeResources {
-                nano_cpus: 1,
-                memory_bytes: 1,
-            },
-            labels: [("keep".to_string(), "me".to_string())].into(),
-            platform: orc_model::Platform {
-                os: "linux".into(),
-                architecture: "arm64".into(),
-                variant: String::new(),
-            },
-            created_at: 1,
-            updated_at: 1,
-        }
+        let mut n = crate::util::test_node(id, orc_model::NodeRole::Worker, address);
+        n.labels = [("keep".to_string(), "me".to_string())].into();
+        n
     }
 
     #[test]

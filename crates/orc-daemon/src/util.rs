@@ -82,3 +82,29 @@ pub fn host_platform() -> Platform {
         variant: variant.into(),
     }
 }
+
+/// A ready, active node record for unit tests.
+#[cfg(test)]
+pub(crate) fn test_node(id: u64, role: orc_model::NodeRole, address: &str) -> orc_model::Node {
+    orc_model::Node {
+        id,
+        hostname: "b".into(),
+        role,
+        availability: orc_model::Availability::Active,
+        status: orc_model::NodeStatus::Ready,
+        status_message: String::new(),
+        address: address.into(),
+        resources: NodeResources {
+            nano_cpus: 1,
+            memory_bytes: 1,
+        },
+        labels: Default::default(),
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: String::new(),
+        },
+        created_at: 1,
+        updated_at: 1,
+    }
+}

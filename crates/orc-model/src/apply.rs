@@ -469,24 +469,7 @@ mod vip_tests {
             images: images("sha256:a"),
         });
         assert!(s.node_images.is_empty(), "unknown nodes report nothing");
-        let node = crate::Node {
-            id: 9,
-            hostname: "rock1".into(),
-            role: crate::NodeRole::Worker,
-            availability: crate::Availability::Active,
-            status: crate::NodeStatus::Ready,
-            status_message: String::new(),
-            address: "10.0.0.9:4747".into(),
-            resources: Default::default(),
-            labels: Default::default(),
-            platform: crate::Platform {
-                os: "linux".into(),
-                architecture: "arm64".into(),
-                variant: String::new(),
-            },
-            created_at: 1,
-            updated_at: 1,
-        };
+        let node = crate::node::test_node(9, crate::NodeRole::Worker, "10.0.0.9:4747");
         s.nodes.insert(9, node);
         s.apply(&Command::SetNodeImages {
             node: 9,

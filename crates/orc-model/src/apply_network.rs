@@ -107,27 +107,11 @@ impl ClusterState {
 
 #[cfg(test)]
 mod tests {
-    use crate::{ClusterNetwork, ClusterState, Ipv4Net, NetworkDriver, Node};
+    use crate::node::test_node;
+    use crate::{ClusterNetwork, ClusterState, Ipv4Net, NetworkDriver, Node, NodeRole};
 
     fn node(id: u64, address: &str) -> Node {
-        Node {
-            id,
-            hostname: format!("rock{id}"),
-            role: crate::NodeRole::Manager,
-            availability: crate::Availability::Active,
-            status: crate::NodeStatus::Ready,
-            status_message: String::new(),
-            address: address.into(),
-            resources: Default::default(),
-            labels: Default::default(),
-            platform: crate::Platform {
-                os: "linux".into(),
-                architecture: "arm64".into(),
-                variant: String::new(),
-            },
-            created_at: 1,
-            updated_at: 1,
-        }
+        test_node(id, NodeRole::Manager, address)
     }
 
     fn stack(ports: &str) -> orc_spec::StackSpec {

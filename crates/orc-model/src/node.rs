@@ -84,3 +84,26 @@ pub struct Platform {
     /// "v7", "v8" or empty.
     pub variant: String,
 }
+
+/// A ready, active node record named `rock<ID>` for unit tests.
+#[cfg(test)]
+pub(crate) fn test_node(id: u64, role: NodeRole, address: &str) -> Node {
+    Node {
+        id,
+        hostname: format!("rock{id}"),
+        role,
+        availability: Availability::Active,
+        status: NodeStatus::Ready,
+        status_message: String::new(),
+        address: address.into(),
+        resources: Default::default(),
+        labels: Default::default(),
+        platform: Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: String::new(),
+        },
+        created_at: 1,
+        updated_at: 1,
+    }
+}
