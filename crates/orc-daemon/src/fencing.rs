@@ -55,20 +55,32 @@ pub async fn unfence(
     requests: Vec<orc_scheduler::UnfenceRequest>,
 ) -> Result<(), crate::DaemonError> {
     for r in requests {
-        volumes.set_ceph(cluster.snapshot().storage.ceph.as_ref());
-        match volumes.unblocklist(&r.address).await {
-            Ok(()) => {
-                cluster.propose(Command::Unfence { node: r.node }).await?;
-                tracing::info!(
-                    node = %crate::views::node_id_str(r.node),
-                    address = %r.address,
-                    "a fenced node released its volumes: lifted its blocklist entry"
-                );
-            }
-            Err(e) => tracing::warn!("lifting the blocklist entry of {}: {e}", r.address),
+        if unblocklist(cluster, volumes, &r).await {
+            cluster.propose(Command::Unfence { node: r.node }).await?;
+            tracing::info!(
+                node = %crate::views::node_id_str(r.node),
+                address = %r.address,
+                "a fenced node released its volumes: lifted its blocklist entry"
+            );
         }
     }
     Ok(())
+}
+
+/// Removes `r`'s blocklist entry at Ceph; a failure is logged (false).
+async fn unblocklist(
+    cluster: &Cluster,
+    volumes: &NodeVolumes,
+    r: &orc_scheduler::UnfenceRequest,
+) -> bool {
+    volumes.set_ceph(cluster.snapshot().storage.ceph.as_ref());
+    match volumes.unblocklist(&r.address).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("lifting the blocklist entry of {}: {e}", r.address);
+            false
+        }
+    }
 }
 
 /// Lifts the blocklist entries of nodes fenced off a volume that was then deleted
@@ -80,14 +92,12 @@ pub async fn lift(
     requests: Vec<orc_scheduler::UnfenceRequest>,
 ) {
     for r in requests {
-        volumes.set_ceph(cluster.snapshot().storage.ceph.as_ref());
-        match volumes.unblocklist(&r.address).await {
-            Ok(()) => tracing::info!(
+        if unblocklist(cluster, volumes, &r).await {
+            tracing::info!(
                 node = %crate::views::node_id_str(r.node),
                 address = %r.address,
                 "its fenced volume was deleted: lifted its blocklist entry"
-            ),
-            Err(e) => tracing::warn!("lifting the blocklist entry of {}: {e}", r.address),
+            );
         }
     }
 }
