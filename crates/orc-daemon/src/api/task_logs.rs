@@ -17,14 +17,18 @@ use tonic::Status;
 /// How long the answering manager waits for another node's logs.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Task ids name directories: only plain ids are read.
+fn plain_task_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 /// This node's lines of `tasks` (the last `tail` of each if given). A task whose
 /// files cannot be read has no lines here (the error is logged).
 pub(crate) fn task_logs(daemon: &Daemon, tasks: &[String], tail: Option<usize>) -> ForwardReply {
     let root = daemon.cfg.logs_dir();
     let out = tasks
         .iter()
-        // Task ids name directories: only plain ids are read.
-        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()))
+        .filter(|id| plain_task_id(id))
         .map(|id| {
             let dir = crate::agent::log_dir(&root, id);
             let lines = orc_runtime::read_logs(&dir, tail).unwrap_or_else(|e| {
@@ -90,7 +94,7 @@ pub(crate) async fn serve_follow(
     req: FollowLogs,
     tx: mpsc::Sender<Result<Frame, Status>>,
 ) {
-    if req.task.is_empty() || !req.task.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if !plain_task_id(&req.task) {
         let _ = tx
             .send(Err(Status::invalid_argument("not a task id")))
             .await;
