@@ -5,12 +5,14 @@
 //! ([`Diagnostic`]). The format is documented in `docs/stack.md`.
 #![warn(missing_docs)]
 
+pub mod compose;
 mod constraint;
 mod document;
 mod error;
 mod mount;
 mod names;
 mod network;
+mod options;
 mod placement;
 mod policy;
 mod resources;
@@ -22,6 +24,10 @@ mod units;
 mod volume;
 
 pub use constraint::parse_constraint;
+pub use options::{
+    check_extra_host, check_sysctl, file_ref, normalize_capability, parse_condition,
+    parse_device, parse_failure_action, parse_health_test, parse_order, ratio_ppm,
+};
 pub use error::{Diagnostic, SpecError};
 pub use policy::{MAX_DELAY_MS, MAX_WINDOW_MS};
 pub use resources::{MAX_CPUS, MIN_CPU_LIMIT, MIN_MEMORY};
