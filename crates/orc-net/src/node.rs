@@ -244,16 +244,19 @@ impl NodeNet {
         dns: Ipv4Addr,
         address: Ipv4Addr,
         hostname: &str,
+        extra: &ResolverExtras,
     ) -> Result<(PathBuf, PathBuf), NetError> {
         let resolv = self.dir.join(format!("{task_id}.resolv"));
         let hosts = self.dir.join(format!("{task_id}.hosts"));
-        std::fs::write(&resolv, format!("nameserver {dns}\noptions ndots:0\n"))
+        std::fs::write(&resolv, resolv_conf(dns, extra))
             .map_err(NetError::io(format!("write {}", resolv.display())))?;
-        std::fs::write(
-            &hosts,
-            format!("127.0.0.1\tlocalhost\n::1\tlocalhost\n{address}\t{hostname}\n"),
-        )
-        .map_err(NetError::io(format!("write {}", hosts.display())))?;
+        let mut hosts_text =
+            format!("127.0.0.1\tlocalhost\n::1\tlocalhost\n{address}\t{hostname}\n");
+        for (name, ip) in &extra.hosts {
+            hosts_text.push_str(&format!("{ip}\t{name}\n"));
+        }
+        std::fs::write(&hosts, hosts_text)
+            .map_err(NetError::io(format!("write {}", hosts.display())))?;
         Ok((resolv, hosts))
     }
 
@@ -393,4 +396,32 @@ async fn inside(
         .await
         .map_err(NetError::netlink("default route"))?;
     Ok(())
+}
+
+/// What a service adds to its containers' /etc/hosts and /etc/resolv.conf
+/// (`extra_hosts`, `dns_search`, `dns_options`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolverExtras {
+    /// (hostname, IP address) lines for /etc/hosts.
+    pub hosts: Vec<(String, String)>,
+    /// Search domains.
+    pub search: Vec<String>,
+    /// Resolver options besides `ndots:0` (a given `ndots:N` replaces it).
+    pub options: Vec<String>,
+}
+
+/// The container's resolv.conf: orc's DNS on the bridge, then the search domains and
+/// options.
+pub fn resolv_conf(dns: Ipv4Addr, extra: &ResolverExtras) -> String {
+    let mut text = format!("nameserver {dns}\n");
+    if !extra.search.is_empty() {
+        text.push_str(&format!("search {}\n", extra.search.join(" ")));
+    }
+    let mut options = Vec::new();
+    if !extra.options.iter().any(|o| o.starts_with("ndots:")) {
+        options.push("ndots:0".to_string());
+    }
+    options.extend(extra.options.iter().cloned());
+    text.push_str(&format!("options {}\n", options.join(" ")));
+    text
 }

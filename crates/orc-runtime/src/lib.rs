@@ -29,6 +29,7 @@ mod reference;
 mod registry;
 mod spec;
 mod spec_defaults;
+mod spec_options;
 mod task;
 mod types;
 mod unpack;
@@ -48,5 +49,6 @@ pub use registry::{
 };
 pub use task::WAIT_RECONNECT;
 pub use types::{
-    ContainerConfig, ContainerInfo, ContainerState, ExitInfo, ImageInfo, LogConfig, MountConfig,
+    ContainerConfig, ContainerInfo, ContainerOptions, ContainerState, DeviceConfig, ExitInfo,
+    ImageInfo, LogConfig, MountConfig,
 };

@@ -186,7 +186,7 @@ pub(crate) fn build_spec(
         .hostname
         .clone()
         .unwrap_or_else(|| cfg.id.chars().take(12).collect());
-    SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2-dev")
         .root(
             RootBuilder::default()
@@ -200,7 +200,9 @@ pub(crate) fn build_spec(
         .mounts(mounts)
         .linux(linux)
         .build()
-        .map_err(err)
+        .map_err(err)?;
+    crate::spec_options::apply(&mut spec, &cfg.options)?;
+    Ok(spec)
 }
 
 /// The spec as containerd stores it in a container record.

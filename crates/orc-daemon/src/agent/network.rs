@@ -106,7 +106,13 @@ impl AgentNet {
             .unwrap_or_else(|| orc_model::short_id(&task.id).to_string());
         let (resolv_conf, hosts) = self
             .net
-            .write_resolver_files(&task.id, gateway(block), address, &hostname)
+            .write_resolver_files(
+                &task.id,
+                gateway(block),
+                address,
+                &hostname,
+                &super::container::resolver_extras(&task.spec),
+            )
             .map_err(|e| e.to_string())?;
         self.ensure_dns(block);
         Ok(Some(Plugged {
