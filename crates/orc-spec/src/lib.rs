@@ -12,6 +12,7 @@ mod error;
 mod mount;
 mod names;
 mod network;
+mod notes;
 mod options;
 mod placement;
 mod policy;
@@ -24,6 +25,7 @@ mod units;
 mod volume;
 
 pub use constraint::parse_constraint;
+pub use notes::not_enforced;
 pub use options::{
     check_extra_host, check_sysctl, file_ref, normalize_capability, parse_condition,
     parse_device, parse_failure_action, parse_health_test, parse_order, ratio_ppm,

@@ -265,25 +265,47 @@ pub struct WaitArgs {
     pub timeout: u64,
 }
 
+/// Where a stack comes from: a stack.toml or compose FILE, or (Swarm's form) `-c`
+/// compose files and the stack's NAME.
+#[derive(Args, Debug)]
+pub struct StackSource {
+    /// The stack file (stack.toml, or a compose file: .yml/.yaml or YAML content);
+    /// with -c, the stack's name.
+    pub target: Option<String>,
+    /// A compose file (repeatable: later files are merged over earlier ones).
+    #[arg(short = 'c', long = "compose-file", value_name = "FILE")]
+    pub compose_file: Vec<PathBuf>,
+    /// The stack's name (default: the file's `name`, else its directory or stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Compose: read interpolation variables from this file instead of the `.env`
+    /// beside the compose file (repeatable; the environment still wins).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Compose: also deploy the services of this profile (repeatable).
+    #[arg(long)]
+    pub profile: Vec<String>,
+    /// Compose: print where each interpolated variable's value came from.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum StackCmd {
     /// Check a stack file without deploying it (needs no daemon).
-    Validate {
-        file: PathBuf,
-        #[arg(long)]
-        name: Option<String>,
-    },
+    Validate(StackSource),
     /// Create or update a stack from a file; shows each service converging.
     Deploy {
-        file: PathBuf,
-        #[arg(long)]
-        name: Option<String>,
+        #[command(flatten)]
+        source: StackSource,
         /// Keep image tags as written instead of pinning them to their current digest.
         #[arg(long)]
         no_resolve: bool,
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Print the stack.toml equivalent of a compose file (needs no daemon).
+    Convert(StackSource),
     /// The stacks, with how many services each has.
     Ls(JsonFlag),
     /// Remove a stack's services (its volumes stay unless --volumes).

@@ -1227,7 +1227,7 @@ fn service_volumes(
                     )),
                     Some(VolumeKind::Stack) => vols.push((
                         TVal::Inline(vec![
-                            ("source".into(), TVal::Str(name)),
+                            ("source".into(), TVal::Str(local_name(&name))),
                             ("target".into(), TVal::Str(target)),
                             ("read_only".into(), TVal::Bool(read_only)),
                         ]),
@@ -1339,9 +1339,28 @@ fn service_networks(
             ctx.err(n.pos, path, format!("network {name:?} is not declared in the top-level `networks:`"));
             continue;
         }
-        out.push((TVal::Str(name), ctx.origin(&n, path)));
+        out.push((TVal::Str(local_name(&name)), ctx.origin(&n, path)));
     }
     out
+}
+
+/// A network or volume name as orc spells it: compose allows `_`, `.` and capitals in
+/// these stack-internal names (no DNS name depends on them); orc's names are
+/// lowercase letters, digits and `-`.
+pub(crate) fn local_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '_' | '.' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+fn renamed(ctx: &mut Ctx<'_>, pos: Pos, path: &str, what: &str, name: &str) {
+    let local = local_name(name);
+    if local != name {
+        ctx.warn(pos, path, format!("{what} {name:?} is named {local:?} in orc (names are lowercase letters, digits and '-')"));
+    }
 }
 
 fn deploy_keys(
@@ -1645,9 +1664,10 @@ fn top_networks(ctx: &mut Ctx<'_>, n: &YNode, out: &mut Toml) {
                 other => ctx.err(kp, &kpath, format!("unknown key `{other}` in a network")),
             }
         }
+        renamed(ctx, pos, &path, "network", &name);
         out.blank();
         out.header(
-            &format!("networks.{}", quote_key(&name)),
+            &format!("networks.{}", quote_key(&local_name(&name))),
             Origin { pos, path },
         );
     }
@@ -1656,7 +1676,7 @@ fn top_networks(ctx: &mut Ctx<'_>, n: &YNode, out: &mut Toml) {
 fn top_volumes(ctx: &mut Ctx<'_>, n: &YNode, out: &mut Toml) {
     for (name, v, pos) in ctx.mapping(n, "volumes") {
         let path = format!("volumes.{name}");
-        let table = format!("volumes.{}", quote_key(&name));
+        let table = format!("volumes.{}", quote_key(&local_name(&name)));
         let origin = Origin {
             pos,
             path: path.clone(),
@@ -1711,6 +1731,7 @@ fn top_volumes(ctx: &mut Ctx<'_>, n: &YNode, out: &mut Toml) {
             ctx.err(pos, &format!("{path}.driver_opts"), "driver_opts of the local driver (NFS, CIFS, …) are not supported; use a bind (type: none, o: bind, device: PATH), or the rbd / cephfs drivers");
             continue;
         }
+        renamed(ctx, pos, &path, "volume", &name);
         out.blank();
         out.header(&table, origin);
         out.entry(&table, &["driver"], &TVal::Str(driver), driver_origin);

@@ -85,9 +85,13 @@ impl Toml {
                     toml_path: path.clone(),
                 });
                 for (i, (item, item_origin)) in items.iter().enumerate() {
+                    let mut item_origin = item_origin.clone();
+                    if item_origin.path == origin.path {
+                        item_origin.path = format!("{}[{i}]", origin.path);
+                    }
                     self.lines.push(Line {
                         text: format!("  {},", inline(item)),
-                        origin: Some(item_origin.clone()),
+                        origin: Some(item_origin),
                         toml_path: format!("{path}[{i}]"),
                     });
                 }

@@ -3,6 +3,7 @@
 mod daemon;
 mod listing;
 mod registry;
+mod stack_file;
 mod vip;
 mod volume;
 
@@ -25,9 +26,6 @@ async fn call(cli: &Cli, req: Request) -> anyhow::Result<Value> {
     Ok(v)
 }
 
-fn load_stack(file: &std::path::Path, name: Option<&str>) -> anyhow::Result<orc_spec::StackSpec> {
-    orc_spec::load_stack(file, name).map_err(|e| anyhow::anyhow!("{e}"))
-}
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
@@ -237,23 +235,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("removed {reference}");
             Ok(())
         }
-        Command::Stack(StackCmd::Validate { file, name }) => {
-            let stack = load_stack(file, name.as_deref())?;
+        Command::Stack(StackCmd::Validate(source)) => {
+            let loaded = stack_file::load(source)?;
             println!(
                 "{}: stack {} is valid ({} service(s))",
-                file.display(),
-                stack.name,
-                stack.services.len()
+                loaded.shown,
+                loaded.spec.name,
+                loaded.spec.services.len()
             );
             Ok(())
         }
+        Command::Stack(StackCmd::Convert(source)) => {
+            let loaded = stack_file::load(source)?;
+            let Some(toml) = loaded.toml else {
+                bail!("{} is already a stack.toml file", loaded.shown);
+            };
+            print!("{toml}");
+            Ok(())
+        }
         Command::Stack(StackCmd::Deploy {
-            file,
-            name,
+            source,
             wait,
             no_resolve,
         }) => {
-            let stack = load_stack(file, name.as_deref())?;
+            let stack = stack_file::load(source)?.spec;
             let stack_name = stack.name.clone();
             eprintln!("deploying stack {stack_name}");
             let v = call(
