@@ -728,11 +728,17 @@ fn service(
         s.set(&["labels", &k], TVal::Str(value), origin);
     }
     if !mounts.is_empty() {
-        let o = mounts[0].1.clone();
+        let o = Origin {
+            pos: mounts[0].1.pos,
+            path: format!("{base}.volumes"),
+        };
         s.set(&["mounts"], TVal::Arr(mounts), o);
     }
     if !vols.is_empty() {
-        let o = vols[0].1.clone();
+        let o = Origin {
+            pos: vols[0].1.pos,
+            path: format!("{base}.volumes"),
+        };
         s.set(&["volumes"], TVal::Arr(vols), o);
     }
     Some(s)
@@ -1262,7 +1268,7 @@ fn service_volumes(
                     t.push(("size".into(), sz));
                 }
                 if let Some(m) = tmode {
-                    t.push(("mode".into(), TVal::Int(m)));
+                    t.push(("mode".into(), TVal::Str(format!("{m:04o}"))));
                 }
                 mounts.push((TVal::Inline(t), o));
             }
@@ -1296,7 +1302,7 @@ fn tmpfs_short(ctx: &mut Ctx<'_>, text: &str, n: &YNode, path: &str) -> Option<T
         match opt.split_once('=') {
             Some(("size", v)) => t.push(("size".into(), TVal::Str(v.to_string()))),
             Some(("mode", v)) => match i64::from_str_radix(v, 8) {
-                Ok(m) => t.push(("mode".into(), TVal::Int(m))),
+                Ok(m) => t.push(("mode".into(), TVal::Str(format!("{m:04o}")))),
                 Err(_) => {
                     ctx.err(n.pos, path, format!("tmpfs mode {v:?} is not octal"));
                     return None;
@@ -1584,7 +1590,7 @@ fn file_refs(ctx: &mut Ctx<'_>, v: &YNode, path: &str) -> Vec<(TVal, Origin)> {
                         }
                         "mode" => {
                             if let Some(m) = octal(ctx, val, &kpath) {
-                                t.push(("mode".into(), TVal::Int(m)));
+                                t.push(("mode".into(), TVal::Str(format!("{m:04o}"))));
                             }
                         }
                         other => ctx.err(kp, &kpath, format!("unknown key `{other}`; use source, target, uid, gid, mode")),

@@ -102,3 +102,134 @@ fn named_volumes_and_binds() {
     assert!(db.mounts.iter().any(|m| matches!(m, Mount::Tmpfs { target, .. } if target == "/tmp/cache")));
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
 }
+
+
+#[test]
+fn bad_input_is_one_line_per_problem_with_file_line_column() {
+    // Invalid YAML.
+    let e = errors("services:\n  web:\n    image: [x\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("compose.yml:"), "{e:?}");
+    assert!(e[0].contains("YAML syntax error"), "{e:?}");
+    // Duplicate key.
+    let e = errors("services:\n  web:\n    image: a\n    image: b\n");
+    assert_eq!(e, vec!["compose.yml:4:5: (document): duplicate key \"image\" (first at line 3)"]);
+    // Unknown key, wrong type, missing image: every problem, in file order.
+    let e = errors(
+        "services:\n  web:\n    imgae: nginx\n    privileged: maybe\n    ports: 8080\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "compose.yml:2:3: services.web.image: missing `image`",
+            "compose.yml:3:5: services.web.imgae: unknown key `imgae` in a compose service (did you mean `image`?)",
+            "compose.yml:4:17: services.web.privileged: expected true or false, found a string",
+            "compose.yml:5:12: services.web.ports: expected a list of ports, found an integer",
+        ]
+    );
+    // Unknown top-level key.
+    let e = errors("services:\n  web:\n    image: a\nservice:\n  x: 1\n");
+    assert!(e[0].starts_with("compose.yml:4:1: service: unknown top-level key"), "{e:?}");
+}
+
+#[test]
+fn what_would_change_what_runs_is_an_error() {
+    let e = errors("services:\n  web:\n    image: a\n    network_mode: \"service:db\"\n");
+    assert!(e[0].contains("network_mode \"service:db\" is not supported"), "{e:?}");
+    let e = errors("services:\n  web:\n    image: a\n    pid: host\n");
+    assert!(e[0].contains("`pid: host` is not supported"), "{e:?}");
+    let e = errors("services:\n  web:\n    image: a\n    ports: [\"127.0.0.1:8080:80\"]\n");
+    assert!(e[0].contains("binding to 127.0.0.1"), "{e:?}");
+    let e = errors("services:\n  web:\n    image: a\n    volumes: [data:/d]\nvolumes:\n  data:\n    external: true\n");
+    assert!(e[0].contains("external volumes are not supported"), "{e:?}");
+    let e = errors("services:\n  web:\n    image: a\n    volumes: [data:/d]\n");
+    assert!(e[0].contains("not declared"), "{e:?}");
+    let e = errors("services:\n  web:\n    build: .\n");
+    assert!(e[0].contains("orc does not build images"), "{e:?}");
+    let e = errors("services:\n  my_web:\n    image: a\n");
+    assert!(e[0].starts_with("compose.yml:2:3: services.my_web: invalid name"), "{e:?}");
+}
+
+#[test]
+fn stack_toml_checks_report_at_the_compose_line() {
+    let e = errors(
+        "services:\n  web:\n    image: a\n    deploy:\n      resources:\n        limits:\n          memory: 1k\n      placement:\n        constraints: [\"node.zone == x\"]\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("compose.yml:7:19: services.web.deploy.resources.limits.memory: memory must be at least 4M"), "{e:?}");
+    assert!(e[1].starts_with("compose.yml:9:23: services.web.deploy.placement.constraints[0]: "), "{e:?}");
+}
+
+#[test]
+fn variables_are_traced_to_their_source() {
+    let mut env = Environment::from_process([("A".to_string(), "proc".to_string())]);
+    env.add_file("/srv/app/.env", "A=file\nB=file\n").unwrap();
+    let files = vec![ComposeFile {
+        name: "c.yml".into(),
+        text: "services:\n  web:\n    image: \"x:$A-${B}-${C:-c}\"\n".into(),
+    }];
+    let mut read = |_: &str| Err("no".to_string());
+    let c = parse_compose(ComposeInput {
+        files,
+        env: &env,
+        project_dir: "/srv/app",
+        name: Some("given"),
+        default_name: "app",
+        profiles: &[],
+        read_file: &mut read,
+    })
+    .unwrap();
+    assert_eq!(c.spec.name, "given");
+    assert_eq!(c.spec.services["web"].image, "x:proc-file-c");
+    let sources: Vec<(String, Option<EnvSource>)> = c
+        .variables
+        .iter()
+        .map(|v| (v.name.clone(), v.source.clone()))
+        .collect();
+    assert_eq!(
+        sources,
+        vec![
+            ("A".to_string(), Some(EnvSource::Process)),
+            (
+                "B".to_string(),
+                Some(EnvSource::File {
+                    path: "/srv/app/.env".into(),
+                    line: 2
+                })
+            ),
+            ("C".to_string(), None),
+        ]
+    );
+}
+
+#[test]
+fn profiles_select_services() {
+    let env = Environment::default();
+    let text = "services:\n  web:\n    image: a\n  debug:\n    image: b\n    profiles: [debug]\n";
+    let mut read = |_: &str| Err("no".to_string());
+    let profiles = vec!["debug".to_string()];
+    let c = parse_compose(ComposeInput {
+        files: vec![ComposeFile { name: "c.yml".into(), text: text.into() }],
+        env: &env,
+        project_dir: "/p",
+        name: None,
+        default_name: "p",
+        profiles: &profiles,
+        read_file: &mut read,
+    })
+    .unwrap();
+    assert!(c.spec.services.contains_key("debug"));
+    let c = load(text).unwrap();
+    assert!(!c.spec.services.contains_key("debug"));
+    assert_eq!(c.warnings.len(), 1);
+}
+
+#[test]
+fn compose_files_are_recognised() {
+    use std::path::Path;
+    assert!(is_compose(Path::new("docker-compose.yml"), ""));
+    assert!(is_compose(Path::new("x.yaml"), ""));
+    assert!(!is_compose(Path::new("stack.toml"), "services:\n"));
+    assert!(is_compose(Path::new("stackfile"), "services:\n  web:\n    image: a\n"));
+    assert!(!is_compose(Path::new("stackfile"), "[services.web]\nimage = \"a\"\n"));
+}
