@@ -6,8 +6,8 @@ use crate::spec_defaults::default_caps;
 use crate::{ContainerOptions, RuntimeError};
 use oci_spec::runtime::{
     Capability, LinuxCapabilitiesBuilder, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxPidsBuilder, PosixRlimit,
-    PosixRlimitBuilder, PosixRlimitType, Spec,
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxPidsBuilder, PosixRlimit, PosixRlimitBuilder,
+    PosixRlimitType, Spec,
 };
 use std::collections::HashSet;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -21,17 +21,63 @@ fn err(e: impl std::fmt::Display) -> RuntimeError {
 fn all_caps() -> HashSet<Capability> {
     // Capability has no iterator: its serde names are tried one by one.
     const NAMES: &[&str] = &[
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-        "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-        "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-        "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
-        "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-        "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
     ];
+    // NAMES is in Linux's numbering; only the capabilities in this process's bounding
+    // set (what the kernel knows, less what the host withholds) can be granted.
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
     NAMES
         .iter()
-        .filter_map(|n| capability(&format!("CAP_{n}")).ok())
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .filter_map(|(_, n)| capability(&format!("CAP_{n}")).ok())
         .collect()
 }
 
@@ -73,9 +119,13 @@ fn major_minor(dev: u64) -> (i64, i64) {
 
 /// The device nodes at `source` (a device, or a directory searched recursively),
 /// each placed under `target`.
-fn device_nodes(source: &Path, target: &str, out: &mut Vec<LinuxDevice>) -> Result<(), RuntimeError> {
-    let meta = std::fs::metadata(source)
-        .map_err(|e| err(format!("device {}: {e}", source.display())))?;
+fn device_nodes(
+    source: &Path,
+    target: &str,
+    out: &mut Vec<LinuxDevice>,
+) -> Result<(), RuntimeError> {
+    let meta =
+        std::fs::metadata(source).map_err(|e| err(format!("device {}: {e}", source.display())))?;
     let ft = meta.file_type();
     if ft.is_dir() {
         let entries = std::fs::read_dir(source)
@@ -86,7 +136,11 @@ fn device_nodes(source: &Path, target: &str, out: &mut Vec<LinuxDevice>) -> Resu
             if is_link {
                 continue;
             }
-            device_nodes(&entry.path(), &format!("{}/{name}", target.trim_end_matches('/')), out)?;
+            device_nodes(
+                &entry.path(),
+                &format!("{}/{name}", target.trim_end_matches('/')),
+                out,
+            )?;
         }
         return Ok(());
     }
@@ -116,7 +170,9 @@ fn device_nodes(source: &Path, target: &str, out: &mut Vec<LinuxDevice>) -> Resu
 /// Every device node of the host's /dev (privileged mode), without pts/shm/mqueue.
 fn host_devices(out: &mut Vec<LinuxDevice>) {
     fn walk(dir: &Path, out: &mut Vec<LinuxDevice>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             let Ok(ft) = entry.file_type() else { continue };
@@ -242,7 +298,9 @@ pub(crate) fn apply(spec: &mut Spec, o: &ContainerOptions) -> Result<(), Runtime
         // Docker mounts /sys read-write for privileged containers.
         if let Some(mounts) = spec.mounts_mut() {
             for m in mounts.iter_mut() {
-                if m.destination() == Path::new("/sys") || m.destination() == Path::new("/sys/fs/cgroup") {
+                if m.destination() == Path::new("/sys")
+                    || m.destination() == Path::new("/sys/fs/cgroup")
+                {
                     let opts: Vec<String> = m
                         .options()
                         .clone()
@@ -266,7 +324,10 @@ fn device_permissions(o: &ContainerOptions, devices: &[LinuxDevice]) -> Vec<Stri
             let path = d.path().display().to_string();
             o.devices
                 .iter()
-                .filter(|c| path == c.target || path.starts_with(&format!("{}/", c.target.trim_end_matches('/'))))
+                .filter(|c| {
+                    path == c.target
+                        || path.starts_with(&format!("{}/", c.target.trim_end_matches('/')))
+                })
                 .map(|c| c.permissions.clone())
                 .next()
                 .unwrap_or_else(|| "rwm".into())
@@ -294,7 +355,10 @@ mod tests {
             cap_add: vec!["CAP_KILL".into()],
             ..Default::default()
         };
-        assert_eq!(capabilities(&none).unwrap(), HashSet::from([Capability::Kill]));
+        assert_eq!(
+            capabilities(&none).unwrap(),
+            HashSet::from([Capability::Kill])
+        );
         let all = ContainerOptions {
             privileged: true,
             ..Default::default()

@@ -50,7 +50,10 @@ fn completed_successfully_waits_for_exit_zero() {
     add_service(&mut s, "app", app);
     let mut ids = Ids::default();
     run_cluster(&mut s, 1, &mut ids);
-    assert!(tasks_of(&s, "app").is_empty(), "app started before migrate completed");
+    assert!(
+        tasks_of(&s, "app").is_empty(),
+        "app started before migrate completed"
+    );
     let m = tasks_of(&s, "migrate")[0].id.clone();
     end_task(&mut s, &m, TaskState::Complete, Some(1), 2);
     settle(&mut s, 3, &mut ids);

@@ -25,12 +25,12 @@ mod units;
 mod volume;
 
 pub use constraint::parse_constraint;
+pub use error::{Diagnostic, SpecError};
 pub use notes::not_enforced;
 pub use options::{
-    check_extra_host, check_sysctl, file_ref, normalize_capability, parse_condition,
-    parse_device, parse_failure_action, parse_health_test, parse_order, ratio_ppm,
+    check_extra_host, check_sysctl, file_ref, normalize_capability, parse_condition, parse_device,
+    parse_failure_action, parse_health_test, parse_order, ratio_ppm,
 };
-pub use error::{Diagnostic, SpecError};
 pub use policy::{MAX_DELAY_MS, MAX_WINDOW_MS};
 pub use resources::{MAX_CPUS, MIN_CPU_LIMIT, MIN_MEMORY};
 pub use service::MAX_REPLICAS;

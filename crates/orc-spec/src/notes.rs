@@ -9,7 +9,10 @@ pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
     for (name, s) in &stack.services {
         let mut note = |key: &str, why: &str| out.push(format!("services.{name}.{key}: {why}"));
         if s.healthcheck.is_some() {
-            note("healthcheck", "parsed, not enforced yet: health checks come with rolling updates (issue 14)");
+            note(
+                "healthcheck",
+                "parsed, not enforced yet: health checks come with rolling updates (issue 14)",
+            );
         }
         if s.update_config != UpdateConfig::default() {
             note("update_config", "parsed, not enforced yet: a changed service still replaces its tasks at once (issue 14)");
@@ -18,28 +21,40 @@ pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
             note("rollback_config", "parsed, not enforced yet (issue 14)");
         }
         if !s.secrets.is_empty() {
-            note("secrets", "parsed, not enforced yet: secrets are not delivered to containers (issue 15)");
+            note(
+                "secrets",
+                "parsed, not enforced yet: secrets are not delivered to containers (issue 15)",
+            );
         }
         if !s.configs.is_empty() {
-            note("configs", "parsed, not enforced yet: configs are not delivered to containers (issue 15)");
+            note(
+                "configs",
+                "parsed, not enforced yet: configs are not delivered to containers (issue 15)",
+            );
         }
         if s.container.init {
-            note("init", "parsed, not enforced yet: orc has no init process to run as PID 1");
+            note(
+                "init",
+                "parsed, not enforced yet: orc has no init process to run as PID 1",
+            );
         }
         if !s.container.dns.is_empty() {
             note("dns", "not applied: orc's service DNS stays the container's resolver and forwards other names to the node's resolvers");
         }
         let c = &s.container;
-        let resolver = !c.extra_hosts.is_empty() || !c.dns_search.is_empty() || !c.dns_options.is_empty();
+        let resolver =
+            !c.extra_hosts.is_empty() || !c.dns_search.is_empty() || !c.dns_options.is_empty();
         if resolver && s.network_mode == NetworkMode::Host {
             note("extra_hosts", "not applied with network_mode = \"host\": extra_hosts, dns_search and dns_options go into the files orc writes for tasks on the stack's networks");
         }
-        if s
-            .depends_on
+        if s.depends_on
             .iter()
             .any(|d| d.condition == DependencyCondition::Healthy)
         {
-            note("depends_on", "service_healthy waits for a running task until health checks exist (issue 14)");
+            note(
+                "depends_on",
+                "service_healthy waits for a running task until health checks exist (issue 14)",
+            );
         }
     }
     if !stack.secrets.is_empty() {

@@ -7,9 +7,8 @@ use crate::mount::size;
 use crate::names::{check_absolute_path, check_hostname, clean_path};
 use crate::policy::duration;
 use crate::{
-    ContainerOptions, Dependency, DependencyCondition, Device, ExtraHost, FailureAction,
-    FileRef, HealthCheck, HealthTest, SecretSource, SecretSpec, Ulimit, UpdateConfig,
-    UpdateOrder,
+    ContainerOptions, Dependency, DependencyCondition, Device, ExtraHost, FailureAction, FileRef,
+    HealthCheck, HealthTest, SecretSource, SecretSpec, Ulimit, UpdateConfig, UpdateOrder,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -58,7 +57,10 @@ pub(crate) fn parse_options(ck: &mut Checker<'_>, f: &Fields<'_>) -> ContainerOp
     if let Some(n) = f.get("dns_options") {
         for (element, text) in strings_with_nodes(ck, n, "an array of resolver options") {
             if text.is_empty() || text.chars().any(char::is_whitespace) {
-                ck.invalid(&element, format!("resolver option {text:?} must be one word"));
+                ck.invalid(
+                    &element,
+                    format!("resolver option {text:?} must be one word"),
+                );
             } else {
                 o.dns_options.push(text);
             }
@@ -72,7 +74,10 @@ pub(crate) fn parse_options(ck: &mut Checker<'_>, f: &Fields<'_>) -> ContainerOp
             Some(p) if p == -1 || p == 0 => {}
             Some(p) => match u32::try_from(p) {
                 Ok(p) => o.pids_limit = p,
-                Err(_) => ck.invalid(n, format!("pids_limit must be 1..=4294967295 or 0 (no limit), got {p}")),
+                Err(_) => ck.invalid(
+                    n,
+                    format!("pids_limit must be 1..=4294967295 or 0 (no limit), got {p}"),
+                ),
             },
             None => {}
         }
@@ -281,9 +286,11 @@ pub fn check_sysctl(name: &str) -> Result<(), String> {
                 | "kernel.shm_rmid_forced"
         );
     let well_formed = !name.is_empty()
-        && name
-            .split('.')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')));
+        && name.split('.').all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        });
     if !well_formed {
         return Err(format!("invalid sysctl name {name:?}"));
     }
@@ -298,8 +305,22 @@ pub fn check_sysctl(name: &str) -> Result<(), String> {
 
 /// The ulimits a container may set (`RLIMIT_` names in lowercase).
 const ULIMITS: &[&str] = &[
-    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-    "rss", "rtprio", "rttime", "sigpending", "stack", "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+    "as",
 ];
 
 fn ulimits(ck: &mut Checker<'_>, n: &Node<'_>) -> BTreeMap<String, Ulimit> {
@@ -309,7 +330,11 @@ fn ulimits(ck: &mut Checker<'_>, n: &Node<'_>) -> BTreeMap<String, Ulimit> {
             ck.error(
                 &entry.key_span,
                 &entry.path,
-                format!("unknown ulimit {:?}; use one of: {}", entry.key, ULIMITS.join(", ")),
+                format!(
+                    "unknown ulimit {:?}; use one of: {}",
+                    entry.key,
+                    ULIMITS.join(", ")
+                ),
             );
             continue;
         }
@@ -337,7 +362,10 @@ fn ulimits(ck: &mut Checker<'_>, n: &Node<'_>) -> BTreeMap<String, Ulimit> {
             }
             match (soft, hard) {
                 (Some(s), Some(h)) if s > h => {
-                    ck.invalid(&entry, format!("soft limit {s} is above the hard limit {h}"));
+                    ck.invalid(
+                        &entry,
+                        format!("soft limit {s} is above the hard limit {h}"),
+                    );
                     None
                 }
                 (Some(soft), Some(hard)) => Some(Ulimit { soft, hard }),
@@ -370,7 +398,9 @@ pub fn check_extra_host(hostname: &str, ip: &str) -> Result<ExtraHost, String> {
     check_hostname(hostname)?;
     let ip = ip.trim().trim_start_matches('[').trim_end_matches(']');
     let Ok(addr) = ip.parse::<IpAddr>() else {
-        return Err(format!("{ip:?} is not an IP address (for host {hostname:?})"));
+        return Err(format!(
+            "{ip:?} is not an IP address (for host {hostname:?})"
+        ));
     };
     Ok(ExtraHost {
         hostname: hostname.to_string(),
@@ -511,7 +541,9 @@ pub fn parse_health_test(args: &[String]) -> Result<HealthTest, String> {
         ("CMD-SHELL", [cmd]) if !cmd.trim().is_empty() => Ok(HealthTest::CmdShell(cmd.clone())),
         ("TCP", [port]) => match port.trim().parse::<u16>() {
             Ok(p) if p > 0 => Ok(HealthTest::Tcp(p)),
-            _ => Err(format!("TCP test port {port:?} is not a port number 1..=65535")),
+            _ => Err(format!(
+                "TCP test port {port:?} is not a port number 1..=65535"
+            )),
         },
         ("HTTP", [url]) if url.starts_with("http://") => Ok(HealthTest::Http(url.clone())),
         ("HTTP", [url]) => Err(format!("HTTP test URL {url:?} must start with http://")),
@@ -547,7 +579,8 @@ pub(crate) fn parse_update(ck: &mut Checker<'_>, n: &Node<'_>, rollback: bool) -
             None => {}
         }
     }
-    let ms = |ck: &mut Checker<'_>, key: &str| f.get(key).and_then(|n| duration(ck, n, MAX_PROBE_MS));
+    let ms =
+        |ck: &mut Checker<'_>, key: &str| f.get(key).and_then(|n| duration(ck, n, MAX_PROBE_MS));
     if let Some(v) = ms(ck, "delay") {
         u.delay_ms = v;
     }
@@ -604,7 +637,9 @@ pub fn parse_failure_action(text: &str, rollback: bool) -> Result<FailureAction,
         "pause" => Ok(FailureAction::Pause),
         "continue" => Ok(FailureAction::Continue),
         "rollback" if !rollback => Ok(FailureAction::Rollback),
-        "rollback" => Err("a failing rollback cannot roll back; use \"pause\" or \"continue\"".into()),
+        "rollback" => {
+            Err("a failing rollback cannot roll back; use \"pause\" or \"continue\"".into())
+        }
         other => Err(format!(
             "unknown failure_action {other:?}; use \"pause\", \"continue\" or \"rollback\""
         )),
@@ -625,7 +660,9 @@ pub fn parse_order(text: &str) -> Result<UpdateOrder, String> {
 /// A ratio 0..=1 in millionths.
 pub fn ratio_ppm(r: f64) -> Result<u32, String> {
     if !(0.0..=1.0).contains(&r) {
-        return Err(format!("max_failure_ratio must be between 0 and 1 (got {r})"));
+        return Err(format!(
+            "max_failure_ratio must be between 0 and 1 (got {r})"
+        ));
     }
     Ok((r * 1e6).round() as u32)
 }
@@ -648,10 +685,16 @@ pub(crate) fn parse_file_refs<'a>(
                 continue;
             };
             let Some(source) = f.get("source") else {
-                ck.missing(&f, "source", ": the name of a secret or config of the stack");
+                ck.missing(
+                    &f,
+                    "source",
+                    ": the name of a secret or config of the stack",
+                );
                 continue;
             };
-            let Some(name) = ck.string(source) else { continue };
+            let Some(name) = ck.string(source) else {
+                continue;
+            };
             let target = f.get("target").and_then(|n| ck.string(n));
             let mut r = file_ref(name, target, config);
             if let Err(why) = check_absolute_path(&r.target) {
@@ -772,7 +815,11 @@ pub(crate) fn parse_secret_decls(
                     "{what} {:?} says nowhere its value comes from: set file = \"PATH\", \
                      external = true{}",
                     entry.key,
-                    if config { ", environment or content" } else { " or environment" }
+                    if config {
+                        ", environment or content"
+                    } else {
+                        " or environment"
+                    }
                 ),
             ),
             1 => {
@@ -781,7 +828,13 @@ pub(crate) fn parse_secret_decls(
             }
             _ => {
                 let (n, _) = &sources[1];
-                ck.invalid(n, format!("a {what} has exactly one source: file, external, environment{}", if config { " or content" } else { "" }));
+                ck.invalid(
+                    n,
+                    format!(
+                        "a {what} has exactly one source: file, external, environment{}",
+                        if config { " or content" } else { "" }
+                    ),
+                );
             }
         }
     }

@@ -115,7 +115,11 @@ pub(crate) fn parse_service<'a>(
                         &key[..key.len() - 1],
                         r.source,
                         r.source,
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 );
             }

@@ -25,7 +25,9 @@ pub fn parse_stack(
         .map_err(|e| SpecError::Invalid(vec![syntax_error(text, file, &e)]))?;
     let mut ck = Checker::new(file, text);
     let root = Node::root(doc.as_table());
-    let top = ["name", "services", "networks", "volumes", "secrets", "configs"];
+    let top = [
+        "name", "services", "networks", "volumes", "secrets", "configs",
+    ];
     let Some(fields) = ck.table(&root, &top) else {
         return Err(SpecError::Invalid(ck.finish()));
     };

@@ -111,7 +111,11 @@ fn basic() {
 
 #[test]
 fn interpolation() {
-    golden("interpolation", &["interpolation.yml"], Some("interpolation.env"));
+    golden(
+        "interpolation",
+        &["interpolation.yml"],
+        Some("interpolation.env"),
+    );
 }
 
 #[test]

@@ -70,7 +70,10 @@ content = "x = 1"
     assert_eq!(c.devices[2].target, "/dev/video0");
     assert_eq!(c.devices[2].permissions, "r");
     assert_eq!(c.sysctls["net.core.somaxconn"], "1024");
-    assert_eq!((c.ulimits["nofile"].soft, c.ulimits["nofile"].hard), (1024, 4096));
+    assert_eq!(
+        (c.ulimits["nofile"].soft, c.ulimits["nofile"].hard),
+        (1024, 4096)
+    );
     assert_eq!(c.ulimits["nproc"].hard, u64::MAX);
     assert!(c.init && c.read_only && !c.privileged);
     assert_eq!(c.extra_hosts.len(), 2);
@@ -79,8 +82,14 @@ content = "x = 1"
     assert_eq!(c.pids_limit, 50);
     assert_eq!(r.depends_on[1].condition, DependencyCondition::Healthy);
     let hc = r.healthcheck.as_ref().unwrap();
-    assert_eq!(hc.test, Some(HealthTest::Http("http://localhost:8080/health".into())));
-    assert_eq!((hc.interval_ms, hc.retries, hc.timeout_ms), (Some(10_000), Some(2), None));
+    assert_eq!(
+        hc.test,
+        Some(HealthTest::Http("http://localhost:8080/health".into()))
+    );
+    assert_eq!(
+        (hc.interval_ms, hc.retries, hc.timeout_ms),
+        (Some(10_000), Some(2), None)
+    );
     assert!(!hc.restart_on_unhealthy);
     assert_eq!(r.update_config.parallelism, 2);
     assert_eq!(r.update_config.order, UpdateOrder::StartFirst);
@@ -90,11 +99,24 @@ content = "x = 1"
     assert_eq!(r.update_config.monitor_ms, 5_000);
     assert!(r.rollback_config.stateful_safe);
     assert_eq!(r.secrets[0].target, "/run/secrets/db_pw");
-    assert_eq!((r.secrets[1].target.as_str(), r.secrets[1].uid, r.secrets[1].mode), ("/run/secrets/key", 1000, 0o400));
+    assert_eq!(
+        (
+            r.secrets[1].target.as_str(),
+            r.secrets[1].uid,
+            r.secrets[1].mode
+        ),
+        ("/run/secrets/key", 1000, 0o400)
+    );
     assert_eq!(r.configs[0].mode, 0o444);
-    assert_eq!(s.secrets["db_pw"].source, SecretSource::File("/srv/db_pw.txt".into()));
+    assert_eq!(
+        s.secrets["db_pw"].source,
+        SecretSource::File("/srv/db_pw.txt".into())
+    );
     assert_eq!(s.secrets["api"].source, SecretSource::External);
-    assert_eq!(s.configs["conf"].source, SecretSource::Content("x = 1".into()));
+    assert_eq!(
+        s.configs["conf"].source,
+        SecretSource::Content("x = 1".into())
+    );
 }
 
 #[test]
@@ -137,7 +159,10 @@ fn a_dependency_cycle_is_refused() {
     let e = errors(
         "[services.a]\nimage = \"a\"\ndepends_on = [\"b\"]\n[services.b]\nimage = \"b\"\ndepends_on = [\"a\"]\n",
     );
-    assert_eq!(e, vec!["/srv/s.toml:1:1: services: depends_on forms a cycle: a -> b -> a"]);
+    assert_eq!(
+        e,
+        vec!["/srv/s.toml:1:1: services: depends_on forms a cycle: a -> b -> a"]
+    );
     let e = errors("[services.a]\nimage = \"a\"\ndepends_on = [\"a\"]\n");
     assert!(e[0].contains("cannot depend on itself"), "{e:?}");
 }
@@ -149,5 +174,8 @@ fn a_secret_needs_exactly_one_source() {
     let e = errors("[services.a]\nimage = \"a\"\n[secrets.s]\nfile = \"f\"\nexternal = true\n");
     assert!(e[0].contains("exactly one source"), "{e:?}");
     let e = errors("[services.a]\nimage = \"a\"\n[secrets.s]\ncontent = \"x\"\n");
-    assert!(e.iter().any(|d| d.contains("unknown key `content`")), "{e:?}");
+    assert!(
+        e.iter().any(|d| d.contains("unknown key `content`")),
+        "{e:?}"
+    );
 }

@@ -3,7 +3,7 @@
 
 use super::emit::{quote_key, Origin, TVal, Toml};
 use super::env::{parse_dotenv, Environment};
-use super::yaml::{Pos, Y, YNode};
+use super::yaml::{Pos, YNode, Y};
 use crate::error::Diagnostic;
 use std::collections::BTreeMap;
 
@@ -145,7 +145,9 @@ impl Ctx<'_> {
                         continue;
                     };
                     match s.split_once(seps) {
-                        Some((k, v)) => out.push((k.to_string(), Some(v.to_string()), item.clone())),
+                        Some((k, v)) => {
+                            out.push((k.to_string(), Some(v.to_string()), item.clone()))
+                        }
                         None => out.push((s, None, item.clone())),
                     }
                 }
@@ -156,7 +158,11 @@ impl Ctx<'_> {
                     let value = match &v.v {
                         Y::Null => None,
                         Y::Seq(_) | Y::Map(_) => {
-                            self.expected(v, &format!("{path}.{key}"), "a string, number or boolean");
+                            self.expected(
+                                v,
+                                &format!("{path}.{key}"),
+                                "a string, number or boolean",
+                            );
                             continue;
                         }
                         _ => scalar_string(v),
@@ -177,7 +183,11 @@ impl Ctx<'_> {
     /// A path relative to the project directory (`~` is $HOME).
     fn host_path(&self, p: &str) -> String {
         if let Some(rest) = p.strip_prefix('~') {
-            let home = self.env.get("HOME").map(|v| v.value.clone()).unwrap_or_default();
+            let home = self
+                .env
+                .get("HOME")
+                .map(|v| v.value.clone())
+                .unwrap_or_default();
             return crate::options::resolve_path(&home, rest.trim_start_matches('/'));
         }
         crate::options::resolve_path(self.project_dir, p)
@@ -197,23 +207,59 @@ pub(crate) fn scalar_string(n: &YNode) -> Option<String> {
 
 /// What a dropped key means, for the warning (keys that change nothing visible).
 const DROPPED: &[(&str, &str)] = &[
-    ("container_name", "orc names each task's container itself (STACK_SERVICE.SLOT)"),
-    ("links", "services of a stack reach each other by name already"),
+    (
+        "container_name",
+        "orc names each task's container itself (STACK_SERVICE.SLOT)",
+    ),
+    (
+        "links",
+        "services of a stack reach each other by name already",
+    ),
     ("external_links", "orc has no cross-stack links"),
-    ("logging", "orc keeps each task's output in rotated files (`orc service logs`)"),
-    ("expose", "every port of a task is reachable from the services on its networks"),
+    (
+        "logging",
+        "orc keeps each task's output in rotated files (`orc service logs`)",
+    ),
+    (
+        "expose",
+        "every port of a task is reachable from the services on its networks",
+    ),
     ("domainname", "not supported"),
     ("stdin_open", "tasks have no standard input"),
     ("tty", "tasks have no terminal"),
-    ("platform", "each node runs the image built for its own platform"),
-    ("pull_policy", "nodes fetch a missing image from a peer or its registry"),
-    ("build", "orc does not build images; the `image` is deployed"),
+    (
+        "platform",
+        "each node runs the image built for its own platform",
+    ),
+    (
+        "pull_policy",
+        "nodes fetch a missing image from a peer or its registry",
+    ),
+    (
+        "build",
+        "orc does not build images; the `image` is deployed",
+    ),
     ("mac_address", "not supported"),
-    ("cpu_shares", "not supported; use deploy.resources.limits.cpus"),
-    ("cpu_quota", "not supported; use deploy.resources.limits.cpus"),
-    ("cpu_period", "not supported; use deploy.resources.limits.cpus"),
-    ("cpu_count", "not supported; use deploy.resources.limits.cpus"),
-    ("cpu_percent", "not supported; use deploy.resources.limits.cpus"),
+    (
+        "cpu_shares",
+        "not supported; use deploy.resources.limits.cpus",
+    ),
+    (
+        "cpu_quota",
+        "not supported; use deploy.resources.limits.cpus",
+    ),
+    (
+        "cpu_period",
+        "not supported; use deploy.resources.limits.cpus",
+    ),
+    (
+        "cpu_count",
+        "not supported; use deploy.resources.limits.cpus",
+    ),
+    (
+        "cpu_percent",
+        "not supported; use deploy.resources.limits.cpus",
+    ),
     ("cpuset", "not supported"),
     ("cpu_rt_runtime", "not supported"),
     ("cpu_rt_period", "not supported"),
@@ -227,8 +273,14 @@ const DROPPED: &[(&str, &str)] = &[
     ("isolation", "not supported on Linux"),
     ("cgroup", "not supported"),
     ("cgroup_parent", "orc places each task under its own cgroup"),
-    ("security_opt", "not supported: orc applies no seccomp or AppArmor profile to change"),
-    ("userns_mode", "not supported: containers run in the node's user namespace"),
+    (
+        "security_opt",
+        "not supported: orc applies no seccomp or AppArmor profile to change",
+    ),
+    (
+        "userns_mode",
+        "not supported: containers run in the node's user namespace",
+    ),
     ("group_add", "not supported"),
     ("annotations", "not supported"),
     ("attach", "not supported"),
@@ -245,13 +297,52 @@ const DROPPED: &[(&str, &str)] = &[
 
 /// The service keys converted.
 const SERVICE_KEYS: &[&str] = &[
-    "image", "command", "entrypoint", "environment", "env_file", "labels", "ports",
-    "volumes", "tmpfs", "networks", "network_mode", "deploy", "restart", "healthcheck",
-    "secrets", "configs", "user", "working_dir", "hostname", "stop_signal",
-    "stop_grace_period", "privileged", "cap_add", "cap_drop", "devices", "sysctls",
-    "ulimits", "init", "read_only", "extra_hosts", "dns", "dns_search", "dns_opt",
-    "shm_size", "pids_limit", "depends_on", "mem_limit", "mem_reservation", "cpus",
-    "scale", "profiles", "ipc", "pid", "volumes_from", "extends", "gpus",
+    "image",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "labels",
+    "ports",
+    "volumes",
+    "tmpfs",
+    "networks",
+    "network_mode",
+    "deploy",
+    "restart",
+    "healthcheck",
+    "secrets",
+    "configs",
+    "user",
+    "working_dir",
+    "hostname",
+    "stop_signal",
+    "stop_grace_period",
+    "privileged",
+    "cap_add",
+    "cap_drop",
+    "devices",
+    "sysctls",
+    "ulimits",
+    "init",
+    "read_only",
+    "extra_hosts",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "shm_size",
+    "pids_limit",
+    "depends_on",
+    "mem_limit",
+    "mem_reservation",
+    "cpus",
+    "scale",
+    "profiles",
+    "ipc",
+    "pid",
+    "volumes_from",
+    "extends",
+    "gpus",
 ];
 
 /// One service key's output: `key = value` lines under `[services.NAME]`.
@@ -316,11 +407,14 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, root: &YNode, out: &mut Toml) {
     let _ = root_path;
 
     let declared_networks: Vec<String> = networks
-        .map(|n| ctx.mapping(n, "networks").into_iter().map(|(k, _, _)| k).collect())
+        .map(|n| {
+            ctx.mapping(n, "networks")
+                .into_iter()
+                .map(|(k, _, _)| k)
+                .collect()
+        })
         .unwrap_or_default();
-    let volume_kinds = volumes
-        .map(|n| volume_kinds(ctx, n))
-        .unwrap_or_default();
+    let volume_kinds = volumes.map(|n| volume_kinds(ctx, n)).unwrap_or_default();
 
     match services {
         None => ctx.err(
@@ -404,9 +498,16 @@ fn service(
         } else {
             ""
         };
-        ctx.err(pos, &format!("{base}.image"), format!("missing `image`{hint}"));
+        ctx.err(
+            pos,
+            &format!("{base}.image"),
+            format!("missing `image`{hint}"),
+        );
     }
-    let deploy = entries.iter().find(|(k, _, _)| k == "deploy").map(|(_, v, _)| *v);
+    let deploy = entries
+        .iter()
+        .find(|(k, _, _)| k == "deploy")
+        .map(|(_, v, _)| *v);
     let mut env: BTreeMap<String, (String, Origin)> = BTreeMap::new();
     let mut labels: BTreeMap<String, (String, Origin)> = BTreeMap::new();
     let mut mounts: Vec<(TVal, Origin)> = Vec::new();
@@ -713,10 +814,9 @@ fn service(
             "cpus" => ("limits", "cpus"),
             t => (t, "memory"),
         };
-        let taken = s
-            .entries
-            .iter()
-            .any(|(key, _, _)| key.len() == 3 && key[0] == "resources" && key[1] == table && key[2] == k);
+        let taken = s.entries.iter().any(|(key, _, _)| {
+            key.len() == 3 && key[0] == "resources" && key[1] == table && key[2] == k
+        });
         if !taken {
             s.set(&["resources", table, k], value, origin);
         }
@@ -754,7 +854,8 @@ fn closest(key: &str) -> String {
             a.len().abs_diff(b.len()) <= 1
                 && a.iter().zip(b).filter(|(x, y)| x != y).count() + a.len().abs_diff(b.len()) <= 2
         });
-    near.map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default()
+    near.map(|k| format!(" (did you mean `{k}`?)"))
+        .unwrap_or_default()
 }
 
 /// Splits a string like a POSIX shell would (quotes and backslashes), without running
@@ -863,7 +964,11 @@ fn env_files(
         let text = match (ctx.read_file)(&full) {
             Ok(t) => t,
             Err(why) if required => {
-                ctx.err(node.pos, path, format!("cannot read env_file {full}: {why}"));
+                ctx.err(
+                    node.pos,
+                    path,
+                    format!("cannot read env_file {full}: {why}"),
+                );
                 continue;
             }
             Err(_) => continue,
@@ -920,7 +1025,11 @@ fn restart(ctx: &mut Ctx<'_>, text: &str, v: &YNode, path: &str, s: &mut Svc) {
         Some(("on-failure", n)) => match n.parse::<i64>() {
             Ok(n) => ("on-failure", Some(n)),
             Err(_) => {
-                ctx.err(v.pos, path, format!("on-failure:{n}: the retry count is not a number"));
+                ctx.err(
+                    v.pos,
+                    path,
+                    format!("on-failure:{n}: the retry count is not a number"),
+                );
                 return;
             }
         },
@@ -938,7 +1047,11 @@ fn restart(ctx: &mut Ctx<'_>, text: &str, v: &YNode, path: &str, s: &mut Svc) {
             }
         },
     };
-    s.set(&["restart", "condition"], TVal::Str(condition.into()), o.clone());
+    s.set(
+        &["restart", "condition"],
+        TVal::Str(condition.into()),
+        o.clone(),
+    );
     if let Some(n) = attempts {
         s.set(&["restart", "max_attempts"], TVal::Int(n), o);
     }
@@ -990,10 +1103,20 @@ fn ports(ctx: &mut Ctx<'_>, v: &YNode, path: &str) -> Vec<(TVal, Origin)> {
                     }
                 }
                 if let Some((a, b)) = range {
-                    ctx.err(item.pos, &ipath, format!("a published range {a}-{b} needs the short form \"{a}-{b}:TARGET-END\""));
+                    ctx.err(
+                        item.pos,
+                        &ipath,
+                        format!(
+                            "a published range {a}-{b} needs the short form \"{a}-{b}:TARGET-END\""
+                        ),
+                    );
                 }
                 if !t.iter().any(|(k, _)| k == "published") && range.is_none() {
-                    ctx.err(item.pos, &ipath, "a published port is required: orc never picks one for you");
+                    ctx.err(
+                        item.pos,
+                        &ipath,
+                        "a published port is required: orc never picks one for you",
+                    );
                     continue;
                 }
                 out.push((TVal::Inline(t), o));
@@ -1091,7 +1214,9 @@ fn volume_kinds(ctx: &mut Ctx<'_>, n: &YNode) -> BTreeMap<String, VolumeKind> {
         let opts = v.get("driver_opts");
         let get = |k: &str| opts.and_then(|o| o.get(k)).and_then(scalar_string);
         let kind = match (get("type").as_deref(), get("o"), get("device")) {
-            (Some("none"), Some(o), Some(device)) if o.split(',').any(|x| x == "bind" || x == "rbind") => {
+            (Some("none"), Some(o), Some(device))
+                if o.split(',').any(|x| x == "bind" || x == "rbind") =>
+            {
                 VolumeKind::Bind(ctx.host_path(&device))
             }
             _ => VolumeKind::Stack,
@@ -1168,14 +1293,20 @@ fn service_volumes(
                 }
             }
             _ => {
-                let Some(text) = ctx.string(item, &ipath) else { continue };
+                let Some(text) = ctx.string(item, &ipath) else {
+                    continue;
+                };
                 let parts: Vec<&str> = text.split(':').collect();
                 let (src, dst, opts) = match parts.as_slice() {
                     [d] => (None, *d, ""),
                     [s, d] => (Some(*s), *d, ""),
                     [s, d, o] => (Some(*s), *d, *o),
                     _ => {
-                        ctx.err(item.pos, &ipath, format!("volume {text:?} must be SOURCE:TARGET[:OPTIONS]"));
+                        ctx.err(
+                            item.pos,
+                            &ipath,
+                            format!("volume {text:?} must be SOURCE:TARGET[:OPTIONS]"),
+                        );
                         continue;
                     }
                 };
@@ -1184,8 +1315,16 @@ fn service_volumes(
                     match opt {
                         "ro" | "readonly" => read_only = true,
                         "rw" | "nocopy" | "cached" | "delegated" | "consistent" => {}
-                        "z" | "Z" => ctx.warn(item.pos, &ipath, format!("SELinux relabel option `{opt}` is ignored")),
-                        other => ctx.warn(item.pos, &ipath, format!("volume option `{other}` is ignored")),
+                        "z" | "Z" => ctx.warn(
+                            item.pos,
+                            &ipath,
+                            format!("SELinux relabel option `{opt}` is ignored"),
+                        ),
+                        other => ctx.warn(
+                            item.pos,
+                            &ipath,
+                            format!("volume option `{other}` is ignored"),
+                        ),
                     }
                 }
                 match src {
@@ -1216,12 +1355,26 @@ fn service_volumes(
             "volume" => {
                 let Some(name) = source else {
                     kind = "tmpfs".into();
-                    ctx.warn(item.pos, &ipath, format!("anonymous volume {target}: orc mounts a tmpfs there"));
-                    mounts.push((TVal::Inline(vec![("type".into(), TVal::Str(kind)), ("target".into(), TVal::Str(target))]), o));
+                    ctx.warn(
+                        item.pos,
+                        &ipath,
+                        format!("anonymous volume {target}: orc mounts a tmpfs there"),
+                    );
+                    mounts.push((
+                        TVal::Inline(vec![
+                            ("type".into(), TVal::Str(kind)),
+                            ("target".into(), TVal::Str(target)),
+                        ]),
+                        o,
+                    ));
                     continue;
                 };
                 match kinds.get(&name) {
-                    None => ctx.err(item.pos, &ipath, format!("volume {name:?} is not declared in the top-level `volumes:`")),
+                    None => ctx.err(
+                        item.pos,
+                        &ipath,
+                        format!("volume {name:?} is not declared in the top-level `volumes:`"),
+                    ),
                     Some(VolumeKind::Bind(dir)) => mounts.push((
                         TVal::Inline(vec![
                             ("type".into(), TVal::Str("bind".into())),
@@ -1272,7 +1425,11 @@ fn service_volumes(
                 }
                 mounts.push((TVal::Inline(t), o));
             }
-            other => ctx.err(item.pos, &ipath, format!("volume type {other:?} is not supported; use bind, volume or tmpfs")),
+            other => ctx.err(
+                item.pos,
+                &ipath,
+                format!("volume type {other:?} is not supported; use bind, volume or tmpfs"),
+            ),
         }
     }
 }
@@ -1342,7 +1499,11 @@ fn service_networks(
     let mut out = Vec::new();
     for (name, n) in names {
         if name != "default" && !declared.contains(&name) {
-            ctx.err(n.pos, path, format!("network {name:?} is not declared in the top-level `networks:`"));
+            ctx.err(
+                n.pos,
+                path,
+                format!("network {name:?} is not declared in the top-level `networks:`"),
+            );
             continue;
         }
         out.push((TVal::Str(local_name(&name)), ctx.origin(&n, path)));
@@ -1593,7 +1754,11 @@ fn file_refs(ctx: &mut Ctx<'_>, v: &YNode, path: &str) -> Vec<(TVal, Origin)> {
                                 t.push(("mode".into(), TVal::Str(format!("{m:04o}"))));
                             }
                         }
-                        other => ctx.err(kp, &kpath, format!("unknown key `{other}`; use source, target, uid, gid, mode")),
+                        other => ctx.err(
+                            kp,
+                            &kpath,
+                            format!("unknown key `{other}`; use source, target, uid, gid, mode"),
+                        ),
                     }
                 }
                 out.push((TVal::Inline(t), o));
@@ -1624,13 +1789,21 @@ fn depends_on(ctx: &mut Ctx<'_>, v: &YNode, path: &str) -> Vec<(TVal, Origin)> {
                                 t.push(("condition".into(), TVal::Str(c)));
                             }
                         }
-                        "restart" => ctx.warn(dp, &kpath, "`restart` is ignored: dependencies order only the first start"),
+                        "restart" => ctx.warn(
+                            dp,
+                            &kpath,
+                            "`restart` is ignored: dependencies order only the first start",
+                        ),
                         "required" => {
                             if ctx.boolean(dv, &kpath) == Some(false) {
                                 ctx.warn(dp, &kpath, "`required: false` is ignored: the dependency must be in the stack");
                             }
                         }
-                        other => ctx.err(dp, &kpath, format!("unknown key `{other}`; use condition, restart, required")),
+                        other => ctx.err(
+                            dp,
+                            &kpath,
+                            format!("unknown key `{other}`; use condition, restart, required"),
+                        ),
                     }
                 }
                 out.push((TVal::Inline(t), ctx.origin(k, &dpath)));
@@ -1663,9 +1836,8 @@ fn top_networks(ctx: &mut Ctx<'_>, n: &YNode, out: &mut Toml) {
                         ctx.warn(kp, &kpath, format!("driver {d:?} is ignored: orc's networks span the cluster (routed or VXLAN)"));
                     }
                 }
-                "name" | "attachable" | "labels" | "driver_opts" | "ipam" | "enable_ipv6" | "internal" => {
-                    ctx.warn(kp, &kpath, format!("`{k}` is ignored"))
-                }
+                "name" | "attachable" | "labels" | "driver_opts" | "ipam" | "enable_ipv6"
+                | "internal" => ctx.warn(kp, &kpath, format!("`{k}` is ignored")),
                 k if k.starts_with("x-") => {}
                 other => ctx.err(kp, &kpath, format!("unknown key `{other}` in a network")),
             }
@@ -1816,9 +1988,14 @@ mod tests {
         assert_eq!(short_port("8080:80").unwrap(), vec!["8080:80"]);
         assert_eq!(short_port("53:53/udp").unwrap(), vec!["53:53/udp"]);
         assert_eq!(short_port("0.0.0.0:8080:80/tcp").unwrap(), vec!["8080:80"]);
-        assert_eq!(short_port("9000-9001:90-91").unwrap(), vec!["9000:90", "9001:91"]);
+        assert_eq!(
+            short_port("9000-9001:90-91").unwrap(),
+            vec!["9000:90", "9001:91"]
+        );
         assert!(short_port("80").unwrap_err().contains("never picks"));
-        assert!(short_port("127.0.0.1:8080:80").unwrap_err().contains("127.0.0.1"));
+        assert!(short_port("127.0.0.1:8080:80")
+            .unwrap_err()
+            .contains("127.0.0.1"));
         assert!(short_port("[::1]:8080:80").unwrap_err().contains("::1"));
         assert!(short_port("9000-9002:90-91").is_err());
     }

@@ -172,8 +172,7 @@ pub(crate) fn quote(s: &str) -> String {
 /// A bare key if it can be one, else a quoted key.
 pub(crate) fn quote_key(k: &str) -> String {
     let bare = !k.is_empty()
-        && k
-            .chars()
+        && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if bare {
         k.to_string()
@@ -202,7 +201,10 @@ mod tests {
             &TVal::Str("1".into()),
             Origin::default(),
         );
-        assert_eq!(t.lines[0].text, "\"X.Y\" = \"1\"".replace("\"X.Y\"", "env.\"X.Y\""));
+        assert_eq!(
+            t.lines[0].text,
+            "\"X.Y\" = \"1\"".replace("\"X.Y\"", "env.\"X.Y\"")
+        );
         assert_eq!(t.lines[0].toml_path, "services.web.env.\"X.Y\"");
     }
 }

@@ -64,8 +64,9 @@ impl Environment {
     /// Adds the variables of a dotenv file that the environment does not set already.
     /// Values may interpolate the variables known so far.
     pub fn add_file(&mut self, path: &str, text: &str) -> Result<(), String> {
-        for entry in parse_dotenv(path, text, &mut |n: &str| self.get(n).map(|v| v.value.clone()))?
-        {
+        for entry in parse_dotenv(path, text, &mut |n: &str| {
+            self.get(n).map(|v| v.value.clone())
+        })? {
             let DotenvEntry { key, value, line } = entry;
             let Some(value) = value else { continue };
             self.vars.entry(key).or_insert(EnvValue {
@@ -111,7 +112,9 @@ pub(crate) fn parse_dotenv(
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let body = trimmed.strip_prefix("export ").map_or(trimmed, str::trim_start);
+        let body = trimmed
+            .strip_prefix("export ")
+            .map_or(trimmed, str::trim_start);
         let at = |m: String| format!("{path}:{line}: {m}");
         let (key, value) = match body.split_once('=') {
             Some((k, v)) => (k.trim(), Some(v.trim_start())),

@@ -187,8 +187,14 @@ mod tests {
     #[test]
     fn every_form() {
         assert_eq!(run("$SET/${SET}").unwrap(), "v/v");
-        assert_eq!(run("${NOPE:-d} ${EMPTY:-d} ${EMPTY-d} ${NOPE-d}").unwrap(), "d d  d");
-        assert_eq!(run("${SET:+alt} ${EMPTY:+alt} ${EMPTY+alt} ${NOPE+alt}").unwrap(), "alt  alt ");
+        assert_eq!(
+            run("${NOPE:-d} ${EMPTY:-d} ${EMPTY-d} ${NOPE-d}").unwrap(),
+            "d d  d"
+        );
+        assert_eq!(
+            run("${SET:+alt} ${EMPTY:+alt} ${EMPTY+alt} ${NOPE+alt}").unwrap(),
+            "alt  alt "
+        );
         assert_eq!(run("$$SET costs $$5").unwrap(), "$SET costs $5");
         assert_eq!(run("${NOPE:-${B}x}").unwrap(), "bx");
         assert_eq!(run("${SET:?boom}").unwrap(), "v");
@@ -199,7 +205,10 @@ mod tests {
     #[test]
     fn errors() {
         let e = run("${NOPE:?set NOPE to the password}").unwrap_err();
-        assert_eq!(e, "required variable NOPE is unset or empty: set NOPE to the password");
+        assert_eq!(
+            e,
+            "required variable NOPE is unset or empty: set NOPE to the password"
+        );
         assert!(run("${EMPTY?x}").is_ok());
         assert!(run("${EMPTY:?x}").is_err());
         assert!(run("${NOPE?}").unwrap_err().contains("is unset"));

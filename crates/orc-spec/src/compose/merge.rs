@@ -6,7 +6,7 @@
 //! replaces it whole.
 
 use super::convert::scalar_string;
-use super::yaml::{Y, YNode};
+use super::yaml::{YNode, Y};
 
 /// Merges `over` into `base` (both resolved documents).
 pub(crate) fn merge_documents(base: &mut YNode, over: YNode) {
@@ -49,7 +49,11 @@ fn merge_map(base: &mut YNode, over: YNode, level: Level) {
         match (level, key.as_str()) {
             (Level::Service, "command" | "entrypoint") | (Level::Other, "test") => *existing = v,
             (Level::Service, "environment" | "labels" | "sysctls" | "extra_hosts") => {
-                let sep: &[char] = if key == "extra_hosts" { &['=', ':'] } else { &['='] };
+                let sep: &[char] = if key == "extra_hosts" {
+                    &['=', ':']
+                } else {
+                    &['=']
+                };
                 let mut merged = as_map(existing, sep);
                 merge_map(&mut merged, as_map(&v, sep), Level::Other);
                 *existing = merged;

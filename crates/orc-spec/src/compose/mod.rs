@@ -25,7 +25,7 @@ use crate::error::Diagnostic;
 use crate::{parse_stack, SpecError, StackSpec};
 use emit::Toml;
 use std::path::{Path, PathBuf};
-use yaml::{Pos, Y, YNode};
+use yaml::{Pos, YNode, Y};
 
 /// One compose file's name (as the user gave it) and text.
 #[derive(Debug, Clone)]
@@ -104,7 +104,12 @@ pub fn parse_compose(input: ComposeInput<'_>) -> Result<Compose, SpecError> {
         match yaml::parse(&f.text, i) {
             Ok(mut doc) => {
                 if !matches!(doc.v, Y::Map(_)) {
-                    errors.push(diag(&names, doc.pos, "(document)", "a compose file is a mapping with a `services:` key"));
+                    errors.push(diag(
+                        &names,
+                        doc.pos,
+                        "(document)",
+                        "a compose file is a mapping with a `services:` key",
+                    ));
                     continue;
                 }
                 strip_extensions(&mut doc);
@@ -127,7 +132,12 @@ pub fn parse_compose(input: ComposeInput<'_>) -> Result<Compose, SpecError> {
     }
     let mut docs = docs.into_iter();
     let Some(mut root) = docs.next() else {
-        return Err(SpecError::Invalid(vec![diag(&names, Pos::default(), "(document)", "no compose file given")]));
+        return Err(SpecError::Invalid(vec![diag(
+            &names,
+            Pos::default(),
+            "(document)",
+            "no compose file given",
+        )]));
     };
     for doc in docs {
         merge::merge_documents(&mut root, doc);
@@ -164,8 +174,10 @@ pub fn parse_compose(input: ComposeInput<'_>) -> Result<Compose, SpecError> {
             variables,
         }),
         Err(SpecError::Invalid(diags)) => {
-            let mut mapped: Vec<Diagnostic> =
-                diags.into_iter().map(|d| map_back(&names, &toml, d)).collect();
+            let mut mapped: Vec<Diagnostic> = diags
+                .into_iter()
+                .map(|d| map_back(&names, &toml, d))
+                .collect();
             sort(&mut mapped);
             mapped.dedup();
             Err(SpecError::Invalid(mapped))
@@ -195,7 +207,13 @@ pub fn load_compose(
     let first = paths.first().cloned().unwrap_or_default();
     let dir = first
         .parent()
-        .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
         .unwrap_or(Path::new("."));
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let project_dir = dir.display().to_string();
@@ -252,7 +270,13 @@ pub fn default_stack_name(dir: &Path) -> String {
         .unwrap_or_default();
     let mapped: String = base
         .chars()
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let trimmed = mapped.trim_matches('-').to_string();
     if trimmed.is_empty() {
@@ -279,7 +303,10 @@ fn sort(d: &mut [Diagnostic]) {
 /// A stack.toml diagnostic of the converted text, told at the compose line it came
 /// from and by its compose path.
 fn map_back(names: &[String], toml: &Toml, d: Diagnostic) -> Diagnostic {
-    let index = d.line.saturating_sub(1).min(toml.lines.len().saturating_sub(1));
+    let index = d
+        .line
+        .saturating_sub(1)
+        .min(toml.lines.len().saturating_sub(1));
     let line = toml.lines[..=index]
         .iter()
         .rev()
@@ -307,7 +334,9 @@ fn strip_extensions(doc: &mut YNode) {
     let Y::Map(entries) = &mut doc.v else { return };
     entries.retain(|(k, _)| !k.as_str().is_some_and(|k| k.starts_with("x-")));
     for (_, section) in entries.iter_mut() {
-        let Y::Map(defs) = &mut section.v else { continue };
+        let Y::Map(defs) = &mut section.v else {
+            continue;
+        };
         for (_, def) in defs.iter_mut() {
             if let Y::Map(keys) = &mut def.v {
                 keys.retain(|(k, _)| !k.as_str().is_some_and(|k| k.starts_with("x-")));
@@ -368,7 +397,9 @@ impl Interp<'_> {
                                 self.names,
                                 n.pos,
                                 path,
-                                format!("variable {name} is not set; it is replaced by an empty string"),
+                                format!(
+                                    "variable {name} is not set; it is replaced by an empty string"
+                                ),
                             ));
                         }
                         *s = out.value;

@@ -2,10 +2,7 @@ use super::*;
 use crate::{Mount, RestartCondition, ServiceMode};
 
 fn load_with(files: &[(&str, &str)], vars: &[(&str, &str)]) -> Result<Compose, SpecError> {
-    let env = Environment::from_process(
-        vars.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
+    let env = Environment::from_process(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let files = files
         .iter()
         .map(|(n, t)| ComposeFile {
@@ -97,12 +94,19 @@ fn named_volumes_and_binds() {
     )
     .unwrap();
     let db = &c.spec.services["db"];
-    assert!(db.mounts.iter().any(|m| matches!(m, Mount::Volume { name, .. } if name == "app_data")));
-    assert!(db.mounts.iter().any(|m| matches!(m, Mount::Bind { source, read_only: true, .. } if source == "/srv/app/conf")));
-    assert!(db.mounts.iter().any(|m| matches!(m, Mount::Tmpfs { target, .. } if target == "/tmp/cache")));
+    assert!(db
+        .mounts
+        .iter()
+        .any(|m| matches!(m, Mount::Volume { name, .. } if name == "app_data")));
+    assert!(db.mounts.iter().any(
+        |m| matches!(m, Mount::Bind { source, read_only: true, .. } if source == "/srv/app/conf")
+    ));
+    assert!(db
+        .mounts
+        .iter()
+        .any(|m| matches!(m, Mount::Tmpfs { target, .. } if target == "/tmp/cache")));
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
 }
-
 
 #[test]
 fn bad_input_is_one_line_per_problem_with_file_line_column() {
@@ -113,11 +117,12 @@ fn bad_input_is_one_line_per_problem_with_file_line_column() {
     assert!(e[0].contains("YAML syntax error"), "{e:?}");
     // Duplicate key.
     let e = errors("services:\n  web:\n    image: a\n    image: b\n");
-    assert_eq!(e, vec!["compose.yml:4:5: (document): duplicate key \"image\" (first at line 3)"]);
-    // Unknown key, wrong type, missing image: every problem, in file order.
-    let e = errors(
-        "services:\n  web:\n    imgae: nginx\n    privileged: maybe\n    ports: 8080\n",
+    assert_eq!(
+        e,
+        vec!["compose.yml:4:5: (document): duplicate key \"image\" (first at line 3)"]
     );
+    // Unknown key, wrong type, missing image: every problem, in file order.
+    let e = errors("services:\n  web:\n    imgae: nginx\n    privileged: maybe\n    ports: 8080\n");
     assert_eq!(
         e,
         vec![
@@ -129,13 +134,19 @@ fn bad_input_is_one_line_per_problem_with_file_line_column() {
     );
     // Unknown top-level key.
     let e = errors("services:\n  web:\n    image: a\nservice:\n  x: 1\n");
-    assert!(e[0].starts_with("compose.yml:4:1: service: unknown top-level key"), "{e:?}");
+    assert!(
+        e[0].starts_with("compose.yml:4:1: service: unknown top-level key"),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn what_would_change_what_runs_is_an_error() {
     let e = errors("services:\n  web:\n    image: a\n    network_mode: \"service:db\"\n");
-    assert!(e[0].contains("network_mode \"service:db\" is not supported"), "{e:?}");
+    assert!(
+        e[0].contains("network_mode \"service:db\" is not supported"),
+        "{e:?}"
+    );
     let e = errors("services:\n  web:\n    image: a\n    pid: host\n");
     assert!(e[0].contains("`pid: host` is not supported"), "{e:?}");
     let e = errors("services:\n  web:\n    image: a\n    ports: [\"127.0.0.1:8080:80\"]\n");
@@ -147,7 +158,10 @@ fn what_would_change_what_runs_is_an_error() {
     let e = errors("services:\n  web:\n    build: .\n");
     assert!(e[0].contains("orc does not build images"), "{e:?}");
     let e = errors("services:\n  my_web:\n    image: a\n");
-    assert!(e[0].starts_with("compose.yml:2:3: services.my_web: invalid name"), "{e:?}");
+    assert!(
+        e[0].starts_with("compose.yml:2:3: services.my_web: invalid name"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -157,7 +171,10 @@ fn stack_toml_checks_report_at_the_compose_line() {
     );
     assert_eq!(e.len(), 2, "{e:?}");
     assert!(e[0].starts_with("compose.yml:7:19: services.web.deploy.resources.limits.memory: memory must be at least 4M"), "{e:?}");
-    assert!(e[1].starts_with("compose.yml:9:23: services.web.deploy.placement.constraints[0]: "), "{e:?}");
+    assert!(
+        e[1].starts_with("compose.yml:9:23: services.web.deploy.placement.constraints[0]: "),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -209,7 +226,10 @@ fn profiles_select_services() {
     let mut read = |_: &str| Err("no".to_string());
     let profiles = vec!["debug".to_string()];
     let c = parse_compose(ComposeInput {
-        files: vec![ComposeFile { name: "c.yml".into(), text: text.into() }],
+        files: vec![ComposeFile {
+            name: "c.yml".into(),
+            text: text.into(),
+        }],
         env: &env,
         project_dir: "/p",
         name: None,
@@ -230,6 +250,12 @@ fn compose_files_are_recognised() {
     assert!(is_compose(Path::new("docker-compose.yml"), ""));
     assert!(is_compose(Path::new("x.yaml"), ""));
     assert!(!is_compose(Path::new("stack.toml"), "services:\n"));
-    assert!(is_compose(Path::new("stackfile"), "services:\n  web:\n    image: a\n"));
-    assert!(!is_compose(Path::new("stackfile"), "[services.web]\nimage = \"a\"\n"));
+    assert!(is_compose(
+        Path::new("stackfile"),
+        "services:\n  web:\n    image: a\n"
+    ));
+    assert!(!is_compose(
+        Path::new("stackfile"),
+        "[services.web]\nimage = \"a\"\n"
+    ));
 }

@@ -424,7 +424,9 @@ mod tests {
 
     #[test]
     fn yaml_1_2_core_schema() {
-        let n = typed("a: 2222:22\nb: no\nc: 0o17\nd: 1.5\ne: ~\nf: '1'\ng: 010\nh: true\ni: !!str 3\n");
+        let n = typed(
+            "a: 2222:22\nb: no\nc: 0o17\nd: 1.5\ne: ~\nf: '1'\ng: 010\nh: true\ni: !!str 3\n",
+        );
         assert_eq!(n.get("a").unwrap().v, Y::Str("2222:22".into()));
         assert_eq!(n.get("b").unwrap().v, Y::Str("no".into()));
         assert_eq!(n.get("c").unwrap().v, Y::Int(15));
@@ -456,13 +458,23 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n", 0).unwrap_err();
         assert!(e.message.contains("YAML syntax error"), "{}", e.message);
         let e = parse("a: *nope\n", 0).unwrap_err();
-        assert!(e.message.contains("anchor") || e.message.contains("syntax"), "{}", e.message);
+        assert!(
+            e.message.contains("anchor") || e.message.contains("syntax"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn positions_are_one_based() {
         let n = parse("services:\n  web:\n    image: x\n", 0).unwrap();
-        let image = n.get("services").unwrap().get("web").unwrap().get("image").unwrap();
+        let image = n
+            .get("services")
+            .unwrap()
+            .get("web")
+            .unwrap()
+            .get("image")
+            .unwrap();
         assert_eq!((image.pos.line, image.pos.col), (3, 12));
     }
 }

@@ -26,7 +26,6 @@ async fn call(cli: &Cli, req: Request) -> anyhow::Result<Value> {
     Ok(v)
 }
 
-
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Daemon(args) => daemon::run(args, &cli.socket).await,
