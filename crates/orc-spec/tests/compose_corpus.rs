@@ -157,3 +157,34 @@ fn dropped() {
 fn multi() {
     golden("multi", &["multi.base.yml", "multi.override.yml"], None);
 }
+
+#[test]
+fn the_compose_files_shown_in_docs_load() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/stack.md"),
+    )
+    .unwrap();
+    let env = environment(None);
+    let mut checked = 0;
+    for block in doc.split("```yaml\n").skip(1) {
+        let (yaml, _) = block.split_once("```").unwrap();
+        let mut read = |_: &str| Err("no files in docs".to_string());
+        let loaded = parse_compose(ComposeInput {
+            files: vec![ComposeFile {
+                name: "docs/stack.md".into(),
+                text: yaml.to_string(),
+            }],
+            env: &env,
+            project_dir: PROJECT,
+            name: None,
+            default_name: "docs",
+            profiles: &[],
+            read_file: &mut read,
+        });
+        if let Err(e) = loaded {
+            panic!("docs/stack.md compose example does not load:\n{e}\n---\n{yaml}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 1, "no compose example in docs/stack.md");
+}
