@@ -425,3 +425,26 @@ pub fn resolv_conf(dns: Ipv4Addr, extra: &ResolverExtras) -> String {
     text.push_str(&format!("options {}\n", options.join(" ")));
     text
 }
+
+#[cfg(test)]
+mod resolver_tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_keeps_orcs_dns_first_and_adds_search_and_options() {
+        let dns = Ipv4Addr::new(10, 201, 3, 1);
+        assert_eq!(
+            resolv_conf(dns, &ResolverExtras::default()),
+            "nameserver 10.201.3.1\noptions ndots:0\n"
+        );
+        let extra = ResolverExtras {
+            hosts: vec![],
+            search: vec!["home.lan".into(), "lan".into()],
+            options: vec!["ndots:2".into(), "timeout:1".into()],
+        };
+        assert_eq!(
+            resolv_conf(dns, &extra),
+            "nameserver 10.201.3.1\nsearch home.lan lan\noptions ndots:2 timeout:1\n"
+        );
+    }
+}

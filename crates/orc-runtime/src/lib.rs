@@ -20,6 +20,7 @@ mod content;
 mod error;
 mod images;
 mod import;
+mod init;
 mod log_reader;
 mod log_writer;
 mod logger;
@@ -38,6 +39,7 @@ mod util;
 
 pub use client::Runtime;
 pub use error::RuntimeError;
+pub use init::{init_main, INIT_PATH, INIT_SUBCOMMAND};
 pub use log_reader::{follow_logs, read_logs};
 pub use log_writer::{RotatingLog, CURRENT_LOG};
 pub use logger::{logger_main, stdio_uri, LoggerSettings, LOGGER_SUBCOMMAND};

@@ -160,6 +160,9 @@ pub struct ContainerOptions {
     pub shm_size_bytes: u64,
     /// Most processes in the container; 0 = no limit.
     pub pids_limit: u32,
+    /// Run the command under this init binary (a static binary that handles
+    /// [`crate::INIT_SUBCOMMAND`], i.e. orc itself), mounted at [`crate::INIT_PATH`].
+    pub init: Option<PathBuf>,
 }
 
 /// A host device in the container.

@@ -199,3 +199,57 @@ async fn privileged_has_every_capability_and_the_host_devices() {
         assert!(lines.contains(&"kmsg=yes".to_string()), "{lines:?}");
     }
 }
+
+/// The init (as the test's logger binary, which also handles the init subcommand)
+/// run on the host: exit codes pass through, signals are forwarded, orphans reaped.
+mod init {
+    use super::common::logger_binary;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    fn init(script: &str) -> Command {
+        let mut c = Command::new(logger_binary());
+        c.args([orc_runtime::INIT_SUBCOMMAND, "--", "sh", "-c", script]);
+        c
+    }
+
+    #[test]
+    fn the_commands_exit_code_passes_through() {
+        assert_eq!(init("exit 3").status().unwrap().code(), Some(3));
+        assert_eq!(init("exit 0").status().unwrap().code(), Some(0));
+        let missing = Command::new(logger_binary())
+            .args([orc_runtime::INIT_SUBCOMMAND, "--", "/nonexistent/program"])
+            .status()
+            .unwrap();
+        assert_eq!(missing.code(), Some(127));
+    }
+
+    #[test]
+    fn signals_reach_the_command_and_orphans_are_reaped() {
+        // The command traps TERM and exits 7; its background child is orphaned
+        // to init when the command's shell exits first.
+        let mut child =
+            init("trap 'exit 7' TERM; (sleep 30 &) ; echo ready; while true; do sleep 0.05; done")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut buf = [0u8; 6];
+        std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+        assert_eq!(&buf, b"ready\n");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let end = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < end, "init did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(7), "the command's trap did not run");
+    }
+}

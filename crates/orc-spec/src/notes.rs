@@ -32,12 +32,6 @@ pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
                 "parsed, not enforced yet: configs are not delivered to containers (issue 15)",
             );
         }
-        if s.container.init {
-            note(
-                "init",
-                "parsed, not enforced yet: orc has no init process to run as PID 1",
-            );
-        }
         if !s.container.dns.is_empty() {
             note("dns", "not applied: orc's service DNS stays the container's resolver and forwards other names to the node's resolvers");
         }

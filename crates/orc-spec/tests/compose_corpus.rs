@@ -160,10 +160,9 @@ fn multi() {
 
 #[test]
 fn the_compose_files_shown_in_docs_load() {
-    let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/stack.md"),
-    )
-    .unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/stack.md"))
+            .unwrap();
     let env = environment(None);
     let mut checked = 0;
     for block in doc.split("```yaml\n").skip(1) {

@@ -12,6 +12,10 @@ fn main() -> std::process::ExitCode {
     if args.get(1).map(String::as_str) == Some(orc_runtime::LOGGER_SUBCOMMAND) {
         return std::process::ExitCode::from(orc_runtime::logger_main(&args[2..]) as u8);
     }
+    // In a container with `init: true`, this binary (mounted there) is PID 1.
+    if args.get(1).map(String::as_str) == Some(orc_runtime::INIT_SUBCOMMAND) {
+        return std::process::ExitCode::from(orc_runtime::init_main(&args[2..]) as u8);
+    }
     let cli = cli::Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -75,8 +75,12 @@ pub fn config(task: &Task, log: LogConfig, volumes: &HashMap<String, PathBuf>) -
         nano_cpus: spec.resources.limits.nano_cpus,
         memory_bytes: spec.resources.limits.memory_bytes,
         netns: None,
+        options: ContainerOptions {
+            // orc's own (static) binary is the init it mounts.
+            init: spec.container.init.then(|| log.logger_binary.clone()),
+            ..options(&spec.container)
+        },
         log,
-        options: options(&spec.container),
     }
 }
 
@@ -104,6 +108,7 @@ fn options(o: &orc_spec::ContainerOptions) -> ContainerOptions {
         read_only: o.read_only,
         shm_size_bytes: o.shm_size_bytes,
         pids_limit: o.pids_limit,
+        init: None,
     }
 }
 
