@@ -24,6 +24,9 @@ pub struct DirectoryEntry {
     pub members: Vec<Ipv4Addr>,
     /// Its published ports.
     pub ports: Vec<orc_spec::PortSpec>,
+    /// The name servers its tasks' other names are forwarded to (`dns`); empty = the
+    /// node's own resolvers.
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 /// Every stack-network service, sorted by full name.
@@ -49,6 +52,13 @@ impl Directory {
                     running: Vec::new(),
                     members: Vec::new(),
                     ports: s.spec.ports.clone(),
+                    dns: s
+                        .spec
+                        .container
+                        .dns
+                        .iter()
+                        .filter_map(|a| a.parse().ok())
+                        .collect(),
                 };
                 for t in state.tasks_of_service(&s.id) {
                     let Some(a) = t.status.address else { continue };
@@ -73,6 +83,14 @@ impl Directory {
     /// The service whose task holds `address`.
     pub fn owner(&self, address: Ipv4Addr) -> Option<&DirectoryEntry> {
         self.entries.iter().find(|e| e.members.contains(&address))
+    }
+
+    /// The name servers that names not in the directory are forwarded to for the
+    /// container at `asker`: its service's `dns`, if it sets any.
+    pub fn upstream_for(&self, asker: Ipv4Addr) -> Option<&[std::net::IpAddr]> {
+        self.owner(asker)
+            .map(|e| e.dns.as_slice())
+            .filter(|d| !d.is_empty())
     }
 
     /// What `name` (`web`, `shop_web`, `tasks.web`, any case, trailing dot or not)
@@ -105,7 +123,24 @@ mod tests {
             running: vec![a],
             members: vec![a],
             ports: Vec::new(),
+            dns: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_services_dns_servers_are_its_tasks_upstream() {
+        let mut custom = entry("shop", "web", &["front"], 2);
+        custom.dns = vec!["9.9.9.9".parse().unwrap()];
+        let d = Directory {
+            entries: vec![custom, entry("shop", "api", &["front"], 3)],
+        };
+        let nine: std::net::IpAddr = "9.9.9.9".parse().unwrap();
+        assert_eq!(
+            d.upstream_for(Ipv4Addr::new(10, 201, 1, 2)),
+            Some(&[nine][..])
+        );
+        assert_eq!(d.upstream_for(Ipv4Addr::new(10, 201, 1, 3)), None);
+        assert_eq!(d.upstream_for(Ipv4Addr::new(10, 9, 9, 9)), None);
     }
 
     #[test]

@@ -61,6 +61,7 @@ mod tests {
                     port(8080, PublishMode::Ingress),
                     port(9090, PublishMode::Host),
                 ],
+                dns: Vec::new(),
             }],
         };
         let r = ruleset(&d, net("10.201.2.0/24"), net("10.201.0.0/16"));

@@ -127,6 +127,7 @@ fn entry(stack: &str, name: &str, running: Vec<Ipv4Addr>, ports: Vec<PortSpec>) 
         members: running.clone(),
         running,
         ports,
+        dns: Vec::new(),
     }
 }
 

@@ -32,8 +32,8 @@ pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
                 "parsed, not enforced yet: configs are not delivered to containers (issue 15)",
             );
         }
-        if !s.container.dns.is_empty() {
-            note("dns", "not applied: orc's service DNS stays the container's resolver and forwards other names to the node's resolvers");
+        if !s.container.dns.is_empty() && s.network_mode == NetworkMode::Host {
+            note("dns", "not applied with network_mode = \"host\": the container uses the node's resolv.conf");
         }
         let c = &s.container;
         let resolver =
