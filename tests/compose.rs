@@ -1,5 +1,6 @@
 //! A compose file deployed unchanged on a real cluster (three nodes in network
-//! namespaces, real containerd): a db and an app that depends on it, interpolation
+//! namespaces, real containerd): a db (its data on a named volume, a secret and a
+//! health check declared) and an app that depends on it being healthy, interpolation
 //! from a `.env`, a published port, extra_hosts, cap_add and a read-only root seen
 //! from inside the app; then an update from a second `-c` file, and the loss of the
 //! node running the app.
@@ -22,15 +23,27 @@ services:
   db:
     <<: *defaults
     image: demo/busybox:1
-    command: sh -c 'mkdir -p /tmp/www && echo db-ok > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www'
+    # Its data on a named volume: what it serves was written there first.
+    command: sh -c 'mkdir -p /tmp/www && echo db-ok > /data/marker && cp /data/marker /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www'
     container_name: db
     tmpfs: [/tmp]
+    volumes:
+      - db-data:/data
+    environment:
+      DB_PASSWORD_FILE: /run/secrets/db_password
+    secrets: [db_password]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O-", "http://localhost/"]
+      interval: 2s
+    deploy:
+      placement:
+        constraints: [node.role == manager]
   app:
     <<: *defaults
     image: "demo/busybox:${APP_TAG:-0}"
     depends_on:
       db:
-        condition: service_started
+        condition: service_healthy
     # The page shows what the container sees: its capabilities, whether its root is
     # writable, its extra host, the db through its name, and its greeting.
     command:
@@ -62,6 +75,13 @@ services:
     deploy:
       placement:
         constraints: [node.role == worker]
+
+volumes:
+  db-data:
+
+secrets:
+  db_password:
+    file: ./db_password.txt
 "#;
 
 const UPDATE: &str = r#"
@@ -109,6 +129,7 @@ fn a_compose_stack_deploys_unchanged_updates_and_survives_a_node_loss() -> Resul
         dir.path().join(".env"),
         "APP_TAG=1\nGREETING=hello-from-dotenv\n",
     )?;
+    std::fs::write(dir.path().join("db_password.txt"), "not-delivered-yet\n")?;
     let over = dir.path().join("docker-compose.update.yml");
     std::fs::write(&over, UPDATE)?;
     let file_s = file.to_string_lossy().to_string();
