@@ -368,7 +368,6 @@ enum VolumeKind {
 /// Converts the document into stack.toml lines. `name` is the stack's name if the
 /// compose file sets one (`name:`).
 pub(crate) fn convert(ctx: &mut Ctx<'_>, root: &YNode, out: &mut Toml) {
-    let root_path = "";
     let entries = ctx.mapping(root, "(document)");
     let mut services = None;
     let mut networks = None;
@@ -404,7 +403,6 @@ pub(crate) fn convert(ctx: &mut Ctx<'_>, root: &YNode, out: &mut Toml) {
             ),
         }
     }
-    let _ = root_path;
 
     let declared_networks: Vec<String> = networks
         .map(|n| {
@@ -625,7 +623,7 @@ fn service(
                     }
                 }
             }
-            "deploy" => deploy_keys(ctx, v, &path, &mut s, &mut labels, &mut limits),
+            "deploy" => deploy_keys(ctx, v, &path, &mut s, &mut labels),
             "restart" => {
                 let has_policy = deploy.and_then(|d| d.get("restart_policy")).is_some();
                 if has_policy {
@@ -975,7 +973,7 @@ fn env_files(
         };
         let project = ctx.env.clone();
         let mut outer = |n: &str| project.get(n).map(|v| v.value.clone());
-        match parse_dotenv(&full, &text, &mut outer) {
+        match parse_dotenv(&text, &mut outer) {
             Ok(entries) => {
                 for e in entries {
                     if let Some(value) = e.value {
@@ -992,7 +990,11 @@ fn env_files(
                     }
                 }
             }
-            Err(why) => ctx.err(node.pos, path, why),
+            Err(e) => ctx.err(
+                node.pos,
+                path,
+                format!("env_file {full}:{}: {}", e.line, e.message),
+            ),
         }
     }
 }
@@ -1536,7 +1538,6 @@ fn deploy_keys(
     path: &str,
     s: &mut Svc,
     labels: &mut BTreeMap<String, (String, Origin)>,
-    _limits: &mut Vec<(&str, TVal, Origin)>,
 ) {
     for (k, val, kp) in ctx.mapping(v, path) {
         let kpath = format!("{path}.{k}");

@@ -63,10 +63,8 @@ impl Environment {
 
     /// Adds the variables of a dotenv file that the environment does not set already.
     /// Values may interpolate the variables known so far.
-    pub fn add_file(&mut self, path: &str, text: &str) -> Result<(), String> {
-        for entry in parse_dotenv(path, text, &mut |n: &str| {
-            self.get(n).map(|v| v.value.clone())
-        })? {
+    pub fn add_file(&mut self, path: &str, text: &str) -> Result<(), DotenvError> {
+        for entry in parse_dotenv(text, &mut |n: &str| self.get(n).map(|v| v.value.clone()))? {
             let DotenvEntry { key, value, line } = entry;
             let Some(value) = value else { continue };
             self.vars.entry(key).or_insert(EnvValue {
@@ -86,6 +84,21 @@ impl Environment {
     }
 }
 
+/// A line of a dotenv file that can't be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DotenvError {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for DotenvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
 /// One `KEY=VALUE` line of a dotenv file; `value` is None for a bare `KEY` whose
 /// variable is not set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,10 +114,9 @@ pub(crate) struct DotenvEntry {
 /// values interpolate `${VAR}` (earlier lines of the file, then `outer`). A bare `KEY`
 /// takes `outer`'s value.
 pub(crate) fn parse_dotenv(
-    path: &str,
     text: &str,
     outer: &mut dyn Lookup,
-) -> Result<Vec<DotenvEntry>, String> {
+) -> Result<Vec<DotenvEntry>, DotenvError> {
     let mut out: Vec<DotenvEntry> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
@@ -115,7 +127,7 @@ pub(crate) fn parse_dotenv(
         let body = trimmed
             .strip_prefix("export ")
             .map_or(trimmed, str::trim_start);
-        let at = |m: String| format!("{path}:{line}: {m}");
+        let at = |message: String| DotenvError { line, message };
         let (key, value) = match body.split_once('=') {
             Some((k, v)) => (k.trim(), Some(v.trim_start())),
             None => (body, None),
@@ -199,7 +211,7 @@ mod tests {
     fn dotenv_forms() {
         let text = "# c\nA=1\nexport B = two words # note\nC='${A} lit'\nD=\"x\\ny ${A}\"\nE=${A}-${OUT}\nF\nG=\n";
         let mut outer = |n: &str| (n == "OUT" || n == "F").then(|| "o".to_string());
-        let e = parse_dotenv(".env", text, &mut outer).unwrap();
+        let e = parse_dotenv(text, &mut outer).unwrap();
         let get = |k: &str| e.iter().find(|x| x.key == k).unwrap().value.clone();
         assert_eq!(get("A").as_deref(), Some("1"));
         assert_eq!(get("B").as_deref(), Some("two words"));
@@ -214,10 +226,11 @@ mod tests {
     #[test]
     fn dotenv_errors_name_file_and_line() {
         let mut outer = |_: &str| None;
-        let e = parse_dotenv("x.env", "A=1\nB C=2\n", &mut outer).unwrap_err();
-        assert!(e.starts_with("x.env:2: "), "{e}");
-        let e = parse_dotenv("x.env", "A=\"open\n", &mut outer).unwrap_err();
-        assert!(e.contains("not closed"), "{e}");
+        let e = parse_dotenv("A=1\nB C=2\n", &mut outer).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("not a variable name"), "{e}");
+        let e = parse_dotenv("A=\"open\n", &mut outer).unwrap_err();
+        assert!(e.message.contains("not closed"), "{e}");
     }
 
     #[test]

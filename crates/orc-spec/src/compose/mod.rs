@@ -19,7 +19,7 @@ mod interp;
 mod merge;
 mod yaml;
 
-pub use env::{EnvSource, EnvValue, Environment};
+pub use env::{DotenvError, EnvSource, EnvValue, Environment};
 
 use crate::error::Diagnostic;
 use crate::{parse_stack, SpecError, StackSpec};
@@ -234,17 +234,13 @@ pub fn load_compose(
             file: name.clone(),
             source,
         })?;
-        env.add_file(&name, &text).map_err(|why| {
+        env.add_file(&name, &text).map_err(|e| {
             SpecError::Invalid(vec![Diagnostic {
                 file: name.clone(),
-                line: why
-                    .split(':')
-                    .nth(1)
-                    .and_then(|l| l.parse().ok())
-                    .unwrap_or(1),
+                line: e.line,
                 column: 1,
                 field: "(env file)".into(),
-                message: why.splitn(3, ':').nth(2).unwrap_or(&why).trim().to_string(),
+                message: e.message,
             }])
         })?;
     }
