@@ -259,3 +259,44 @@ fn compose_files_are_recognised() {
         "[services.web]\nimage = \"a\"\n"
     ));
 }
+
+#[test]
+fn odd_input_is_an_error_never_a_panic() {
+    let cases = [
+        "",
+        "[]",
+        "services: []",
+        "services:\n  web: 3\n",
+        "services:\n  web:\n    image: a\n    ports: [{}]\n",
+        "services:\n  web:\n    <<: 5\n",
+        "? [a]\n: b\n",
+        "services:\n  web:\n    image: a\n    volumes: [':::']\n",
+        "services:\n  web:\n    image: a\n    command: '\"'\n",
+        "services:\n  web:\n    image: !!int a\n",
+        "services:\n  web:\n    image: a\n    ports: ['99999999999999999999:80']\n",
+        "services:\n  web:\n    image: a\n    deploy: {replicas: 1e400}\n",
+        "---\na: 1\n---\nb: 2\n",
+        "services:\n\tweb:\n",
+        "services:\n  web:\n    image: a\n    environment: [[a]]\n",
+        "services:\n  web:\n    image: a\n    ulimits: {nofile: {soft: -5, hard: 99999999999999999999}}\n",
+        "services:\n  web:\n    image: a\n    ports: ['8000-1:80', '1-70000:1-70000']\n",
+        "services:\n  web:\n    image: a\n    devices: [{}, 3, '']\n",
+        "services:\n  web:\n    image: a\n    healthcheck: {test: []}\n",
+        "services:\n  web:\n    image: a\n    secrets: [{mode: 'zz'}]\n",
+        "services:\n  web:\n    image: a\n    tmpfs: ['/t:mode=9']\n",
+        "services:\n  web:\n    image: a\n    extra_hosts: ['nohost']\n",
+        "services:\n  web:\n    image: \"${A:-${B\"\n",
+        "services:\n  web:\n    image: a\n    networks: {x: 3}\n",
+        "services:\n  web:\n    image: a\n    depends_on: {db: 3}\n",
+        "volumes:\n  v: 3\nservices:\n  web:\n    image: a\n    volumes: ['v:/v']\n",
+        "secrets:\n  s: []\nservices:\n  web:\n    image: a\n",
+        "services:\n  web:\n    image: a\n    stop_grace_period: 1.5\n",
+    ];
+    for text in cases {
+        // Either outcome is fine; a panic fails the test.
+        let _ = load(text);
+    }
+    // And what is invalid says so.
+    assert!(load("services:\n  web: 3\n").is_err());
+    assert!(load("services:\n  web:\n    image: a\n    ports: ['8000-1:80']\n").is_err());
+}

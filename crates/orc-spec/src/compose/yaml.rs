@@ -130,10 +130,24 @@ fn tag_text(tag: Option<&saphyr_parser::Tag>) -> Option<String> {
     }
 }
 
+/// Most nodes aliases may copy in one document: anchors that nest aliases expand
+/// exponentially ("billion laughs"), which must fail, not exhaust memory.
+const MAX_ALIASED_NODES: usize = 1_000_000;
+
+/// The number of nodes in a tree.
+fn size(node: &YNode) -> usize {
+    1 + match &node.v {
+        Y::Seq(items) => items.iter().map(size).sum(),
+        Y::Map(entries) => entries.iter().map(|(k, v)| size(k) + size(v)).sum(),
+        _ => 0,
+    }
+}
+
 /// Parses the first document of `text` (an empty text is an empty mapping).
 pub(crate) fn parse(text: &str, file: usize) -> Result<YNode, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut anchors: BTreeMap<usize, YNode> = BTreeMap::new();
+    let mut aliased = 0usize;
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<YNode> = None;
     let mut documents = 0;
@@ -162,7 +176,18 @@ pub(crate) fn parse(text: &str, file: usize) -> Result<YNode, YamlError> {
                 None
             }
             Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some(node.clone()),
+                Some(node) => {
+                    aliased = aliased.saturating_add(size(node));
+                    if aliased > MAX_ALIASED_NODES {
+                        return Err(YamlError {
+                            pos,
+                            message: format!(
+                                "aliases expand the document past {MAX_ALIASED_NODES} values"
+                            ),
+                        });
+                    }
+                    Some(node.clone())
+                }
                 None => {
                     return Err(YamlError {
                         pos,
@@ -463,6 +488,19 @@ mod tests {
             "{}",
             e.message
         );
+    }
+
+    #[test]
+    fn exponential_aliases_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&text, 0).unwrap_err();
+        assert!(e.message.contains("aliases expand"), "{}", e.message);
+        // An alias to the anchor being defined is not known yet.
+        assert!(parse("a: &x [*x]\n", 0).is_err());
     }
 
     #[test]
