@@ -153,6 +153,23 @@ pub(crate) fn parse_service<'a>(
     spec.working_dir = checked_string(ck, f.get("working_dir"), check_absolute_path);
     spec.hostname = checked_string(ck, f.get("hostname"), check_hostname);
     (spec.network_mode, spec.networks, spec.ports) = parse_service_network(ck, &f, book);
+    if spec.network_mode == crate::NetworkMode::Host {
+        let net: Vec<&String> = spec
+            .container
+            .sysctls
+            .keys()
+            .filter(|k| k.starts_with("net."))
+            .collect();
+        if let (Some(first), Some(n)) = (net.first(), f.get("sysctls")) {
+            ck.invalid(
+                n,
+                format!(
+                    "sysctl {first:?} cannot be set with network_mode = \"host\": it would \
+                     change the node's own network settings"
+                ),
+            );
+        }
+    }
     if let Some(n) = f.get("mounts") {
         spec.mounts = parse_mounts(ck, n);
     }

@@ -179,3 +179,12 @@ fn a_secret_needs_exactly_one_source() {
         "{e:?}"
     );
 }
+
+#[test]
+fn net_sysctls_need_the_containers_own_network() {
+    let e = errors(
+        "[services.a]\nimage = \"a\"\nnetwork_mode = \"host\"\nsysctls = { \"net.ipv4.ip_forward\" = \"1\" }\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("/srv/s.toml:4:11: services.a.sysctls: sysctl \"net.ipv4.ip_forward\" cannot be set with network_mode"), "{e:?}");
+}
