@@ -29,7 +29,7 @@ pub struct DaemonConfig {
     /// Registries this node may reach over plain HTTP (besides loopback ones).
     pub insecure_registries: Vec<String>,
     /// Automatic removal of images no task on this node uses.
-    pub image_gc: crate::agent::ImageGcConfig,
+    pub image_gc: ImageGcConfig,
     /// The node's resolv.conf: where container DNS forwards names orc doesn't know.
     pub resolv_conf: PathBuf,
     /// The address this node announces at start when it differs from its record
@@ -58,7 +58,7 @@ impl DaemonConfig {
             store_cache_bytes: 4 << 20,
             heartbeat: Duration::from_millis(500),
             insecure_registries: Vec::new(),
-            image_gc: crate::agent::ImageGcConfig::default(),
+            image_gc: ImageGcConfig::default(),
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
             advertise: None,
             failpoint: None,
@@ -71,5 +71,26 @@ impl DaemonConfig {
 
     pub fn logs_dir(&self) -> PathBuf {
         self.data_dir.join("logs")
+    }
+}
+
+/// The node's automatic image GC settings (daemon flags; the agent runs the sweeps).
+#[derive(Debug, Clone)]
+pub struct ImageGcConfig {
+    /// How often to sweep; zero turns automatic GC off.
+    pub interval: Duration,
+    /// How long an image must have been unused before it is removed.
+    pub grace: Duration,
+    /// References never removed (normalized when compared).
+    pub keep: Vec<String>,
+}
+
+impl Default for ImageGcConfig {
+    fn default() -> Self {
+        ImageGcConfig {
+            interval: Duration::from_secs(600),
+            grace: Duration::from_secs(3600),
+            keep: Vec::new(),
+        }
     }
 }
