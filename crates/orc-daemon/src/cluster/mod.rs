@@ -13,7 +13,7 @@ use crate::net::remote::Remote;
 use crate::{DaemonConfig, DaemonError};
 use openraft::BasicNode;
 use orc_model::{ClusterState, Command, CommandResult, NodeId};
-use orc_rpc::wire::ForwardRequest;
+use orc_rpc::wire::{ForwardReply, ForwardRequest};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,17 @@ pub type Raft = orc_store::Raft;
 
 /// How long a leader waits for a write to commit before saying there is no quorum.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A follower that heard nothing from its leader for this long doesn't send it writes
+/// (two heartbeats' worth plus slack; an election starts at 0.8 s).
+const LEADER_SILENCE: Duration = Duration::from_millis(600);
+
+/// Why a forwarded write did not come back done.
+enum Forward {
+    /// It never reached a leader: safe to send to the next one.
+    NotSent(String),
+    /// Refused, failed, or its outcome is unknown: not to be sent again.
+    Failed(DaemonError),
+}
 
 /// A running Raft member and the live view of the state it applies.
 #[derive(Clone)]
@@ -38,9 +49,12 @@ pub struct Cluster {
 
 fn raft_config() -> Result<Arc<openraft::Config>, DaemonError> {
     let cfg = openraft::Config {
-        heartbeat_interval: 250,
-        election_timeout_min: 1000,
-        election_timeout_max: 2000,
+        // A follower calls an election 0.8–1.6 s after the leader's last heartbeat, so
+        // a lost leader is replaced within about 2 s (docs/performance.md); four
+        // heartbeats must go missing first, which a busy board doesn't do by accident.
+        heartbeat_interval: 200,
+        election_timeout_min: 800,
+        election_timeout_max: 1600,
         ..orc_store::default_raft_config("orc")
     };
     Ok(Arc::new(
@@ -121,19 +135,101 @@ impl Cluster {
     /// Commits a command and returns what applying it answered. Apply errors come back
     /// as `DaemonError::Apply`.
     pub async fn propose(&self, cmd: Command) -> Result<CommandResult, DaemonError> {
-        if !self.is_leader() {
-            // Not the leader when the write starts: the leader does it.
-            let Some((id, addr)) = self.leader_addr() else {
-                return Err(DaemonError::NoLeader);
-            };
-            let (r, index) = self
-                .remote
-                .forward_indexed(ForwardRequest::Command(cmd), Some((addr, Some(id))))
-                .await?;
-            // Readers on this node (convergence, listings) must see the write.
-            self.wait_applied(index, Duration::from_secs(5)).await;
-            return Ok(r);
+        let deadline = tokio::time::Instant::now() + PROPOSE_TIMEOUT;
+        let mut metrics = self.raft.metrics();
+        // A leader that could not even be connected to: never sent the write.
+        let mut unreachable: Option<NodeId> = None;
+        loop {
+            if self.is_leader() {
+                return self.propose_as_leader(cmd).await;
+            }
+            // Not the leader: the leader does it, but only a leader this node still
+            // hears. One that went silent (killed, cut off) is not sent the write;
+            // the write waits for its successor instead, within the same deadline.
+            if let Some((id, addr)) = self.leader_addr().filter(|l| Some(l.0) != unreachable) {
+                if self.hears_leader().await {
+                    match self.forward_to(cmd.clone(), id, addr).await {
+                        Err(Forward::NotSent(e)) => {
+                            tracing::info!(
+                                "leader {id:016x} unreachable ({e}): waiting for the next one"
+                            );
+                            unreachable = Some(id);
+                        }
+                        Err(Forward::Failed(e)) => return Err(e),
+                        Ok(r) => return Ok(r),
+                    }
+                }
+            }
+            let tick = tokio::time::Instant::now() + Duration::from_millis(50);
+            if tokio::time::timeout_at(tick.min(deadline), metrics.changed())
+                .await
+                .is_err()
+                && tokio::time::Instant::now() >= deadline
+            {
+                return Err(DaemonError::Raft(format!(
+                    "no quorum: no leader answered within {} s (are a majority of managers reachable?); the write was not sent",
+                    PROPOSE_TIMEOUT.as_secs()
+                )));
+            }
         }
+    }
+
+    /// Whether this follower heard from its leader within two heartbeats' worth of
+    /// the quorum guard's lease (openraft touches the vote on every AppendEntries).
+    async fn hears_leader(&self) -> bool {
+        let heard = self
+            .raft
+            .with_raft_state(|st| st.vote_last_modified().map(|t| t.elapsed()));
+        matches!(
+            tokio::time::timeout(Duration::from_millis(500), heard).await,
+            Ok(Ok(Some(age))) if age < LEADER_SILENCE
+        )
+    }
+
+    /// A follower's write, sent to the leader it hears. If the leader is lost while
+    /// the write is on its way, whether it was applied can't be known here: the error
+    /// says so, and the write is not sent again (it might then apply twice).
+    async fn forward_to(
+        &self,
+        cmd: Command,
+        id: NodeId,
+        addr: String,
+    ) -> Result<CommandResult, Forward> {
+        match self
+            .remote
+            .ask(
+                &addr,
+                Some(id),
+                &ForwardRequest::Command(cmd),
+                PROPOSE_TIMEOUT,
+            )
+            .await
+        {
+            Ok(ForwardReply::Done(r, index)) => {
+                if let Some(e) = r.error() {
+                    return Err(Forward::Failed(DaemonError::Apply(e.clone())));
+                }
+                // Readers on this node (convergence, listings) must see the write.
+                self.wait_applied(index, Duration::from_secs(5)).await;
+                Ok(r)
+            }
+            // Not the leader any more, or not yet: nothing was appended there.
+            Ok(ForwardReply::NotLeader { .. }) => Err(Forward::NotSent("not the leader".into())),
+            Ok(ForwardReply::Refused { reason }) => {
+                Err(Forward::Failed(DaemonError::Invalid(reason)))
+            }
+            Ok(other) => Err(Forward::Failed(DaemonError::Raft(format!(
+                "{addr}: unexpected answer {other:?}"
+            )))),
+            // No connection could be made: the write never left this node.
+            Err(DaemonError::Raft(e)) if e.contains("connect error") => Err(Forward::NotSent(e)),
+            Err(e) => Err(Forward::Failed(DaemonError::Raft(format!(
+                "the leader ({addr}) was lost while the write was on its way ({e}): it may or may not have been applied; check before retrying"
+            )))),
+        }
+    }
+
+    async fn propose_as_leader(&self, cmd: Command) -> Result<CommandResult, DaemonError> {
         // Leading: append here. If leadership is lost meanwhile (a partition), the
         // outcome is unknown and the write is NOT re-sent to the new leader: a client
         // that gave up must never see its stale write land after newer ones.
