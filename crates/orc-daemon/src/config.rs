@@ -35,6 +35,10 @@ pub struct DaemonConfig {
     /// The address this node announces at start when it differs from its record
     /// (`orc daemon --advertise`, e.g. after a new DHCP lease).
     pub advertise: Option<String>,
+    /// Scheduled backups into `DATA_DIR/backups` on every manager (zero: off), and
+    /// how many to keep.
+    pub backup_interval: Duration,
+    pub backup_keep: usize,
     /// Tests only: a named point where the daemon exits as if it crashed
     /// (`join-before-promote`: a joining manager, after starting Raft, before it
     /// asks to become a voter).
@@ -58,6 +62,8 @@ impl DaemonConfig {
             store_cache_bytes: 4 << 20,
             heartbeat: Duration::from_millis(500),
             insecure_registries: Vec::new(),
+            backup_interval: Duration::from_secs(12 * 3600),
+            backup_keep: 5,
             image_gc: ImageGcConfig::default(),
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
             advertise: None,

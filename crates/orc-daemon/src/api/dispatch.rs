@@ -31,6 +31,22 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             advertise,
         } => json(ops.cluster_join(token, address, advertise).await?),
         R::ClusterLeave { force } => roles::leave(ops, force, p).await,
+        R::ClusterBackup { path, passphrase } => {
+            json(ops.cluster_backup(&path, passphrase.map(|s| s.0)).await?)
+        }
+        R::BackupLs => json(ops.backup_ls()?),
+        R::BackupVerify { path, passphrase } => {
+            json(ops.backup_verify(&path, passphrase.map(|s| s.0))?)
+        }
+        R::ClusterRestore {
+            path,
+            advertise,
+            passphrase,
+        } => json(
+            ops.cluster_restore(&path, advertise, passphrase.map(|s| s.0))
+                .await?,
+        ),
+        R::ClusterResume => ops.cluster_resume().await,
         R::JoinToken { role, rotate } => nodes::join_token(ops, &role, rotate).await,
         R::NodeLs => json(ops.node_ls()?),
         R::NodeUpdate {

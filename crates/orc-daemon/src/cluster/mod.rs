@@ -4,6 +4,7 @@
 //! the path of its own writes ([`writer`]: Raft on a manager, forwarded on a worker).
 
 pub mod identity;
+pub mod passphrase;
 pub mod registry_auth;
 pub mod security;
 pub mod writer;

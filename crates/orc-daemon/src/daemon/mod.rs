@@ -81,6 +81,26 @@ impl Lifecycle for Roles {
         Box::pin(async move { self.daemon()?.join_cluster(token, address, advertise).await })
     }
 
+    fn restore_cluster(
+        &self,
+        advertise: Option<String>,
+        from: Box<ClusterState>,
+        ca: Option<orc_pki::ClusterCa>,
+    ) -> BoxFuture<'_, Result<Identity, DaemonError>> {
+        Box::pin(async move {
+            let network = match &from.network {
+                Some(n) => orc_model::ClusterNetwork::new(n.subnet, n.driver)
+                    .map_err(DaemonError::Invalid)?,
+                None => crate::ops::subnet::cluster_network(None, None)?,
+            };
+            let keep_sealed = ca.is_some();
+            let restore = Command::Restore { from, keep_sealed };
+            self.daemon()?
+                .make_cluster(advertise, network, ca, Some(restore))
+                .await
+        })
+    }
+
     fn forget_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>> {
         Box::pin(async move { self.daemon()?.forget_cluster().await })
     }
@@ -268,6 +288,12 @@ impl Daemon {
                 stop.clone(),
             ));
         }
+        tokio::spawn(crate::ops::backup::scheduled(
+            self.ops.clone(),
+            self.cfg.backup_interval,
+            self.cfg.backup_keep,
+            stop.clone(),
+        ));
         let vip = tokio::spawn(crate::vip::run(
             cluster.clone(),
             self.vip_status.clone(),
@@ -438,14 +464,29 @@ impl Daemon {
         advertise: Option<String>,
         network: orc_model::ClusterNetwork,
     ) -> Result<Identity, DaemonError> {
+        self.make_cluster(advertise, network, None, None).await
+    }
+
+    /// A one-voter cluster with this node as manager, under `ca` (a new one if none),
+    /// and `then` committed after its first entry (a restore).
+    pub(crate) async fn make_cluster(
+        self: Arc<Self>,
+        advertise: Option<String>,
+        network: orc_model::ClusterNetwork,
+        ca: Option<orc_pki::ClusterCa>,
+        then: Option<Command>,
+    ) -> Result<Identity, DaemonError> {
         let _guard = self.lifecycle.lock().await;
         self.ensure_not_member()?;
         let advertise = self.advertise(advertise);
         let node_id = random_u64();
         let cluster_id = random_id();
         let pki = security::pki_dir(&self.cfg);
-        let ca = orc_pki::ClusterCa::generate(&format!("orc-{cluster_id}"))
-            .map_err(security::pki_err)?;
+        let ca = match ca {
+            Some(ca) => ca,
+            None => orc_pki::ClusterCa::generate(&format!("orc-{cluster_id}"))
+                .map_err(security::pki_err)?,
+        };
         orc_pki::save_ca(&pki, &ca).map_err(security::pki_err)?;
         let ips: Vec<std::net::IpAddr> = advertise
             .parse::<std::net::SocketAddr>()
@@ -482,6 +523,9 @@ impl Daemon {
                 Command::SetClusterNetwork(network),
             ]))
             .await?;
+        if let Some(cmd) = then {
+            cluster.propose(cmd).await?;
+        }
         identity::save(&self.cfg.data_dir, &id)?;
         self.clone().activate_manager(cluster, files);
         Ok(id)

@@ -46,6 +46,12 @@ async fn pass(
 ) -> Result<(), crate::DaemonError> {
     let state = cluster.snapshot();
     let now = now_ms();
+    if state.held {
+        // A restored cluster: no task starts until `orc cluster resume`, but volume
+        // attachments of the old (removed) nodes are fenced meanwhile.
+        let plan = orc_scheduler::volume_claims(&state, &[], now);
+        return crate::leader::fencing::fence(cluster, volumes, plan.fence).await;
+    }
     let mut ids = random_id;
     let cmds = orc_scheduler::reconcile(&state, now, &mut ids, cfg);
     if !cmds.is_empty() {

@@ -14,6 +14,7 @@
 //! [`vip`]; [`converge`] waits for the cluster to reach what was asked, with progress;
 //! [`logs`] reads task logs across nodes.
 
+pub mod backup;
 pub mod cluster;
 pub mod converge;
 pub mod images;
@@ -97,6 +98,14 @@ pub trait Lifecycle: Send + Sync {
         token: String,
         address: String,
         advertise: Option<String>,
+    ) -> BoxFuture<'_, Result<Identity, DaemonError>>;
+    /// `orc cluster restore`: like `init_cluster` (with the backup's CA if given, else
+    /// a new one), then [`orc_model::Command::Restore`] of `from`.
+    fn restore_cluster(
+        &self,
+        advertise: Option<String>,
+        from: Box<ClusterState>,
+        ca: Option<orc_pki::ClusterCa>,
     ) -> BoxFuture<'_, Result<Identity, DaemonError>>;
     /// The local part of `orc cluster leave`: stop every component, remove this
     /// node's containers, forget the cluster. Called with [`Ops::lifecycle`] held.

@@ -1,5 +1,6 @@
 //! Each command: build a request, call the daemon, print the answer. Thin on purpose.
 
+mod backup;
 mod daemon;
 mod listing;
 mod registry;
@@ -196,6 +197,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             println!("{node} demoted to worker");
+            Ok(())
+        }
+        Command::Cluster(ClusterCmd::Backup(b)) => backup::run(&cli, b).await,
+        Command::Cluster(ClusterCmd::Restore {
+            file,
+            advertise,
+            passphrase_stdin,
+        }) => backup::restore(&cli, file, advertise.clone(), *passphrase_stdin).await,
+        Command::Cluster(ClusterCmd::Resume) => {
+            let v = call(&cli, Request::ClusterResume).await?;
+            if v["resumed"] == true {
+                println!("resumed: the restored services start now");
+            } else {
+                println!("nothing was held");
+            }
             Ok(())
         }
         Command::Cluster(ClusterCmd::Leave { force }) => {
