@@ -77,19 +77,24 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
                     .args(["service", "scale", &format!("s_load={n}"), "--detach"])
                     .output()?;
                 ensure!(out.status.success(), "scale {n}: {}", fail_text(&out));
-                acks.lock().map_err(|_| anyhow::anyhow!("lock"))?.push((n, start, Instant::now()));
+                acks.lock()
+                    .map_err(|_| anyhow::anyhow!("lock"))?
+                    .push((n, start, Instant::now()));
             }
             Ok(())
         })
     };
     let acked = || acks.lock().map(|a| a.len()).unwrap_or(0);
-    poll_until(CONVERGE, "5 writes before the backup", || (acked() >= 5).then_some(()))?;
+    poll_until(CONVERGE, "5 writes before the backup", || {
+        (acked() >= 5).then_some(())
+    })?;
     let file = c.node(0).dir().join("cluster.orcbak");
     let file_s = file.to_string_lossy().to_string();
     let started = Instant::now();
-    let out = c
-        .node(0)
-        .orc_input(&["cluster", "backup", &file_s, "--with-ca", "--json"], PASSPHRASE)?;
+    let out = c.node(0).orc_input(
+        &["cluster", "backup", &file_s, "--with-ca", "--json"],
+        PASSPHRASE,
+    )?;
     let ended = Instant::now();
     ensure!(out.status.success(), "backup: {}", fail_text(&out));
     let n_before = acked();
@@ -97,12 +102,24 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
         (acked() >= n_before + 5).then_some(())
     })?;
     stop.store(true, Ordering::Relaxed);
-    writer.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("writer panicked"))??;
     let acks = acks.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
     // Every write acknowledged before the backup started is in it; none begun after
     // it ended is.
-    let lo = acks.iter().filter(|a| a.2 < started).map(|a| a.0).max().unwrap_or(1);
-    let hi = acks.iter().filter(|a| a.1 > ended).map(|a| a.0).min().context("a write after")?;
+    let lo = acks
+        .iter()
+        .filter(|a| a.2 < started)
+        .map(|a| a.0)
+        .max()
+        .unwrap_or(1);
+    let hi = acks
+        .iter()
+        .filter(|a| a.1 > ended)
+        .map(|a| a.0)
+        .min()
+        .context("a write after")?;
 
     // verify: good file, right and wrong passphrase, damaged copies, a newer format.
     c.node(0).ok(&["cluster", "backup", "verify", &file_s])?;
@@ -110,7 +127,11 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
         &["cluster", "backup", "verify", &file_s, "--passphrase-stdin"],
         PASSPHRASE,
     )?;
-    ensure!(out.status.success(), "verify with passphrase: {}", fail_text(&out));
+    ensure!(
+        out.status.success(),
+        "verify with passphrase: {}",
+        fail_text(&out)
+    );
     let out = c.node(0).orc_input(
         &["cluster", "backup", "verify", &file_s, "--passphrase-stdin"],
         "not the passphrase\n",
@@ -134,9 +155,15 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
     let mid = flipped.len() / 2;
     flipped[mid] ^= 1;
     let e = bad("flipped.orcbak", flipped)?;
-    ensure!(e.contains("checksum") || e.contains("damaged"), "flipped: {e}");
+    ensure!(
+        e.contains("checksum") || e.contains("damaged"),
+        "flipped: {e}"
+    );
     let e = bad("truncated.orcbak", bytes[..bytes.len() - 10].to_vec())?;
-    ensure!(e.contains("damaged") || e.contains("truncated"), "truncated: {e}");
+    ensure!(
+        e.contains("damaged") || e.contains("truncated"),
+        "truncated: {e}"
+    );
     let mut newer = bytes.clone();
     newer[9] += 1;
     let e = bad("newer.orcbak", newer)?;
@@ -147,7 +174,10 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
         &["cluster", "restore", &file_s, "--passphrase-stdin"],
         "not the passphrase\n",
     )?;
-    ensure!(!out.status.success(), "restore with a wrong passphrase succeeded");
+    ensure!(
+        !out.status.success(),
+        "restore with a wrong passphrase succeeded"
+    );
     ensure!(
         c.node(1).json(&["cluster", "info"])?["cluster_id"].is_null(),
         "a refused restore left a cluster behind"
@@ -156,12 +186,22 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
     // Restore on the fresh node (its own address), CA opened.
     let addr = c.node(1).listen().to_string();
     let out = c.node(1).orc_input(
-        &["cluster", "restore", &file_s, "--advertise", &addr, "--passphrase-stdin"],
+        &[
+            "cluster",
+            "restore",
+            &file_s,
+            "--advertise",
+            &addr,
+            "--passphrase-stdin",
+        ],
         PASSPHRASE,
     )?;
     ensure!(out.status.success(), "restore: {}", fail_text(&out));
     let info = c.node(1).json(&["cluster", "info"])?;
-    ensure!(info["cluster_id"] != old_id, "the restored cluster kept the old id");
+    ensure!(
+        info["cluster_id"] != old_id,
+        "the restored cluster kept the old id"
+    );
     let load = c.service_row(1, "s_load").context("s_load restored")?;
     let desired = load["desired"].as_u64().context("desired")?;
     ensure!(
@@ -170,7 +210,10 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
     );
     // Held: nothing starts (the web task would run on this node at once otherwise).
     let web = c.service_row(1, "s_web").context("s_web restored")?;
-    ensure!(web["desired"] == 1 && web["running"] == 0, "held service: {web}");
+    ensure!(
+        web["desired"] == 1 && web["running"] == 0,
+        "held service: {web}"
+    );
     let tasks = c.node(1).json(&["service", "ps", "s_web"])?;
     ensure!(
         tasks.as_array().is_some_and(|t| t.is_empty()),
@@ -197,13 +240,15 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
 
 #[test]
 fn scheduled_backups_keep_the_newest_five_and_the_oldest_restores() -> Result<()> {
-    let mut opts = NodeOptions::default();
-    opts.extra_args = vec![
-        "--backup-interval".into(),
-        "300ms".into(),
-        "--backup-keep".into(),
-        "5".into(),
-    ];
+    let opts = NodeOptions {
+        extra_args: vec![
+            "--backup-interval".into(),
+            "300ms".into(),
+            "--backup-keep".into(),
+            "5".into(),
+        ],
+        ..NodeOptions::default()
+    };
     let n = OrcNode::start_with(opts)?;
     let advertise = n.listen().to_string();
     n.ok(&["cluster", "init", "--advertise", &advertise])?;
@@ -260,3 +305,78 @@ fn names(dir: &std::path::Path) -> Vec<String> {
     v
 }
 
+#[test]
+fn a_lone_surviving_manager_forces_a_new_cluster_and_keeps_every_acknowledged_write() -> Result<()>
+{
+    // m1..m3 managers; m4 and m5 new boards that join afterwards.
+    let mut c = TestCluster::form(&["m1", "m2", "m3", "m4", "m5"], 3, 0, None, true)?;
+    let stack = |name: &str| {
+        format!(
+            r#"
+[services.{name}]
+image = "demo/busybox:1"
+command = ["sleep", "3600"]
+replicas = 1
+stop = {{ signal = "SIGKILL", grace_period = "1s" }}
+"#
+        )
+    };
+    c.deploy(0, "a", &stack("one"))?;
+    c.node(0).ok(&["service", "scale", "a_one=2"])?;
+    // While 3 of 3 (and then 2 of 3) are up, it is refused.
+    let out = c
+        .node(2)
+        .orc(&["cluster", "recover", "--force-new-cluster"])?;
+    ensure!(
+        !out.status.success() && fail_text(&out).contains("quorum"),
+        "recover with a quorum up: {}",
+        fail_text(&out)
+    );
+    c.node_mut(0).kill_daemon()?;
+    c.lan.partition(c.host(0))?;
+    let out = c
+        .node(2)
+        .orc(&["cluster", "recover", "--force-new-cluster"])?;
+    ensure!(
+        !out.status.success() && fail_text(&out).contains("quorum"),
+        "recover with 2 of 3 up: {}",
+        fail_text(&out)
+    );
+    // The last acknowledged write before the loss: on m2 (through whoever leads).
+    c.node(1).ok(&["service", "scale", "a_one=3", "--detach"])?;
+    c.node_mut(1).kill_daemon()?;
+    c.lan.partition(c.host(1))?;
+    let out = c
+        .node(2)
+        .orc(&["cluster", "recover", "--force-new-cluster"])?;
+    ensure!(out.status.success(), "recover: {}", fail_text(&out));
+    let text = fail_text(&out);
+    ensure!(
+        text.contains("m1") && text.contains("m2"),
+        "the lost managers were not named: {text}"
+    );
+    // Every acknowledged write is there, and the cluster takes new ones.
+    c.wait_service(2, "a_one", 3)?;
+    c.deploy(2, "b", &stack("two"))?;
+    let info = c.node(2).json(&["cluster", "info"])?;
+    ensure!(
+        info["voters"].as_array().map(|v| v.len()) == Some(1),
+        "voters after recovery: {info}"
+    );
+    // Two new managers join.
+    let token = c
+        .node(2)
+        .ok(&["cluster", "join-token", "manager", "-q"])?
+        .trim()
+        .to_string();
+    for i in [3, 4] {
+        c.try_join(i, &token, 2)?.map_err(anyhow::Error::msg)?;
+    }
+    poll_until(CONVERGE, "3 voters", || {
+        let info = c.node(2).json(&["cluster", "info"]).ok()?;
+        (info["voters"].as_array()?.len() == 3).then_some(())
+    })?;
+    c.wait_ready(2, 3)?;
+    c.node(3).ok(&["service", "scale", "b_two=2"])?;
+    Ok(())
+}

@@ -149,6 +149,10 @@ pub enum Request {
     },
     /// Lets a restored cluster's services start.
     ClusterResume,
+    /// Makes this manager the single voter when the majority is gone for good.
+    ClusterRecover {
+        force_new_cluster: bool,
+    },
     /// Pulls an image from its registry into this node's containerd.
     ImagePull {
         reference: String,

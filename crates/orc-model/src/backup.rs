@@ -61,7 +61,9 @@ pub struct Backup {
 pub enum BackupError {
     #[error("not an orc backup (no ORCBACKUP header)")]
     NotABackup,
-    #[error("backup format {0} is newer than this orc reads (format {BACKUP_FORMAT}): use a newer orc")]
+    #[error(
+        "backup format {0} is newer than this orc reads (format {BACKUP_FORMAT}): use a newer orc"
+    )]
     TooNew(u8),
     #[error("the backup is damaged or truncated: {0}")]
     Damaged(String),
@@ -71,7 +73,11 @@ pub enum BackupError {
     State(#[from] CodecError),
 }
 
-fn digest(header: &BackupHeader, state: &[u8], ca: &Option<SealedCa>) -> Result<[u8; 32], BackupError> {
+fn digest(
+    header: &BackupHeader,
+    state: &[u8],
+    ca: &Option<SealedCa>,
+) -> Result<[u8; 32], BackupError> {
     let cfg = bincode::config::standard();
     let mut h = Sha256::new();
     for part in [
@@ -194,7 +200,8 @@ mod tests {
 
     fn state() -> ClusterState {
         let mut s = ClusterState::default();
-        s.nodes.insert(7, test_node(7, crate::NodeRole::Manager, "10.0.0.7:4747"));
+        s.nodes
+            .insert(7, test_node(7, crate::NodeRole::Manager, "10.0.0.7:4747"));
         s.revoked_nodes.insert(3);
         s.registry_auth.insert("r.lan".into(), vec![1, 2, 3]);
         s
@@ -215,8 +222,14 @@ mod tests {
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x40;
-            assert!(decode_backup(&bad).is_err(), "byte {i} flipped was accepted");
-            assert!(decode_backup(&bytes[..i]).is_err(), "truncated at {i} was accepted");
+            assert!(
+                decode_backup(&bad).is_err(),
+                "byte {i} flipped was accepted"
+            );
+            assert!(
+                decode_backup(&bytes[..i]).is_err(),
+                "truncated at {i} was accepted"
+            );
         }
     }
 
@@ -231,12 +244,16 @@ mod tests {
     #[test]
     fn restoring_revokes_the_old_nodes_and_holds_the_services() {
         let mut new = ClusterState::default();
-        new.nodes.insert(9, test_node(9, crate::NodeRole::Manager, "10.0.0.9:4747"));
+        new.nodes
+            .insert(9, test_node(9, crate::NodeRole::Manager, "10.0.0.9:4747"));
         new.restore_from(&state(), false);
         assert!(new.held);
         assert!(new.revoked_nodes.contains(&7) && new.revoked_nodes.contains(&3));
         assert!(!new.revoked_nodes.contains(&9));
-        assert!(new.registry_auth.is_empty(), "sealed values kept without the CA");
+        assert!(
+            new.registry_auth.is_empty(),
+            "sealed values kept without the CA"
+        );
         let mut with_ca = ClusterState::default();
         with_ca.restore_from(&state(), true);
         assert_eq!(with_ca.registry_auth.len(), 1);

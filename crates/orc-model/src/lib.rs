@@ -5,8 +5,8 @@
 //! I/O: ids and timestamps come inside the command, chosen by the proposer.
 
 mod apply;
-mod backup;
 mod apply_network;
+mod backup;
 mod codec;
 mod command;
 mod directory;
@@ -18,7 +18,9 @@ mod task;
 mod volume;
 
 pub use apply::ApplyError;
-pub use backup::{decode_backup, encode_backup, Backup, BackupError, BackupHeader, SealedCa, BACKUP_FORMAT};
+pub use backup::{
+    decode_backup, encode_backup, Backup, BackupError, BackupHeader, SealedCa, BACKUP_FORMAT,
+};
 pub use codec::{decode_state, encode_state, CodecError, FORMAT_VERSION};
 pub use command::{Command, CommandResult, DeployOutcome, NewService};
 pub use directory::{Directory, DirectoryEntry};

@@ -246,6 +246,14 @@ pub enum ClusterCmd {
     },
     /// Let a restored cluster's services start (once the old boards are gone).
     Resume,
+    /// On a surviving manager when a majority of managers is gone for good: become
+    /// the cluster's only Raft voter with the state it has (refused while a quorum is
+    /// reachable); the lost managers are removed, new ones can join.
+    Recover {
+        /// Required: this discards the lost managers.
+        #[arg(long)]
+        force_new_cluster: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -47,6 +47,9 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
                 .await?,
         ),
         R::ClusterResume => ops.cluster_resume().await,
+        R::ClusterRecover { force_new_cluster } => {
+            json(ops.cluster_recover(force_new_cluster, p).await?)
+        }
         R::JoinToken { role, rotate } => nodes::join_token(ops, &role, rotate).await,
         R::NodeLs => json(ops.node_ls()?),
         R::NodeUpdate {

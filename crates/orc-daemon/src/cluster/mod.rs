@@ -175,6 +175,21 @@ impl Cluster {
         }
     }
 
+    /// Whether this manager is in a working majority right now: a leader a quorum
+    /// answers (one heartbeat round), or a follower that hears its leader.
+    pub async fn in_majority(&self) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader == Some(self.node_id) {
+            // A round of heartbeats a quorum must answer.
+            return matches!(
+                tokio::time::timeout(Duration::from_millis(1500), self.raft.ensure_linearizable())
+                    .await,
+                Ok(Ok(_))
+            );
+        }
+        m.current_leader.is_some() && self.hears_leader().await
+    }
+
     /// Whether this follower heard from its leader within two heartbeats' worth of
     /// the quorum guard's lease (openraft touches the vote on every AppendEntries).
     async fn hears_leader(&self) -> bool {

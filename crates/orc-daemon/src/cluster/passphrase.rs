@@ -45,7 +45,8 @@ pub fn seal(cert_pem: &str, key_pem: &str, passphrase: &str) -> Result<SealedCa,
     let mut salt = vec![0u8; 16];
     let mut nonce = [0u8; NONCE_LEN];
     rng.fill(&mut salt).map_err(|_| PassphraseError::NoRandom)?;
-    rng.fill(&mut nonce).map_err(|_| PassphraseError::NoRandom)?;
+    rng.fill(&mut nonce)
+        .map_err(|_| PassphraseError::NoRandom)?;
     let k = key(passphrase, &salt, ITERATIONS)?;
     let mut data = key_pem.as_bytes().to_vec();
     k.seal_in_place_append_tag(
@@ -84,7 +85,13 @@ mod tests {
         let s = seal("CERT", "-----KEY-----", "correct horse").unwrap();
         assert!(!s.sealed_key.windows(5).any(|w| w == b"KEY--"));
         assert_eq!(open(&s, "correct horse").unwrap(), "-----KEY-----");
-        assert!(matches!(open(&s, "correct horsE"), Err(PassphraseError::Wrong)));
-        assert!(matches!(seal("C", "K", "short"), Err(PassphraseError::TooShort)));
+        assert!(matches!(
+            open(&s, "correct horsE"),
+            Err(PassphraseError::Wrong)
+        ));
+        assert!(matches!(
+            seal("C", "K", "short"),
+            Err(PassphraseError::TooShort)
+        ));
     }
 }

@@ -101,6 +101,10 @@ impl Lifecycle for Roles {
         })
     }
 
+    fn recover_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>> {
+        Box::pin(async move { self.daemon()?.recover_cluster().await })
+    }
+
     fn forget_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>> {
         Box::pin(async move { self.daemon()?.forget_cluster().await })
     }
@@ -529,6 +533,56 @@ impl Daemon {
         identity::save(&self.cfg.data_dir, &id)?;
         self.clone().activate_manager(cluster, files);
         Ok(id)
+    }
+
+    /// `orc cluster recover --force-new-cluster`, once the caller found no majority:
+    /// stops this manager's components and Raft, makes its store a one-voter
+    /// cluster (orc-store), and starts it all again.
+    pub(crate) async fn recover_cluster(self: Arc<Self>) -> Result<(), DaemonError> {
+        let _guard = self.lifecycle.lock().await;
+        let cluster = self.cluster()?;
+        let me = cluster.node_id;
+        let addr = cluster
+            .snapshot()
+            .nodes
+            .get(&me)
+            .map(|n| n.address.clone())
+            .or_else(|| {
+                let m = cluster.raft.metrics().borrow().clone();
+                m.membership_config
+                    .membership()
+                    .get_node(&me)
+                    .map(|n| n.addr.clone())
+            })
+            .ok_or_else(|| DaemonError::Invalid("this manager's own address is unknown".into()))?;
+        drop(cluster);
+        self.deactivate().await;
+        let store_cfg = orc_store::StoreConfig {
+            cache_capacity: self.cfg.store_cache_bytes,
+            ..Default::default()
+        };
+        let dir = self.cfg.raft_dir();
+        // The store's last handle may linger a moment after Raft stopped.
+        let mut tries = 0;
+        let r = loop {
+            match orc_store::force_single_voter(&dir, &store_cfg, me, &addr) {
+                Err(e) if tries < 50 => {
+                    tracing::debug!("reopening the Raft store: {e}");
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => break other,
+            }
+        }?;
+        tracing::warn!(
+            index = r.index,
+            term = r.term,
+            "forced a new cluster: this manager is the single voter"
+        );
+        let files = security::load_node(&self.cfg)?;
+        let cluster = Cluster::start(&self.cfg, me, NetDialer::new(files.clone())).await?;
+        self.clone().activate_manager(cluster, files);
+        Ok(())
     }
 
     /// `orc cluster join --token T ADDR`.

@@ -171,7 +171,7 @@ impl Ops {
                 Err(e) => tracing::warn!("{e}"),
             }
         }
-        out.sort_by(|a, b| b.raft_index.cmp(&a.raft_index));
+        out.sort_by_key(|b| std::cmp::Reverse(b.raft_index));
         Ok(out)
     }
 

@@ -10,6 +10,13 @@ use orc_rpc::wire::{JoinReply, JoinRequest};
 use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 
+/// What `orc cluster recover --force-new-cluster` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovered {
+    pub node_id: String,
+    pub removed_managers: Vec<String>,
+}
+
 /// What `orc cluster init` / `join` made of this node.
 #[derive(Debug, Clone, Serialize)]
 pub struct Joined {
@@ -61,6 +68,71 @@ impl Ops {
             cluster_id: id.cluster_id,
             node_id: views::node_id_str(id.node_id),
             role: id.role.as_str(),
+        })
+    }
+
+    /// `orc cluster recover --force-new-cluster`: on a surviving manager when the
+    /// majority is gone for good. Refused while a quorum is reachable (watched for a
+    /// few seconds, an election may be under way). Keeps every entry this node holds;
+    /// the lost managers leave the membership and the node table (their certificates
+    /// are refused from then on); new managers may join.
+    pub async fn cluster_recover(
+        &self,
+        force_new_cluster: bool,
+        progress: &super::Progress,
+    ) -> Result<Recovered, DaemonError> {
+        if !force_new_cluster {
+            return Err(DaemonError::Invalid(
+                "this makes this manager the cluster's only voter: say --force-new-cluster".into(),
+            ));
+        }
+        let cluster = self.cluster()?;
+        progress
+            .progress("checking that no majority of managers is reachable")
+            .await;
+        // A leader lost a moment ago is still "heard" for a few hundred ms: judge on
+        // the last second of a three-second look.
+        let start = tokio::time::Instant::now();
+        let until = start + std::time::Duration::from_secs(3);
+        while tokio::time::Instant::now() < until {
+            let late = start.elapsed() >= std::time::Duration::from_secs(2);
+            if late && cluster.in_majority().await {
+                let leader = cluster
+                    .leader_addr()
+                    .map(|l| format!(" (leader {})", l.1))
+                    .unwrap_or_default();
+                return Err(DaemonError::Invalid(format!(
+                    "a quorum of managers is still reachable{leader}: recovering would split the cluster; refused"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let me = cluster.node_id;
+        drop(cluster);
+        progress
+            .progress("restarting Raft as the single voter")
+            .await;
+        self.life.recover_cluster().await?;
+        let cluster = self.cluster()?;
+        cluster
+            .wait_leader(std::time::Duration::from_secs(10))
+            .await?;
+        let lost: Vec<Node> = cluster
+            .snapshot()
+            .nodes
+            .values()
+            .filter(|n| n.role == NodeRole::Manager && n.id != me)
+            .cloned()
+            .collect();
+        for n in &lost {
+            cluster.propose(Command::RemoveNode { id: n.id }).await?;
+            progress
+                .progress(format!("removed lost manager {}", n.hostname))
+                .await;
+        }
+        Ok(Recovered {
+            node_id: views::node_id_str(me),
+            removed_managers: lost.into_iter().map(|n| n.hostname).collect(),
         })
     }
 

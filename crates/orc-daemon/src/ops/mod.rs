@@ -107,6 +107,9 @@ pub trait Lifecycle: Send + Sync {
         from: Box<ClusterState>,
         ca: Option<orc_pki::ClusterCa>,
     ) -> BoxFuture<'_, Result<Identity, DaemonError>>;
+    /// `orc cluster recover --force-new-cluster`: this manager becomes the single Raft
+    /// voter with the log it holds (checked by the caller: no majority reachable).
+    fn recover_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>>;
     /// The local part of `orc cluster leave`: stop every component, remove this
     /// node's containers, forget the cluster. Called with [`Ops::lifecycle`] held.
     fn forget_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>>;

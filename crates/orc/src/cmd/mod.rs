@@ -205,6 +205,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             advertise,
             passphrase_stdin,
         }) => backup::restore(&cli, file, advertise.clone(), *passphrase_stdin).await,
+        Command::Cluster(ClusterCmd::Recover { force_new_cluster }) => {
+            let v = call(
+                &cli,
+                Request::ClusterRecover {
+                    force_new_cluster: *force_new_cluster,
+                },
+            )
+            .await?;
+            let removed: Vec<String> = v["removed_managers"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|n| n.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!(
+                "this manager is now the cluster's only voter; removed lost managers: {}",
+                if removed.is_empty() {
+                    "none".to_string()
+                } else {
+                    removed.join(", ")
+                }
+            );
+            println!("add managers again with `orc cluster join-token manager`");
+            Ok(())
+        }
         Command::Cluster(ClusterCmd::Resume) => {
             let v = call(&cli, Request::ClusterResume).await?;
             if v["resumed"] == true {
