@@ -24,7 +24,11 @@ fn state() -> ClusterState {
     let stack = orc_spec::parse_stack(&text, "bench.toml", Some("bench"), "bench").expect("stack");
     let mut s = ClusterState::default();
     for id in 1..=30u64 {
-        let role = if id <= 3 { NodeRole::Manager } else { NodeRole::Worker };
+        let role = if id <= 3 {
+            NodeRole::Manager
+        } else {
+            NodeRole::Worker
+        };
         let mut n = orc_model::Node {
             id,
             hostname: format!("rock{id}"),

@@ -58,6 +58,11 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
     ])?;
     c.wait_service(0, "s_web", 1)?;
     let old_id = c.node(0).json(&["cluster", "info"])?["cluster_id"].clone();
+    // A VIP setting (an address of the test LAN) comes back with the backup.
+    let ip = c.host(0).ip.octets();
+    let vip = format!("{}.{}.{}.250/24", ip[0], ip[1], ip[2]);
+    c.node(0)
+        .ok(&["vip", "set", &vip, "--interface", "eth0", "--vrid", "77"])?;
 
     // A client scales s_load up by one per write, recording when each was acknowledged.
     let acks: Arc<Mutex<Vec<(u64, Instant, Instant)>>> = Arc::default();
@@ -219,8 +224,21 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
         tasks.as_array().is_some_and(|t| t.is_empty()),
         "a held service has tasks: {tasks}"
     );
+    let status = c.node(1).json(&["vip", "status"])?;
+    ensure!(
+        status["setting"]["address"] == vip.as_str(),
+        "VIP setting after restore: {status}"
+    );
     c.node(1).ok(&["cluster", "resume"])?;
     c.wait_service(1, "s_web", 1)?;
+    // The old manager's certificate (same CA: restored with it) is refused by the
+    // new cluster: its node was revoked.
+    let answer = grpc_probe(&c, 0, &c.host(1).ip.to_string())?;
+    ensure!(
+        answer.contains("grpc-status: 7")
+            && answer.contains("not%20a%20manager%20of%20this%20cluster"),
+        "the old node's certificate was not refused: {answer}"
+    );
 
     // A new board joins with a new token; the old manager's node is not a member.
     let token = c
@@ -230,6 +248,12 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
         .to_string();
     c.try_join(2, &token, 1)?.map_err(anyhow::Error::msg)?;
     c.wait_ready(1, 2)?;
+    // A member's certificate passes the same gate (the empty request then fails).
+    let member = grpc_probe(&c, 2, &c.host(1).ip.to_string())?;
+    ensure!(
+        !member.contains("grpc-status: 7"),
+        "a member's certificate was refused: {member}"
+    );
     let nodes = c.node(1).json(&["node", "ls"])?;
     ensure!(
         !nodes.to_string().contains("\"m1\""),
@@ -290,6 +314,29 @@ fn scheduled_backups_keep_the_newest_five_and_the_oldest_restores() -> Result<()
     let info = fresh.json(&["cluster", "info"])?;
     ensure!(info["is_manager"] == true, "restored node: {info}");
     Ok(())
+}
+
+/// A gRPC call to `target`'s cluster port from node `from`'s namespace with its node
+/// certificate (curl over HTTP/2); the response headers, where gRPC puts its status.
+fn grpc_probe(c: &TestCluster, from: usize, target: &str) -> Result<String> {
+    let pki = c.node(from).data_dir().join("pki");
+    let out = orc_testbed::netns::nsenter(&c.host(from).netns, "curl")
+        .args(["-sk", "-i", "--http2", "--max-time", "5"])
+        .arg("--cert")
+        .arg(pki.join("node.pem"))
+        .arg("--key")
+        .arg(pki.join("node-key.pem"))
+        .args([
+            "-H",
+            "content-type: application/grpc",
+            "-H",
+            "te: trailers",
+            "--data-binary",
+            "",
+            &format!("https://{target}:4747/orc.v1.Cluster/Forward"),
+        ])
+        .output()?;
+    Ok(fail_text(&out))
 }
 
 fn names(dir: &std::path::Path) -> Vec<String> {
