@@ -52,6 +52,7 @@ impl Ops {
                 .into_iter()
                 .map(|(id, a)| (views::node_id_str(id), a))
                 .collect(),
+            term: c.as_ref().map(|c| c.raft.metrics().borrow().current_term),
         }
     }
 
