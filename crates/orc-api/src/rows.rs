@@ -85,6 +85,9 @@ pub struct InfoReply {
     /// On a manager: the Raft term it is in (each election raises it).
     #[serde(default)]
     pub term: Option<u64>,
+    /// A restored cluster whose services wait for `orc cluster resume`.
+    #[serde(default)]
+    pub held: bool,
 }
 
 /// One line of `orc volume ls`.

@@ -76,7 +76,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if j.json {
                 return crate::output::json(&v);
             }
-            for k in ["version", "cluster_id", "node_id", "leader", "is_manager"] {
+            for k in [
+                "version",
+                "cluster_id",
+                "node_id",
+                "leader",
+                "is_manager",
+                "term",
+            ] {
                 println!(
                     "{k:<12} {}",
                     v.get(k)
@@ -102,6 +109,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     };
                     println!("  {id}  {:<21}  {kind}", addr.as_str().unwrap_or_default());
                 }
+            }
+            if v["held"] == true {
+                println!("held: restored services wait for `orc cluster resume`");
             }
             Ok(())
         }
