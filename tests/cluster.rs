@@ -131,6 +131,40 @@ fn joins_need_the_right_token_and_the_clusters_ca() -> Result<()> {
 }
 
 #[test]
+fn a_write_issued_as_the_leader_dies_lands_on_its_successor() -> Result<()> {
+    // Issue #19: a write on a follower right after the leader is lost (SIGKILL and its
+    // link cut) waits for the new leader and lands there, on the first try.
+    let mut c = TestCluster::form(&["m1", "m2", "m3"], 3, 0, None, true)?;
+    c.deploy(0, "s", &sleepers("app", 1, ""))?;
+    let old = c.leader_index(0)?;
+    let other = (0..3).find(|i| *i != old).context("a follower")?;
+    c.node_mut(old).kill_daemon()?;
+    c.lan.partition(c.host(old))?;
+    let lost = Instant::now();
+    let out = timed_orc(
+        c.node(other),
+        20,
+        &["service", "scale", "s_app=2", "--detach"],
+    )?;
+    let landed = lost.elapsed();
+    ensure!(
+        out.status.success(),
+        "the first write after the leader's loss failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "MEASURE leader SIGKILLed + cut -> first write on a follower acknowledged {} ms",
+        landed.as_millis()
+    );
+    let new = c.wait_new_leader(other, old)?;
+    ensure!(new != old, "the dead manager still leads");
+    c.wait_service(other, "s_app", 2)?;
+    c.lan.heal(c.host(old))?;
+    Ok(())
+}
+
+#[test]
 fn managers_survive_leader_loss_and_a_partition() -> Result<()> {
     let mut c = TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, Some(250), true)?;
     c.deploy(0, "before", &sleepers("app", 2, ""))?;

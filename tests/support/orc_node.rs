@@ -219,6 +219,23 @@ impl OrcNode {
             .output()?)
     }
 
+    /// Runs `orc ARGS` against this daemon with `input` on its standard input.
+    pub fn orc_input(&self, args: &[&str], input: &str) -> Result<Output> {
+        use std::io::Write;
+        let mut child = Command::new(orc_binary()?)
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes())?;
+        }
+        Ok(child.wait_with_output()?)
+    }
+
     /// Starts `orc ARGS` against this daemon (a command that streams, such as
     /// `service logs --follow`); its stdout lines arrive on [`OrcStream::lines`]. The
     /// command is killed when the stream is dropped.

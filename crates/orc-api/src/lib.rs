@@ -128,6 +128,31 @@ pub enum Request {
     ClusterLeave {
         force: bool,
     },
+    /// Writes a backup of the cluster state to `path` (on this node); with a
+    /// passphrase the CA key is in it too, sealed under it.
+    ClusterBackup {
+        path: PathBuf,
+        passphrase: Option<Secret>,
+    },
+    /// This manager's scheduled backups.
+    BackupLs,
+    /// Checks a backup file (and that the passphrase opens its CA key, if given).
+    BackupVerify {
+        path: PathBuf,
+        passphrase: Option<Secret>,
+    },
+    /// Makes a new cluster on this node from a backup, services held.
+    ClusterRestore {
+        path: PathBuf,
+        advertise: Option<String>,
+        passphrase: Option<Secret>,
+    },
+    /// Lets a restored cluster's services start.
+    ClusterResume,
+    /// Makes this manager the single voter when the majority is gone for good.
+    ClusterRecover {
+        force_new_cluster: bool,
+    },
     /// Pulls an image from its registry into this node's containerd.
     ImagePull {
         reference: String,

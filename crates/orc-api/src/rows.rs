@@ -82,6 +82,12 @@ pub struct InfoReply {
     /// On a manager: the Raft members, node id → the address Raft dials it on.
     #[serde(default)]
     pub raft_members: std::collections::BTreeMap<String, String>,
+    /// On a manager: the Raft term it is in (each election raises it).
+    #[serde(default)]
+    pub term: Option<u64>,
+    /// A restored cluster whose services wait for `orc cluster resume`.
+    #[serde(default)]
+    pub held: bool,
 }
 
 /// One line of `orc volume ls`.

@@ -29,12 +29,16 @@ pub struct DaemonConfig {
     /// Registries this node may reach over plain HTTP (besides loopback ones).
     pub insecure_registries: Vec<String>,
     /// Automatic removal of images no task on this node uses.
-    pub image_gc: crate::agent::ImageGcConfig,
+    pub image_gc: ImageGcConfig,
     /// The node's resolv.conf: where container DNS forwards names orc doesn't know.
     pub resolv_conf: PathBuf,
     /// The address this node announces at start when it differs from its record
     /// (`orc daemon --advertise`, e.g. after a new DHCP lease).
     pub advertise: Option<String>,
+    /// Scheduled backups into `DATA_DIR/backups` on every manager (zero: off), and
+    /// how many to keep.
+    pub backup_interval: Duration,
+    pub backup_keep: usize,
     /// Tests only: a named point where the daemon exits as if it crashed
     /// (`join-before-promote`: a joining manager, after starting Raft, before it
     /// asks to become a voter).
@@ -58,7 +62,9 @@ impl DaemonConfig {
             store_cache_bytes: 4 << 20,
             heartbeat: Duration::from_millis(500),
             insecure_registries: Vec::new(),
-            image_gc: crate::agent::ImageGcConfig::default(),
+            backup_interval: Duration::from_secs(12 * 3600),
+            backup_keep: 5,
+            image_gc: ImageGcConfig::default(),
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
             advertise: None,
             failpoint: None,
@@ -71,5 +77,26 @@ impl DaemonConfig {
 
     pub fn logs_dir(&self) -> PathBuf {
         self.data_dir.join("logs")
+    }
+}
+
+/// The node's automatic image GC settings (daemon flags; the agent runs the sweeps).
+#[derive(Debug, Clone)]
+pub struct ImageGcConfig {
+    /// How often to sweep; zero turns automatic GC off.
+    pub interval: Duration,
+    /// How long an image must have been unused before it is removed.
+    pub grace: Duration,
+    /// References never removed (normalized when compared).
+    pub keep: Vec<String>,
+}
+
+impl Default for ImageGcConfig {
+    fn default() -> Self {
+        ImageGcConfig {
+            interval: Duration::from_secs(600),
+            grace: Duration::from_secs(3600),
+            keep: Vec::new(),
+        }
     }
 }

@@ -1,39 +1,43 @@
-//! The orc daemon. [`Daemon`] is the composition root: it opens the Raft store, runs the
-//! leader-only manager loop (orchestrator + scheduler), the agent that drives containerd
-//! for this node's tasks, and the API server the CLI talks to.
+//! The orc daemon, laid out by where each part runs (see docs/ARCHITECTURE.md):
+//!
+//! | layer | modules | runs |
+//! |---|---|---|
+//! | 0 foundation | `config`, `error`, `util` | everywhere |
+//! | 1 transport | `net` (dialing peers, leader-following client) | every node |
+//! | 2 membership | `cluster` (the Raft member, identity, PKI files, sealing, writes) | every node |
+//! | 3 components | `leader` (leader-only loops), `vip` (every manager), `node` (every node: agent, volumes, session, address following) | by role |
+//! | 4 operations | `ops`: the only place a user's intent becomes Raft commands, and the only place listings are built | the node a request reaches |
+//! | 5 front doors | `api` (the CLI's unix socket), `rpc` (the cluster port's gRPC server) | the edge |
+//! | 6 composition root | `daemon`: wires everything, role switches | — |
+//!
+//! A module imports only from layers below its own (`tests::layering` checks it), and
+//! the layer-3 groups don't import each other.
 
-mod agent;
-mod api;
-mod cluster;
 mod config;
-mod daemon;
 mod error;
-mod fencing;
-mod identity;
-mod manager;
-mod membership;
-mod net;
-mod quorum;
-mod readdress;
-mod registry_auth;
-mod role;
-mod security;
-mod subnet;
 mod util;
-mod views;
-mod vip;
-mod vip_report;
-mod volumes;
-mod writer;
-// Nodes that change address (issue #7).
-mod address_policy;
-mod address_watch;
-mod cert_readdress;
-mod manager_list;
-mod member_address;
 
-pub use agent::ImageGcConfig;
+mod net;
+mod storage;
+
+mod cluster;
+
+mod leader;
+mod node;
+mod vip;
+
+mod ops;
+
+mod api;
+mod rpc;
+
+mod daemon;
+
+#[cfg(test)]
+mod layering;
+
 pub use config::DaemonConfig;
+pub use config::ImageGcConfig;
 pub use daemon::Daemon;
 pub use error::DaemonError;
 

@@ -108,3 +108,15 @@ pub(crate) fn test_node(id: u64, role: orc_model::NodeRole, address: &str) -> or
         updated_at: 1,
     }
 }
+
+/// Sets a file's permission bits.
+pub(crate) fn set_mode(path: &std::path::Path, mode: u32) -> Result<(), crate::DaemonError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| crate::DaemonError::io(path, e))
+}
+
+/// A node id as orc shows it: 16 hex digits.
+pub fn node_id_str(id: orc_model::NodeId) -> String {
+    format!("{id:016x}")
+}

@@ -251,6 +251,15 @@ impl ClusterState {
             Command::Batch(cmds) => {
                 CommandResult::Batch(cmds.iter().map(|c| self.apply_inner(c, changed)).collect())
             }
+            Command::Restore { from, keep_sealed } => {
+                self.restore_from(from, *keep_sealed);
+                *changed = true;
+                CommandResult::Ok
+            }
+            Command::Resume => {
+                *changed |= std::mem::replace(&mut self.held, false);
+                CommandResult::Ok
+            }
             Command::SetVip(vip) => {
                 if self.vip != *vip {
                     self.vip = vip.clone();

@@ -35,12 +35,12 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
     match bincode::serde::decode_from_slice(rest, bincode::config::standard()) {
         Ok((state, _)) => Ok(state),
         // A snapshot from before the trailing fields (`vip`, `registry_auth`,
-        // `node_images`, `image_wants`, `network`, `storage`) ends
+        // `node_images`, `image_wants`, `network`, `storage`, `held`) ends
         // where they would start: decode it with their empty values (one 0 byte
         // each: `None`, an empty map) appended.
         Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
             let mut last = None;
-            for missing in 1..=6 {
+            for missing in 1..=7 {
                 let padded: Vec<u8> = rest
                     .iter()
                     .copied()

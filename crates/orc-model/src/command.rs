@@ -162,6 +162,18 @@ pub enum Command {
     Unfence {
         node: NodeId,
     },
+    /// `orc cluster restore`, on the new cluster this node just made: the backed-up
+    /// state's services, volumes, settings and sealed secrets (see
+    /// [`ClusterState::restore_from`]); every old node is revoked and the services are
+    /// held until [`Command::Resume`].
+    Restore {
+        from: Box<crate::ClusterState>,
+        /// False when the backup's CA is not this cluster's: its sealed values (which
+        /// only that CA opens) are dropped.
+        keep_sealed: bool,
+    },
+    /// `orc cluster resume`: restored services may start.
+    Resume,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

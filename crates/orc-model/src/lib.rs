@@ -6,6 +6,7 @@
 
 mod apply;
 mod apply_network;
+mod backup;
 mod codec;
 mod command;
 mod directory;
@@ -17,6 +18,9 @@ mod task;
 mod volume;
 
 pub use apply::ApplyError;
+pub use backup::{
+    decode_backup, encode_backup, Backup, BackupError, BackupHeader, SealedCa, BACKUP_FORMAT,
+};
 pub use codec::{decode_state, encode_state, CodecError, FORMAT_VERSION};
 pub use command::{Command, CommandResult, DeployOutcome, NewService};
 pub use directory::{Directory, DirectoryEntry};

@@ -63,6 +63,11 @@ pub struct ClusterState {
     /// Volumes and the Ceph setting. Last, like `vip` (see `decode_state`).
     #[serde(default)]
     pub storage: crate::Storage,
+    /// Set by a restore: services keep their desired replicas but nothing starts until
+    /// `orc cluster resume` (old boards may still be running them). Last (see
+    /// `decode_state`).
+    #[serde(default)]
+    pub held: bool,
 }
 
 impl ClusterState {

@@ -30,6 +30,7 @@ mod error;
 mod kv;
 mod log_store;
 mod network;
+mod recover;
 mod sled_kv;
 mod snapshot;
 mod state_machine;
@@ -46,6 +47,7 @@ pub use error::{KvError, StoreError};
 pub use kv::{KvBackend, KvOp, KvPair, Space};
 pub use log_store::LogStore;
 pub use network::{NoNetwork, SingleNodeNetwork, UnreachablePeer};
+pub use recover::{force_single_voter, Recovered};
 pub use sled_kv::SledKv;
 pub use state_machine::{SnapshotBuilder, StateMachineStore};
 pub use types::{
@@ -81,7 +83,7 @@ pub fn open_with(
 }
 
 /// Checks the format marker, writing it into an empty store.
-fn check_format(kv: &dyn KvBackend, origin: &Path) -> Result<(), StoreError> {
+pub(crate) fn check_format(kv: &dyn KvBackend, origin: &Path) -> Result<(), StoreError> {
     match kv.get(Space::Meta, KEY_FORMAT)? {
         Some(found) => match found.as_slice() {
             [s, m] if [*s, *m] == HEADER => Ok(()),

@@ -163,6 +163,12 @@ pub struct DaemonArgs {
     /// the one the cluster holds (e.g. a manager whose address changed while down).
     #[arg(long)]
     pub advertise: Option<String>,
+    /// How often every manager writes a backup into DATA_DIR/backups ("12h"; "0" = off).
+    #[arg(long, default_value = "12h", value_parser = orc_spec::parse_duration)]
+    pub backup_interval: u64,
+    /// Scheduled backups kept per manager.
+    #[arg(long, default_value_t = 5)]
+    pub backup_keep: usize,
     /// Tests only: exit at this named point as if the node crashed.
     #[arg(long, hide = true)]
     pub failpoint: Option<String>,
@@ -221,6 +227,62 @@ pub enum ClusterCmd {
     /// How nodes reach Ceph for rbd and cephfs volumes.
     #[command(subcommand)]
     Ceph(CephCmd),
+    /// Write a backup of the whole cluster state (from any manager, nothing stops);
+    /// `backup ls` lists this manager's scheduled backups, `backup verify` checks a file.
+    /// Volume data and images are not in a backup.
+    #[command(args_conflicts_with_subcommands = true)]
+    Backup(BackupArgs),
+    /// Make a new cluster on this node (in no cluster yet) from a backup: this node
+    /// its only manager, every old node revoked, services held until `cluster resume`.
+    Restore {
+        file: PathBuf,
+        /// Address other nodes reach this one on (ADDR or ADDR:PORT).
+        #[arg(long)]
+        advertise: Option<String>,
+        /// Read the passphrase of a `--with-ca` backup from standard input (its
+        /// sealed secrets then open; without it they are dropped).
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+    /// Let a restored cluster's services start (once the old boards are gone).
+    Resume,
+    /// On a surviving manager when a majority of managers is gone for good: become
+    /// the cluster's only Raft voter with the state it has (refused while a quorum is
+    /// reachable); the lost managers are removed, new ones can join.
+    Recover {
+        /// Required: this discards the lost managers.
+        #[arg(long)]
+        force_new_cluster: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Where to write the backup (on this node).
+    pub file: Option<PathBuf>,
+    /// Also store the cluster CA key, sealed under a passphrase read from standard
+    /// input (needed to open secrets on new boards).
+    #[arg(long)]
+    pub with_ca: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+    #[command(subcommand)]
+    pub cmd: Option<BackupCmd>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCmd {
+    /// This manager's scheduled backups (DATA_DIR/backups), newest first.
+    Ls(JsonFlag),
+    /// Check a backup file without restoring it.
+    Verify {
+        file: PathBuf,
+        /// Also check that the passphrase (standard input) opens its CA key.
+        #[arg(long)]
+        passphrase_stdin: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Subcommand, Debug)]

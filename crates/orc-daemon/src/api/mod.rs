@@ -1,53 +1,17 @@
-//! The local API: a root-only unix socket speaking orc-api's JSON lines.
+//! Front door: the CLI's root-only unix socket speaking orc-api's JSON lines. It parses
+//! a [`Request`], calls the operations layer ([`dispatch`]) and writes its progress
+//! events and result as [`Reply`] lines.
 
-mod converge;
-mod handlers;
-mod images;
-mod nodes;
-mod roles;
-pub(crate) mod task_logs;
+mod dispatch;
 
-pub(crate) use task_logs::task_logs;
-mod registry;
-mod spread;
-mod volumes;
-
-use crate::{Daemon, DaemonError};
+use crate::ops::{Event, Ops, Progress};
+use crate::DaemonError;
 use orc_api::{Reply, Request};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
-
-/// Where a handler sends progress, log lines and its end.
-#[derive(Clone)]
-pub struct Sink(mpsc::Sender<Reply>);
-
-impl Sink {
-    pub async fn progress(&self, message: impl Into<String>) {
-        let _ = self
-            .0
-            .send(Reply::Progress {
-                message: message.into(),
-            })
-            .await;
-    }
-
-    pub async fn log(&self, task: &str, line: String) -> bool {
-        self.0
-            .send(Reply::Log {
-                task: task.to_string(),
-                line,
-            })
-            .await
-            .is_ok()
-    }
-
-    pub fn closed(&self) -> bool {
-        self.0.is_closed()
-    }
-}
 
 pub fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
     if let Some(parent) = path.parent() {
@@ -59,15 +23,15 @@ pub fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
         Err(e) => return Err(DaemonError::io(path, e)),
     }
     let l = UnixListener::bind(path).map_err(|e| DaemonError::io(path, e))?;
-    crate::daemon::set_mode(path, 0o600)?;
+    crate::util::set_mode(path, 0o600)?;
     Ok(l)
 }
 
-pub async fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
+pub async fn serve(ops: Arc<Ops>, listener: UnixListener) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(connection(daemon.clone(), stream));
+                tokio::spawn(connection(ops.clone(), stream));
             }
             Err(e) => {
                 tracing::warn!("accept: {e}");
@@ -77,28 +41,59 @@ pub async fn serve(daemon: Arc<Daemon>, listener: UnixListener) {
     }
 }
 
-async fn connection(daemon: Arc<Daemon>, stream: UnixStream) {
+fn reply(e: Event) -> Reply {
+    match e {
+        Event::Progress(message) => Reply::Progress { message },
+        Event::Log { task, line } => Reply::Log { task, line },
+    }
+}
+
+async fn write(wr: &mut tokio::net::unix::OwnedWriteHalf, r: &Reply) -> bool {
+    let Ok(mut buf) = serde_json::to_vec(r) else {
+        return true;
+    };
+    buf.push(b'\n');
+    wr.write_all(&buf).await.is_ok()
+}
+
+async fn connection(ops: Arc<Ops>, stream: UnixStream) {
     let (rd, mut wr) = stream.into_split();
     let mut lines = BufReader::new(rd).lines();
     let line = match lines.next_line().await {
         Ok(Some(l)) => l,
         _ => return,
     };
-    let (tx, mut rx) = mpsc::channel::<Reply>(64);
+    let (tx, mut rx) = mpsc::channel::<Event>(64);
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<Reply>();
+    // Events in order, then the end once the operation returned (events still queued
+    // then are written first; the operation's own spawned tasks may outlive it).
     let writer = tokio::spawn(async move {
-        while let Some(r) = rx.recv().await {
-            let Ok(mut buf) = serde_json::to_vec(&r) else {
-                continue;
-            };
-            buf.push(b'\n');
-            if wr.write_all(&buf).await.is_err() {
-                return;
+        let mut end_rx = end_rx;
+        loop {
+            tokio::select! {
+                biased;
+                Some(e) = rx.recv() => {
+                    if !write(&mut wr, &reply(e)).await {
+                        return;
+                    }
+                }
+                end = &mut end_rx => {
+                    while let Ok(e) = rx.try_recv() {
+                        if !write(&mut wr, &reply(e)).await {
+                            return;
+                        }
+                    }
+                    if let Ok(end) = end {
+                        write(&mut wr, &end).await;
+                    }
+                    return;
+                }
             }
         }
     });
-    let sink = Sink(tx.clone());
+    let progress = Progress::new(tx);
     let end = match serde_json::from_str::<Request>(&line) {
-        Ok(req) => match handlers::handle(daemon, req, &sink).await {
+        Ok(req) => match dispatch::handle(&ops, req, &progress).await {
             Ok(value) => Reply::Done { value },
             Err(e) => Reply::Error {
                 message: e.to_string(),
@@ -108,8 +103,7 @@ async fn connection(daemon: Arc<Daemon>, stream: UnixStream) {
             message: format!("bad request: {e}"),
         },
     };
-    let _ = tx.send(end).await;
-    drop(tx);
-    drop(sink);
+    drop(progress);
+    let _ = end_tx.send(end);
     let _ = writer.await;
 }

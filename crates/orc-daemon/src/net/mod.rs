@@ -1,9 +1,6 @@
-//! Node-to-node networking: the gRPC server, dialing peers, the leader's dispatcher
-//! (sessions and heartbeats) and the session every other node keeps with the leader.
+//! Transport, client side: dialing other nodes over mutual TLS ([`dialer`]) and
+//! reaching the leader from anywhere, following "not leader" answers ([`remote`]).
+//! The serving side of the cluster port is the `rpc` front door.
 
 pub mod dialer;
-pub mod dispatcher;
-pub mod images;
 pub mod remote;
-pub mod server;
-pub mod session;

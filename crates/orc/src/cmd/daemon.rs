@@ -21,6 +21,8 @@ pub async fn run(args: &DaemonArgs, socket: &std::path::Path) -> anyhow::Result<
     cfg.resolv_conf = args.resolv_conf.clone();
     cfg.advertise = args.advertise.clone();
     cfg.failpoint = args.failpoint.clone();
+    cfg.backup_interval = std::time::Duration::from_millis(args.backup_interval);
+    cfg.backup_keep = args.backup_keep;
     cfg.image_gc = orc_daemon::ImageGcConfig {
         interval: std::time::Duration::from_millis(args.image_gc_interval),
         grace: std::time::Duration::from_millis(args.image_gc_grace),

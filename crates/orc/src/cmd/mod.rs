@@ -1,5 +1,6 @@
 //! Each command: build a request, call the daemon, print the answer. Thin on purpose.
 
+mod backup;
 mod daemon;
 mod listing;
 mod registry;
@@ -72,7 +73,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if j.json {
                 return crate::output::json(&v);
             }
-            for k in ["version", "cluster_id", "node_id", "leader", "is_manager"] {
+            for k in [
+                "version",
+                "cluster_id",
+                "node_id",
+                "leader",
+                "is_manager",
+                "term",
+            ] {
                 println!(
                     "{k:<12} {}",
                     v.get(k)
@@ -98,6 +106,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     };
                     println!("  {id}  {:<21}  {kind}", addr.as_str().unwrap_or_default());
                 }
+            }
+            if v["held"] == true {
+                println!("held: restored services wait for `orc cluster resume`");
             }
             Ok(())
         }
@@ -193,6 +204,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             println!("{node} demoted to worker");
+            Ok(())
+        }
+        Command::Cluster(ClusterCmd::Backup(b)) => backup::run(&cli, b).await,
+        Command::Cluster(ClusterCmd::Restore {
+            file,
+            advertise,
+            passphrase_stdin,
+        }) => backup::restore(&cli, file, advertise.clone(), *passphrase_stdin).await,
+        Command::Cluster(ClusterCmd::Recover { force_new_cluster }) => {
+            let v = call(
+                &cli,
+                Request::ClusterRecover {
+                    force_new_cluster: *force_new_cluster,
+                },
+            )
+            .await?;
+            let removed: Vec<String> = v["removed_managers"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|n| n.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!(
+                "this manager is now the cluster's only voter; removed lost managers: {}",
+                if removed.is_empty() {
+                    "none".to_string()
+                } else {
+                    removed.join(", ")
+                }
+            );
+            println!("add managers again with `orc cluster join-token manager`");
+            Ok(())
+        }
+        Command::Cluster(ClusterCmd::Resume) => {
+            let v = call(&cli, Request::ClusterResume).await?;
+            if v["resumed"] == true {
+                println!("resumed: the restored services start now");
+            } else {
+                println!("nothing was held");
+            }
             Ok(())
         }
         Command::Cluster(ClusterCmd::Leave { force }) => {

@@ -1,0 +1,119 @@
+//! Registry credentials (`orc registry login/logout`) and pinning a stack's image
+//! tags to digests at deploy.
+
+use super::Ops;
+use super::Progress;
+use crate::cluster::registry_auth::seal;
+use crate::cluster::security;
+use crate::DaemonError;
+use orc_model::Command;
+use orc_runtime::{resolve_digest, Credentials, ImageRef};
+use orc_spec::StackSpec;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A deploy waits at most this long per image for its registry to name a digest.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `orc registry login`: seals the credentials on this manager and commits them.
+pub async fn login(
+    ops: &Ops,
+    registry: &str,
+    username: String,
+    password: String,
+) -> Result<Value, DaemonError> {
+    let creds = Credentials { username, password };
+    let host = registry_host(registry)?;
+    let cluster = ops.cluster()?;
+    let sealed = seal(&security::pki_dir(&ops.cfg), &host, &creds)
+        .map_err(|e| DaemonError::Invalid(e.to_string()))?;
+    cluster
+        .propose(Command::SetRegistryAuth {
+            registry: host.clone(),
+            sealed: Some(sealed),
+        })
+        .await?;
+    Ok(json!({ "registry": host, "username": creds.username }))
+}
+
+/// `orc registry logout`.
+pub async fn logout(ops: &Ops, registry: &str) -> Result<Value, DaemonError> {
+    let host = registry_host(registry)?;
+    ops.cluster()?
+        .propose(Command::SetRegistryAuth {
+            registry: host.clone(),
+            sealed: None,
+        })
+        .await?;
+    Ok(json!({ "registry": host, "removed": true }))
+}
+
+/// A registry host as image names spell it (`docker.io` for Docker Hub).
+fn registry_host(registry: &str) -> Result<String, DaemonError> {
+    let r = registry
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let r = r.trim_end_matches('/');
+    let r = match r {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io",
+        r => r,
+    };
+    ImageRef::parse(&format!("{r}/x"))
+        .ok()
+        .filter(|i| i.registry == r && !r.is_empty())
+        .map(|i| i.registry)
+        .ok_or_else(|| DaemonError::Invalid(format!("{registry:?} is not a registry host")))
+}
+
+/// Pins every service's image tag to the digest its registry names now, so every
+/// node runs the same bits however the tag moves later. An image whose registry
+/// can't be asked (e.g. one loaded with `orc image load`) keeps its tag.
+pub async fn pin_images(ops: &Ops, stack: &mut StackSpec, progress: &Progress) {
+    let auth = super::images::auth(ops);
+    for (name, spec) in stack.services.iter_mut() {
+        let Ok(r) = ImageRef::parse(&spec.image) else {
+            continue;
+        };
+        if r.digest.is_some() {
+            continue;
+        }
+        let opts = auth.options(&spec.image);
+        match tokio::time::timeout(RESOLVE_TIMEOUT, resolve_digest(&spec.image, &opts)).await {
+            Ok(Ok(d)) => {
+                spec.image = r.pinned(&d).name();
+                progress
+                    .progress(format!("{name}: image pinned to {}", spec.image))
+                    .await;
+            }
+            Ok(Err(e)) => {
+                progress
+                    .progress(format!("{name}: image {} not pinned ({e})", spec.image))
+                    .await
+            }
+            Err(_) => {
+                progress
+                    .progress(format!(
+                        "{name}: image {} not pinned (registry did not answer)",
+                        spec.image
+                    ))
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_hosts() {
+        assert_eq!(registry_host("r.lan:5000").unwrap(), "r.lan:5000");
+        assert_eq!(
+            registry_host("https://index.docker.io/").unwrap(),
+            "docker.io"
+        );
+        assert!(registry_host("not a host").is_err());
+    }
+}

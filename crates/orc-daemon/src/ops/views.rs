@@ -1,0 +1,136 @@
+//! Cluster state → the rows listings print.
+
+use orc_api::{NodeRow, ServiceRow, StackRow, TaskRow};
+use orc_model::{short_id, ClusterState, NodeId, Service, ServiceMode, Task, TaskState};
+
+pub use crate::util::node_id_str;
+
+pub fn nodes(state: &ClusterState, leader: Option<NodeId>) -> Vec<NodeRow> {
+    state
+        .nodes
+        .values()
+        .map(|n| NodeRow {
+            id: node_id_str(n.id),
+            hostname: n.hostname.clone(),
+            role: n.role.as_str().into(),
+            status: n.status.as_str().into(),
+            availability: n.availability.as_str().into(),
+            leader: leader == Some(n.id),
+            address: n.address.clone(),
+            nano_cpus: n.resources.nano_cpus,
+            memory_bytes: n.resources.memory_bytes,
+            labels: n.labels.clone(),
+            subnet: state
+                .network
+                .as_ref()
+                .and_then(|net| net.block(n.id))
+                .map(|b| b.to_string()),
+        })
+        .collect()
+}
+
+pub fn stacks(state: &ClusterState) -> Vec<StackRow> {
+    state
+        .stacks()
+        .into_iter()
+        .map(|name| StackRow {
+            services: state.services_in_stack(&name).count(),
+            name,
+        })
+        .collect()
+}
+
+/// How many tasks the service wants running now.
+pub fn desired_count(state: &ClusterState, s: &Service) -> usize {
+    match s.spec.mode {
+        ServiceMode::Replicated { replicas } => replicas as usize,
+        ServiceMode::Global => state
+            .tasks_of_service(&s.id)
+            .filter(|t| t.desired_state == TaskState::Running)
+            .count(),
+    }
+}
+
+/// Tasks of the service that run and are meant to. (A task being replaced by an
+/// update already has desired state shutdown; a scale keeps the running tasks, whose
+/// spec_version may be older than the service's.)
+pub fn running_count(state: &ClusterState, s: &Service) -> usize {
+    state
+        .tasks_of_service(&s.id)
+        .filter(|t| t.desired_state == TaskState::Running && t.status.state == TaskState::Running)
+        .count()
+}
+
+pub fn services(state: &ClusterState, stack: Option<&str>) -> Vec<ServiceRow> {
+    let mut rows: Vec<ServiceRow> = state
+        .services
+        .values()
+        .filter(|s| stack.is_none_or(|st| s.stack == st))
+        .map(|s| ServiceRow {
+            id: short_id(&s.id).to_string(),
+            name: s.name.clone(),
+            stack: s.stack.clone(),
+            mode: match s.spec.mode {
+                ServiceMode::Replicated { .. } => "replicated".into(),
+                ServiceMode::Global => "global".into(),
+            },
+            running: running_count(state, s),
+            desired: desired_count(state, s),
+            image: s.spec.image.clone(),
+            version: s.version,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
+}
+
+pub fn task_row(state: &ClusterState, t: &Task, now: u64) -> TaskRow {
+    let node = t
+        .node_id
+        .map(|n| {
+            state
+                .nodes
+                .get(&n)
+                .map(|n| n.hostname.clone())
+                .unwrap_or_else(|| node_id_str(n))
+        })
+        .unwrap_or_default();
+    let name = task_name(t);
+    TaskRow {
+        id: t.id.clone(),
+        name,
+        service: t.service_name.clone(),
+        slot: t.slot,
+        node,
+        desired_state: t.desired_state.as_str().into(),
+        state: t.status.state.as_str().into(),
+        since_secs: now.saturating_sub(t.status.timestamp) / 1000,
+        message: t.status.message.clone(),
+        error: t.status.err.clone(),
+        exit_code: t.status.exit_code,
+        address: t.status.address.map(|a| a.to_string()),
+    }
+}
+
+pub fn tasks(state: &ClusterState, service: &Service, all: bool, now: u64) -> Vec<TaskRow> {
+    let mut ts: Vec<&Task> = state
+        .tasks_of_service(&service.id)
+        .filter(|t| all || t.desired_state == TaskState::Running || !t.status.state.is_terminal())
+        .collect();
+    ts.sort_by_key(|t| (t.slot, t.node_id, std::cmp::Reverse(t.created_at)));
+    ts.into_iter().map(|t| task_row(state, t, now)).collect()
+}
+
+/// A task's name as listings and logs show it: `STACK_SERVICE.SLOT` for a replicated
+/// service, `STACK_SERVICE.NODEID` for a global one (slot 0).
+pub fn task_name(t: &Task) -> String {
+    if t.slot > 0 {
+        format!("{}.{}", t.service_name, t.slot)
+    } else {
+        format!(
+            "{}.{}",
+            t.service_name,
+            t.node_id.map(node_id_str).unwrap_or_default()
+        )
+    }
+}
