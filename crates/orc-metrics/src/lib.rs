@@ -13,8 +13,10 @@
 pub mod cgroup;
 pub mod events;
 pub mod expo;
+pub mod http;
 pub mod netdev;
 pub mod node;
+pub mod render;
 
 pub use cgroup::TaskUsage;
 pub use events::{diff, Event, EventKind, EventLog};
