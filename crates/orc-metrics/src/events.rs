@@ -206,6 +206,31 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
     out
 }
 
+/// "2026-12-07T17:45:01.123Z" from ms since the epoch (UTC, proleptic Gregorian).
+pub fn format_utc(ms: Timestamp) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Days since 1970-01-01 → civil date (the era-based algorithm: 400-year eras of
+    // 146 097 days, years starting in March so the leap day comes last).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
 /// `--filter KEY=VALUE` (repeatable; all must hold): `type`, `action`, `name`
 /// (service or hostname), `id` (prefix), `node`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -385,6 +410,13 @@ mod tests {
             .insert("t1".into(), task("t1", 1, 2, TaskState::Running, 10));
         s.revision = 1;
         s
+    }
+
+    #[test]
+    fn utc() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(format_utc(1_796_665_501_123), "2026-12-07T17:45:01.123Z");
     }
 
     #[test]

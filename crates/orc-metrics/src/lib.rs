@@ -17,6 +17,7 @@ pub mod http;
 pub mod netdev;
 pub mod node;
 pub mod render;
+pub mod stats;
 
 pub use cgroup::TaskUsage;
 pub use events::{diff, Event, EventKind, EventLog};
