@@ -4,17 +4,38 @@
 use crate::TaskUsage;
 use serde::{Deserialize, Serialize};
 
+/// One running task on a node: who it is (from its container's labels) and what it
+/// used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub task: String,
+    /// "STACK_SERVICE".
+    pub service: String,
+    pub slot: u32,
+    pub usage: TaskUsage,
+}
+
+impl TaskReport {
+    /// The stack part of the service name (stack names have no '_').
+    pub fn stack(&self) -> &str {
+        self.service
+            .split_once('_')
+            .map(|(s, _)| s)
+            .unwrap_or_default()
+    }
+}
+
 /// One node's running tasks and their counters, read at `at_ms` (the node's clock).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeTaskStats {
     pub at_ms: u64,
-    /// (task id, usage), by task id.
-    pub tasks: Vec<(String, TaskUsage)>,
+    /// By task id.
+    pub tasks: Vec<TaskReport>,
 }
 
 impl NodeTaskStats {
     pub fn get(&self, task: &str) -> Option<&TaskUsage> {
-        self.tasks.iter().find(|(t, _)| t == task).map(|(_, u)| u)
+        self.tasks.iter().find(|r| r.task == task).map(|r| &r.usage)
     }
 }
 
@@ -53,9 +74,15 @@ mod tests {
     fn lookup() {
         let s = NodeTaskStats {
             at_ms: 1,
-            tasks: vec![("a".into(), cpu(2.0))],
+            tasks: vec![TaskReport {
+                task: "a".into(),
+                service: "hello_web".into(),
+                slot: 1,
+                usage: cpu(2.0),
+            }],
         };
         assert_eq!(s.get("a").map(|u| u.cpu_seconds), Some(2.0));
         assert!(s.get("b").is_none());
+        assert_eq!(s.tasks[0].stack(), "hello");
     }
 }
