@@ -325,12 +325,19 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     let (task, _) = c.running_tasks(0, "ev_web")?.pop().context("a task")?;
 
     let stream = c.node(0).orc_stream(&["events", "--json"])?;
-    // The stream is live once the daemon answers; an event recorded before the
-    // subscription would be missed, so give the subscription a first event to show.
-    c.node(0)
-        .ok(&["node", "update", "--label-add", "probe=1", "ew1"])?;
+    // The CLI subscribes some time after it starts: change a label until the stream
+    // shows such a change, so it is known to be live before the kill.
     let mut seen = Vec::new();
-    let _ = next_event(&stream.lines, &mut seen, "subscription check", |_| true);
+    poll_until(CONVERGE, "the event stream to be live", || {
+        let probe = format!("probe={}", seen.len());
+        c.node(0)
+            .ok(&["node", "update", "--label-add", &probe, "ew1"])
+            .ok()?;
+        let line = stream.lines.recv_timeout(Duration::from_secs(1)).ok()?;
+        let v: Value = serde_json::from_str(&line).ok()?;
+        seen.push(v.clone());
+        (v["type"] == "node" && v["action"] == "labels").then_some(())
+    })?;
 
     c.node(0)
         .ctr(&["tasks", "kill", "--signal", "SIGKILL", &task])?;

@@ -52,7 +52,9 @@ pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventKind,
     /// "create", "update", "remove"; a task's new state ("running", "failed"); a
-    /// node's new status ("down", "ready"), "join", "role", "availability"; "elected".
+    /// node's new status ("down", "ready"), "join", "role", "availability", "labels",
+    /// "address"; a leader "elected"; a VIP "set", "unset", or this manager's VRRP
+    /// state ("master", "backup").
     pub action: String,
     /// The object's id (task, service, node id).
     pub id: String,
@@ -132,6 +134,11 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
                 }
                 if p.availability != n.availability {
                     out.push(ev("availability").attr("availability", n.availability.as_str()));
+                }
+                if p.labels != n.labels {
+                    let labels: Vec<String> =
+                        n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    out.push(ev("labels").attr("labels", labels.join(",")));
                 }
                 if p.address != n.address {
                     out.push(
@@ -477,6 +484,11 @@ mod tests {
         svc.version = 2;
         svc.updated_at = 30;
         b.nodes.remove(&1);
+        b.nodes
+            .get_mut(&2)
+            .unwrap()
+            .labels
+            .insert("disk".into(), "ssd".into());
         let ev = diff(&a, &b, 31);
         let seen: Vec<(EventKind, &str, &str)> = ev
             .iter()
@@ -486,13 +498,15 @@ mod tests {
             seen,
             [
                 (EventKind::Node, "down", "2"),
+                (EventKind::Node, "labels", "2"),
                 (EventKind::Node, "remove", "1"),
                 (EventKind::Service, "update", "svc1"),
             ]
         );
         assert_eq!(ev[0].attributes["reason"], "no heartbeat for 2s");
         assert_eq!(ev[0].attributes["from"], "ready");
-        assert_eq!(ev[2].attributes["version"], "2");
+        assert_eq!(ev[1].attributes["labels"], "disk=ssd");
+        assert_eq!(ev[3].attributes["version"], "2");
         // Removing the service and its task.
         let mut c = b.clone();
         c.revision = 3;
