@@ -223,6 +223,28 @@ fn prometheus_scrapes_two_nodes() -> Result<()> {
         !w.contains("orc_raft_term"),
         "a worker has no Raft figures:\n{w}"
     );
+    // Prometheus' own linter accepts both (names, HELP/TYPE, units, histograms).
+    for text in [&m, &w] {
+        let mut lint = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("promtool (Debian package `prometheus`)")?;
+        use std::io::Write;
+        lint.stdin
+            .take()
+            .context("promtool stdin")?
+            .write_all(text.as_bytes())?;
+        let out = lint.wait_with_output()?;
+        ensure!(
+            out.status.success(),
+            "promtool check metrics: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     let prom = Prometheus::start(
         &c,

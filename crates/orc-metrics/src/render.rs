@@ -155,7 +155,7 @@ pub struct TaskSample {
 
 pub fn tasks(e: &mut Exposition, tasks: &[TaskSample]) {
     type Get = fn(&TaskUsage) -> Option<f64>;
-    let families: [(&str, Kind, &str, Get); 9] = [
+    let families: [(&str, Kind, &str, Get); 8] = [
         (
             "orc_task_cpu_seconds_total",
             Kind::Counter,
@@ -202,12 +202,6 @@ pub fn tasks(e: &mut Exposition, tasks: &[TaskSample]) {
             "orc_task_health",
             Kind::Gauge,
             "1 while the task's container runs (orc has no health checks yet).",
-            |_| Some(1.0),
-        ),
-        (
-            "orc_task_up",
-            Kind::Gauge,
-            "1 for every task whose usage this scrape could read.",
             |_| Some(1.0),
         ),
     ];
@@ -315,7 +309,7 @@ pub fn cluster(e: &mut Exposition, state: &ClusterState, services: &[ServiceCoun
     }
     e.single(
         "orc_state_revision",
-        Kind::Counter,
+        Kind::Gauge,
         "Changes applied to the replicated state.",
         state.revision as f64,
     );
@@ -343,13 +337,13 @@ pub fn raft(e: &mut Exposition, r: &RaftFigures) {
     );
     e.single(
         "orc_raft_commit_index",
-        Kind::Counter,
+        Kind::Gauge,
         "The highest log index this manager knows committed.",
         r.commit_index as f64,
     );
     e.single(
         "orc_raft_applied_index",
-        Kind::Counter,
+        Kind::Gauge,
         "The highest log index applied to this manager's state.",
         r.applied_index as f64,
     );
