@@ -223,6 +223,10 @@ fn prometheus_scrapes_two_nodes() -> Result<()> {
         !w.contains("orc_raft_term"),
         "a worker has no Raft figures:\n{w}"
     );
+    // The leader hears the worker's heartbeats.
+    ensure!(sample(&m, "orc_sessions_open", &[]) == Some(1.0), "{m}");
+    let age = sample(&m, "orc_node_heartbeat_age_seconds", &[("hostname", "pw1")]);
+    ensure!(age.is_some_and(|a| a < 5.0), "heartbeat age {age:?}:\n{m}");
     // Prometheus' own linter accepts both (names, HELP/TYPE, units, histograms).
     for text in [&m, &w] {
         let mut lint = std::process::Command::new("promtool")

@@ -5,6 +5,7 @@
 //! orc-metrics; it changes nothing.
 
 use crate::cluster::identity;
+use crate::leader::dispatcher::Dispatcher;
 use crate::ops::events::vrrp_name;
 use crate::ops::{views, Ops};
 use crate::DaemonError;
@@ -22,18 +23,25 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, DaemonError> {
         .map_err(|e| DaemonError::Invalid(format!("--metrics-addr {addr}: {e}")))
 }
 
-pub async fn serve(ops: Arc<Ops>, listener: TcpListener, stop: watch::Receiver<bool>) {
+/// `dispatcher`: the leader's liveness tracker, for heartbeat figures.
+pub async fn serve(
+    ops: Arc<Ops>,
+    dispatcher: Arc<Dispatcher>,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+) {
     if let Ok(a) = listener.local_addr() {
         tracing::info!("metrics on http://{a}/metrics");
     }
     let render = move || {
         let ops = ops.clone();
-        async move { render(&ops).await }
+        let d = dispatcher.clone();
+        async move { render(&ops, &d).await }
     };
     orc_metrics::http::serve(listener, render, stop).await;
 }
 
-pub async fn render(ops: &Ops) -> String {
+pub async fn render(ops: &Ops, dispatcher: &Dispatcher) -> String {
     let me = identity::load(&ops.cfg.data_dir).ok().flatten();
     let manager = ops.cluster().is_ok();
     let id = NodeIdentity {
@@ -78,13 +86,39 @@ pub async fn render(ops: &Ops) -> String {
         render::cluster(&mut e, &state, &counts);
     }
     if let Some(r) = ops.raft_figures() {
+        let leading = r.is_leader;
         render::raft(&mut e, &r);
         let vip = ops.vip_local();
+        let state = ops.state().ok();
+        let ages: Vec<(String, String, f64)> = if leading {
+            dispatcher
+                .heartbeat_ages()
+                .into_iter()
+                .filter_map(|(id, age)| {
+                    let n = state.as_ref()?.nodes.get(&id)?;
+                    let me = ops.cluster().ok()?.node_id;
+                    (id != me).then(|| {
+                        (
+                            views::node_id_str(id),
+                            n.hostname.clone(),
+                            age.as_secs_f64(),
+                        )
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let open = ages
+            .iter()
+            .filter(|(_, _, age)| *age <= dispatcher.grace.as_secs_f64())
+            .count() as u64;
         render::manager(
             &mut e,
             &ManagerFigures {
-                open_sessions: None,
-                heartbeats_missed: None,
+                open_sessions: leading.then_some(open),
+                heartbeat_failures: Some(dispatcher.failures()),
+                heartbeat_ages: ages,
                 vrrp_state: vip
                     .counters
                     .as_ref()

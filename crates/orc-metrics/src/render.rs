@@ -386,9 +386,13 @@ pub fn raft(e: &mut Exposition, r: &RaftFigures) {
 /// The leader's liveness and the VIP figures of this manager.
 #[derive(Debug, Clone, Default)]
 pub struct ManagerFigures {
-    /// Sessions this node's dispatcher holds (the leader: one per other node).
+    /// On the leader: each other node (id, hostname) and the seconds since its last
+    /// heartbeat; empty elsewhere.
+    pub heartbeat_ages: Vec<(String, String, f64)>,
+    /// Nodes with a heartbeat within the grace period (the leader's live sessions).
     pub open_sessions: Option<u64>,
-    pub heartbeats_missed: Option<u64>,
+    /// Nodes this manager marked down for missed heartbeats while leading.
+    pub heartbeat_failures: Option<u64>,
     /// VRRP state ("master", "backup", "initialize") when a VIP is set.
     pub vrrp_state: Option<String>,
     pub vrrp_transitions: Option<u64>,
@@ -397,19 +401,28 @@ pub struct ManagerFigures {
 pub const VRRP_STATES: [&str; 3] = ["initialize", "backup", "master"];
 
 pub fn manager(e: &mut Exposition, m: &ManagerFigures) {
+    if !m.heartbeat_ages.is_empty() {
+        let mut f = e.gauge(
+            "orc_node_heartbeat_age_seconds",
+            "Seconds since the leader last heard a node's heartbeat (leader only).",
+        );
+        for (id, host, age) in &m.heartbeat_ages {
+            f.sample(&[("node_id", id), ("hostname", host)], *age);
+        }
+    }
     if let Some(n) = m.open_sessions {
         e.single(
             "orc_sessions_open",
             Kind::Gauge,
-            "Node sessions open on this manager (heartbeats of other nodes).",
+            "Nodes whose heartbeats reach this leader within the grace period (leader only).",
             n as f64,
         );
     }
-    if let Some(n) = m.heartbeats_missed {
+    if let Some(n) = m.heartbeat_failures {
         e.single(
-            "orc_heartbeats_missed_total",
+            "orc_heartbeat_failures_total",
             Kind::Counter,
-            "Heartbeat periods a node let pass without a heartbeat, counted by the leader.",
+            "Nodes this manager marked down for missed heartbeats while leading.",
             n as f64,
         );
     }
@@ -535,5 +548,21 @@ mod tests {
         assert!(text.contains("orc_vrrp_state{state=\"backup\"} 1\n"));
         assert!(text.contains("orc_vrrp_state{state=\"master\"} 0\n"));
         assert!(!text.contains("orc_sessions_open"));
+        assert!(!text.contains("orc_node_heartbeat_age_seconds"));
+        let mut e = Exposition::new();
+        manager(
+            &mut e,
+            &ManagerFigures {
+                heartbeat_ages: vec![("7".into(), "rock7".into(), 0.25)],
+                open_sessions: Some(1),
+                heartbeat_failures: Some(2),
+                ..ManagerFigures::default()
+            },
+        );
+        let text = e.finish();
+        assert!(text
+            .contains("orc_node_heartbeat_age_seconds{node_id=\"7\",hostname=\"rock7\"} 0.25\n"));
+        assert!(text.contains("orc_sessions_open 1\n"));
+        assert!(text.contains("orc_heartbeat_failures_total 2\n"));
     }
 }

@@ -186,7 +186,8 @@ impl Daemon {
         let server = tokio::spawn(crate::api::serve(self.ops.clone(), listener));
         if let Some(l) = metrics {
             let stop = self.stop_signal();
-            tokio::spawn(crate::metrics::serve(self.ops.clone(), l, stop));
+            let d = self.dispatcher.clone();
+            tokio::spawn(crate::metrics::serve(self.ops.clone(), d, l, stop));
         }
         wait_for_signal().await;
         tracing::info!("shutting down (containers keep running; the next start adopts them)");
