@@ -324,6 +324,7 @@ pub struct RaftFigures {
     pub is_leader: bool,
     pub leader_changes: u64,
     pub snapshot_age_seconds: Option<f64>,
+    pub snapshot_index: Option<u64>,
     pub apply_latency: Option<Histogram>,
     pub voters: u64,
 }
@@ -365,11 +366,19 @@ pub fn raft(e: &mut Exposition, r: &RaftFigures) {
         "Voters in the Raft membership.",
         r.voters as f64,
     );
+    if let Some(i) = r.snapshot_index {
+        e.single(
+            "orc_raft_snapshot_index",
+            Kind::Gauge,
+            "The last log index this manager's Raft snapshot covers (the log before it is compacted).",
+            i as f64,
+        );
+    }
     if let Some(age) = r.snapshot_age_seconds {
         e.single(
             "orc_raft_snapshot_age_seconds",
             Kind::Gauge,
-            "Seconds since this manager's last Raft snapshot was built.",
+            "Seconds since this manager's Raft snapshot last changed (built or installed); absent until it changed once since the daemon started.",
             age,
         );
     }
@@ -532,6 +541,40 @@ mod tests {
             "registry unreachable"
         );
         assert_eq!(reason_label(""), "unknown");
+    }
+
+    #[test]
+    fn raft_families() {
+        let mut h = Histogram::new(&[0.01, 0.1]);
+        h.observe(0.005);
+        let mut e = Exposition::new();
+        raft(
+            &mut e,
+            &RaftFigures {
+                term: 3,
+                commit_index: 40,
+                applied_index: 39,
+                is_leader: true,
+                snapshot_index: Some(20),
+                apply_latency: Some(h),
+                voters: 3,
+                ..RaftFigures::default()
+            },
+        );
+        let text = e.finish();
+        for line in [
+            "orc_raft_term 3",
+            "orc_raft_commit_index 40",
+            "orc_raft_applied_index 39",
+            "orc_raft_is_leader 1",
+            "orc_raft_snapshot_index 20",
+            "orc_raft_voters 3",
+            "orc_raft_apply_latency_seconds_bucket{le=\"0.01\"} 1",
+            "orc_raft_apply_latency_seconds_count 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(!text.contains("orc_raft_snapshot_age_seconds"));
     }
 
     #[test]

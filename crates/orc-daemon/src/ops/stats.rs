@@ -137,8 +137,8 @@ impl Ops {
             applied_index: applied,
             is_leader: leading,
             leader_changes: self.observer.leader_changes(),
-            // Not known: orc-store keeps no build time for its snapshot.
-            snapshot_age_seconds: None,
+            snapshot_age_seconds: self.observer.snapshot_age(),
+            snapshot_index: m.snapshot.map(|l| l.index),
             apply_latency: Some(crate::cluster::apply_latency()),
             voters: voters.len() as u64,
         })
