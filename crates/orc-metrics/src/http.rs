@@ -11,6 +11,9 @@ use tokio::net::TcpListener;
 const MAX_HEAD: usize = 8 * 1024;
 /// A client that doesn't finish its request head within this is dropped.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; further ones wait in the listen backlog, so a burst
+/// of scrapers can't make a small board read its cgroups many times over.
+const MAX_CONCURRENT: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestLine {
@@ -110,10 +113,17 @@ pub async fn serve<F, Fut>(
     F: Fn() -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = String> + Send,
 {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
     loop {
         let conn = tokio::select! {
-            c = listener.accept() => c,
+            c = async {
+                let permit = slots.clone().acquire_owned().await;
+                (listener.accept().await, permit)
+            } => c,
             _ = stop.wait_for(|s| *s) => return,
+        };
+        let (conn, Ok(permit)) = conn else {
+            return;
         };
         let Ok((mut sock, _peer)) = conn else {
             // EMFILE and the like: don't spin.
@@ -122,6 +132,7 @@ pub async fn serve<F, Fut>(
         };
         let render = render.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let mut buf = Vec::with_capacity(512);
             let head = tokio::time::timeout(READ_TIMEOUT, async {
                 let mut chunk = [0u8; 1024];
