@@ -418,6 +418,24 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
         "{replay}"
     );
     ensure!(!replay.contains("\"type\":\"task\""), "{replay}");
+    // The same as text: one line per event, time first.
+    let text = c.node(0).ok(&[
+        "events",
+        "--since",
+        "10m",
+        "--until",
+        "0m",
+        "--filter",
+        "type=node",
+        "--filter",
+        "action=down",
+    ])?;
+    ensure!(
+        text.lines().count() == 1
+            && text.contains(" node down ew1 ")
+            && text.contains("reason=\"heartbeat failure\""),
+        "{text}"
+    );
     Ok(())
 }
 
@@ -453,6 +471,20 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     let nodes: std::collections::BTreeSet<&str> =
         rows.iter().filter_map(|r| r["node"].as_str()).collect();
     ensure!(nodes.len() == 2, "one task per node: {rows:#?}");
+    // The table: a header and a row per task.
+    let table = c.node(0).ok(&["stats", "--no-stream", "st_spin"])?;
+    ensure!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains("CPU %") && h.contains("MEM USAGE / LIMIT")),
+        "{table}"
+    );
+    ensure!(
+        table.lines().filter(|l| l.contains("st_spin.")).count() == 2
+            && table.contains("/ 32.0 MiB"),
+        "{table}"
+    );
     // A service that doesn't exist is an error.
     let out = c.node(0).orc(&["stats", "--no-stream", "st_nope"])?;
     if out.status.success() {
