@@ -90,14 +90,14 @@ pub async fn render(ops: &Ops, dispatcher: &Dispatcher) -> String {
         render::raft(&mut e, &r);
         let vip = ops.vip_local();
         let state = ops.state().ok();
+        let me = ops.cluster().ok().map(|c| c.node_id);
         let ages: Vec<(String, String, f64)> = if leading {
             dispatcher
                 .heartbeat_ages()
                 .into_iter()
                 .filter_map(|(id, age)| {
                     let n = state.as_ref()?.nodes.get(&id)?;
-                    let me = ops.cluster().ok()?.node_id;
-                    (id != me).then(|| {
+                    (Some(id) != me).then(|| {
                         (
                             views::node_id_str(id),
                             n.hostname.clone(),
