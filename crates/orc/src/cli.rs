@@ -45,6 +45,40 @@ pub enum Command {
     /// List, inspect and remove volumes.
     #[command(subcommand)]
     Volume(VolumeCmd),
+    /// The cluster's changes as they are committed (tasks, services, nodes, leader, VIP).
+    Events(EventsArgs),
+    /// Every running task's CPU, memory, network and block I/O, like `docker stats`.
+    Stats(StatsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Show kept events from this time on: a duration ago ("10m", "1h") or Unix
+    /// seconds. Default: only new events.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stop at this time (same forms) instead of streaming.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// KEY=VALUE (repeatable, all must match): type=task|service|node|leader|vip,
+    /// action=…, name=SERVICE|HOSTNAME, id=PREFIX, node=ID|HOSTNAME.
+    #[arg(long, short)]
+    pub filter: Vec<String>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Only these services (STACK_SERVICE); all when none.
+    pub services: Vec<String>,
+    /// Print one sample and exit.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// JSON (an array per sample).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,6 +203,10 @@ pub struct DaemonArgs {
     /// Scheduled backups kept per manager.
     #[arg(long, default_value_t = 5)]
     pub backup_keep: usize,
+    /// Serve Prometheus metrics on ADDR:PORT (`GET /metrics`), e.g. 127.0.0.1:9323
+    /// or the node's LAN address. Off unless given.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Tests only: exit at this named point as if the node crashed.
     #[arg(long, hide = true)]
     pub failpoint: Option<String>,

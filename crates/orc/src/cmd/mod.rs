@@ -3,6 +3,7 @@
 mod backup;
 mod daemon;
 mod listing;
+mod observe;
 mod registry;
 mod stack_file;
 mod vip;
@@ -30,6 +31,8 @@ async fn call(cli: &Cli, req: Request) -> anyhow::Result<Value> {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Daemon(args) => daemon::run(args, &cli.socket).await,
+        Command::Events(args) => observe::events(&cli, args).await,
+        Command::Stats(args) => observe::stats(&cli, args).await,
         Command::Version(j) => {
             let info = call(&cli, Request::Info).await.ok();
             if j.json {
