@@ -174,6 +174,12 @@ fn netlink_and_nft_list_the_same_table() {
     )]);
     let listing = same_listing(&a, &b, &one).expect("table exists");
     assert!(listing.contains("dnat to 10.201.1.2:80"), "{listing}");
+    // The loopback guard (published ports turn route_localnet on).
+    assert!(
+        listing.contains("type filter hook prerouting priority raw; policy accept;")
+            && listing.contains("iif != \"lo\" ip daddr 127.0.0.0/8 drop"),
+        "{listing}"
+    );
     assert!(a.run(nft::exists));
 
     let many = ruleset(vec![
@@ -231,6 +237,7 @@ fn netlink_and_nft_list_the_same_table() {
     let isolated = ruleset(vec![entry("s", "db", vec![ip(2, 3)], Vec::new())]);
     let listing = same_listing(&a, &b, &isolated).expect("table exists");
     assert!(!listing.contains("prerouting"), "{listing}");
+    assert!(!listing.contains("127.0.0.0/8"), "{listing}");
     let empty = ruleset(Vec::new());
     assert!(empty.is_empty());
     assert_eq!(same_listing(&a, &b, &empty), None);
