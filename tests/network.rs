@@ -1004,7 +1004,48 @@ fn names_orc_does_not_know_are_forwarded_to_the_nodes_resolvers() -> Result<()> 
     })?;
     ensure!(got == ["192.0.2.7"], "some.other.example → {got:?}");
     ensure!(seen() > before, "the resolver was never asked");
+
+    // Reverse lookups, asked by a real resolver client (busybox nslookup in the
+    // client's namespace): a task address on the asker's networks is named by orc
+    // (the service's full name, which resolves back to it), without the resolver …
+    let web = running_task(&c, 0, "fwd_web")
+        .map(|t| t.2)
+        .unwrap_or_default();
+    let before = seen();
+    let out = nslookup(&client_ns, &web, &gw)?;
+    ensure!(
+        out.contains(&format!("{}\tname = fwd_web", reverse_name(&web))),
+        "PTR {web}: {out}"
+    );
+    let out = nslookup(&client_ns, &client.2, &gw)?;
+    ensure!(out.contains("name = fwd_client"), "PTR {}: {out}", client.2);
+    ensure!(
+        seen() == before,
+        "the resolver was asked for a task address"
+    );
+    // … any other address goes to the node's resolver.
+    let _ = nslookup(&client_ns, "192.0.2.55", &gw)?;
+    ensure!(
+        seen() > before,
+        "the resolver was never asked for 192.0.2.55"
+    );
     Ok(())
+}
+
+/// `busybox nslookup ADDRESS SERVER` run in the network namespace at `netns`: its output.
+fn nslookup(netns: &std::path::Path, address: &str, server: &str) -> Result<String> {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", netns.display()))
+        .args(["timeout", "10", "busybox", "nslookup", address, server])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// `10.201.1.2` → `2.1.201.10.in-addr.arpa`.
+fn reverse_name(address: &str) -> String {
+    let mut o: Vec<&str> = address.split('.').collect();
+    o.reverse();
+    format!("{}.in-addr.arpa", o.join("."))
 }
 
 #[test]

@@ -107,6 +107,19 @@ impl Directory {
             .find(|e| e.networks.iter().any(|n| me.networks.contains(n)))
             .map(|e| e.running.as_slice())
     }
+
+    /// The name of the task at `address` for the container at `asker` (a reverse
+    /// lookup): its service's full name (`shop_web`, which resolves back to it while it
+    /// runs), when that service shares one of the asker's stack networks. `None`: not
+    /// a task address the asker may see.
+    pub fn reverse(&self, asker: Ipv4Addr, address: Ipv4Addr) -> Option<&str> {
+        let me = self.owner(asker)?;
+        self.entries
+            .iter()
+            .filter(|e| e.stack == me.stack && e.members.contains(&address))
+            .find(|e| e.networks.iter().any(|n| me.networks.contains(n)))
+            .map(|e| e.name.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -173,5 +186,25 @@ mod tests {
             "unknown asker"
         );
         assert_eq!(d.resolve(web, "example.com"), None);
+    }
+
+    #[test]
+    fn addresses_resolve_back_only_across_a_shared_network_of_the_same_stack() {
+        let d = Directory {
+            entries: vec![
+                entry("shop", "web", &["front"], 2),
+                entry("shop", "api", &["front", "back"], 3),
+                entry("shop", "db", &["back"], 4),
+                entry("blog", "web", &["default"], 5),
+            ],
+        };
+        let ip = |n| Ipv4Addr::new(10, 201, 1, n);
+        assert_eq!(d.reverse(ip(2), ip(3)), Some("shop_api"));
+        assert_eq!(d.reverse(ip(4), ip(3)), Some("shop_api"));
+        assert_eq!(d.reverse(ip(2), ip(2)), Some("shop_web"), "itself");
+        assert_eq!(d.reverse(ip(2), ip(4)), None, "web is not on back");
+        assert_eq!(d.reverse(ip(5), ip(2)), None, "another stack");
+        assert_eq!(d.reverse(ip(2), ip(99)), None, "no task there");
+        assert_eq!(d.reverse(ip(99), ip(2)), None, "unknown asker");
     }
 }

@@ -1,8 +1,11 @@
 //! The DNS server orc runs on the node's bridge address (UDP port 53): service names
-//! from the [`Directory`], scoped to the asking container; any other name is forwarded
-//! to the node's own resolvers and the answer relayed.
+//! from the [`Directory`], scoped to the asking container, and reverse (PTR) lookups of
+//! the task addresses on its networks; any other question is forwarded to the node's
+//! own resolvers and the answer relayed.
 
-use crate::dns::{answer, nameservers, parse_query, servfail};
+use crate::dns::{
+    answer, answer_ptr, nameservers, parse_query, reverse_address, servfail, TYPE_PTR,
+};
 use crate::NetError;
 use orc_model::Directory;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -47,6 +50,14 @@ pub async fn serve(
             IpAddr::V4(a) => a,
             IpAddr::V6(_) => continue,
         };
+        let reverse = (q.qtype == TYPE_PTR)
+            .then(|| reverse_address(&q.name))
+            .flatten()
+            .and_then(|a| directory.borrow().reverse(asker, a).map(str::to_owned));
+        if let Some(name) = reverse {
+            let _ = socket.send_to(&answer_ptr(&query, &q, &name), from).await;
+            continue;
+        }
         let local = directory
             .borrow()
             .resolve(asker, &q.name)
