@@ -105,7 +105,7 @@ impl Lifecycle for Roles {
         Box::pin(async move { self.daemon()?.recover_cluster().await })
     }
 
-    fn forget_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>> {
+    fn forget_cluster(&self) -> BoxFuture<'_, Result<Vec<String>, DaemonError>> {
         Box::pin(async move { self.daemon()?.forget_cluster().await })
     }
 }

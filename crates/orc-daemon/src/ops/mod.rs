@@ -121,8 +121,9 @@ pub trait Lifecycle: Send + Sync {
     /// voter with the log it holds (checked by the caller: no majority reachable).
     fn recover_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>>;
     /// The local part of `orc cluster leave`: stop every component, remove this
-    /// node's containers, forget the cluster. Called with [`Ops::lifecycle`] held.
-    fn forget_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>>;
+    /// node's containers, forget the cluster, remove orc's networking (what was
+    /// removed is returned). Called with [`Ops::lifecycle`] held.
+    fn forget_cluster(&self) -> BoxFuture<'_, Result<Vec<String>, DaemonError>>;
 }
 
 /// This node's handles that operations need, shared with the composition root.

@@ -105,6 +105,16 @@ pub fn apply(ruleset: &Ruleset) -> Result<(), NetError> {
     Ok(())
 }
 
+/// Removes table `ip orc` (and turns `route_localnet` off); true when it existed.
+pub fn remove() -> Result<bool, NetError> {
+    if !exists() {
+        crate::ingress::kernel_paths(false)?;
+        return Ok(false);
+    }
+    apply(&Ruleset::none())?;
+    Ok(true)
+}
+
 /// Whether table `ip orc` exists (left by an earlier run, say); false when unknown.
 pub fn exists() -> bool {
     match socket::table_exists() {

@@ -252,8 +252,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cluster(ClusterCmd::Leave { force }) => {
-            call(&cli, Request::ClusterLeave { force: *force }).await?;
+            let v = call(&cli, Request::ClusterLeave { force: *force }).await?;
             println!("left the cluster");
+            for what in v["removed"].as_array().into_iter().flatten() {
+                println!("  removed {}", what.as_str().unwrap_or_default());
+            }
             Ok(())
         }
         Command::Image(ImageCmd::Load { file, distribute }) => {
