@@ -797,7 +797,7 @@ fn orc_traces(c: &TestCluster, i: usize) -> Vec<String> {
 
 #[test]
 fn a_node_that_leaves_keeps_no_trace_of_orcs_networking() -> Result<()> {
-    let mut c = TestCluster::form(&["a", "b"], 0, 0, Some(250), true)?;
+    let c = TestCluster::form(&["a", "b"], 0, 0, Some(250), true)?;
     init_with(&c, 0, &["--network-driver", "vxlan"])?.map_err(anyhow::Error::msg)?;
     let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
     c.try_join(1, token.trim(), 0)?
