@@ -406,3 +406,115 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     );
     Ok(())
 }
+
+/// The README's first steps: `examples/hello` deployed, scaled to 3, answering on the
+/// node's 127.0.0.1 through its published port from every task; a service whose tasks
+/// keep failing is reported as failing (with the reason), not as converged, and
+/// `service ps` shows each slot's last failure without `--all`.
+#[test]
+fn the_readme_example_scales_to_three_and_answers_on_localhost() -> Result<()> {
+    let n = node_with_image()?;
+    let example = orc_testbed::repo_root().join("examples/hello/stack.toml");
+    let out = n.ok(&["stack", "deploy", example.to_str().context("path")?])?;
+    ensure!(out.contains("converged"), "deploy output: {out}");
+    let out = n.orc(&["service", "scale", "hello_web=3"])?;
+    ensure!(
+        out.status.success() && String::from_utf8_lossy(&out.stderr).contains("3/3 running"),
+        "scale: {out:?}"
+    );
+    assert_eq!(running_of(&n, "hello_web")?, (3, 3));
+    let ps = n.json(&["service", "ps", "hello_web"])?;
+    let addresses: Vec<String> = ps
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["state"] == "running")
+        .filter_map(|t| t["address"].as_str().map(str::to_string))
+        .collect();
+    ensure!(addresses.len() == 3, "{ps}");
+    // Every task answers on its own address …
+    for a in &addresses {
+        let body = poll_until(CONVERGE, &format!("task {a}"), || {
+            let out = n
+                .command("curl")
+                .args(["-s", "-m", "2", &format!("http://{a}/")])
+                .output()
+                .ok()?;
+            let b = String::from_utf8_lossy(&out.stdout).into_owned();
+            b.contains("hello from orc").then_some(b)
+        })?;
+        ensure!(body.contains("hello from orc"));
+    }
+    // … and the published port on 127.0.0.1 and localhost spreads over them: every
+    // one of 30 requests answers (one dead backend would fail about a third).
+    for host in ["127.0.0.1", "localhost"] {
+        for i in 0..30 {
+            let out = n
+                .command("curl")
+                .args(["-s", "-m", "5", &format!("http://{host}:8080/")])
+                .output()?;
+            let body = String::from_utf8_lossy(&out.stdout);
+            ensure!(
+                body.contains("hello from orc"),
+                "request {i} to {host}:8080 got {body:?} ({})",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    n.ok(&["stack", "rm", "hello"])?;
+
+    // The old example: host networking, three tasks on one port. Two fail with
+    // "Address already in use" right after starting.
+    let stack = write_stack(
+        &n,
+        "clash",
+        r#"
+[services.web]
+image = "demo/busybox:1"
+command = ["sh", "-c", "mkdir -p /tmp/www && exec httpd -f -p 18091 -h /tmp/www"]
+network_mode = "host"
+replicas = 3
+restart = { condition = "any", delay = "1s" }
+mounts = [{ type = "tmpfs", target = "/tmp" }]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+"#,
+    )?;
+    let out = n.orc(&["stack", "deploy", &stack, "--timeout", "60"])?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "deploy said it converged:\n{text}");
+    ensure!(
+        text.contains("clash_web is not running") && text.contains("exited with code 1"),
+        "deploy output lacks the failure and its reason:\n{text}"
+    );
+    ensure!(!text.contains("converged"), "{text}");
+    // service scale says the same.
+    let out = n.orc(&["service", "scale", "clash_web=2", "--timeout", "60"])?;
+    ensure!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("clash_web is not running"),
+        "scale: {out:?}"
+    );
+    // service ps, without --all: the slots that keep failing show their last failure.
+    let table = n.ok(&["service", "ps", "clash_web"])?;
+    ensure!(
+        table.contains(" \\_ clash_web.") && table.contains("exited with code 1"),
+        "service ps hides the failures:\n{table}"
+    );
+    let ps = n.json(&["service", "ps", "clash_web"])?;
+    let rows = ps.as_array().cloned().unwrap_or_default();
+    let failed: Vec<&Value> = rows.iter().filter(|t| t["state"] == "failed").collect();
+    ensure!(!failed.is_empty(), "{ps}");
+    // At most one failure per slot by default; --all lists them all.
+    let mut slots: Vec<u64> = failed.iter().filter_map(|t| t["slot"].as_u64()).collect();
+    let before = slots.len();
+    slots.dedup();
+    ensure!(slots.len() == before, "several failures of one slot: {ps}");
+    let all = n.json(&["service", "ps", "clash_web", "--all"])?;
+    ensure!(
+        all.as_array().map_or(0, Vec::len) >= rows.len(),
+        "--all lists fewer: {all}"
+    );
+    n.ok(&["stack", "rm", "clash"])?;
+    Ok(())
+}

@@ -112,10 +112,25 @@ pub fn task_row(state: &ClusterState, t: &Task, now: u64) -> TaskRow {
     }
 }
 
+/// `orc service ps`: the live tasks and, per slot (per node for a global service), the
+/// last one that failed or was rejected, so why a slot keeps failing shows without
+/// `--all` (which lists every task). Per slot the newest comes first.
 pub fn tasks(state: &ClusterState, service: &Service, all: bool, now: u64) -> Vec<TaskRow> {
+    let live = |t: &Task| t.desired_state == TaskState::Running || !t.status.state.is_terminal();
+    let slot = |t: &Task| (t.slot, if t.slot == 0 { t.node_id } else { None });
+    let mut last_failure: std::collections::HashMap<_, &Task> = Default::default();
+    for t in state.tasks_of_service(&service.id) {
+        if live(t) || !matches!(t.status.state, TaskState::Failed | TaskState::Rejected) {
+            continue;
+        }
+        let newest = last_failure.entry(slot(t)).or_insert(t);
+        if t.created_at > newest.created_at {
+            *newest = t;
+        }
+    }
     let mut ts: Vec<&Task> = state
         .tasks_of_service(&service.id)
-        .filter(|t| all || t.desired_state == TaskState::Running || !t.status.state.is_terminal())
+        .filter(|t| all || live(t) || last_failure.get(&slot(t)).is_some_and(|f| f.id == t.id))
         .collect();
     ts.sort_by_key(|t| (t.slot, t.node_id, std::cmp::Reverse(t.created_at)));
     ts.into_iter().map(|t| task_row(state, t, now)).collect()
