@@ -528,3 +528,154 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     n.ok(&["stack", "rm", "clash"])?;
     Ok(())
 }
+
+/// `deploy/quickstart.sh` as the README gives it (as root, no sudo), run in a network
+/// namespace of its own as the machine, with the demo directory in a temp dir and the
+/// orc binary already built; `stop` on drop too, so a failing test cleans up.
+struct Quickstart {
+    ns: orc_testbed::SoloNetns,
+    dir: tempfile::TempDir,
+    stopped: bool,
+}
+
+impl Quickstart {
+    fn demo(&self) -> std::path::PathBuf {
+        self.dir.path().join("demo")
+    }
+
+    fn script(&self, args: &[&str]) -> Result<std::process::Output> {
+        let out = self
+            .ns
+            .command("timeout")
+            .args(["300", "bash", "deploy/quickstart.sh"])
+            .args(args)
+            .current_dir(orc_testbed::repo_root())
+            .env("ORC_DEMO_DIR", self.demo())
+            .env("ORC_BINARY", orc_testbed::orc_binary()?)
+            .output()?;
+        Ok(out)
+    }
+
+    fn orc(&self, args: &[&str]) -> Result<std::process::Output> {
+        Ok(self
+            .ns
+            .command(&self.demo().join("orc").to_string_lossy())
+            .args(["--socket", &self.demo().join("orc.sock").to_string_lossy()])
+            .args(args)
+            .output()?)
+    }
+
+    /// The lines of `program args` run in the namespace.
+    fn inside(&self, program: &str, args: &[&str]) -> String {
+        self.ns
+            .command(program)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Quickstart {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.script(&["stop"]);
+        }
+    }
+}
+
+#[test]
+fn quickstart_stop_leaves_the_machine_as_it_was() -> Result<()> {
+    let mut q = Quickstart {
+        ns: orc_testbed::SoloNetns::new()?,
+        dir: tempfile::Builder::new()
+            .prefix("orc-quickstart-")
+            .tempdir()?,
+        stopped: false,
+    };
+    let out = q.script(&[])?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "quickstart failed:\n{text}");
+    let hello = poll_until(CONVERGE, "hello on 127.0.0.1:8080", || {
+        let body = q.inside("curl", &["-s", "-m", "2", "http://127.0.0.1:8080/"]);
+        body.contains("hello from orc").then_some(body)
+    })?;
+    ensure!(hello.contains("hello from orc"));
+    // The newcomer deploys more: another stack, on the stack network and on the host's.
+    let marker = format!("qs{}", std::process::id());
+    let stack = q.dir.path().join("more.toml");
+    std::fs::write(
+        &stack,
+        format!(
+            r#"
+[services.web]
+image = "demo/busybox:1"
+command = ["sh", "-c", "mkdir -p /tmp/{marker} && exec httpd -f -p 80 -h /tmp/{marker}"]
+ports = ["8081:80"]
+replicas = 2
+mounts = [{{ type = "tmpfs", target = "/tmp" }}]
+
+[services.hostnet]
+image = "demo/busybox:1"
+command = ["sh", "-c", "exec sleep 36{}"]
+network_mode = "host"
+"#,
+            std::process::id() % 100 + 100
+        ),
+    )?;
+    let out = q.orc(&["stack", "deploy", &stack.to_string_lossy()])?;
+    ensure!(out.status.success(), "{out:?}");
+    let sleep_arg = format!("36{}", std::process::id() % 100 + 100);
+    let apps = || -> usize {
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        ps.lines()
+            .filter(|l| {
+                l.contains(&format!("/tmp/{marker}")) || l.ends_with(&format!("sleep {sleep_arg}"))
+            })
+            .count()
+    };
+    ensure!(
+        apps() == 3,
+        "expected 3 application processes, found {}",
+        apps()
+    );
+    ensure!(q.inside("ip", &["link", "show", "orc0"]).contains("orc0"));
+    ensure!(q
+        .inside("nft", &["list", "tables"])
+        .contains("table ip orc"));
+
+    let out = q.script(&["stop"])?;
+    q.stopped = true;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "stop failed:\n{text}");
+    ensure!(
+        text.contains("removed bridge orc0") && text.contains("removed nftables table ip orc"),
+        "stop did not say what it removed:\n{text}"
+    );
+    // Nothing left: no process in the machine's namespace (containerd, daemon, shims,
+    // loggers, host-network containers), nor any application process elsewhere, no
+    // bridge, no table, no route_localnet, no mount, no directory.
+    let pids = std::process::Command::new("ip")
+        .args(["netns", "pids", q.ns.name()])
+        .output()?;
+    let pids = String::from_utf8_lossy(&pids.stdout).into_owned();
+    ensure!(pids.trim().is_empty(), "processes left: {pids}\n{text}");
+    ensure!(apps() == 0, "application processes left\n{text}");
+    let links = q.inside("ip", &["-o", "link", "show"]);
+    ensure!(!links.contains("orc"), "links left: {links}");
+    let tables = q.inside("nft", &["list", "tables"]);
+    ensure!(tables.trim().is_empty(), "tables left: {tables}");
+    let localnet = q.inside("sysctl", &["-n", "net.ipv4.conf.all.route_localnet"]);
+    ensure!(localnet.trim() == "0", "route_localnet {localnet}");
+    let demo = q.demo().to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/mounts")?;
+    ensure!(!mounts.contains(&demo), "mounts left under {demo}");
+    ensure!(!q.demo().exists(), "{demo} left");
+    Ok(())
+}
