@@ -381,3 +381,113 @@ pub async fn logs(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_model::{Task, TaskStatus};
+
+    fn service() -> Service {
+        let mut spec = orc_spec::ServiceSpec::new("demo/busybox:1");
+        spec.mode = orc_spec::ServiceMode::Replicated { replicas: 2 };
+        Service {
+            id: "s".into(),
+            name: "st_web".into(),
+            stack: "st".into(),
+            short_name: "web".into(),
+            spec,
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn task(id: &str, slot: u32, state: TaskState, since: u64) -> Task {
+        let desired = if state == TaskState::Running {
+            TaskState::Running
+        } else {
+            TaskState::Shutdown
+        };
+        let mut status = TaskStatus::new(state, since, "");
+        if state == TaskState::Failed {
+            status.err = Some("task exited with code 1".into());
+        }
+        Task {
+            id: id.into(),
+            service_id: "s".into(),
+            service_name: "st_web".into(),
+            slot,
+            node_id: None,
+            spec_version: 1,
+            spec: orc_spec::ServiceSpec::new("demo/busybox:1"),
+            desired_state: desired,
+            status,
+            created_at: since,
+            not_before: 0,
+            attempt: 0,
+        }
+    }
+
+    fn state(tasks: Vec<Task>) -> ClusterState {
+        let mut st = ClusterState::default();
+        st.services.insert("s".into(), service());
+        for t in tasks {
+            st.tasks.insert(t.id.clone(), t);
+        }
+        st
+    }
+
+    #[test]
+    fn a_service_converges_once_its_tasks_have_kept_running() {
+        let now = now_ms();
+        let w = Watch::new();
+        let s = service();
+        // Both running for a while (as their nodes reported): converged.
+        let old = state(vec![
+            task("a", 1, TaskState::Running, now - 10_000),
+            task("b", 2, TaskState::Running, now - 10_000),
+        ]);
+        assert!(w.converged(&old, &s));
+        // One just started: not yet (it may be about to fail).
+        let fresh = state(vec![
+            task("a", 1, TaskState::Running, now - 10_000),
+            task("b", 2, TaskState::Running, now),
+        ]);
+        assert!(!w.converged(&fresh, &s));
+        // One short.
+        let short = state(vec![task("a", 1, TaskState::Running, now - 10_000)]);
+        assert!(!w.converged(&short, &s));
+    }
+
+    #[test]
+    fn three_failures_during_the_wait_end_it_with_the_reason() {
+        let now = now_ms();
+        let s = service();
+        let ids = vec!["s".to_string()];
+        let mut w = Watch::new();
+        // Failures from before the command: listed, not counted.
+        let mut tasks = vec![
+            task("old1", 1, TaskState::Failed, now - 60_000),
+            task("old2", 1, TaskState::Failed, now - 50_000),
+            task("old3", 1, TaskState::Failed, now - 40_000),
+            task("a", 1, TaskState::Running, now),
+        ];
+        let lines = w.look(&state(tasks.clone()), &ids);
+        assert_eq!(lines.len(), 3);
+        assert!(w.failing(&state(tasks.clone()), &s).is_none());
+        for (i, id) in ["n1", "n2", "n3"].iter().enumerate() {
+            tasks.push(task(id, 2, TaskState::Failed, now + i as u64));
+            let st = state(tasks.clone());
+            w.look(&st, &ids);
+            let failing = w.failing(&st, &s);
+            assert_eq!(failing.is_some(), i == 2, "after {} failures", i + 1);
+        }
+        let e = w.failing(&state(tasks), &s).map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(
+            e.starts_with("st_web is not running: 1/2 running, 3 of its tasks failed")
+                && e.contains("task exited with code 1"),
+            "{e}"
+        );
+    }
+}

@@ -149,3 +149,65 @@ pub fn task_name(t: &Task) -> String {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_model::TaskStatus;
+
+    fn task(id: &str, slot: u32, created_at: u64, desired: TaskState, state: TaskState) -> Task {
+        Task {
+            id: id.into(),
+            service_id: "s".into(),
+            service_name: "st_web".into(),
+            slot,
+            node_id: None,
+            spec_version: 1,
+            spec: orc_spec::ServiceSpec::new("demo/busybox:1"),
+            desired_state: desired,
+            status: TaskStatus::new(state, created_at, ""),
+            created_at,
+            not_before: 0,
+            attempt: 0,
+        }
+    }
+
+    #[test]
+    fn service_ps_shows_each_slots_last_failure_without_all() {
+        use TaskState::{Failed, Rejected, Running, Shutdown};
+        let mut state = ClusterState::default();
+        let service = Service {
+            id: "s".into(),
+            name: "st_web".into(),
+            stack: "st".into(),
+            short_name: "web".into(),
+            spec: orc_spec::ServiceSpec::new("demo/busybox:1"),
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+        };
+        state.services.insert("s".into(), service.clone());
+        for t in [
+            // Slot 1 keeps failing: two failures, then a running task.
+            task("a1", 1, 1, Shutdown, Failed),
+            task("a2", 1, 2, Shutdown, Failed),
+            task("a3", 1, 3, Running, Running),
+            // Slot 2 runs; an earlier task was shut down (an update), not failed.
+            task("b1", 2, 1, Shutdown, Shutdown),
+            task("b2", 2, 2, Running, Running),
+            // Slot 3 was rejected once (image pull) and now runs.
+            task("c1", 3, 1, Shutdown, Rejected),
+            task("c2", 3, 2, Running, Running),
+        ] {
+            state.tasks.insert(t.id.clone(), t);
+        }
+        let ids = |all| -> Vec<String> {
+            tasks(&state, &service, all, 10)
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        assert_eq!(ids(false), ["a3", "a2", "b2", "c2", "c1"]);
+        assert_eq!(ids(true), ["a3", "a2", "a1", "b2", "b1", "c2", "c1"]);
+    }
+}
