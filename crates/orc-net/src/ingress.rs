@@ -42,7 +42,7 @@ const ROUTE_LOCALNET: &str = "/proc/sys/net/ipv4/conf/all/route_localnet";
 ///   to a container (locally originated, loopback-sourced: the kernel otherwise
 ///   refuses to route it, and refuses the replies) and masqueraded. It is on only while
 ///   ports are published; table `ip orc`'s chain `loopback` drops anything addressed to
-///   127.0.0.0/8 that arrives from outside meanwhile.
+///   or from 127.0.0.0/8 that arrives from outside meanwhile.
 pub fn kernel_paths(published: bool) -> Result<(), NetError> {
     if published {
         set_sysctl(IP_FORWARD, "1")?;
@@ -108,7 +108,7 @@ mod tests {
         assert!(r.contains("ct status dnat ip daddr 10.201.0.0/16 masquerade"));
         // route_localnet is on while ports are published: loopback only from inside.
         assert!(
-            r.contains("chain loopback {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiif != \"lo\" ip daddr 127.0.0.0/8 drop\n"),
+            r.contains("chain loopback {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiif != \"lo\" ip daddr 127.0.0.0/8 drop\n\t\tiif != \"lo\" ip saddr 127.0.0.0/8 drop\n"),
             "{r}"
         );
         // Host mode: only this node's task.

@@ -177,7 +177,8 @@ fn netlink_and_nft_list_the_same_table() {
     // The loopback guard (published ports turn route_localnet on).
     assert!(
         listing.contains("type filter hook prerouting priority raw; policy accept;")
-            && listing.contains("iif != \"lo\" ip daddr 127.0.0.0/8 drop"),
+            && listing.contains("iif != \"lo\" ip daddr 127.0.0.0/8 drop")
+            && listing.contains("iif != \"lo\" ip saddr 127.0.0.0/8 drop"),
         "{listing}"
     );
     assert!(a.run(nft::exists));

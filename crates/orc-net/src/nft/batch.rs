@@ -212,7 +212,9 @@ fn body(e: &mut Encoder, r: &Ruleset) {
     }
     if !r.ports.is_empty() {
         e.rule("postrouting", &rules::masquerade(r.subnet));
-        e.rule(GUARD, &rules::loopback_guard());
+        for exprs in rules::loopback_guard() {
+            e.rule(GUARD, &exprs);
+        }
     }
     for p in &r.ports {
         let chain = p.chain();

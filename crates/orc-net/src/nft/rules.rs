@@ -171,9 +171,14 @@ pub(crate) fn masquerade(subnet: Ipv4Net) -> Vec<Expr> {
     e
 }
 
-/// `iif != "lo" ip daddr 127.0.0.0/8 drop`: with `route_localnet` on (so that
-/// 127.0.0.1 reaches published ports), nothing from outside may address loopback.
-pub(crate) fn loopback_guard() -> Vec<Expr> {
+/// `iif != "lo" ip daddr 127.0.0.0/8 drop` and the same for `ip saddr`: with
+/// `route_localnet` on (so that 127.0.0.1 reaches published ports), nothing from
+/// outside may address loopback nor pretend to come from it.
+pub(crate) fn loopback_guard() -> Vec<Vec<Expr>> {
+    vec![loopback_guard_on(DADDR), loopback_guard_on(SADDR)]
+}
+
+fn loopback_guard_on(offset: u32) -> Vec<Expr> {
     let mut e = vec![
         Expr::Meta {
             key: META_IIF,
@@ -185,7 +190,7 @@ pub(crate) fn loopback_guard() -> Vec<Expr> {
             data: LOOPBACK_IFINDEX.to_ne_bytes().to_vec(),
         },
     ];
-    e.extend(in_subnet(DADDR, LOOPBACK));
+    e.extend(in_subnet(offset, LOOPBACK));
     e.push(Expr::Verdict(Verdict::plain(DROP)));
     e
 }

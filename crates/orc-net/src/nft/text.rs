@@ -29,7 +29,8 @@ impl Ruleset {
              \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\
              \t\tct status dnat ip daddr {subnet} masquerade\n\t}}\n\
              \tchain {GUARD} {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\
-             \t\tiif != \"lo\" ip daddr 127.0.0.0/8 drop\n\t}}\n{chains}}}\n"
+             \t\tiif != \"lo\" ip daddr 127.0.0.0/8 drop\n\
+             \t\tiif != \"lo\" ip saddr 127.0.0.0/8 drop\n\t}}\n{chains}}}\n"
         );
         nat + &isolation
     }
