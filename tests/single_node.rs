@@ -612,7 +612,7 @@ fn quickstart_stop_leaves_the_machine_as_it_was() -> Result<()> {
 [services.web]
 image = "demo/busybox:1"
 command = ["sh", "-c", "mkdir -p /tmp/{marker} && exec httpd -f -p 80 -h /tmp/{marker}"]
-ports = ["8081:80"]
+ports = ["8081:80", {{ published = 8082, target = 80, mode = "host" }}]
 replicas = 2
 mounts = [{{ type = "tmpfs", target = "/tmp" }}]
 
@@ -644,6 +644,27 @@ network_mode = "host"
         "expected 3 application processes, found {}",
         apps()
     );
+    // Both published ports answer on the loopback: ingress and host mode (an empty
+    // directory: httpd answers 404).
+    for port in [8081, 8082] {
+        poll_until(CONVERGE, &format!("127.0.0.1:{port}"), || {
+            let url = format!("http://127.0.0.1:{port}/");
+            let code = q.inside(
+                "curl",
+                &[
+                    "-s",
+                    "-m",
+                    "2",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    &url,
+                ],
+            );
+            (code == "404").then_some(())
+        })?;
+    }
     ensure!(q.inside("ip", &["link", "show", "orc0"]).contains("orc0"));
     ensure!(q
         .inside("nft", &["list", "tables"])
