@@ -11,7 +11,11 @@
 # binary to use instead of installing the toolchain and building one).
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
-  if command -v sudo >/dev/null; then exec sudo ORC_DEMO_DIR="${ORC_DEMO_DIR:-}" ORC_BINARY="${ORC_BINARY:-}" "$0" "$@"; fi
+  if command -v sudo >/dev/null; then
+    env=()
+    for v in ORC_DEMO_DIR ORC_BINARY; do [ -n "${!v:-}" ] && env+=("$v=${!v}"); done
+    exec sudo "${env[@]}" "$0" "$@"
+  fi
   echo "run as root: containerd and network namespaces need it" >&2
   exit 1
 fi

@@ -733,10 +733,18 @@ fn the_readme_commands_are_the_scripts_ci_and_the_tests_run() -> Result<()> {
         let mode = std::fs::metadata(root.join(script))?.permissions().mode();
         ensure!(mode & 0o111 != 0, "{script} is not executable");
         let text = std::fs::read_to_string(root.join(script))?;
-        // sudo only on the way to root, never needed as root.
-        let code = text.lines().filter(|l| !l.trim_start().starts_with('#'));
-        for l in code.filter(|l| l.contains("sudo ")) {
-            ensure!(l.contains("command -v sudo"), "{script}: {l}");
+        // sudo only on the way to root (the block run when not root), never as root.
+        let mut not_root = false;
+        for l in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            if l.contains("\"$(id -u)\" != 0") {
+                not_root = true;
+            } else if not_root && l == "fi" {
+                not_root = false;
+            }
+            ensure!(
+                not_root || !l.contains("sudo"),
+                "{script} uses sudo as root: {l}"
+            );
         }
     }
     Ok(())
