@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 apt_need containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived \
          curl ca-certificates gcc libc6-dev gcc-aarch64-linux-gnu qemu-user-static \
          docker-registry skopeo apache2-utils openssl ceph-mon ceph-mgr ceph-osd ceph-mds \
-         ceph-common ceph-fuse rbd-fuse uuid-runtime e2fsprogs
+         ceph-common ceph-fuse rbd-fuse uuid-runtime e2fsprogs prometheus
 rust_need
 # containerd from Debian starts a system instance we don't use; the tests run their own.
 
