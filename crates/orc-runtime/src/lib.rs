@@ -18,6 +18,7 @@ mod client;
 mod container;
 mod content;
 mod error;
+mod events;
 mod images;
 mod import;
 mod log_reader;
@@ -37,6 +38,7 @@ mod util;
 
 pub use client::Runtime;
 pub use error::RuntimeError;
+pub use events::Changes;
 pub use log_reader::{follow_logs, read_logs};
 pub use log_writer::{RotatingLog, CURRENT_LOG};
 pub use logger::{logger_main, stdio_uri, LoggerSettings, LOGGER_SUBCOMMAND};
