@@ -58,6 +58,8 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[derive(Debug, Default, Clone, Copy)]
 struct Sample {
     rss_kb: u64,
+    /// Private memory (heap, stacks): VmRSS minus the mapped files (code).
+    anon_kb: u64,
     pss_kb: u64,
     cpu_ticks: u64,
     write_bytes: u64,
@@ -68,6 +70,7 @@ impl std::ops::Add for Sample {
     fn add(self, o: Sample) -> Sample {
         Sample {
             rss_kb: self.rss_kb + o.rss_kb,
+            anon_kb: self.anon_kb + o.anon_kb,
             pss_kb: self.pss_kb + o.pss_kb,
             cpu_ticks: self.cpu_ticks + o.cpu_ticks,
             write_bytes: self.write_bytes + o.write_bytes,
@@ -78,6 +81,7 @@ impl std::ops::Add for Sample {
 fn sample(pid: u32) -> Sample {
     Sample {
         rss_kb: proc_field(pid, "status", "VmRSS:").unwrap_or(0),
+        anon_kb: proc_field(pid, "status", "RssAnon:").unwrap_or(0),
         pss_kb: proc_field(pid, "smaps_rollup", "Pss:").unwrap_or(0),
         cpu_ticks: cpu_ticks(pid),
         write_bytes: proc_field(pid, "io", "write_bytes:").unwrap_or(0),
@@ -209,6 +213,13 @@ fn print(cols: &[Column], idle: u64) {
     };
     row("daemon VmRSS / PSS", &|c| {
         format!("{} / {}", mib(c.daemon.rss_kb), mib(c.daemon.pss_kb))
+    });
+    row("daemon VmRSS: anonymous / files (code)", &|c| {
+        format!(
+            "{} / {}",
+            mib(c.daemon.anon_kb),
+            mib(c.daemon.rss_kb - c.daemon.anon_kb)
+        )
     });
     row("containerd VmRSS / PSS", &|c| {
         format!(
