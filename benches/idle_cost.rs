@@ -106,7 +106,7 @@ fn task_processes(n: &OrcNode) -> (Vec<u32>, Vec<u32>) {
         .iter()
         .filter(|(_, a)| {
             a.first().is_some_and(|p| p.contains("containerd-shim"))
-                && a.iter().any(|x| *x == socket)
+                && a.contains(&socket)
         })
         .map(|(p, _)| *p as u32)
         .collect();
