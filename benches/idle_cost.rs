@@ -5,7 +5,7 @@
 //!
 //! Run (root, after `cargo build -p orc`): `cargo bench -p orc-testbed --bench
 //! idle_cost`. `IDLE_SECS` sets the measured idle window (default 60), `IDLE_SETTLE_SECS`
-//! the wait before it (default 10), `IDLE_COUNTS` the task counts (default `10,50`);
+//! the wait before it (default 30), `IDLE_COUNTS` the task counts (default `10,50`);
 //! `ORC_BIN` picks another orc binary (e.g. a release build).
 
 use anyhow::{bail, Context, Result};
@@ -268,7 +268,7 @@ fn main() -> Result<()> {
         return Ok(());
     }
     let idle = env_u64("IDLE_SECS", 60);
-    let settle = env_u64("IDLE_SETTLE_SECS", 10);
+    let settle = env_u64("IDLE_SETTLE_SECS", 30);
     let counts: Vec<usize> = std::env::var("IDLE_COUNTS")
         .unwrap_or_else(|_| "10,50".into())
         .split(',')
