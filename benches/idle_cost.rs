@@ -105,8 +105,7 @@ fn task_processes(n: &OrcNode) -> (Vec<u32>, Vec<u32>) {
     let shims: Vec<u32> = all
         .iter()
         .filter(|(_, a)| {
-            a.first().is_some_and(|p| p.contains("containerd-shim"))
-                && a.contains(&socket)
+            a.first().is_some_and(|p| p.contains("containerd-shim")) && a.contains(&socket)
         })
         .map(|(p, _)| *p as u32)
         .collect();
