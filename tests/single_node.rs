@@ -747,5 +747,52 @@ fn the_readme_commands_are_the_scripts_ci_and_the_tests_run() -> Result<()> {
             );
         }
     }
+
+/// The agent asks containerd nothing while the node is idle: what changes behind its
+/// back reaches it as containerd's events, well before its 60 s full pass.
+#[test]
+fn changes_behind_orcs_back_reach_the_agent_as_containerd_events() -> Result<()> {
+    let n = node_with_image()?;
+    // Idle: the load's own pass and inventory report are done.
+    poll_until(CONVERGE, "the loaded image in the node's inventory", || {
+        let v = n.json(&["image", "ls"]).ok()?;
+        v.as_array()?
+            .iter()
+            .any(|r| r["nodes"].as_array().is_some_and(|a| !a.is_empty()))
+            .then_some(())
+    })?;
+    let stray = orc_testbed::unique_id("stray");
+    // A container alone (ctr exits once it is made): the agent may remove it at once.
+    n.ctr(&[
+        "containers",
+        "create",
+        "docker.io/demo/busybox:1",
+        &stray,
+        "sleep",
+        "3600",
+    ])?;
+    n.ctr(&[
+        "images",
+        "tag",
+        "docker.io/demo/busybox:1",
+        "docker.io/demo/busybox:copy",
+    ])?;
+    // Deadlines well under the full pass: only an event can meet them.
+    let soon = Duration::from_secs(20);
+    poll_until(soon, "the stray container to be removed", || {
+        (!n.containers().ok()?.contains(&stray)).then_some(())
+    })?;
+    poll_until(soon, "the tagged image in the node's inventory", || {
+        let v = n.json(&["image", "ls"]).ok()?;
+        v.as_array()?
+            .iter()
+            .any(|r| {
+                r["name"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with("busybox:copy"))
+                    && r["nodes"].as_array().is_some_and(|a| !a.is_empty())
+            })
+            .then_some(())
+    })?;
     Ok(())
 }

@@ -18,6 +18,7 @@ mod client;
 mod container;
 mod content;
 mod error;
+mod events;
 mod images;
 mod import;
 mod init;
@@ -39,6 +40,7 @@ mod util;
 
 pub use client::Runtime;
 pub use error::RuntimeError;
+pub use events::Changes;
 pub use init::{init_main, INIT_PATH, INIT_SUBCOMMAND};
 pub use log_reader::{follow_logs, read_logs};
 pub use log_writer::{RotatingLog, CURRENT_LOG};

@@ -68,6 +68,11 @@ impl AgentNet {
         }
     }
 
+    /// Workers: the directory their session receives (the agent passes on changes).
+    pub fn directory_in(&self) -> Option<watch::Receiver<Arc<Directory>>> {
+        self.directory_in.clone()
+    }
+
     /// Gives `task` its namespace and address when it runs on a stack network; `None`
     /// for host networking.
     pub async fn plug(&self, task: &Task) -> Result<Option<Plugged>, String> {
