@@ -747,6 +747,8 @@ fn the_readme_commands_are_the_scripts_ci_and_the_tests_run() -> Result<()> {
             );
         }
     }
+    Ok(())
+}
 
 /// The agent asks containerd nothing while the node is idle: what changes behind its
 /// back reaches it as containerd's events, well before its 60 s full pass.
