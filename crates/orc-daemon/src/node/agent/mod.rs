@@ -292,6 +292,14 @@ impl Agent {
                     resync
                 }
             };
+            // Automatic image GC sweeps on its own interval (10 min by default, longer
+            // than a full pass; shorter only when configured so).
+            let gc_every = self.ctx.image_gc.interval;
+            let next = if gc_every.is_zero() {
+                next
+            } else {
+                next.min(gc_every)
+            };
             pull::fetch_wanted(&self.ctx, &snapshot);
             image_gc::maybe_sweep(&self.ctx, &snapshot);
             inventory::spawn_report(&self.ctx);
