@@ -23,6 +23,7 @@ mod volume;
 
 pub use constraint::parse_constraint;
 pub use error::{Diagnostic, SpecError};
+pub use names::check_name;
 pub use policy::{MAX_DELAY_MS, MAX_WINDOW_MS};
 pub use resources::{MAX_CPUS, MIN_CPU_LIMIT, MIN_MEMORY};
 pub use service::MAX_REPLICAS;
