@@ -180,13 +180,42 @@ impl Daemon {
         let listener = crate::api::bind(&self.cfg.socket)?;
         tracing::info!(socket = %self.cfg.socket.display(), "orc daemon ready");
         let server = tokio::spawn(crate::api::serve(self.ops.clone(), listener));
+        let docker = self.start_docker_sockets().await?;
         wait_for_signal().await;
         tracing::info!("shutting down (containers keep running; the next start adopts them)");
         server.abort();
+        for (task, path) in docker {
+            task.abort();
+            let _ = std::fs::remove_file(path);
+        }
         let _ = self.stop.send(true);
         self.deactivate().await;
         let _ = std::fs::remove_file(&self.cfg.socket);
         Ok(())
+    }
+
+    /// The Docker-compatible sockets: `--docker-socket` (off with one log line when
+    /// a Docker engine answers there) and `--docker-socket-readonly`.
+    async fn start_docker_sockets(
+        &self,
+    ) -> Result<Vec<(tokio::task::JoinHandle<()>, std::path::PathBuf)>, DaemonError> {
+        let mut out = Vec::new();
+        let sockets = [
+            (self.cfg.docker_socket.clone(), false),
+            (self.cfg.docker_socket_readonly.clone(), true),
+        ];
+        for (path, read_only) in sockets {
+            let Some(path) = path else { continue };
+            if crate::docker::in_use(&path).await {
+                tracing::warn!(socket = %path.display(), "a Docker engine answers on this socket: orc's Docker-compatible socket is off");
+                continue;
+            }
+            let listener = crate::docker::bind(&path, self.cfg.docker_socket_group.as_deref())?;
+            tracing::info!(socket = %path.display(), read_only, "Docker-compatible socket ready");
+            let door = crate::docker::Door::new(self.ops.clone(), read_only);
+            out.push((tokio::spawn(crate::docker::serve(door, listener)), path));
+        }
+        Ok(out)
     }
 
     pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {

@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod converge;
 pub mod images;
 pub mod logs;
+pub mod networks;
 pub mod nodes;
 pub mod registry;
 pub mod roles;
