@@ -59,7 +59,13 @@ fn docker(n: &OrcNode, args: &[&str]) -> Result<String> {
 /// A raw HTTP call on a socket: (status, body).
 fn http(socket: &Path, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
     let mut c = Command::new("curl");
-    c.args(["-s", "-S", "-m", "20", "-X", method, "--unix-socket"])
+    c.args(["-s", "-S", "-m", "20"]);
+    if method == "HEAD" {
+        c.arg("-I");
+    } else {
+        c.args(["-X", method]);
+    }
+    c.arg("--unix-socket")
         .arg(socket)
         .args(["-w", "\n%{http_code}"]);
     if let Some(b) = body {
@@ -322,5 +328,509 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
                 .is_some_and(|a| a.iter().all(|t| t["DesiredState"] != "running"))
         })
     })?;
+    Ok(())
+}
+
+const STACK_TOML: &str = r#"
+name = "shop"
+
+[services.web]
+image = "demo/busybox:1"
+command = ["sh", "-c", "echo line-one; echo line-two; exec sleep 3600"]
+replicas = 2
+labels = { "traefik.enable" = "true", "traefik.http.services.web.loadbalancer.server.port" = "80" }
+stop = { signal = "SIGKILL", grace_period = "1s" }
+"#;
+
+fn node_with_orc_stack() -> Result<OrcNode> {
+    let n = node_with_image()?;
+    let p = n.dir().join("shop.toml");
+    std::fs::write(&p, STACK_TOML)?;
+    n.ok(&[
+        "stack",
+        "deploy",
+        p.to_str().context("path")?,
+        "--timeout",
+        "60",
+    ])?;
+    poll_until(CONVERGE, "shop_web's tasks to have addresses", || {
+        let ps = n.json(&["service", "ps", "shop_web"]).ok()?;
+        let a = ps.as_array()?;
+        (a.len() == 2
+            && a.iter()
+                .all(|t| t["state"] == "running" && t["address"].is_string()))
+        .then_some(())
+    })?;
+    Ok(n)
+}
+
+fn filter(v: &str) -> String {
+    v.replace('{', "%7B")
+        .replace('}', "%7D")
+        .replace('"', "%22")
+        .replace(':', "%3A")
+        .replace(',', "%2C")
+        .replace('[', "%5B")
+        .replace(']', "%5D")
+        .replace('=', "%3D")
+}
+
+/// What Traefik's swarm provider makes of each poll at API `prefix`: the backend
+/// URLs of `traefik.enable` services (name → sorted "http://IP:PORT").
+fn traefik_poll(n: &OrcNode, prefix: &str) -> Result<Vec<(String, Vec<String>)>> {
+    let v = get_json(n, &format!("{prefix}/version"))?;
+    ensure!(v["ApiVersion"] == "1.44" && v["Version"].is_string(), "{v}");
+    let services = get_json(n, &format!("{prefix}/services"))?;
+    let networks = get_json(
+        n,
+        &format!(
+            "{prefix}/networks?filters={}",
+            filter(r#"{"scope":{"swarm":true}}"#)
+        ),
+    )?;
+    let net_ids: Vec<&str> = networks
+        .as_array()
+        .context("networks")?
+        .iter()
+        .filter_map(|x| x["Id"].as_str())
+        .collect();
+    let mut out = Vec::new();
+    for s in services.as_array().context("services")? {
+        let labels = &s["Spec"]["Labels"];
+        if labels["traefik.enable"] != "true" {
+            continue;
+        }
+        ensure!(s["Spec"]["EndpointSpec"]["Mode"] == "vip", "{s}");
+        let port = labels["traefik.http.services.web.loadbalancer.server.port"]
+            .as_str()
+            .context("port label")?;
+        let id = s["ID"].as_str().context("ID")?;
+        let f = filter(&format!(
+            r#"{{"service":{{"{id}":true}},"desired-state":{{"running":true}}}}"#
+        ));
+        let tasks = get_json(n, &format!("{prefix}/tasks?filters={f}"))?;
+        let mut urls = Vec::new();
+        for t in tasks.as_array().context("tasks")? {
+            ensure!(t["Slot"].as_u64().is_some_and(|s| s > 0), "{t}");
+            if t["Status"]["State"] != "running" {
+                continue;
+            }
+            let node = t["NodeID"].as_str().context("NodeID")?;
+            let nd = get_json(n, &format!("{prefix}/nodes/{node}"))?;
+            ensure!(nd["Status"]["Addr"].is_string(), "{nd}");
+            for att in t["NetworksAttachments"].as_array().context("attachments")? {
+                let nid = att["Network"]["ID"].as_str().context("network id")?;
+                if !net_ids.contains(&nid) {
+                    continue;
+                }
+                let cidr = att["Addresses"][0].as_str().context("address")?;
+                let (ip, prefix_len) = cidr.split_once('/').context("a CIDR")?;
+                ensure!(prefix_len.parse::<u8>().is_ok(), "{cidr}");
+                urls.push(format!("http://{ip}:{port}"));
+            }
+        }
+        urls.sort();
+        out.push((s["Spec"]["Name"].as_str().unwrap_or("").to_string(), urls));
+    }
+    Ok(out)
+}
+
+/// Multiplexed log frames → (stream, payload) pairs.
+fn frames(mut b: &[u8]) -> Result<Vec<(u8, String)>> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        ensure!(b.len() >= 8, "a truncated frame header");
+        let len = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        ensure!(b[1..4] == [0, 0, 0] && b.len() >= 8 + len, "a bad frame");
+        out.push((b[0], String::from_utf8_lossy(&b[8..8 + len]).into_owned()));
+        b = &b[8 + len..];
+    }
+    Ok(out)
+}
+
+#[test]
+fn traefik_telegraf_and_portainer_calls_are_answered() -> Result<()> {
+    let n = node_with_orc_stack()?;
+    let ps = n.json(&["service", "ps", "shop_web"])?;
+    let mut want: Vec<String> = ps
+        .as_array()
+        .context("ps")?
+        .iter()
+        .filter_map(|t| t["address"].as_str().map(|a| format!("http://{a}:80")))
+        .collect();
+    want.sort();
+    ensure!(want.len() == 2, "{ps}");
+    // Traefik v2 pins /v1.24; v3 negotiates (HEAD /_ping, then the reported version).
+    let v2 = traefik_poll(&n, "/v1.24")?;
+    ensure!(
+        v2 == vec![("shop_web".to_string(), want.clone())],
+        "traefik v2: {v2:?}"
+    );
+    let (code, _) = http(&n.docker_socket(), "HEAD", "/_ping", None)?;
+    ensure!(code == 200);
+    let hdr = Command::new("curl")
+        .args(["-s", "-I", "--unix-socket"])
+        .arg(n.docker_socket())
+        .arg("http://docker/_ping")
+        .output()?;
+    let hdr = String::from_utf8_lossy(&hdr.stdout).to_lowercase();
+    ensure!(
+        hdr.contains("api-version: 1.44")
+            && hdr.contains("swarm: active/manager")
+            && hdr.contains("ostype: linux"),
+        "{hdr}"
+    );
+    let v3 = traefik_poll(&n, "/v1.44")?;
+    ensure!(v3 == v2, "traefik v3: {v3:?}");
+
+    // Telegraf (pinned 1.24): info, containers, services, tasks.
+    let info = get_json(&n, "/v1.24/info")?;
+    for k in ["Name", "ServerVersion", "InitBinary"] {
+        ensure!(
+            info[k].as_str().is_some_and(|s| !s.is_empty()),
+            "info.{k}: {info}"
+        );
+    }
+    for k in [
+        "NCPU",
+        "MemTotal",
+        "Containers",
+        "ContainersRunning",
+        "ContainersStopped",
+        "ContainersPaused",
+        "Images",
+        "NFd",
+        "NGoroutines",
+        "NEventsListener",
+    ] {
+        ensure!(info[k].is_u64(), "info.{k}: {info}");
+    }
+    ensure!(info["ContainersRunning"] == 2, "{info}");
+    ensure!(get_json(&n, "/v1.24/containers/json?all=1")?.is_array());
+    let services = get_json(&n, "/v1.24/services")?;
+    let web = &services[0];
+    ensure!(web["Spec"]["Mode"]["Replicated"]["Replicas"] == 2, "{web}");
+    let tasks = get_json(&n, "/v1.24/tasks")?;
+    let running = tasks
+        .as_array()
+        .context("tasks")?
+        .iter()
+        .filter(|t| {
+            t["ServiceID"] == web["ID"]
+                && t["DesiredState"] == "running"
+                && t["Status"]["State"] == "running"
+        })
+        .count();
+    ensure!(running == 2, "{tasks}");
+
+    // Portainer 2.23's frontend (pinned /v1.41 when the server is newer).
+    let info = get_json(&n, "/v1.41/info")?;
+    ensure!(
+        info["Swarm"]["NodeID"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{info}"
+    );
+    ensure!(
+        info["Swarm"]["ControlAvailable"] == true && info["Swarm"]["Cluster"]["ID"].is_string(),
+        "{info}"
+    );
+    let cluster_id = n.json(&["cluster", "info"])?["cluster_id"].clone();
+    ensure!(get_json(&n, "/v1.41/swarm")?["ID"] == cluster_id);
+    let nodes = get_json(&n, "/v1.41/nodes")?;
+    ensure!(
+        nodes[0]["Description"]["Engine"]["Plugins"].is_array(),
+        "{nodes}"
+    );
+    ensure!(
+        nodes[0]["Description"]["Resources"]["NanoCPUs"].is_u64(),
+        "{nodes}"
+    );
+    let by_name = get_json(
+        &n,
+        &format!(
+            "/v1.41/tasks?filters={}",
+            filter(r#"{"service":["shop_web"]}"#)
+        ),
+    )?;
+    ensure!(
+        by_name.as_array().is_some_and(|a| a.len() == 2),
+        "{by_name}"
+    );
+    let svc = get_json(
+        &n,
+        &format!("/v1.41/services/{}", web["ID"].as_str().unwrap_or("")),
+    )?;
+    ensure!(
+        svc["Spec"]["EndpointSpec"].is_object() && svc["Version"]["Index"].is_u64(),
+        "{svc}"
+    );
+    for p in [
+        "/v1.41/secrets",
+        "/v1.41/configs",
+        "/v1.41/images/json",
+        "/v1.41/plugins",
+    ] {
+        ensure!(get_json(&n, p)?.as_array().is_some(), "{p}");
+    }
+    ensure!(get_json(&n, "/v1.41/volumes")?["Volumes"].is_array());
+    let stacks = get_json(
+        &n,
+        &format!(
+            "/v1.41/services?filters={}",
+            filter(r#"{"label":["com.docker.stack.namespace=shop"]}"#)
+        ),
+    )?;
+    ensure!(stacks.as_array().is_some_and(|a| a.len() == 1), "{stacks}");
+    let none = get_json(
+        &n,
+        &format!(
+            "/v1.41/services?filters={}",
+            filter(r#"{"label":["com.docker.stack.namespace=other"]}"#)
+        ),
+    )?;
+    ensure!(none.as_array().is_some_and(|a| a.is_empty()), "{none}");
+
+    // Logs: one multiplexed frame per line, with the swarm details.
+    let (code, _) = http(
+        &n.docker_socket(),
+        "GET",
+        "/v1.44/services/shop_web/logs",
+        None,
+    )?;
+    ensure!(code == 400, "logs without a stream must be refused");
+    let raw = Command::new("curl")
+        .args(["-s", "-m", "10", "--unix-socket"])
+        .arg(n.docker_socket())
+        .arg("http://docker/v1.44/services/shop_web/logs?stdout=1&stderr=1&details=1&tail=all")
+        .output()?;
+    let fr = frames(&raw.stdout)?;
+    ensure!(fr.len() == 4, "{fr:?}");
+    for (stream, line) in &fr {
+        ensure!(*stream == 1, "{line}");
+        ensure!(
+            line.starts_with("com.docker.swarm.node.id=")
+                && line.contains(",com.docker.swarm.service.id=")
+                && line.contains(",com.docker.swarm.task.id="),
+            "{line}"
+        );
+        ensure!(
+            line.ends_with("line-one\n") || line.ends_with("line-two\n"),
+            "{line}"
+        );
+    }
+    let task_id = ps[0]["id"].as_str().context("task id")?;
+    let raw = Command::new("curl")
+        .args(["-s", "-m", "10", "--unix-socket"])
+        .arg(n.docker_socket())
+        .arg(format!(
+            "http://docker/v1.44/tasks/{task_id}/logs?stdout=1&timestamps=1"
+        ))
+        .output()?;
+    let fr = frames(&raw.stdout)?;
+    ensure!(
+        fr.len() == 2 && fr.iter().all(|(_, l)| l.len() > 31 && &l[30..31] == " "),
+        "{fr:?}"
+    );
+
+    // docker service logs -f streams until stopped.
+    let cfg = n.dir().join("docker-config");
+    std::fs::create_dir_all(&cfg)?;
+    let out_path = n.dir().join("follow.out");
+    let mut child = Command::new(docker_bin())
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", n.docker_socket().display()),
+        )
+        .env("DOCKER_CONFIG", &cfg)
+        .args(["service", "logs", "-f", "shop_web"])
+        .stdout(std::fs::File::create(&out_path)?)
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let seen = poll_until(
+        Duration::from_secs(20),
+        "docker service logs -f output",
+        || {
+            let s = std::fs::read_to_string(&out_path).ok()?;
+            (s.matches("line-two").count() >= 2).then_some(s)
+        },
+    );
+    let still_running = child.try_wait()?.is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = seen?;
+    ensure!(
+        still_running,
+        "docker service logs -f ended by itself: {seen}"
+    );
+    ensure!(seen.contains("shop_web."), "{seen}");
+    Ok(())
+}
+
+#[test]
+fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
+    let n = node_with_orc_stack()?;
+    let sock = n.docker_socket();
+    let before = n.json(&["service", "ls"])?;
+    let svc = get_json(&n, "/services/shop_web")?;
+    let id = svc["ID"].as_str().context("ID")?.to_string();
+    let version = svc["Version"]["Index"].as_u64().context("version")?;
+    let message = |body: &str| -> Result<String> {
+        let v: Value = serde_json::from_str(body).with_context(|| format!("not JSON: {body}"))?;
+        Ok(v["message"].as_str().context("no message")?.to_string())
+    };
+    // Malformed JSON.
+    let (code, body) = http(&sock, "POST", "/v1.44/services/create", Some("{\"Name\":"))?;
+    ensure!(
+        code == 400 && message(&body)?.contains("invalid JSON"),
+        "{code} {body}"
+    );
+    // An unknown field, named.
+    let mut spec = svc["Spec"].clone();
+    spec["Bogus"] = 1.into();
+    let (code, body) = http(
+        &sock,
+        "POST",
+        &format!("/services/{id}/update?version={version}"),
+        Some(&spec.to_string()),
+    )?;
+    ensure!(
+        code == 400 && message(&body)?.contains("Bogus"),
+        "{code} {body}"
+    );
+    // A field orc does not do, named.
+    let mut spec = svc["Spec"].clone();
+    spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"] =
+        serde_json::json!({"Test": ["CMD", "true"]});
+    let (code, body) = http(
+        &sock,
+        "POST",
+        &format!("/services/{id}/update?version={version}"),
+        Some(&spec.to_string()),
+    )?;
+    ensure!(
+        code == 400 && message(&body)?.contains("Healthcheck"),
+        "{code} {body}"
+    );
+    // A stale version: Docker's "update out of sequence", nothing changed.
+    let mut spec = svc["Spec"].clone();
+    spec["Mode"]["Replicated"]["Replicas"] = 5.into();
+    let (code, body) = http(
+        &sock,
+        "POST",
+        &format!("/services/{id}/update?version={}", version + 7),
+        Some(&spec.to_string()),
+    )?;
+    ensure!(
+        code == 500 && message(&body)?.contains("update out of sequence"),
+        "{code} {body}"
+    );
+    // Unknown ids.
+    for p in [
+        "/services/nope",
+        "/tasks/nope",
+        "/nodes/nope",
+        "/networks/nope",
+        "/secrets/nope",
+    ] {
+        let (code, body) = http(&sock, "GET", p, None)?;
+        ensure!(
+            code == 404 && message(&body)?.contains("not found"),
+            "{p}: {code} {body}"
+        );
+    }
+    let (code, body) = http(&sock, "DELETE", "/services/nope", None)?;
+    ensure!(code == 404, "{code} {body}");
+    // An API version below the minimum, an unknown filter, an unknown path.
+    let (code, body) = http(&sock, "GET", "/v1.12/info", None)?;
+    ensure!(
+        code == 400 && message(&body)?.contains("too old"),
+        "{code} {body}"
+    );
+    let (code, body) = http(
+        &sock,
+        "GET",
+        &format!("/services?filters={}", filter(r#"{"colour":["x"]}"#)),
+        None,
+    )?;
+    ensure!(
+        code == 400 && message(&body)? == "invalid filter 'colour'",
+        "{code} {body}"
+    );
+    let (code, _) = http(&sock, "GET", "/v1.44/nope", None)?;
+    ensure!(code == 404);
+    // Secrets are not there yet: refused clearly.
+    let (code, body) = http(
+        &sock,
+        "POST",
+        "/secrets/create",
+        Some(r#"{"Name":"s","Data":"eA=="}"#),
+    )?;
+    ensure!(
+        code == 501 && message(&body)?.contains("secrets"),
+        "{code} {body}"
+    );
+    // Errors carry exactly application/json (the Go client compares the string).
+    let hdr = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "--unix-socket"])
+        .arg(&sock)
+        .arg("http://docker/services/nope")
+        .output()?;
+    let hdr = String::from_utf8_lossy(&hdr.stdout).to_lowercase();
+    ensure!(hdr.contains("content-type: application/json\r\n"), "{hdr}");
+    ensure!(
+        n.json(&["service", "ls"])? == before,
+        "orc's services changed"
+    );
+
+    // The read-only socket: reads answer, every write route is refused with a 403.
+    let ro = n.docker_socket_readonly();
+    let (code, _) = http(&ro, "GET", "/v1.24/services", None)?;
+    ensure!(code == 200);
+    let net_id = get_json(&n, "/networks/shop_default")?["Id"]
+        .as_str()
+        .context("net id")?
+        .to_string();
+    let spec = svc["Spec"].to_string();
+    let writes = [
+        (
+            "POST",
+            "/v1.44/services/create".to_string(),
+            Some(spec.as_str()),
+        ),
+        (
+            "POST",
+            format!("/services/{id}/update?version={version}"),
+            Some(spec.as_str()),
+        ),
+        ("DELETE", format!("/services/{id}"), None),
+        (
+            "POST",
+            "/networks/create".to_string(),
+            Some(r#"{"Name":"shop_x"}"#),
+        ),
+        ("DELETE", format!("/networks/{net_id}"), None),
+        ("POST", "/secrets/create".to_string(), Some("{}")),
+        ("DELETE", "/secrets/x".to_string(), None),
+        ("POST", "/configs/create".to_string(), Some("{}")),
+        ("POST", "/nodes/x/update?version=1".to_string(), Some("{}")),
+        ("DELETE", "/nodes/x".to_string(), None),
+    ];
+    for (m, p, b) in writes {
+        let (code, body) = http(&ro, m, &p, b)?;
+        ensure!(
+            code == 403 && message(&body)?.contains("read-only"),
+            "{m} {p}: {code} {body}"
+        );
+    }
+    let o = docker_at(&n, &ro, &["service", "scale", "-d", "shop_web=3"])?;
+    ensure!(
+        !o.status.success(),
+        "scale through the read-only socket succeeded"
+    );
+    ensure!(
+        n.json(&["service", "ls"])? == before,
+        "orc's services changed"
+    );
     Ok(())
 }
