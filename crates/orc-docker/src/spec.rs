@@ -163,7 +163,7 @@ impl Obj {
     fn done(self) -> Result<(), ApiError> {
         for (k, v) in &self.map {
             if !is_zero(v) {
-                return Err(unsupported(&format!("{}", self.field(k)), v));
+                return Err(unsupported(&self.field(k), v));
             }
         }
         Ok(())

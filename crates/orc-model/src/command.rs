@@ -179,7 +179,7 @@ pub enum Command {
     /// one at a time (the Docker API). With `expect_version`, an update applies only
     /// if the service's version is still that one.
     PutService {
-        service: NewService,
+        service: Box<NewService>,
         /// The stack the service belongs to.
         stack: String,
         /// The full name ("STACK_SERVICE", or the stack's name for a one-service stack).

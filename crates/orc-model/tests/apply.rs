@@ -238,11 +238,11 @@ fn the_ceph_keyring_never_shows_in_debug_output() {
 
 fn put(id: &str, name: &str, replicas: u32, expect: Option<u64>) -> Command {
     Command::PutService {
-        service: NewService {
+        service: Box::new(NewService {
             id: id.into(),
             short_name: "web".into(),
             spec: spec(replicas),
-        },
+        }),
         stack: "st".into(),
         name: name.into(),
         expect_version: expect,

@@ -91,11 +91,11 @@ impl Ops {
         self.check_reserved_ports(&cluster, &s)?;
         cluster
             .propose(Command::PutService {
-                service: NewService {
+                service: Box::new(NewService {
                     id: id.clone(),
                     short_name: s.short_name,
                     spec: s.spec,
-                },
+                }),
                 stack: s.stack,
                 name: s.name,
                 expect_version: None,
@@ -128,11 +128,11 @@ impl Ops {
         self.check_reserved_ports(&cluster, &s)?;
         cluster
             .propose(Command::PutService {
-                service: NewService {
+                service: Box::new(NewService {
                     id: id.to_string(),
                     short_name: current.short_name.clone(),
                     spec: s.spec,
-                },
+                }),
                 stack: current.stack.clone(),
                 name: current.name.clone(),
                 expect_version: Some(version),
