@@ -834,3 +834,110 @@ fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
     );
     Ok(())
 }
+
+/// A Python venv with docker-py (PyPI `docker`), made once under target/ and reused.
+fn docker_py() -> Result<std::path::PathBuf> {
+    let venv = orc_testbed::target_dir()?.join("docker-py-venv");
+    let python = venv.join("bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", "import docker"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ready() {
+        return Ok(python);
+    }
+    // Two tests may make it at once: a private copy, renamed into place.
+    let tmp = venv.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let o = Command::new("python3").arg("-m").arg("venv").arg(&tmp).output()?;
+    ensure!(o.status.success(), "python3 -m venv: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(tmp.join("bin/pip"))
+        .args(["install", "-q", "docker>=7,<8"])
+        .output()?;
+    ensure!(o.status.success(), "pip install docker: {}", String::from_utf8_lossy(&o.stderr));
+    if !ready() {
+        let _ = std::fs::remove_dir_all(&venv);
+        std::fs::rename(&tmp, &venv)?;
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    ensure!(ready(), "docker-py is not importable from {}", venv.display());
+    Ok(python)
+}
+
+const DOCKER_PY: &str = r#"
+import json, subprocess, sys, time
+import docker
+
+sock, orc, orc_sock = sys.argv[1], sys.argv[2], sys.argv[3]
+c = docker.DockerClient(base_url="unix://" + sock)
+
+def orc_services():
+    out = subprocess.run([orc, "--socket", orc_sock, "service", "ls", "--json"],
+                         check=True, capture_output=True).stdout
+    return {s["name"]: s for s in json.loads(out)}
+
+def wait(what, pred, secs=60):
+    end = time.time() + secs
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise SystemExit("timed out waiting for " + what)
+
+assert c.version()["ApiVersion"] == "1.44", c.version()
+before = {s.name for s in c.services.list()}
+assert before == set(orc_services()), (before, orc_services())
+
+s = c.services.create("demo/busybox:1", name="py_app",
+                      command=["sh", "-c", "echo from-docker-py; exec sleep 3600"])
+assert "py_app" in orc_services()
+wait("py_app running", lambda: orc_services()["py_app"]["running"] == 1)
+assert [t["Status"]["State"] for t in s.tasks()] == ["running"], s.tasks()
+
+s.reload()
+assert s.scale(2)
+wait("py_app 2 running", lambda: orc_services()["py_app"]["running"] == 2)
+s.reload()
+assert s.attrs["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
+
+logs = b"".join(s.logs(stdout=True, stderr=True))
+assert logs.count(b"from-docker-py") == 2, logs
+
+s.reload()
+s.update(image="demo/busybox:2")
+wait("the new image", lambda: orc_services()["py_app"]["image"] == "demo/busybox:2")
+
+s.remove()
+assert "py_app" not in orc_services()
+assert "py_app" not in {x.name for x in c.services.list()}
+try:
+    c.services.get("py_app")
+    raise SystemExit("py_app still inspectable")
+except docker.errors.NotFound:
+    pass
+print("docker-py OK")
+"#;
+
+#[test]
+fn docker_py_creates_scales_updates_and_removes_a_service() -> Result<()> {
+    let python = docker_py()?;
+    let n = node_with_orc_stack()?;
+    let script = n.dir().join("docker_py_test.py");
+    std::fs::write(&script, DOCKER_PY)?;
+    let o = Command::new(&python)
+        .arg(&script)
+        .arg(n.docker_socket())
+        .arg(orc_testbed::orc_binary()?)
+        .arg(n.socket())
+        .output()?;
+    ensure!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("docker-py OK"),
+        "docker-py: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Ok(())
+}

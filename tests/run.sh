@@ -10,6 +10,16 @@ apt_need containerd runc busybox-static protobuf-compiler iproute2 nftables keep
          apache2-utils openssl ceph-mon ceph-mgr ceph-osd ceph-mds ceph-common ceph-fuse \
          rbd-fuse uuid-runtime e2fsprogs
 # containerd from Debian starts a system instance we don't use; the tests run their own.
+# The Docker-API tests (tests/docker_api.rs) drive the real docker CLI (only its client:
+# no Docker engine may start, so services stay stopped while docker.io installs) and
+# docker-py from PyPI in a venv the test makes under target/.
+apt_need python3 python3-venv
+if ! command -v docker >/dev/null; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  apt_need docker.io
+  rm -f /usr/sbin/policy-rc.d
+  systemctl disable --now docker.service docker.socket 2>/dev/null || true
+fi
 
 export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE=1
