@@ -3,6 +3,10 @@
 //! Telegraf and Portainer send, against a real orc daemon on real containerd. Each
 //! answer is checked against orc's own view of the same cluster.
 
+#[path = "cluster/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
 use anyhow::{ensure, Context, Result};
 use orc_testbed::orc_node::OrcNode;
 use orc_testbed::{busybox_image, poll_until, ImageFormat};
@@ -851,18 +855,34 @@ fn docker_py() -> Result<std::path::PathBuf> {
     // Two tests may make it at once: a private copy, renamed into place.
     let tmp = venv.with_extension(format!("tmp{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    let o = Command::new("python3").arg("-m").arg("venv").arg(&tmp).output()?;
-    ensure!(o.status.success(), "python3 -m venv: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&tmp)
+        .output()?;
+    ensure!(
+        o.status.success(),
+        "python3 -m venv: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = Command::new(tmp.join("bin/pip"))
         .args(["install", "-q", "docker>=7,<8"])
         .output()?;
-    ensure!(o.status.success(), "pip install docker: {}", String::from_utf8_lossy(&o.stderr));
+    ensure!(
+        o.status.success(),
+        "pip install docker: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     if !ready() {
         let _ = std::fs::remove_dir_all(&venv);
         std::fs::rename(&tmp, &venv)?;
     }
     let _ = std::fs::remove_dir_all(&tmp);
-    ensure!(ready(), "docker-py is not importable from {}", venv.display());
+    ensure!(
+        ready(),
+        "docker-py is not importable from {}",
+        venv.display()
+    );
     Ok(python)
 }
 
@@ -938,6 +958,65 @@ fn docker_py_creates_scales_updates_and_removes_a_service() -> Result<()> {
         "docker-py: {}\n{}",
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_worker_answers_as_a_docker_worker() -> Result<()> {
+    let c = harness::TestCluster::form(&["m1", "w1"], 1, 1, None, false)?;
+    let (m, w) = (c.node(0), c.node(1));
+    let hdr = Command::new("curl")
+        .args(["-s", "-I", "--unix-socket"])
+        .arg(w.docker_socket())
+        .arg("http://docker/_ping")
+        .output()?;
+    let hdr = String::from_utf8_lossy(&hdr.stdout).to_lowercase();
+    ensure!(hdr.contains("swarm: active/worker"), "{hdr}");
+    let (code, body) = http(&w.docker_socket(), "GET", "/v1.44/info", None)?;
+    let info: Value = serde_json::from_str(&body)?;
+    ensure!(
+        code == 200 && info["Swarm"]["ControlAvailable"] == false,
+        "{body}"
+    );
+    ensure!(info["Swarm"]["LocalNodeState"] == "active", "{body}");
+    ensure!(
+        info["Swarm"]["NodeID"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+    for p in ["/services", "/tasks", "/nodes", "/v1.24/networks", "/swarm"] {
+        let (code, body) = http(&w.docker_socket(), "GET", p, None)?;
+        ensure!(
+            code == 503 && body.contains("This node is not a swarm manager"),
+            "{p}: {code} {body}"
+        );
+    }
+    let (code, _) = http(&w.docker_socket(), "GET", "/containers/json?all=1", None)?;
+    ensure!(code == 200);
+    let o = docker_at(w, &w.docker_socket(), &["service", "ls"])?;
+    ensure!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not a swarm manager"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The manager lists both, as orc does.
+    let nodes = docker(
+        m,
+        &["node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}"],
+    )?;
+    let orc_nodes = m.json(&["node", "ls"])?;
+    for n in orc_nodes.as_array().context("nodes")? {
+        let host = n["hostname"].as_str().unwrap_or("?");
+        ensure!(
+            nodes.lines().any(|l| l.starts_with(host)),
+            "{host} missing from {nodes}"
+        );
+    }
+    ensure!(
+        nodes.lines().count() == 2 && nodes.contains("Leader"),
+        "{nodes}"
     );
     Ok(())
 }
