@@ -110,6 +110,12 @@ fn orc_desired(n: &OrcNode, name: &str) -> Result<Option<(u64, u64, String)>> {
 
 const COMPOSE: &str = r#"
 services:
+  agent:
+    image: demo/busybox:1
+    command: ["sh", "-c", "test -S /var/run/docker.sock && echo docker-socket-present; exec sleep 3600"]
+    stop_grace_period: 1s
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock:ro
   web:
     image: demo/busybox:1
     command: ["sh", "-c", "echo hello-from-docker-stack; exec sleep 3600"]
@@ -117,6 +123,8 @@ services:
       GREETING: hi
     stop_grace_period: 1s
     networks: [front]
+    ports:
+      - "PUBLISHED:8080"
     deploy:
       replicas: 2
       labels:
@@ -164,7 +172,13 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
 
     // stack deploy -c: the CLI's own compose conversion, then orc's stack.
     let compose = n.dir().join("compose.yml");
-    std::fs::write(&compose, COMPOSE)?;
+    let published = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    std::fs::write(
+        &compose,
+        COMPOSE.replace("PUBLISHED", &published.to_string()),
+    )?;
     let out = docker(
         &n,
         &[
@@ -180,11 +194,11 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
     ensure!(out.contains("demo_web"), "{out}");
     let stacks = n.json(&["stack", "ls"])?;
     ensure!(
-        stacks[0]["name"] == "demo" && stacks[0]["services"] == 1,
+        stacks[0]["name"] == "demo" && stacks[0]["services"] == 2,
         "{stacks}"
     );
     let ls = docker(&n, &["stack", "ls", "--format", "{{.Name}} {{.Services}}"])?;
-    ensure!(ls.trim() == "demo 1", "docker stack ls: {ls}");
+    ensure!(ls.trim() == "demo 2", "docker stack ls: {ls}");
     poll_until(CONVERGE, "demo_web 2/2", || {
         orc_desired(&n, "demo_web")
             .ok()
@@ -202,9 +216,15 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
         ],
     )?;
     ensure!(
-        services.trim() == "demo_web 2/2",
+        services.contains("demo_web 2/2"),
         "docker stack services: {services}"
     );
+    // The agent bind-mounts the Docker socket: it gets this node's orc socket.
+    poll_until(CONVERGE, "demo_agent to see the socket", || {
+        docker(&n, &["service", "logs", "demo_agent"])
+            .ok()
+            .filter(|l| l.contains("docker-socket-present"))
+    })?;
     let ps = docker(
         &n,
         &[
@@ -237,6 +257,12 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
     ensure!(
         spec["TaskTemplate"]["ContainerSpec"]["Env"][0] == "GREETING=hi",
         "{spec}"
+    );
+    let port = &inspect[0]["Endpoint"]["Ports"][0];
+    ensure!(
+        port["PublishedPort"] == published && port["TargetPort"] == 8080,
+        "{}",
+        inspect[0]
     );
     let logs = docker(&n, &["service", "logs", "demo_web"])?;
     ensure!(

@@ -256,6 +256,7 @@ impl Daemon {
             self.cfg.log_max_files,
             self.volumes.clone(),
         )
+        .with_docker_socket(self.cfg.docker_socket.clone())
         .with_pki(
             security::pki_dir(&self.cfg),
             self.cfg.insecure_registries.clone(),
