@@ -194,7 +194,11 @@ pub fn task(state: &ClusterState, t: &Task) -> Value {
             .unwrap_or(&t.service_name)
     });
     let nid = |name: &str| network_id(name);
-    let spec = to_docker(&t.service_name, stack, &t.spec, &nid);
+    let mut spec = to_docker(&t.service_name, stack, &t.spec, &nid);
+    let task_spec = spec
+        .as_object_mut()
+        .and_then(|o| o.remove("TaskTemplate"))
+        .unwrap_or_default();
     let mut status = json!({
         "Timestamp": rfc3339(t.status.timestamp),
         "State": task_state(t.status.state),
@@ -224,7 +228,7 @@ pub fn task(state: &ClusterState, t: &Task) -> Value {
         "CreatedAt": rfc3339(t.created_at),
         "UpdatedAt": rfc3339(t.status.timestamp.max(t.created_at)),
         "Labels": {},
-        "Spec": spec["TaskTemplate"].clone(),
+        "Spec": task_spec,
         "ServiceID": t.service_id,
         "Slot": t.slot,
         "Status": status,
