@@ -98,9 +98,14 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
             let leader = ops.cluster().ok().and_then(|c| c.leader());
             ok(render::node(n, leader, env!("CARGO_PKG_VERSION")))
         }
-        Route::NodeUpdate(_) | Route::NodeDelete(_) => Err(ApiError::not_supported(
-            "orc does not change nodes through the Docker API yet: use `orc node update`, `orc node promote|demote` or `orc node rm`",
-        )),
+        Route::NodeUpdate(id) => node_update(door, st()?, &id, &r).await,
+        Route::NodeDelete(id) => {
+            let node = render::node_id(resolve_node(st()?, &id)?.id);
+            crate::ops::nodes::remove(ops, &node, r.flag("force"))
+                .await
+                .map_err(api)?;
+            ok(json!({}))
+        }
         Route::Services => services(st()?, &r),
         Route::Service(id) => {
             let s = st()?;
@@ -399,6 +404,89 @@ fn nodes(door: &Door, s: &ClusterState, r: &Req) -> Result<Response<Body>, ApiEr
         .map(|n| render::node(n, leader, env!("CARGO_PKG_VERSION")))
         .collect();
     ok(Value::Array(out))
+}
+
+/// `POST /nodes/{id}/update?version=N` with a whole `NodeSpec`: availability, role
+/// and labels become orc's node update, promote or demote.
+async fn node_update(
+    door: &Door,
+    s: &ClusterState,
+    key: &str,
+    r: &Req,
+) -> Result<Response<Body>, ApiError> {
+    let n = resolve_node(s, key)?;
+    let id = render::node_id(n.id);
+    let version: u64 = r
+        .q("version")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad("invalid node version: ?version=N is required"))?;
+    if version != n.updated_at {
+        return Err(ApiError::new(
+            500,
+            format!(
+                "rpc error: code = Unknown desc = update out of sequence (node {} is at version {}, not {version})",
+                n.hostname, n.updated_at
+            ),
+        ));
+    }
+    let body = r.json_body()?;
+    let field = |k: &str| {
+        body.as_object().and_then(|o| {
+            o.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        })
+    };
+    if let Some(name) = field("Name").filter(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+        return Err(ApiError::bad(format!(
+            "orc does not support the node field Name (got {name}): nodes are named by their hostname"
+        )));
+    }
+    if let Some(obj) = body.as_object() {
+        if let Some(k) = obj.keys().find(|k| {
+            !["name", "labels", "role", "availability"].contains(&k.to_lowercase().as_str())
+        }) {
+            return Err(ApiError::bad(format!(
+                "orc does not support the node field {k}"
+            )));
+        }
+    }
+    let availability = field("Availability")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .filter(|a| !a.is_empty() && a != n.availability.as_str());
+    let mut add = Vec::new();
+    let mut rm = Vec::new();
+    if let Some(l) = field("Labels") {
+        let want: BTreeMap<String, String> =
+            serde_json::from_value(l).map_err(|e| ApiError::bad(format!("Labels: {e}")))?;
+        for (k, v) in &want {
+            if n.labels.get(k) != Some(v) {
+                add.push(format!("{k}={v}"));
+            }
+        }
+        rm.extend(n.labels.keys().filter(|k| !want.contains_key(*k)).cloned());
+    }
+    if availability.is_some() || !add.is_empty() || !rm.is_empty() {
+        crate::ops::nodes::update(&door.ops, &id, availability, add, rm)
+            .await
+            .map_err(api)?;
+    }
+    let role = field("Role").and_then(|v| v.as_str().map(str::to_string));
+    if let Some(role) = role.filter(|x| !x.is_empty() && x != n.role.as_str()) {
+        let (tx, _rx) = mpsc::channel(16);
+        let p = Progress::new(tx);
+        match role.as_str() {
+            "manager" => crate::ops::roles::promote(&door.ops, &id, &p).await,
+            "worker" => crate::ops::roles::demote(&door.ops, &id, false, &p).await,
+            other => {
+                return Err(ApiError::bad(format!(
+                    "Role: manager or worker, not {other:?}"
+                )))
+            }
+        }
+        .map_err(api)?;
+    }
+    ok(json!({}))
 }
 
 /// Remembers the networks shown, so a later delete by id finds them.
