@@ -12,6 +12,7 @@
 //! The front door (`orc-daemon`'s `docker` module) parses HTTP, calls the operations
 //! layer and renders with this crate.
 
+pub mod events;
 pub mod filters;
 pub mod frame;
 pub mod render;

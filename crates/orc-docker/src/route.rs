@@ -30,6 +30,7 @@ pub enum Route {
     Images,
     Volumes,
     Plugins,
+    Events,
     Distribution(String),
     /// `kind` is "secrets" or "configs": listed empty, everything else refused.
     SecretsList(&'static str),
@@ -158,6 +159,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         (["images", "json"], true, _, _) => Route::Images,
         (["volumes"], true, _, _) => Route::Volumes,
         (["plugins"], true, _, _) => Route::Plugins,
+        (["events"], true, _, _) => Route::Events,
         (["distribution", rest @ .., "json"], true, _, _) if !rest.is_empty() => {
             Route::Distribution(rest.join("/"))
         }

@@ -18,6 +18,7 @@ use orc_model::{ClusterState, Service, Task, TaskState};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// A parsed request.
@@ -141,6 +142,7 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
         Route::NetworkDelete(id) => network_delete(door, st()?, &id),
         Route::Containers | Route::Images | Route::Plugins => ok(json!([])),
         Route::Volumes => ok(json!({ "Volumes": [], "Warnings": [] })),
+        Route::Events => events(door, &r),
         Route::Distribution(name) => {
             let digest = ops
                 .image_digest(&name)
@@ -683,6 +685,60 @@ async fn service_update(
         .await
         .map_err(api)?;
     ok(json!({ "Warnings": [] }))
+}
+
+/// `/events`: the cluster's changes from now on, one JSON object per line, until
+/// `until` (seconds) if given. orc keeps no event history: `since` in the past
+/// yields only what happens from now.
+fn events(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
+    let f = r.filters(&[
+        "type", "event", "scope", "label", "service", "node", "network",
+    ])?;
+    let until_ms = match r.q("until").filter(|u| !u.is_empty()) {
+        Some(u) => Some(
+            orc_docker::time::parse_since(u)
+                .ok_or_else(|| ApiError::bad(format!("until: {u:?} is not a time in seconds")))?,
+        ),
+        None => None,
+    };
+    let mut rx = door.ops.watch_state().map_err(api)?;
+    let (out_tx, out_rx) = mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(64);
+    // The state the stream starts from, before the answer's headers go out.
+    let mut old = rx.borrow_and_update().clone();
+    tokio::spawn(async move {
+        loop {
+            let now = crate::util::now_ms();
+            let left = match until_ms {
+                Some(u) if u <= now => return,
+                Some(u) => Duration::from_millis(u - now),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(left) => continue,
+                _ = out_tx.closed() => return,
+            }
+            let new = rx.borrow_and_update().clone();
+            for e in orc_docker::events::diff(&old, &new, crate::util::now_ms()) {
+                let kind = e["Type"].as_str().unwrap_or("");
+                let action = e["Action"].as_str().unwrap_or("");
+                if !f.any("type", |v| v == kind) || !f.any("event", |v| v == action) {
+                    continue;
+                }
+                let line = format!("{e}\n");
+                if out_tx
+                    .send(Ok(Frame::data(Bytes::from(line))))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            old = new;
+        }
+    });
+    let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(out_rx)).boxed();
+    Ok(stream("application/json", body))
 }
 
 /// A log stream: one frame per line, `[timestamp ][details ]line`.
