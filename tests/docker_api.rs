@@ -275,6 +275,7 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
     );
 
     // Deploying the same file again changes nothing (an update at the listed version).
+    let version_before = inspect[0]["Version"]["Index"].clone();
     docker(
         &n,
         &[
@@ -287,6 +288,13 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
             "demo",
         ],
     )?;
+    let again: Value = serde_json::from_str(&docker(&n, &["service", "inspect", "demo_web"])?)?;
+    ensure!(
+        again[0]["Version"]["Index"] == version_before,
+        "a redeploy of the same file changed demo_web: {} -> {}",
+        version_before,
+        again[0]["Version"]["Index"]
+    );
 
     docker(&n, &["service", "scale", "-d", "demo_web=3"])?;
     poll_until(CONVERGE, "demo_web 3/3", || {
@@ -694,6 +702,51 @@ fn traefik_telegraf_and_portainer_calls_are_answered() -> Result<()> {
         "docker service logs -f ended by itself: {seen}"
     );
     ensure!(seen.contains("shop_web."), "{seen}");
+
+    // Events (Portainer): the cluster's changes, until `until`.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 4;
+    let ev_path = n.dir().join("events.out");
+    let ev_headers = n.dir().join("events.headers");
+    let mut events = Command::new("curl")
+        .args(["-s", "-N", "-m", "30", "-D"])
+        .arg(&ev_headers)
+        .arg("--unix-socket")
+        .arg(n.docker_socket())
+        .arg(format!(
+            "http://docker/v1.41/events?until={until}&filters={}",
+            filter(r#"{"type":["service"]}"#)
+        ))
+        .stdout(std::fs::File::create(&ev_path)?)
+        .spawn()?;
+    // The answer's headers go out once the stream follows the state.
+    let opened = poll_until(Duration::from_secs(10), "the events stream to open", || {
+        std::fs::read_to_string(&ev_headers)
+            .ok()
+            .filter(|h| h.contains("200"))
+    });
+    if opened.is_err() {
+        let _ = events.kill();
+        let _ = events.wait();
+    }
+    opened?;
+    n.ok(&["service", "scale", "--detach", "shop_web=3"])?;
+    let done = events.wait()?;
+    ensure!(done.success(), "the events stream did not end at `until`");
+    let text = std::fs::read_to_string(&ev_path)?;
+    let evs: Vec<Value> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    ensure!(
+        evs.iter().any(|e| e["Type"] == "service"
+            && e["Action"] == "update"
+            && e["Actor"]["Attributes"]["name"] == "shop_web"),
+        "events: {text}"
+    );
+    ensure!(evs.iter().all(|e| e["Type"] == "service"), "{text}");
     Ok(())
 }
 
@@ -989,9 +1042,46 @@ fn docker_py_creates_scales_updates_and_removes_a_service() -> Result<()> {
 }
 
 #[test]
-fn a_worker_answers_as_a_docker_worker() -> Result<()> {
-    let c = harness::TestCluster::form(&["m1", "w1"], 1, 1, None, false)?;
-    let (m, w) = (c.node(0), c.node(1));
+fn three_managers_and_a_worker_answer_as_swarm_does() -> Result<()> {
+    let c = harness::TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, None, false)?;
+    let (m, w) = (c.node(0), c.node(3));
+    // Writes through any manager: created via one follower, seen by all, removed via
+    // another.
+    let leader = c.leader_index(0)?;
+    let (f1, f2) = match leader {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    docker(
+        c.node(f1),
+        &[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "viafollower",
+            "demo/busybox:1",
+            "sleep",
+            "60",
+        ],
+    )?;
+    for i in 0..3 {
+        poll_until(CONVERGE, "every manager to list viafollower", || {
+            orc_desired(c.node(i), "viafollower").ok().flatten()
+        })?;
+    }
+    let ls = docker(
+        c.node(f2),
+        &["service", "ls", "--format", "{{.Name}} {{.Mode}}"],
+    )?;
+    ensure!(ls.contains("viafollower replicated"), "{ls}");
+    docker(c.node(f2), &["service", "rm", "viafollower"])?;
+    poll_until(CONVERGE, "viafollower to go everywhere", || {
+        (0..3)
+            .all(|i| orc_desired(c.node(i), "viafollower").is_ok_and(|s| s.is_none()))
+            .then_some(())
+    })?;
     let hdr = Command::new("curl")
         .args(["-s", "-I", "--unix-socket"])
         .arg(w.docker_socket())
@@ -1041,8 +1131,75 @@ fn a_worker_answers_as_a_docker_worker() -> Result<()> {
         );
     }
     ensure!(
-        nodes.lines().count() == 2 && nodes.contains("Leader"),
+        nodes.lines().filter(|l| !l.trim().is_empty()).count() == 4
+            && nodes.matches("Leader").count() == 1,
         "{nodes}"
     );
+
+    // Node updates (Portainer's node page, `docker node update`) are orc's.
+    let w_host = orc_nodes
+        .as_array()
+        .context("nodes")?
+        .iter()
+        .find(|n| n["role"] == "worker")
+        .and_then(|n| n["hostname"].as_str())
+        .context("no worker")?
+        .to_string();
+    docker(
+        m,
+        &[
+            "node",
+            "update",
+            "--label-add",
+            "disk=ssd",
+            "--availability",
+            "drain",
+            &w_host,
+        ],
+    )?;
+    let row = |m: &OrcNode| -> Result<Value> {
+        m.json(&["node", "ls"])?
+            .as_array()
+            .context("nodes")?
+            .iter()
+            .find(|n| n["hostname"] == w_host.as_str())
+            .cloned()
+            .context("worker gone")
+    };
+    let r = row(m)?;
+    ensure!(
+        r["labels"]["disk"] == "ssd" && r["availability"] == "drain",
+        "{r}"
+    );
+    docker(
+        m,
+        &[
+            "node",
+            "update",
+            "--label-rm",
+            "disk",
+            "--availability",
+            "active",
+            &w_host,
+        ],
+    )?;
+    let r = row(m)?;
+    ensure!(
+        r["labels"].get("disk").is_none() && r["availability"] == "active",
+        "{r}"
+    );
+    let nd = get_json(m, &format!("/nodes/{w_host}"))?;
+    let v = nd["Version"]["Index"].as_u64().context("version")?;
+    let (code, body) = http(
+        &m.docker_socket(),
+        "POST",
+        &format!("/nodes/{w_host}/update?version={}", v + 1),
+        Some(r#"{"Availability":"pause","Role":"worker","Labels":{}}"#),
+    )?;
+    ensure!(
+        code == 500 && body.contains("update out of sequence"),
+        "{code} {body}"
+    );
+    ensure!(row(m)?["availability"] == "active");
     Ok(())
 }

@@ -13,6 +13,9 @@
 //! A module imports only from layers below its own (`tests::layering` checks it), and
 //! the layer-3 groups don't import each other.
 
+// Without the Docker API, the operations only it calls are unused.
+#![cfg_attr(not(feature = "docker-api"), allow(dead_code))]
+
 mod config;
 mod error;
 mod util;
@@ -29,6 +32,7 @@ mod vip;
 mod ops;
 
 mod api;
+#[cfg(feature = "docker-api")]
 mod docker;
 mod rpc;
 

@@ -196,6 +196,17 @@ impl Daemon {
 
     /// The Docker-compatible sockets: `--docker-socket` (off with one log line when
     /// a Docker engine answers there) and `--docker-socket-readonly`.
+    #[cfg(not(feature = "docker-api"))]
+    async fn start_docker_sockets(
+        &self,
+    ) -> Result<Vec<(tokio::task::JoinHandle<()>, std::path::PathBuf)>, DaemonError> {
+        if self.cfg.docker_socket_readonly.is_some() {
+            tracing::warn!("this orc is built without the Docker API (feature docker-api): no Docker-compatible socket");
+        }
+        Ok(Vec::new())
+    }
+
+    #[cfg(feature = "docker-api")]
     async fn start_docker_sockets(
         &self,
     ) -> Result<Vec<(tokio::task::JoinHandle<()>, std::path::PathBuf)>, DaemonError> {
@@ -256,7 +267,12 @@ impl Daemon {
             self.cfg.log_max_files,
             self.volumes.clone(),
         )
-        .with_docker_socket(self.cfg.docker_socket.clone())
+        .with_docker_socket(
+            self.cfg
+                .docker_socket
+                .clone()
+                .filter(|_| cfg!(feature = "docker-api")),
+        )
         .with_pki(
             security::pki_dir(&self.cfg),
             self.cfg.insecure_registries.clone(),
