@@ -11,3 +11,15 @@ apt_need() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
 }
+
+# `rust_need`: a Rust toolchain with rustfmt and clippy, from rustup (minimal profile)
+# when cargo is missing (a fresh Debian has none); puts ~/.cargo/bin on PATH.
+rust_need() {
+  if ! command -v cargo >/dev/null; then
+    if ! [ -x "$HOME/.cargo/bin/cargo" ]; then
+      echo "installing Rust (rustup, minimal profile)"
+      curl -sSf https://sh.rustup.rs | sh -s -- -y -q --profile minimal -c rustfmt -c clippy
+    fi
+    export PATH=$HOME/.cargo/bin:$PATH
+  fi
+}

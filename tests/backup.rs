@@ -224,6 +224,10 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
         tasks.as_array().is_some_and(|t| t.is_empty()),
         "a held service has tasks: {tasks}"
     );
+    ensure!(
+        c.node(1).json(&["cluster", "info"])?["held"] == true,
+        "cluster info does not say held"
+    );
     let status = c.node(1).json(&["vip", "status"])?;
     ensure!(
         status["setting"]["address"] == vip.as_str(),

@@ -768,6 +768,97 @@ fn removed_node_leaves_nothing(driver: &str, kinds: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Every trace of orc's networking on node `i`, read from the kernel and its disk.
+fn orc_traces(c: &TestCluster, i: usize) -> Vec<String> {
+    let mut traces = Vec::new();
+    let links = on_node(c, i, &["ip", "-o", "link", "show"]);
+    for l in links.lines() {
+        let name = l.split(':').nth(1).unwrap_or("").trim();
+        let name = name.split('@').next().unwrap_or(name);
+        if name.starts_with("orc") {
+            traces.push(format!("link {name}"));
+        }
+    }
+    let routes = on_node(c, i, &["ip", "-4", "route", "show", "proto", "79"]);
+    traces.extend(routes.lines().map(|r| format!("route {r}")));
+    if !on_node(c, i, &["nft", "list", "tables"]).trim().is_empty() {
+        traces.push("an nftables table".into());
+    }
+    let localnet = on_node(c, i, &["sysctl", "-n", "net.ipv4.conf.all.route_localnet"]);
+    if localnet.trim() != "0" {
+        traces.push(format!("route_localnet {}", localnet.trim()));
+    }
+    let netns = c.node(i).data_dir().join("netns");
+    if let Ok(d) = std::fs::read_dir(&netns) {
+        traces.extend(d.flatten().map(|e| format!("file {}", e.path().display())));
+    }
+    traces
+}
+
+#[test]
+fn a_node_that_leaves_keeps_no_trace_of_orcs_networking() -> Result<()> {
+    let c = TestCluster::form(&["a", "b"], 0, 0, Some(250), true)?;
+    init_with(&c, 0, &["--network-driver", "vxlan"])?.map_err(anyhow::Error::msg)?;
+    let token = c.node(0).ok(&["cluster", "join-token", "worker", "-q"])?;
+    c.try_join(1, token.trim(), 0)?
+        .map_err(anyhow::Error::msg)?;
+    c.wait_ready(0, 2)?;
+    c.deploy(
+        0,
+        "gone",
+        &WEB_AND_CLIENT.replace("node.hostname == a", "node.hostname == b"),
+    )?;
+    let look = std::time::Duration::from_millis(200);
+    // b holds a container namespace, its veth, the bridge, orcvx, a route to a's block
+    // and table ip orc (the published port answers on its loopback).
+    c.poll(
+        harness::CONVERGE,
+        "web answering on b's 127.0.0.1",
+        look,
+        || {
+            let out = c
+                .host(1)
+                .command("curl")
+                .args(["-s", "-m", "2", "http://127.0.0.1:18080/"])
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains("hello-from-web")
+                .then_some(())
+        },
+    )?;
+    let before = orc_traces(&c, 1);
+    for want in [
+        "link orc0",
+        "link orcvx",
+        "route ",
+        "an nftables table",
+        "route_localnet 1",
+        "file ",
+    ] {
+        ensure!(
+            before.iter().any(|t| t.starts_with(want)),
+            "b lacks {want:?} before leaving: {before:?}"
+        );
+    }
+    // (The containers' namespaces go with the containers, before the rest.)
+    let out = c.node(1).ok(&["cluster", "leave"])?;
+    for said in [
+        "bridge orc0",
+        "VXLAN device orcvx",
+        "nftables table ip orc",
+        "route(s) ",
+    ] {
+        ensure!(
+            out.contains(said),
+            "leave did not say it removed {said:?}:\n{out}"
+        );
+    }
+    let after = orc_traces(&c, 1);
+    ensure!(after.is_empty(), "b still holds {after:?} after leaving");
+    Ok(())
+}
+
 /// curl's `speed_download` (MB/s) for `url` (a 100 MB file), run by `cmd`.
 fn throughput(mut cmd: std::process::Command, url: &str) -> f64 {
     cmd.args([
@@ -1004,7 +1095,48 @@ fn names_orc_does_not_know_are_forwarded_to_the_nodes_resolvers() -> Result<()> 
     })?;
     ensure!(got == ["192.0.2.7"], "some.other.example → {got:?}");
     ensure!(seen() > before, "the resolver was never asked");
+
+    // Reverse lookups, asked by a real resolver client (busybox nslookup in the
+    // client's namespace): a task address on the asker's networks is named by orc
+    // (the service's full name, which resolves back to it), without the resolver …
+    let web = running_task(&c, 0, "fwd_web")
+        .map(|t| t.2)
+        .unwrap_or_default();
+    let before = seen();
+    let out = nslookup(&client_ns, &web, &gw)?;
+    ensure!(
+        out.contains(&format!("{}\tname = fwd_web", reverse_name(&web))),
+        "PTR {web}: {out}"
+    );
+    let out = nslookup(&client_ns, &client.2, &gw)?;
+    ensure!(out.contains("name = fwd_client"), "PTR {}: {out}", client.2);
+    ensure!(
+        seen() == before,
+        "the resolver was asked for a task address"
+    );
+    // … any other address goes to the node's resolver.
+    let _ = nslookup(&client_ns, "192.0.2.55", &gw)?;
+    ensure!(
+        seen() > before,
+        "the resolver was never asked for 192.0.2.55"
+    );
     Ok(())
+}
+
+/// `busybox nslookup ADDRESS SERVER` run in the network namespace at `netns`: its output.
+fn nslookup(netns: &std::path::Path, address: &str, server: &str) -> Result<String> {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", netns.display()))
+        .args(["timeout", "10", "busybox", "nslookup", address, server])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// `10.201.1.2` → `2.1.201.10.in-addr.arpa`.
+fn reverse_name(address: &str) -> String {
+    let mut o: Vec<&str> = address.split('.').collect();
+    o.reverse();
+    format!("{}.in-addr.arpa", o.join("."))
 }
 
 #[test]

@@ -102,7 +102,12 @@ fn deploy_pins_the_digest_and_the_agent_pulls_the_missing_image() -> Result<()> 
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(out.status.success(), "{stderr}\n{}", n.daemon_log_tail(40));
     eprintln!("{stderr}");
-    ensure!(stderr.contains("image pinned to"), "{stderr}");
+    ensure!(
+        stderr.contains(&format!(
+            "pinned to registry digests: app → {image}@sha256:"
+        )),
+        "{stderr}"
+    );
     let svc = service(&n, "pin_app")?;
     let img = svc["image"].as_str().unwrap_or_default().to_string();
     ensure!(img.starts_with(&format!("{image}@sha256:")), "{svc}");

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh Debian 12 machine (as root): installs what the
-# tests need, builds orc in the fast test profile, runs every test.
+# The whole test suite, from a fresh Debian 12 machine: installs what the tests need
+# (packages, and a Rust toolchain when there is none), builds orc in the fast test
+# profile, runs every test. Needs root (containerd, network namespaces): run as root,
+# or as a user with sudo (the script then re-runs itself through sudo).
 set -euo pipefail
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null; then exec sudo "$0" "$@"; fi
+  echo "run as root: containerd and network namespaces need it" >&2
+  exit 1
+fi
 cd "$(dirname "$0")/.."
 
 . tests/apt-need.sh
 apt_need containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived \
-         curl gcc-aarch64-linux-gnu qemu-user-static docker-registry skopeo \
-         apache2-utils openssl ceph-mon ceph-mgr ceph-osd ceph-mds ceph-common ceph-fuse \
-         rbd-fuse uuid-runtime e2fsprogs
+         curl ca-certificates gcc libc6-dev gcc-aarch64-linux-gnu qemu-user-static \
+         docker-registry skopeo apache2-utils openssl ceph-mon ceph-mgr ceph-osd ceph-mds \
+         ceph-common ceph-fuse rbd-fuse uuid-runtime e2fsprogs prometheus
+rust_need
 # containerd from Debian starts a system instance we don't use; the tests run their own.
 # The Docker-API tests (tests/docker_api.rs) drive the real docker CLI (only its client:
 # no Docker engine may start, so services stay stopped while docker.io installs) and

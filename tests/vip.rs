@@ -408,5 +408,25 @@ stop = {{ signal = "SIGKILL", grace_period = "1s" }}
         },
     )?;
     ensure!(body.contains("hello-over-the-vip"), "{body}");
+    // And on every node's own loopback, tasks there or not (DNAT in the output hook,
+    // route_localnet, masquerade).
+    for i in 0..3 {
+        c.poll(
+            harness::CONVERGE,
+            &format!("the published port on 127.0.0.1 of node {i}"),
+            Duration::from_millis(200),
+            || {
+                let out = c
+                    .host(i)
+                    .command("curl")
+                    .args(["-s", "-m", "2", "http://127.0.0.1:8080/"])
+                    .output()
+                    .ok()?;
+                String::from_utf8_lossy(&out.stdout)
+                    .contains("hello-over-the-vip")
+                    .then_some(())
+            },
+        )?;
+    }
     Ok(())
 }

@@ -224,6 +224,7 @@ if [ ! -e "$root/etc/default/orc" ]; then
   cat >"$tmp/default" <<'EOF'
 # Settings for orc.service (read at every start; `systemctl restart orc` after editing).
 # Extra flags for `orc daemon`, e.g. --hostname rock64-a --listen 0.0.0.0:4747
+# (Prometheus metrics: --metrics-addr 127.0.0.1:9323, or the board's LAN address)
 ORC_DAEMON_ARGS=
 # Log filter (tracing EnvFilter syntax).
 ORC_LOG=info,openraft=warn,sled=warn

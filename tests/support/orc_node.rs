@@ -36,6 +36,8 @@ pub struct NodeOptions {
     pub heartbeat_ms: Option<u64>,
     /// More `orc daemon` arguments.
     pub extra_args: Vec<String>,
+    /// `--log FILTER` (default: info, with orc_daemon's debug lines).
+    pub log: Option<String>,
 }
 
 impl NodeOptions {
@@ -47,6 +49,7 @@ impl NodeOptions {
             hostname: Some(hostname.to_string()),
             heartbeat_ms: None,
             extra_args: Vec::new(),
+            log: None,
         }
     }
 
@@ -198,7 +201,13 @@ impl OrcNode {
             .arg(self.docker_socket())
             .arg("--docker-socket-readonly")
             .arg(self.docker_socket_readonly())
-            .args(["--log", "info,openraft=warn,orc_daemon=debug"]);
+            .arg("--log")
+            .arg(
+                self.opts
+                    .log
+                    .as_deref()
+                    .unwrap_or("info,openraft=warn,orc_daemon=debug"),
+            );
         if let Some(h) = &self.opts.hostname {
             cmd.args(["--hostname", h]);
         }

@@ -197,6 +197,27 @@ pub enum Request {
         /// The Ceph user, without `client.`.
         user: String,
     },
+    /// The cluster's changes as this manager applied them (`orc events`): the kept
+    /// ones from `since` (ms since the epoch), then, unless `until` is given, new
+    /// ones as they are committed, each a [`Reply::Event`].
+    Events {
+        #[serde(default)]
+        since: Option<u64>,
+        #[serde(default)]
+        until: Option<u64>,
+        /// `KEY=VALUE` filters (type, action, name, id, node).
+        #[serde(default)]
+        filter: Vec<String>,
+    },
+    /// Every running task's resource use, each node reporting its own (`orc stats`):
+    /// counters sampled twice `interval_ms` apart for the CPU share.
+    Stats {
+        /// Services to show (all when empty).
+        #[serde(default)]
+        services: Vec<String>,
+        #[serde(default)]
+        interval_ms: Option<u64>,
+    },
 }
 
 /// A password on the wire: `Debug` never shows it.
@@ -217,6 +238,8 @@ pub enum Reply {
     Progress { message: String },
     /// One log line of a task.
     Log { task: String, line: String },
+    /// One cluster event (`orc events`), as orc-metrics' `Event` serialises.
+    Event { event: serde_json::Value },
     /// The end: the command's result (a row list, or an object).
     Done { value: serde_json::Value },
     /// The end: the command failed; nothing more follows.

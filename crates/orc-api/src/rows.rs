@@ -85,6 +85,9 @@ pub struct InfoReply {
     /// On a manager: the Raft term it is in (each election raises it).
     #[serde(default)]
     pub term: Option<u64>,
+    /// A restored cluster whose services wait for `orc cluster resume`.
+    #[serde(default)]
+    pub held: bool,
 }
 
 /// One line of `orc volume ls`.
@@ -102,4 +105,23 @@ pub struct VolumeRow {
     pub since: Option<u64>,
     /// Nodes fenced off it.
     pub fenced: Vec<String>,
+}
+
+/// One running task's resource use (`orc stats`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskStatRow {
+    pub task: String,
+    /// "hello_web.1" (replicated) or "hello_web.NODEID" (global).
+    pub name: String,
+    pub service: String,
+    pub node: String,
+    /// Share of one CPU over the sampling interval (200 = two CPUs busy).
+    pub cpu_percent: f64,
+    pub cpu_seconds: f64,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
 }

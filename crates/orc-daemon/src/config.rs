@@ -50,6 +50,8 @@ pub struct DaemonConfig {
     /// (`join-before-promote`: a joining manager, after starting Raft, before it
     /// asks to become a voter).
     pub failpoint: Option<String>,
+    /// Where to serve Prometheus metrics (`GET /metrics`); off when None.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl DaemonConfig {
@@ -78,6 +80,7 @@ impl DaemonConfig {
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
             advertise: None,
             failpoint: None,
+            metrics_addr: None,
         }
     }
 

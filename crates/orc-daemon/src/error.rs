@@ -23,6 +23,8 @@ pub enum DaemonError {
     Apply(#[from] orc_model::ApplyError),
     #[error("{0}")]
     Invalid(String),
+    #[error("networking: {0}")]
+    Net(#[from] orc_net::NetError),
     #[error("{path}: identity file is corrupt: {reason}")]
     Identity { path: PathBuf, reason: String },
     #[error("timed out after {secs} s waiting for {what}")]

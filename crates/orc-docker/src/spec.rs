@@ -194,9 +194,14 @@ fn ns_to_ms(ns: Option<u64>) -> Option<u64> {
 
 /// Reads a Docker `ServiceSpec` (a create or update body). `network_name` maps a
 /// network id or name from `Networks[].Target` to the network's name, if it exists.
+///
+/// `base` is the service's current spec on an update: what this conversion does not
+/// cover (health check, update config, secrets… set through orc's stack files) is
+/// kept from it rather than dropped.
 pub fn from_docker(
     body: Value,
     network_name: &dyn Fn(&str) -> Option<String>,
+    base: Option<&ServiceSpec>,
 ) -> Result<DockerService, ApiError> {
     let mut top = Obj::new("", body)?;
     let name = top
@@ -218,7 +223,32 @@ pub fn from_docker(
             "TaskTemplate.ContainerSpec.Image: {image:?} contains whitespace"
         )));
     }
-    let mut spec = ServiceSpec::new(image);
+    let fresh = ServiceSpec::new(image);
+    let mut spec = match base {
+        None => fresh,
+        // Every field read below starts from its default, the others from `base`.
+        Some(b) => ServiceSpec {
+            image: fresh.image,
+            entrypoint: fresh.entrypoint,
+            command: fresh.command,
+            mode: fresh.mode,
+            env: fresh.env,
+            labels: fresh.labels,
+            constraints: fresh.constraints,
+            resources: fresh.resources,
+            restart: fresh.restart,
+            stop: fresh.stop,
+            user: fresh.user,
+            working_dir: fresh.working_dir,
+            hostname: fresh.hostname,
+            mounts: fresh.mounts,
+            network_mode: fresh.network_mode,
+            placement: fresh.placement,
+            networks: fresh.networks,
+            ports: fresh.ports,
+            ..b.clone()
+        },
+    };
     spec.labels = labels;
     // Container labels: only the stack label (orc labels service and containers alike).
     let cl = cs.labels("Labels")?;
@@ -819,7 +849,7 @@ mod tests {
 
     #[test]
     fn reads_a_cli_create() {
-        let d = from_docker(cli_create(), &names).unwrap();
+        let d = from_docker(cli_create(), &names, None).unwrap();
         assert_eq!((d.stack.as_str(), d.short_name.as_str()), ("web", "app"));
         assert_eq!(d.spec.mode, ServiceMode::Replicated { replicas: 2 });
         assert_eq!(d.spec.networks, vec!["front".to_string()]);
@@ -829,7 +859,7 @@ mod tests {
 
     #[test]
     fn round_trips_what_it_renders() {
-        let d = from_docker(cli_create(), &names).unwrap();
+        let d = from_docker(cli_create(), &names, None).unwrap();
         let rendered = to_docker(&d.name, &d.stack, &d.spec, &|n| {
             if n == "web_front" {
                 "netid1".into()
@@ -837,7 +867,7 @@ mod tests {
                 n.into()
             }
         });
-        let back = from_docker(rendered, &names).unwrap();
+        let back = from_docker(rendered, &names, None).unwrap();
         assert_eq!(back, d);
     }
 
@@ -845,13 +875,13 @@ mod tests {
     fn lowercase_keys_and_missing_replicas() {
         let v = json!({"Name": "solo", "TaskTemplate": {"ContainerSpec": {"Image": "a"}},
             "Mode": {"replicated": {}}});
-        let d = from_docker(v, &names).unwrap();
+        let d = from_docker(v, &names, None).unwrap();
         assert_eq!(d.spec.mode, ServiceMode::Replicated { replicas: 1 });
         assert_eq!((d.stack.as_str(), d.short_name.as_str()), ("solo", "solo"));
         let g = json!({"name": "a_b", "taskTemplate": {"containerSpec": {"image": "a"}},
             "mode": {"global": {}}});
         assert_eq!(
-            from_docker(g, &names).unwrap().spec.mode,
+            from_docker(g, &names, None).unwrap().spec.mode,
             ServiceMode::Global
         );
     }
@@ -860,7 +890,7 @@ mod tests {
     fn refuses_what_orc_does_not_do_naming_the_field() {
         let mut v = cli_create();
         v["TaskTemplate"]["ContainerSpec"]["Healthcheck"] = json!({"Test": ["CMD", "true"]});
-        let e = from_docker(v, &names).unwrap_err();
+        let e = from_docker(v, &names, None).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(
             e.message.contains("TaskTemplate.ContainerSpec.Healthcheck"),
@@ -869,45 +899,63 @@ mod tests {
         );
         let mut v = cli_create();
         v["Mode"] = json!({"ReplicatedJob": {"TotalCompletions": 1}});
-        assert!(from_docker(v, &names)
+        assert!(from_docker(v, &names, None)
             .unwrap_err()
             .message
             .contains("Mode.ReplicatedJob"));
         let mut v = cli_create();
         v["Colour"] = json!("blue");
-        assert!(from_docker(v, &names)
+        assert!(from_docker(v, &names, None)
             .unwrap_err()
             .message
             .contains("Colour"));
         let mut v = cli_create();
         v["UpdateConfig"]["Parallelism"] = json!(3);
-        assert!(from_docker(v, &names)
+        assert!(from_docker(v, &names, None)
             .unwrap_err()
             .message
             .contains("UpdateConfig.Parallelism"));
         let mut v = cli_create();
         v["TaskTemplate"]["Networks"] = json!([{"Target": "other_net"}]);
-        assert!(from_docker(v, &names)
+        assert!(from_docker(v, &names, None)
             .unwrap_err()
             .message
             .contains("Networks[0].Target"));
     }
 
     #[test]
+    fn an_update_keeps_what_docker_does_not_show() {
+        let d = from_docker(cli_create(), &names, None).unwrap();
+        let mut base = d.spec.clone();
+        base.depends_on = vec![];
+        base.secrets = vec![];
+        base.env.insert("OLD".into(), "1".into());
+        base.update_config.parallelism = 3;
+        let back = from_docker(cli_create(), &names, Some(&base)).unwrap();
+        // Kept: fields Docker's spec does not carry here; replaced: those it does.
+        assert_eq!(back.spec.update_config.parallelism, 3);
+        assert!(!back.spec.env.contains_key("OLD"));
+        assert_eq!(back.spec.ports, d.spec.ports);
+    }
+
+    #[test]
     fn names_and_stack_labels() {
         let mut v = cli_create();
         v["Labels"] = json!({STACK_LABEL: "shop"});
-        let e = from_docker(v.clone(), &names).unwrap_err();
+        let e = from_docker(v.clone(), &names, None).unwrap_err();
         assert!(e.message.contains("shop_NAME"), "{}", e.message);
         v["Name"] = json!("shop_app");
         v["TaskTemplate"]["Networks"] = json!([{"Target": "shop_default", "Aliases": ["app"]}]);
-        let d = from_docker(v, &names).unwrap();
+        let d = from_docker(v, &names, None).unwrap();
         assert_eq!((d.stack.as_str(), d.short_name.as_str()), ("shop", "app"));
         assert_eq!(d.spec.networks, vec!["default".to_string()]);
         assert!(!d.spec.labels.contains_key(STACK_LABEL));
         let mut v = cli_create();
         v["Name"] = json!("Bad_Name");
-        assert_eq!(from_docker(v, &names).unwrap_err().status, 400);
-        assert_eq!(from_docker(json!([1]), &names).unwrap_err().status, 400);
+        assert_eq!(from_docker(v, &names, None).unwrap_err().status, 400);
+        assert_eq!(
+            from_docker(json!([1]), &names, None).unwrap_err().status,
+            400
+        );
     }
 }

@@ -24,6 +24,9 @@ pub struct DirectoryEntry {
     pub members: Vec<Ipv4Addr>,
     /// Its published ports.
     pub ports: Vec<orc_spec::PortSpec>,
+    /// The name servers its tasks' other names are forwarded to (`dns`); empty = the
+    /// node's own resolvers.
+    pub dns: Vec<std::net::IpAddr>,
 }
 
 /// Every stack-network service, sorted by full name.
@@ -49,6 +52,13 @@ impl Directory {
                     running: Vec::new(),
                     members: Vec::new(),
                     ports: s.spec.ports.clone(),
+                    dns: s
+                        .spec
+                        .container
+                        .dns
+                        .iter()
+                        .filter_map(|a| a.parse().ok())
+                        .collect(),
                 };
                 for t in state.tasks_of_service(&s.id) {
                     let Some(a) = t.status.address else { continue };
@@ -75,6 +85,14 @@ impl Directory {
         self.entries.iter().find(|e| e.members.contains(&address))
     }
 
+    /// The name servers that names not in the directory are forwarded to for the
+    /// container at `asker`: its service's `dns`, if it sets any.
+    pub fn upstream_for(&self, asker: Ipv4Addr) -> Option<&[std::net::IpAddr]> {
+        self.owner(asker)
+            .map(|e| e.dns.as_slice())
+            .filter(|d| !d.is_empty())
+    }
+
     /// What `name` (`web`, `shop_web`, `tasks.web`, any case, trailing dot or not)
     /// resolves to for the container at `asker`: the running tasks of a service that
     /// shares one of its stack networks. `None`: not a service it may see.
@@ -88,6 +106,19 @@ impl Directory {
             .filter(|e| e.name == name || e.short_name == name)
             .find(|e| e.networks.iter().any(|n| me.networks.contains(n)))
             .map(|e| e.running.as_slice())
+    }
+
+    /// The name of the task at `address` for the container at `asker` (a reverse
+    /// lookup): its service's full name (`shop_web`, which resolves back to it while it
+    /// runs), when that service shares one of the asker's stack networks. `None`: not
+    /// a task address the asker may see.
+    pub fn reverse(&self, asker: Ipv4Addr, address: Ipv4Addr) -> Option<&str> {
+        let me = self.owner(asker)?;
+        self.entries
+            .iter()
+            .filter(|e| e.stack == me.stack && e.members.contains(&address))
+            .find(|e| e.networks.iter().any(|n| me.networks.contains(n)))
+            .map(|e| e.name.as_str())
     }
 }
 
@@ -105,7 +136,24 @@ mod tests {
             running: vec![a],
             members: vec![a],
             ports: Vec::new(),
+            dns: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_services_dns_servers_are_its_tasks_upstream() {
+        let mut custom = entry("shop", "web", &["front"], 2);
+        custom.dns = vec!["9.9.9.9".parse().unwrap()];
+        let d = Directory {
+            entries: vec![custom, entry("shop", "api", &["front"], 3)],
+        };
+        let nine: std::net::IpAddr = "9.9.9.9".parse().unwrap();
+        assert_eq!(
+            d.upstream_for(Ipv4Addr::new(10, 201, 1, 2)),
+            Some(&[nine][..])
+        );
+        assert_eq!(d.upstream_for(Ipv4Addr::new(10, 201, 1, 3)), None);
+        assert_eq!(d.upstream_for(Ipv4Addr::new(10, 9, 9, 9)), None);
     }
 
     #[test]
@@ -138,5 +186,25 @@ mod tests {
             "unknown asker"
         );
         assert_eq!(d.resolve(web, "example.com"), None);
+    }
+
+    #[test]
+    fn addresses_resolve_back_only_across_a_shared_network_of_the_same_stack() {
+        let d = Directory {
+            entries: vec![
+                entry("shop", "web", &["front"], 2),
+                entry("shop", "api", &["front", "back"], 3),
+                entry("shop", "db", &["back"], 4),
+                entry("blog", "web", &["default"], 5),
+            ],
+        };
+        let ip = |n| Ipv4Addr::new(10, 201, 1, n);
+        assert_eq!(d.reverse(ip(2), ip(3)), Some("shop_api"));
+        assert_eq!(d.reverse(ip(4), ip(3)), Some("shop_api"));
+        assert_eq!(d.reverse(ip(2), ip(2)), Some("shop_web"), "itself");
+        assert_eq!(d.reverse(ip(2), ip(4)), None, "web is not on back");
+        assert_eq!(d.reverse(ip(5), ip(2)), None, "another stack");
+        assert_eq!(d.reverse(ip(2), ip(99)), None, "no task there");
+        assert_eq!(d.reverse(ip(99), ip(2)), None, "unknown asker");
     }
 }

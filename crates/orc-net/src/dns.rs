@@ -1,10 +1,13 @@
 //! Just enough DNS (RFC 1035) for service discovery: read a query's question and write
-//! an answer of A records. Everything else is forwarded untouched. Pure, no I/O; no
+//! an answer of A records, or of one PTR record for a reverse (`in-addr.arpa`) name.
+//! Everything else is forwarded untouched. Pure, no I/O; no
 //! DNS library (it would cost about 1 MB of the board binary for this much).
 
 use std::net::Ipv4Addr;
 
 const TYPE_A: u16 = 1;
+/// The PTR record type (reverse lookups).
+pub const TYPE_PTR: u16 = 12;
 const CLASS_IN: u16 = 1;
 /// Answers are not cached: tasks come and go within a second.
 const TTL: u32 = 0;
@@ -84,6 +87,52 @@ pub fn answer(query: &[u8], q: &Question, addresses: &[Ipv4Addr]) -> Vec<u8> {
     out
 }
 
+/// The address a reverse name stands for: `2.1.201.10.in-addr.arpa` → 10.201.1.2;
+/// `None` for any other name (forward names, partial reverse zones).
+pub fn reverse_address(name: &str) -> Option<Ipv4Addr> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let digits = name.strip_suffix(".in-addr.arpa")?;
+    let mut octets = [0u8; 4];
+    let mut parts = digits.split('.');
+    for o in octets.iter_mut().rev() {
+        let p = parts.next()?;
+        // Decimal without sign or leading zeros, as reverse names are written.
+        if p.is_empty()
+            || (p.len() > 1 && p.starts_with('0'))
+            || !p.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        *o = p.parse().ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+}
+
+/// The answer to a PTR `query` (question `q`): authoritative, one PTR record naming
+/// `target` (dotted; each label at most 63 bytes, longer ones are cut).
+pub fn answer_ptr(query: &[u8], q: &Question, target: &str) -> Vec<u8> {
+    let mut out = answer(query, q, &[]);
+    let mut rdata = Vec::with_capacity(target.len() + 2);
+    for label in target
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        let label = &label.as_bytes()[..label.len().min(63)];
+        rdata.push(label.len() as u8);
+        rdata.extend_from_slice(label);
+    }
+    rdata.push(0);
+    out[6..8].copy_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&[0xc0, 0x0c]); // the question's name
+    out.extend_from_slice(&TYPE_PTR.to_be_bytes());
+    out.extend_from_slice(&CLASS_IN.to_be_bytes());
+    out.extend_from_slice(&TTL.to_be_bytes());
+    out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    out.extend_from_slice(&rdata);
+    out
+}
+
 /// A SERVFAIL for `query` (when no upstream answered).
 pub fn servfail(query: &[u8], q: &Question) -> Vec<u8> {
     let mut out = answer(query, q, &[]);
@@ -135,6 +184,39 @@ mod tests {
         assert_eq!(u16::from_be_bytes([r6[6], r6[7]]), 0);
         assert_eq!(r6[3] & 0x0f, 0);
         assert_eq!(servfail(&p6, &parse_query(&p6).unwrap())[3] & 0x0f, 2);
+    }
+
+    #[test]
+    fn a_reverse_name_is_answered_with_one_ptr_record() {
+        assert_eq!(
+            reverse_address("2.1.201.10.IN-ADDR.ARPA."),
+            Some(Ipv4Addr::new(10, 201, 1, 2))
+        );
+        for bad in [
+            "1.201.10.in-addr.arpa",
+            "5.2.1.201.10.in-addr.arpa",
+            "02.1.201.10.in-addr.arpa",
+            "256.1.201.10.in-addr.arpa",
+            "x.1.201.10.in-addr.arpa",
+            "web",
+            "2.1.201.10.ip6.arpa",
+        ] {
+            assert_eq!(reverse_address(bad), None, "{bad}");
+        }
+        let p = query("2.1.201.10.in-addr.arpa", TYPE_PTR);
+        let q = parse_query(&p).unwrap();
+        let r = answer_ptr(&p, &q, "shop_web");
+        assert_eq!(&r[0..2], &[0x12, 0x34]);
+        assert_eq!(r[3] & 0x0f, 0, "NOERROR");
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 1, "one answer");
+        let rr = &r[p.len()..];
+        assert_eq!(&rr[0..2], &[0xc0, 0x0c]);
+        assert_eq!(u16::from_be_bytes([rr[2], rr[3]]), TYPE_PTR);
+        assert_eq!(u16::from_be_bytes([rr[10], rr[11]]), 10);
+        assert_eq!(&rr[12..], b"\x08shop_web\x00");
+        // A dotted target is written label by label.
+        let r = answer_ptr(&p, &q, "web.shop.");
+        assert!(r.ends_with(b"\x03web\x04shop\x00"));
     }
 
     #[test]

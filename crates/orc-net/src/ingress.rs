@@ -28,6 +28,36 @@ pub fn apply(rules: &str) -> Result<(), NetError> {
     crate::nft::tool::apply(rules)
 }
 
+/// IPv4 forwarding (sysctl `net.ipv4.ip_forward`).
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+/// `route_localnet` of every interface (`net.ipv4.conf.all.route_localnet`).
+const ROUTE_LOCALNET: &str = "/proc/sys/net/ipv4/conf/all/route_localnet";
+
+/// What published ports need from the kernel beside table `ip orc`, in the calling
+/// thread's network namespace:
+/// - forwarding, also on a node without containers of its own (the VIP holder, say),
+///   which passes the traffic on to other nodes' tasks; left on once on (the bridge
+///   needs it too);
+/// - `route_localnet`, so a connection to 127.0.0.1 can be DNATed out of the loopback
+///   to a container (locally originated, loopback-sourced: the kernel otherwise
+///   refuses to route it, and refuses the replies) and masqueraded. It is on only while
+///   ports are published; table `ip orc`'s chain `loopback` drops anything addressed to
+///   or from 127.0.0.0/8 that arrives from outside meanwhile.
+pub fn kernel_paths(published: bool) -> Result<(), NetError> {
+    if published {
+        set_sysctl(IP_FORWARD, "1")?;
+    }
+    set_sysctl(ROUTE_LOCALNET, if published { "1" } else { "0" })
+}
+
+/// Writes `value` to the sysctl file `path` unless it already holds it.
+fn set_sysctl(path: &str, value: &str) -> Result<(), NetError> {
+    if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == value) {
+        return Ok(());
+    }
+    std::fs::write(path, value).map_err(NetError::io(format!("write {value} to {path}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +91,7 @@ mod tests {
                     port(8080, PublishMode::Ingress),
                     port(9090, PublishMode::Host),
                 ],
+                dns: Vec::new(),
             }],
         };
         let r = ruleset(&d, net("10.201.2.0/24"), net("10.201.0.0/16"));
@@ -75,6 +106,11 @@ mod tests {
         );
         assert!(r.contains("dnat to 10.201.1.2:80") && r.contains("dnat to 10.201.2.2:80"));
         assert!(r.contains("ct status dnat ip daddr 10.201.0.0/16 masquerade"));
+        // route_localnet is on while ports are published: loopback only from inside.
+        assert!(
+            r.contains("chain loopback {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t\tiif != \"lo\" ip daddr 127.0.0.0/8 drop\n\t\tiif != \"lo\" ip saddr 127.0.0.0/8 drop\n"),
+            "{r}"
+        );
         // Host mode: only this node's task.
         let host_chain = r.split("chain p_tcp_9090 {").nth(1).unwrap();
         assert!(

@@ -55,6 +55,7 @@ mod tests {
             running: vec![a],
             members: vec![a],
             ports: Vec::new(),
+            dns: Vec::new(),
         }
     }
 

@@ -21,5 +21,7 @@ mod vxlan;
 pub use address_events::AddressEvents;
 pub use dns_server::{node_resolvers, serve as serve_dns};
 pub use error::NetError;
-pub use node::{veth_name, NodeNet, BRIDGE, MTU, ROUTE_PROTOCOL, VETH_PREFIX};
+pub use node::{
+    resolv_conf, veth_name, NodeNet, ResolverExtras, BRIDGE, MTU, ROUTE_PROTOCOL, VETH_PREFIX,
+};
 pub use vxlan::{vtep_mac, VxlanPeer, VXLAN_DEV, VXLAN_MTU};

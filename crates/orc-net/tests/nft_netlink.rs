@@ -127,6 +127,7 @@ fn entry(stack: &str, name: &str, running: Vec<Ipv4Addr>, ports: Vec<PortSpec>) 
         members: running.clone(),
         running,
         ports,
+        dns: Vec::new(),
     }
 }
 
@@ -173,6 +174,13 @@ fn netlink_and_nft_list_the_same_table() {
     )]);
     let listing = same_listing(&a, &b, &one).expect("table exists");
     assert!(listing.contains("dnat to 10.201.1.2:80"), "{listing}");
+    // The loopback guard (published ports turn route_localnet on).
+    assert!(
+        listing.contains("type filter hook prerouting priority raw; policy accept;")
+            && listing.contains("iif != \"lo\" ip daddr 127.0.0.0/8 drop")
+            && listing.contains("iif != \"lo\" ip saddr 127.0.0.0/8 drop"),
+        "{listing}"
+    );
     assert!(a.run(nft::exists));
 
     let many = ruleset(vec![
@@ -230,6 +238,7 @@ fn netlink_and_nft_list_the_same_table() {
     let isolated = ruleset(vec![entry("s", "db", vec![ip(2, 3)], Vec::new())]);
     let listing = same_listing(&a, &b, &isolated).expect("table exists");
     assert!(!listing.contains("prerouting"), "{listing}");
+    assert!(!listing.contains("127.0.0.0/8"), "{listing}");
     let empty = ruleset(Vec::new());
     assert!(empty.is_empty());
     assert_eq!(same_listing(&a, &b, &empty), None);

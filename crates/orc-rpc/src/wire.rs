@@ -112,6 +112,9 @@ pub enum ForwardRequest {
         tasks: Vec<String>,
         tail: Option<usize>,
     },
+    /// A manager asks a node for its running tasks' resource use (`orc stats`);
+    /// answered with [`ForwardReply::Json`] holding orc-metrics' `NodeTaskStats`.
+    TaskStats,
 }
 
 /// A manager asks the node running `task` to stream its log lines (the Logs RPC),

@@ -115,6 +115,11 @@ impl Runtime {
         Ok(v.into_inner().version)
     }
 
+    /// The channel, for clients whose requests need no namespace header.
+    pub(crate) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     pub(crate) fn containers(&self) -> ContainersClient<Svc> {
         ContainersClient::with_interceptor(self.channel.clone(), self.ns.clone())
     }

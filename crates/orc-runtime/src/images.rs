@@ -1,6 +1,7 @@
 //! Image records: create/update, list, get, remove, and resolving an image to its
 //! manifest and config for this platform.
 
+use crate::import::LABEL_LOADED;
 use crate::manifest::{
     is_index, is_manifest, pick_manifest, Descriptor, ImageConfig, Index, Manifest,
 };
@@ -10,6 +11,7 @@ use containerd_client::services::v1::{
     ListImagesRequest, UpdateImageRequest,
 };
 use containerd_client::types;
+use std::collections::HashMap;
 
 /// An image resolved for this platform.
 #[derive(Debug, Clone)]
@@ -42,14 +44,17 @@ fn json<T: serde::de::DeserializeOwned>(what: &str, data: &[u8]) -> Result<T, Ru
 }
 
 impl Runtime {
-    /// Creates image `name` → `target`, or points an existing one at it.
+    /// Creates image `name` → `target`, or points an existing one at it; its labels
+    /// become `labels` (a pull drops the mark of an earlier `image load`).
     pub(crate) async fn put_image(
         &self,
         name: &str,
         target: &Descriptor,
+        labels: HashMap<String, String>,
     ) -> Result<(), RuntimeError> {
         let image = Image {
             name: name.to_string(),
+            labels,
             target: Some(types::Descriptor {
                 media_type: target.media_type.clone(),
                 digest: target.digest.clone(),
@@ -66,7 +71,7 @@ impl Runtime {
             Ok(_) => Ok(()),
             Err(s) if s.code() == tonic::Code::AlreadyExists => {
                 let mask = prost_types::FieldMask {
-                    paths: vec!["target".into()],
+                    paths: vec!["target".into(), "labels".into()],
                 };
                 let update = UpdateImageRequest {
                     image: Some(image),
@@ -159,6 +164,20 @@ impl Runtime {
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    /// Whether this node holds image `reference` as `orc image load` wrote it (from an
+    /// archive, not from a registry or a peer): such an image has no registry to ask.
+    pub async fn image_was_loaded(&self, reference: &str) -> Result<bool, RuntimeError> {
+        let name = normalize_reference(reference);
+        match self.images().get(GetImageRequest { name }).await {
+            Ok(r) => Ok(r
+                .into_inner()
+                .image
+                .is_some_and(|i| i.labels.contains_key(LABEL_LOADED))),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+            Err(s) => Err(s.into()),
+        }
     }
 
     /// The image `reference` (normalised, e.g. `busybox` → `docker.io/library/busybox:latest`).

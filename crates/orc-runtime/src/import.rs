@@ -21,6 +21,8 @@ const LEASE_TTL: Duration = Duration::from_secs(3600);
 pub(crate) const LABEL_UNCOMPRESSED: &str = "containerd.io/uncompressed";
 pub(crate) const LABEL_GC_CONFIG: &str = "containerd.io/gc.ref.content.config";
 pub(crate) const LABEL_GC_SNAPSHOT: &str = "containerd.io/gc.ref.snapshot.overlayfs";
+/// The label `orc image load` puts on the image records it writes (value: "archive").
+pub(crate) const LABEL_LOADED: &str = "orc.loaded-from";
 
 impl Runtime {
     /// Imports every named image of an archive (OCI image layout or `docker save`
@@ -100,7 +102,8 @@ impl Runtime {
                 + img.config_blob.desc.size
                 + written.iter().map(|l| l.size).sum::<i64>();
             for name in &img.names {
-                self.put_image(name, target).await?;
+                let loaded = HashMap::from([(LABEL_LOADED.to_string(), "archive".to_string())]);
+                self.put_image(name, target, loaded).await?;
                 out.push(ImageInfo {
                     name: name.clone(),
                     digest: manifest.desc.digest.clone(),

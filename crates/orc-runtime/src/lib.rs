@@ -18,8 +18,10 @@ mod client;
 mod container;
 mod content;
 mod error;
+mod events;
 mod images;
 mod import;
+mod init;
 mod log_reader;
 mod log_writer;
 mod logger;
@@ -29,6 +31,7 @@ mod reference;
 mod registry;
 mod spec;
 mod spec_defaults;
+mod spec_options;
 mod task;
 mod types;
 mod unpack;
@@ -37,6 +40,8 @@ mod util;
 
 pub use client::Runtime;
 pub use error::RuntimeError;
+pub use events::Changes;
+pub use init::{init_main, INIT_PATH, INIT_SUBCOMMAND};
 pub use log_reader::{follow_logs, read_logs};
 pub use log_writer::{RotatingLog, CURRENT_LOG};
 pub use logger::{logger_main, stdio_uri, LoggerSettings, LOGGER_SUBCOMMAND};
@@ -48,5 +53,6 @@ pub use registry::{
 };
 pub use task::WAIT_RECONNECT;
 pub use types::{
-    ContainerConfig, ContainerInfo, ContainerState, ExitInfo, ImageInfo, LogConfig, MountConfig,
+    ContainerConfig, ContainerInfo, ContainerOptions, ContainerState, DeviceConfig, ExitInfo,
+    ImageInfo, LogConfig, MountConfig,
 };

@@ -38,7 +38,18 @@ pub(crate) fn args(cfg: &ContainerConfig, image: &ImageConfig) -> Vec<String> {
         (None, Some(_)) => Vec::new(),
         (None, None) => exec.cmd.unwrap_or_default(),
     };
-    entrypoint.into_iter().chain(cmd).collect()
+    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    match &cfg.options.init {
+        Some(_) if !argv.is_empty() => [
+            crate::INIT_PATH.to_string(),
+            crate::INIT_SUBCOMMAND.into(),
+            "--".into(),
+        ]
+        .into_iter()
+        .chain(argv)
+        .collect(),
+        _ => argv,
+    }
 }
 
 /// The environment: the image's, then the configuration's (same name wins), with a
@@ -117,6 +128,13 @@ pub(crate) fn build_spec(
         .map_err(err)?;
 
     let mut mounts = default_mounts()?;
+    if let Some(init) = &cfg.options.init {
+        mounts.push(user_mount(&crate::MountConfig::Bind {
+            source: init.clone(),
+            target: crate::INIT_PATH.into(),
+            read_only: true,
+        })?);
+    }
     for m in &cfg.mounts {
         let m = user_mount(m)?;
         mounts.retain(|d| d.destination() != m.destination());
@@ -186,7 +204,7 @@ pub(crate) fn build_spec(
         .hostname
         .clone()
         .unwrap_or_else(|| cfg.id.chars().take(12).collect());
-    SpecBuilder::default()
+    let mut spec = SpecBuilder::default()
         .version("1.0.2-dev")
         .root(
             RootBuilder::default()
@@ -200,7 +218,9 @@ pub(crate) fn build_spec(
         .mounts(mounts)
         .linux(linux)
         .build()
-        .map_err(err)
+        .map_err(err)?;
+    crate::spec_options::apply(&mut spec, &cfg.options)?;
+    Ok(spec)
 }
 
 /// The spec as containerd stores it in a container record.

@@ -133,3 +133,41 @@ fn nothing_to_run_is_an_error() {
     c.working_dir = Some("relative".into());
     assert!(build_spec(&c, &image(None, &["sh"]), &ResolvedUser::default(), "orc").is_err());
 }
+
+#[test]
+fn init_is_mounted_read_only_and_runs_the_command() {
+    let mut c = cfg();
+    c.command = Some(vec!["app".into(), "--flag".into()]);
+    c.options.init = Some("/usr/bin/orc".into());
+    let s = build_spec(&c, &image(None, &["sh"]), &ResolvedUser::default(), "orc").unwrap();
+    let argv = s.process().as_ref().unwrap().args().clone().unwrap();
+    assert_eq!(
+        argv,
+        vec![
+            crate::INIT_PATH,
+            crate::INIT_SUBCOMMAND,
+            "--",
+            "app",
+            "--flag"
+        ]
+    );
+    let m = s
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.destination() == std::path::Path::new(crate::INIT_PATH))
+        .expect("the init binary is mounted");
+    assert_eq!(
+        m.source().as_deref(),
+        Some(std::path::Path::new("/usr/bin/orc"))
+    );
+    assert!(m.options().as_ref().unwrap().iter().any(|o| o == "ro"));
+    // Without init: the command as it is.
+    c.options.init = None;
+    let s = build_spec(&c, &image(None, &["sh"]), &ResolvedUser::default(), "orc").unwrap();
+    assert_eq!(
+        s.process().as_ref().unwrap().args().clone().unwrap(),
+        vec!["app", "--flag"]
+    );
+}

@@ -134,6 +134,46 @@ pub struct ContainerConfig {
     pub netns: Option<PathBuf>,
     /// Where stdout/stderr go.
     pub log: LogConfig,
+    /// Privileges, devices and kernel settings beyond the defaults.
+    pub options: ContainerOptions,
+}
+
+/// What a container may do and see beyond Docker's defaults (`docker run` options of
+/// the same names).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerOptions {
+    /// Every capability, every host device, no masked or read-only paths.
+    pub privileged: bool,
+    /// Capabilities added to the default set (`CAP_NET_ADMIN`, or `ALL`).
+    pub cap_add: Vec<String>,
+    /// Capabilities removed from it (`CAP_CHOWN`, or `ALL`).
+    pub cap_drop: Vec<String>,
+    /// Host devices (a directory such as /dev/dri brings every device under it).
+    pub devices: Vec<DeviceConfig>,
+    /// Namespaced kernel parameters.
+    pub sysctls: HashMap<String, String>,
+    /// Process resource limits: (name such as `nofile`, soft, hard).
+    pub ulimits: Vec<(String, u64, u64)>,
+    /// A read-only root filesystem.
+    pub read_only: bool,
+    /// Size of /dev/shm; 0 = 64 MiB.
+    pub shm_size_bytes: u64,
+    /// Most processes in the container; 0 = no limit.
+    pub pids_limit: u32,
+    /// Run the command under this init binary (a static binary that handles
+    /// [`crate::INIT_SUBCOMMAND`], i.e. orc itself), mounted at [`crate::INIT_PATH`].
+    pub init: Option<PathBuf>,
+}
+
+/// A host device in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// Path on the host.
+    pub source: PathBuf,
+    /// Path in the container.
+    pub target: String,
+    /// cgroup access: letters of `rwm`.
+    pub permissions: String,
 }
 
 impl ContainerConfig {
@@ -156,6 +196,7 @@ impl ContainerConfig {
             memory_bytes: 0,
             netns: None,
             log,
+            options: ContainerOptions::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use orc_model::{
     Availability, ClusterState, Command, NodeId, NodeStatus, Service, ServiceMode, Task, TaskState,
     TaskStatus, Timestamp,
 };
+use orc_spec::DependencyCondition;
 use std::collections::BTreeMap;
 
 /// Knobs of the orchestrator.
@@ -28,6 +29,36 @@ pub struct OrchestratorConfig {
 impl Default for OrchestratorConfig {
     fn default() -> Self {
         OrchestratorConfig { task_history: 5 }
+    }
+}
+
+/// Whether each dependency of a service (same stack, `depends_on`) has reached its
+/// condition: `service_started` = one of its tasks runs; `service_healthy` = the same
+/// until health checks exist (one runs); `service_completed_successfully` = one of its
+/// tasks exited 0. A dependency that is not in the state does not hold anything back.
+fn dependencies_ready<'s>(
+    state: &'s ClusterState,
+    by_service: &FastMap<&str, Vec<&'s Task>>,
+) -> impl Fn(&Service) -> bool + 's {
+    let mut by_name: FastMap<(&'s str, &'s str), Vec<&'s Task>> = FastMap::default();
+    for svc in state.services.values() {
+        let tasks = by_service.get(svc.id.as_str()).cloned().unwrap_or_default();
+        by_name.insert((svc.stack.as_str(), svc.short_name.as_str()), tasks);
+    }
+    move |svc: &Service| {
+        svc.spec.depends_on.iter().all(|dep| {
+            let Some(tasks) = by_name.get(&(svc.stack.as_str(), dep.service.as_str())) else {
+                return true;
+            };
+            tasks.iter().any(|t| match dep.condition {
+                DependencyCondition::Started | DependencyCondition::Healthy => {
+                    t.status.state == TaskState::Running
+                }
+                DependencyCondition::CompletedSuccessfully => {
+                    t.status.state == TaskState::Complete && t.status.exit_code == Some(0)
+                }
+            })
+        })
     }
 }
 
@@ -57,9 +88,15 @@ pub fn reconcile(
         nodes,
         plan: Plan::default(),
     };
+    let ready = dependencies_ready(state, &by_service);
     for svc in state.services.values() {
         let tasks = by_service.remove(svc.id.as_str()).unwrap_or_default();
         cx.orphan_lost(&tasks);
+        // depends_on orders a service's first start: no task until its dependencies
+        // have reached their condition.
+        if tasks.is_empty() && !ready(svc) {
+            continue;
+        }
         let mut view = ServiceView {
             svc,
             tasks: &tasks,

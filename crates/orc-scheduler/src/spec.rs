@@ -4,7 +4,9 @@ use orc_spec::{ServiceMode, ServiceSpec};
 
 /// Whether a task made from `a` would run the same as one made from `b`: every field
 /// equal except the replica count (scaling bumps the service version but must not
-/// replace running tasks). Switching between replicated and global does count.
+/// replace running tasks). Switching between replicated and global does count. How
+/// updates roll out (`update_config`, `rollback_config`) and the first-start order
+/// (`depends_on`) are not what a task runs, so they don't count (as in Swarm).
 pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
     // Exhaustive destructuring: a new field in ServiceSpec fails to compile here until
     // someone decides whether it matters.
@@ -27,6 +29,13 @@ pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
         placement,
         networks,
         ports,
+        container,
+        depends_on: _,
+        healthcheck,
+        update_config: _,
+        rollback_config: _,
+        secrets,
+        configs,
     } = a;
     let same_mode_kind = matches!(
         (mode, &b.mode),
@@ -54,4 +63,8 @@ pub(crate) fn same_spec(a: &ServiceSpec, b: &ServiceSpec) -> bool {
         && *placement == b.placement
         && *networks == b.networks
         && *ports == b.ports
+        && *container == b.container
+        && *healthcheck == b.healthcheck
+        && *secrets == b.secrets
+        && *configs == b.configs
 }

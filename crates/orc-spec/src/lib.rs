@@ -5,12 +5,15 @@
 //! ([`Diagnostic`]). The format is documented in `docs/stack.md`.
 #![warn(missing_docs)]
 
+pub mod compose;
 mod constraint;
 mod document;
 mod error;
 mod mount;
 mod names;
 mod network;
+mod notes;
+mod options;
 mod placement;
 mod policy;
 mod resources;
@@ -24,6 +27,11 @@ mod volume;
 pub use constraint::parse_constraint;
 pub use error::{Diagnostic, SpecError};
 pub use names::check_name;
+pub use notes::not_enforced;
+pub use options::{
+    check_extra_host, check_sysctl, file_ref, normalize_capability, parse_condition, parse_device,
+    parse_failure_action, parse_health_test, parse_order, ratio_ppm,
+};
 pub use policy::{MAX_DELAY_MS, MAX_WINDOW_MS};
 pub use resources::{MAX_CPUS, MIN_CPU_LIMIT, MIN_MEMORY};
 pub use service::MAX_REPLICAS;

@@ -84,7 +84,7 @@ pub(crate) fn parse_stop(ck: &mut Checker<'_>, node: &Node<'_>) -> StopPolicy {
 }
 
 /// A duration string, at most `max_ms`.
-fn duration(ck: &mut Checker<'_>, n: &Node<'_>, max_ms: u64) -> Option<u64> {
+pub(crate) fn duration(ck: &mut Checker<'_>, n: &Node<'_>, max_ms: u64) -> Option<u64> {
     let Some(text) = n.as_str() else {
         ck.expected(n, "a duration string such as \"5s\" or \"1m30s\"");
         return None;

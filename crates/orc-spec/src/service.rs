@@ -34,6 +34,26 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "networks",
     "ports",
     "volumes",
+    "privileged",
+    "cap_add",
+    "cap_drop",
+    "devices",
+    "sysctls",
+    "ulimits",
+    "init",
+    "read_only",
+    "extra_hosts",
+    "dns",
+    "dns_search",
+    "dns_options",
+    "shm_size",
+    "pids_limit",
+    "depends_on",
+    "healthcheck",
+    "update_config",
+    "rollback_config",
+    "secrets",
+    "configs",
 ];
 
 /// Most replicas one service may ask for.
@@ -41,17 +61,76 @@ pub const MAX_REPLICAS: i64 = 1000;
 
 /// Reads one service table. Problems go to `ck`; the returned spec holds defaults where
 /// a value was invalid, and is only used when `ck` ends up empty.
-pub(crate) fn parse_service(
+pub(crate) fn parse_service<'a>(
     ck: &mut Checker<'_>,
-    node: &Node<'_>,
+    node: &Node<'a>,
     book: &mut StackNetworks,
     volumes: &StackVolumes<'_>,
     uses: &mut Vec<(String, String)>,
+    deps: &mut Vec<(String, Node<'a>)>,
 ) -> ServiceSpec {
     let mut spec = ServiceSpec::new(String::new());
     let Some(f) = ck.table(node, SERVICE_KEYS) else {
         return spec;
     };
+    spec.container = crate::options::parse_options(ck, &f);
+    if let Some(n) = f.get("depends_on") {
+        for (dep, dep_node) in crate::options::parse_depends_on(ck, n) {
+            if dep.service == node.key {
+                ck.invalid(&dep_node, "a service cannot depend on itself");
+                continue;
+            }
+            if spec.depends_on.iter().any(|d| d.service == dep.service) {
+                ck.invalid(&dep_node, format!("{:?} is listed twice", dep.service));
+                continue;
+            }
+            deps.push((dep.service.clone(), dep_node));
+            spec.depends_on.push(dep);
+        }
+    }
+    if let Some(n) = f.get("healthcheck") {
+        spec.healthcheck = crate::options::parse_healthcheck(ck, n);
+    }
+    if let Some(n) = f.get("update_config") {
+        spec.update_config = crate::options::parse_update(ck, n, false);
+    }
+    if let Some(n) = f.get("rollback_config") {
+        spec.rollback_config = crate::options::parse_update(ck, n, true);
+    }
+    for (key, config) in [("secrets", false), ("configs", true)] {
+        let Some(n) = f.get(key) else { continue };
+        let declared = if config {
+            volumes.configs
+        } else {
+            volumes.secrets
+        };
+        let mut refs = Vec::new();
+        for (r, source_node) in crate::options::parse_file_refs(ck, n, config) {
+            if !declared.contains_key(&r.source) {
+                let known: Vec<&str> = declared.keys().map(String::as_str).collect();
+                ck.invalid(
+                    &source_node,
+                    format!(
+                        "unknown {} {:?}; declare it with a [{key}.{}] table (declared: {})",
+                        &key[..key.len() - 1],
+                        r.source,
+                        r.source,
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+            refs.push(r);
+        }
+        if config {
+            spec.configs = refs;
+        } else {
+            spec.secrets = refs;
+        }
+    }
     spec.image = image(ck, &f).unwrap_or_default();
     spec.entrypoint = f.get("entrypoint").and_then(|n| argv(ck, n, true));
     spec.command = f.get("command").and_then(|n| argv(ck, n, false));
@@ -74,6 +153,23 @@ pub(crate) fn parse_service(
     spec.working_dir = checked_string(ck, f.get("working_dir"), check_absolute_path);
     spec.hostname = checked_string(ck, f.get("hostname"), check_hostname);
     (spec.network_mode, spec.networks, spec.ports) = parse_service_network(ck, &f, book);
+    if spec.network_mode == crate::NetworkMode::Host {
+        let net: Vec<&String> = spec
+            .container
+            .sysctls
+            .keys()
+            .filter(|k| k.starts_with("net."))
+            .collect();
+        if let (Some(first), Some(n)) = (net.first(), f.get("sysctls")) {
+            ck.invalid(
+                n,
+                format!(
+                    "sysctl {first:?} cannot be set with network_mode = \"host\": it would \
+                     change the node's own network settings"
+                ),
+            );
+        }
+    }
     if let Some(n) = f.get("mounts") {
         spec.mounts = parse_mounts(ck, n);
     }
@@ -93,6 +189,14 @@ pub(crate) fn parse_service(
                 );
             }
             spec.mounts.push(mount);
+        }
+    }
+    for r in spec.secrets.iter().chain(&spec.configs) {
+        if spec.mounts.iter().any(|m| m.target() == r.target) {
+            ck.invalid(
+                node,
+                format!("secret/config target {:?} is also a mount target", r.target),
+            );
         }
     }
     spec

@@ -4,6 +4,7 @@ use crate::document::{Checker, Node};
 use crate::error::{line_column, Diagnostic, SpecError};
 use crate::names::{check_name, MAX_NAME};
 use crate::network::StackNetworks;
+use crate::options::parse_secret_decls;
 use crate::service::parse_service;
 use crate::volume::{parse_volumes, StackVolumes};
 use crate::StackSpec;
@@ -24,7 +25,10 @@ pub fn parse_stack(
         .map_err(|e| SpecError::Invalid(vec![syntax_error(text, file, &e)]))?;
     let mut ck = Checker::new(file, text);
     let root = Node::root(doc.as_table());
-    let Some(fields) = ck.table(&root, &["name", "services", "networks", "volumes"]) else {
+    let top = [
+        "name", "services", "networks", "volumes", "secrets", "configs",
+    ];
+    let Some(fields) = ck.table(&root, &top) else {
         return Err(SpecError::Invalid(ck.finish()));
     };
 
@@ -68,10 +72,25 @@ pub fn parse_stack(
         .get("volumes")
         .map(|n| parse_volumes(&mut ck, name, n))
         .unwrap_or_default();
+    let base = std::path::Path::new(file)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let secrets = fields
+        .get("secrets")
+        .map(|n| parse_secret_decls(&mut ck, n, &base, false))
+        .unwrap_or_default();
+    let configs = fields
+        .get("configs")
+        .map(|n| parse_secret_decls(&mut ck, n, &base, true))
+        .unwrap_or_default();
     let stack_volumes = StackVolumes {
         stack: name,
         volumes: &volumes,
+        secrets: &secrets,
+        configs: &configs,
     };
+    let mut deps = Vec::new();
     let mut uses = Vec::new();
     let mut services = BTreeMap::new();
     match fields.get("services") {
@@ -83,10 +102,37 @@ pub fn parse_stack(
             }
             for entry in entries.unwrap_or_default() {
                 check_service_name(&mut ck, name, &entry);
-                let spec = parse_service(&mut ck, &entry, &mut book, &stack_volumes, &mut uses);
+                let spec = parse_service(
+                    &mut ck,
+                    &entry,
+                    &mut book,
+                    &stack_volumes,
+                    &mut uses,
+                    &mut deps,
+                );
                 services.insert(entry.key.clone(), spec);
             }
         }
+    }
+
+    for (dep, node) in &deps {
+        if !services.contains_key(dep) {
+            let known: Vec<&str> = services.keys().map(String::as_str).collect();
+            ck.invalid(
+                node,
+                format!(
+                    "unknown service {dep:?} (the stack's services: {})",
+                    known.join(", ")
+                ),
+            );
+        }
+    }
+    if let Some(cycle) = dependency_cycle(&services) {
+        ck.error(
+            &start,
+            "services",
+            format!("depends_on forms a cycle: {}", cycle.join(" -> ")),
+        );
     }
 
     let diagnostics = ck.finish();
@@ -96,10 +142,52 @@ pub fn parse_stack(
             services,
             networks,
             volumes,
+            secrets,
+            configs,
         })
     } else {
         Err(SpecError::Invalid(diagnostics))
     }
+}
+
+/// A depends_on cycle, as the names along it (first name repeated at the end).
+fn dependency_cycle(services: &BTreeMap<String, crate::ServiceSpec>) -> Option<Vec<String>> {
+    // 0 = unvisited, 1 = on the path, 2 = done.
+    fn visit(
+        name: &str,
+        services: &BTreeMap<String, crate::ServiceSpec>,
+        state: &mut BTreeMap<String, u8>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match state.get(name).copied().unwrap_or(0) {
+            1 => {
+                let from = path.iter().position(|p| p == name).unwrap_or(0);
+                let mut cycle = path[from..].to_vec();
+                cycle.push(name.to_string());
+                return Some(cycle);
+            }
+            2 => return None,
+            _ => {}
+        }
+        state.insert(name.to_string(), 1);
+        path.push(name.to_string());
+        for dep in services.get(name).map(|s| &s.depends_on[..]).unwrap_or(&[]) {
+            if let Some(c) = visit(&dep.service, services, state, path) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        state.insert(name.to_string(), 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for name in services.keys() {
+        let mut path = Vec::new();
+        if let Some(c) = visit(name, services, &mut state, &mut path) {
+            return Some(c);
+        }
+    }
+    None
 }
 
 fn check_service_name(ck: &mut Checker<'_>, stack: &str, entry: &Node<'_>) {

@@ -17,6 +17,10 @@ pub struct StackSpec {
     pub networks: BTreeMap<String, NetworkSpec>,
     /// Volumes by short name ("db"); the cluster names them `STACKNAME_VOLUME`.
     pub volumes: BTreeMap<String, VolumeSpec>,
+    /// Secrets declared by the stack (`[secrets.NAME]`), by short name.
+    pub secrets: BTreeMap<String, SecretSpec>,
+    /// Configs declared by the stack (`[configs.NAME]`), by short name.
+    pub configs: BTreeMap<String, SecretSpec>,
 }
 
 /// One service: what to run, how many, where, and with what limits.
@@ -59,6 +63,235 @@ pub struct ServiceSpec {
     pub networks: Vec<String>,
     /// Ports published on the nodes, published numbers distinct per protocol.
     pub ports: Vec<PortSpec>,
+    /// Privileges, devices, kernel settings and files of the container.
+    pub container: ContainerOptions,
+    /// Services of the same stack whose first start this one's first start waits for.
+    pub depends_on: Vec<Dependency>,
+    /// The health check; None = the image's own (if any).
+    pub healthcheck: Option<HealthCheck>,
+    /// How a changed spec rolls out over the tasks.
+    pub update_config: UpdateConfig,
+    /// How a rollback rolls out over the tasks.
+    pub rollback_config: UpdateConfig,
+    /// Secrets mounted as files (default under `/run/secrets/`).
+    pub secrets: Vec<FileRef>,
+    /// Configs mounted as files (default `/NAME`).
+    pub configs: Vec<FileRef>,
+}
+
+/// What the container may do and see beyond the defaults (Docker's `docker run`
+/// options of the same names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerOptions {
+    /// Every capability, every device, no masked paths, no seccomp/AppArmor.
+    pub privileged: bool,
+    /// Capabilities added to Docker's default set (`CAP_NET_ADMIN`, or `ALL`).
+    pub cap_add: Vec<String>,
+    /// Capabilities removed from it (`CAP_CHOWN`, or `ALL`).
+    pub cap_drop: Vec<String>,
+    /// Host devices made available in the container.
+    pub devices: Vec<Device>,
+    /// Namespaced kernel parameters (`net.ipv4.ip_forward` → `1`).
+    pub sysctls: BTreeMap<String, String>,
+    /// Resource limits of the process (`nofile` → soft/hard).
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// Run a minimal init as PID 1 that reaps zombies and forwards signals.
+    pub init: bool,
+    /// Mount the container's root filesystem read-only.
+    pub read_only: bool,
+    /// Extra lines for /etc/hosts: hostname → IP address.
+    pub extra_hosts: Vec<ExtraHost>,
+    /// Name servers for the container (replace the node's as upstream).
+    pub dns: Vec<String>,
+    /// Search domains for the container's resolv.conf.
+    pub dns_search: Vec<String>,
+    /// Resolver options for the container's resolv.conf (`ndots:2`).
+    pub dns_options: Vec<String>,
+    /// Size of /dev/shm in bytes; 0 = 64 MiB (Docker's default).
+    pub shm_size_bytes: u64,
+    /// Most processes the container may have; 0 = unlimited.
+    pub pids_limit: u32,
+}
+
+/// A host device in the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Path on the node (`/dev/ttyUSB0`).
+    pub source: String,
+    /// Path in the container (same as source unless given).
+    pub target: String,
+    /// cgroup access: a combination of `r`, `w`, `m`.
+    pub permissions: String,
+}
+
+/// One resource limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ulimit {
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit (>= soft).
+    pub hard: u64,
+}
+
+/// One /etc/hosts entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraHost {
+    /// The name.
+    pub hostname: String,
+    /// The IPv4 or IPv6 address it resolves to.
+    pub ip: String,
+}
+
+/// A service another one waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency {
+    /// The service's short name, in the same stack.
+    pub service: String,
+    /// What it must have reached.
+    pub condition: DependencyCondition,
+}
+
+/// When a dependency counts as ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DependencyCondition {
+    /// One of its tasks is running.
+    Started,
+    /// One of its tasks is healthy.
+    Healthy,
+    /// It ran to completion with exit 0.
+    CompletedSuccessfully,
+}
+
+/// A health check (Docker's HEALTHCHECK). A field left None inherits the image's
+/// value, else Docker's default (interval 30s, timeout 30s, retries 3, start_period
+/// 0s, start_interval 5s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// The probe; None = the image's.
+    pub test: Option<HealthTest>,
+    /// Time between probes.
+    pub interval_ms: Option<u64>,
+    /// A probe running longer fails.
+    pub timeout_ms: Option<u64>,
+    /// Consecutive failures that make the task unhealthy.
+    pub retries: Option<u32>,
+    /// Failures in this time after start do not count.
+    pub start_period_ms: Option<u64>,
+    /// Time between probes during the start period until the first success.
+    pub start_interval_ms: Option<u64>,
+    /// Whether an unhealthy task is replaced (per the restart policy).
+    pub restart_on_unhealthy: bool,
+}
+
+/// The probe of a health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HealthTest {
+    /// `["NONE"]`: no health check, not even the image's.
+    None,
+    /// `["CMD", args…]`: run args in the container.
+    Cmd(Vec<String>),
+    /// `["CMD-SHELL", "cmd"]`: run cmd with the container's shell.
+    CmdShell(String),
+    /// `["TCP", "8080"]`: a TCP connect from the task's network namespace.
+    Tcp(u16),
+    /// `["HTTP", "http://localhost:8080/health"]`: a GET answered 2xx/3xx.
+    Http(String),
+}
+
+/// How tasks are replaced when a service changes (or rolls back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateConfig {
+    /// Tasks replaced at once; 0 = all.
+    pub parallelism: u32,
+    /// Wait between batches.
+    pub delay_ms: u64,
+    /// What a failed update does.
+    pub failure_action: FailureAction,
+    /// How long after becoming healthy a new task's failure counts.
+    pub monitor_ms: u64,
+    /// Failures tolerated, as a fraction of the tasks, in millionths (0 = none).
+    pub max_failure_ratio_ppm: u32,
+    /// Stop the old task first, or start the new one first.
+    pub order: UpdateOrder,
+    /// A new task not healthy within this time counts as failed.
+    pub healthy_deadline_ms: u64,
+    /// A rollout not done within this time takes its failure action.
+    pub progress_deadline_ms: u64,
+    /// Rollback only: a service with volumes may be rolled back automatically.
+    pub stateful_safe: bool,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            parallelism: 1,
+            delay_ms: 0,
+            failure_action: FailureAction::Pause,
+            monitor_ms: 5_000,
+            max_failure_ratio_ppm: 0,
+            order: UpdateOrder::StopFirst,
+            healthy_deadline_ms: 300_000,
+            progress_deadline_ms: 900_000,
+            stateful_safe: false,
+        }
+    }
+}
+
+/// What a failed update does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureAction {
+    /// Stop the rollout where it is.
+    Pause,
+    /// Go on regardless.
+    Continue,
+    /// Go back to the last stable revision.
+    Rollback,
+}
+
+/// The order of stopping and starting during an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpdateOrder {
+    /// Stop the old task, then start the new one.
+    StopFirst,
+    /// Start the new one, stop the old one once it is healthy.
+    StartFirst,
+}
+
+/// A service's use of a secret or config: which one, and the file it appears as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// The secret's or config's short name in the stack.
+    pub source: String,
+    /// Absolute path in the container.
+    pub target: String,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+    /// Permission bits (0o444 by default).
+    pub mode: u32,
+}
+
+/// A secret or config declared by a stack: where its value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSpec {
+    /// Where the value comes from.
+    pub source: SecretSource,
+    /// The cluster-wide name; default `STACKNAME_NAME`.
+    pub name: Option<String>,
+}
+
+/// Where a secret's or config's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecretSource {
+    /// A file on the deploying machine (absolute path, resolved against the stack file).
+    File(String),
+    /// Already in the cluster under this name (`orc secret create`).
+    External,
+    /// An environment variable of the deploying process (its name).
+    Environment(String),
+    /// Inline content (configs only).
+    Content(String),
 }
 
 /// `placement = { preferences = [{ spread = "node.labels.board" }] }`.
@@ -104,6 +337,13 @@ impl ServiceSpec {
             networks: vec![DEFAULT_NETWORK.to_string()],
             ports: Vec::new(),
             placement: Placement::default(),
+            container: ContainerOptions::default(),
+            depends_on: Vec::new(),
+            healthcheck: None,
+            update_config: UpdateConfig::default(),
+            rollback_config: UpdateConfig::default(),
+            secrets: Vec::new(),
+            configs: Vec::new(),
         }
     }
 }

@@ -14,6 +14,9 @@ const SERVICE_VOLUME_KEYS: &[&str] = &["source", "target", "read_only"];
 pub(crate) struct StackVolumes<'a> {
     pub stack: &'a str,
     pub volumes: &'a BTreeMap<String, VolumeSpec>,
+    /// The stack's secrets and configs (for the services' references).
+    pub secrets: &'a BTreeMap<String, crate::SecretSpec>,
+    pub configs: &'a BTreeMap<String, crate::SecretSpec>,
 }
 
 /// Reads the `[volumes]` table.

@@ -19,12 +19,16 @@ fn hello_example_parses_to_the_expected_spec() {
     let command = web.command.as_ref().unwrap();
     assert_eq!(&command[..2], ["sh", "-c"]);
     assert!(
-        command[2].contains("httpd -f -p 8080 -h /tmp/www"),
+        command[2].contains("httpd -f -p 80 -h /tmp/www"),
         "{command:?}"
     );
     assert_eq!(web.entrypoint, None);
     assert_eq!(web.env["GREETING"], "hello from orc");
-    assert_eq!(web.network_mode, NetworkMode::Host);
+    // A published port on the stack network, so that it scales on one node.
+    assert_eq!(web.network_mode, NetworkMode::Stack);
+    assert_eq!(web.ports.len(), 1);
+    assert_eq!((web.ports[0].published, web.ports[0].target), (8080, 80));
+    assert_eq!(web.ports[0].mode, PublishMode::Ingress);
     assert_eq!(web.restart.condition, RestartCondition::Any);
     assert_eq!(web.restart.delay_ms, 2_000);
     assert_eq!(web.stop.signal, 15);

@@ -45,6 +45,40 @@ pub enum Command {
     /// List, inspect and remove volumes.
     #[command(subcommand)]
     Volume(VolumeCmd),
+    /// The cluster's changes as they are committed (tasks, services, nodes, leader, VIP).
+    Events(EventsArgs),
+    /// Every running task's CPU, memory, network and block I/O, like `docker stats`.
+    Stats(StatsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Show kept events from this time on: a duration ago ("10m", "1h") or Unix
+    /// seconds. Default: only new events.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stop at this time (same forms) instead of streaming.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// KEY=VALUE (repeatable, all must match): type=task|service|node|leader|vip,
+    /// action=…, name=SERVICE|HOSTNAME, id=PREFIX, node=ID|HOSTNAME.
+    #[arg(long, short)]
+    pub filter: Vec<String>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Only these services (STACK_SERVICE); all when none.
+    pub services: Vec<String>,
+    /// Print one sample and exit.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// JSON (an array per sample).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,6 +203,10 @@ pub struct DaemonArgs {
     /// Scheduled backups kept per manager.
     #[arg(long, default_value_t = 5)]
     pub backup_keep: usize,
+    /// Serve Prometheus metrics on ADDR:PORT (`GET /metrics`), e.g. 127.0.0.1:9323
+    /// or the node's LAN address. Off unless given.
+    #[arg(long)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// Tests only: exit at this named point as if the node crashed.
     #[arg(long, hide = true)]
     pub failpoint: Option<String>,
@@ -344,25 +382,47 @@ pub struct WaitArgs {
     pub timeout: u64,
 }
 
+/// Where a stack comes from: a stack.toml or compose FILE, or (Swarm's form) `-c`
+/// compose files and the stack's NAME.
+#[derive(Args, Debug)]
+pub struct StackSource {
+    /// The stack file (stack.toml, or a compose file: .yml/.yaml or YAML content);
+    /// with -c, the stack's name.
+    pub target: Option<String>,
+    /// A compose file (repeatable: later files are merged over earlier ones).
+    #[arg(short = 'c', long = "compose-file", value_name = "FILE")]
+    pub compose_file: Vec<PathBuf>,
+    /// The stack's name (default: the file's `name`, else its directory or stem).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Compose: read interpolation variables from this file instead of the `.env`
+    /// beside the compose file (repeatable; the environment still wins).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Compose: also deploy the services of this profile (repeatable).
+    #[arg(long)]
+    pub profile: Vec<String>,
+    /// Compose: print where each interpolated variable's value came from.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum StackCmd {
     /// Check a stack file without deploying it (needs no daemon).
-    Validate {
-        file: PathBuf,
-        #[arg(long)]
-        name: Option<String>,
-    },
+    Validate(StackSource),
     /// Create or update a stack from a file; shows each service converging.
     Deploy {
-        file: PathBuf,
-        #[arg(long)]
-        name: Option<String>,
+        #[command(flatten)]
+        source: StackSource,
         /// Keep image tags as written instead of pinning them to their current digest.
         #[arg(long)]
         no_resolve: bool,
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Print the stack.toml equivalent of a compose file (needs no daemon).
+    Convert(StackSource),
     /// The stacks, with how many services each has.
     Ls(JsonFlag),
     /// Remove a stack's services (its volumes stay unless --volumes).

@@ -138,5 +138,23 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
         ),
         R::VipUnset => ops.vip_unset().await,
         R::VipStatus => ops.vip_status().await,
+        R::Events {
+            since,
+            until,
+            filter,
+        } => {
+            ops.events(since, until, &filter, p).await?;
+            Ok(Value::Null)
+        }
+        R::Stats {
+            services,
+            interval_ms,
+        } => {
+            let interval = interval_ms.unwrap_or(1000).clamp(100, 10_000);
+            json(
+                ops.stats(&services, Duration::from_millis(interval))
+                    .await?,
+            )
+        }
     }
 }

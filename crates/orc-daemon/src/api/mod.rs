@@ -45,6 +45,9 @@ fn reply(e: Event) -> Reply {
     match e {
         Event::Progress(message) => Reply::Progress { message },
         Event::Log { task, line } => Reply::Log { task, line },
+        Event::Cluster(e) => Reply::Event {
+            event: serde_json::to_value(e).unwrap_or_default(),
+        },
     }
 }
 

@@ -136,6 +136,15 @@ impl Cluster {
     /// Commits a command and returns what applying it answered. Apply errors come back
     /// as `DaemonError::Apply`.
     pub async fn propose(&self, cmd: Command) -> Result<CommandResult, DaemonError> {
+        let started = std::time::Instant::now();
+        let r = self.propose_once(cmd).await;
+        if r.is_ok() {
+            observe_apply(started.elapsed());
+        }
+        r
+    }
+
+    async fn propose_once(&self, cmd: Command) -> Result<CommandResult, DaemonError> {
         let deadline = tokio::time::Instant::now() + PROPOSE_TIMEOUT;
         let mut metrics = self.raft.metrics();
         // A leader that could not even be connected to: never sent the write.
@@ -325,4 +334,30 @@ impl Cluster {
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
     }
+}
+
+/// Buckets of the apply latency histogram, in seconds: a local fsync on an SD card
+/// takes milliseconds, a forwarded write a round trip more, a stuck one up to the
+/// 10 s no-quorum limit.
+const APPLY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// Proposal → applied here, of every write this manager proposed (metrics).
+static APPLY_LATENCY: std::sync::Mutex<Option<orc_metrics::Histogram>> =
+    std::sync::Mutex::new(None);
+
+fn observe_apply(took: Duration) {
+    let mut h = APPLY_LATENCY.lock().unwrap_or_else(|p| p.into_inner());
+    h.get_or_insert_with(|| orc_metrics::Histogram::new(&APPLY_BUCKETS))
+        .observe(took.as_secs_f64());
+}
+
+/// The apply latency histogram so far.
+pub fn apply_latency() -> orc_metrics::Histogram {
+    APPLY_LATENCY
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_else(|| orc_metrics::Histogram::new(&APPLY_BUCKETS))
 }

@@ -105,7 +105,7 @@ impl Lifecycle for Roles {
         Box::pin(async move { self.daemon()?.recover_cluster().await })
     }
 
-    fn forget_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>> {
+    fn forget_cluster(&self) -> BoxFuture<'_, Result<Vec<String>, DaemonError>> {
         Box::pin(async move { self.daemon()?.forget_cluster().await })
     }
 }
@@ -177,9 +177,18 @@ impl Daemon {
                 "not in a cluster yet: waiting for `orc cluster init` or `orc cluster join`"
             );
         }
+        let metrics = match self.cfg.metrics_addr {
+            Some(a) => Some(crate::metrics::bind(a).await?),
+            None => None,
+        };
         let listener = crate::api::bind(&self.cfg.socket)?;
         tracing::info!(socket = %self.cfg.socket.display(), "orc daemon ready");
         let server = tokio::spawn(crate::api::serve(self.ops.clone(), listener));
+        if let Some(l) = metrics {
+            let stop = self.stop_signal();
+            let d = self.dispatcher.clone();
+            tokio::spawn(crate::metrics::serve(self.ops.clone(), d, l, stop));
+        }
         let docker = self.start_docker_sockets().await?;
         wait_for_signal().await;
         tracing::info!("shutting down (containers keep running; the next start adopts them)");
@@ -342,6 +351,11 @@ impl Daemon {
             self.ops.clone(),
             self.cfg.backup_interval,
             self.cfg.backup_keep,
+            stop.clone(),
+        ));
+        tokio::spawn(self.ops.observer.clone().run(
+            cluster.clone(),
+            self.vip_status.subscribe(),
             stop.clone(),
         ));
         let vip = tokio::spawn(crate::vip::run(

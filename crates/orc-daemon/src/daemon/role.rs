@@ -206,8 +206,9 @@ impl Daemon {
     }
 
     /// `orc cluster leave`, the local part: stop everything, remove this node's
-    /// containers, forget the cluster (identity, Raft copy, keys).
-    pub(crate) async fn forget_cluster(self: &Arc<Self>) -> Result<(), DaemonError> {
+    /// containers, forget the cluster (identity, Raft copy, keys), then every trace of
+    /// orc's networking; returns what networking it removed.
+    pub(crate) async fn forget_cluster(self: &Arc<Self>) -> Result<Vec<String>, DaemonError> {
         self.deactivate().await;
         let files = security::load_node(&self.cfg).ok();
         if let Some(files) = files {
@@ -245,7 +246,13 @@ impl Daemon {
         }
         remove_dir(&self.cfg.raft_dir())?;
         remove_dir(&security::pki_dir(&self.cfg))?;
-        Ok(())
+        // Bridge, veths, routes, VXLAN device, table ip orc, pinned namespaces.
+        let net = orc_net::NodeNet::new(self.cfg.data_dir.join("netns"))?;
+        let removed = net.teardown().await?;
+        for what in &removed {
+            tracing::info!("left the cluster: removed {what}");
+        }
+        Ok(removed)
     }
 }
 

@@ -650,7 +650,7 @@ async fn service_create(
     r: &Req,
 ) -> Result<Response<Body>, ApiError> {
     let names = network_names(door, s);
-    let d = orc_docker::spec::from_docker(r.json_body()?, &names)?;
+    let d = orc_docker::spec::from_docker(r.json_body()?, &names, None)?;
     let id = door.ops.service_create(put(d)).await.map_err(api)?;
     Ok(json(201, &json!({ "ID": id })))
 }
@@ -673,7 +673,7 @@ async fn service_update(
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| ApiError::bad("invalid service version: ?version=N is required"))?;
     let names = network_names(door, s);
-    let d = orc_docker::spec::from_docker(r.json_body()?, &names)?;
+    let d = orc_docker::spec::from_docker(r.json_body()?, &names, Some(&svc.spec))?;
     if d.name != svc.name {
         return Err(ApiError::not_supported(format!(
             "renaming services is not supported (Name {} → {})",

@@ -13,6 +13,8 @@ use tokio::time::Instant;
 
 pub struct Dispatcher {
     last_seen: Mutex<HashMap<NodeId, Instant>>,
+    /// Nodes this daemon marked down for missed heartbeats while leading (metrics).
+    failures: std::sync::atomic::AtomicU64,
     pub heartbeat: Duration,
     pub grace: Duration,
 }
@@ -21,6 +23,7 @@ impl Dispatcher {
     pub fn new(heartbeat: Duration) -> Dispatcher {
         Dispatcher {
             last_seen: Mutex::new(HashMap::new()),
+            failures: Default::default(),
             heartbeat,
             grace: heartbeat * 4,
         }
@@ -44,6 +47,26 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Seconds since each node's last heartbeat (0 while a node is inside a hold-off),
+    /// as this node last tracked them: current only on the leader.
+    pub fn heartbeat_ages(&self) -> Vec<(NodeId, Duration)> {
+        let now = Instant::now();
+        let Ok(m) = self.last_seen.lock() else {
+            return Vec::new();
+        };
+        let mut v: Vec<_> = m
+            .iter()
+            .map(|(n, t)| (*n, now.saturating_duration_since(*t)))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Nodes marked down for missed heartbeats since the daemon started.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn reset(&self, nodes: impl Iterator<Item = NodeId>) {
@@ -100,6 +123,8 @@ impl Dispatcher {
                     (NodeStatus::Ready, false) | (NodeStatus::Unknown, false) => {
                         tracing::warn!(node = %format!("{:016x}", n.id), host = %n.hostname, "heartbeats missed: node down");
                         cmds.push(status(n.id, NodeStatus::Down, "heartbeat failure"));
+                        self.failures
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     (NodeStatus::Down, true) | (NodeStatus::Unknown, true) => {
                         tracing::info!(node = %format!("{:016x}", n.id), host = %n.hostname, "node is back");

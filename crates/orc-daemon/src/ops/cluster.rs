@@ -53,6 +53,7 @@ impl Ops {
                 .map(|(id, a)| (views::node_id_str(id), a))
                 .collect(),
             term: c.as_ref().map(|c| c.raft.metrics().borrow().current_term),
+            held: state.as_ref().is_some_and(|s| s.held),
         }
     }
 

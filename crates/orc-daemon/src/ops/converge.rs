@@ -3,20 +3,111 @@
 use super::Progress;
 use super::{views, Ops};
 use crate::cluster::Cluster;
+use crate::util::now_ms;
 use crate::DaemonError;
 use orc_model::{ClusterState, Service, TaskState};
-use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
-/// Converged: as many tasks run as the service wants, and no task that is being
-/// replaced or shut down still runs.
-fn converged(state: &ClusterState, s: &Service) -> bool {
-    let want = views::desired_count(state, s);
-    let running = views::running_count(state, s);
-    let stale = state
-        .tasks_of_service(&s.id)
-        .any(|t| !t.status.state.is_terminal() && t.desired_state > TaskState::Running);
-    running == want && !stale
+/// How long every task must have been running before a service counts as converged: a
+/// container that fails right after it starts (a port already taken, a bad config)
+/// shows as running first. Like Swarm's update monitor, shorter.
+const STABLE: Duration = Duration::from_secs(2);
+/// Tasks of one service that fail (their container ran and failed; not rejected
+/// before it started, which image pulls retry) while a command waits, after which it
+/// stops waiting and reports why (the cluster goes on restarting them).
+const GIVE_UP_AFTER: usize = 3;
+/// How often a wait looks again without a state change (for [`STABLE`]).
+const RECHECK: Duration = Duration::from_millis(250);
+
+/// What one wait has seen: when each task was first seen running, and the tasks that
+/// failed meanwhile (reported once each).
+struct Watch {
+    running_since: HashMap<String, Instant>,
+    /// Failed or rejected tasks already reported (or there before the wait began).
+    seen: HashSet<String>,
+    /// Per service id: the failures seen during the wait, newest last.
+    failures: HashMap<String, Vec<String>>,
+    first: bool,
+}
+
+impl Watch {
+    fn new() -> Watch {
+        Watch {
+            running_since: HashMap::new(),
+            seen: HashSet::new(),
+            failures: HashMap::new(),
+            first: true,
+        }
+    }
+
+    /// Notes the running tasks of `ids`; the failures of a first look are history:
+    /// listed, not counted.
+    fn look(&mut self, state: &ClusterState, ids: &[String]) -> Vec<String> {
+        let now = Instant::now();
+        for t in state.tasks.values().filter(|t| ids.contains(&t.service_id)) {
+            if t.status.state == TaskState::Running {
+                self.running_since.entry(t.id.clone()).or_insert(now);
+            }
+        }
+        let errors = task_errors(state, ids, &mut self.seen);
+        if !self.first {
+            for (service, failed, line) in &errors {
+                if *failed {
+                    self.failures
+                        .entry(service.clone())
+                        .or_default()
+                        .push(line.clone());
+                }
+            }
+        }
+        self.first = false;
+        errors.into_iter().map(|(_, _, l)| l).collect()
+    }
+
+    /// Converged: as many tasks run as the service wants, each for [`STABLE`] (seen so
+    /// here, or by the time its node reported), and no task that is being replaced or
+    /// shut down still runs.
+    fn converged(&self, state: &ClusterState, s: &Service) -> bool {
+        let want = views::desired_count(state, s);
+        let now = now_ms();
+        let mut running = 0;
+        for t in state.tasks_of_service(&s.id) {
+            if !t.status.state.is_terminal() && t.desired_state > TaskState::Running {
+                return false;
+            }
+            if t.desired_state != TaskState::Running || t.status.state != TaskState::Running {
+                continue;
+            }
+            let by_clock = now.saturating_sub(t.status.timestamp) >= STABLE.as_millis() as u64;
+            let by_watch = self
+                .running_since
+                .get(&t.id)
+                .is_some_and(|at| at.elapsed() >= STABLE);
+            if !(by_clock || by_watch) {
+                return false;
+            }
+            running += 1;
+        }
+        running == want
+    }
+
+    /// The error that ends the wait when a service that has not converged keeps failing.
+    fn failing(&self, state: &ClusterState, s: &Service) -> Option<DaemonError> {
+        let failures = self.failures.get(&s.id)?;
+        if failures.len() < GIVE_UP_AFTER || self.converged(state, s) {
+            return None;
+        }
+        let last = failures.last().map(String::as_str).unwrap_or_default();
+        Some(DaemonError::Invalid(format!(
+            "{} is not running: {}/{} running, {} of its tasks failed meanwhile (last: {last}); \
+             orc keeps restarting them: see `orc service ps {0}` and `orc service logs {0}`",
+            s.name,
+            views::running_count(state, s),
+            views::desired_count(state, s),
+            failures.len(),
+        )))
+    }
 }
 
 fn line(state: &ClusterState, s: &Service) -> String {
@@ -45,42 +136,58 @@ fn line(state: &ClusterState, s: &Service) -> String {
     l
 }
 
-/// Reports each task error of the watched services once.
-fn task_errors(state: &ClusterState, ids: &[String], seen: &mut HashSet<String>) -> Vec<String> {
+/// Each failed or rejected task of the watched services, once: (service id, whether it
+/// failed, line).
+fn task_errors(
+    state: &ClusterState,
+    ids: &[String],
+    seen: &mut HashSet<String>,
+) -> Vec<(String, bool, String)> {
     let mut out = Vec::new();
-    for t in state.tasks.values().filter(|t| ids.contains(&t.service_id)) {
-        if matches!(t.status.state, TaskState::Failed | TaskState::Rejected)
-            && seen.insert(t.id.clone())
-        {
+    let mut failed: Vec<_> = state
+        .tasks
+        .values()
+        .filter(|t| ids.contains(&t.service_id))
+        .filter(|t| matches!(t.status.state, TaskState::Failed | TaskState::Rejected))
+        .collect();
+    failed.sort_by_key(|t| t.status.timestamp);
+    for t in failed {
+        if seen.insert(t.id.clone()) {
             let why = t
                 .status
                 .err
                 .clone()
                 .unwrap_or_else(|| t.status.message.clone());
-            out.push(format!(
-                "{} task {} {}: {why}",
-                t.service_name,
-                orc_model::short_id(&t.id),
-                t.status.state
+            out.push((
+                t.service_id.clone(),
+                t.status.state == TaskState::Failed,
+                format!(
+                    "{} task {} {}: {why}",
+                    t.service_name,
+                    orc_model::short_id(&t.id),
+                    t.status.state
+                ),
             ));
         }
     }
     out
 }
 
+/// Looks at the state on every change (and every [`RECHECK`]) until `check` says done
+/// (`Ok(true)`) or fails; progress lines are sent when they change.
 async fn wait_for(
     cluster: &Cluster,
     timeout: Duration,
     progress: &Progress,
     what: &str,
-    mut check: impl FnMut(&ClusterState) -> (bool, Vec<String>),
+    mut check: impl FnMut(&ClusterState) -> Result<(bool, Vec<String>), DaemonError>,
 ) -> Result<(), DaemonError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut rx = cluster.state.clone();
     let mut last: BTreeMap<usize, String> = BTreeMap::new();
     loop {
         let state = rx.borrow_and_update().clone();
-        let (done, lines) = check(&state);
+        let (done, lines) = check(&state)?;
         for (i, l) in lines.into_iter().enumerate() {
             if last.get(&i) != Some(&l) {
                 progress.progress(l.clone()).await;
@@ -95,6 +202,7 @@ async fn wait_for(
         }
         tokio::select! {
             r = rx.changed() => if r.is_err() { return Err(DaemonError::NoLeader) },
+            _ = tokio::time::sleep(RECHECK) => {}
             _ = tokio::time::sleep_until(deadline) => {
                 return Err(DaemonError::Timeout { secs: timeout.as_secs(), what: what.into() });
             }
@@ -102,18 +210,20 @@ async fn wait_for(
     }
 }
 
-/// Until every service of the stack has converged and removed services' tasks are gone.
+/// Until every service of the stack has converged and removed services' tasks are gone;
+/// an error naming the service and its last failure when one keeps failing.
 pub async fn stack(
     cluster: &Cluster,
     stack: &str,
     timeout: Duration,
     progress: &Progress,
 ) -> Result<(), DaemonError> {
-    let mut seen = HashSet::new();
+    let mut watch = Watch::new();
     let what = format!("stack {stack} to converge (see `orc service ps`)");
     wait_for(cluster, timeout, progress, &what, |state| {
         let services: Vec<&Service> = state.services_in_stack(stack).collect();
         let ids: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
+        let errs = watch.look(state, &ids);
         let mut lines: Vec<String> = services.iter().map(|s| line(state, s)).collect();
         let orphans = state
             .tasks
@@ -128,29 +238,36 @@ pub async fn stack(
         } else {
             String::new()
         });
-        let errs = task_errors(state, &ids, &mut seen);
+        if let Some(e) = services.iter().find_map(|s| watch.failing(state, s)) {
+            return Err(e);
+        }
         lines.extend(errs);
-        let done = services.iter().all(|s| converged(state, s)) && orphans == 0;
-        (done, lines.into_iter().filter(|l| !l.is_empty()).collect())
+        let done = services.iter().all(|s| watch.converged(state, s)) && orphans == 0;
+        Ok((done, lines.into_iter().filter(|l| !l.is_empty()).collect()))
     })
     .await
 }
 
+/// Until the service has converged; an error with its last failure when it keeps
+/// failing.
 pub async fn service(
     cluster: &Cluster,
     name: &str,
     timeout: Duration,
     progress: &Progress,
 ) -> Result<(), DaemonError> {
-    let mut seen = HashSet::new();
+    let mut watch = Watch::new();
     let what = format!("service {name} to converge");
     wait_for(cluster, timeout, progress, &what, |state| {
         match state.service_by_name(name) {
-            None => (true, vec![]),
+            None => Ok((true, vec![])),
             Some(s) => {
                 let mut lines = vec![line(state, s)];
-                lines.extend(task_errors(state, std::slice::from_ref(&s.id), &mut seen));
-                (converged(state, s), lines)
+                lines.extend(watch.look(state, std::slice::from_ref(&s.id)));
+                if let Some(e) = watch.failing(state, s) {
+                    return Err(e);
+                }
+                Ok((watch.converged(state, s), lines))
             }
         }
     })
@@ -170,7 +287,7 @@ pub async fn gone(
             .values()
             .filter(|t| ids.contains(&t.service_id))
             .count();
-        (left == 0, vec![format!("{left} task(s) left")])
+        Ok((left == 0, vec![format!("{left} task(s) left")]))
     })
     .await
 }
@@ -316,4 +433,114 @@ pub async fn logs_of(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_model::{Task, TaskStatus};
+
+    fn service() -> Service {
+        let mut spec = orc_spec::ServiceSpec::new("demo/busybox:1");
+        spec.mode = orc_spec::ServiceMode::Replicated { replicas: 2 };
+        Service {
+            id: "s".into(),
+            name: "st_web".into(),
+            stack: "st".into(),
+            short_name: "web".into(),
+            spec,
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn task(id: &str, slot: u32, state: TaskState, since: u64) -> Task {
+        let desired = if state == TaskState::Running {
+            TaskState::Running
+        } else {
+            TaskState::Shutdown
+        };
+        let mut status = TaskStatus::new(state, since, "");
+        if state == TaskState::Failed {
+            status.err = Some("task exited with code 1".into());
+        }
+        Task {
+            id: id.into(),
+            service_id: "s".into(),
+            service_name: "st_web".into(),
+            slot,
+            node_id: None,
+            spec_version: 1,
+            spec: orc_spec::ServiceSpec::new("demo/busybox:1"),
+            desired_state: desired,
+            status,
+            created_at: since,
+            not_before: 0,
+            attempt: 0,
+        }
+    }
+
+    fn state(tasks: Vec<Task>) -> ClusterState {
+        let mut st = ClusterState::default();
+        st.services.insert("s".into(), service());
+        for t in tasks {
+            st.tasks.insert(t.id.clone(), t);
+        }
+        st
+    }
+
+    #[test]
+    fn a_service_converges_once_its_tasks_have_kept_running() {
+        let now = now_ms();
+        let w = Watch::new();
+        let s = service();
+        // Both running for a while (as their nodes reported): converged.
+        let old = state(vec![
+            task("a", 1, TaskState::Running, now - 10_000),
+            task("b", 2, TaskState::Running, now - 10_000),
+        ]);
+        assert!(w.converged(&old, &s));
+        // One just started: not yet (it may be about to fail).
+        let fresh = state(vec![
+            task("a", 1, TaskState::Running, now - 10_000),
+            task("b", 2, TaskState::Running, now),
+        ]);
+        assert!(!w.converged(&fresh, &s));
+        // One short.
+        let short = state(vec![task("a", 1, TaskState::Running, now - 10_000)]);
+        assert!(!w.converged(&short, &s));
+    }
+
+    #[test]
+    fn three_failures_during_the_wait_end_it_with_the_reason() {
+        let now = now_ms();
+        let s = service();
+        let ids = vec!["s".to_string()];
+        let mut w = Watch::new();
+        // Failures from before the command: listed, not counted.
+        let mut tasks = vec![
+            task("old1", 1, TaskState::Failed, now - 60_000),
+            task("old2", 1, TaskState::Failed, now - 50_000),
+            task("old3", 1, TaskState::Failed, now - 40_000),
+            task("a", 1, TaskState::Running, now),
+        ];
+        let lines = w.look(&state(tasks.clone()), &ids);
+        assert_eq!(lines.len(), 3);
+        assert!(w.failing(&state(tasks.clone()), &s).is_none());
+        for (i, id) in ["n1", "n2", "n3"].iter().enumerate() {
+            tasks.push(task(id, 2, TaskState::Failed, now + i as u64));
+            let st = state(tasks.clone());
+            w.look(&st, &ids);
+            let failing = w.failing(&st, &s);
+            assert_eq!(failing.is_some(), i == 2, "after {} failures", i + 1);
+        }
+        let e = w.failing(&state(tasks), &s).map(|e| e.to_string());
+        let e = e.unwrap_or_default();
+        assert!(
+            e.starts_with("st_web is not running: 1/2 running, 3 of its tasks failed")
+                && e.contains("task exited with code 1"),
+            "{e}"
+        );
+    }
 }

@@ -12,11 +12,13 @@
 //! One file per group of operations: [`stacks`], [`services`], [`nodes`] and
 //! [`roles`], [`cluster`], [`images`] (with [`registry`] and [`spread`]), [`volumes`],
 //! [`vip`]; [`converge`] waits for the cluster to reach what was asked, with progress;
-//! [`logs`] reads task logs across nodes.
+//! [`logs`] reads task logs across nodes; [`events`] records and streams the
+//! cluster's changes, [`stats`] reads what nodes and tasks use (`orc stats`, metrics).
 
 pub mod backup;
 pub mod cluster;
 pub mod converge;
+pub mod events;
 pub mod images;
 pub mod logs;
 pub mod networks;
@@ -26,6 +28,7 @@ pub mod roles;
 pub mod services;
 pub mod spread;
 pub mod stacks;
+pub mod stats;
 pub mod subnet;
 pub mod views;
 pub mod vip;
@@ -51,6 +54,8 @@ pub enum Event {
     Progress(String),
     /// A task's log line (`service logs`).
     Log { task: String, line: String },
+    /// A change of the cluster (`orc events`).
+    Cluster(orc_metrics::Event),
 }
 
 /// Where an operation sends its [`Event`]s; the front door renders them.
@@ -75,6 +80,11 @@ impl Progress {
             })
             .await
             .is_ok()
+    }
+
+    /// False once the caller went away.
+    pub async fn cluster_event(&self, e: orc_metrics::Event) -> bool {
+        self.0.send(Event::Cluster(e)).await.is_ok()
     }
 
     pub fn closed(&self) -> bool {
@@ -112,8 +122,9 @@ pub trait Lifecycle: Send + Sync {
     /// voter with the log it holds (checked by the caller: no majority reachable).
     fn recover_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>>;
     /// The local part of `orc cluster leave`: stop every component, remove this
-    /// node's containers, forget the cluster. Called with [`Ops::lifecycle`] held.
-    fn forget_cluster(&self) -> BoxFuture<'_, Result<(), DaemonError>>;
+    /// node's containers, forget the cluster, remove orc's networking (what was
+    /// removed is returned). Called with [`Ops::lifecycle`] held.
+    fn forget_cluster(&self) -> BoxFuture<'_, Result<Vec<String>, DaemonError>>;
 }
 
 /// This node's handles that operations need, shared with the composition root.
@@ -130,6 +141,8 @@ pub struct Ops {
     /// Serialises init/join/leave and role switches.
     pub(crate) lifecycle: Arc<Mutex<()>>,
     life: Arc<dyn Lifecycle>,
+    /// A manager's event recorder (`orc events`); its loop runs while managing.
+    pub(crate) observer: Arc<events::Observer>,
 }
 
 /// The handles [`Ops`] is made from.
@@ -155,6 +168,7 @@ impl Ops {
             vip: p.vip,
             lifecycle: p.lifecycle,
             life: p.life,
+            observer: Default::default(),
         }
     }
 

@@ -67,10 +67,13 @@ fn registry_host(registry: &str) -> Result<String, DaemonError> {
 }
 
 /// Pins every service's image tag to the digest its registry names now, so every
-/// node runs the same bits however the tag moves later. An image whose registry
-/// can't be asked (e.g. one loaded with `orc image load`) keeps its tag.
+/// node runs the same bits however the tag moves later; one line says which were
+/// pinned. An image this node holds from `orc image load` came from no registry: it
+/// keeps its tag and no registry is asked. A registry image that can't be resolved
+/// keeps its tag too, with a line saying why.
 pub async fn pin_images(ops: &Ops, stack: &mut StackSpec, progress: &Progress) {
     let auth = super::images::auth(ops);
+    let mut pinned = Vec::new();
     for (name, spec) in stack.services.iter_mut() {
         let Ok(r) = ImageRef::parse(&spec.image) else {
             continue;
@@ -78,13 +81,16 @@ pub async fn pin_images(ops: &Ops, stack: &mut StackSpec, progress: &Progress) {
         if r.digest.is_some() {
             continue;
         }
+        match ops.runtime.image_was_loaded(&spec.image).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => tracing::debug!(image = %spec.image, "is it a loaded image? {e}"),
+        }
         let opts = auth.options(&spec.image);
         match tokio::time::timeout(RESOLVE_TIMEOUT, resolve_digest(&spec.image, &opts)).await {
             Ok(Ok(d)) => {
                 spec.image = r.pinned(&d).name();
-                progress
-                    .progress(format!("{name}: image pinned to {}", spec.image))
-                    .await;
+                pinned.push(format!("{name} → {}", spec.image));
             }
             Ok(Err(e)) => {
                 progress
@@ -100,6 +106,11 @@ pub async fn pin_images(ops: &Ops, stack: &mut StackSpec, progress: &Progress) {
                     .await
             }
         }
+    }
+    if !pinned.is_empty() {
+        progress
+            .progress(format!("pinned to registry digests: {}", pinned.join(", ")))
+            .await;
     }
 }
 

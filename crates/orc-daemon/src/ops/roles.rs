@@ -149,8 +149,12 @@ pub async fn leave(ops: &Ops, force: bool, progress: &Progress) -> Result<Value,
         }
     }
     progress.progress("removing this node's containers").await;
-    ops.life.forget_cluster().await?;
-    Ok(json!({ "left": me.cluster_id, "node_id": views::node_id_str(me.node_id) }))
+    let removed = ops.life.forget_cluster().await?;
+    Ok(json!({
+        "left": me.cluster_id,
+        "node_id": views::node_id_str(me.node_id),
+        "removed": removed,
+    }))
 }
 
 /// Leaves the voters first (so the cluster keeps deciding), then the node table.

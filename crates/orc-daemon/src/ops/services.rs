@@ -161,6 +161,8 @@ impl Ops {
             services: Default::default(),
             networks: Default::default(),
             volumes: Default::default(),
+            secrets: Default::default(),
+            configs: Default::default(),
         };
         stack.services.insert(s.short_name.clone(), s.spec.clone());
         match cluster.snapshot().reserved_port_clash(&stack) {

@@ -112,10 +112,25 @@ pub fn task_row(state: &ClusterState, t: &Task, now: u64) -> TaskRow {
     }
 }
 
+/// `orc service ps`: the live tasks and, per slot (per node for a global service), the
+/// last one that failed or was rejected, so why a slot keeps failing shows without
+/// `--all` (which lists every task). Per slot the newest comes first.
 pub fn tasks(state: &ClusterState, service: &Service, all: bool, now: u64) -> Vec<TaskRow> {
+    let live = |t: &Task| t.desired_state == TaskState::Running || !t.status.state.is_terminal();
+    let slot = |t: &Task| (t.slot, if t.slot == 0 { t.node_id } else { None });
+    let mut last_failure: std::collections::HashMap<_, &Task> = Default::default();
+    for t in state.tasks_of_service(&service.id) {
+        if live(t) || !matches!(t.status.state, TaskState::Failed | TaskState::Rejected) {
+            continue;
+        }
+        let newest = last_failure.entry(slot(t)).or_insert(t);
+        if t.created_at > newest.created_at {
+            *newest = t;
+        }
+    }
     let mut ts: Vec<&Task> = state
         .tasks_of_service(&service.id)
-        .filter(|t| all || t.desired_state == TaskState::Running || !t.status.state.is_terminal())
+        .filter(|t| all || live(t) || last_failure.get(&slot(t)).is_some_and(|f| f.id == t.id))
         .collect();
     ts.sort_by_key(|t| (t.slot, t.node_id, std::cmp::Reverse(t.created_at)));
     ts.into_iter().map(|t| task_row(state, t, now)).collect()
@@ -132,5 +147,67 @@ pub fn task_name(t: &Task) -> String {
             t.service_name,
             t.node_id.map(node_id_str).unwrap_or_default()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orc_model::TaskStatus;
+
+    fn task(id: &str, slot: u32, created_at: u64, desired: TaskState, state: TaskState) -> Task {
+        Task {
+            id: id.into(),
+            service_id: "s".into(),
+            service_name: "st_web".into(),
+            slot,
+            node_id: None,
+            spec_version: 1,
+            spec: orc_spec::ServiceSpec::new("demo/busybox:1"),
+            desired_state: desired,
+            status: TaskStatus::new(state, created_at, ""),
+            created_at,
+            not_before: 0,
+            attempt: 0,
+        }
+    }
+
+    #[test]
+    fn service_ps_shows_each_slots_last_failure_without_all() {
+        use TaskState::{Failed, Rejected, Running, Shutdown};
+        let mut state = ClusterState::default();
+        let service = Service {
+            id: "s".into(),
+            name: "st_web".into(),
+            stack: "st".into(),
+            short_name: "web".into(),
+            spec: orc_spec::ServiceSpec::new("demo/busybox:1"),
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+        };
+        state.services.insert("s".into(), service.clone());
+        for t in [
+            // Slot 1 keeps failing: two failures, then a running task.
+            task("a1", 1, 1, Shutdown, Failed),
+            task("a2", 1, 2, Shutdown, Failed),
+            task("a3", 1, 3, Running, Running),
+            // Slot 2 runs; an earlier task was shut down (an update), not failed.
+            task("b1", 2, 1, Shutdown, Shutdown),
+            task("b2", 2, 2, Running, Running),
+            // Slot 3 was rejected once (image pull) and now runs.
+            task("c1", 3, 1, Shutdown, Rejected),
+            task("c2", 3, 2, Running, Running),
+        ] {
+            state.tasks.insert(t.id.clone(), t);
+        }
+        let ids = |all| -> Vec<String> {
+            tasks(&state, &service, all, 10)
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        assert_eq!(ids(false), ["a3", "a2", "b2", "c2", "c1"]);
+        assert_eq!(ids(true), ["a3", "a2", "a1", "b2", "b1", "c2", "c1"]);
     }
 }

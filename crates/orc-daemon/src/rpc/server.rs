@@ -188,6 +188,13 @@ impl ClusterRpc for NodeService {
     async fn forward(&self, req: Request<Frame>) -> Result<Response<Frame>, Status> {
         let from = peer(&req)?;
         let fr: ForwardRequest = parse(req.get_ref())?;
+        if let ForwardRequest::TaskStats = &fr {
+            // Every node answers for its own containers, to managers.
+            manager_peer(&self.ctx, &req)?;
+            let s = self.ctx.ops.task_stats_local().await;
+            let json = serde_json::to_string(&s).map_err(|e| Status::internal(e.to_string()))?;
+            return frame(&ForwardReply::Json(json));
+        }
         if let ForwardRequest::TaskLogs { tasks, tail } = &fr {
             // Every node answers for the logs it keeps, to managers.
             manager_peer(&self.ctx, &req)?;
@@ -214,6 +221,10 @@ impl ClusterRpc for NodeService {
             ForwardRequest::TaskLogs { tasks, tail } => {
                 crate::ops::logs::task_logs(&self.ctx.ops, &tasks, tail)
             }
+            // Answered above, before the leader check.
+            ForwardRequest::TaskStats => ForwardReply::Refused {
+                reason: "unreachable".into(),
+            },
             ForwardRequest::VipStatus => {
                 ForwardReply::Json(crate::ops::vip::local(&self.ctx.ops, &cluster).to_string())
             }

@@ -85,7 +85,9 @@ pub async fn run(
     status: watch::Sender<VipLocal>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let eligible = crate::vip::quorum::guard(cluster.clone(), stop.clone());
+    // Started with the first VIP setting: a cluster without a VIP needs no guard
+    // waking 20 times a second.
+    let mut eligible: Option<watch::Receiver<bool>> = None;
     let mut state = cluster.state.clone();
     let mut current: Option<Running> = None;
     loop {
@@ -97,7 +99,10 @@ pub async fn run(
             }
             status.send_replace(VipLocal::default());
             if let Some(setting) = want {
-                current = Some(start(setting, eligible.clone(), status.clone()));
+                let eligible = eligible
+                    .get_or_insert_with(|| crate::vip::quorum::guard(cluster.clone(), stop.clone()))
+                    .clone();
+                current = Some(start(setting, eligible, status.clone()));
             }
         }
         tokio::select! {

@@ -5,7 +5,7 @@
 use super::attr::Writer;
 use super::expr::{Expr, Verdict, GOTO};
 use super::model::Ruleset;
-use super::{rules, TABLE};
+use super::{rules, GUARD, TABLE};
 
 /// `NFNL_SUBSYS_NFTABLES`.
 const SUBSYS: u16 = 10;
@@ -192,6 +192,7 @@ fn body(e: &mut Encoder, r: &Ruleset) {
         e.chain("prerouting", Some(("nat", 0, -100)));
         e.chain("output", Some(("nat", 3, -100)));
         e.chain("postrouting", Some(("nat", 4, 100)));
+        e.chain(GUARD, Some(("filter", 0, -300)));
         for p in &r.ports {
             e.chain(&p.chain(), None);
             if p.backends.len() != 1 {
@@ -211,6 +212,9 @@ fn body(e: &mut Encoder, r: &Ruleset) {
     }
     if !r.ports.is_empty() {
         e.rule("postrouting", &rules::masquerade(r.subnet));
+        for exprs in rules::loopback_guard() {
+            e.rule(GUARD, &exprs);
+        }
     }
     for p in &r.ports {
         let chain = p.chain();

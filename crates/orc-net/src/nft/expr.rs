@@ -26,6 +26,8 @@ pub(crate) const CT_STATE: u32 = 0;
 pub(crate) const CT_STATUS: u32 = 2;
 /// `NFT_META_L4PROTO`.
 pub(crate) const META_L4PROTO: u32 = 16;
+/// `NFT_META_IIF`.
+pub(crate) const META_IIF: u32 = 4;
 
 /// `NF_ACCEPT`.
 pub(crate) const ACCEPT: i32 = 1;

@@ -30,6 +30,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The nftables table orc owns.
 pub const TABLE: &str = "orc";
+/// The chain (prerouting, before conntrack) that drops anything addressing 127.0.0.0/8
+/// from outside the node: published ports need `route_localnet`, which would let it in.
+pub const GUARD: &str = "loopback";
 
 /// Which paths have been logged (bit 1: netlink, bit 2: the nft tool).
 static LOGGED: AtomicU8 = AtomicU8::new(0);
@@ -76,22 +79,40 @@ pub fn apply_netlink(ruleset: &Ruleset) -> Result<(), NetError> {
 
 /// Replaces table `ip orc` with `ruleset` (removes it when empty): netlink, or the `nft`
 /// tool when the kernel has no nf_tables netlink and the tool is installed.
+///
+/// The kernel switches published ports need follow the table
+/// ([`crate::ingress::kernel_paths`]): turned off before a table without ports replaces
+/// one with them, turned on once the table holding the loopback guard is in.
 pub fn apply(ruleset: &Ruleset) -> Result<(), NetError> {
+    let published = !ruleset.ports.is_empty();
+    if !published {
+        crate::ingress::kernel_paths(false)?;
+    }
     match socket::send(&batch::encode(ruleset, 0)) {
-        Ok(()) => {
-            log_path(1, "through nf_tables netlink");
-            Ok(())
-        }
+        Ok(()) => log_path(1, "through nf_tables netlink"),
         Err(f) if f.unsupported() && tool::available() => {
             tool::apply(&ruleset.text())?;
             log_path(
                 2,
                 &format!("with the nft tool (netlink: {})", NetError::from(f)),
             );
-            Ok(())
         }
-        Err(f) => Err(f.into()),
+        Err(f) => return Err(f.into()),
     }
+    if published {
+        crate::ingress::kernel_paths(true)?;
+    }
+    Ok(())
+}
+
+/// Removes table `ip orc` (and turns `route_localnet` off); true when it existed.
+pub fn remove() -> Result<bool, NetError> {
+    if !exists() {
+        crate::ingress::kernel_paths(false)?;
+        return Ok(false);
+    }
+    apply(&Ruleset::none())?;
+    Ok(true)
 }
 
 /// Whether table `ip orc` exists (left by an earlier run, say); false when unknown.

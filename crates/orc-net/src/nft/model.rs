@@ -90,6 +90,19 @@ impl Ruleset {
         }
     }
 
+    /// No table at all (applying it removes table `ip orc`).
+    pub fn none() -> Ruleset {
+        Ruleset {
+            subnet: Ipv4Net {
+                addr: Ipv4Addr::UNSPECIFIED,
+                prefix: 0,
+            },
+            gateway: Ipv4Addr::UNSPECIFIED,
+            ports: Vec::new(),
+            isolation: None,
+        }
+    }
+
     /// Whether the table should not exist at all.
     pub fn is_empty(&self) -> bool {
         self.ports.is_empty() && self.isolation.is_none()

@@ -17,6 +17,8 @@ const CT_ESTABLISHED_RELATED: u32 = (1 << 1) | (1 << 2);
 const IPS_DST_NAT: u32 = 1 << 5;
 /// `RTN_LOCAL`.
 const RTN_LOCAL: u32 = 2;
+/// The loopback interface's index, the same in every network namespace.
+const LOOPBACK_IFINDEX: u32 = 1;
 
 fn ip_proto(p: Protocol) -> u8 {
     match p {
@@ -168,6 +170,36 @@ pub(crate) fn masquerade(subnet: Ipv4Net) -> Vec<Expr> {
     e.push(Expr::Masq);
     e
 }
+
+/// `iif != "lo" ip daddr 127.0.0.0/8 drop` and the same for `ip saddr`: with
+/// `route_localnet` on (so that 127.0.0.1 reaches published ports), nothing from
+/// outside may address loopback nor pretend to come from it.
+pub(crate) fn loopback_guard() -> Vec<Vec<Expr>> {
+    vec![loopback_guard_on(DADDR), loopback_guard_on(SADDR)]
+}
+
+fn loopback_guard_on(offset: u32) -> Vec<Expr> {
+    let mut e = vec![
+        Expr::Meta {
+            key: META_IIF,
+            dreg: REG_1,
+        },
+        Expr::Cmp {
+            sreg: REG_1,
+            op: CmpOp::Neq,
+            data: LOOPBACK_IFINDEX.to_ne_bytes().to_vec(),
+        },
+    ];
+    e.extend(in_subnet(offset, LOOPBACK));
+    e.push(Expr::Verdict(Verdict::plain(DROP)));
+    e
+}
+
+/// 127.0.0.0/8.
+pub(crate) const LOOPBACK: Ipv4Net = Ipv4Net {
+    addr: Ipv4Addr::new(127, 0, 0, 0),
+    prefix: 8,
+};
 
 /// The forward chain's rules, in order (the set of pairs is `pairs`, batch id `set_id`).
 pub(crate) fn isolation(subnet: Ipv4Net, pairs: &str, set_id: u32) -> Vec<Vec<Expr>> {

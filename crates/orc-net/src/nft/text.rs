@@ -1,7 +1,7 @@
 //! The ruleset as `nft -f` text: what the `nft` fallback applies and what people read.
 
 use super::model::{Isolation, Published, Ruleset};
-use super::TABLE;
+use super::{GUARD, TABLE};
 use orc_model::Ipv4Net;
 use std::fmt::Write;
 
@@ -27,7 +27,10 @@ impl Ruleset {
              \tchain prerouting {{\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n{jumps}\t}}\n\
              \tchain output {{\n\t\ttype nat hook output priority -100; policy accept;\n{jumps}\t}}\n\
              \tchain postrouting {{\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\
-             \t\tct status dnat ip daddr {subnet} masquerade\n\t}}\n{chains}}}\n"
+             \t\tct status dnat ip daddr {subnet} masquerade\n\t}}\n\
+             \tchain {GUARD} {{\n\t\ttype filter hook prerouting priority raw; policy accept;\n\
+             \t\tiif != \"lo\" ip daddr 127.0.0.0/8 drop\n\
+             \t\tiif != \"lo\" ip saddr 127.0.0.0/8 drop\n\t}}\n{chains}}}\n"
         );
         nat + &isolation
     }

@@ -170,7 +170,9 @@ impl Runtime {
             .pull_content(&lease, s, &m, &manifest, config_bytes, &diff_ids, opts)
             .await;
         if r.is_ok() {
-            r = self.put_image(name, &manifest_desc).await;
+            r = self
+                .put_image(name, &manifest_desc, Default::default())
+                .await;
         }
         if let Err(e) = self.delete_lease(lease).await {
             tracing::warn!("deleting the pull lease: {e}");

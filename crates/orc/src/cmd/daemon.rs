@@ -23,6 +23,7 @@ pub async fn run(args: &DaemonArgs, socket: &std::path::Path) -> anyhow::Result<
     cfg.failpoint = args.failpoint.clone();
     cfg.backup_interval = std::time::Duration::from_millis(args.backup_interval);
     cfg.backup_keep = args.backup_keep;
+    cfg.metrics_addr = args.metrics_addr;
     cfg.image_gc = orc_daemon::ImageGcConfig {
         interval: std::time::Duration::from_millis(args.image_gc_interval),
         grace: std::time::Duration::from_millis(args.image_gc_grace),

@@ -86,12 +86,21 @@ pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return json(&rs);
     }
+    // Earlier tasks of a slot (after its newest) are marked as its history, as
+    // `docker service ps` does.
+    let mut previous = String::new();
     table(
         &[
             "ID", "NAME", "NODE", "DESIRED", "CURRENT", "ADDRESS", "ERROR",
         ],
         rs.into_iter()
             .map(|t| {
+                let name = if t.name == previous {
+                    format!(" \\_ {}", t.name)
+                } else {
+                    previous = t.name.clone();
+                    t.name
+                };
                 let why = match (&t.error, t.state.as_str()) {
                     (Some(e), _) => e.clone(),
                     (None, "pending") => t.message.clone(),
@@ -99,7 +108,7 @@ pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
                 };
                 vec![
                     t.id.get(..12).unwrap_or(&t.id).to_string(),
-                    t.name,
+                    name,
                     t.node,
                     t.desired_state,
                     format!("{} {}", t.state, ago(t.since_secs)),

@@ -3,7 +3,9 @@
 mod backup;
 mod daemon;
 mod listing;
+mod observe;
 mod registry;
+mod stack_file;
 mod vip;
 mod volume;
 
@@ -26,13 +28,11 @@ async fn call(cli: &Cli, req: Request) -> anyhow::Result<Value> {
     Ok(v)
 }
 
-fn load_stack(file: &std::path::Path, name: Option<&str>) -> anyhow::Result<orc_spec::StackSpec> {
-    orc_spec::load_stack(file, name).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Daemon(args) => daemon::run(args, &cli.socket).await,
+        Command::Events(args) => observe::events(&cli, args).await,
+        Command::Stats(args) => observe::stats(&cli, args).await,
         Command::Version(j) => {
             let info = call(&cli, Request::Info).await.ok();
             if j.json {
@@ -76,7 +76,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if j.json {
                 return crate::output::json(&v);
             }
-            for k in ["version", "cluster_id", "node_id", "leader", "is_manager"] {
+            for k in [
+                "version",
+                "cluster_id",
+                "node_id",
+                "leader",
+                "is_manager",
+                "term",
+            ] {
                 println!(
                     "{k:<12} {}",
                     v.get(k)
@@ -102,6 +109,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     };
                     println!("  {id}  {:<21}  {kind}", addr.as_str().unwrap_or_default());
                 }
+            }
+            if v["held"] == true {
+                println!("held: restored services wait for `orc cluster resume`");
             }
             Ok(())
         }
@@ -242,8 +252,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cluster(ClusterCmd::Leave { force }) => {
-            call(&cli, Request::ClusterLeave { force: *force }).await?;
+            let v = call(&cli, Request::ClusterLeave { force: *force }).await?;
             println!("left the cluster");
+            for what in v["removed"].as_array().into_iter().flatten() {
+                println!("  removed {}", what.as_str().unwrap_or_default());
+            }
             Ok(())
         }
         Command::Image(ImageCmd::Load { file, distribute }) => {
@@ -280,23 +293,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("removed {reference}");
             Ok(())
         }
-        Command::Stack(StackCmd::Validate { file, name }) => {
-            let stack = load_stack(file, name.as_deref())?;
+        Command::Stack(StackCmd::Validate(source)) => {
+            let loaded = stack_file::load(source)?;
             println!(
                 "{}: stack {} is valid ({} service(s))",
-                file.display(),
-                stack.name,
-                stack.services.len()
+                loaded.shown,
+                loaded.spec.name,
+                loaded.spec.services.len()
             );
             Ok(())
         }
+        Command::Stack(StackCmd::Convert(source)) => {
+            let loaded = stack_file::load(source)?;
+            let Some(toml) = loaded.toml else {
+                bail!("{} is already a stack.toml file", loaded.shown);
+            };
+            print!("{toml}");
+            Ok(())
+        }
         Command::Stack(StackCmd::Deploy {
-            file,
-            name,
+            source,
             wait,
             no_resolve,
         }) => {
-            let stack = load_stack(file, name.as_deref())?;
+            let stack = stack_file::load(source)?.spec;
             let stack_name = stack.name.clone();
             eprintln!("deploying stack {stack_name}");
             let v = call(

@@ -1,7 +1,7 @@
 //! A task's container configuration, derived from its spec.
 
 use orc_model::Task;
-use orc_runtime::{ContainerConfig, LogConfig, MountConfig};
+use orc_runtime::{ContainerConfig, ContainerOptions, DeviceConfig, LogConfig, MountConfig};
 use orc_spec::Mount;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -90,7 +90,54 @@ pub fn config(task: &Task, log: LogConfig, volumes: &HashMap<String, PathBuf>) -
         nano_cpus: spec.resources.limits.nano_cpus,
         memory_bytes: spec.resources.limits.memory_bytes,
         netns: None,
+        options: ContainerOptions {
+            // orc's own (static) binary is the init it mounts.
+            init: spec.container.init.then(|| log.logger_binary.clone()),
+            ..options(&spec.container)
+        },
         log,
+    }
+}
+
+/// The spec's container options in the runtime's terms.
+fn options(o: &orc_spec::ContainerOptions) -> ContainerOptions {
+    ContainerOptions {
+        privileged: o.privileged,
+        cap_add: o.cap_add.clone(),
+        cap_drop: o.cap_drop.clone(),
+        devices: o
+            .devices
+            .iter()
+            .map(|d| DeviceConfig {
+                source: d.source.clone().into(),
+                target: d.target.clone(),
+                permissions: d.permissions.clone(),
+            })
+            .collect(),
+        sysctls: o.sysctls.clone().into_iter().collect(),
+        ulimits: o
+            .ulimits
+            .iter()
+            .map(|(name, l)| (name.clone(), l.soft, l.hard))
+            .collect(),
+        read_only: o.read_only,
+        shm_size_bytes: o.shm_size_bytes,
+        pids_limit: o.pids_limit,
+        init: None,
+    }
+}
+
+/// What the service adds to its containers' /etc/hosts and /etc/resolv.conf.
+pub fn resolver_extras(spec: &orc_spec::ServiceSpec) -> orc_net::ResolverExtras {
+    let o = &spec.container;
+    orc_net::ResolverExtras {
+        hosts: o
+            .extra_hosts
+            .iter()
+            .map(|h| (h.hostname.clone(), h.ip.clone()))
+            .collect(),
+        search: o.dns_search.clone(),
+        options: o.dns_options.clone(),
     }
 }
 

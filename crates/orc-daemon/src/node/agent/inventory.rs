@@ -5,6 +5,9 @@ use super::AgentCtx;
 use orc_model::Command;
 use std::collections::BTreeMap;
 
+/// A failed report is tried again after this long.
+const REPORT_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Reports the inventory in the background (one report at a time), so a slow or
 /// quorum-less commit never holds up the agent's loop.
 pub fn spawn_report(ctx: &std::sync::Arc<AgentCtx>) {
@@ -21,7 +24,7 @@ pub fn spawn_report(ctx: &std::sync::Arc<AgentCtx>) {
 
 /// Lists this node's images and, if that changed since the last successful report,
 /// commits the new inventory.
-async fn report(ctx: &AgentCtx) {
+async fn report(ctx: &std::sync::Arc<AgentCtx>) {
     let Some(writer) = &ctx.writer else { return };
     let images = match ctx.runtime.list_images().await {
         Ok(l) => l
@@ -51,6 +54,9 @@ async fn report(ctx: &AgentCtx) {
                 *r = Some(images);
             }
         }
-        Err(e) => tracing::debug!("reporting the image inventory: {e}"),
+        Err(e) => {
+            tracing::debug!("reporting the image inventory: {e}");
+            ctx.wake_after(REPORT_RETRY);
+        }
     }
 }

@@ -97,12 +97,67 @@ impl AgentCtx {
         }
     }
 
+    /// Starts an agent pass `after` from now (a retry of work a pass started).
+    fn wake_after(self: &Arc<Self>, after: Duration) {
+        let ctx = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            ctx.wake.notify_one();
+        });
+    }
+
     fn ended(&self, id: &str) -> bool {
         self.ended
             .lock()
             .map(|m| m.contains_key(id))
             .unwrap_or(false)
     }
+}
+
+/// How often the agent lists containerd's containers, tasks and images although no
+/// event said anything changed (one missed would be caught here). Every change
+/// containerd reports ([`orc_runtime::Runtime::changes`]), every state change and
+/// every worker's end start a pass at once; a failed pass is retried after `resync`.
+const FULL_RESYNC: Duration = Duration::from_secs(60);
+
+/// Wakes the agent on every change containerd reports in its namespace, and once
+/// more whenever the event stream breaks (events may have been lost), subscribing
+/// again `retry` later.
+fn watch_changes(ctx: Arc<AgentCtx>, retry: Duration, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            let mut changes = ctx.runtime.changes();
+            loop {
+                tokio::select! {
+                    r = changes.next() => match r {
+                        Ok(_) => ctx.wake.notify_one(),
+                        Err(e) => {
+                            tracing::debug!("containerd events: {e}");
+                            break;
+                        }
+                    },
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+            ctx.wake.notify_one();
+            tokio::select! {
+                _ = tokio::time::sleep(retry) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    });
+}
+
+/// Completes when `rx` sees a new value; never without one (or once its sender is
+/// gone).
+async fn changed_or_never<T>(rx: &mut Option<watch::Receiver<T>>) {
+    if let Some(r) = rx.as_mut() {
+        if r.changed().await.is_ok() {
+            return;
+        }
+    }
+    *rx = None;
+    std::future::pending::<()>().await
 }
 
 pub struct Agent {
@@ -227,6 +282,10 @@ impl Agent {
             _ = ready.wait_for(|r| *r) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        // containerd says when containers, images or tasks change: each change wakes
+        // the loop, so an idle node asks containerd nothing between full passes.
+        watch_changes(self.ctx.clone(), resync, stop.clone());
+        let mut directory = self.ctx.net.as_ref().and_then(|n| n.directory_in());
         loop {
             if *stop.borrow() {
                 // Containers outlive the agent (a role switch starts a new one that
@@ -237,16 +296,21 @@ impl Agent {
                 return;
             }
             let snapshot = state.borrow_and_update().clone();
-            if let Err(e) = self.reconcile(&snapshot).await {
-                tracing::warn!("agent: {e}");
-            }
+            let next = match self.reconcile(&snapshot).await {
+                Ok(()) => FULL_RESYNC,
+                Err(e) => {
+                    tracing::warn!("agent: {e}");
+                    resync
+                }
+            };
             pull::fetch_wanted(&self.ctx, &snapshot);
             image_gc::maybe_sweep(&self.ctx, &snapshot);
             inventory::spawn_report(&self.ctx);
             tokio::select! {
                 r = state.changed() => if r.is_err() { return },
                 _ = self.ctx.wake.notified() => {}
-                _ = tokio::time::sleep(resync) => {}
+                _ = tokio::time::sleep(next) => {}
+                _ = changed_or_never(&mut directory) => {}
                 _ = stop.changed() => {}
             }
         }

@@ -68,6 +68,11 @@ impl AgentNet {
         }
     }
 
+    /// Workers: the directory their session receives (the agent passes on changes).
+    pub fn directory_in(&self) -> Option<watch::Receiver<Arc<Directory>>> {
+        self.directory_in.clone()
+    }
+
     /// Gives `task` its namespace and address when it runs on a stack network; `None`
     /// for host networking.
     pub async fn plug(&self, task: &Task) -> Result<Option<Plugged>, String> {
@@ -106,7 +111,13 @@ impl AgentNet {
             .unwrap_or_else(|| orc_model::short_id(&task.id).to_string());
         let (resolv_conf, hosts) = self
             .net
-            .write_resolver_files(&task.id, gateway(block), address, &hostname)
+            .write_resolver_files(
+                &task.id,
+                gateway(block),
+                address,
+                &hostname,
+                &super::container::resolver_extras(&task.spec),
+            )
             .map_err(|e| e.to_string())?;
         self.ensure_dns(block);
         Ok(Some(Plugged {

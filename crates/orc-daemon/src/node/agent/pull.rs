@@ -206,18 +206,19 @@ pub fn fetch_wanted(ctx: &std::sync::Arc<AgentCtx>, state: &orc_model::ClusterSt
         let (ctx, name) = (ctx.clone(), name.to_string());
         tokio::spawn(async move {
             // Absent, or its record is broken (content gone): fetch it (again).
-            let ok = match ctx.runtime.get_image(&name).await {
-                Ok(Some(_)) => true,
+            let (ok, fetched) = match ctx.runtime.get_image(&name).await {
+                Ok(Some(_)) => (true, false),
                 _ => match pull_missing(&ctx, &name, None).await {
-                    Ok(()) => true,
+                    Ok(()) => (true, true),
                     Err((_, msg)) => {
                         tracing::warn!("wanted image: {msg}");
-                        false
+                        (false, false)
                     }
                 },
             };
-            // Present: checked again (cheaply) after the retry time, in case it
-            // is removed; failed: retried after its backoff.
+            // Present: checked again (cheaply) by the first pass after the retry
+            // time (an image removed here wakes the agent through containerd's
+            // events); failed: retried after its backoff.
             let retry = match backing_off(&ctx, &name) {
                 Some((next, _)) if !ok => {
                     std::time::Duration::from_millis(next.saturating_sub(crate::util::now_ms()))
@@ -227,8 +228,10 @@ pub fn fetch_wanted(ctx: &std::sync::Arc<AgentCtx>, state: &orc_model::ClusterSt
             if let Ok(mut busy) = ctx.fetching.lock() {
                 busy.insert(name, std::time::Instant::now() + retry);
             }
-            if ok {
+            if fetched {
                 ctx.wake.notify_one();
+            } else if !ok {
+                ctx.wake_after(retry);
             }
         });
     }

@@ -53,7 +53,11 @@ pub(super) fn report(ctx: &Arc<AgentCtx>, state: &ClusterState, used: &HashSet<S
                 Ok(_) => {
                     tracing::info!(volume = %name, "released a volume this node was fenced off")
                 }
-                Err(e) => tracing::warn!(volume = %name, "reporting the volume released: {e}"),
+                Err(e) => {
+                    tracing::warn!(volume = %name, "reporting the volume released: {e}");
+                    // Tried again by the next pass.
+                    ctx.wake_after(std::time::Duration::from_secs(2));
+                }
             }
             if let Ok(mut busy) = ctx.releasing.lock() {
                 busy.remove(&name);
