@@ -127,6 +127,10 @@ services:
       - "PUBLISHED:8080"
     deploy:
       replicas: 2
+      update_config:
+        parallelism: 1
+        order: start-first
+        failure_action: rollback
       labels:
         traefik.enable: "true"
         traefik.http.services.web.loadbalancer.server.port: "80"
@@ -256,6 +260,11 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
     ensure!(spec["Labels"]["traefik.enable"] == "true", "{spec}");
     ensure!(
         spec["TaskTemplate"]["ContainerSpec"]["Env"][0] == "GREETING=hi",
+        "{spec}"
+    );
+    ensure!(
+        spec["UpdateConfig"]["Order"] == "start-first"
+            && spec["UpdateConfig"]["FailureAction"] == "rollback",
         "{spec}"
     );
     let port = &inspect[0]["Endpoint"]["Ports"][0];
@@ -783,8 +792,7 @@ fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
     );
     // A field orc does not do, named.
     let mut spec = svc["Spec"].clone();
-    spec["TaskTemplate"]["ContainerSpec"]["Healthcheck"] =
-        serde_json::json!({"Test": ["CMD", "true"]});
+    spec["TaskTemplate"]["ContainerSpec"]["Hosts"] = serde_json::json!(["10.0.0.1 db"]);
     let (code, body) = http(
         &sock,
         "POST",
@@ -792,7 +800,7 @@ fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
         Some(&spec.to_string()),
     )?;
     ensure!(
-        code == 400 && message(&body)?.contains("Healthcheck"),
+        code == 400 && message(&body)?.contains("Hosts"),
         "{code} {body}"
     );
     // A stale version: Docker's "update out of sequence", nothing changed.

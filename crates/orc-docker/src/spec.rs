@@ -7,8 +7,9 @@
 
 use crate::{ApiError, STACK_LABEL};
 use orc_spec::{
-    Constraint, ConstraintKey, ConstraintOp, Mount, NetworkMode, PlacementPreference, PortSpec,
-    Protocol, PublishMode, RestartCondition, ServiceMode, ServiceSpec,
+    Constraint, ConstraintKey, ConstraintOp, FailureAction, HealthCheck, HealthTest, Mount,
+    NetworkMode, PlacementPreference, PortSpec, Protocol, PublishMode, RestartCondition,
+    ServiceMode, ServiceSpec, UpdateConfig, UpdateOrder,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -288,6 +289,9 @@ pub fn from_docker(
     for (i, m) in cs.list("Mounts")?.into_iter().enumerate() {
         spec.mounts.push(mount(i, m)?);
     }
+    if let Some(h) = cs.take("Healthcheck") {
+        spec.healthcheck = healthcheck(h, base.and_then(|b| b.healthcheck.as_ref()))?;
+    }
     if let Some(iso) = cs.string("Isolation")? {
         if iso != "default" && !iso.is_empty() {
             return Err(unsupported(
@@ -459,10 +463,11 @@ pub fn from_docker(
     }
     ep.done()?;
 
-    for key in ["UpdateConfig", "RollbackConfig"] {
-        if let Some(v) = top.take(key) {
-            default_update_config(key, v)?;
-        }
+    if let Some(v) = top.take("UpdateConfig") {
+        spec.update_config = update_config("UpdateConfig", v)?;
+    }
+    if let Some(v) = top.take("RollbackConfig") {
+        spec.rollback_config = update_config("RollbackConfig", v)?;
     }
     top.done()?;
     if spec.network_mode == NetworkMode::Host && !spec.ports.is_empty() {
@@ -478,29 +483,136 @@ pub fn from_docker(
     })
 }
 
-/// `UpdateConfig`/`RollbackConfig`: orc updates one task at a time, stopping the old
-/// one first; only that (Docker's defaults) is accepted.
-fn default_update_config(key: &str, v: Value) -> Result<(), ApiError> {
+/// `UpdateConfig`/`RollbackConfig` → orc's rollout settings (unset keys: orc's
+/// defaults, which are Docker's).
+fn update_config(key: &str, v: Value) -> Result<UpdateConfig, ApiError> {
     let mut o = Obj::new(key, v)?;
+    let mut u = UpdateConfig::default();
     if let Some(p) = o.u64("Parallelism")? {
-        if p > 1 {
-            return Err(unsupported(&format!("{key}.Parallelism"), &json!(p)));
+        u.parallelism = u32::try_from(p).unwrap_or(u32::MAX);
+    }
+    if let Some(d) = ns_to_ms(o.u64("Delay")?) {
+        u.delay_ms = d;
+    }
+    if let Some(m) = ns_to_ms(o.u64("Monitor")?).filter(|m| *m > 0) {
+        u.monitor_ms = m;
+    }
+    u.failure_action = match o.string("FailureAction")?.as_deref() {
+        None | Some("") | Some("pause") => FailureAction::Pause,
+        Some("continue") => FailureAction::Continue,
+        Some("rollback") => FailureAction::Rollback,
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "{key}.FailureAction: pause, continue or rollback, not {other:?}"
+            )))
+        }
+    };
+    u.order = match o.string("Order")?.as_deref() {
+        None | Some("") | Some("stop-first") => UpdateOrder::StopFirst,
+        Some("start-first") => UpdateOrder::StartFirst,
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "{key}.Order: stop-first or start-first, not {other:?}"
+            )))
+        }
+    };
+    if let Some(r) = o.take("MaxFailureRatio") {
+        let r = r
+            .as_f64()
+            .filter(|r| (0.0..=1.0).contains(r))
+            .ok_or_else(|| {
+                ApiError::bad(format!(
+                    "{key}.MaxFailureRatio: a number from 0 to 1, got {r}"
+                ))
+            })?;
+        u.max_failure_ratio_ppm = (r * 1_000_000.0).round() as u32;
+    }
+    o.done()?;
+    Ok(u)
+}
+
+/// `ContainerSpec.Healthcheck` → orc's health check (`restart_on_unhealthy` from
+/// `base`, which Docker has no field for).
+fn healthcheck(v: Value, base: Option<&HealthCheck>) -> Result<Option<HealthCheck>, ApiError> {
+    let path = "TaskTemplate.ContainerSpec.Healthcheck";
+    let mut o = Obj::new(path, v)?;
+    let test = o.strings("Test")?.unwrap_or_default();
+    let test = match test.split_first() {
+        None => None,
+        Some((k, _)) if k == "NONE" => Some(HealthTest::None),
+        Some((k, rest)) if k == "CMD" && !rest.is_empty() => Some(HealthTest::Cmd(rest.to_vec())),
+        Some((k, rest)) if k == "CMD-SHELL" && rest.len() == 1 => {
+            Some(HealthTest::CmdShell(rest[0].clone()))
+        }
+        Some(_) => {
+            return Err(ApiError::bad(format!(
+            "{path}.Test: [\"NONE\"], [\"CMD\", ARGS…] or [\"CMD-SHELL\", COMMAND], not {test:?}"
+        )))
+        }
+    };
+    let h = HealthCheck {
+        test,
+        interval_ms: ns_to_ms(o.u64("Interval")?).filter(|x| *x > 0),
+        timeout_ms: ns_to_ms(o.u64("Timeout")?).filter(|x| *x > 0),
+        retries: o
+            .u64("Retries")?
+            .filter(|x| *x > 0)
+            .map(|r| u32::try_from(r).unwrap_or(u32::MAX)),
+        start_period_ms: ns_to_ms(o.u64("StartPeriod")?).filter(|x| *x > 0),
+        start_interval_ms: ns_to_ms(o.u64("StartInterval")?).filter(|x| *x > 0),
+        restart_on_unhealthy: base.is_some_and(|b| b.restart_on_unhealthy),
+    };
+    o.done()?;
+    Ok(Some(h))
+}
+
+fn health_json(h: &HealthCheck) -> Option<Value> {
+    let test: Vec<String> = match &h.test {
+        None => Vec::new(),
+        Some(HealthTest::None) => vec!["NONE".into()],
+        Some(HealthTest::Cmd(args)) => std::iter::once("CMD".to_string())
+            .chain(args.iter().cloned())
+            .collect(),
+        Some(HealthTest::CmdShell(c)) => vec!["CMD-SHELL".into(), c.clone()],
+        // orc's own probes have no Docker form: not shown (and kept on updates).
+        Some(HealthTest::Tcp(_)) | Some(HealthTest::Http(_)) => return None,
+    };
+    let mut o = Map::new();
+    if !test.is_empty() {
+        o.insert("Test".into(), json!(test));
+    }
+    for (k, v) in [
+        ("Interval", h.interval_ms),
+        ("Timeout", h.timeout_ms),
+        ("StartPeriod", h.start_period_ms),
+        ("StartInterval", h.start_interval_ms),
+    ] {
+        if let Some(ms) = v {
+            o.insert(k.into(), json!(ms * NS));
         }
     }
-    if let Some(f) = o.string("FailureAction")? {
-        if !matches!(f.as_str(), "" | "pause") {
-            return Err(unsupported(&format!("{key}.FailureAction"), &json!(f)));
-        }
+    if let Some(r) = h.retries {
+        o.insert("Retries".into(), json!(r));
     }
-    if let Some(f) = o.string("Order")? {
-        if !matches!(f.as_str(), "" | "stop-first") {
-            return Err(unsupported(&format!("{key}.Order"), &json!(f)));
-        }
-    }
-    // Monitor and Delay only pace the rollout; orc paces it on task health itself.
-    let _ = o.take("Monitor");
-    let _ = o.take("Delay");
-    o.done()
+    Some(Value::Object(o))
+}
+
+fn update_json(u: &UpdateConfig) -> Value {
+    json!({
+        "Parallelism": u.parallelism,
+        "Delay": u.delay_ms * NS,
+        "FailureAction": match u.failure_action {
+            FailureAction::Pause => "pause",
+            FailureAction::Continue => "continue",
+            FailureAction::Rollback => "rollback",
+        },
+        "Monitor": u.monitor_ms * NS,
+        "MaxFailureRatio": u.max_failure_ratio_ppm as f64 / 1_000_000.0,
+        "Order": match u.order {
+            UpdateOrder::StopFirst => "stop-first",
+            UpdateOrder::StartFirst => "start-first",
+        },
+    })
 }
 
 /// The stack and short name of a Docker service name.
@@ -721,6 +833,9 @@ pub fn to_docker(
     if spec.stop.signal != 15 {
         cs.insert("StopSignal".into(), json!(spec.stop.signal.to_string()));
     }
+    if let Some(h) = spec.healthcheck.as_ref().and_then(health_json) {
+        cs.insert("Healthcheck".into(), h);
+    }
     let set = |s: &orc_spec::ResourceSet| {
         let mut o = Map::new();
         if s.nano_cpus > 0 {
@@ -796,6 +911,8 @@ pub fn to_docker(
         "Labels": labels,
         "TaskTemplate": tt,
         "Mode": mode,
+        "UpdateConfig": update_json(&spec.update_config),
+        "RollbackConfig": update_json(&spec.rollback_config),
         "EndpointSpec": ep,
     })
 }
@@ -889,11 +1006,11 @@ mod tests {
     #[test]
     fn refuses_what_orc_does_not_do_naming_the_field() {
         let mut v = cli_create();
-        v["TaskTemplate"]["ContainerSpec"]["Healthcheck"] = json!({"Test": ["CMD", "true"]});
+        v["TaskTemplate"]["ContainerSpec"]["Hosts"] = json!(["10.0.0.1 db"]);
         let e = from_docker(v, &names, None).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(
-            e.message.contains("TaskTemplate.ContainerSpec.Healthcheck"),
+            e.message.contains("TaskTemplate.ContainerSpec.Hosts"),
             "{}",
             e.message
         );
@@ -910,11 +1027,11 @@ mod tests {
             .message
             .contains("Colour"));
         let mut v = cli_create();
-        v["UpdateConfig"]["Parallelism"] = json!(3);
+        v["UpdateConfig"]["Order"] = json!("sideways");
         assert!(from_docker(v, &names, None)
             .unwrap_err()
             .message
-            .contains("UpdateConfig.Parallelism"));
+            .contains("UpdateConfig.Order"));
         let mut v = cli_create();
         v["TaskTemplate"]["Networks"] = json!([{"Target": "other_net"}]);
         assert!(from_docker(v, &names, None)
@@ -924,16 +1041,52 @@ mod tests {
     }
 
     #[test]
+    fn health_checks_and_update_configs_round_trip() {
+        let mut v = cli_create();
+        v["TaskTemplate"]["ContainerSpec"]["Healthcheck"] = json!({"Test": ["CMD-SHELL", "wget -q -O- localhost"],
+            "Interval": 2_000_000_000u64, "Retries": 3});
+        v["UpdateConfig"] = json!({"Parallelism": 2, "Delay": 1_000_000_000u64, "FailureAction": "rollback",
+            "Order": "start-first", "MaxFailureRatio": 0.25});
+        let d = from_docker(v, &names, None).unwrap();
+        assert_eq!(d.spec.update_config.parallelism, 2);
+        assert_eq!(d.spec.update_config.order, UpdateOrder::StartFirst);
+        assert_eq!(d.spec.update_config.max_failure_ratio_ppm, 250_000);
+        let h = d.spec.healthcheck.clone().unwrap();
+        assert_eq!(
+            h.test,
+            Some(HealthTest::CmdShell("wget -q -O- localhost".into()))
+        );
+        assert_eq!((h.interval_ms, h.retries), (Some(2_000), Some(3)));
+        let rendered = to_docker(&d.name, &d.stack, &d.spec, &|n| {
+            if n == "web_front" {
+                "netid1".into()
+            } else {
+                n.into()
+            }
+        });
+        assert_eq!(rendered["UpdateConfig"]["FailureAction"], "rollback");
+        assert_eq!(from_docker(rendered, &names, None).unwrap(), d);
+    }
+
+    #[test]
     fn an_update_keeps_what_docker_does_not_show() {
         let d = from_docker(cli_create(), &names, None).unwrap();
         let mut base = d.spec.clone();
         base.depends_on = vec![];
         base.secrets = vec![];
         base.env.insert("OLD".into(), "1".into());
-        base.update_config.parallelism = 3;
+        base.healthcheck = Some(HealthCheck {
+            test: Some(HealthTest::Tcp(80)),
+            interval_ms: None,
+            timeout_ms: None,
+            retries: None,
+            start_period_ms: None,
+            start_interval_ms: None,
+            restart_on_unhealthy: true,
+        });
         let back = from_docker(cli_create(), &names, Some(&base)).unwrap();
         // Kept: fields Docker's spec does not carry here; replaced: those it does.
-        assert_eq!(back.spec.update_config.parallelism, 3);
+        assert_eq!(back.spec.healthcheck, base.healthcheck);
         assert!(!back.spec.env.contains_key("OLD"));
         assert_eq!(back.spec.ports, d.spec.ports);
     }
