@@ -23,9 +23,13 @@ rust_need
 # docker-py from PyPI in a venv the test makes under target/.
 apt_need python3 python3-venv
 if ! command -v docker >/dev/null; then
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   apt_need docker.io
-  rm -f /usr/sbin/policy-rc.d
+  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
   systemctl disable --now docker.service docker.socket 2>/dev/null || true
 fi
 
