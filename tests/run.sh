@@ -18,6 +18,20 @@ apt_need containerd runc busybox-static protobuf-compiler iproute2 nftables keep
          ceph-common ceph-fuse rbd-fuse uuid-runtime e2fsprogs prometheus
 rust_need
 # containerd from Debian starts a system instance we don't use; the tests run their own.
+# The Docker-API tests (tests/docker_api.rs) drive the real docker CLI (only its client:
+# no Docker engine may start, so services stay stopped while docker.io installs) and
+# docker-py from PyPI in a venv the test makes under target/.
+apt_need python3 python3-venv
+if ! command -v docker >/dev/null; then
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  apt_need docker.io
+  [ -n "$made_policy" ] && rm -f /usr/sbin/policy-rc.d
+  systemctl disable --now docker.service docker.socket 2>/dev/null || true
+fi
 
 export CARGO_TERM_COLOR=never
 export RUST_BACKTRACE=1

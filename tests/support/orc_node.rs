@@ -162,6 +162,17 @@ impl OrcNode {
         self.dir.path().join("data")
     }
 
+    /// Its Docker-compatible socket (`--docker-socket`; never the host's
+    /// /var/run/docker.sock, so tests side by side don't share one).
+    pub fn docker_socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
+    /// Its read-only Docker-compatible socket (`--docker-socket-readonly`).
+    pub fn docker_socket_readonly(&self) -> PathBuf {
+        self.dir.path().join("docker-ro.sock")
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -186,6 +197,10 @@ impl OrcNode {
             .arg("--containerd")
             .arg(self.containerd.socket())
             .args(["--listen", self.listen()])
+            .arg("--docker-socket")
+            .arg(self.docker_socket())
+            .arg("--docker-socket-readonly")
+            .arg(self.docker_socket_readonly())
             .arg("--log")
             .arg(
                 self.opts

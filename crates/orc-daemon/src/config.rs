@@ -10,6 +10,13 @@ pub struct DaemonConfig {
     pub socket: PathBuf,
     /// containerd's socket.
     pub containerd: PathBuf,
+    /// The Docker-Engine-API-compatible socket (`--docker-socket`); none: off.
+    pub docker_socket: Option<PathBuf>,
+    /// A second Docker socket that refuses every write (`--docker-socket-readonly`).
+    pub docker_socket_readonly: Option<PathBuf>,
+    /// The group (name or number) owning the Docker sockets (mode 0660); root's
+    /// when unset.
+    pub docker_socket_group: Option<String>,
     /// containerd namespace orc's containers live in.
     pub namespace: String,
     /// Cluster port (node-to-node traffic).
@@ -53,6 +60,9 @@ impl DaemonConfig {
             data_dir,
             socket: PathBuf::from(orc_api::DEFAULT_SOCKET),
             containerd: PathBuf::from("/run/containerd/containerd.sock"),
+            docker_socket: None,
+            docker_socket_readonly: None,
+            docker_socket_group: None,
             namespace: "orc".into(),
             listen: "0.0.0.0:4747".into(),
             hostname: crate::util::hostname(),

@@ -13,7 +13,7 @@ fn layer(group: &str) -> Option<u8> {
         "cluster" => 2,
         "leader" | "vip" | "node" => 3,
         "ops" => 4,
-        "api" | "rpc" | "metrics" => 5,
+        "api" | "rpc" | "metrics" | "docker" => 5,
         "daemon" => 6,
         _ => return None,
     })

@@ -32,6 +32,14 @@ pub enum ApplyError {
     NoSuchVolume(String),
     #[error("volume {name}: {why}")]
     VolumeConflict { name: String, why: String },
+    #[error("update out of sequence: service {name} is at version {current}, not {expected}")]
+    OutOfSequence {
+        name: String,
+        current: u64,
+        expected: u64,
+    },
+    #[error("no service with id {0}")]
+    NoSuchServiceId(String),
 }
 
 impl ClusterState {
@@ -256,6 +264,20 @@ impl ClusterState {
                 *changed = true;
                 CommandResult::Ok
             }
+            Command::PutService {
+                service,
+                stack,
+                name,
+                expect_version,
+                at,
+            } => self.put_service(service, stack, name, *expect_version, *at, changed),
+            Command::RemoveService { id } => match self.services.remove(id) {
+                Some(_) => {
+                    *changed = true;
+                    CommandResult::Ok
+                }
+                None => CommandResult::Err(ApplyError::NoSuchServiceId(id.clone())),
+            },
             Command::Resume => {
                 *changed |= std::mem::replace(&mut self.held, false);
                 CommandResult::Ok
@@ -333,6 +355,81 @@ impl ClusterState {
             }
             Command::Unfence { node } => self.unfence(*node, changed),
         }
+    }
+
+    fn put_service(
+        &mut self,
+        ns: &crate::NewService,
+        stack: &str,
+        name: &str,
+        expect_version: Option<u64>,
+        at: u64,
+        changed: &mut bool,
+    ) -> CommandResult {
+        if let Some(other) = self
+            .services
+            .values()
+            .find(|s| s.name == name && s.id != ns.id)
+        {
+            return CommandResult::Err(ApplyError::NameTaken {
+                name: name.to_string(),
+                other_stack: other.stack.clone(),
+            });
+        }
+        // Ports: checked against every other service, whatever its stack.
+        for p in &ns.spec.ports {
+            if let Some(other) = self.services.values().find(|s| {
+                s.id != ns.id
+                    && s.spec
+                        .ports
+                        .iter()
+                        .any(|q| q.published == p.published && q.protocol == p.protocol)
+            }) {
+                return CommandResult::Err(ApplyError::PortTaken {
+                    port: p.published,
+                    protocol: p.protocol.as_str().to_string(),
+                    name: name.to_string(),
+                    other: other.name.clone(),
+                });
+            }
+        }
+        match self.services.get_mut(&ns.id) {
+            Some(s) => {
+                if let Some(v) = expect_version.filter(|v| *v != s.version) {
+                    return CommandResult::Err(ApplyError::OutOfSequence {
+                        name: s.name.clone(),
+                        current: s.version,
+                        expected: v,
+                    });
+                }
+                if s.spec != ns.spec {
+                    s.spec = ns.spec.clone();
+                    s.version += 1;
+                    s.updated_at = at;
+                    *changed = true;
+                }
+            }
+            None => {
+                if expect_version.is_some() {
+                    return CommandResult::Err(ApplyError::NoSuchServiceId(ns.id.clone()));
+                }
+                self.services.insert(
+                    ns.id.clone(),
+                    Service {
+                        id: ns.id.clone(),
+                        name: name.to_string(),
+                        stack: stack.to_string(),
+                        short_name: ns.short_name.clone(),
+                        spec: ns.spec.clone(),
+                        version: 1,
+                        created_at: at,
+                        updated_at: at,
+                    },
+                );
+                *changed = true;
+            }
+        }
+        CommandResult::Ok
     }
 
     fn deploy_stack(

@@ -174,6 +174,23 @@ pub enum Command {
     },
     /// `orc cluster resume`: restored services may start.
     Resume,
+    /// Creates one service (a new id and name) or replaces the spec of the service
+    /// with that id (its name and stack stay), for front doors that manage services
+    /// one at a time (the Docker API). With `expect_version`, an update applies only
+    /// if the service's version is still that one.
+    PutService {
+        service: Box<NewService>,
+        /// The stack the service belongs to.
+        stack: String,
+        /// The full name ("STACK_SERVICE", or the stack's name for a one-service stack).
+        name: String,
+        expect_version: Option<u64>,
+        at: Timestamp,
+    },
+    /// Removes one service by id; its tasks are then shut down by the orchestrator.
+    RemoveService {
+        id: crate::ServiceId,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

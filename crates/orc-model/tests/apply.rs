@@ -235,3 +235,57 @@ fn the_ceph_keyring_never_shows_in_debug_output() {
     assert!(!shown.contains("SECRET"), "{shown}");
     assert!(shown.contains("orc"));
 }
+
+fn put(id: &str, name: &str, replicas: u32, expect: Option<u64>) -> Command {
+    Command::PutService {
+        service: Box::new(NewService {
+            id: id.into(),
+            short_name: "web".into(),
+            spec: spec(replicas),
+        }),
+        stack: "st".into(),
+        name: name.into(),
+        expect_version: expect,
+        at: 2,
+    }
+}
+
+#[test]
+fn put_service_creates_updates_at_the_expected_version_and_removes() {
+    let mut st = ClusterState::default();
+    assert_eq!(st.apply(&put("a", "st_web", 1, None)), CommandResult::Ok);
+    assert_eq!(st.services["a"].version, 1);
+    // Another id under the same name: refused.
+    assert!(matches!(
+        st.apply(&put("b", "st_web", 1, None)).error(),
+        Some(ApplyError::NameTaken { .. })
+    ));
+    // An update at a stale version: refused, nothing changes.
+    let rev = st.revision;
+    assert!(matches!(
+        st.apply(&put("a", "st_web", 3, Some(7))).error(),
+        Some(ApplyError::OutOfSequence {
+            current: 1,
+            expected: 7,
+            ..
+        })
+    ));
+    assert_eq!(st.revision, rev);
+    assert_eq!(st.apply(&put("a", "st_web", 3, Some(1))), CommandResult::Ok);
+    assert_eq!(st.services["a"].version, 2);
+    assert_eq!(
+        st.services["a"].spec.mode,
+        ServiceMode::Replicated { replicas: 3 }
+    );
+    // Updating an id that does not exist with a version: refused.
+    assert!(st.apply(&put("zz", "st_zz", 1, Some(1))).error().is_some());
+    assert_eq!(
+        st.apply(&Command::RemoveService { id: "a".into() }),
+        CommandResult::Ok
+    );
+    assert!(st.services.is_empty());
+    assert!(st
+        .apply(&Command::RemoveService { id: "a".into() })
+        .error()
+        .is_some());
+}

@@ -26,6 +26,7 @@ mod volume;
 
 pub use constraint::parse_constraint;
 pub use error::{Diagnostic, SpecError};
+pub use names::check_name;
 pub use notes::not_enforced;
 pub use options::{
     check_extra_host, check_sysctl, file_ref, normalize_capability, parse_condition, parse_device,

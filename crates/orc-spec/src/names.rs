@@ -5,7 +5,7 @@
 pub(crate) const MAX_NAME: usize = 63;
 
 /// A stack or service name: `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 63 characters.
-pub(crate) fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("name is empty".into());
     }

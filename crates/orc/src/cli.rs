@@ -210,6 +210,23 @@ pub struct DaemonArgs {
     /// Tests only: exit at this named point as if the node crashed.
     #[arg(long, hide = true)]
     pub failpoint: Option<String>,
+    /// Where to answer the Docker Engine API (the swarm-mode subset: docker CLI,
+    /// docker-py, Traefik, Portainer…); "off" for none. Left alone (one log line)
+    /// when a Docker engine answers there.
+    #[arg(
+        long,
+        env = "ORC_DOCKER_SOCKET",
+        default_value = "/var/run/docker.sock"
+    )]
+    pub docker_socket: String,
+    /// A second Docker-compatible socket that answers reads and refuses every write
+    /// (for Traefik and Telegraf containers).
+    #[arg(long)]
+    pub docker_socket_readonly: Option<PathBuf>,
+    /// The group (name or number) owning the Docker sockets (mode 0660); root's by
+    /// default.
+    #[arg(long)]
+    pub docker_socket_group: Option<String>,
 }
 
 #[derive(Args, Debug, Clone, Copy)]

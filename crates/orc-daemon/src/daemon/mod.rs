@@ -189,13 +189,53 @@ impl Daemon {
             let d = self.dispatcher.clone();
             tokio::spawn(crate::metrics::serve(self.ops.clone(), d, l, stop));
         }
+        let docker = self.start_docker_sockets().await?;
         wait_for_signal().await;
         tracing::info!("shutting down (containers keep running; the next start adopts them)");
         server.abort();
+        for (task, path) in docker {
+            task.abort();
+            let _ = std::fs::remove_file(path);
+        }
         let _ = self.stop.send(true);
         self.deactivate().await;
         let _ = std::fs::remove_file(&self.cfg.socket);
         Ok(())
+    }
+
+    /// The Docker-compatible sockets: `--docker-socket` (off with one log line when
+    /// a Docker engine answers there) and `--docker-socket-readonly`.
+    #[cfg(not(feature = "docker-api"))]
+    async fn start_docker_sockets(
+        &self,
+    ) -> Result<Vec<(tokio::task::JoinHandle<()>, std::path::PathBuf)>, DaemonError> {
+        if self.cfg.docker_socket_readonly.is_some() {
+            tracing::warn!("this orc is built without the Docker API (feature docker-api): no Docker-compatible socket");
+        }
+        Ok(Vec::new())
+    }
+
+    #[cfg(feature = "docker-api")]
+    async fn start_docker_sockets(
+        &self,
+    ) -> Result<Vec<(tokio::task::JoinHandle<()>, std::path::PathBuf)>, DaemonError> {
+        let mut out = Vec::new();
+        let sockets = [
+            (self.cfg.docker_socket.clone(), false),
+            (self.cfg.docker_socket_readonly.clone(), true),
+        ];
+        for (path, read_only) in sockets {
+            let Some(path) = path else { continue };
+            if crate::docker::in_use(&path).await {
+                tracing::warn!(socket = %path.display(), "a Docker engine answers on this socket: orc's Docker-compatible socket is off");
+                continue;
+            }
+            let listener = crate::docker::bind(&path, self.cfg.docker_socket_group.as_deref())?;
+            tracing::info!(socket = %path.display(), read_only, "Docker-compatible socket ready");
+            let door = crate::docker::Door::new(self.ops.clone(), read_only);
+            out.push((tokio::spawn(crate::docker::serve(door, listener)), path));
+        }
+        Ok(out)
     }
 
     pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
@@ -235,6 +275,12 @@ impl Daemon {
             self.cfg.log_max_bytes,
             self.cfg.log_max_files,
             self.volumes.clone(),
+        )
+        .with_docker_socket(
+            self.cfg
+                .docker_socket
+                .clone()
+                .filter(|_| cfg!(feature = "docker-api")),
         )
         .with_pki(
             security::pki_dir(&self.cfg),

@@ -302,14 +302,64 @@ pub async fn logs(
     tail: Option<usize>,
     progress: &Progress,
 ) -> Result<(), DaemonError> {
+    logs_of(
+        ops,
+        LogSelect::ByName(name.to_string()),
+        follow,
+        tail,
+        progress,
+    )
+    .await
+}
+
+/// Whose logs [`logs_of`] reads, and how it labels their lines.
+pub enum LogSelect {
+    /// A service by name; lines labelled with the task's name (`web.1`).
+    ByName(String),
+    /// A service by id, or only one of its tasks; lines labelled with the task's id.
+    ById {
+        service: String,
+        task: Option<String>,
+    },
+}
+
+pub async fn logs_of(
+    ops: &Ops,
+    sel: LogSelect,
+    follow: bool,
+    tail: Option<usize>,
+    progress: &Progress,
+) -> Result<(), DaemonError> {
     let cluster = ops.cluster()?;
     let state = cluster.snapshot();
-    let s = state
-        .service_by_name(name)
-        .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?;
+    let (s, only, by_id) = match &sel {
+        LogSelect::ByName(name) => (
+            state
+                .service_by_name(name)
+                .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?,
+            None,
+            false,
+        ),
+        LogSelect::ById { service, task } => (
+            state
+                .services
+                .get(service)
+                .ok_or_else(|| DaemonError::Invalid(format!("no service with id {service}")))?,
+            task.clone(),
+            true,
+        ),
+    };
+    let label_of = move |t: &orc_model::Task| {
+        if by_id {
+            t.id.clone()
+        } else {
+            super::views::task_name(t)
+        }
+    };
     let mut all: Vec<_> = state
         .tasks_of_service(&s.id)
         .filter(|t| t.node_id.is_some())
+        .filter(|t| only.as_ref().is_none_or(|o| *o == t.id))
         .collect();
     all.sort_by_key(|t| t.created_at);
     let (mut remote, notes) = super::logs::fetch_remote(&cluster, &all, tail).await;
@@ -318,7 +368,7 @@ pub async fn logs(
     }
     let root = ops.cfg.logs_dir();
     for t in &all {
-        let label = super::views::task_name(t);
+        let label = label_of(t);
         let lines = if t.node_id == Some(cluster.node_id) {
             let dir = crate::node::agent::log_dir(&root, &t.id);
             orc_runtime::read_logs(&dir, tail).map_err(|e| DaemonError::io(&dir, e))?
@@ -340,10 +390,13 @@ pub async fn logs(
             let state = rx.borrow_and_update().clone();
             for t in state.tasks_of_service(&service_id) {
                 let Some(node) = t.node_id else { continue };
+                if only.as_ref().is_some_and(|o| *o != t.id) {
+                    continue;
+                }
                 if !followed.insert(t.id.clone()) {
                     continue;
                 }
-                let label = super::views::task_name(t);
+                let label = label_of(t);
                 // Lines already shown above: only new ones from here.
                 let from_end = all.iter().any(|x| x.id == t.id);
                 if node != cluster.node_id {

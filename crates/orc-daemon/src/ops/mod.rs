@@ -21,6 +21,7 @@ pub mod converge;
 pub mod events;
 pub mod images;
 pub mod logs;
+pub mod networks;
 pub mod nodes;
 pub mod registry;
 pub mod roles;
@@ -192,6 +193,12 @@ impl Ops {
     /// The committed state as this manager applied it (the read side of every listing).
     pub fn state(&self) -> Result<Arc<ClusterState>, DaemonError> {
         Ok(self.cluster()?.snapshot())
+    }
+
+    /// The committed state as it changes (a manager's), for front doors that stream
+    /// the cluster's changes.
+    pub fn watch_state(&self) -> Result<watch::Receiver<Arc<ClusterState>>, DaemonError> {
+        Ok(self.cluster()?.state.clone())
     }
 
     pub fn vip_local(&self) -> VipLocal {

@@ -114,6 +114,22 @@ pub async fn pin_images(ops: &Ops, stack: &mut StackSpec, progress: &Progress) {
     }
 }
 
+impl Ops {
+    /// The manifest digest `image`'s registry names now (`sha256:…`), with the
+    /// cluster's credentials for that registry.
+    pub async fn image_digest(&self, image: &str) -> Result<String, DaemonError> {
+        ImageRef::parse(image).map_err(|e| DaemonError::Invalid(format!("{image}: {e}")))?;
+        let opts = super::images::auth(self).options(image);
+        match tokio::time::timeout(RESOLVE_TIMEOUT, resolve_digest(image, &opts)).await {
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(e)) => Err(DaemonError::Invalid(format!("{image}: {e}"))),
+            Err(_) => Err(DaemonError::Invalid(format!(
+                "{image}: the registry did not answer"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,10 @@
 //! Services: list, their tasks, scale, logs.
 
 use super::{converge, views, Ops, Progress};
-use crate::util::now_ms;
+use crate::util::{now_ms, random_id};
 use crate::DaemonError;
 use orc_api::{ServiceRow, TaskRow};
-use orc_model::Command;
+use orc_model::{Command, NewService};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -68,5 +68,123 @@ impl Ops {
         progress: &Progress,
     ) -> Result<(), DaemonError> {
         converge::logs(self, name, follow, tail, progress).await
+    }
+}
+
+/// One service as a front door that manages services one at a time (the Docker API)
+/// gives it: which stack, its names, its normalised spec.
+#[derive(Debug, Clone)]
+pub struct PutService {
+    pub stack: String,
+    pub short_name: String,
+    /// The full name: "STACK_SERVICE", or the stack's own name for a service that is
+    /// its stack's only one.
+    pub name: String,
+    pub spec: orc_spec::ServiceSpec,
+}
+
+impl Ops {
+    /// Creates a service; returns its id. The name must be free.
+    pub async fn service_create(&self, s: PutService) -> Result<String, DaemonError> {
+        let cluster = self.cluster()?;
+        let id = random_id();
+        self.check_reserved_ports(&cluster, &s)?;
+        cluster
+            .propose(Command::PutService {
+                service: Box::new(NewService {
+                    id: id.clone(),
+                    short_name: s.short_name,
+                    spec: s.spec,
+                }),
+                stack: s.stack,
+                name: s.name,
+                expect_version: None,
+                at: now_ms(),
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Replaces service `id`'s spec if it is still at `version` (its stack and names
+    /// stay: a rename is refused).
+    pub async fn service_update(
+        &self,
+        id: &str,
+        version: u64,
+        s: PutService,
+    ) -> Result<(), DaemonError> {
+        let cluster = self.cluster()?;
+        let state = cluster.snapshot();
+        let current = state
+            .services
+            .get(id)
+            .ok_or_else(|| DaemonError::Invalid(format!("no service with id {id}")))?;
+        if current.name != s.name {
+            return Err(DaemonError::Invalid(format!(
+                "service {} cannot be renamed to {} (remove it and create the new one)",
+                current.name, s.name
+            )));
+        }
+        self.check_reserved_ports(&cluster, &s)?;
+        cluster
+            .propose(Command::PutService {
+                service: Box::new(NewService {
+                    id: id.to_string(),
+                    short_name: current.short_name.clone(),
+                    spec: s.spec,
+                }),
+                stack: current.stack.clone(),
+                name: current.name.clone(),
+                expect_version: Some(version),
+                at: now_ms(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Removes service `id`; its tasks are then stopped by the orchestrator.
+    pub async fn service_remove(&self, id: &str) -> Result<(), DaemonError> {
+        self.cluster()?
+            .propose(Command::RemoveService { id: id.to_string() })
+            .await?;
+        Ok(())
+    }
+
+    /// Ports orc itself uses on the nodes (as `stack deploy` checks them).
+    fn check_reserved_ports(
+        &self,
+        cluster: &crate::cluster::Cluster,
+        s: &PutService,
+    ) -> Result<(), DaemonError> {
+        let mut stack = orc_spec::StackSpec {
+            name: s.stack.clone(),
+            services: Default::default(),
+            networks: Default::default(),
+            volumes: Default::default(),
+            secrets: Default::default(),
+            configs: Default::default(),
+        };
+        stack.services.insert(s.short_name.clone(), s.spec.clone());
+        match cluster.snapshot().reserved_port_clash(&stack) {
+            Some(why) => Err(DaemonError::Invalid(why)),
+            None => Ok(()),
+        }
+    }
+
+    /// The lines of one task, or of every task of a service, labelled with the task's
+    /// id (for front doors that name tasks by id); `follow` as `service logs`.
+    pub async fn task_logs(
+        &self,
+        service_id: &str,
+        task: Option<&str>,
+        follow: bool,
+        tail: Option<usize>,
+        progress: &Progress,
+    ) -> Result<(), DaemonError> {
+        let sel = converge::LogSelect::ById {
+            service: service_id.to_string(),
+            task: task.map(str::to_string),
+        };
+        converge::logs_of(self, sel, follow, tail, progress).await
     }
 }

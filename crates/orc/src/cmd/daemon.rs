@@ -29,6 +29,11 @@ pub async fn run(args: &DaemonArgs, socket: &std::path::Path) -> anyhow::Result<
         grace: std::time::Duration::from_millis(args.image_gc_grace),
         keep: args.image_gc_keep.clone(),
     };
+    if args.docker_socket != "off" && !args.docker_socket.is_empty() {
+        cfg.docker_socket = Some(args.docker_socket.clone().into());
+    }
+    cfg.docker_socket_readonly = args.docker_socket_readonly.clone();
+    cfg.docker_socket_group = args.docker_socket_group.clone();
     cfg.logger_binary = std::env::current_exe().context("locating the orc binary")?;
     let daemon = orc_daemon::Daemon::new(cfg).context("starting the daemon")?;
     daemon.run().await.context("daemon")?;

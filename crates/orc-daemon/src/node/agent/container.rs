@@ -11,6 +11,21 @@ pub const LABEL_SERVICE: &str = "orc.service.id";
 pub const LABEL_SERVICE_NAME: &str = "orc.service.name";
 pub const LABEL_SLOT: &str = "orc.task.slot";
 
+/// Where containers expect the Docker socket.
+const DOCKER_SOCKETS: &[&str] = &["/var/run/docker.sock", "/run/docker.sock"];
+
+/// A bind mount of the Docker socket becomes a bind of `ours` (this node's
+/// Docker-compatible socket), so Traefik, Portainer or Telegraf in a task talk to orc.
+pub fn docker_socket(mounts: &mut [MountConfig], ours: &Path) {
+    for m in mounts {
+        if let MountConfig::Bind { source, .. } = m {
+            if DOCKER_SOCKETS.iter().any(|d| source == Path::new(d)) {
+                *source = ours.to_path_buf();
+            }
+        }
+    }
+}
+
 /// `volumes` maps each volume mount's name to the directory attached on this node.
 pub fn config(task: &Task, log: LogConfig, volumes: &HashMap<String, PathBuf>) -> ContainerConfig {
     let spec = &task.spec;
@@ -128,4 +143,40 @@ pub fn resolver_extras(spec: &orc_spec::ServiceSpec) -> orc_net::ResolverExtras 
 
 pub fn log_dir(logs_root: &Path, task_id: &str) -> std::path::PathBuf {
     logs_root.join(task_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_docker_socket_bind_gets_this_node_s_socket() {
+        let mut m = vec![
+            MountConfig::Bind {
+                source: "/var/run/docker.sock".into(),
+                target: "/var/run/docker.sock".into(),
+                read_only: true,
+            },
+            MountConfig::Bind {
+                source: "/srv/data".into(),
+                target: "/data".into(),
+                read_only: false,
+            },
+        ];
+        docker_socket(&mut m, Path::new("/run/orc/docker.sock"));
+        let sources: Vec<_> = m
+            .iter()
+            .map(|m| match m {
+                MountConfig::Bind { source, .. } => source.clone(),
+                MountConfig::Tmpfs { .. } => PathBuf::new(),
+            })
+            .collect();
+        assert_eq!(
+            sources,
+            vec![
+                PathBuf::from("/run/orc/docker.sock"),
+                PathBuf::from("/srv/data")
+            ]
+        );
+    }
 }

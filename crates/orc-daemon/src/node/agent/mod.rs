@@ -64,6 +64,9 @@ pub struct AgentCtx {
     wake: Notify,
     /// Container networking (None when netlink is unavailable).
     pub net: Option<network::AgentNet>,
+    /// This node's Docker-compatible socket: a task bind-mounting the Docker socket
+    /// (`/var/run/docker.sock`) gets this one.
+    pub docker_socket: Option<PathBuf>,
 }
 
 impl AgentCtx {
@@ -201,6 +204,7 @@ impl Agent {
                 releasing: Mutex::new(HashSet::new()),
                 wake: Notify::new(),
                 net: None,
+                docker_socket: None,
             }),
             workers: HashMap::new(),
         }
@@ -216,6 +220,13 @@ impl Agent {
     }
 
     /// Asks these peers for images missing here before their registries.
+    pub fn with_docker_socket(mut self, socket: Option<PathBuf>) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.docker_socket = socket;
+        }
+        self
+    }
+
     pub fn with_peers(mut self, peers: crate::node::peers::PeerList) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
             ctx.peers = Some(peers);

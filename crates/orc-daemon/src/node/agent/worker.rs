@@ -145,6 +145,9 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         starting.address = address;
         ctx.reporter.report(&id, starting);
         let mut cfg = super::container::config(&task, ctx.log_config(&id), &volumes);
+        if let Some(sock) = &ctx.docker_socket {
+            super::container::docker_socket(&mut cfg.mounts, sock);
+        }
         if let Some(p) = plugged {
             for (source, target) in [(p.resolv_conf, "/etc/resolv.conf"), (p.hosts, "/etc/hosts")] {
                 let taken = cfg.mounts.iter().any(|m| match m {

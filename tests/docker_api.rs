@@ -1,0 +1,1213 @@
+//! The Docker-Engine-API-compatible socket, end to end: the real `docker` CLI (its
+//! client only; no Docker engine runs) and raw HTTP calls replaying what Traefik,
+//! Telegraf and Portainer send, against a real orc daemon on real containerd. Each
+//! answer is checked against orc's own view of the same cluster.
+
+#[path = "cluster/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use anyhow::{ensure, Context, Result};
+use orc_testbed::orc_node::OrcNode;
+use orc_testbed::{busybox_image, poll_until, ImageFormat};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const CONVERGE: Duration = Duration::from_secs(60);
+
+fn node_with_image() -> Result<OrcNode> {
+    let n = OrcNode::start_initialised()?;
+    let img = busybox_image(ImageFormat::Oci)?;
+    n.ok(&["image", "load", img.to_str().context("path")?])?;
+    poll_until(Duration::from_secs(10), "the docker socket", || {
+        n.docker_socket().exists().then_some(())
+    })?;
+    Ok(n)
+}
+
+fn docker_bin() -> &'static str {
+    if Path::new("/usr/local/bin/docker").exists() {
+        "/usr/local/bin/docker"
+    } else {
+        "docker"
+    }
+}
+
+/// `docker ARGS` against `socket` (a private config dir: no user settings).
+fn docker_at(n: &OrcNode, socket: &Path, args: &[&str]) -> Result<Output> {
+    let cfg = n.dir().join("docker-config");
+    std::fs::create_dir_all(&cfg)?;
+    Ok(Command::new(docker_bin())
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("DOCKER_CONFIG", &cfg)
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_API_VERSION")
+        .args(args)
+        .output()?)
+}
+
+/// `docker ARGS` that must succeed: its standard output.
+fn docker(n: &OrcNode, args: &[&str]) -> Result<String> {
+    let o = docker_at(n, &n.docker_socket(), args)?;
+    ensure!(
+        o.status.success(),
+        "docker {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// A raw HTTP call on a socket: (status, body).
+fn http(socket: &Path, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+    let mut c = Command::new("curl");
+    c.args(["-s", "-S", "-m", "20"]);
+    if method == "HEAD" {
+        c.arg("-I");
+    } else {
+        c.args(["-X", method]);
+    }
+    c.arg("--unix-socket")
+        .arg(socket)
+        .args(["-w", "\n%{http_code}"]);
+    if let Some(b) = body {
+        c.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+    }
+    c.arg(format!("http://docker{path}"));
+    let o = c.output()?;
+    ensure!(
+        o.status.success(),
+        "curl {path}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').context("no status")?;
+    Ok((code.trim().parse()?, body.to_string()))
+}
+
+fn get_json(n: &OrcNode, path: &str) -> Result<Value> {
+    let (code, body) = http(&n.docker_socket(), "GET", path, None)?;
+    ensure!(code == 200, "GET {path}: {code} {body}");
+    serde_json::from_str(&body).with_context(|| format!("GET {path}: {body}"))
+}
+
+fn orc_service<'a>(rows: &'a Value, name: &str) -> Option<&'a Value> {
+    rows.as_array()?.iter().find(|r| r["name"] == name)
+}
+
+fn orc_desired(n: &OrcNode, name: &str) -> Result<Option<(u64, u64, String)>> {
+    let rows = n.json(&["service", "ls"])?;
+    Ok(orc_service(&rows, name).map(|s| {
+        (
+            s["running"].as_u64().unwrap_or(0),
+            s["desired"].as_u64().unwrap_or(0),
+            s["image"].as_str().unwrap_or("").to_string(),
+        )
+    }))
+}
+
+const COMPOSE: &str = r#"
+services:
+  agent:
+    image: demo/busybox:1
+    command: ["sh", "-c", "test -S /var/run/docker.sock && echo docker-socket-present; exec sleep 3600"]
+    stop_grace_period: 1s
+    volumes:
+      - /var/run/docker.sock:/var/run/docker.sock:ro
+  web:
+    image: demo/busybox:1
+    command: ["sh", "-c", "echo hello-from-docker-stack; exec sleep 3600"]
+    environment:
+      GREETING: hi
+    stop_grace_period: 1s
+    networks: [front]
+    ports:
+      - "PUBLISHED:8080"
+    deploy:
+      replicas: 2
+      update_config:
+        parallelism: 1
+        order: start-first
+        failure_action: rollback
+      labels:
+        traefik.enable: "true"
+        traefik.http.services.web.loadbalancer.server.port: "80"
+networks:
+  front: {}
+"#;
+
+#[test]
+fn the_docker_cli_drives_a_stack() -> Result<()> {
+    let n = node_with_image()?;
+    let v = docker(
+        &n,
+        &[
+            "version",
+            "--format",
+            "{{.Server.APIVersion}} {{.Server.Version}}",
+        ],
+    )?;
+    ensure!(v.starts_with("1.44 "), "docker version: {v}");
+    let info = docker(&n, &["info", "--format", "{{json .Swarm}}"])?;
+    let sw: Value = serde_json::from_str(info.trim())?;
+    let orc_info = n.json(&["cluster", "info"])?;
+    ensure!(
+        sw["LocalNodeState"] == "active" && sw["ControlAvailable"] == true,
+        "{sw}"
+    );
+    ensure!(sw["NodeID"] == orc_info["node_id"], "{sw} vs {orc_info}");
+    let nodes = docker(
+        &n,
+        &[
+            "node",
+            "ls",
+            "--format",
+            "{{.ID}} {{.Hostname}} {{.Status}} {{.ManagerStatus}}",
+        ],
+    )?;
+    let orc_nodes = n.json(&["node", "ls"])?;
+    let host = orc_nodes[0]["hostname"].as_str().context("hostname")?;
+    ensure!(
+        nodes.contains(host) && nodes.contains("Ready") && nodes.contains("Leader"),
+        "{nodes}"
+    );
+
+    // stack deploy -c: the CLI's own compose conversion, then orc's stack.
+    let compose = n.dir().join("compose.yml");
+    let published = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    std::fs::write(
+        &compose,
+        COMPOSE.replace("PUBLISHED", &published.to_string()),
+    )?;
+    let out = docker(
+        &n,
+        &[
+            "stack",
+            "deploy",
+            "-c",
+            compose.to_str().context("path")?,
+            "--resolve-image",
+            "never",
+            "demo",
+        ],
+    )?;
+    ensure!(out.contains("demo_web"), "{out}");
+    let stacks = n.json(&["stack", "ls"])?;
+    ensure!(
+        stacks[0]["name"] == "demo" && stacks[0]["services"] == 2,
+        "{stacks}"
+    );
+    let ls = docker(&n, &["stack", "ls", "--format", "{{.Name}} {{.Services}}"])?;
+    ensure!(ls.trim() == "demo 2", "docker stack ls: {ls}");
+    poll_until(CONVERGE, "demo_web 2/2", || {
+        orc_desired(&n, "demo_web")
+            .ok()
+            .flatten()
+            .filter(|s| s.0 == 2 && s.1 == 2)
+    })?;
+    let services = docker(
+        &n,
+        &[
+            "stack",
+            "services",
+            "demo",
+            "--format",
+            "{{.Name}} {{.Replicas}}",
+        ],
+    )?;
+    ensure!(
+        services.contains("demo_web 2/2"),
+        "docker stack services: {services}"
+    );
+    // The agent bind-mounts the Docker socket: it gets this node's orc socket.
+    poll_until(CONVERGE, "demo_agent to see the socket", || {
+        docker(&n, &["service", "logs", "demo_agent"])
+            .ok()
+            .filter(|l| l.contains("docker-socket-present"))
+    })?;
+    let ps = docker(
+        &n,
+        &[
+            "service",
+            "ps",
+            "demo_web",
+            "--format",
+            "{{.Name}} {{.CurrentState}} {{.Node}}",
+        ],
+    )?;
+    ensure!(
+        ps.lines()
+            .filter(|l| l.contains("Running") && l.contains(host))
+            .count()
+            == 2,
+        "docker service ps: {ps}"
+    );
+    let sps = docker(&n, &["stack", "ps", "demo", "--format", "{{.Name}}"])?;
+    ensure!(
+        sps.contains("demo_web.1") && sps.contains("demo_web.2"),
+        "docker stack ps: {sps}"
+    );
+    let inspect: Value = serde_json::from_str(&docker(&n, &["service", "inspect", "demo_web"])?)?;
+    let spec = &inspect[0]["Spec"];
+    ensure!(
+        spec["Labels"]["com.docker.stack.namespace"] == "demo",
+        "{spec}"
+    );
+    ensure!(spec["Labels"]["traefik.enable"] == "true", "{spec}");
+    ensure!(
+        spec["TaskTemplate"]["ContainerSpec"]["Env"][0] == "GREETING=hi",
+        "{spec}"
+    );
+    ensure!(
+        spec["UpdateConfig"]["Order"] == "start-first"
+            && spec["UpdateConfig"]["FailureAction"] == "rollback",
+        "{spec}"
+    );
+    let port = &inspect[0]["Endpoint"]["Ports"][0];
+    ensure!(
+        port["PublishedPort"] == published && port["TargetPort"] == 8080,
+        "{}",
+        inspect[0]
+    );
+    let logs = docker(&n, &["service", "logs", "demo_web"])?;
+    ensure!(
+        logs.matches("hello-from-docker-stack").count() >= 2,
+        "docker service logs: {logs}"
+    );
+    ensure!(
+        logs.contains("demo_web.1") || logs.contains("demo_web.2"),
+        "{logs}"
+    );
+
+    // Deploying the same file again changes nothing (an update at the listed version).
+    let version_before = inspect[0]["Version"]["Index"].clone();
+    docker(
+        &n,
+        &[
+            "stack",
+            "deploy",
+            "-c",
+            compose.to_str().context("path")?,
+            "--resolve-image",
+            "never",
+            "demo",
+        ],
+    )?;
+    let again: Value = serde_json::from_str(&docker(&n, &["service", "inspect", "demo_web"])?)?;
+    ensure!(
+        again[0]["Version"]["Index"] == version_before,
+        "a redeploy of the same file changed demo_web: {} -> {}",
+        version_before,
+        again[0]["Version"]["Index"]
+    );
+
+    docker(&n, &["service", "scale", "-d", "demo_web=3"])?;
+    poll_until(CONVERGE, "demo_web 3/3", || {
+        orc_desired(&n, "demo_web")
+            .ok()
+            .flatten()
+            .filter(|s| s.0 == 3 && s.1 == 3)
+    })?;
+    docker(
+        &n,
+        &[
+            "service",
+            "update",
+            "-d",
+            "--image",
+            "demo/busybox:2",
+            "demo_web",
+        ],
+    )?;
+    let (_, _, image) = orc_desired(&n, "demo_web")?.context("demo_web gone")?;
+    ensure!(
+        image == "demo/busybox:2",
+        "orc service ls after update --image: {image}"
+    );
+    let rb = docker_at(
+        &n,
+        &n.docker_socket(),
+        &["service", "rollback", "-d", "demo_web"],
+    )?;
+    ensure!(!rb.status.success(), "rollback should be refused");
+    ensure!(
+        String::from_utf8_lossy(&rb.stderr).contains("rollback"),
+        "{}",
+        String::from_utf8_lossy(&rb.stderr)
+    );
+
+    // A service outside any stack file, created and removed by the CLI.
+    docker(
+        &n,
+        &[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "solo",
+            "demo/busybox:1",
+            "sleep",
+            "3600",
+        ],
+    )?;
+    poll_until(CONVERGE, "solo running", || {
+        orc_desired(&n, "solo").ok().flatten().filter(|s| s.0 == 1)
+    })?;
+    docker(&n, &["service", "rm", "solo"])?;
+    ensure!(
+        orc_desired(&n, "solo")?.is_none(),
+        "solo still listed by orc"
+    );
+
+    docker(&n, &["stack", "rm", "demo"])?;
+    let stacks = n.json(&["stack", "ls"])?;
+    ensure!(
+        stacks.as_array().is_some_and(|a| a.is_empty()),
+        "orc stack ls after docker stack rm: {stacks}"
+    );
+    poll_until(CONVERGE, "the stack's tasks to go", || {
+        get_json(&n, "/tasks").ok().filter(|t| {
+            t.as_array()
+                .is_some_and(|a| a.iter().all(|t| t["DesiredState"] != "running"))
+        })
+    })?;
+    Ok(())
+}
+
+const STACK_TOML: &str = r#"
+name = "shop"
+
+[services.web]
+image = "demo/busybox:1"
+command = ["sh", "-c", "echo line-one; echo line-two; exec sleep 3600"]
+replicas = 2
+labels = { "traefik.enable" = "true", "traefik.http.services.web.loadbalancer.server.port" = "80" }
+stop = { signal = "SIGKILL", grace_period = "1s" }
+"#;
+
+fn node_with_orc_stack() -> Result<OrcNode> {
+    let n = node_with_image()?;
+    let p = n.dir().join("shop.toml");
+    std::fs::write(&p, STACK_TOML)?;
+    n.ok(&[
+        "stack",
+        "deploy",
+        p.to_str().context("path")?,
+        "--timeout",
+        "60",
+    ])?;
+    poll_until(CONVERGE, "shop_web's tasks to have addresses", || {
+        let ps = n.json(&["service", "ps", "shop_web"]).ok()?;
+        let a = ps.as_array()?;
+        (a.len() == 2
+            && a.iter()
+                .all(|t| t["state"] == "running" && t["address"].is_string()))
+        .then_some(())
+    })?;
+    Ok(n)
+}
+
+fn filter(v: &str) -> String {
+    v.replace('{', "%7B")
+        .replace('}', "%7D")
+        .replace('"', "%22")
+        .replace(':', "%3A")
+        .replace(',', "%2C")
+        .replace('[', "%5B")
+        .replace(']', "%5D")
+        .replace('=', "%3D")
+}
+
+/// What Traefik's swarm provider makes of each poll at API `prefix`: the backend
+/// URLs of `traefik.enable` services (name → sorted "http://IP:PORT").
+fn traefik_poll(n: &OrcNode, prefix: &str) -> Result<Vec<(String, Vec<String>)>> {
+    let v = get_json(n, &format!("{prefix}/version"))?;
+    ensure!(v["ApiVersion"] == "1.44" && v["Version"].is_string(), "{v}");
+    let services = get_json(n, &format!("{prefix}/services"))?;
+    let networks = get_json(
+        n,
+        &format!(
+            "{prefix}/networks?filters={}",
+            filter(r#"{"scope":{"swarm":true}}"#)
+        ),
+    )?;
+    let net_ids: Vec<&str> = networks
+        .as_array()
+        .context("networks")?
+        .iter()
+        .filter_map(|x| x["Id"].as_str())
+        .collect();
+    let mut out = Vec::new();
+    for s in services.as_array().context("services")? {
+        let labels = &s["Spec"]["Labels"];
+        if labels["traefik.enable"] != "true" {
+            continue;
+        }
+        ensure!(s["Spec"]["EndpointSpec"]["Mode"] == "vip", "{s}");
+        let port = labels["traefik.http.services.web.loadbalancer.server.port"]
+            .as_str()
+            .context("port label")?;
+        let id = s["ID"].as_str().context("ID")?;
+        let f = filter(&format!(
+            r#"{{"service":{{"{id}":true}},"desired-state":{{"running":true}}}}"#
+        ));
+        let tasks = get_json(n, &format!("{prefix}/tasks?filters={f}"))?;
+        let mut urls = Vec::new();
+        for t in tasks.as_array().context("tasks")? {
+            ensure!(t["Slot"].as_u64().is_some_and(|s| s > 0), "{t}");
+            if t["Status"]["State"] != "running" {
+                continue;
+            }
+            let node = t["NodeID"].as_str().context("NodeID")?;
+            let nd = get_json(n, &format!("{prefix}/nodes/{node}"))?;
+            ensure!(nd["Status"]["Addr"].is_string(), "{nd}");
+            for att in t["NetworksAttachments"].as_array().context("attachments")? {
+                let nid = att["Network"]["ID"].as_str().context("network id")?;
+                if !net_ids.contains(&nid) {
+                    continue;
+                }
+                let cidr = att["Addresses"][0].as_str().context("address")?;
+                let (ip, prefix_len) = cidr.split_once('/').context("a CIDR")?;
+                ensure!(prefix_len.parse::<u8>().is_ok(), "{cidr}");
+                urls.push(format!("http://{ip}:{port}"));
+            }
+        }
+        urls.sort();
+        out.push((s["Spec"]["Name"].as_str().unwrap_or("").to_string(), urls));
+    }
+    Ok(out)
+}
+
+/// Multiplexed log frames → (stream, payload) pairs.
+fn frames(mut b: &[u8]) -> Result<Vec<(u8, String)>> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        ensure!(b.len() >= 8, "a truncated frame header");
+        let len = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
+        ensure!(b[1..4] == [0, 0, 0] && b.len() >= 8 + len, "a bad frame");
+        out.push((b[0], String::from_utf8_lossy(&b[8..8 + len]).into_owned()));
+        b = &b[8 + len..];
+    }
+    Ok(out)
+}
+
+#[test]
+fn traefik_telegraf_and_portainer_calls_are_answered() -> Result<()> {
+    let n = node_with_orc_stack()?;
+    let ps = n.json(&["service", "ps", "shop_web"])?;
+    let mut want: Vec<String> = ps
+        .as_array()
+        .context("ps")?
+        .iter()
+        .filter_map(|t| t["address"].as_str().map(|a| format!("http://{a}:80")))
+        .collect();
+    want.sort();
+    ensure!(want.len() == 2, "{ps}");
+    // Traefik v2 pins /v1.24; v3 negotiates (HEAD /_ping, then the reported version).
+    let v2 = traefik_poll(&n, "/v1.24")?;
+    ensure!(
+        v2 == vec![("shop_web".to_string(), want.clone())],
+        "traefik v2: {v2:?}"
+    );
+    let (code, _) = http(&n.docker_socket(), "HEAD", "/_ping", None)?;
+    ensure!(code == 200);
+    let hdr = Command::new("curl")
+        .args(["-s", "-I", "--unix-socket"])
+        .arg(n.docker_socket())
+        .arg("http://docker/_ping")
+        .output()?;
+    let hdr = String::from_utf8_lossy(&hdr.stdout).to_lowercase();
+    ensure!(
+        hdr.contains("api-version: 1.44")
+            && hdr.contains("swarm: active/manager")
+            && hdr.contains("ostype: linux"),
+        "{hdr}"
+    );
+    let v3 = traefik_poll(&n, "/v1.44")?;
+    ensure!(v3 == v2, "traefik v3: {v3:?}");
+
+    // Telegraf (pinned 1.24): info, containers, services, tasks.
+    let info = get_json(&n, "/v1.24/info")?;
+    for k in ["Name", "ServerVersion", "InitBinary"] {
+        ensure!(
+            info[k].as_str().is_some_and(|s| !s.is_empty()),
+            "info.{k}: {info}"
+        );
+    }
+    for k in [
+        "NCPU",
+        "MemTotal",
+        "Containers",
+        "ContainersRunning",
+        "ContainersStopped",
+        "ContainersPaused",
+        "Images",
+        "NFd",
+        "NGoroutines",
+        "NEventsListener",
+    ] {
+        ensure!(info[k].is_u64(), "info.{k}: {info}");
+    }
+    ensure!(info["ContainersRunning"] == 2, "{info}");
+    ensure!(get_json(&n, "/v1.24/containers/json?all=1")?.is_array());
+    let services = get_json(&n, "/v1.24/services")?;
+    let web = &services[0];
+    ensure!(web["Spec"]["Mode"]["Replicated"]["Replicas"] == 2, "{web}");
+    let tasks = get_json(&n, "/v1.24/tasks")?;
+    let running = tasks
+        .as_array()
+        .context("tasks")?
+        .iter()
+        .filter(|t| {
+            t["ServiceID"] == web["ID"]
+                && t["DesiredState"] == "running"
+                && t["Status"]["State"] == "running"
+        })
+        .count();
+    ensure!(running == 2, "{tasks}");
+
+    // Portainer 2.23's frontend (pinned /v1.41 when the server is newer).
+    let info = get_json(&n, "/v1.41/info")?;
+    ensure!(
+        info["Swarm"]["NodeID"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{info}"
+    );
+    ensure!(
+        info["Swarm"]["ControlAvailable"] == true && info["Swarm"]["Cluster"]["ID"].is_string(),
+        "{info}"
+    );
+    let cluster_id = n.json(&["cluster", "info"])?["cluster_id"].clone();
+    ensure!(get_json(&n, "/v1.41/swarm")?["ID"] == cluster_id);
+    let nodes = get_json(&n, "/v1.41/nodes")?;
+    ensure!(
+        nodes[0]["Description"]["Engine"]["Plugins"].is_array(),
+        "{nodes}"
+    );
+    ensure!(
+        nodes[0]["Description"]["Resources"]["NanoCPUs"].is_u64(),
+        "{nodes}"
+    );
+    let by_name = get_json(
+        &n,
+        &format!(
+            "/v1.41/tasks?filters={}",
+            filter(r#"{"service":["shop_web"]}"#)
+        ),
+    )?;
+    ensure!(
+        by_name.as_array().is_some_and(|a| a.len() == 2),
+        "{by_name}"
+    );
+    let svc = get_json(
+        &n,
+        &format!("/v1.41/services/{}", web["ID"].as_str().unwrap_or("")),
+    )?;
+    ensure!(
+        svc["Spec"]["EndpointSpec"].is_object() && svc["Version"]["Index"].is_u64(),
+        "{svc}"
+    );
+    for p in [
+        "/v1.41/secrets",
+        "/v1.41/configs",
+        "/v1.41/images/json",
+        "/v1.41/plugins",
+    ] {
+        ensure!(get_json(&n, p)?.as_array().is_some(), "{p}");
+    }
+    ensure!(get_json(&n, "/v1.41/volumes")?["Volumes"].is_array());
+    let stacks = get_json(
+        &n,
+        &format!(
+            "/v1.41/services?filters={}",
+            filter(r#"{"label":["com.docker.stack.namespace=shop"]}"#)
+        ),
+    )?;
+    ensure!(stacks.as_array().is_some_and(|a| a.len() == 1), "{stacks}");
+    let none = get_json(
+        &n,
+        &format!(
+            "/v1.41/services?filters={}",
+            filter(r#"{"label":["com.docker.stack.namespace=other"]}"#)
+        ),
+    )?;
+    ensure!(none.as_array().is_some_and(|a| a.is_empty()), "{none}");
+
+    // Logs: one multiplexed frame per line, with the swarm details.
+    let (code, _) = http(
+        &n.docker_socket(),
+        "GET",
+        "/v1.44/services/shop_web/logs",
+        None,
+    )?;
+    ensure!(code == 400, "logs without a stream must be refused");
+    let raw = Command::new("curl")
+        .args(["-s", "-m", "10", "--unix-socket"])
+        .arg(n.docker_socket())
+        .arg("http://docker/v1.44/services/shop_web/logs?stdout=1&stderr=1&details=1&tail=all")
+        .output()?;
+    let fr = frames(&raw.stdout)?;
+    ensure!(fr.len() == 4, "{fr:?}");
+    for (stream, line) in &fr {
+        ensure!(*stream == 1, "{line}");
+        ensure!(
+            line.starts_with("com.docker.swarm.node.id=")
+                && line.contains(",com.docker.swarm.service.id=")
+                && line.contains(",com.docker.swarm.task.id="),
+            "{line}"
+        );
+        ensure!(
+            line.ends_with("line-one\n") || line.ends_with("line-two\n"),
+            "{line}"
+        );
+    }
+    let task_id = ps[0]["id"].as_str().context("task id")?;
+    let raw = Command::new("curl")
+        .args(["-s", "-m", "10", "--unix-socket"])
+        .arg(n.docker_socket())
+        .arg(format!(
+            "http://docker/v1.44/tasks/{task_id}/logs?stdout=1&timestamps=1"
+        ))
+        .output()?;
+    let fr = frames(&raw.stdout)?;
+    ensure!(
+        fr.len() == 2 && fr.iter().all(|(_, l)| l.len() > 31 && &l[30..31] == " "),
+        "{fr:?}"
+    );
+
+    // docker service logs -f streams until stopped.
+    let cfg = n.dir().join("docker-config");
+    std::fs::create_dir_all(&cfg)?;
+    let out_path = n.dir().join("follow.out");
+    let mut child = Command::new(docker_bin())
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", n.docker_socket().display()),
+        )
+        .env("DOCKER_CONFIG", &cfg)
+        .args(["service", "logs", "-f", "shop_web"])
+        .stdout(std::fs::File::create(&out_path)?)
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let seen = poll_until(
+        Duration::from_secs(20),
+        "docker service logs -f output",
+        || {
+            let s = std::fs::read_to_string(&out_path).ok()?;
+            (s.matches("line-two").count() >= 2).then_some(s)
+        },
+    );
+    let still_running = child.try_wait()?.is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = seen?;
+    ensure!(
+        still_running,
+        "docker service logs -f ended by itself: {seen}"
+    );
+    ensure!(seen.contains("shop_web."), "{seen}");
+
+    // Events (Portainer): the cluster's changes, until `until`.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 4;
+    let ev_path = n.dir().join("events.out");
+    let ev_headers = n.dir().join("events.headers");
+    let mut events = Command::new("curl")
+        .args(["-s", "-N", "-m", "30", "-D"])
+        .arg(&ev_headers)
+        .arg("--unix-socket")
+        .arg(n.docker_socket())
+        .arg(format!(
+            "http://docker/v1.41/events?until={until}&filters={}",
+            filter(r#"{"type":["service"]}"#)
+        ))
+        .stdout(std::fs::File::create(&ev_path)?)
+        .spawn()?;
+    // The answer's headers go out once the stream follows the state.
+    let opened = poll_until(Duration::from_secs(10), "the events stream to open", || {
+        std::fs::read_to_string(&ev_headers)
+            .ok()
+            .filter(|h| h.contains("200"))
+    });
+    if opened.is_err() {
+        let _ = events.kill();
+        let _ = events.wait();
+    }
+    opened?;
+    n.ok(&["service", "scale", "--detach", "shop_web=3"])?;
+    let done = events.wait()?;
+    ensure!(done.success(), "the events stream did not end at `until`");
+    let text = std::fs::read_to_string(&ev_path)?;
+    let evs: Vec<Value> = text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    ensure!(
+        evs.iter().any(|e| e["Type"] == "service"
+            && e["Action"] == "update"
+            && e["Actor"]["Attributes"]["name"] == "shop_web"),
+        "events: {text}"
+    );
+    ensure!(evs.iter().all(|e| e["Type"] == "service"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
+    let n = node_with_orc_stack()?;
+    let sock = n.docker_socket();
+    let before = n.json(&["service", "ls"])?;
+    let svc = get_json(&n, "/services/shop_web")?;
+    let id = svc["ID"].as_str().context("ID")?.to_string();
+    let version = svc["Version"]["Index"].as_u64().context("version")?;
+    let message = |body: &str| -> Result<String> {
+        let v: Value = serde_json::from_str(body).with_context(|| format!("not JSON: {body}"))?;
+        Ok(v["message"].as_str().context("no message")?.to_string())
+    };
+    // Malformed JSON.
+    let (code, body) = http(&sock, "POST", "/v1.44/services/create", Some("{\"Name\":"))?;
+    ensure!(
+        code == 400 && message(&body)?.contains("invalid JSON"),
+        "{code} {body}"
+    );
+    // An unknown field, named.
+    let mut spec = svc["Spec"].clone();
+    spec["Bogus"] = 1.into();
+    let (code, body) = http(
+        &sock,
+        "POST",
+        &format!("/services/{id}/update?version={version}"),
+        Some(&spec.to_string()),
+    )?;
+    ensure!(
+        code == 400 && message(&body)?.contains("Bogus"),
+        "{code} {body}"
+    );
+    // A field orc does not do, named.
+    let mut spec = svc["Spec"].clone();
+    spec["TaskTemplate"]["ContainerSpec"]["Hosts"] = serde_json::json!(["10.0.0.1 db"]);
+    let (code, body) = http(
+        &sock,
+        "POST",
+        &format!("/services/{id}/update?version={version}"),
+        Some(&spec.to_string()),
+    )?;
+    ensure!(
+        code == 400 && message(&body)?.contains("Hosts"),
+        "{code} {body}"
+    );
+    // A stale version: Docker's "update out of sequence", nothing changed.
+    let mut spec = svc["Spec"].clone();
+    spec["Mode"]["Replicated"]["Replicas"] = 5.into();
+    let (code, body) = http(
+        &sock,
+        "POST",
+        &format!("/services/{id}/update?version={}", version + 7),
+        Some(&spec.to_string()),
+    )?;
+    ensure!(
+        code == 500 && message(&body)?.contains("update out of sequence"),
+        "{code} {body}"
+    );
+    // Unknown ids.
+    for p in [
+        "/services/nope",
+        "/tasks/nope",
+        "/nodes/nope",
+        "/networks/nope",
+        "/secrets/nope",
+    ] {
+        let (code, body) = http(&sock, "GET", p, None)?;
+        ensure!(
+            code == 404 && message(&body)?.contains("not found"),
+            "{p}: {code} {body}"
+        );
+    }
+    let (code, body) = http(&sock, "DELETE", "/services/nope", None)?;
+    ensure!(code == 404, "{code} {body}");
+    // An API version below the minimum, an unknown filter, an unknown path.
+    let (code, body) = http(&sock, "GET", "/v1.12/info", None)?;
+    ensure!(
+        code == 400 && message(&body)?.contains("too old"),
+        "{code} {body}"
+    );
+    let (code, body) = http(
+        &sock,
+        "GET",
+        &format!("/services?filters={}", filter(r#"{"colour":["x"]}"#)),
+        None,
+    )?;
+    ensure!(
+        code == 400 && message(&body)? == "invalid filter 'colour'",
+        "{code} {body}"
+    );
+    let (code, _) = http(&sock, "GET", "/v1.44/nope", None)?;
+    ensure!(code == 404);
+    // Secrets are not there yet: refused clearly.
+    let (code, body) = http(
+        &sock,
+        "POST",
+        "/secrets/create",
+        Some(r#"{"Name":"s","Data":"eA=="}"#),
+    )?;
+    ensure!(
+        code == 501 && message(&body)?.contains("secrets"),
+        "{code} {body}"
+    );
+    // Errors carry exactly application/json (the Go client compares the string).
+    let hdr = Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "--unix-socket"])
+        .arg(&sock)
+        .arg("http://docker/services/nope")
+        .output()?;
+    let hdr = String::from_utf8_lossy(&hdr.stdout).to_lowercase();
+    ensure!(hdr.contains("content-type: application/json\r\n"), "{hdr}");
+    ensure!(
+        n.json(&["service", "ls"])? == before,
+        "orc's services changed"
+    );
+
+    // The read-only socket: reads answer, every write route is refused with a 403.
+    let ro = n.docker_socket_readonly();
+    let (code, _) = http(&ro, "GET", "/v1.24/services", None)?;
+    ensure!(code == 200);
+    let net_id = get_json(&n, "/networks/shop_default")?["Id"]
+        .as_str()
+        .context("net id")?
+        .to_string();
+    let spec = svc["Spec"].to_string();
+    let writes = [
+        (
+            "POST",
+            "/v1.44/services/create".to_string(),
+            Some(spec.as_str()),
+        ),
+        (
+            "POST",
+            format!("/services/{id}/update?version={version}"),
+            Some(spec.as_str()),
+        ),
+        ("DELETE", format!("/services/{id}"), None),
+        (
+            "POST",
+            "/networks/create".to_string(),
+            Some(r#"{"Name":"shop_x"}"#),
+        ),
+        ("DELETE", format!("/networks/{net_id}"), None),
+        ("POST", "/secrets/create".to_string(), Some("{}")),
+        ("DELETE", "/secrets/x".to_string(), None),
+        ("POST", "/configs/create".to_string(), Some("{}")),
+        ("POST", "/nodes/x/update?version=1".to_string(), Some("{}")),
+        ("DELETE", "/nodes/x".to_string(), None),
+    ];
+    for (m, p, b) in writes {
+        let (code, body) = http(&ro, m, &p, b)?;
+        ensure!(
+            code == 403 && message(&body)?.contains("read-only"),
+            "{m} {p}: {code} {body}"
+        );
+    }
+    let o = docker_at(&n, &ro, &["service", "scale", "-d", "shop_web=3"])?;
+    ensure!(
+        !o.status.success(),
+        "scale through the read-only socket succeeded"
+    );
+    ensure!(
+        n.json(&["service", "ls"])? == before,
+        "orc's services changed"
+    );
+    Ok(())
+}
+
+/// A Python venv with docker-py (PyPI `docker`), made once under target/ and reused.
+fn docker_py() -> Result<std::path::PathBuf> {
+    let venv = orc_testbed::target_dir()?.join("docker-py-venv");
+    let python = venv.join("bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", "import docker"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ready() {
+        return Ok(python);
+    }
+    // Two tests may make it at once: a private copy, renamed into place.
+    let tmp = venv.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let o = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&tmp)
+        .output()?;
+    ensure!(
+        o.status.success(),
+        "python3 -m venv: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new(tmp.join("bin/pip"))
+        .args(["install", "-q", "docker>=7,<8"])
+        .output()?;
+    ensure!(
+        o.status.success(),
+        "pip install docker: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    if !ready() {
+        let _ = std::fs::remove_dir_all(&venv);
+        std::fs::rename(&tmp, &venv)?;
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    ensure!(
+        ready(),
+        "docker-py is not importable from {}",
+        venv.display()
+    );
+    Ok(python)
+}
+
+const DOCKER_PY: &str = r#"
+import json, subprocess, sys, time
+import docker
+
+sock, orc, orc_sock = sys.argv[1], sys.argv[2], sys.argv[3]
+c = docker.DockerClient(base_url="unix://" + sock)
+
+def orc_services():
+    out = subprocess.run([orc, "--socket", orc_sock, "service", "ls", "--json"],
+                         check=True, capture_output=True).stdout
+    return {s["name"]: s for s in json.loads(out)}
+
+def wait(what, pred, secs=60):
+    end = time.time() + secs
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise SystemExit("timed out waiting for " + what)
+
+assert c.version()["ApiVersion"] == "1.44", c.version()
+before = {s.name for s in c.services.list()}
+assert before == set(orc_services()), (before, orc_services())
+
+s = c.services.create("demo/busybox:1", name="py_app",
+                      command=["sh", "-c", "echo from-docker-py; exec sleep 3600"])
+assert "py_app" in orc_services()
+wait("py_app running", lambda: orc_services()["py_app"]["running"] == 1)
+assert [t["Status"]["State"] for t in s.tasks()] == ["running"], s.tasks()
+
+s.reload()
+assert s.scale(2)
+wait("py_app 2 running", lambda: orc_services()["py_app"]["running"] == 2)
+s.reload()
+assert s.attrs["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
+
+logs = b"".join(s.logs(stdout=True, stderr=True))
+assert logs.count(b"from-docker-py") == 2, logs
+
+s.reload()
+s.update(image="demo/busybox:2")
+wait("the new image", lambda: orc_services()["py_app"]["image"] == "demo/busybox:2")
+
+s.remove()
+assert "py_app" not in orc_services()
+assert "py_app" not in {x.name for x in c.services.list()}
+try:
+    c.services.get("py_app")
+    raise SystemExit("py_app still inspectable")
+except docker.errors.NotFound:
+    pass
+print("docker-py OK")
+"#;
+
+#[test]
+fn docker_py_creates_scales_updates_and_removes_a_service() -> Result<()> {
+    let python = docker_py()?;
+    let n = node_with_orc_stack()?;
+    let script = n.dir().join("docker_py_test.py");
+    std::fs::write(&script, DOCKER_PY)?;
+    let o = Command::new(&python)
+        .arg(&script)
+        .arg(n.docker_socket())
+        .arg(orc_testbed::orc_binary()?)
+        .arg(n.socket())
+        .output()?;
+    ensure!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("docker-py OK"),
+        "docker-py: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Ok(())
+}
+
+#[test]
+fn three_managers_and_a_worker_answer_as_swarm_does() -> Result<()> {
+    let c = harness::TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, None, false)?;
+    let (m, w) = (c.node(0), c.node(3));
+    // Writes through any manager: created via one follower, seen by all, removed via
+    // another.
+    let leader = c.leader_index(0)?;
+    let (f1, f2) = match leader {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    docker(
+        c.node(f1),
+        &[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "viafollower",
+            "demo/busybox:1",
+            "sleep",
+            "60",
+        ],
+    )?;
+    for i in 0..3 {
+        poll_until(CONVERGE, "every manager to list viafollower", || {
+            orc_desired(c.node(i), "viafollower").ok().flatten()
+        })?;
+    }
+    let ls = docker(
+        c.node(f2),
+        &["service", "ls", "--format", "{{.Name}} {{.Mode}}"],
+    )?;
+    ensure!(ls.contains("viafollower replicated"), "{ls}");
+    docker(c.node(f2), &["service", "rm", "viafollower"])?;
+    poll_until(CONVERGE, "viafollower to go everywhere", || {
+        (0..3)
+            .all(|i| orc_desired(c.node(i), "viafollower").is_ok_and(|s| s.is_none()))
+            .then_some(())
+    })?;
+    let hdr = Command::new("curl")
+        .args(["-s", "-I", "--unix-socket"])
+        .arg(w.docker_socket())
+        .arg("http://docker/_ping")
+        .output()?;
+    let hdr = String::from_utf8_lossy(&hdr.stdout).to_lowercase();
+    ensure!(hdr.contains("swarm: active/worker"), "{hdr}");
+    let (code, body) = http(&w.docker_socket(), "GET", "/v1.44/info", None)?;
+    let info: Value = serde_json::from_str(&body)?;
+    ensure!(
+        code == 200 && info["Swarm"]["ControlAvailable"] == false,
+        "{body}"
+    );
+    ensure!(info["Swarm"]["LocalNodeState"] == "active", "{body}");
+    ensure!(
+        info["Swarm"]["NodeID"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
+    for p in ["/services", "/tasks", "/nodes", "/v1.24/networks", "/swarm"] {
+        let (code, body) = http(&w.docker_socket(), "GET", p, None)?;
+        ensure!(
+            code == 503 && body.contains("This node is not a swarm manager"),
+            "{p}: {code} {body}"
+        );
+    }
+    let (code, _) = http(&w.docker_socket(), "GET", "/containers/json?all=1", None)?;
+    ensure!(code == 200);
+    let o = docker_at(w, &w.docker_socket(), &["service", "ls"])?;
+    ensure!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not a swarm manager"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The manager lists both, as orc does.
+    let nodes = docker(
+        m,
+        &["node", "ls", "--format", "{{.Hostname}} {{.ManagerStatus}}"],
+    )?;
+    let orc_nodes = m.json(&["node", "ls"])?;
+    for n in orc_nodes.as_array().context("nodes")? {
+        let host = n["hostname"].as_str().unwrap_or("?");
+        ensure!(
+            nodes.lines().any(|l| l.starts_with(host)),
+            "{host} missing from {nodes}"
+        );
+    }
+    ensure!(
+        nodes.lines().filter(|l| !l.trim().is_empty()).count() == 4
+            && nodes.matches("Leader").count() == 1,
+        "{nodes}"
+    );
+
+    // Node updates (Portainer's node page, `docker node update`) are orc's.
+    let w_host = orc_nodes
+        .as_array()
+        .context("nodes")?
+        .iter()
+        .find(|n| n["role"] == "worker")
+        .and_then(|n| n["hostname"].as_str())
+        .context("no worker")?
+        .to_string();
+    docker(
+        m,
+        &[
+            "node",
+            "update",
+            "--label-add",
+            "disk=ssd",
+            "--availability",
+            "drain",
+            &w_host,
+        ],
+    )?;
+    let row = |m: &OrcNode| -> Result<Value> {
+        m.json(&["node", "ls"])?
+            .as_array()
+            .context("nodes")?
+            .iter()
+            .find(|n| n["hostname"] == w_host.as_str())
+            .cloned()
+            .context("worker gone")
+    };
+    let r = row(m)?;
+    ensure!(
+        r["labels"]["disk"] == "ssd" && r["availability"] == "drain",
+        "{r}"
+    );
+    docker(
+        m,
+        &[
+            "node",
+            "update",
+            "--label-rm",
+            "disk",
+            "--availability",
+            "active",
+            &w_host,
+        ],
+    )?;
+    let r = row(m)?;
+    ensure!(
+        r["labels"].get("disk").is_none() && r["availability"] == "active",
+        "{r}"
+    );
+    let nd = get_json(m, &format!("/nodes/{w_host}"))?;
+    let v = nd["Version"]["Index"].as_u64().context("version")?;
+    let (code, body) = http(
+        &m.docker_socket(),
+        "POST",
+        &format!("/nodes/{w_host}/update?version={}", v + 1),
+        Some(r#"{"Availability":"pause","Role":"worker","Labels":{}}"#),
+    )?;
+    ensure!(
+        code == 500 && body.contains("update out of sequence"),
+        "{code} {body}"
+    );
+    ensure!(row(m)?["availability"] == "active");
+    Ok(())
+}
