@@ -38,6 +38,7 @@ fn ruleset() -> Result<Ruleset> {
             running: running.clone(),
             members: running,
             ports,
+            dns: Vec::new(),
         });
     }
     let net = |s: &str| Ipv4Net::parse(s).map_err(anyhow::Error::msg);
