@@ -6,7 +6,7 @@
 #
 # Run by CI after the main tests, as root on Debian 12:   bash tests/cross.sh
 # Environment:
-#   ORC_CROSS_PROFILE=release|dist   cargo profile to build (default: release)
+#   ORC_CROSS_PROFILE=dist|release   cargo profile to build (default: dist, what ships)
 #   ORC_CROSS_SKIP_BUILD=1           check an already built binary, don't run cargo
 #   ORC_CROSS_BIN=PATH               the binary to check (implies ORC_CROSS_SKIP_BUILD=1)
 #   ORC_CROSS_SKIP_INSTALL_TEST=1    don't run tests/armbian_install.sh
@@ -14,10 +14,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=aarch64-unknown-linux-musl
-PROFILE=${ORC_CROSS_PROFILE:-release}
+PROFILE=${ORC_CROSS_PROFILE:-dist}
 BIN=${ORC_CROSS_BIN:-target/$TARGET/$PROFILE/orc}
-# The hard ceiling from the project's goals, whatever the budget file says.
-HARD_CAP_BYTES=12000000
+# The hard ceilings from the project's goals, whatever the budget file says: 12 MB for
+# the release build, 10 MB for the shipped dist build (CI checks dist since round 2:
+# docs/performance-boards.md says why).
+case "$PROFILE" in
+  dist) HARD_CAP_BYTES=10000000; BUDGET_KEY=dist-size-budget-bytes ;;
+  *) HARD_CAP_BYTES=12000000; BUDGET_KEY=size-budget-bytes ;;
+esac
 
 failures=0
 pass() { echo "PASS: $*"; }
@@ -83,18 +88,19 @@ else
 fi
 
 # --- size budget ----------------------------------------------------------------------
-# The budget is a machine-readable line `size-budget-bytes: N` in docs/performance.md
-# (or docs/performance-boards.md, where it is written before the docs are merged).
+# The budget is a machine-readable line at the start of a line, `size-budget-bytes: N`
+# (release) or `dist-size-budget-bytes: N` (dist), in docs/performance-boards.md (or
+# docs/performance.md).
 budget=""
-for doc in docs/performance.md docs/performance-boards.md; do
+for doc in docs/performance-boards.md docs/performance.md; do
   [ -f "$doc" ] || continue
-  budget=$(grep -oE 'size-budget-bytes: *[0-9]+' "$doc" | head -n1 | grep -oE '[0-9]+$' || true)
+  budget=$(grep -oE "^$BUDGET_KEY: *[0-9]+" "$doc" | head -n1 | grep -oE '[0-9]+$' || true)
   [ -n "$budget" ] && { budget_doc=$doc; break; }
 done
 size=$(stat -c %s "$BIN")
 echo "size: $size bytes ($(awk "BEGIN{printf \"%.2f\", $size/1048576}") MiB), $BIN"
 if [ -z "$budget" ]; then
-  fail "no 'size-budget-bytes: N' line in docs/performance.md or docs/performance-boards.md"
+  fail "no '$BUDGET_KEY: N' line in docs/performance-boards.md or docs/performance.md"
 elif [ "$budget" -gt "$HARD_CAP_BYTES" ]; then
   fail "budget $budget in $budget_doc is above the hard cap $HARD_CAP_BYTES"
 elif [ "$size" -gt "$budget" ]; then
