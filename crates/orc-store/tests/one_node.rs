@@ -98,7 +98,7 @@ async fn commits_publish_and_survive_restarts_and_snapshots() {
     one.stop().await;
 
     // --- third run: the state machine starts from the snapshot, Raft replays the rest.
-    let (mut log, sm) = orc_store::open(dir.path(), &Default::default()).unwrap();
+    let (mut log, sm) = support::reopen(dir.path());
     let log_state = log.get_log_state().await.unwrap();
     assert_eq!(log_state.last_purged_log_id, Some(snap));
     assert!(log_state.last_log_id.index() >= Some(last));

@@ -7,7 +7,7 @@ use orc_model::{
     Platform,
 };
 use orc_spec::{ServiceMode, ServiceSpec};
-use orc_store::{BasicNode, Raft, SingleNodeNetwork, StoreConfig};
+use orc_store::{BasicNode, Raft, SingleNodeNetwork};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -74,7 +74,7 @@ pub struct OneNode {
 /// Opens the store in `dir` and starts Raft over it. `keep` is the number of log entries
 /// kept after a snapshot.
 pub async fn start(dir: &Path, keep: u64) -> OneNode {
-    let (log, sm) = orc_store::open(dir, &StoreConfig::default()).expect("open store");
+    let (log, sm) = reopen(dir);
     start_with(log, sm, keep).await
 }
 
@@ -150,5 +150,21 @@ impl OneNode {
         tokio::time::timeout(DEADLINE, self.closed.wait())
             .await
             .expect("store closed after shutdown");
+    }
+}
+
+/// Opens the store in `dir` again after a stop. sled releases its file lock from its
+/// own background thread a moment after the last handle is dropped, so the open is
+/// retried while the lock is still held (at most 10 s).
+pub fn reopen(dir: &std::path::Path) -> (orc_store::LogStore, orc_store::StateMachineStore) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match orc_store::open(dir, &Default::default()) {
+            Ok(s) => return s,
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopening {}: {e}", dir.display()),
+        }
     }
 }
