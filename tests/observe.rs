@@ -354,8 +354,11 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     // The CLI subscribes some time after it starts: change a label until the stream
     // shows such a change, so it is known to be live before the kill.
     let mut seen = Vec::new();
+    // A new value each try: a label already set changes nothing and makes no event.
+    let mut tries = 0u32;
     poll_until(CONVERGE, "the event stream to be live", || {
-        let probe = format!("probe={}", seen.len());
+        tries += 1;
+        let probe = format!("probe={tries}");
         c.node(0)
             .ok(&["node", "update", "--label-add", &probe, "ew1"])
             .ok()?;
