@@ -120,3 +120,23 @@ pub(crate) fn set_mode(path: &std::path::Path, mode: u32) -> Result<(), crate::D
 pub fn node_id_str(id: orc_model::NodeId) -> String {
     format!("{id:016x}")
 }
+
+/// Listens on a fresh unix socket at `path` (its directory made, a stale socket file
+/// replaced) with permission bits `mode`.
+pub fn bind_unix(
+    path: &std::path::Path,
+    mode: u32,
+) -> Result<tokio::net::UnixListener, crate::DaemonError> {
+    use crate::DaemonError;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| DaemonError::io(parent, e))?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(DaemonError::io(path, e)),
+    }
+    let l = tokio::net::UnixListener::bind(path).map_err(|e| DaemonError::io(path, e))?;
+    set_mode(path, mode)?;
+    Ok(l)
+}

@@ -92,7 +92,7 @@ pub fn normalize_capability(text: &str) -> Result<String, String> {
         return Ok(upper);
     }
     let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
-    if KNOWN_CAPS.contains(&name) {
+    if LINUX_CAPABILITIES.contains(&name) {
         Ok(format!("CAP_{name}"))
     } else {
         Err(format!(
@@ -101,8 +101,8 @@ pub fn normalize_capability(text: &str) -> Result<String, String> {
     }
 }
 
-/// The Linux capabilities (without `CAP_`).
-const KNOWN_CAPS: &[&str] = &[
+/// The Linux capabilities (without `CAP_`), in the kernel's numbering (bit N = entry N).
+pub const LINUX_CAPABILITIES: &[&str] = &[
     "CHOWN",
     "DAC_OVERRIDE",
     "DAC_READ_SEARCH",

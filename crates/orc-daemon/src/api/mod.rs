@@ -13,18 +13,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
+/// The CLI's socket: root only.
 pub fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| DaemonError::io(parent, e))?;
-    }
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(DaemonError::io(path, e)),
-    }
-    let l = UnixListener::bind(path).map_err(|e| DaemonError::io(path, e))?;
-    crate::util::set_mode(path, 0o600)?;
-    Ok(l)
+    crate::util::bind_unix(path, 0o600)
 }
 
 pub async fn serve(ops: Arc<Ops>, listener: UnixListener) {

@@ -63,16 +63,7 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, DaemonErro
                 .as_raw(),
         }),
     };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| DaemonError::io(parent, e))?;
-    }
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(DaemonError::io(path, e)),
-    }
-    let l = UnixListener::bind(path).map_err(|e| DaemonError::io(path, e))?;
-    crate::util::set_mode(path, 0o660)?;
+    let l = crate::util::bind_unix(path, 0o660)?;
     if let Some(g) = gid {
         nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(g)))
             .map_err(|e| DaemonError::io(path, std::io::Error::from(e)))?;
