@@ -267,18 +267,7 @@ impl NodeNet {
         routes: &[(Ipv4Net, Ipv4Addr)],
         dev: Option<u32>,
     ) -> Result<(), NetError> {
-        let all: Vec<RouteMessage> = self
-            .handle
-            .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute()
-            .try_collect()
-            .await
-            .map_err(NetError::netlink("list routes"))?;
-        for r in all {
-            if r.header.protocol != RouteProtocol::Other(ROUTE_PROTOCOL) {
-                continue;
-            }
+        for r in self.orc_route_messages().await? {
             let wanted = route_of(&r).is_some_and(|k| routes.contains(&k));
             if !wanted {
                 match self.handle.route().del(r).execute().await {
@@ -373,8 +362,8 @@ impl NodeNet {
         Ok(removed)
     }
 
-    /// orc's routes (protocol 79) now in the kernel.
-    async fn orc_routes(&self) -> Result<Vec<(Ipv4Net, Ipv4Addr)>, NetError> {
+    /// orc's route messages (protocol 79) now in the kernel.
+    async fn orc_route_messages(&self) -> Result<Vec<RouteMessage>, NetError> {
         let all: Vec<RouteMessage> = self
             .handle
             .route()
@@ -384,8 +373,17 @@ impl NodeNet {
             .await
             .map_err(NetError::netlink("list routes"))?;
         Ok(all
-            .iter()
+            .into_iter()
             .filter(|r| r.header.protocol == RouteProtocol::Other(ROUTE_PROTOCOL))
+            .collect())
+    }
+
+    /// orc's routes (protocol 79) now in the kernel.
+    async fn orc_routes(&self) -> Result<Vec<(Ipv4Net, Ipv4Addr)>, NetError> {
+        Ok(self
+            .orc_route_messages()
+            .await?
+            .iter()
             .filter_map(route_of)
             .collect())
     }

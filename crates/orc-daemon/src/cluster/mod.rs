@@ -200,14 +200,21 @@ impl Cluster {
     }
 
     /// Whether this follower heard from its leader within two heartbeats' worth of
-    /// the quorum guard's lease (openraft touches the vote on every AppendEntries).
+    /// the quorum guard's lease.
     async fn hears_leader(&self) -> bool {
+        self.heard_leader_within(LEADER_SILENCE).await
+    }
+
+    /// Whether this node accepted an AppendEntries (heartbeats included) within
+    /// `within`: openraft touches the vote on each. False if Raft doesn't answer in
+    /// 500 ms.
+    pub async fn heard_leader_within(&self, within: Duration) -> bool {
         let heard = self
             .raft
             .with_raft_state(|st| st.vote_last_modified().map(|t| t.elapsed()));
         matches!(
             tokio::time::timeout(Duration::from_millis(500), heard).await,
-            Ok(Ok(Some(age))) if age < LEADER_SILENCE
+            Ok(Ok(Some(age))) if age < within
         )
     }
 

@@ -61,13 +61,7 @@ pub fn guard(cluster: Cluster, mut stop: watch::Receiver<bool>) -> watch::Receiv
                         })
                 }
                 ServerState::Follower if m.current_leader.is_some() => {
-                    let heard = cluster
-                        .raft
-                        .with_raft_state(|st| st.vote_last_modified().map(|t| t.elapsed()));
-                    match tokio::time::timeout(LEASE, heard).await {
-                        Ok(Ok(Some(age))) => age < LEASE,
-                        _ => false,
-                    }
+                    cluster.heard_leader_within(LEASE).await
                 }
                 _ => false,
             };
