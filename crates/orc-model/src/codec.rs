@@ -4,7 +4,7 @@ use crate::ClusterState;
 
 /// Bumped whenever a persisted type changes shape. Decoding refuses other versions
 /// rather than misreading them.
-pub const FORMAT_VERSION: u8 = 3;
+pub const FORMAT_VERSION: u8 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {

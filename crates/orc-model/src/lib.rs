@@ -32,5 +32,5 @@ pub use network::{
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
 pub use orc_spec::{ServiceMode, ServiceSpec};
 pub use state::{ClusterInfo, ClusterState, Service, VipSetting};
-pub use task::{Task, TaskState, TaskStatus};
+pub use task::{HealthState, ProbeResult, Task, TaskHealth, TaskState, TaskStatus};
 pub use volume::{Attachment, CephSetting, Storage, Volume};

@@ -36,6 +36,66 @@ pub struct TaskStatus {
     /// The container's address on the cluster network (stack-network tasks), once the
     /// node gave it one. Every node learns it from here (DNS, ingress).
     pub address: Option<std::net::Ipv4Addr>,
+    /// The task's health as its node's probes last found it; `None` when the task
+    /// has no health check (it then counts as healthy once running).
+    pub health: Option<TaskHealth>,
+}
+
+/// What a task's health check found (see [`TaskStatus::health`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskHealth {
+    pub state: HealthState,
+    /// Consecutive failed probes (0 after a success).
+    pub failing_streak: u32,
+    /// The last probes (at most [`TaskHealth::LOG_LEN`]), oldest first.
+    pub log: Vec<ProbeResult>,
+}
+
+impl TaskHealth {
+    /// Probe results kept per task.
+    pub const LOG_LEN: usize = 5;
+}
+
+/// A task's health state, as Docker names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HealthState {
+    /// No probe succeeded yet (and it is not unhealthy yet).
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Starting => "starting",
+            HealthState::Healthy => "healthy",
+            HealthState::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// One probe: when it ran, its exit code (0 = passed) and its output, truncated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub started: Timestamp,
+    pub ended: Timestamp,
+    pub exit_code: i32,
+    pub output: String,
+}
+
+impl Task {
+    /// Whether the task should receive traffic and counts as up for updates: it runs
+    /// and its health check (if any) last found it healthy. Service DNS, `tasks.NAME`,
+    /// published-port backends, the ingress and the updater all use this one test.
+    pub fn serves(&self) -> bool {
+        self.status.state == TaskState::Running
+            && self
+                .status
+                .health
+                .as_ref()
+                .is_none_or(|h| h.state == HealthState::Healthy)
+    }
 }
 
 impl TaskStatus {
@@ -47,6 +107,7 @@ impl TaskStatus {
             err: None,
             exit_code: None,
             address: None,
+            health: None,
         }
     }
 }
