@@ -45,6 +45,8 @@ pub struct TaskStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskHealth {
     pub state: HealthState,
+    /// When `state` was last entered (the updater counts `monitor` from healthy).
+    pub since: Timestamp,
     /// Consecutive failed probes (0 after a success).
     pub failing_streak: u32,
     /// The last probes (at most [`TaskHealth::LOG_LEN`]), oldest first.
