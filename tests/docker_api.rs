@@ -378,6 +378,122 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
     Ok(())
 }
 
+/// `docker network create` makes a network that lives on its own (in Raft) until
+/// removed, is refused removal while a service uses it, and `docker events` replays
+/// what happened from `--since`.
+#[test]
+fn networks_live_on_their_own_and_events_replay_from_since() -> Result<()> {
+    let n = node_with_image()?;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        .saturating_sub(1)
+        .to_string();
+    docker(
+        &n,
+        &[
+            "network", "create", "-d", "overlay", "--label", "tier=db", "fam_back",
+        ],
+    )?;
+    let ls = docker(&n, &["network", "ls", "--format", "{{.Name}} {{.Driver}}"])?;
+    ensure!(ls.contains("fam_back overlay"), "network ls: {ls}");
+    let tier = docker(
+        &n,
+        &[
+            "network",
+            "inspect",
+            "fam_back",
+            "--format",
+            "{{index .Labels \"tier\"}}",
+        ],
+    )?;
+    ensure!(tier.trim() == "db", "labels: {tier}");
+
+    docker(
+        &n,
+        &[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "fam_db",
+            "--network",
+            "fam_back",
+            "demo/busybox:1",
+            "sleep",
+            "3600",
+        ],
+    )?;
+    let o = docker_at(&n, &n.docker_socket(), &["network", "rm", "fam_back"])?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    ensure!(
+        !o.status.success() && err.contains("in use") && err.contains("fam_db"),
+        "network rm while used: {err}"
+    );
+    docker(&n, &["service", "rm", "fam_db"])?;
+    // The declared network outlives its last service.
+    let ls = docker(&n, &["network", "ls", "--format", "{{.Name}}"])?;
+    ensure!(
+        ls.lines().any(|l| l == "fam_back"),
+        "after service rm: {ls}"
+    );
+    docker(&n, &["network", "rm", "fam_back"])?;
+    let ls = docker(&n, &["network", "ls", "--format", "{{.Name}}"])?;
+    ensure!(
+        !ls.lines().any(|l| l == "fam_back"),
+        "after network rm: {ls}"
+    );
+
+    // History: everything since `since`, ending at `until` (now).
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 1)
+    .to_string();
+    let ev = docker(
+        &n,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ],
+    )?;
+    let lines: Vec<&str> = ev.lines().collect();
+    let at = |l: &str| lines.iter().position(|x| *x == l);
+    let (Some(c), Some(sc), Some(sr), Some(r)) = (
+        at("network create fam_back"),
+        at("service create fam_db"),
+        at("service remove fam_db"),
+        at("network remove fam_back"),
+    ) else {
+        anyhow::bail!("docker events --since: {ev}");
+    };
+    ensure!(c < sc && sc < sr && sr < r, "out of order: {ev}");
+    let only = docker(
+        &n,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Type}}",
+        ],
+    )?;
+    ensure!(
+        !only.trim().is_empty() && only.lines().all(|l| l == "network"),
+        "filtered: {only}"
+    );
+    Ok(())
+}
+
 const STACK_TOML: &str = r#"
 name = "shop"
 

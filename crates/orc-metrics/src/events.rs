@@ -17,6 +17,7 @@ pub enum EventKind {
     Node,
     Leader,
     Vip,
+    Network,
 }
 
 impl EventKind {
@@ -27,6 +28,7 @@ impl EventKind {
             EventKind::Node => "node",
             EventKind::Leader => "leader",
             EventKind::Vip => "vip",
+            EventKind::Network => "network",
         }
     }
 
@@ -37,6 +39,7 @@ impl EventKind {
             "node" => EventKind::Node,
             "leader" => EventKind::Leader,
             "vip" => EventKind::Vip,
+            "network" => EventKind::Network,
             _ => return None,
         })
     }
@@ -105,8 +108,8 @@ fn task_event(t: &Task, action: &str, time: Timestamp) -> Event {
     e
 }
 
-/// The changes from `prev` to `next`, in a stable order: nodes, services, then tasks
-/// (each by id). `now` stamps changes the state carries no time for.
+/// The changes from `prev` to `next`, in a stable order: nodes, services, networks,
+/// then tasks (each by id or name). `now` stamps changes the state carries no time for.
 pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Event> {
     let mut out = Vec::new();
     if prev.revision == next.revision && prev == next {
@@ -179,6 +182,13 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
                 Event::new(EventKind::Service, "remove", id, &s.name, now).attr("stack", &s.stack),
             );
         }
+    }
+    let (a, b) = (prev.stack_networks(), next.stack_networks());
+    for (name, n) in b.iter().filter(|(name, _)| !a.contains_key(*name)) {
+        out.push(Event::new(EventKind::Network, "create", name, name, now).attr("stack", &n.stack));
+    }
+    for (name, n) in a.iter().filter(|(name, _)| !b.contains_key(*name)) {
+        out.push(Event::new(EventKind::Network, "remove", name, name, now).attr("stack", &n.stack));
     }
     for (id, t) in &next.tasks {
         match prev.tasks.get(id) {
@@ -513,9 +523,16 @@ mod tests {
         c.services.clear();
         c.tasks.clear();
         let ev = diff(&b, &c, 40);
-        assert_eq!(ev.len(), 2);
-        assert_eq!(ev[0].action, "remove");
-        assert_eq!(ev[1].kind, EventKind::Task);
+        let seen: Vec<(EventKind, &str)> = ev.iter().map(|e| (e.kind, e.action.as_str())).collect();
+        // The service's network goes with its last service.
+        assert_eq!(
+            seen,
+            [
+                (EventKind::Service, "remove"),
+                (EventKind::Network, "remove"),
+                (EventKind::Task, "remove"),
+            ]
+        );
     }
 
     #[test]

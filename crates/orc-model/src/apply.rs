@@ -40,6 +40,8 @@ pub enum ApplyError {
     },
     #[error("no service with id {0}")]
     NoSuchServiceId(String),
+    #[error("network {name} is in use by service(s) {}", users.join(", "))]
+    NetworkInUse { name: String, users: Vec<String> },
 }
 
 impl ClusterState {
@@ -175,9 +177,10 @@ impl ClusterState {
                 at,
             } => self.deploy_stack(stack, services, *at, changed),
             Command::RemoveStack { stack } => {
-                let before = self.services.len();
+                let before = (self.services.len(), self.declared_networks.len());
                 self.services.retain(|_, s| s.stack != *stack);
-                *changed |= self.services.len() != before;
+                self.declared_networks.retain(|_, n| n.stack != *stack);
+                *changed |= (self.services.len(), self.declared_networks.len()) != before;
                 CommandResult::Ok
             }
             Command::ScaleService { name, replicas, at } => {
@@ -280,6 +283,41 @@ impl ClusterState {
             },
             Command::Resume => {
                 *changed |= std::mem::replace(&mut self.held, false);
+                CommandResult::Ok
+            }
+            Command::DeclareNetwork {
+                stack,
+                short_name,
+                labels,
+                at,
+            } => {
+                let name = format!("{stack}_{short_name}");
+                let created_at = self
+                    .declared_networks
+                    .get(&name)
+                    .map_or(*at, |n| n.created_at);
+                let n = crate::DeclaredNetwork {
+                    stack: stack.clone(),
+                    short_name: short_name.clone(),
+                    labels: labels.clone(),
+                    created_at,
+                };
+                *changed |= self.declared_networks.insert(name, n.clone()).as_ref() != Some(&n);
+                CommandResult::Ok
+            }
+            Command::RemoveNetwork { name } => {
+                let users = self
+                    .stack_networks()
+                    .remove(name)
+                    .map(|n| n.users)
+                    .unwrap_or_default();
+                if !users.is_empty() {
+                    return CommandResult::Err(ApplyError::NetworkInUse {
+                        name: name.clone(),
+                        users,
+                    });
+                }
+                *changed |= self.declared_networks.remove(name).is_some();
                 CommandResult::Ok
             }
             Command::SetVip(vip) => {

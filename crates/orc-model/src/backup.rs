@@ -171,6 +171,7 @@ impl ClusterState {
             nodes.retain(|n| mine.contains(n));
         }
         self.storage = from.storage.clone();
+        self.declared_networks = from.declared_networks.clone();
         for v in self.storage.volumes.values_mut() {
             v.fenced.retain(|n| mine.contains(n));
             v.released.retain(|n| mine.contains(n));

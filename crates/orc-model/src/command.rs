@@ -191,6 +191,17 @@ pub enum Command {
     RemoveService {
         id: crate::ServiceId,
     },
+    /// Declares a stack network on its own; declaring it again replaces its labels.
+    DeclareNetwork {
+        stack: String,
+        short_name: String,
+        labels: BTreeMap<String, String>,
+        at: Timestamp,
+    },
+    /// Forgets a declared network; refused while a service uses it.
+    RemoveNetwork {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

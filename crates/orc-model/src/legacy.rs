@@ -213,6 +213,7 @@ impl<S: Format> From<ClusterState<S>> for crate::ClusterState {
             network: s.network,
             storage: s.storage,
             held: s.held,
+            declared_networks: BTreeMap::new(),
         }
     }
 }

@@ -68,6 +68,10 @@ pub struct ClusterState {
     /// `decode_state`).
     #[serde(default)]
     pub held: bool,
+    /// Stack networks declared on their own (`docker network create`), by full name
+    /// ("STACK_NET"). Removed with their stack.
+    #[serde(default)]
+    pub declared_networks: BTreeMap<String, crate::DeclaredNetwork>,
 }
 
 impl ClusterState {

@@ -195,12 +195,6 @@ impl Ops {
         Ok(self.cluster()?.snapshot())
     }
 
-    /// The committed state as it changes (a manager's), for front doors that stream
-    /// the cluster's changes.
-    pub fn watch_state(&self) -> Result<watch::Receiver<Arc<ClusterState>>, DaemonError> {
-        Ok(self.cluster()?.state.clone())
-    }
-
     pub fn vip_local(&self) -> VipLocal {
         self.vip.borrow().clone()
     }
