@@ -267,7 +267,7 @@ impl Filter {
             };
             match k {
                 "type" => f.kinds.push(EventKind::parse(v).ok_or_else(|| {
-                    format!("filter type={v}: expected task, service, node, leader or vip")
+                    format!("filter type={v}: expected task, service, node, network, leader or vip")
                 })?),
                 "action" | "name" | "id" | "node" => f.pairs.push((k.into(), v.into())),
                 _ => {
