@@ -494,6 +494,120 @@ fn networks_live_on_their_own_and_events_replay_from_since() -> Result<()> {
     Ok(())
 }
 
+/// Log lines keep when they were written and which stream they came from: `docker
+/// service logs` separates stdout from stderr and filters by `--since`, `-t` shows the
+/// stored times; `orc service logs --timestamps --since` agrees.
+#[test]
+fn log_lines_keep_their_time_and_stream() -> Result<()> {
+    let n = node_with_image()?;
+    docker(
+        &n,
+        &[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "lg_t",
+            "demo/busybox:1",
+            "sh",
+            "-c",
+            "echo early; echo oops >&2; sleep 2; echo late; exec sleep 3600",
+        ],
+    )?;
+    let all = poll_until(CONVERGE, "the late line", || {
+        docker(&n, &["service", "logs", "-t", "--raw", "lg_t"])
+            .ok()
+            .filter(|o| o.contains("late"))
+    })?;
+    // -t: each line behind its RFC 3339 time, as stored (not the time it was read).
+    let time_of = |text: &str| -> Result<String> {
+        all.lines()
+            .find(|l| l.ends_with(text))
+            .and_then(|l| l.split(' ').next())
+            .map(str::to_string)
+            .with_context(|| format!("{text} in {all}"))
+    };
+    let (early, late) = (time_of("early")?, time_of("late")?);
+    ensure!(early.len() == 30 && early.ends_with('Z'), "{all}");
+    ensure!(early < late, "early {early} not before late {late}");
+    // stderr lines go to the CLI's stderr, stdout lines to its stdout.
+    let o = docker_at(
+        &n,
+        &n.docker_socket(),
+        &["service", "logs", "--raw", "lg_t"],
+    )?;
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    ensure!(
+        out.contains("early") && !out.contains("oops"),
+        "stdout: {out}"
+    );
+    ensure!(
+        err.contains("oops") && !err.contains("early"),
+        "stderr: {err}"
+    );
+    // --since the late line's second: only it (early was written 2 s before).
+    let secs = rfc3339_secs(&late)?;
+    let since = docker(
+        &n,
+        &[
+            "service",
+            "logs",
+            "--raw",
+            "--since",
+            &secs.to_string(),
+            "lg_t",
+        ],
+    )?;
+    ensure!(
+        since.contains("late") && !since.contains("early"),
+        "docker --since {secs}: {since}"
+    );
+    let orc = n.ok(&[
+        "service",
+        "logs",
+        "lg_t",
+        "--timestamps",
+        "--since",
+        &secs.to_string(),
+    ])?;
+    ensure!(
+        orc.contains("late") && !orc.contains("early"),
+        "orc --since: {orc}"
+    );
+    let orc = n.ok(&["service", "logs", "lg_t", "--timestamps"])?;
+    ensure!(
+        orc.lines().any(|l| l.ends_with("| err oops"))
+            && orc.lines().any(|l| l.ends_with("| early")),
+        "orc --timestamps: {orc}"
+    );
+    Ok(())
+}
+
+/// `2026-12-07T18:02:06.123456789Z` → Unix seconds (2026-era dates only: days from
+/// the civil date).
+fn rfc3339_secs(t: &str) -> Result<u64> {
+    let num = |a: usize, b: usize| -> Result<i64> {
+        t.get(a..b)
+            .context("short time")?
+            .parse::<i64>()
+            .context("time")
+    };
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss)?)
+}
+
 const STACK_TOML: &str = r#"
 name = "shop"
 

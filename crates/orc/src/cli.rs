@@ -60,7 +60,7 @@ pub struct EventsArgs {
     /// Stop at this time (same forms) instead of streaming.
     #[arg(long)]
     pub until: Option<String>,
-    /// KEY=VALUE (repeatable, all must match): type=task|service|node|leader|vip,
+    /// KEY=VALUE (repeatable, all must match): type=task|service|node|network|leader|vip,
     /// action=…, name=SERVICE|HOSTNAME, id=PREFIX, node=ID|HOSTNAME.
     #[arg(long, short)]
     pub filter: Vec<String>,
@@ -471,6 +471,12 @@ pub enum ServiceCmd {
         /// Only the last N lines of each task.
         #[arg(long)]
         tail: Option<usize>,
+        /// Only lines from this time on: a duration ago ("10m", "1h") or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// Show when each line was written (UTC), and `err` for standard error lines.
+        #[arg(long, short)]
+        timestamps: bool,
     },
 }
 

@@ -95,8 +95,18 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             ops.service_scale(&name, replicas, detach, secs(timeout_secs), p)
                 .await?,
         ),
-        R::ServiceLogs { name, follow, tail } => {
-            ops.service_logs(&name, follow, tail, p).await?;
+        R::ServiceLogs {
+            name,
+            follow,
+            tail,
+            since_ms,
+        } => {
+            let opts = crate::ops::converge::LogOptions {
+                follow,
+                tail,
+                since_ms,
+            };
+            ops.service_logs(&name, opts, p).await?;
             Ok(Value::Null)
         }
         R::ImageLoad { path, distribute } => json(ops.image_load(&path, distribute, p).await?),

@@ -795,7 +795,19 @@ fn logs(
                 .map_err(|_| ApiError::bad(format!("tail: {n:?} is not a number or \"all\"")))?,
         ),
     };
-    let stdout = r.flag("stdout");
+    let (want_out, want_err) = (r.flag("stdout"), r.flag("stderr"));
+    let since_ms = match r.q("since").filter(|v| !v.is_empty() && *v != "0") {
+        Some(v) => Some(
+            orc_docker::time::parse_since(v)
+                .ok_or_else(|| ApiError::bad(format!("since: {v:?} is not a time in seconds")))?,
+        ),
+        None => None,
+    };
+    let opts = crate::ops::converge::LogOptions {
+        follow,
+        tail,
+        since_ms,
+    };
     let ops: Arc<crate::ops::Ops> = door.ops.clone();
     let (tx, mut rx) = mpsc::channel::<Event>(256);
     let (out_tx, out_rx) = mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(256);
@@ -803,7 +815,7 @@ fn logs(
     let reader = tokio::spawn(async move {
         let progress = Progress::new(tx);
         if let Err(e) = reader_ops
-            .task_logs(&service, task.as_deref(), follow, tail, &progress)
+            .task_logs(&service, task.as_deref(), opts, &progress)
             .await
         {
             tracing::debug!("docker logs: {e}");
@@ -811,12 +823,23 @@ fn logs(
     });
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
-            let Event::Log { task, line } = ev else {
+            let Event::Log {
+                task,
+                line,
+                time_ns,
+                stderr,
+            } = ev
+            else {
                 continue; // notes (a node that could not be read) carry no details
             };
+            if !(if stderr { want_err } else { want_out }) {
+                continue;
+            }
             let mut payload = String::new();
             if timestamps {
-                payload.push_str(&orc_docker::time::rfc3339(crate::util::now_ms()));
+                // Lines stored before orc stamped them show the time they are read.
+                let ns = time_ns.unwrap_or_else(|| crate::util::now_ms() * 1_000_000);
+                payload.push_str(&orc_docker::time::rfc3339_nanos(ns));
                 payload.push(' ');
             }
             if details {
@@ -831,10 +854,10 @@ fn logs(
             }
             payload.push_str(&line);
             payload.push('\n');
-            let which = if stdout {
-                Stream::Stdout
-            } else {
+            let which = if stderr {
                 Stream::Stderr
+            } else {
+                Stream::Stdout
             };
             let f = Frame::data(Bytes::from(frame::frame(which, payload.as_bytes())));
             if out_tx.send(Ok(f)).await.is_err() {

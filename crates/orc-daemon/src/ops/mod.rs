@@ -52,8 +52,15 @@ use tokio::sync::{mpsc, watch, Mutex};
 pub enum Event {
     /// A line of progress ("web: 2/3 running").
     Progress(String),
-    /// A task's log line (`service logs`).
-    Log { task: String, line: String },
+    /// A task's log line (`service logs`): its text, when the log driver read it (ns
+    /// since the epoch; `None` for lines stored before orc stamped them) and whether
+    /// it came from standard error.
+    Log {
+        task: String,
+        line: String,
+        time_ns: Option<u64>,
+        stderr: bool,
+    },
     /// A change of the cluster (`orc events`).
     Cluster(orc_metrics::Event),
 }
@@ -71,12 +78,16 @@ impl Progress {
         let _ = self.0.send(Event::Progress(message.into())).await;
     }
 
-    /// False once the caller went away.
-    pub async fn log(&self, task: &str, line: String) -> bool {
+    /// A log line as stored (see [`orc_runtime::LogLine`]). False once the caller
+    /// went away.
+    pub async fn log(&self, task: &str, raw: String) -> bool {
+        let l = orc_runtime::LogLine::parse(&raw);
         self.0
             .send(Event::Log {
                 task: task.to_string(),
-                line,
+                line: l.text,
+                time_ns: l.time_ns,
+                stderr: l.stderr,
             })
             .await
             .is_ok()

@@ -21,7 +21,7 @@ async fn call(cli: &Cli, req: Request) -> anyhow::Result<Value> {
     let v = client
         .call(&req, |r| match r {
             Reply::Progress { message } => eprintln!("  {message}"),
-            Reply::Log { task, line } => println!("{task}  | {line}"),
+            Reply::Log { task, line, .. } => println!("{task}  | {line}"),
             _ => {}
         })
         .await?;
@@ -418,16 +418,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Service(ServiceCmd::Logs { name, follow, tail }) => {
-            call(
-                &cli,
-                Request::ServiceLogs {
-                    name: name.clone(),
-                    follow: *follow,
-                    tail: *tail,
-                },
-            )
-            .await?;
+        Command::Service(ServiceCmd::Logs {
+            name,
+            follow,
+            tail,
+            since,
+            timestamps,
+        }) => {
+            let since_ms = since
+                .as_deref()
+                .map(|s| observe::parse_time(s, observe::now_ms()))
+                .transpose()
+                .context("--since")?;
+            let req = Request::ServiceLogs {
+                name: name.clone(),
+                follow: *follow,
+                tail: *tail,
+                since_ms,
+            };
+            let client = Client::new(&cli.socket);
+            client
+                .call(&req, |r| match r {
+                    Reply::Progress { message } => eprintln!("  {message}"),
+                    Reply::Log {
+                        task,
+                        line,
+                        time_ns,
+                        stderr,
+                    } => {
+                        if *timestamps {
+                            let at = time_ns.map_or_else(
+                                || "-".repeat(24),
+                                |ns| orc_metrics::events::format_utc(ns / 1_000_000),
+                            );
+                            let err = if *stderr { "err " } else { "" };
+                            println!("{at} {task}  | {err}{line}");
+                        } else {
+                            println!("{task}  | {line}");
+                        }
+                    }
+                    _ => {}
+                })
+                .await?;
             Ok(())
         }
         Command::Node(NodeCmd::Ls(j)) => listing::nodes(call(&cli, Request::NodeLs).await?, j.json),
