@@ -220,6 +220,23 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
         };
         out.push(Event::new(EventKind::Vip, action, "vip", &addr, now));
     }
+    if let (Some(h), Some(v)) = (&next.vip_holder, &next.vip) {
+        if prev.vip_holder.as_ref().map(|p| p.node) != Some(h.node) {
+            let host = |n| next.nodes.get(&n).map(|n| n.hostname.clone());
+            let mut e = Event::new(
+                EventKind::Vip,
+                "moved",
+                &h.node.to_string(),
+                &host(h.node).unwrap_or_default(),
+                h.since,
+            )
+            .attr("address", &v.address);
+            if let Some(from) = prev.vip_holder.as_ref().and_then(|p| host(p.node)) {
+                e = e.attr("from", from);
+            }
+            out.push(e);
+        }
+    }
     out
 }
 
@@ -427,6 +444,39 @@ mod tests {
             .insert("t1".into(), task("t1", 1, 2, TaskState::Running, 10));
         s.revision = 1;
         s
+    }
+
+    #[test]
+    fn a_vip_move_names_the_new_holder_and_the_old() {
+        let mut a = base();
+        a.vip = Some(orc_model::VipSetting {
+            address: "192.168.1.100/24".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            advert_interval_ms: 1000,
+        });
+        a.vip_holder = Some(orc_model::VipHolder { node: 1, since: 3 });
+        let mut b = a.clone();
+        b.revision = 2;
+        b.vip_holder = Some(orc_model::VipHolder { node: 2, since: 30 });
+        let ev = diff(&a, &b, 40);
+        assert_eq!(ev.len(), 1);
+        let e = &ev[0];
+        assert_eq!(
+            (e.kind, e.action.as_str(), e.id.as_str()),
+            (EventKind::Vip, "moved", "2")
+        );
+        assert_eq!(e.time, 30);
+        assert_eq!(e.name, b.nodes[&2].hostname);
+        assert_eq!(e.attributes["from"], b.nodes[&1].hostname);
+        assert_eq!(e.attributes["address"], "192.168.1.100/24");
+        let mut expo = crate::Exposition::default();
+        crate::render::cluster(&mut expo, &b, &[]);
+        let text = expo.finish();
+        assert!(
+            text.contains("orc_vip_holder_since_seconds{node_id=\"0000000000000002\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -323,6 +323,17 @@ impl ClusterState {
             Command::SetVip(vip) => {
                 if self.vip != *vip {
                     self.vip = vip.clone();
+                    self.vip_holder = None;
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
+            Command::SetVipHolder { node, at } => {
+                if self.vip.is_some() && self.vip_holder.as_ref().map(|h| h.node) != Some(*node) {
+                    self.vip_holder = Some(crate::VipHolder {
+                        node: *node,
+                        since: *at,
+                    });
                     *changed = true;
                 }
                 CommandResult::Ok

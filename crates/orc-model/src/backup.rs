@@ -161,6 +161,8 @@ impl ClusterState {
         self.services = from.services.clone();
         self.tasks.clear();
         self.vip = from.vip.clone();
+        // Whoever held it was an old node.
+        self.vip_holder = None;
         self.registry_auth = if keep_sealed {
             from.registry_auth.clone()
         } else {

@@ -202,6 +202,11 @@ pub enum Command {
     RemoveNetwork {
         name: String,
     },
+    /// `node` became VRRP master of the cluster's VIP (ignored without a VIP).
+    SetVipHolder {
+        node: NodeId,
+        at: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

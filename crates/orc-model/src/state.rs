@@ -72,6 +72,18 @@ pub struct ClusterState {
     /// ("STACK_NET"). Removed with their stack.
     #[serde(default)]
     pub declared_networks: BTreeMap<String, crate::DeclaredNetwork>,
+    /// The manager holding the VIP, as it reported on becoming VRRP master (so every
+    /// manager's events and metrics see the VIP move). Cleared when the VIP setting
+    /// changes.
+    #[serde(default)]
+    pub vip_holder: Option<VipHolder>,
+}
+
+/// Who holds the VIP, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipHolder {
+    pub node: NodeId,
+    pub since: Timestamp,
 }
 
 impl ClusterState {

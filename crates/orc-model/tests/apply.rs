@@ -348,3 +348,30 @@ fn declared_networks_live_until_removed_and_never_under_a_service() {
     assert_eq!(s.apply(&rm), CommandResult::Ok);
     assert!(s.declared_networks.is_empty());
 }
+
+#[test]
+fn the_vip_holder_is_kept_only_with_a_vip_and_cleared_by_a_new_setting() {
+    let mut s = ClusterState::default();
+    let hold = |node| Command::SetVipHolder { node, at: 7 };
+    s.apply(&hold(1));
+    assert_eq!(s.vip_holder, None, "no VIP, no holder");
+    let vip = VipSetting {
+        address: "192.168.1.100/24".into(),
+        interface: "eth0".into(),
+        vrid: 51,
+        advert_interval_ms: 1000,
+    };
+    s.apply(&Command::SetVip(Some(vip.clone())));
+    s.apply(&hold(1));
+    assert_eq!(
+        s.vip_holder.as_ref().map(|h| (h.node, h.since)),
+        Some((1, 7))
+    );
+    let r = s.revision;
+    s.apply(&Command::SetVipHolder { node: 1, at: 9 });
+    assert_eq!(s.revision, r, "the same holder again changes nothing");
+    s.apply(&hold(2));
+    assert_eq!(s.vip_holder.as_ref().map(|h| h.node), Some(2));
+    s.apply(&Command::SetVip(Some(VipSetting { vrid: 52, ..vip })));
+    assert_eq!(s.vip_holder, None);
+}
