@@ -40,7 +40,8 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
 }
 
 /// Decodes a state; one written before the trailing fields (`vip`, `registry_auth`,
-/// `node_images`, `image_wants`, `network`, `storage`, `held`) ends where they would
+/// `node_images`, `image_wants`, `network`, `storage`, `held`, `declared_networks`,
+/// `autolock`) ends where they would
 /// start: it is decoded with their empty values (one 0 byte each: `None`, an empty map,
 /// false) appended.
 fn decode_padded<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Result<T, CodecError> {
@@ -48,7 +49,7 @@ fn decode_padded<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Result<T, Codec
         Ok((state, _)) => Ok(state),
         Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
             let mut last = None;
-            for missing in 1..=7 {
+            for missing in 1..=9 {
                 let padded: Vec<u8> = rest
                     .iter()
                     .copied()

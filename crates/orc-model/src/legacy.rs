@@ -214,6 +214,7 @@ impl<S: Format> From<ClusterState<S>> for crate::ClusterState {
             storage: s.storage,
             held: s.held,
             declared_networks: BTreeMap::new(),
+            autolock: None,
         }
     }
 }
