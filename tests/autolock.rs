@@ -391,6 +391,22 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
         );
     }
     c.wait_service(0, "lk_sleep", 3)?;
+    // The unlock keys were never written down: in no data dir, no daemon log.
+    for i in 0..3 {
+        let mut files = Vec::new();
+        files_under(&c.node(i).data_dir(), &mut files);
+        files.push(("daemon log".into(), c.node(i).daemon_log().into_bytes()));
+        for (path, bytes) in &files {
+            for k in [&key1, &key2] {
+                ensure!(
+                    find(bytes, k.as_bytes()).is_none()
+                        && find(bytes, k[11..].as_bytes()).is_none(),
+                    "{} holds an unlock key",
+                    path.display()
+                );
+            }
+        }
+    }
 
     // A manager joining the autolocked cluster wraps the key it receives.
     let manager_token = c

@@ -43,6 +43,20 @@ pub fn reconcile(
     }
 }
 
+/// Right after this manager received the CA key (a join, a promotion): waits (at most
+/// `limit`) until its log caught up, then wraps the key at once if autolock is on.
+/// [`follow`] does it too, later, should the log still lag here.
+pub async fn settle(cluster: &Cluster, keys: &CaKeys, limit: Duration) {
+    let mut caught_up = cluster.caught_up();
+    let _ = tokio::time::timeout(limit, caught_up.wait_for(|c| *c)).await;
+    let want = cluster.snapshot().autolock.clone();
+    match reconcile(want.as_ref(), keys) {
+        Ok(Some(_)) => tracing::info!("autolock: the CA key received is stored wrapped"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("autolock: {e}"),
+    }
+}
+
 /// Runs [`reconcile`] once this manager caught up with the log, and again on every
 /// change of the state or of the key holder (and every few seconds, after a failure).
 pub async fn follow(cluster: Cluster, keys: Arc<CaKeys>, mut stop: watch::Receiver<bool>) {

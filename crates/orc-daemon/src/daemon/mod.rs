@@ -773,6 +773,8 @@ impl Daemon {
                     )
                     .await?;
                 cluster.wait_leader(Duration::from_secs(10)).await?;
+                let keys = &self.ca_keys;
+                crate::cluster::autolock::settle(&cluster, keys, Duration::from_secs(5)).await;
             }
             NodeRole::Worker => {
                 identity::save(&self.cfg.data_dir, &id)?;

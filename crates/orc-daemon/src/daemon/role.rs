@@ -192,7 +192,11 @@ impl Daemon {
                 address: address.clone(),
             };
             match cluster.remote.forward(req, None).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    let keys = &self.ca_keys;
+                    crate::cluster::autolock::settle(&cluster, keys, Duration::from_secs(5)).await;
+                    return Ok(());
+                }
                 Err(e) => last = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
