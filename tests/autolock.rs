@@ -248,13 +248,27 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
         .trim()
         .to_string();
 
-    // Enable: a key to note down, and every manager wraps its own copy.
+    // Enable while the third manager is down: a key to note down, and every running
+    // manager wraps its own copy; the one that was down wraps on its next start.
+    let d = (0..3)
+        .find(|i| *i != leader && *i != r)
+        .context("a third manager")?;
+    c.node_mut(d).kill_daemon()?;
     let out = c.node(leader).ok(&["cluster", "autolock", "enable"])?;
     let key1 = key_in(&out)?;
-    let id1 = c.poll(CONVERGE, "every manager wrapped", LOOK, || {
-        let ids: Vec<String> = (0..3).map(|i| wrapped_id(&c, i)).collect::<Option<_>>()?;
-        ids.iter().all(|i| *i == ids[0]).then(|| ids[0].clone())
+    let id1 = c.poll(CONVERGE, "the running managers wrapped", LOOK, || {
+        let (a, b) = (wrapped_id(&c, leader)?, wrapped_id(&c, r)?);
+        (a == b).then_some(a)
     })?;
+    ensure!(
+        pki(&c, d).join("ca-key.pem").exists() && wrapped_id(&c, d).is_none(),
+        "the stopped manager's disk is untouched"
+    );
+    c.node_mut(d).restart_daemon()?;
+    c.poll(CONVERGE, "the manager that was down wrapped", LOOK, || {
+        (wrapped_id(&c, d)? == id1).then_some(())
+    })?;
+    wait_locked(&c, d, false)?;
     ensure!(
         c.node(leader).ok(&["cluster", "unlock-key", "-q"])?.trim() == key1,
         "unlock-key shows the same key"
@@ -419,6 +433,25 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
         .map_err(anyhow::Error::msg)?;
     let id2 = wrapped_id(&c, 0).context("node 0 wrapped")?;
     c.poll(CONVERGE, "the new manager wrapped its key", LOOK, || {
+        (wrapped_id(&c, 3)? == id2).then_some(())
+    })?;
+
+    // Demoted, it drops the wrapped key; promoted again, it wraps the one it receives.
+    c.node(0).ok(&["node", "demote", "al4"])?;
+    c.poll(
+        CONVERGE,
+        "the demoted node dropped the CA key",
+        LOOK,
+        || {
+            let p = pki(&c, 3);
+            (info(&c, 3).is_some_and(|v| v["is_manager"] == false)
+                && !p.join("ca-key.pem").exists()
+                && !p.join("ca-key.locked").exists())
+            .then_some(())
+        },
+    )?;
+    c.node(0).ok(&["node", "promote", "al4"])?;
+    c.poll(CONVERGE, "the promoted node wrapped its key", LOOK, || {
         (wrapped_id(&c, 3)? == id2).then_some(())
     })?;
 
