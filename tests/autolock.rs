@@ -437,6 +437,9 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
     })?;
 
     // Demoted, it drops the wrapped key; promoted again, it wraps the one it receives.
+    let id4 = info(&c, 3)
+        .and_then(|v| v["node_id"].as_str().map(str::to_string))
+        .context("al4's id")?;
     c.node(0).ok(&["node", "demote", "al4"])?;
     c.poll(
         CONVERGE,
@@ -450,6 +453,13 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
             .then_some(())
         },
     )?;
+    // Promoted only once it left the Raft membership: a node promoted while the leader
+    // still tracks it as a learner restarts Raft on an empty log, which openraft's
+    // leader refuses as a log reversion (a panic) — not autolock's to solve.
+    c.poll(CONVERGE, "al4 out of the Raft membership", LOOK, || {
+        let v = info(&c, 0)?;
+        (!v["raft_members"].as_object()?.contains_key(&id4)).then_some(())
+    })?;
     c.node(0).ok(&["node", "promote", "al4"])?;
     c.poll(CONVERGE, "the promoted node wrapped its key", LOOK, || {
         (wrapped_id(&c, 3)? == id2).then_some(())
