@@ -414,7 +414,7 @@ stop = { signal = "SIGKILL", grace_period = "1s" }
             for k in [&key1, &key2] {
                 ensure!(
                     find(bytes, k.as_bytes()).is_none()
-                        && find(bytes, k[11..].as_bytes()).is_none(),
+                        && find(bytes, &k.as_bytes()[11..]).is_none(),
                     "{} holds an unlock key",
                     path.display()
                 );
