@@ -172,6 +172,9 @@ impl Daemon {
                         cluster.remote.set_leader_hint(m);
                     }
                     self.clone().activate_manager(cluster, files);
+                    if self.ca_keys.status() == crate::cluster::ca_key::KeyStatus::Locked {
+                        tracing::warn!("this manager is LOCKED (autolock): it runs its containers and takes part in Raft, but signs and opens nothing until `orc cluster unlock`");
+                    }
                 }
                 NodeRole::Worker => self
                     .clone()
