@@ -737,8 +737,8 @@ impl Daemon {
             orc_pki::save_node_files(&pki, &ca_cert_pem, &cert).map_err(security::pki_err)?;
         if let Some(key) = &ca_key_pem {
             let ca = orc_pki::ClusterCa::from_pem(&ca_cert_pem, key).map_err(security::pki_err)?;
-            // Plain for a moment: the autolock follower wraps it as soon as this
-            // manager's log shows the cluster's autolock setting.
+            // Plain for a moment: `autolock::settle` below (or, should the log still
+            // lag, the follower) wraps it once this manager's log shows the setting.
             self.ca_keys.install(&ca)?;
         }
         let dialer = NetDialer::new(files.clone());
