@@ -221,6 +221,18 @@ pub enum Request {
         #[serde(default)]
         interval_ms: Option<u64>,
     },
+    /// Turns autolock on (the reply carries the new unlock key) or off.
+    Autolock {
+        enable: bool,
+    },
+    /// Shows (or with `rotate`, first replaces) the unlock key.
+    UnlockKey {
+        rotate: bool,
+    },
+    /// Opens this locked manager's CA key with the unlock key.
+    ClusterUnlock {
+        key: Secret,
+    },
 }
 
 /// A password on the wire: `Debug` never shows it.

@@ -281,6 +281,13 @@ impl ClusterState {
                 }
                 None => CommandResult::Err(ApplyError::NoSuchServiceId(id.clone())),
             },
+            Command::SetAutolock(a) => {
+                if self.autolock != *a {
+                    self.autolock = a.clone();
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
             Command::Resume => {
                 *changed |= std::mem::replace(&mut self.held, false);
                 CommandResult::Ok
@@ -608,6 +615,29 @@ mod vip_tests {
         assert_eq!(s.revision, 2);
         s.apply(&set(None));
         assert_eq!(s.revision, 2);
+    }
+
+    #[test]
+    fn autolock_is_set_rotated_and_cleared() {
+        let mut s = ClusterState::default();
+        let on = |id: &str| {
+            Command::SetAutolock(Some(crate::AutolockSetting {
+                key_id: id.into(),
+                sealed_key: vec![9, 9],
+            }))
+        };
+        s.apply(&on("k1"));
+        assert_eq!(s.autolock.as_ref().map(|a| a.key_id.as_str()), Some("k1"));
+        assert_eq!(s.revision, 1);
+        s.apply(&on("k1"));
+        assert_eq!(s.revision, 1, "the same setting again changes nothing");
+        s.apply(&on("k2"));
+        assert_eq!(s.autolock.as_ref().map(|a| a.key_id.as_str()), Some("k2"));
+        s.apply(&Command::SetAutolock(None));
+        assert!(s.autolock.is_none());
+        assert_eq!(s.revision, 3);
+        let dbg = format!("{:?}", on("k3"));
+        assert!(dbg.contains("k3") && !dbg.contains("9, 9"), "{dbg}");
     }
 
     #[test]

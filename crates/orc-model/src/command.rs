@@ -207,6 +207,9 @@ pub enum Command {
         node: NodeId,
         at: Timestamp,
     },
+    /// Turns autolock on (or rotates its unlock key) or off (`None`); every manager
+    /// then wraps or unwraps its own copy of the CA key.
+    SetAutolock(Option<crate::AutolockSetting>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -215,6 +215,7 @@ impl<S: Format> From<ClusterState<S>> for crate::ClusterState {
             held: s.held,
             declared_networks: BTreeMap::new(),
             vip_holder: None,
+            autolock: None,
         }
     }
 }

@@ -32,6 +32,6 @@ pub use network::{
 };
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
 pub use orc_spec::{ServiceMode, ServiceSpec};
-pub use state::{ClusterInfo, ClusterState, Service, VipHolder, VipSetting};
+pub use state::{AutolockSetting, ClusterInfo, ClusterState, Service, VipHolder, VipSetting};
 pub use task::{HealthState, ProbeResult, Task, TaskHealth, TaskState, TaskStatus};
 pub use volume::{Attachment, CephSetting, Storage, Volume};

@@ -166,5 +166,8 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
                     .await?,
             )
         }
+        R::Autolock { enable } => json(ops.autolock_set(enable).await?),
+        R::UnlockKey { rotate } => json(ops.unlock_key(rotate).await?),
+        R::ClusterUnlock { key } => json(ops.cluster_unlock(&key.0)?),
     }
 }

@@ -2,11 +2,16 @@
 //! start openraft, propose commands), and on every node its [`identity`], PKI files
 //! ([`security`]), the sealing of secrets under the CA key ([`registry_auth`]) and
 //! the path of its own writes ([`writer`]: Raft on a manager, forwarded on a worker).
+//! The CA key itself is held in memory by [`ca_key`] (locked or not, see [`autolock`]
+//! and [`unlock_key`]).
 
+pub mod autolock;
+pub mod ca_key;
 pub mod identity;
 pub mod passphrase;
 pub mod registry_auth;
 pub mod security;
+pub mod unlock_key;
 pub mod writer;
 
 use crate::net::dialer::NetDialer;

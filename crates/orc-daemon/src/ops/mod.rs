@@ -15,6 +15,7 @@
 //! [`logs`] reads task logs across nodes; [`events`] records and streams the
 //! cluster's changes, [`stats`] reads what nodes and tasks use (`orc stats`, metrics).
 
+pub mod autolock;
 pub mod backup;
 pub mod cluster;
 pub mod converge;
@@ -34,6 +35,7 @@ pub mod views;
 pub mod vip;
 pub mod volumes;
 
+use crate::cluster::ca_key::CaKeys;
 use crate::cluster::identity::Identity;
 use crate::cluster::Cluster;
 use crate::net::remote::Remote;
@@ -154,6 +156,8 @@ pub struct Ops {
     life: Arc<dyn Lifecycle>,
     /// A manager's event recorder (`orc events`); its loop runs while managing.
     pub(crate) observer: Arc<events::Observer>,
+    /// This node's CA key (locked or not): the only reader of it.
+    pub(crate) ca_keys: Arc<CaKeys>,
 }
 
 /// The handles [`Ops`] is made from.
@@ -166,6 +170,7 @@ pub struct OpsParts {
     pub vip: watch::Receiver<VipLocal>,
     pub lifecycle: Arc<Mutex<()>>,
     pub life: Arc<dyn Lifecycle>,
+    pub ca_keys: Arc<CaKeys>,
 }
 
 impl Ops {
@@ -180,6 +185,7 @@ impl Ops {
             lifecycle: p.lifecycle,
             life: p.life,
             observer: Default::default(),
+            ca_keys: p.ca_keys,
         }
     }
 

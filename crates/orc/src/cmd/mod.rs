@@ -1,5 +1,6 @@
 //! Each command: build a request, call the daemon, print the answer. Thin on purpose.
 
+mod autolock;
 mod backup;
 mod daemon;
 mod listing;
@@ -119,6 +120,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if v["held"] == true {
                 println!("held: restored services wait for `orc cluster resume`");
             }
+            if v["autolock"] == true {
+                println!("autolock    on");
+            }
+            if v["locked"] == true {
+                println!("locked: this manager signs and opens nothing until `orc cluster unlock`");
+            }
             Ok(())
         }
         Command::Cluster(ClusterCmd::Join {
@@ -216,6 +223,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cluster(ClusterCmd::Backup(b)) => backup::run(&cli, b).await,
+        Command::Cluster(ClusterCmd::Autolock(sub)) => autolock::set(&cli, sub).await,
+        Command::Cluster(ClusterCmd::Unlock { key_stdin }) => {
+            autolock::unlock(&cli, *key_stdin).await
+        }
+        Command::Cluster(ClusterCmd::UnlockKey { rotate, quiet }) => {
+            autolock::show_key(&cli, *rotate, *quiet).await
+        }
         Command::Cluster(ClusterCmd::Restore {
             file,
             advertise,
