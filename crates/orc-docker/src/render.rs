@@ -145,7 +145,7 @@ pub fn task_counts(state: &ClusterState, s: &Service) -> (usize, usize) {
     for t in state.tasks_of_service(&s.id) {
         if t.desired_state == TaskState::Running {
             wanted += 1;
-            if t.status.state == TaskState::Running {
+            if t.serves() {
                 running += 1;
             }
         }

@@ -51,13 +51,14 @@ pub fn desired_count(state: &ClusterState, s: &Service) -> usize {
     }
 }
 
-/// Tasks of the service that run and are meant to. (A task being replaced by an
-/// update already has desired state shutdown; a scale keeps the running tasks, whose
-/// spec_version may be older than the service's.)
+/// Tasks of the service that serve (run and, with a health check, are healthy) and
+/// are meant to run. (A task being replaced by an update already has desired state
+/// shutdown; a scale keeps the running tasks, whose spec_version may be older than
+/// the service's.)
 pub fn running_count(state: &ClusterState, s: &Service) -> usize {
     state
         .tasks_of_service(&s.id)
-        .filter(|t| t.desired_state == TaskState::Running && t.status.state == TaskState::Running)
+        .filter(|t| t.desired_state == TaskState::Running && t.serves())
         .count()
 }
 
