@@ -218,6 +218,11 @@ pub enum Request {
         #[serde(default)]
         interval_ms: Option<u64>,
     },
+    /// One service in full: spec and live tasks with their health (`orc service
+    /// inspect`).
+    ServiceInspect {
+        name: String,
+    },
 }
 
 /// A password on the wire: `Debug` never shows it.

@@ -472,6 +472,12 @@ pub enum ServiceCmd {
         #[arg(long)]
         tail: Option<usize>,
     },
+    /// The service in full: its spec, its tasks and their health checks' last results.
+    Inspect {
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Subcommand, Debug)]

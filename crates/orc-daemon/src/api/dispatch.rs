@@ -156,5 +156,6 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
                     .await?,
             )
         }
+        R::ServiceInspect { name } => json(ops.service_inspect(&name)?),
     }
 }

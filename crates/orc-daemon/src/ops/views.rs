@@ -1,6 +1,6 @@
 //! Cluster state → the rows listings print.
 
-use orc_api::{NodeRow, ServiceRow, StackRow, TaskRow};
+use orc_api::{NodeRow, ProbeRow, ServiceRow, StackRow, TaskHealthRow, TaskRow};
 use orc_model::{short_id, ClusterState, NodeId, Service, ServiceMode, Task, TaskState};
 
 pub use crate::util::node_id_str;
@@ -110,6 +110,21 @@ pub fn task_row(state: &ClusterState, t: &Task, now: u64) -> TaskRow {
         error: t.status.err.clone(),
         exit_code: t.status.exit_code,
         address: t.status.address.map(|a| a.to_string()),
+        health: t.status.health.as_ref().map(|h| TaskHealthRow {
+            state: h.state.as_str().into(),
+            failing_streak: h.failing_streak,
+            since_secs: now.saturating_sub(h.since) / 1000,
+            log: h
+                .log
+                .iter()
+                .map(|r| ProbeRow {
+                    started_ms: r.started,
+                    ended_ms: r.ended,
+                    exit_code: r.exit_code,
+                    output: r.output.clone(),
+                })
+                .collect(),
+        }),
     }
 }
 
