@@ -191,3 +191,38 @@ fn read_head(path: &Path, max: usize) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::manifest::ImageConfig;
+
+    #[test]
+    fn an_images_healthcheck_is_read_from_its_config() {
+        let config = r#"{"architecture":"arm64","os":"linux","config":{
+            "Cmd":["postgres"],
+            "Healthcheck":{"Test":["CMD-SHELL","pg_isready"],"Interval":10000000000,
+                           "Timeout":3000000000,"StartPeriod":0,"Retries":5}},
+            "rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let c: ImageConfig = serde_json::from_str(config).unwrap();
+        let h = c.config.and_then(|c| c.healthcheck).unwrap().to_spec();
+        assert_eq!(
+            h,
+            orc_spec::ImageHealthcheck {
+                test: vec!["CMD-SHELL".into(), "pg_isready".into()],
+                interval_ns: 10_000_000_000,
+                timeout_ns: 3_000_000_000,
+                start_period_ns: 0,
+                start_interval_ns: 0,
+                retries: 5,
+            }
+        );
+        // No Healthcheck, or a negative value: not set.
+        let c: ImageConfig = serde_json::from_str(r#"{"config":{"Cmd":["sh"]}}"#).unwrap();
+        assert!(c.config.and_then(|c| c.healthcheck).is_none());
+        let c: ImageConfig =
+            serde_json::from_str(r#"{"config":{"Healthcheck":{"Interval":-1,"Retries":-2}}}"#)
+                .unwrap();
+        let h = c.config.and_then(|c| c.healthcheck).unwrap().to_spec();
+        assert_eq!((h.interval_ns, h.retries, h.test.len()), (0, 0, 0));
+    }
+}

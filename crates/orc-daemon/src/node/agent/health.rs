@@ -171,12 +171,13 @@ pub async fn monitor(
         }
         tracker.record(r.clone());
         let now = now_ms();
-        if !tracker.due(now) && !(restart && tracker.state() == HealthState::Unhealthy) {
+        let stop_it = restart && tracker.state() == HealthState::Unhealthy;
+        if !(stop_it || tracker.due(now)) {
             continue;
         }
         let mut st = running.clone();
         st.health = Some(tracker.for_raft());
-        if restart && tracker.state() == HealthState::Unhealthy {
+        if stop_it {
             tracing::info!(task = %id, "{}: stopping it once that is committed", failure_message(&r));
             ctx.reporter.report_committed(&id, st.clone()).await;
             return (r, tracker.for_raft());
