@@ -2,7 +2,8 @@
 //! 5 s, with an exec probe (`["CMD", "true"]`: a runc exec in the container), a TCP
 //! probe and an HTTP probe (both run by the agent from the task's network namespace),
 //! against the same tasks without a check. Measures the CPU-seconds per minute the orc
-//! daemon, containerd and the task processes (shims + log drivers) use over a window,
+//! daemon, containerd and the task processes (shims + log drivers, with the `runc exec`
+//! runs and probe processes the shims reaped) use over a window,
 //! against real containerd. Prints the table of docs/performance.md.
 //!
 //! Run (root, after `cargo build -p orc`): `cargo bench -p orc-testbed --bench
@@ -16,7 +17,7 @@
 mod cost;
 
 use anyhow::{bail, Context, Result};
-use cost::{env_u64, sample, sum, task_processes, TICKS};
+use cost::{cpu_ticks_with_reaped, env_u64, task_processes, TICKS};
 use orc_testbed::orc_node::{NodeOptions, OrcNode};
 use orc_testbed::{busybox_image, orc_binary, poll_until, ImageFormat};
 use std::time::{Duration, Instant};
@@ -65,18 +66,20 @@ fn measure(n: &OrcNode, kind: &str, tasks: usize, settle: u64, window: u64) -> R
     let daemon = n.daemon_pid().context("daemon pid")?;
     let containerd = n.containerd.pid().context("containerd pid")?;
     let (shims, loggers) = task_processes(n);
-    let tick = |p: &[u32]| sum(p).cpu_ticks;
+    // Each process's CPU with what its children used and it reaped: the runc execs
+    // of exec probes run as children of the task's shim.
+    let tick = |p: &[u32]| p.iter().map(|p| cpu_ticks_with_reaped(*p)).sum::<u64>();
     let before = [
-        sample(daemon).cpu_ticks,
-        sample(containerd).cpu_ticks,
+        cpu_ticks_with_reaped(daemon),
+        cpu_ticks_with_reaped(containerd),
         tick(&shims) + tick(&loggers),
     ];
     let t0 = Instant::now();
     std::thread::sleep(Duration::from_secs(window));
     let secs = t0.elapsed().as_secs_f64();
     let after = [
-        sample(daemon).cpu_ticks,
-        sample(containerd).cpu_ticks,
+        cpu_ticks_with_reaped(daemon),
+        cpu_ticks_with_reaped(containerd),
         tick(&shims) + tick(&loggers),
     ];
     if task_processes(n) != (shims, loggers) {

@@ -9,6 +9,7 @@
 //! `ORC_BIN` picks another orc binary (e.g. a release build).
 
 #[path = "cost/mod.rs"]
+#[allow(dead_code)]
 mod cost;
 
 use anyhow::{bail, Context, Result};

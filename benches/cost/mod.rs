@@ -47,6 +47,26 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     get(14) + get(15)
 }
 
+/// [`cpu_ticks`] plus the CPU of its children that ended and were waited for
+/// (cutime + cstime): a shim's `runc exec` runs and the processes it reaped.
+pub fn cpu_ticks_with_reaped(pid: u32) -> u64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 to 17 of stat(5): utime, stime, cutime, cstime.
+    (14..=17)
+        .map(|i| {
+            f.get(i - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 /// One process's figures at one instant.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Sample {
