@@ -193,16 +193,16 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
                     out.push(task_event(t, "assigned", now));
                 }
                 // Docker's `health_status: healthy|unhealthy` (starting is no event).
-                let health = |t: &Task| t.status.health.as_ref().map(|h| (h.state, h.since));
-                if let (Some((state, since)), false) =
-                    (health(t), health(p).map(|h| h.0) == health(t).map(|h| h.0))
-                {
-                    if !t.status.state.is_terminal() && state != orc_model::HealthState::Starting {
-                        out.push(
-                            task_event(t, &format!("health_status: {}", state.as_str()), since)
-                                .attr("health", state.as_str()),
-                        );
-                    }
+                let was = p.status.health.as_ref().map(|h| h.state);
+                if let Some(h) = t.status.health.as_ref().filter(|h| {
+                    Some(h.state) != was
+                        && h.state != orc_model::HealthState::Starting
+                        && !t.status.state.is_terminal()
+                }) {
+                    out.push(
+                        task_event(t, &format!("health_status: {}", h.state.as_str()), h.since)
+                            .attr("health", h.state.as_str()),
+                    );
                 }
                 if p.desired_state != t.desired_state && !t.status.state.is_terminal() {
                     out.push(task_event(t, "desired", now));
