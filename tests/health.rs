@@ -496,3 +496,71 @@ fn an_unhealthy_task_kept_running_stays_out_and_a_hung_probe_leaves_nothing() ->
     ensure!(sleeps <= 1, "hung probes pile up: {pids:?}");
     Ok(())
 }
+
+/// Docker's `config.Healthcheck` of the second test image: durations in nanoseconds.
+const IMAGE_CHECK: &str = r#"{"Test":["CMD-SHELL","cat /tmp/img-ok"],"Interval":500000000,"StartInterval":200000000,"Retries":1}"#;
+
+const FROM_IMAGE: &str = r#"
+[services.own]
+image = "demo/busybox-hc:1"
+command = ["sh", "-c", "echo image-check > /tmp/img-ok && exec sleep 3600"]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+
+[services.off]
+image = "demo/busybox-hc:1"
+command = ["sleep", "3600"]
+healthcheck = { test = ["NONE"] }
+stop = { signal = "SIGKILL", grace_period = "1s" }
+
+[services.mine]
+image = "demo/busybox-hc:1"
+command = ["sleep", "3600"]
+healthcheck = { test = ["CMD-SHELL", "echo stack-check"] }
+stop = { signal = "SIGKILL", grace_period = "1s" }
+"#;
+
+/// The image's own HEALTHCHECK applies when the stack sets none; `["NONE"]` turns it
+/// off; a stack test replaces the image's (the field-by-field merge itself is
+/// unit-tested in orc-spec's `health.rs`).
+#[test]
+fn the_images_own_check_applies_unless_the_stack_says_otherwise() -> Result<()> {
+    let c = one_node()?;
+    let img = orc_testbed::busybox_image_with_healthcheck("demo/busybox-hc:1", "hc", IMAGE_CHECK)?;
+    c.node(0).ok(&["image", "load", &img.to_string_lossy()])?;
+    deploy(&c, "hc4", FROM_IMAGE)?;
+    let (own, off, mine) = c
+        .poll(
+            harness::CONVERGE,
+            "own and mine healthy, off running",
+            LOOK,
+            || {
+                let own = live(&c, "hc4_own")
+                    .pop()
+                    .filter(|t| health_of(t) == "healthy")?;
+                let off = live(&c, "hc4_off").pop()?;
+                let mine = live(&c, "hc4_mine")
+                    .pop()
+                    .filter(|t| health_of(t) == "healthy")?;
+                Some((own, off, mine))
+            },
+        )
+        .with_context(|| c.describe(0, "hc4_own"))?;
+    let outputs = |t: &Value| -> Vec<String> {
+        t["health"]["log"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| s(&r["output"]))
+            .collect()
+    };
+    ensure!(
+        outputs(&own).iter().any(|o| o.contains("image-check")),
+        "the image's check ran: {own}"
+    );
+    ensure!(off["health"].is_null(), "NONE: no check at all: {off}");
+    ensure!(
+        outputs(&mine).iter().any(|o| o.contains("stack-check")),
+        "the stack's test ran: {mine}"
+    );
+    Ok(())
+}
