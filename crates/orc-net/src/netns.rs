@@ -140,3 +140,25 @@ where
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs root (setns): enters this process's own namespace on a thread of its own.
+    #[tokio::test]
+    async fn blocking_in_runs_on_its_own_thread_and_says_why_it_cannot() {
+        let me = std::thread::current().id();
+        let (v, other) = blocking_in(Path::new("/proc/self/ns/net"), move || {
+            (41 + 1, std::thread::current().id() != me)
+        })
+        .await
+        .expect("entering our own namespace");
+        assert_eq!(v, 42);
+        assert!(other, "ran on a thread of its own");
+        let e = blocking_in(Path::new("/nonexistent/ns"), || ())
+            .await
+            .expect_err("no such namespace");
+        assert!(e.to_string().contains("/nonexistent/ns"), "{e}");
+    }
+}
