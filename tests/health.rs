@@ -272,14 +272,14 @@ fn http_tcp_and_shell_checks_reach_healthy_and_a_starting_task_is_never_in_dns()
 const FLAKY: &str = r#"
 [services.web]
 image = "demo/busybox:1"
-# The shell ignores SIGTERM, so the container outlives the stop's grace period (3 s):
+# The shell ignores SIGTERM, so the container outlives the stop's grace period (8 s):
 # the test sees the task out of DNS while its container still runs.
 command = ["sh", "-c", "mkdir -p /www && echo ok > /www/health && httpd -p 8080 -h /www && trap '' TERM && while true; do sleep 1; done"]
 replicas = 2
 ports = ["18182:8080"]
 healthcheck = { test = ["HTTP", "http://localhost:8080/health"], interval = "1s", start_interval = "200ms", timeout = "2s", retries = 1 }
 restart = { condition = "any", delay = "0s" }
-stop = { signal = "SIGTERM", grace_period = "3s" }
+stop = { signal = "SIGTERM", grace_period = "8s" }
 
 [services.client]
 image = "demo/busybox:1"
