@@ -285,7 +285,15 @@ fn http(u: &HttpUrl, timeout: Duration) -> Outcome {
         let _ = s.set_read_timeout(Some(left()));
         match s.read(&mut chunk) {
             Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                // Healthy needs no body: don't wait for a server that keeps the
+                // connection open despite HTTP/1.0.
+                if buf.contains(&b'\n') && http_status(&buf).is_ok_and(|c| (200..400).contains(&c))
+                {
+                    break;
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 read_err = Some(e);
