@@ -1,6 +1,7 @@
 //! A running task's health check: probes on Docker's schedule, the state they lead to
 //! (the pure [`Tracker`]), and the reports into Raft — on every change of health state,
-//! otherwise at most once per [`REFRESH_MS`] (the log of the last probes).
+//! otherwise at most once per [`REFRESH_MS`] and only when the results say something
+//! new (failing streak, exit codes, outputs): a steadily healthy task writes nothing.
 //!
 //! An unhealthy task leaves DNS and every backend list once its report is committed
 //! (`Task::serves`); only then, when the check says `restart_on_unhealthy`, does
@@ -30,7 +31,13 @@ pub struct Tracker {
     succeeded: bool,
     /// The state last reported and when.
     reported: Option<(HealthState, u64)>,
+    /// What the last report said, times aside.
+    reported_news: Option<News>,
 }
+
+/// A report's content without its times: a refresh that would only move timestamps
+/// is not worth a Raft entry.
+type News = (u32, Vec<(i32, String)>);
 
 impl Tracker {
     /// A tracker for a container started at `started_at`; `prior` is the health the
@@ -42,6 +49,7 @@ impl Tracker {
             check,
             started_at,
             succeeded: health.state != HealthState::Starting,
+            reported_news: prior.as_ref().map(news),
             reported: prior.map(|h| (h.state, started_at)),
             health,
         }
@@ -98,17 +106,23 @@ impl Tracker {
     }
 
     /// Whether the health should be reported at `now`: its state differs from the one
-    /// last reported, or the last report is [`REFRESH_MS`] old.
+    /// last reported, or the last report is [`REFRESH_MS`] old and the results changed
+    /// since (streak, exit codes or outputs; not just their times).
     pub fn due(&self, now: u64) -> bool {
         match self.reported {
             None => true,
-            Some((state, at)) => state != self.health.state || now.saturating_sub(at) >= REFRESH_MS,
+            Some((state, at)) => {
+                state != self.health.state
+                    || (now.saturating_sub(at) >= REFRESH_MS
+                        && self.reported_news.as_ref() != Some(&news(&self.for_raft())))
+            }
         }
     }
 
     /// Notes that the health was reported at `now`.
     pub fn reported(&mut self, now: u64) {
         self.reported = Some((self.health.state, now));
+        self.reported_news = Some(news(&self.for_raft()));
     }
 
     /// The health as it goes into Raft: outputs cut to [`RAFT_OUTPUT`] bytes.
@@ -119,6 +133,16 @@ impl Tracker {
         }
         h
     }
+}
+
+fn news(h: &TaskHealth) -> News {
+    (
+        h.failing_streak,
+        h.log
+            .iter()
+            .map(|r| (r.exit_code, r.output.clone()))
+            .collect(),
+    )
 }
 
 /// The health of a task that was just started: starting, no probe yet.
@@ -299,13 +323,30 @@ mod tests {
         t.reported(400);
         t.record(probe(10_000, 0));
         assert!(!t.due(10_000));
+        // Refreshed once a minute when the results say something new.
         assert!(
             t.due(400 + REFRESH_MS),
-            "the log is refreshed once a minute"
+            "a new result: refreshed after a minute"
         );
-        t.record(probe(20_000, 1));
-        t.record(probe(30_000, 1));
-        assert!(t.due(30_010), "unhealthy now");
+        for i in 0..10 {
+            t.record(probe(70_000 + i * 1_000, 0));
+        }
+        t.reported(80_000);
+        // Only passes with the same output since: nothing worth a Raft entry.
+        for i in 0..10 {
+            t.record(probe(90_000 + i * 1_000, 0));
+        }
+        assert!(
+            !t.due(80_000 + 3 * REFRESH_MS),
+            "same results, new times only"
+        );
+        // A failure below `retries` is news (streak and exit code), after the minute.
+        t.reported(190_000);
+        t.record(probe(200_000, 1));
+        assert!(!t.due(200_010), "not before the minute is up");
+        assert!(t.due(190_000 + REFRESH_MS));
+        t.record(probe(300_000, 1));
+        assert!(t.due(300_010), "unhealthy now");
     }
 
     #[test]
