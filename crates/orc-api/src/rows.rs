@@ -124,6 +124,13 @@ pub struct InfoReply {
     /// A restored cluster whose services wait for `orc cluster resume`.
     #[serde(default)]
     pub held: bool,
+    /// This manager waits for `orc cluster unlock` (autolock) before it signs or opens
+    /// anything with the CA key.
+    #[serde(default)]
+    pub locked: bool,
+    /// Autolock is on in this cluster.
+    #[serde(default)]
+    pub autolock: bool,
 }
 
 /// One line of `orc volume ls`.

@@ -5,7 +5,9 @@
 use crate::spec::{ports, to_docker};
 use crate::time::rfc3339;
 use crate::STACK_LABEL;
-use orc_model::{ClusterState, Node, NodeId, NodeRole, Service, ServiceMode, Task, TaskState};
+use orc_model::{
+    ClusterState, Node, NodeId, NodeRole, Service, ServiceMode, StackNetwork, Task, TaskState,
+};
 use orc_spec::{NetworkMode, PublishMode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -29,41 +31,16 @@ pub fn network_id(name: &str) -> String {
     )
 }
 
-/// One stack network: orc's networks exist as the stack networks its services use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StackNetwork {
-    pub id: String,
-    /// "STACK_NAME".
-    pub name: String,
-    pub stack: String,
-    /// The earliest creation time of a service using it.
-    pub created: u64,
-}
-
-/// The networks the services of `state` are attached to, by name.
-pub fn networks(state: &ClusterState) -> BTreeMap<String, StackNetwork> {
-    let mut out: BTreeMap<String, StackNetwork> = BTreeMap::new();
-    for s in state.services.values() {
-        if s.spec.network_mode != NetworkMode::Stack {
-            continue;
-        }
-        for n in &s.spec.networks {
-            let name = format!("{}_{n}", s.stack);
-            let e = out.entry(name.clone()).or_insert_with(|| StackNetwork {
-                id: network_id(&name),
-                name,
-                stack: s.stack.clone(),
-                created: s.created_at,
-            });
-            e.created = e.created.min(s.created_at);
-        }
-    }
-    out
-}
-
 /// The cluster's container subnet as a CIDR.
 fn subnet(state: &ClusterState) -> Option<String> {
     state.network.as_ref().map(|n| n.subnet.to_string())
+}
+
+/// A network's labels as Docker shows them (with the stack label).
+pub fn network_labels(n: &StackNetwork) -> BTreeMap<String, String> {
+    let mut l = n.labels.clone();
+    l.insert(STACK_LABEL.into(), n.stack.clone());
+    l
 }
 
 pub fn network(state: &ClusterState, n: &StackNetwork) -> Value {
@@ -73,8 +50,8 @@ pub fn network(state: &ClusterState, n: &StackNetwork) -> Value {
         .collect();
     json!({
         "Name": n.name,
-        "Id": n.id,
-        "Created": rfc3339(n.created),
+        "Id": network_id(&n.name),
+        "Created": rfc3339(n.created_at),
         "Scope": "swarm",
         "Driver": "overlay",
         "EnableIPv6": false,
@@ -86,7 +63,7 @@ pub fn network(state: &ClusterState, n: &StackNetwork) -> Value {
         "ConfigOnly": false,
         "Containers": {},
         "Options": {},
-        "Labels": { STACK_LABEL: n.stack },
+        "Labels": network_labels(n),
     })
 }
 
@@ -486,9 +463,12 @@ mod tests {
         let att = &v["NetworksAttachments"][0];
         assert_eq!(att["Network"]["ID"], network_id("web_default"));
         assert_eq!(att["Addresses"][0], "10.201.3.7/24");
-        let nets = networks(&st);
+        let nets = st.stack_networks();
         assert_eq!(nets.len(), 1);
-        assert_eq!(nets["web_default"].id, network_id("web_default"));
+        assert_eq!(
+            network(&st, &nets["web_default"])["Id"],
+            network_id("web_default")
+        );
         assert_eq!(
             network(&st, &nets["web_default"])["Labels"][STACK_LABEL],
             "web"

@@ -329,6 +329,19 @@ pub fn cluster(e: &mut Exposition, state: &ClusterState, services: &[ServiceCoun
         "Changes applied to the replicated state.",
         state.revision as f64,
     );
+    if let Some(h) = &state.vip_holder {
+        let id = format!("{:016x}", h.node);
+        let host = state
+            .nodes
+            .get(&h.node)
+            .map(|n| n.hostname.as_str())
+            .unwrap_or("");
+        e.gauge(
+            "orc_vip_holder_since_seconds",
+            "The manager holding the cluster VIP (as it reported on becoming VRRP master) and since when, in Unix seconds.",
+        )
+        .sample(&[("node_id", &id), ("hostname", host)], h.since as f64 / 1000.0);
+    }
 }
 
 /// This manager's Raft figures.

@@ -11,6 +11,7 @@ mod codec;
 mod command;
 mod directory;
 mod ids;
+pub mod legacy;
 mod network;
 mod node;
 mod state;
@@ -26,11 +27,11 @@ pub use command::{Command, CommandResult, DeployOutcome, NewService};
 pub use directory::{Directory, DirectoryEntry};
 pub use ids::{new_id, short_id, NodeId, ServiceId, TaskId, Timestamp};
 pub use network::{
-    free_address, gateway, ClusterNetwork, Ipv4Net, NetworkDriver, DEFAULT_SUBNET, VXLAN_PORT,
-    VXLAN_VNI,
+    free_address, gateway, ClusterNetwork, DeclaredNetwork, Ipv4Net, NetworkDriver, StackNetwork,
+    DEFAULT_SUBNET, VXLAN_PORT, VXLAN_VNI,
 };
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
 pub use orc_spec::{ServiceMode, ServiceSpec};
-pub use state::{ClusterInfo, ClusterState, Service, VipSetting};
+pub use state::{AutolockSetting, ClusterInfo, ClusterState, Service, VipHolder, VipSetting};
 pub use task::{HealthState, ProbeResult, Task, TaskHealth, TaskState, TaskStatus};
 pub use volume::{Attachment, CephSetting, Storage, Volume};

@@ -290,6 +290,92 @@ fn put_service_creates_updates_at_the_expected_version_and_removes() {
         .is_some());
 }
 
+#[test]
+fn declared_networks_live_until_removed_and_never_under_a_service() {
+    let mut s = ClusterState::default();
+    let declare = |labels: &[(&str, &str)]| Command::DeclareNetwork {
+        stack: "st".into(),
+        short_name: "back".into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        at: 5,
+    };
+    assert_eq!(s.apply(&declare(&[])), CommandResult::Ok);
+    let r = s.revision;
+    // Declared again with the same labels: nothing changes.
+    s.apply(&declare(&[]));
+    assert_eq!(s.revision, r);
+    s.apply(&declare(&[("tier", "db")]));
+    assert!(s.revision > r);
+    let nets = s.stack_networks();
+    assert_eq!(nets["st_back"].labels["tier"], "db");
+    assert!(nets["st_back"].users.is_empty());
+
+    // A service on it: it can't go.
+    let mut svc = spec(1);
+    svc.networks = vec!["back".into()];
+    s.apply(&Command::DeployStack {
+        stack: "st".into(),
+        services: vec![NewService {
+            id: "st-db".into(),
+            short_name: "db".into(),
+            spec: svc,
+        }],
+        at: 6,
+    });
+    assert_eq!(
+        s.stack_networks()["st_back"].users,
+        vec!["st_db".to_string()]
+    );
+    assert_eq!(s.stack_networks()["st_back"].created_at, 5);
+    let rm = Command::RemoveNetwork {
+        name: "st_back".into(),
+    };
+    let err = s.apply(&rm);
+    assert!(
+        matches!(err.error(), Some(ApplyError::NetworkInUse { users, .. }) if users == &["st_db"]),
+        "{err:?}"
+    );
+    assert!(s.declared_networks.contains_key("st_back"));
+
+    // Removing the stack removes its declared networks too.
+    s.apply(&Command::RemoveStack { stack: "st".into() });
+    assert!(s.stack_networks().is_empty());
+
+    s.apply(&declare(&[]));
+    assert_eq!(s.apply(&rm), CommandResult::Ok);
+    assert!(s.declared_networks.is_empty());
+}
+
+#[test]
+fn the_vip_holder_is_kept_only_with_a_vip_and_cleared_by_a_new_setting() {
+    let mut s = ClusterState::default();
+    let hold = |node| Command::SetVipHolder { node, at: 7 };
+    s.apply(&hold(1));
+    assert_eq!(s.vip_holder, None, "no VIP, no holder");
+    let vip = VipSetting {
+        address: "192.168.1.100/24".into(),
+        interface: "eth0".into(),
+        vrid: 51,
+        advert_interval_ms: 1000,
+    };
+    s.apply(&Command::SetVip(Some(vip.clone())));
+    s.apply(&hold(1));
+    assert_eq!(
+        s.vip_holder.as_ref().map(|h| (h.node, h.since)),
+        Some((1, 7))
+    );
+    let r = s.revision;
+    s.apply(&Command::SetVipHolder { node: 1, at: 9 });
+    assert_eq!(s.revision, r, "the same holder again changes nothing");
+    s.apply(&hold(2));
+    assert_eq!(s.vip_holder.as_ref().map(|h| h.node), Some(2));
+    s.apply(&Command::SetVip(Some(VipSetting { vrid: 52, ..vip })));
+    assert_eq!(s.vip_holder, None);
+}
+
 fn health(state: HealthState, streak: u32, at: u64) -> TaskHealth {
     TaskHealth {
         state,

@@ -29,6 +29,7 @@ mod config;
 mod error;
 mod kv;
 mod log_store;
+mod migrate;
 mod network;
 mod recover;
 mod sled_kv;
@@ -49,6 +50,8 @@ pub use log_store::LogStore;
 pub use network::{NoNetwork, SingleNodeNetwork, UnreachablePeer};
 pub use recover::{force_single_voter, Recovered};
 pub use sled_kv::SledKv;
+pub use snapshot::built_at as snapshot_built_at;
+pub use state_machine::SnapshotClock;
 pub use state_machine::{SnapshotBuilder, StateMachineStore};
 pub use types::{
     BasicNode, ClientWriteError, ClientWriteResponse, Entry, LogId, Raft, RaftMetrics, RaftNodeId,
@@ -87,6 +90,9 @@ pub(crate) fn check_format(kv: &dyn KvBackend, origin: &Path) -> Result<(), Stor
     match kv.get(Space::Meta, KEY_FORMAT)? {
         Some(found) => match found.as_slice() {
             [s, m] if [*s, *m] == HEADER => Ok(()),
+            [s, m] if *s == HEADER[0] && migrate::READABLE.contains(m) => {
+                migrate::upgrade(kv, *m, KEY_FORMAT)
+            }
             [s, m] => Err(StoreError::Version {
                 what: format!("raft store {}", origin.display()),
                 found_store: *s,

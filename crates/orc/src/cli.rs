@@ -60,7 +60,7 @@ pub struct EventsArgs {
     /// Stop at this time (same forms) instead of streaming.
     #[arg(long)]
     pub until: Option<String>,
-    /// KEY=VALUE (repeatable, all must match): type=task|service|node|leader|vip,
+    /// KEY=VALUE (repeatable, all must match): type=task|service|node|network|leader|vip,
     /// action=…, name=SERVICE|HOSTNAME, id=PREFIX, node=ID|HOSTNAME.
     #[arg(long, short)]
     pub filter: Vec<String>,
@@ -309,6 +309,35 @@ pub enum ClusterCmd {
         #[arg(long)]
         force_new_cluster: bool,
     },
+    /// Keep the CA key (which signs certificates and opens secrets) on every manager's
+    /// disk only encrypted under an unlock key: a restarted manager stays locked until
+    /// `orc cluster unlock`.
+    #[command(subcommand)]
+    Autolock(AutolockCmd),
+    /// Unlock this manager after a restart with autolock on (the unlock key is read
+    /// from a prompt, or from standard input with --key-stdin).
+    Unlock {
+        /// Read the unlock key from standard input (one line).
+        #[arg(long)]
+        key_stdin: bool,
+    },
+    /// Print the current unlock key (on an unlocked manager).
+    UnlockKey {
+        /// Replace it first; the old key stops working.
+        #[arg(long)]
+        rotate: bool,
+        /// Print the key alone.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AutolockCmd {
+    /// Turn autolock on: prints the unlock key (note it down: orc never stores it).
+    Enable,
+    /// Turn autolock off: managers store the CA key plain again.
+    Disable,
 }
 
 #[derive(Args, Debug)]
@@ -471,6 +500,12 @@ pub enum ServiceCmd {
         /// Only the last N lines of each task.
         #[arg(long)]
         tail: Option<usize>,
+        /// Only lines from this time on: a duration ago ("10m", "1h") or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// Show when each line was written (UTC), and `err` for standard error lines.
+        #[arg(long, short)]
+        timestamps: bool,
     },
     /// The service in full: its spec, its tasks and their health checks' last results.
     Inspect {

@@ -95,8 +95,18 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             ops.service_scale(&name, replicas, detach, secs(timeout_secs), p)
                 .await?,
         ),
-        R::ServiceLogs { name, follow, tail } => {
-            ops.service_logs(&name, follow, tail, p).await?;
+        R::ServiceLogs {
+            name,
+            follow,
+            tail,
+            since_ms,
+        } => {
+            let opts = crate::ops::converge::LogOptions {
+                follow,
+                tail,
+                since_ms,
+            };
+            ops.service_logs(&name, opts, p).await?;
             Ok(Value::Null)
         }
         R::ImageLoad { path, distribute } => json(ops.image_load(&path, distribute, p).await?),
@@ -156,6 +166,9 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
                     .await?,
             )
         }
+        R::Autolock { enable } => json(ops.autolock_set(enable).await?),
+        R::UnlockKey { rotate } => json(ops.unlock_key(rotate).await?),
+        R::ClusterUnlock { key } => json(ops.cluster_unlock(&key.0)?),
         R::ServiceInspect { name } => json(ops.service_inspect(&name)?),
     }
 }

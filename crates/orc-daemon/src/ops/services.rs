@@ -80,11 +80,10 @@ impl Ops {
     pub async fn service_logs(
         &self,
         name: &str,
-        follow: bool,
-        tail: Option<usize>,
+        opts: converge::LogOptions,
         progress: &Progress,
     ) -> Result<(), DaemonError> {
-        converge::logs(self, name, follow, tail, progress).await
+        converge::logs(self, name, opts, progress).await
     }
 }
 
@@ -194,14 +193,13 @@ impl Ops {
         &self,
         service_id: &str,
         task: Option<&str>,
-        follow: bool,
-        tail: Option<usize>,
+        opts: converge::LogOptions,
         progress: &Progress,
     ) -> Result<(), DaemonError> {
         let sel = converge::LogSelect::ById {
             service: service_id.to_string(),
             task: task.map(str::to_string),
         };
-        converge::logs_of(self, sel, follow, tail, progress).await
+        converge::logs_of(self, sel, opts, progress).await
     }
 }

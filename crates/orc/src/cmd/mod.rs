@@ -1,5 +1,6 @@
 //! Each command: build a request, call the daemon, print the answer. Thin on purpose.
 
+mod autolock;
 mod backup;
 mod daemon;
 mod listing;
@@ -21,7 +22,7 @@ async fn call(cli: &Cli, req: Request) -> anyhow::Result<Value> {
     let v = client
         .call(&req, |r| match r {
             Reply::Progress { message } => eprintln!("  {message}"),
-            Reply::Log { task, line } => println!("{task}  | {line}"),
+            Reply::Log { task, line, .. } => println!("{task}  | {line}"),
             _ => {}
         })
         .await?;
@@ -36,11 +37,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Version(j) => {
             let info = call(&cli, Request::Info).await.ok();
             if j.json {
-                return crate::output::json(
-                    &serde_json::json!({ "client": env!("CARGO_PKG_VERSION"), "daemon": info }),
-                );
+                return crate::output::json(&serde_json::json!({
+                    "client": env!("CARGO_PKG_VERSION"),
+                    "state_format": orc_model::FORMAT_VERSION,
+                    "daemon": info,
+                }));
             }
-            println!("orc {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "orc {} (cluster state format {})",
+                env!("CARGO_PKG_VERSION"),
+                orc_model::FORMAT_VERSION
+            );
             if let Some(v) = info
                 .as_ref()
                 .and_then(|i| i.get("version"))
@@ -112,6 +119,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if v["held"] == true {
                 println!("held: restored services wait for `orc cluster resume`");
+            }
+            if v["autolock"] == true {
+                println!("autolock    on");
+            }
+            if v["locked"] == true {
+                println!("locked: this manager signs and opens nothing until `orc cluster unlock`");
             }
             Ok(())
         }
@@ -210,6 +223,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cluster(ClusterCmd::Backup(b)) => backup::run(&cli, b).await,
+        Command::Cluster(ClusterCmd::Autolock(sub)) => autolock::set(&cli, sub).await,
+        Command::Cluster(ClusterCmd::Unlock { key_stdin }) => {
+            autolock::unlock(&cli, *key_stdin).await
+        }
+        Command::Cluster(ClusterCmd::UnlockKey { rotate, quiet }) => {
+            autolock::show_key(&cli, *rotate, *quiet).await
+        }
         Command::Cluster(ClusterCmd::Restore {
             file,
             advertise,
@@ -416,16 +436,48 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Service(ServiceCmd::Logs { name, follow, tail }) => {
-            call(
-                &cli,
-                Request::ServiceLogs {
-                    name: name.clone(),
-                    follow: *follow,
-                    tail: *tail,
-                },
-            )
-            .await?;
+        Command::Service(ServiceCmd::Logs {
+            name,
+            follow,
+            tail,
+            since,
+            timestamps,
+        }) => {
+            let since_ms = since
+                .as_deref()
+                .map(|s| observe::parse_time(s, observe::now_ms()))
+                .transpose()
+                .context("--since")?;
+            let req = Request::ServiceLogs {
+                name: name.clone(),
+                follow: *follow,
+                tail: *tail,
+                since_ms,
+            };
+            let client = Client::new(&cli.socket);
+            client
+                .call(&req, |r| match r {
+                    Reply::Progress { message } => eprintln!("  {message}"),
+                    Reply::Log {
+                        task,
+                        line,
+                        time_ns,
+                        stderr,
+                    } => {
+                        if *timestamps {
+                            let at = time_ns.map_or_else(
+                                || "-".repeat(24),
+                                |ns| orc_metrics::events::format_utc(ns / 1_000_000),
+                            );
+                            let err = if *stderr { "err " } else { "" };
+                            println!("{at} {task}  | {err}{line}");
+                        } else {
+                            println!("{task}  | {line}");
+                        }
+                    }
+                    _ => {}
+                })
+                .await?;
             Ok(())
         }
         Command::Node(NodeCmd::Ls(j)) => listing::nodes(call(&cli, Request::NodeLs).await?, j.json),

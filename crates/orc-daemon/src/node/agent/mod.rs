@@ -194,7 +194,7 @@ impl Agent {
                 logger_binary,
                 log_max_bytes,
                 log_max_files,
-                registry: crate::cluster::registry_auth::PullAuth::new(PathBuf::new(), Vec::new()),
+                registry: crate::cluster::registry_auth::PullAuth::new(None, Vec::new()),
                 peers: None,
                 writer: None,
                 reported: Mutex::new(None),
@@ -218,11 +218,15 @@ impl Agent {
         }
     }
 
-    /// Opens registry credentials with the CA key under `pki` (managers); may
-    /// reach the `insecure` registries over plain HTTP.
-    pub fn with_pki(mut self, pki: PathBuf, insecure: Vec<String>) -> Agent {
+    /// Opens registry credentials with the CA key `keys` holds (managers, unlocked);
+    /// may reach the `insecure` registries over plain HTTP.
+    pub fn with_ca_keys(
+        mut self,
+        keys: Arc<crate::cluster::ca_key::CaKeys>,
+        insecure: Vec<String>,
+    ) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
-            ctx.registry = crate::cluster::registry_auth::PullAuth::new(pki, insecure);
+            ctx.registry = crate::cluster::registry_auth::PullAuth::new(Some(keys), insecure);
         }
         self
     }
