@@ -233,6 +233,11 @@ pub enum Request {
     ClusterUnlock {
         key: Secret,
     },
+    /// One service in full: spec and live tasks with their health (`orc service
+    /// inspect`).
+    ServiceInspect {
+        name: String,
+    },
 }
 
 /// A password on the wire: `Debug` never shows it.

@@ -56,6 +56,42 @@ pub struct TaskRow {
     /// The container's address on the cluster network.
     #[serde(default)]
     pub address: Option<String>,
+    /// What the task's health check found; `None` without a check.
+    #[serde(default)]
+    pub health: Option<TaskHealthRow>,
+}
+
+/// A task's health (`orc service ps`, `orc service inspect`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskHealthRow {
+    /// "starting", "healthy" or "unhealthy".
+    pub state: String,
+    /// Consecutive failed probes.
+    pub failing_streak: u32,
+    /// Seconds since the state was entered.
+    pub since_secs: u64,
+    /// The last probes, oldest first.
+    pub log: Vec<ProbeRow>,
+}
+
+/// One health probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRow {
+    /// When it started and ended, ms since the epoch.
+    pub started_ms: u64,
+    pub ended_ms: u64,
+    /// 0 = passed.
+    pub exit_code: i32,
+    /// Its output, truncated.
+    pub output: String,
+}
+
+/// `orc service inspect`: the service, its spec and its tasks with their health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInspect {
+    pub service: ServiceRow,
+    pub spec: orc_spec::ServiceSpec,
+    pub tasks: Vec<TaskRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -122,7 +122,7 @@ pub fn task_counts(state: &ClusterState, s: &Service) -> (usize, usize) {
     for t in state.tasks_of_service(&s.id) {
         if t.desired_state == TaskState::Running {
             wanted += 1;
-            if t.status.state == TaskState::Running {
+            if t.serves() {
                 running += 1;
             }
         }
@@ -176,9 +176,21 @@ pub fn task(state: &ClusterState, t: &Task) -> Value {
         .as_object_mut()
         .and_then(|o| o.remove("TaskTemplate"))
         .unwrap_or_default();
+    // As in Swarm, a task whose health check has not passed yet is still starting
+    // (Traefik and other readers route only to running tasks).
+    let health_starting = t
+        .status
+        .health
+        .as_ref()
+        .is_some_and(|h| h.state == orc_model::HealthState::Starting);
+    let shown = if t.status.state == TaskState::Running && health_starting {
+        TaskState::Starting
+    } else {
+        t.status.state
+    };
     let mut status = json!({
         "Timestamp": rfc3339(t.status.timestamp),
-        "State": task_state(t.status.state),
+        "State": task_state(shown),
         "Message": t.status.message,
         "ContainerStatus": { "ContainerID": t.id },
         "PortStatus": {},
@@ -434,6 +446,17 @@ mod tests {
         let st = state();
         let v = task(&st, &st.tasks["task1"]);
         assert_eq!(v["Status"]["State"], "running");
+        // A health check not passed yet: starting, as Swarm shows it.
+        let mut t = st.tasks["task1"].clone();
+        t.status.health = Some(orc_model::TaskHealth {
+            state: orc_model::HealthState::Starting,
+            since: 2_000,
+            failing_streak: 0,
+            log: Vec::new(),
+        });
+        assert_eq!(task(&st, &t)["Status"]["State"], "starting");
+        t.status.health.as_mut().unwrap().state = orc_model::HealthState::Healthy;
+        assert_eq!(task(&st, &t)["Status"]["State"], "running");
         assert_eq!(v["Slot"], 1);
         assert_eq!(v["NodeID"], "0000000000000007");
         assert_eq!(v["Spec"]["ContainerSpec"]["Image"], "nginx:1");

@@ -202,6 +202,18 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
                 } else if p.node_id != t.node_id {
                     out.push(task_event(t, "assigned", now));
                 }
+                // Docker's `health_status: healthy|unhealthy` (starting is no event).
+                let was = p.status.health.as_ref().map(|h| h.state);
+                if let Some(h) = t.status.health.as_ref().filter(|h| {
+                    Some(h.state) != was
+                        && h.state != orc_model::HealthState::Starting
+                        && !t.status.state.is_terminal()
+                }) {
+                    out.push(
+                        task_event(t, &format!("health_status: {}", h.state.as_str()), h.since)
+                            .attr("health", h.state.as_str()),
+                    );
+                }
                 if p.desired_state != t.desired_state && !t.status.state.is_terminal() {
                     out.push(task_event(t, "desired", now));
                 }
@@ -530,6 +542,31 @@ mod tests {
             .map(|e| (e.id.as_str(), e.action.as_str(), e.seq))
             .collect();
         assert_eq!(seen, [("t2", "pending", 1), ("t2", "running", 2)]);
+
+        // A health change at the same state is an event of its own (as Docker's).
+        let mut e = d.clone();
+        e.revision = 5;
+        e.tasks.get_mut("t2").unwrap().status.health = Some(orc_model::TaskHealth {
+            state: orc_model::HealthState::Unhealthy,
+            since: 30,
+            failing_streak: 3,
+            log: Vec::new(),
+        });
+        let ev = diff(&d, &e, 31);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].action, "health_status: unhealthy");
+        assert_eq!(ev[0].time, 30);
+        // The same state again (a log refresh) is none.
+        let mut f = e.clone();
+        f.tasks
+            .get_mut("t2")
+            .unwrap()
+            .status
+            .health
+            .as_mut()
+            .unwrap()
+            .failing_streak = 4;
+        assert!(diff(&e, &f, 40).is_empty());
     }
 
     #[test]

@@ -244,8 +244,12 @@ impl ClusterState {
                     };
                     let cur = &t.status;
                     let forward = status.state > cur.state && !cur.state.is_terminal();
+                    // At the same state: a new message, or the health probes' news
+                    // (a health change moves no state, so it is taken as it comes).
                     let same_state_news = status.state == cur.state
-                        && (status.message != cur.message || status.err != cur.err);
+                        && (status.message != cur.message
+                            || status.err != cur.err
+                            || status.health != cur.health);
                     if forward || same_state_news {
                         t.status = status.clone();
                         *changed = true;

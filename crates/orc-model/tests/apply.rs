@@ -375,3 +375,114 @@ fn the_vip_holder_is_kept_only_with_a_vip_and_cleared_by_a_new_setting() {
     s.apply(&Command::SetVip(Some(VipSetting { vrid: 52, ..vip })));
     assert_eq!(s.vip_holder, None);
 }
+
+fn health(state: HealthState, streak: u32, at: u64) -> TaskHealth {
+    TaskHealth {
+        state,
+        since: at,
+        failing_streak: streak,
+        log: vec![ProbeResult {
+            started: at,
+            ended: at + 1,
+            exit_code: if state == HealthState::Healthy { 0 } else { 1 },
+            output: "probe".into(),
+        }],
+    }
+}
+
+#[test]
+fn health_changes_apply_at_the_same_state_and_states_still_only_move_forward() {
+    let mut st = ClusterState::default();
+    st.apply(&Command::CreateTasks(vec![task("t1", TaskState::Pending)]));
+    let mut running = TaskStatus::new(TaskState::Running, 5, "started");
+    running.address = Some(std::net::Ipv4Addr::new(10, 201, 1, 2));
+    let with = |h: Option<TaskHealth>| {
+        let mut s = running.clone();
+        s.health = h;
+        Command::UpdateTaskStatus {
+            updates: vec![("t1".into(), s)],
+        }
+    };
+    st.apply(&with(Some(health(HealthState::Starting, 0, 5))));
+    assert!(!st.tasks["t1"].serves(), "a starting task does not serve");
+    let rev = st.revision;
+    // Healthy at the same state (running): taken, and the task now serves.
+    st.apply(&with(Some(health(HealthState::Healthy, 0, 6))));
+    assert!(st.revision > rev, "a health change is a change");
+    assert_eq!(
+        st.tasks["t1"].status.health.as_ref().map(|h| h.state),
+        Some(HealthState::Healthy)
+    );
+    assert!(st.tasks["t1"].serves());
+    assert_eq!(st.tasks["t1"].status.address, running.address);
+    // The same report again changes nothing.
+    let rev = st.revision;
+    st.apply(&with(Some(health(HealthState::Healthy, 0, 6))));
+    assert_eq!(st.revision, rev);
+    // Unhealthy: stays running but no longer serves.
+    st.apply(&with(Some(health(HealthState::Unhealthy, 3, 7))));
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Running);
+    assert_eq!(
+        st.tasks["t1"]
+            .status
+            .health
+            .as_ref()
+            .map(|h| h.failing_streak),
+        Some(3)
+    );
+    assert!(!st.tasks["t1"].serves());
+    // A health report at an earlier state is still ignored.
+    let mut back = TaskStatus::new(TaskState::Starting, 8, "starting");
+    back.health = Some(health(HealthState::Healthy, 0, 8));
+    st.apply(&Command::UpdateTaskStatus {
+        updates: vec![("t1".into(), back)],
+    });
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Running);
+    assert!(!st.tasks["t1"].serves());
+    // Failed (the agent stopped it as unhealthy) is final.
+    let mut failed = TaskStatus::new(TaskState::Failed, 9, "unhealthy: exit 1: probe");
+    failed.health = Some(health(HealthState::Unhealthy, 3, 7));
+    st.apply(&Command::UpdateTaskStatus {
+        updates: vec![("t1".into(), failed)],
+    });
+    st.apply(&with(Some(health(HealthState::Healthy, 0, 10))));
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Failed);
+}
+
+#[test]
+fn only_tasks_that_serve_are_in_the_directory() {
+    let mut st = ClusterState::default();
+    let mut s = spec(3);
+    s.network_mode = orc_spec::NetworkMode::Stack;
+    st.apply(&Command::DeployStack {
+        stack: "st".into(),
+        services: vec![NewService {
+            id: "st-web".into(),
+            short_name: "web".into(),
+            spec: s,
+        }],
+        at: 1,
+    });
+    let mk = |id: &str, ip: u8, h: Option<HealthState>| {
+        let mut t = task(id, TaskState::Pending);
+        t.service_id = "st-web".into();
+        let mut status = TaskStatus::new(TaskState::Running, 2, "started");
+        status.address = Some(std::net::Ipv4Addr::new(10, 201, 1, ip));
+        status.health = h.map(|h| health(h, 0, 2));
+        t.status = status;
+        t
+    };
+    st.apply(&Command::CreateTasks(vec![
+        mk("a", 2, None),
+        mk("b", 3, Some(HealthState::Healthy)),
+        mk("c", 4, Some(HealthState::Starting)),
+        mk("d", 5, Some(HealthState::Unhealthy)),
+    ]));
+    let d = Directory::of(&st);
+    let e = &d.entries[0];
+    let ip = |n| std::net::Ipv4Addr::new(10, 201, 1, n);
+    assert_eq!(e.running, vec![ip(2), ip(3)]);
+    // All four are members (they may still ask the DNS server).
+    assert_eq!(e.members.len(), 4);
+    assert_eq!(d.resolve(ip(4), "tasks.web"), Some(&[ip(2), ip(3)][..]));
+}

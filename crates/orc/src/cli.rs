@@ -507,6 +507,12 @@ pub enum ServiceCmd {
         #[arg(long, short)]
         timestamps: bool,
     },
+    /// The service in full: its spec, its tasks and their health checks' last results.
+    Inspect {
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -169,5 +169,6 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
         R::Autolock { enable } => json(ops.autolock_set(enable).await?),
         R::UnlockKey { rotate } => json(ops.unlock_key(rotate).await?),
         R::ClusterUnlock { key } => json(ops.cluster_unlock(&key.0)?),
+        R::ServiceInspect { name } => json(ops.service_inspect(&name)?),
     }
 }

@@ -46,7 +46,7 @@ impl Watch {
     fn look(&mut self, state: &ClusterState, ids: &[String]) -> Vec<String> {
         let now = Instant::now();
         for t in state.tasks.values().filter(|t| ids.contains(&t.service_id)) {
-            if t.status.state == TaskState::Running {
+            if t.serves() {
                 self.running_since.entry(t.id.clone()).or_insert(now);
             }
         }
@@ -76,10 +76,16 @@ impl Watch {
             if !t.status.state.is_terminal() && t.desired_state > TaskState::Running {
                 return false;
             }
-            if t.desired_state != TaskState::Running || t.status.state != TaskState::Running {
+            // Running, and healthy if it has a health check (counted from then).
+            if t.desired_state != TaskState::Running || !t.serves() {
                 continue;
             }
-            let by_clock = now.saturating_sub(t.status.timestamp) >= STABLE.as_millis() as u64;
+            let since = t
+                .status
+                .health
+                .as_ref()
+                .map_or(t.status.timestamp, |h| h.since);
+            let by_clock = now.saturating_sub(since) >= STABLE.as_millis() as u64;
             let by_watch = self
                 .running_since
                 .get(&t.id)

@@ -1,7 +1,7 @@
 //! Listings: a table by default, the daemon's rows as JSON with --json.
 
 use crate::output::{ago, bytes, json, table};
-use orc_api::{ImageRow, NodeRow, ServiceRow, StackRow, TaskRow};
+use orc_api::{ImageRow, NodeRow, ServiceInspect, ServiceRow, StackRow, TaskRow};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -95,6 +95,7 @@ pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
         ],
         rs.into_iter()
             .map(|t| {
+                let current = format!("{} {}", state_with_health(&t), ago(t.since_secs));
                 let name = if t.name == previous {
                     format!(" \\_ {}", t.name)
                 } else {
@@ -111,7 +112,7 @@ pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
                     name,
                     t.node,
                     t.desired_state,
-                    format!("{} {}", t.state, ago(t.since_secs)),
+                    current,
                     t.address.unwrap_or_else(|| "-".into()),
                     why,
                 ]
@@ -156,5 +157,83 @@ pub fn images(v: Value, as_json: bool) -> anyhow::Result<()> {
             })
             .collect(),
     );
+    Ok(())
+}
+
+/// "running (healthy)", "running (starting)", "running (unhealthy, 3 failing)": the
+/// task's state with its health, when it has a check and runs.
+fn state_with_health(t: &TaskRow) -> String {
+    match &t.health {
+        Some(h) if t.state == "running" => {
+            if h.failing_streak > 0 {
+                format!("{} ({}, {} failing)", t.state, h.state, h.failing_streak)
+            } else {
+                format!("{} ({})", t.state, h.state)
+            }
+        }
+        _ => t.state.clone(),
+    }
+}
+
+/// HH:MM:SS (UTC) of `ms` since the epoch.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600 % 24, s / 60 % 60, s % 60)
+}
+
+/// `orc service inspect`: JSON with --json, else the service, its health check and
+/// each task's last probe results.
+pub fn service_inspect(v: Value, as_json: bool) -> anyhow::Result<()> {
+    let si: ServiceInspect = serde_json::from_value(v)?;
+    if as_json {
+        return json(&si);
+    }
+    let s = &si.service;
+    println!("Service:   {} ({})", s.name, s.id);
+    println!("Stack:     {}", s.stack);
+    println!("Mode:      {}, {}/{} running", s.mode, s.running, s.desired);
+    println!("Image:     {}", s.image);
+    println!("Version:   {}", s.version);
+    match &si.spec.healthcheck {
+        Some(h) => {
+            let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v}ms"));
+            println!(
+                "Health:    {} (interval {}, timeout {}, retries {}, start_period {}, start_interval {}, restart_on_unhealthy {})",
+                h.test.as_ref().map_or("(the image's)".to_string(), |t| format!("{t:?}")),
+                ms(h.interval_ms),
+                ms(h.timeout_ms),
+                h.retries.map_or("-".to_string(), |r| r.to_string()),
+                ms(h.start_period_ms),
+                ms(h.start_interval_ms),
+                h.restart_on_unhealthy,
+            );
+        }
+        None => println!("Health:    the image's check, if it has one"),
+    }
+    println!("Tasks:");
+    for t in &si.tasks {
+        println!(
+            "  {}  {}  {}  {}",
+            t.id.get(..12).unwrap_or(&t.id),
+            t.name,
+            t.node,
+            state_with_health(t)
+        );
+        if let Some(e) = &t.error {
+            println!("      error: {e}");
+        }
+        if let Some(h) = &t.health {
+            for r in &h.log {
+                let out: String = r.output.split_whitespace().collect::<Vec<_>>().join(" ");
+                println!(
+                    "      {}  exit {:>3}  {:>5} ms  {}",
+                    clock(r.started_ms),
+                    r.exit_code,
+                    r.ended_ms.saturating_sub(r.started_ms),
+                    out
+                );
+            }
+        }
+    }
     Ok(())
 }

@@ -406,6 +406,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?,
             json.json,
         ),
+        Command::Service(ServiceCmd::Inspect { name, json }) => listing::service_inspect(
+            call(&cli, Request::ServiceInspect { name: name.clone() }).await?,
+            json.json,
+        ),
         Command::Service(ServiceCmd::Scale { pairs, wait }) => {
             let mut parsed = Vec::new();
             for p in pairs {

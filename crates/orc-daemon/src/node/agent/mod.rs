@@ -4,9 +4,11 @@
 
 mod backoff;
 mod container;
+mod health;
 mod image_gc;
 mod inventory;
 mod network;
+mod probe;
 mod pull;
 mod release;
 mod reporter;
@@ -67,6 +69,10 @@ pub struct AgentCtx {
     /// This node's Docker-compatible socket: a task bind-mounting the Docker socket
     /// (`/var/run/docker.sock`) gets this one.
     pub docker_socket: Option<PathBuf>,
+    /// Exec health probes running at once on this node ([`probe::MAX_EXEC_PROBES`]).
+    exec_probes: tokio::sync::Semaphore,
+    /// Where exec probes' output files go (each removed after its probe).
+    probe_dir: PathBuf,
 }
 
 impl AgentCtx {
@@ -182,6 +188,8 @@ impl Agent {
                 node_id,
                 runtime,
                 reporter,
+                probe_dir: probe::probe_dir(&logs_root),
+                exec_probes: tokio::sync::Semaphore::new(probe::MAX_EXEC_PROBES),
                 logs_root,
                 logger_binary,
                 log_max_bytes,
