@@ -4,7 +4,7 @@ use crate::ClusterState;
 
 /// Bumped whenever a persisted type changes shape. Decoding refuses other versions
 /// rather than misreading them.
-pub const FORMAT_VERSION: u8 = 4;
+pub const FORMAT_VERSION: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -35,12 +35,12 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
     match bincode::serde::decode_from_slice(rest, bincode::config::standard()) {
         Ok((state, _)) => Ok(state),
         // A snapshot from before the trailing fields (`vip`, `registry_auth`,
-        // `node_images`, `image_wants`, `network`, `storage`, `held`) ends
+        // `node_images`, `image_wants`, `network`, `storage`, `held`, `values`) ends
         // where they would start: decode it with their empty values (one 0 byte
         // each: `None`, an empty map) appended.
         Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
             let mut last = None;
-            for missing in 1..=7 {
+            for missing in 1..=8 {
                 let padded: Vec<u8> = rest
                     .iter()
                     .copied()

@@ -191,6 +191,26 @@ pub enum Command {
     RemoveService {
         id: crate::ServiceId,
     },
+    /// Creates a secret or config, or adds a revision (sealed by the proposer, never
+    /// clear) and makes it current; with `roll`, the services using it are re-pinned
+    /// to the new revision (`orc secret update`), so their tasks roll.
+    PutValue {
+        kind: crate::ValueKind,
+        name: String,
+        /// Used only if the value is new.
+        id: String,
+        revision: crate::SealedRevision,
+        mode: crate::PutMode,
+        roll: bool,
+        /// The stack whose file made it, if any (used only if the value is new).
+        stack: Option<String>,
+        at: Timestamp,
+    },
+    /// Removes a secret or config, refused while a service uses it.
+    RemoveValue {
+        kind: crate::ValueKind,
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

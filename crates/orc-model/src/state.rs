@@ -68,6 +68,10 @@ pub struct ClusterState {
     /// `decode_state`).
     #[serde(default)]
     pub held: bool,
+    /// Secrets and configs, every revision sealed by its proposer (never clear). Last
+    /// (see `decode_state`).
+    #[serde(default)]
+    pub values: crate::Values,
 }
 
 impl ClusterState {
