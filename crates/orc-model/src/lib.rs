@@ -31,7 +31,7 @@ pub use network::{
     VXLAN_VNI,
 };
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
-pub use orc_spec::{ServiceMode, ServiceSpec};
+pub use orc_spec::{ClearValue, ServiceMode, ServiceSpec};
 pub use secret::{
     spec_keys, PutMode, SealedRevision, StoredValue, ValueKey, ValueKind, Values,
 };

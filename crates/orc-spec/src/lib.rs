@@ -22,6 +22,7 @@ mod signal;
 mod stack;
 mod types;
 mod units;
+mod value;
 mod volume;
 
 pub use constraint::parse_constraint;
@@ -38,6 +39,7 @@ pub use service::MAX_REPLICAS;
 pub use signal::parse_signal;
 pub use stack::parse_stack;
 pub use types::*;
+pub use value::ClearValue;
 pub use units::{parse_bytes, parse_duration};
 
 use std::path::Path;
