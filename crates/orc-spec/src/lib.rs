@@ -38,6 +38,7 @@ pub use resources::{MAX_CPUS, MIN_CPU_LIMIT, MIN_MEMORY};
 pub use service::MAX_REPLICAS;
 pub use signal::parse_signal;
 pub use stack::parse_stack;
+pub use error::locate;
 pub use types::*;
 pub use value::ClearValue;
 pub use units::{parse_bytes, parse_duration};

@@ -20,18 +20,6 @@ pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
         if s.rollback_config != UpdateConfig::default() {
             note("rollback_config", "parsed, not enforced yet (issue 14)");
         }
-        if !s.secrets.is_empty() {
-            note(
-                "secrets",
-                "parsed, not enforced yet: secrets are not delivered to containers (issue 15)",
-            );
-        }
-        if !s.configs.is_empty() {
-            note(
-                "configs",
-                "parsed, not enforced yet: configs are not delivered to containers (issue 15)",
-            );
-        }
         if !s.container.dns.is_empty() && s.network_mode == NetworkMode::Host {
             note("dns", "not applied with network_mode = \"host\": the container uses the node's resolv.conf");
         }
@@ -50,12 +38,6 @@ pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
                 "service_healthy waits for a running task until health checks exist (issue 14)",
             );
         }
-    }
-    if !stack.secrets.is_empty() {
-        out.push("secrets: parsed, not enforced yet (issue 15)".into());
-    }
-    if !stack.configs.is_empty() {
-        out.push("configs: parsed, not enforced yet (issue 15)".into());
     }
     out
 }
