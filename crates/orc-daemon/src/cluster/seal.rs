@@ -58,11 +58,6 @@ pub fn ca_key_material(pki: &Path) -> Result<Vec<u8>, SealError> {
     std::fs::read(&path).map_err(|e| SealError::NoKey(format!("{}: {e}", path.display())))
 }
 
-/// Whether this node can seal and open (it holds the CA key material).
-pub fn can_open(pki: &Path) -> bool {
-    pki.join(orc_pki::CA_KEY_FILE).exists()
-}
-
 fn derived_key(pki: &Path, purpose: Purpose) -> Result<[u8; 32], SealError> {
     let material = ca_key_material(pki)?;
     let mut h = Sha256::new();
@@ -156,7 +151,6 @@ mod tests {
         assert!(matches!(e, SealError::Corrupt(_)));
         assert!(!e.to_string().contains("hunter"));
         let none = tempfile::tempdir().unwrap();
-        assert!(!can_open(none.path()));
         assert!(matches!(
             seal(none.path(), Purpose::Secret, "x", b"v"),
             Err(SealError::NoKey(_))

@@ -52,6 +52,9 @@ pub struct Daemon {
     /// On a worker: what the leader sends it (its node table lets the cluster port
     /// serve other workers' image fetches).
     pub(crate) worker_view: WorkerView,
+    /// Secrets and configs on this node: what the leader sent (a worker), how to open
+    /// them (a manager), the per-task tmpfs they are written into.
+    pub(crate) values: Arc<crate::node::values::NodeValues>,
 }
 
 /// Joining, making and leaving a cluster, for the operations layer.
@@ -122,6 +125,7 @@ impl Daemon {
         let worker_tx = watch::channel(None).0;
         let vip_status = watch::channel(Default::default()).0;
         let lifecycle = Arc::new(Mutex::new(()));
+        let cfg_values = cfg.clone();
         Ok(Arc::new_cyclic(|me| {
             let ops = Arc::new(Ops::new(OpsParts {
                 cfg: cfg.clone(),
@@ -149,6 +153,10 @@ impl Daemon {
                 server_task: std::sync::Mutex::new(None),
                 vip_status,
                 vip_task: std::sync::Mutex::new(None),
+                values: Arc::new(crate::node::values::NodeValues::new(
+                    security::pki_dir(&cfg_values),
+                    &cfg_values.data_dir,
+                )),
             }
         }))
     }
@@ -292,6 +300,7 @@ impl Daemon {
             node_id,
         ))
         .with_writer(writer)
+        .with_values(self.values.clone())
         .with_image_gc(self.cfg.image_gc.clone())
         .with_network(
             self.cfg.data_dir.join("netns"),
@@ -335,6 +344,7 @@ impl Daemon {
             assignments: None,
             role: None,
             directory: None,
+            values: None,
         };
         tokio::spawn(session::run(sc, stop.clone()));
         tokio::spawn(announce(self.clone(), cluster.clone()));
@@ -421,6 +431,7 @@ impl Daemon {
             assignments: Some(tx),
             role: Some(role_tx),
             directory: Some(dir_tx),
+            values: Some(self.values.clone()),
         };
         tokio::spawn(session::run(sc, stop.clone()));
         if self.follows_address() {
