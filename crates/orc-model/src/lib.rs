@@ -32,9 +32,7 @@ pub use network::{
 };
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
 pub use orc_spec::{ClearValue, ServiceMode, ServiceSpec};
-pub use secret::{
-    spec_keys, PutMode, SealedRevision, StoredValue, ValueKey, ValueKind, Values,
-};
+pub use secret::{spec_keys, PutMode, SealedRevision, StoredValue, ValueKey, ValueKind, Values};
 pub use state::{ClusterInfo, ClusterState, Service, VipSetting};
 pub use task::{HealthState, ProbeResult, Task, TaskHealth, TaskState, TaskStatus};
 pub use volume::{Attachment, CephSetting, Storage, Volume};

@@ -109,7 +109,10 @@ impl Values {
 
     /// The sealed bytes of one revision.
     pub fn sealed(&self, key: &ValueKey) -> Option<&SealedRevision> {
-        self.of(key.kind).get(&key.name)?.revisions.get(&key.revision)
+        self.of(key.kind)
+            .get(&key.name)?
+            .revisions
+            .get(&key.revision)
     }
 }
 
@@ -231,7 +234,14 @@ impl ClusterState {
                 return Err(err(|kind, name| ApplyError::NoSuchValue { kind, name }))
             }
             (Some(v), _) => {
-                let n = v.revisions.keys().next_back().copied().unwrap_or(0).max(v.current) + 1;
+                let n = v
+                    .revisions
+                    .keys()
+                    .next_back()
+                    .copied()
+                    .unwrap_or(0)
+                    .max(v.current)
+                    + 1;
                 v.revisions.insert(n, revision.clone());
                 v.current = n;
                 v.updated_at = at;
@@ -307,10 +317,10 @@ impl ClusterState {
             .chain(self.tasks.values().map(|t| &t.spec))
             .flat_map(spec_keys)
             .collect();
-        let used = |kind: ValueKind, name: &str| {
-            pinned.iter().any(|k| k.kind == kind && k.name == name)
-        };
-        let live_stacks: BTreeSet<&str> = self.services.values().map(|s| s.stack.as_str()).collect();
+        let used =
+            |kind: ValueKind, name: &str| pinned.iter().any(|k| k.kind == kind && k.name == name);
+        let live_stacks: BTreeSet<&str> =
+            self.services.values().map(|s| s.stack.as_str()).collect();
         let mut gone_values = Vec::new();
         let mut changed = false;
         for kind in [ValueKind::Secret, ValueKind::Config] {
@@ -417,9 +427,15 @@ mod tests {
         let mut s = ClusterState::default();
         // A service naming a secret that does not exist: refused, nothing changes.
         let r = deploy(&mut s, service_using("pw"));
-        assert!(matches!(r, crate::CommandResult::Err(ApplyError::NoSuchValue { .. })));
+        assert!(matches!(
+            r,
+            crate::CommandResult::Err(ApplyError::NoSuchValue { .. })
+        ));
         assert!(s.services.is_empty());
-        assert!(s.apply(&put("pw", 1, PutMode::Create, true)).error().is_none());
+        assert!(s
+            .apply(&put("pw", 1, PutMode::Create, true))
+            .error()
+            .is_none());
         assert!(matches!(
             s.apply(&put("pw", 1, PutMode::Create, true)).error(),
             Some(ApplyError::ValueExists { .. })
@@ -438,7 +454,11 @@ mod tests {
         assert_eq!(s.service_by_name("st_db").unwrap().version, v1 + 1);
         // Revision 1 is no longer pinned by any service or task: pruned.
         assert_eq!(
-            s.values.secrets["pw"].revisions.keys().copied().collect::<Vec<_>>(),
+            s.values.secrets["pw"]
+                .revisions
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
             [2]
         );
         // Update of an unknown name, removal while used.

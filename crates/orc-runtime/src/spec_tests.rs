@@ -123,7 +123,10 @@ fn the_spec_has_limits_host_networking_and_sane_defaults() {
     assert_eq!(secret["source"], "/var/lib/orc/values/t1/0");
     for o in ["ro", "nosuid", "nodev", "noexec"] {
         assert!(
-            secret["options"].as_array().unwrap().contains(&serde_json::json!(o)),
+            secret["options"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!(o)),
             "{secret}"
         );
     }

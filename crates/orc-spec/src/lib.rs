@@ -26,6 +26,7 @@ mod value;
 mod volume;
 
 pub use constraint::parse_constraint;
+pub use error::locate;
 pub use error::{Diagnostic, SpecError};
 pub use names::check_name;
 pub use notes::not_enforced;
@@ -38,10 +39,9 @@ pub use resources::{MAX_CPUS, MIN_CPU_LIMIT, MIN_MEMORY};
 pub use service::MAX_REPLICAS;
 pub use signal::parse_signal;
 pub use stack::parse_stack;
-pub use error::locate;
 pub use types::*;
-pub use value::ClearValue;
 pub use units::{parse_bytes, parse_duration};
+pub use value::ClearValue;
 
 use std::path::Path;
 

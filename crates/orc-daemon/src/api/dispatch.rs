@@ -157,12 +157,14 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
                     .await?,
             )
         }
-        R::ValueCreate { kind, name, value } => {
-            json(ops.value_create(secrets::kind(&kind)?, &name, value).await?)
-        }
-        R::ValueUpdate { kind, name, value } => {
-            json(ops.value_update(secrets::kind(&kind)?, &name, value).await?)
-        }
+        R::ValueCreate { kind, name, value } => json(
+            ops.value_create(secrets::kind(&kind)?, &name, value)
+                .await?,
+        ),
+        R::ValueUpdate { kind, name, value } => json(
+            ops.value_update(secrets::kind(&kind)?, &name, value)
+                .await?,
+        ),
         R::ValueLs { kind } => json(ops.value_ls(secrets::kind(&kind)?)?),
         R::ValueInspect {
             kind,

@@ -2,8 +2,8 @@
 //! PBKDF2-HMAC-SHA256 (salted) derives a ChaCha20-Poly1305 key (both from ring, which
 //! rustls already links). The clear key exists only in memory.
 
-use orc_model::SealedCa;
 use super::seal::{open_with_key, seal_with_key};
+use orc_model::SealedCa;
 use ring::aead::NONCE_LEN;
 use ring::pbkdf2;
 use ring::rand::{SecureRandom, SystemRandom};

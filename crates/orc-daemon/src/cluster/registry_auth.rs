@@ -3,8 +3,8 @@
 //! the registry host as associated data (through [`super::seal`]). The clear password exists only in memory,
 //! on the manager that pulls or proposes; it is never logged.
 
-use super::seal::{self, Purpose};
 pub use super::seal::SealError;
+use super::seal::{self, Purpose};
 use orc_model::ClusterState;
 use orc_runtime::{Credentials, ImageRef, RegistryOptions};
 use std::collections::BTreeMap;

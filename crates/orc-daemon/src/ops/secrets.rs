@@ -82,7 +82,11 @@ fn seal_revision(
 /// Opens the current revision of a stored value on this manager.
 fn open_current(ops: &Ops, kind: ValueKind, v: &StoredValue) -> Result<ClearValue, DaemonError> {
     let rev = v.revisions.get(&v.current).ok_or_else(|| {
-        DaemonError::Invalid(format!("{} {}: its current revision is missing", kind.as_str(), v.name))
+        DaemonError::Invalid(format!(
+            "{} {}: its current revision is missing",
+            kind.as_str(),
+            v.name
+        ))
     })?;
     seal::open(
         &security::pki_dir(&ops.cfg),
@@ -165,9 +169,10 @@ impl Ops {
             })
             .await?;
         let state = cluster.snapshot();
-        let v = state.values.of(kind).get(name).ok_or_else(|| {
-            DaemonError::Invalid(format!("{} {name} vanished", kind.as_str()))
-        })?;
+        let v =
+            state.values.of(kind).get(name).ok_or_else(|| {
+                DaemonError::Invalid(format!("{} {name} vanished", kind.as_str()))
+            })?;
         Ok(row(&state, kind, v))
     }
 
@@ -191,11 +196,10 @@ impl Ops {
         with_value: bool,
     ) -> Result<Value, DaemonError> {
         let state = self.state()?;
-        let v = state
-            .values
-            .of(kind)
-            .get(name)
-            .ok_or_else(|| DaemonError::Invalid(format!("no {} named {name}", kind.as_str())))?;
+        let v =
+            state.values.of(kind).get(name).ok_or_else(|| {
+                DaemonError::Invalid(format!("no {} named {name}", kind.as_str()))
+            })?;
         let mut out = serde_json::to_value(row(&state, kind, v))
             .map_err(|e| DaemonError::Invalid(e.to_string()))?;
         if with_value {
@@ -239,7 +243,10 @@ pub fn resolve_stack(
     let state = cluster.snapshot();
     let mut cmds = Vec::new();
     let mut names: [std::collections::BTreeMap<String, String>; 2] = Default::default();
-    for (i, kind) in [ValueKind::Secret, ValueKind::Config].into_iter().enumerate() {
+    for (i, kind) in [ValueKind::Secret, ValueKind::Config]
+        .into_iter()
+        .enumerate()
+    {
         let (decls, table) = match kind {
             ValueKind::Secret => (&stack.secrets, "secrets"),
             ValueKind::Config => (&stack.configs, "configs"),
@@ -259,7 +266,10 @@ pub fn resolve_stack(
                 }
                 continue;
             }
-            let Some(v) = values.iter().find(|v| v.kind == kind.as_str() && v.key == *key) else {
+            let Some(v) = values
+                .iter()
+                .find(|v| v.kind == kind.as_str() && v.key == *key)
+            else {
                 return Err(DaemonError::Invalid(format!(
                     "{field}: its value was not sent with the deploy (deploy with the orc CLI, \
                      which reads it from the stack's files)"
@@ -284,7 +294,10 @@ pub fn resolve_stack(
         }
     }
     for spec in stack.services.values_mut() {
-        for (i, refs) in [&mut spec.secrets, &mut spec.configs].into_iter().enumerate() {
+        for (i, refs) in [&mut spec.secrets, &mut spec.configs]
+            .into_iter()
+            .enumerate()
+        {
             for r in refs {
                 r.name = names[i]
                     .get(&r.source)
@@ -305,7 +318,9 @@ mod tests {
     fn sizes_and_names_are_checked_without_showing_values() {
         assert!(check_size(ValueKind::Secret, "s", 500 * 1024).is_ok());
         let e = check_size(ValueKind::Secret, "secrets.db", 500 * 1024 + 1).unwrap_err();
-        assert!(e.to_string().contains("secrets.db: 512001 bytes, more than the 500 KiB"));
+        assert!(e
+            .to_string()
+            .contains("secrets.db: 512001 bytes, more than the 500 KiB"));
         assert!(check_size(ValueKind::Config, "c", 1000 * 1024).is_ok());
         assert!(check_size(ValueKind::Config, "c", 1000 * 1024 + 1).is_err());
         assert!(check_name(ValueKind::Secret, "db_root.v2").is_ok());

@@ -28,8 +28,7 @@ impl Loaded {
         let Some((field, _)) = message.split_once(": ") else {
             return message.to_string();
         };
-        if !(field.starts_with("secrets.") || field.starts_with("configs."))
-            || field.contains(' ')
+        if !(field.starts_with("secrets.") || field.starts_with("configs.")) || field.contains(' ')
         {
             return message.to_string();
         }
@@ -49,8 +48,18 @@ impl Loaded {
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for (kind, table, decls, max) in [
-            ("secret", "secrets", &self.spec.secrets, orc_spec::MAX_SECRET_BYTES),
-            ("config", "configs", &self.spec.configs, orc_spec::MAX_CONFIG_BYTES),
+            (
+                "secret",
+                "secrets",
+                &self.spec.secrets,
+                orc_spec::MAX_SECRET_BYTES,
+            ),
+            (
+                "config",
+                "configs",
+                &self.spec.configs,
+                orc_spec::MAX_CONFIG_BYTES,
+            ),
         ] {
             for (key, decl) in decls {
                 let (field, value) = match &decl.source {

@@ -2,9 +2,9 @@
 //! sent over the root-only socket to the daemon, which seals them; listings never
 //! hold a secret's value.
 
+use crate::cli::Cli;
 use crate::cli::ValueCmd;
 use anyhow::{bail, Context};
-use crate::cli::Cli;
 use orc_api::{Request, ValueRow};
 use orc_spec::ClearValue;
 use std::io::Read;
