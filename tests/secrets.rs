@@ -440,3 +440,99 @@ fn secrets_reach_only_their_tasks_in_memory_and_roll_when_changed() -> Result<()
     }
     Ok(())
 }
+
+/// The real-database image: Debian's MariaDB server and client (debootstrap, built
+/// once per package list into the shared image cache, see `debian_image`).
+const MARIADB_IMAGE: &str = "demo/mariadb:11";
+const MARIADB_PACKAGES: &[&str] = &["mariadb-server", "mariadb-client"];
+
+const MARIADB_STACK: &str = r#"
+[secrets.db_root]
+file = "./db_root.txt"
+
+[services.db]
+image = "demo/mariadb:11"
+env = { MARIADB_ROOT_PASSWORD_FILE = "/run/secrets/db_root" }
+secrets = ["db_root"]
+constraints = ["node.role == worker"]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+command = ["bash", "-c", """
+set -e
+mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+[ -d /var/lib/mysql/mysql ] || mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+mariadbd --user=mysql --bind-address=0.0.0.0 &
+for i in $(seq 120); do mariadb-admin ping >/dev/null 2>&1 && break; sleep 0.5; done
+printf "CREATE USER IF NOT EXISTS 'root'@'%%' IDENTIFIED BY '%s'; GRANT ALL ON *.* TO 'root'@'%%' WITH GRANT OPTION;" "$(cat "$MARIADB_ROOT_PASSWORD_FILE")" | mariadb
+echo db-ready
+wait
+"""]
+
+[services.client]
+image = "demo/mariadb:11"
+secrets = ["db_root"]
+constraints = ["node.role == manager"]
+stop = { signal = "SIGKILL", grace_period = "1s" }
+command = ["bash", "-c", """
+for i in $(seq 240); do
+  if out=$(MYSQL_PWD="$(cat /run/secrets/db_root)" mariadb -h db -uroot -N -e 'SELECT 6*7' 2>/dev/null); then
+    echo "connected: $out"
+    MYSQL_PWD=not-the-password mariadb -h db -uroot -N -e 'SELECT 1' >/dev/null 2>&1 || echo refused-wrong-password
+    break
+  fi
+  sleep 0.5
+done
+exec sleep 3600
+"""]
+"#;
+
+#[test]
+fn a_real_mariadb_takes_its_root_password_from_a_secret_and_a_client_connects_with_it() -> Result<()>
+{
+    let image = orc_testbed::debian_image(MARIADB_IMAGE, MARIADB_PACKAGES)?;
+    let c = TestCluster::form(&["dbm", "dbw"], 1, 1, Some(250), false)?;
+    for i in 0..2 {
+        c.node(i).ok(&["image", "load", &image.to_string_lossy()])?;
+    }
+    let dir = tempfile::Builder::new().prefix("orc-mariadb-").tempdir()?;
+    let pw = value("rootpw");
+    std::fs::write(dir.path().join("db_root.txt"), &pw)?;
+    let file = dir.path().join("stack.toml");
+    std::fs::write(&file, MARIADB_STACK)?;
+    c.node(0).ok(&[
+        "stack",
+        "deploy",
+        &file.to_string_lossy(),
+        "--name",
+        "mdb",
+        "--timeout",
+        "180",
+    ])?;
+    let logs = c.poll(
+        Duration::from_secs(180),
+        "the client connected to MariaDB with the secret",
+        Duration::from_secs(1),
+        || {
+            let out = c.node(0).ok(&["service", "logs", "mdb_client"]).ok()?;
+            out.contains("connected: 42").then_some(out)
+        },
+    )?;
+    ensure!(
+        logs.contains("refused-wrong-password"),
+        "MariaDB accepted a wrong password: {logs}"
+    );
+    let db_logs = c.node(0).ok(&["service", "logs", "mdb_db"])?;
+    ensure!(db_logs.contains("db-ready"), "{db_logs}");
+    ensure!(
+        !db_logs.contains(&pw) && !logs.contains(&pw),
+        "the password is in a log"
+    );
+    // The worker running the database holds the password in no file of its own.
+    let mut hits = Vec::new();
+    files_containing(c.node(1).dir(), pw.as_bytes(), &mut hits);
+    files_containing(c.node(1).containerd.dir(), pw.as_bytes(), &mut hits);
+    ensure!(
+        hits.is_empty(),
+        "the password is on the worker's disk: {hits:?}"
+    );
+    Ok(())
+}

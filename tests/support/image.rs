@@ -123,7 +123,12 @@ pub fn debian_image(name: &str, packages: &[&str]) -> Result<PathBuf> {
     // `flock` serialises builders; the one that gets the lock second finds it built.
     let o = Command::new("flock")
         .arg(dir.join(format!("debian-{key}.lock")))
-        .args(["bash", "-c", r#"[ -e "$1" ] || bash "$2" "$1" --name "$3" --packages "$4""#, "build"])
+        .args([
+            "bash",
+            "-c",
+            r#"[ -e "$1" ] || bash "$2" "$1" --name "$3" --packages "$4""#,
+            "build",
+        ])
         .arg(&out)
         .arg(&script)
         .arg(name)
