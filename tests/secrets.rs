@@ -147,7 +147,7 @@ fn fails(out: &std::process::Output) -> String {
 
 #[test]
 fn secrets_reach_only_their_tasks_in_memory_and_roll_when_changed() -> Result<()> {
-    let c = TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, Some(250), true)?;
+    let mut c = TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, Some(250), true)?;
     let dir = tempfile::Builder::new().prefix("orc-secrets-").tempdir()?;
     let file = dir.path().join("stack.toml");
     let file_s = file.to_string_lossy().to_string();
@@ -287,6 +287,33 @@ fn secrets_reach_only_their_tasks_in_memory_and_roll_when_changed() -> Result<()
         "the search missed the stack's file: {found:?}"
     );
     nowhere_on_disk(&c, 4, &[&d1, &a1, &m1])?;
+
+    // The worker's daemon restarts: the container is adopted and keeps its file (the
+    // tmpfs outlives the daemon; the new daemon holds no value in memory).
+    c.node_mut(W1).restart_daemon()?;
+    c.poll(
+        harness::CONVERGE,
+        "db adopted",
+        Duration::from_millis(300),
+        || {
+            c.node(W1)
+                .daemon_log()
+                .contains(&format!("adopting running container task={db}"))
+                .then_some(())
+                .or_else(|| {
+                    c.node(W1)
+                        .daemon_log()
+                        .contains("adopting running container")
+                        .then_some(())
+                })
+        },
+    )?;
+    ensure!(
+        task_of(&c, "app_db", None)?.0 == db,
+        "db was replaced by the restart"
+    );
+    let seen = exec(&c, W1, &db, "cat /run/secrets/db_root")?;
+    ensure!(seen == d1, "after the restart db reads {seen}");
 
     // `secret update`: the client rolls to the new value.
     let out = c.node(2).orc_input(&["secret", "update", "api_key"], &a2)?;
