@@ -296,16 +296,8 @@ fn secrets_reach_only_their_tasks_in_memory_and_roll_when_changed() -> Result<()
         "db adopted",
         Duration::from_millis(300),
         || {
-            c.node(W1)
-                .daemon_log()
-                .contains(&format!("adopting running container task={db}"))
-                .then_some(())
-                .or_else(|| {
-                    c.node(W1)
-                        .daemon_log()
-                        .contains("adopting running container")
-                        .then_some(())
-                })
+            let log = c.node(W1).daemon_log();
+            (log.contains("adopting running container") && log.contains(db.as_str())).then_some(())
         },
     )?;
     ensure!(
