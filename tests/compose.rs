@@ -129,7 +129,10 @@ fn a_compose_stack_deploys_unchanged_updates_and_survives_a_node_loss() -> Resul
         dir.path().join(".env"),
         "APP_TAG=1\nGREETING=hello-from-dotenv\n",
     )?;
-    std::fs::write(dir.path().join("db_password.txt"), "delivered-from-a-file\n")?;
+    std::fs::write(
+        dir.path().join("db_password.txt"),
+        "delivered-from-a-file\n",
+    )?;
     let over = dir.path().join("docker-compose.update.yml");
     std::fs::write(&over, UPDATE)?;
     let file_s = file.to_string_lossy().to_string();
