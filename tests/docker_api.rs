@@ -850,16 +850,29 @@ fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
     );
     let (code, _) = http(&sock, "GET", "/v1.44/nope", None)?;
     ensure!(code == 404);
-    // Secrets are not there yet: refused clearly.
-    let (code, body) = http(
-        &sock,
-        "POST",
-        "/secrets/create",
-        Some(r#"{"Name":"s","Data":"eA=="}"#),
-    )?;
+    // Secrets: created with their data (sealed by orc), listed and inspected without
+    // it, a second create of the name refused, removed.
+    let create = r#"{"Name":"api_pw","Data":"ZG9ja2VyLXNlY3JldC12YWx1ZQ==","Labels":{}}"#;
+    let (code, body) = http(&sock, "POST", "/secrets/create", Some(create))?;
+    ensure!(code == 201 && body.contains("\"ID\""), "{code} {body}");
+    let listed = get_json(&n, "/v1.41/secrets")?;
+    ensure!(listed[0]["Spec"]["Name"] == "api_pw", "{listed}");
+    let one = get_json(&n, "/secrets/api_pw")?;
+    for shown in [listed.to_string(), one.to_string()] {
+        ensure!(
+            !shown.contains("docker-secret-value") && !shown.contains("ZG9ja2Vy"),
+            "a secret's value was shown: {shown}"
+        );
+    }
+    let (code, body) = http(&sock, "POST", "/secrets/create", Some(create))?;
+    ensure!(code == 409, "a second create: {code} {body}");
+    let (code, body) = http(&sock, "DELETE", "/secrets/api_pw", None)?;
+    ensure!(code == 204, "delete: {code} {body}");
     ensure!(
-        code == 501 && message(&body)?.contains("secrets"),
-        "{code} {body}"
+        get_json(&n, "/secrets")?
+            .as_array()
+            .is_some_and(|a| a.is_empty()),
+        "the secret was not removed"
     );
     // Errors carry exactly application/json (the Go client compares the string).
     let hdr = Command::new("curl")
