@@ -112,8 +112,9 @@ const COMPOSE: &str = r#"
 services:
   agent:
     image: demo/busybox:1
-    command: ["sh", "-c", "test -S /var/run/docker.sock && echo docker-socket-present; exec sleep 3600"]
+    command: ["sh", "-c", "test -S /var/run/docker.sock && echo docker-socket-present; echo token-$$(cat /run/secrets/token); exec sleep 3600"]
     stop_grace_period: 1s
+    secrets: [token]
     volumes:
       - /var/run/docker.sock:/var/run/docker.sock:ro
   web:
@@ -136,6 +137,9 @@ services:
         traefik.http.services.web.loadbalancer.server.port: "80"
 networks:
   front: {}
+secrets:
+  token:
+    file: ./token.txt
 "#;
 
 #[test]
@@ -183,6 +187,8 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
         &compose,
         COMPOSE.replace("PUBLISHED", &published.to_string()),
     )?;
+    // The stack's secret: the CLI creates it through /secrets/create.
+    std::fs::write(n.dir().join("token.txt"), "from-docker-stack")?;
     let out = docker(
         &n,
         &[
@@ -229,6 +235,17 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
             .ok()
             .filter(|l| l.contains("docker-socket-present"))
     })?;
+    // Its secret reached the agent at /run/secrets/token; orc lists it (no value).
+    poll_until(CONVERGE, "demo_agent to read its secret", || {
+        docker(&n, &["service", "logs", "demo_agent"])
+            .ok()
+            .filter(|l| l.contains("token-from-docker-stack"))
+    })?;
+    let secrets = docker(&n, &["secret", "ls", "--format", "{{.Name}}"])?;
+    ensure!(
+        secrets.trim() == "demo_token",
+        "docker secret ls: {secrets}"
+    );
     let ps = docker(
         &n,
         &[
@@ -369,6 +386,12 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
         stacks.as_array().is_some_and(|a| a.is_empty()),
         "orc stack ls after docker stack rm: {stacks}"
     );
+    // docker stack rm removed the stack's secret (found by its stack label).
+    poll_until(CONVERGE, "the stack's secret to go", || {
+        n.json(&["secret", "ls"])
+            .ok()
+            .filter(|s| s.as_array().is_some_and(|a| a.is_empty()))
+    })?;
     poll_until(CONVERGE, "the stack's tasks to go", || {
         get_json(&n, "/tasks").ok().filter(|t| {
             t.as_array()

@@ -1,16 +1,17 @@
 //! Docker's secret and config create/update bodies: `{ Name, Labels, Data }` (`Data`
-//! base64). orc keeps no labels on values: only the stack label `docker stack deploy`
-//! sets is accepted (and not kept); `Driver` and `Templating` are refused by name.
+//! base64); `Driver` and `Templating` are refused by name.
 
-use crate::{ApiError, STACK_LABEL};
+use crate::ApiError;
 use base64::Engine;
 use orc_spec::ClearValue;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// A create or update body, read.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ValueBody {
     pub name: String,
+    pub labels: BTreeMap<String, String>,
     /// `None`: no `Data` (an update that changes labels only).
     pub data: Option<ClearValue>,
 }
@@ -31,11 +32,15 @@ pub fn value_body(kind: &str, body: Value) -> Result<ValueBody, ApiError> {
         Some(Value::String(s)) if !s.is_empty() => s,
         _ => return Err(ApiError::bad("Name: a name is needed")),
     };
-    if let Some(Value::Object(labels)) = take("Labels") {
-        if let Some((k, _)) = labels.iter().find(|(k, _)| *k != STACK_LABEL) {
-            return Err(ApiError::bad(format!(
-                "Labels.{k}: orc keeps no labels on {kind}"
-            )));
+    let mut labels = BTreeMap::new();
+    if let Some(Value::Object(l)) = take("Labels") {
+        for (k, v) in l {
+            match v {
+                Value::String(s) => {
+                    labels.insert(k, s);
+                }
+                _ => return Err(ApiError::bad(format!("Labels.{k}: expected a string"))),
+            }
         }
     }
     let data = match take("Data") {
@@ -52,12 +57,13 @@ pub fn value_body(kind: &str, body: Value) -> Result<ValueBody, ApiError> {
             "orc does not support the {kind} field {k}; leave it out"
         )));
     }
-    Ok(ValueBody { name, data })
+    Ok(ValueBody { name, labels, data })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::STACK_LABEL;
     use serde_json::json;
 
     #[test]
@@ -68,6 +74,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(b.name, "pw");
+        assert_eq!(b.labels[STACK_LABEL], "shop");
         assert_eq!(b.data.unwrap().as_bytes(), b"s3cret");
         let e = value_body(
             "secrets",

@@ -380,8 +380,12 @@ impl ClusterState {
                 roll,
                 stack,
                 at,
+                labels,
             } => match self.put_value(*kind, name, id, revision, *mode, *roll, stack, *at) {
                 Ok(_) => {
+                    if let (Some(l), Some(v)) = (labels, self.values.of_mut(*kind).get_mut(name)) {
+                        v.labels = l.clone();
+                    }
                     *changed = true;
                     CommandResult::Ok
                 }

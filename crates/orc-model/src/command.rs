@@ -205,6 +205,8 @@ pub enum Command {
         /// The stack whose file made it, if any (used only if the value is new).
         stack: Option<String>,
         at: Timestamp,
+        /// Replaces the value's labels when set (the Docker API's); kept when `None`.
+        labels: Option<BTreeMap<String, String>>,
     },
     /// Removes a secret or config, refused while a service uses it.
     RemoveValue {

@@ -96,7 +96,7 @@ impl Values {
         }
     }
 
-    fn of_mut(&mut self, kind: ValueKind) -> &mut BTreeMap<String, StoredValue> {
+    pub(crate) fn of_mut(&mut self, kind: ValueKind) -> &mut BTreeMap<String, StoredValue> {
         match kind {
             ValueKind::Secret => &mut self.secrets,
             ValueKind::Config => &mut self.configs,
@@ -395,6 +395,7 @@ mod tests {
             roll,
             stack: None,
             at: 5,
+            labels: None,
         }
     }
 

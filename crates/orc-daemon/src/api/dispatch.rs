@@ -158,7 +158,7 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             )
         }
         R::ValueCreate { kind, name, value } => json(
-            ops.value_create(secrets::kind(&kind)?, &name, value)
+            ops.value_create(secrets::kind(&kind)?, &name, value, None)
                 .await?,
         ),
         R::ValueUpdate { kind, name, value } => json(

@@ -161,7 +161,7 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
                 .data
                 .ok_or_else(|| ApiError::bad("Data: the value is needed"))?;
             let row = ops
-                .value_create(value_kind(kind), &b.name, data)
+                .value_create(value_kind(kind), &b.name, data, Some(b.labels))
                 .await
                 .map_err(value_error)?;
             Ok(json(201, &json!({ "ID": row.id })))

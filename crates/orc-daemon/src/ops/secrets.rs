@@ -129,8 +129,10 @@ impl Ops {
         kind: ValueKind,
         name: &str,
         value: ClearValue,
+        labels: Option<std::collections::BTreeMap<String, String>>,
     ) -> Result<ValueRow, DaemonError> {
-        self.value_put(kind, name, value, PutMode::Create).await
+        self.value_put(kind, name, value, PutMode::Create, labels)
+            .await
     }
 
     /// `orc secret|config update NAME`: a new revision; every service using the
@@ -141,7 +143,8 @@ impl Ops {
         name: &str,
         value: ClearValue,
     ) -> Result<ValueRow, DaemonError> {
-        self.value_put(kind, name, value, PutMode::Update).await
+        self.value_put(kind, name, value, PutMode::Update, None)
+            .await
     }
 
     async fn value_put(
@@ -150,6 +153,7 @@ impl Ops {
         name: &str,
         value: ClearValue,
         mode: PutMode,
+        labels: Option<std::collections::BTreeMap<String, String>>,
     ) -> Result<ValueRow, DaemonError> {
         check_name(kind, name)?;
         check_size(kind, &format!("{} {name}", kind.as_str()), value.len())?;
@@ -166,6 +170,7 @@ impl Ops {
                 roll: true,
                 stack: None,
                 at: now_ms(),
+                labels,
             })
             .await?;
         let state = cluster.snapshot();
@@ -290,6 +295,7 @@ pub fn resolve_stack(
                 roll: false,
                 stack: Some(stack.name.clone()),
                 at: now_ms(),
+                labels: None,
             });
         }
     }
