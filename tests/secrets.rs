@@ -427,9 +427,20 @@ fn secrets_reach_only_their_tasks_in_memory_and_roll_when_changed() -> Result<()
 
     nowhere_on_disk(&c, 4, &[&d1, &d2, &a1, &a2, &m1])?;
 
-    // Removing the stack removes the tasks' tmpfs, and the stack's own secrets.
-    c.node(0).ok(&["stack", "rm", "app", "--timeout", "60"])?;
+    // The stack goes while the worker's daemon is down (killed: its container keeps
+    // running): once back, the daemon reaps the orphaned container and its tmpfs.
+    // The stack's own secrets go with it.
     let values_dir = c.node(W1).data_dir().join("values");
+    ensure!(
+        std::fs::read_dir(&values_dir)
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 1,
+        "the worker has no tmpfs for its task"
+    );
+    c.node_mut(W1).kill_daemon()?;
+    c.node(0).ok(&["stack", "rm", "app", "--detach"])?;
+    c.node_mut(W1).restart_daemon()?;
     c.poll(
         harness::CONVERGE,
         "the worker's tmpfs gone",
@@ -442,12 +453,19 @@ fn secrets_reach_only_their_tasks_in_memory_and_roll_when_changed() -> Result<()
             (left == 0 && !mounts.contains(&values_dir.to_string_lossy().to_string())).then_some(())
         },
     )?;
-    let ls = c.node(0).json(&["secret", "ls"])?;
-    let names: Vec<&str> = ls
-        .as_array()
-        .map(|a| a.iter().filter_map(|r| r["name"].as_str()).collect())
-        .unwrap_or_default();
-    ensure!(names == ["api_key"], "left: {names:?}");
+    c.poll(
+        harness::CONVERGE,
+        "only api_key left",
+        Duration::from_millis(300),
+        || {
+            let ls = c.node(0).json(&["secret", "ls"]).ok()?;
+            let names: Vec<&str> = ls
+                .as_array()
+                .map(|a| a.iter().filter_map(|r| r["name"].as_str()).collect())
+                .unwrap_or_default();
+            (names == ["api_key"]).then_some(())
+        },
+    )?;
     c.node(0).ok(&["secret", "rm", "api_key"])?;
     if !c
         .node(0)
