@@ -88,7 +88,8 @@ if [ "$gzip_layer" = 1 ]; then
 fi
 
 mkdir -p "$work/out"
-python3 "$(dirname "$0")/oci-pack.py" "$work/out" "$layer" "$diff_id" "$layer_media" "$name" "$format" "$arch" "$variant" "$healthcheck"
+python3 "$(dirname "$0")/oci-pack.py" "$work/out" "$layer" "$diff_id" "$layer_media" "$name" "$format" "$arch" "$variant" \
+  "images/build-busybox.sh" "" "$healthcheck"
 
 mkdir -p "$(dirname "$out")"
 tmp_out="$out.tmp.$$"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Packs one layer tar and its image config as an image archive directory.
 
-    oci-pack.py OUT_DIR LAYER DIFF_ID LAYER_MEDIA NAME FORMAT ARCH VARIANT [CREATED_BY] [CMD_JSON]
+    oci-pack.py OUT_DIR LAYER DIFF_ID LAYER_MEDIA NAME FORMAT ARCH VARIANT [CREATED_BY] [CMD_JSON] [HEALTHCHECK_JSON]
 
 FORMAT is `oci` (an OCI image layout: oci-layout, index.json, blobs/sha256/...) or
 `docker` (the `docker save` format). Reproducible: fixed times, canonical JSON.
@@ -11,7 +11,9 @@ import hashlib, json, os, shutil, sys
 
 out, layer, diff_id, layer_media, name, fmt, arch, variant = sys.argv[1:9]
 created_by = sys.argv[9] if len(sys.argv) > 9 else "images/build-busybox.sh"
-cmd = json.loads(sys.argv[10]) if len(sys.argv) > 10 else ["sh"]
+cmd = json.loads(sys.argv[10]) if len(sys.argv) > 10 and sys.argv[10] else ["sh"]
+# The image's own health check (Docker's config.Healthcheck), if any.
+healthcheck = json.loads(sys.argv[11]) if len(sys.argv) > 11 and sys.argv[11] else None
 
 def canon(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
@@ -38,6 +40,8 @@ config = {
     "rootfs": {"type": "layers", "diff_ids": ["sha256:" + diff_id]},
     "history": [{"created": "1970-01-01T00:00:00Z", "created_by": created_by}],
 }
+if healthcheck:
+    config["config"]["Healthcheck"] = healthcheck
 if variant:
     config["variant"] = variant
 config_bytes = canon(config)

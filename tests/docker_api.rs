@@ -1076,7 +1076,7 @@ fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
     );
     // A field orc does not do, named.
     let mut spec = svc["Spec"].clone();
-    spec["TaskTemplate"]["ContainerSpec"]["Hosts"] = serde_json::json!(["10.0.0.1 db"]);
+    spec["TaskTemplate"]["ContainerSpec"]["Groups"] = serde_json::json!(["audio"]);
     let (code, body) = http(
         &sock,
         "POST",
@@ -1084,7 +1084,20 @@ fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
         Some(&spec.to_string()),
     )?;
     ensure!(
-        code == 400 && message(&body)?.contains("Hosts"),
+        code == 400 && message(&body)?.contains("ContainerSpec.Groups"),
+        "{code} {body}"
+    );
+    // A container option orc does, but with a value it refuses (not namespaced).
+    let mut spec = svc["Spec"].clone();
+    spec["TaskTemplate"]["ContainerSpec"]["Sysctls"] = serde_json::json!({"kernel.panic": "1"});
+    let (code, body) = http(
+        &sock,
+        "POST",
+        &format!("/services/{id}/update?version={version}"),
+        Some(&spec.to_string()),
+    )?;
+    ensure!(
+        code == 400 && message(&body)?.contains("Sysctls.kernel.panic"),
         "{code} {body}"
     );
     // A stale version: Docker's "update out of sequence", nothing changed.

@@ -46,7 +46,7 @@ pub use events::Changes;
 pub use exec::{ExecOutcome, ExecTemplate};
 pub use init::{init_main, INIT_PATH, INIT_SUBCOMMAND};
 pub use log_line::LogLine;
-pub use log_reader::{follow_logs, read_logs};
+pub use log_reader::{follow_logs, read_log_records, read_logs};
 pub use log_writer::{RotatingLog, CURRENT_LOG};
 pub use logger::{logger_main, stdio_uri, LoggerSettings, LOGGER_SUBCOMMAND};
 pub use reference::normalize_reference;

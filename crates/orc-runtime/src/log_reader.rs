@@ -27,9 +27,10 @@ fn lines_of(data: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// The lines of a task's logs, oldest first; only the last `tail` if given. A
+/// The lines of a task's logs as stored (each behind its time and stream, see
+/// [`crate::LogLine`]), oldest first; only the last `tail` if given. A
 /// missing directory has no lines.
-pub fn read_logs(dir: &Path, tail: Option<usize>) -> std::io::Result<Vec<String>> {
+pub fn read_log_records(dir: &Path, tail: Option<usize>) -> std::io::Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     // Newest first (current.log, .1, .2 …) until enough lines are collected.
     for n in 0..=MAX_ROTATED {
@@ -49,6 +50,15 @@ pub fn read_logs(dir: &Path, tail: Option<usize>) -> std::io::Result<Vec<String>
         out.drain(..skip);
     }
     Ok(out)
+}
+
+/// The text of a task's log lines (times and streams dropped), oldest first; only the
+/// last `tail` if given.
+pub fn read_logs(dir: &Path, tail: Option<usize>) -> std::io::Result<Vec<String>> {
+    Ok(read_log_records(dir, tail)?
+        .iter()
+        .map(|l| crate::LogLine::parse(l).text)
+        .collect())
 }
 
 /// The file being followed.

@@ -306,7 +306,7 @@ mod tests {
             &mut log,
         );
         writer.join().unwrap();
-        let parsed: Vec<crate::LogLine> = crate::read_logs(d.path(), None)
+        let parsed: Vec<crate::LogLine> = crate::read_log_records(d.path(), None)
             .unwrap()
             .iter()
             .map(|l| crate::LogLine::parse(l))

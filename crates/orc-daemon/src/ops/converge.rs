@@ -392,7 +392,7 @@ pub async fn logs_of(
         let label = label_of(t);
         let lines = if t.node_id == Some(cluster.node_id) {
             let dir = crate::node::agent::log_dir(&root, &t.id);
-            orc_runtime::read_logs(&dir, tail).map_err(|e| DaemonError::io(&dir, e))?
+            orc_runtime::read_log_records(&dir, tail).map_err(|e| DaemonError::io(&dir, e))?
         } else {
             remote.remove(&t.id).unwrap_or_default()
         };

@@ -31,7 +31,7 @@ pub(crate) fn task_logs(ops: &Ops, tasks: &[String], tail: Option<usize>) -> For
         .filter(|id| plain_task_id(id))
         .map(|id| {
             let dir = crate::node::agent::log_dir(&root, id);
-            let lines = orc_runtime::read_logs(&dir, tail).unwrap_or_else(|e| {
+            let lines = orc_runtime::read_log_records(&dir, tail).unwrap_or_else(|e| {
                 tracing::warn!("reading {}: {e}", dir.display());
                 Vec::new()
             });
