@@ -13,6 +13,7 @@ mod directory;
 mod ids;
 mod network;
 mod node;
+mod rollout;
 mod state;
 mod task;
 mod volume;
@@ -31,6 +32,7 @@ pub use network::{
 };
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
 pub use orc_spec::{ServiceMode, ServiceSpec};
+pub use rollout::{Revision, ServiceRollout, UpdateState, UpdateStatus, REVISIONS_KEPT};
 pub use state::{ClusterInfo, ClusterState, Service, VipSetting};
 pub use task::{HealthState, ProbeResult, Task, TaskHealth, TaskState, TaskStatus};
 pub use volume::{Attachment, CephSetting, Storage, Volume};

@@ -26,6 +26,7 @@ mod slot;
 mod spec;
 mod spread;
 mod unfence;
+mod update;
 mod volumes;
 
 /// Hash map for per-pass indexes: a fast hash with a fixed seed (keys are ids the

@@ -452,6 +452,7 @@ mod tests {
             version: 1,
             created_at: 0,
             updated_at: 0,
+            rollout: Default::default(),
         }
     }
 

@@ -185,6 +185,7 @@ mod tests {
             version: 1,
             created_at: 0,
             updated_at: 0,
+            rollout: Default::default(),
         };
         state.services.insert("s".into(), service.clone());
         for t in [
