@@ -358,9 +358,7 @@ impl ClusterState {
                 self.volume_released(volume, *node, changed)
             }
             Command::Unfence { node } => self.unfence(*node, changed),
-            Command::SetUpdateStatus { id, status } => {
-                self.set_update_status(id, status, changed)
-            }
+            Command::SetUpdateStatus { id, status } => self.set_update_status(id, status, changed),
             Command::MarkStable { id, revision } => {
                 self.mark_stable(id, *revision, changed);
                 CommandResult::Ok

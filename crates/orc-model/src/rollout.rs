@@ -275,7 +275,12 @@ impl ClusterState {
         CommandResult::Ok
     }
 
-    pub(crate) fn force_update(&mut self, id: &str, at: Timestamp, changed: &mut bool) -> CommandResult {
+    pub(crate) fn force_update(
+        &mut self,
+        id: &str,
+        at: Timestamp,
+        changed: &mut bool,
+    ) -> CommandResult {
         let Some(s) = self.services.get_mut(id) else {
             return CommandResult::Err(ApplyError::NoSuchServiceId(id.to_string()));
         };
@@ -325,7 +330,10 @@ mod tests {
         assert_eq!(s.version, 12);
         let numbers: Vec<u64> = s.rollout.revisions.iter().map(|r| r.number).collect();
         assert_eq!(numbers, (3..=12).collect::<Vec<_>>());
-        assert_eq!(s.current_revision().map(|r| r.spec.image.as_str()), Some("app:11"));
+        assert_eq!(
+            s.current_revision().map(|r| r.spec.image.as_str()),
+            Some("app:11")
+        );
     }
 
     #[test]
@@ -339,14 +347,23 @@ mod tests {
         st.apply(&deploy("app:2"));
         // Nothing stable but the current one before it: v2 is not a target.
         st.apply(&deploy("app:2"));
-        assert_eq!(st.services["w"].version, 2, "the same file twice is no change");
+        assert_eq!(
+            st.services["w"].version, 2,
+            "the same file twice is no change"
+        );
         assert_eq!(st.apply(&rollback(None)), CommandResult::Ok);
         let s = &st.services["w"];
         assert_eq!(s.spec.image, "app:1");
         assert_eq!(s.version, 3);
         let u = s.rollout.update.clone().unwrap();
-        assert_eq!((u.state, u.from, u.to, u.version), (UpdateState::RollbackStarted, 2, 1, 3));
-        assert_eq!(s.rollout.revisions.last().map(|r| r.note.as_str()), Some("rollback to 1"));
+        assert_eq!(
+            (u.state, u.from, u.to, u.version),
+            (UpdateState::RollbackStarted, 2, 1, 3)
+        );
+        assert_eq!(
+            s.rollout.revisions.last().map(|r| r.note.as_str()),
+            Some("rollback to 1")
+        );
         // The rolled-back-to spec is current now: no older stable one differs.
         let r = st.apply(&rollback(None));
         assert!(
@@ -385,7 +402,10 @@ mod tests {
         assert_eq!(st.apply(&rollback(None)), CommandResult::Ok);
         let s = &st.services["w"];
         assert_eq!(s.spec.image, "app:1");
-        assert_eq!(s.spec.mode, orc_spec::ServiceMode::Replicated { replicas: 4 });
+        assert_eq!(
+            s.spec.mode,
+            orc_spec::ServiceMode::Replicated { replicas: 4 }
+        );
     }
 
     #[test]

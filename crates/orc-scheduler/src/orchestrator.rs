@@ -224,9 +224,10 @@ impl Ctx<'_, '_> {
     ) {
         let svc = view.svc;
         if let Some((old, new)) = crate::update::start_first_pair(view, tasks) {
-            for t in tasks.iter().filter(|t| {
-                crate::slot::is_current(t) && t.id != old.id && t.id != new.id
-            }) {
+            for t in tasks
+                .iter()
+                .filter(|t| crate::slot::is_current(t) && t.id != old.id && t.id != new.id)
+            {
                 self.plan.raise_desired(t, TaskState::Shutdown);
             }
             if new.serves() || self.is_lost(old) || self.on_drained_node(old) {

@@ -26,8 +26,7 @@
 
 use crate::orchestrator::{Ctx, ServiceView};
 use orc_model::{
-    short_id, Command, HealthState, Service, Task, TaskState, Timestamp, UpdateState,
-    UpdateStatus,
+    short_id, Command, HealthState, Service, Task, TaskState, Timestamp, UpdateState, UpdateStatus,
 };
 use orc_spec::{FailureAction, Mount, UpdateConfig, UpdateOrder};
 
@@ -138,7 +137,11 @@ fn failure(t: &Task, cfg: &UpdateConfig, now: Timestamp) -> Option<Failure> {
         s if s.is_terminal() => return None,
         _ => {}
     }
-    if let Some(h) = st.health.as_ref().filter(|h| h.state == HealthState::Unhealthy) {
+    if let Some(h) = st
+        .health
+        .as_ref()
+        .filter(|h| h.state == HealthState::Unhealthy)
+    {
         let probe = h
             .log
             .last()
@@ -243,11 +246,7 @@ pub(crate) fn plan(
     let svc = view.svc;
     let now = cx.now;
     let version = svc.version;
-    let mut status = svc
-        .rollout
-        .update
-        .clone()
-        .filter(|u| u.version == version);
+    let mut status = svc.rollout.update.clone().filter(|u| u.version == version);
     let rollback = status.as_ref().is_some_and(|u| u.state.is_rollback());
     let cfg = if rollback {
         svc.spec.rollback_config
@@ -327,7 +326,8 @@ pub(crate) fn plan(
     failures.sort_by(|a, b| (a.at, &a.task).cmp(&(b.at, &b.task)));
     failures.dedup();
     let total = slots.len().max(1) as u64;
-    let too_many = (failures.len() as u64) * 1_000_000 > u64::from(cfg.max_failure_ratio_ppm) * total;
+    let too_many =
+        (failures.len() as u64) * 1_000_000 > u64::from(cfg.max_failure_ratio_ppm) * total;
     let cont = cfg.failure_action == FailureAction::Continue;
     if too_many && !cont {
         if let Some(f) = failures.first() {
@@ -360,9 +360,12 @@ pub(crate) fn plan(
         };
     }
     // A failed slot is counted (above), not waited for: the restart policy has it.
-    let done = classes
-        .iter()
-        .all(|c| matches!(c, SlotClass::Settled(_) | SlotClass::Done | SlotClass::Failed));
+    let done = classes.iter().all(|c| {
+        matches!(
+            c,
+            SlotClass::Settled(_) | SlotClass::Done | SlotClass::Failed
+        )
+    });
     if done {
         let mut next = st.clone();
         next.state = if rollback {
@@ -378,10 +381,11 @@ pub(crate) fn plan(
                 f.task,
                 f.why
             );
-            next.message = if next.message.is_empty() {
-                note
-            } else {
+            // A rollback keeps its cause; an update's "continuing after" gives way.
+            next.message = if rollback && !next.message.is_empty() {
                 format!("{}; {note}", next.message)
+            } else {
+                note
             };
         } else if all_settled {
             mark_stable(cx, svc);
