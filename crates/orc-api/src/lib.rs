@@ -218,6 +218,36 @@ pub enum Request {
         #[serde(default)]
         interval_ms: Option<u64>,
     },
+    /// `orc service update`: changes to one service's spec, rolled out per its
+    /// update_config; waits (unless `detach`) until the rollout ended.
+    ServiceUpdate {
+        name: String,
+        #[serde(default)]
+        change: ServiceChange,
+        detach: bool,
+        timeout_secs: u64,
+    },
+    /// `orc service rollback`: back to revision `to`, else the last stable one.
+    ServiceRollback {
+        name: String,
+        to: Option<u64>,
+        detach: bool,
+        timeout_secs: u64,
+    },
+    /// The service, its update state and its revisions.
+    ServiceInspect {
+        name: String,
+    },
+    /// The service's revisions.
+    ServiceHistory {
+        name: String,
+    },
+    /// Removes one service; waits (unless `detach`) until its tasks are gone.
+    ServiceRm {
+        name: String,
+        detach: bool,
+        timeout_secs: u64,
+    },
 }
 
 /// A password on the wire: `Debug` never shows it.
@@ -244,4 +274,26 @@ pub enum Reply {
     Done { value: serde_json::Value },
     /// The end: the command failed; nothing more follows.
     Error { message: String },
+}
+
+/// What `orc service update` changes (unset = unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceChange {
+    pub image: Option<String>,
+    /// KEY=VALUE
+    #[serde(default)]
+    pub env_add: Vec<String>,
+    /// KEY
+    #[serde(default)]
+    pub env_rm: Vec<String>,
+    pub replicas: Option<u32>,
+    /// Replace every task even if nothing else changed.
+    #[serde(default)]
+    pub force: bool,
+    /// KEY=VALUE
+    #[serde(default)]
+    pub label_add: Vec<String>,
+    /// KEY
+    #[serde(default)]
+    pub label_rm: Vec<String>,
 }

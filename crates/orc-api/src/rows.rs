@@ -36,6 +36,10 @@ pub struct ServiceRow {
     pub desired: usize,
     pub image: String,
     pub version: u64,
+    /// The update state ("updating", "paused", "rollback_completed"…), if the service
+    /// was ever updated.
+    #[serde(default)]
+    pub update: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,4 +128,48 @@ pub struct TaskStatRow {
     pub net_tx_bytes: u64,
     pub block_read_bytes: u64,
     pub block_write_bytes: u64,
+}
+
+/// One revision of a service (`orc service history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionRow {
+    pub revision: u64,
+    /// Milliseconds since the epoch.
+    pub created_at: u64,
+    pub image: String,
+    /// Every task of it passed `monitor`: a rollback target.
+    pub stable: bool,
+    /// The service runs this revision now.
+    pub current: bool,
+    /// "rollback to 3", "forced", or empty.
+    pub note: String,
+}
+
+/// A service's update or rollback (`orc service inspect`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRow {
+    /// "updating", "paused", "completed", "rollback_started", "rollback_paused",
+    /// "rollback_completed".
+    pub state: String,
+    pub message: String,
+    /// Milliseconds since the epoch.
+    pub started_at: u64,
+    pub ended_at: Option<u64>,
+    pub from: u64,
+    pub to: u64,
+}
+
+/// `orc service inspect`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInspect {
+    pub id: String,
+    pub name: String,
+    pub stack: String,
+    pub version: u64,
+    pub running: usize,
+    pub desired: usize,
+    pub update: Option<UpdateRow>,
+    pub revisions: Vec<RevisionRow>,
+    /// The normalised spec, as stored.
+    pub spec: serde_json::Value,
 }

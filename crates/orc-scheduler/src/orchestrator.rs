@@ -117,6 +117,13 @@ pub fn reconcile(
     cx.plan.into_commands()
 }
 
+/// Whether `t` was made from a spec its service no longer runs (its rollout will
+/// replace it): another spec (replica count aside), or older than a forced update.
+pub fn task_outdated(svc: &Service, t: &Task) -> bool {
+    t.spec_version != svc.version
+        && (t.spec_version < svc.rollout.force || !same_spec(&t.spec, &svc.spec))
+}
+
 /// What one pass carries around.
 pub(crate) struct Ctx<'a, 'i> {
     pub(crate) state: &'a ClusterState,

@@ -95,9 +95,9 @@ fn label(t: &Task) -> String {
 
 /// A duration as the stack file would write it ("30s", "5m", "1.5s").
 fn human(ms: u64) -> String {
-    if ms % 60_000 == 0 && ms > 0 {
+    if ms.is_multiple_of(60_000) && ms > 0 {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{}ms", ms)
@@ -264,7 +264,7 @@ pub(crate) fn plan(
         classes.push(class);
         failures.append(&mut f);
     }
-    let any_old = classes.iter().any(|c| *c == SlotClass::Old);
+    let any_old = classes.contains(&SlotClass::Old);
     let all_settled = classes
         .iter()
         .all(|c| matches!(c, SlotClass::Settled(_) | SlotClass::Done))

@@ -1,7 +1,7 @@
 //! What a valid stack asks for that orc parses but does not act on yet: said out
 //! loud at validate and deploy time instead of being silently dropped.
 
-use crate::{DependencyCondition, NetworkMode, StackSpec, UpdateConfig};
+use crate::{DependencyCondition, NetworkMode, StackSpec};
 
 /// One line per key that is parsed but not (fully) enforced, `services.NAME.KEY: why`.
 pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
@@ -13,12 +13,6 @@ pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
                 "healthcheck",
                 "parsed, not enforced yet: health checks come with rolling updates (issue 14)",
             );
-        }
-        if s.update_config != UpdateConfig::default() {
-            note("update_config", "parsed, not enforced yet: a changed service still replaces its tasks at once (issue 14)");
-        }
-        if s.rollback_config != UpdateConfig::default() {
-            note("rollback_config", "parsed, not enforced yet (issue 14)");
         }
         if !s.secrets.is_empty() {
             note(

@@ -95,6 +95,31 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             ops.service_scale(&name, replicas, detach, secs(timeout_secs), p)
                 .await?,
         ),
+        R::ServiceUpdate {
+            name,
+            change,
+            detach,
+            timeout_secs,
+        } => json(
+            ops.service_change(&name, &change, detach, secs(timeout_secs), p)
+                .await?,
+        ),
+        R::ServiceRollback {
+            name,
+            to,
+            detach,
+            timeout_secs,
+        } => json(
+            ops.service_rollback(&name, to, detach, secs(timeout_secs), p)
+                .await?,
+        ),
+        R::ServiceInspect { name } => json(ops.service_inspect(&name)?),
+        R::ServiceHistory { name } => json(ops.service_history(&name)?),
+        R::ServiceRm {
+            name,
+            detach,
+            timeout_secs,
+        } => json(ops.service_rm(&name, detach, secs(timeout_secs), p).await?),
         R::ServiceLogs { name, follow, tail } => {
             ops.service_logs(&name, follow, tail, p).await?;
             Ok(Value::Null)

@@ -25,6 +25,7 @@ pub mod networks;
 pub mod nodes;
 pub mod registry;
 pub mod roles;
+pub mod rollouts;
 pub mod services;
 pub mod spread;
 pub mod stacks;
