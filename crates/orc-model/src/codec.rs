@@ -1,9 +1,9 @@
 //! Versioned binary encoding of cluster state (snapshots) and commands (log entries).
 
-use crate::ClusterState;
+use crate::{legacy, ClusterState};
 
-/// Bumped whenever a persisted type changes shape. Decoding refuses other versions
-/// rather than misreading them.
+/// Bumped whenever a persisted type changes shape. Decoding reads this version and
+/// the older ones [`crate::legacy`] knows, and refuses others rather than misreading them.
 pub const FORMAT_VERSION: u8 = 4;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,17 +27,25 @@ pub fn encode_state(state: &ClusterState) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
+/// Decodes a state [`encode_state`] wrote, in this build's format or an older one
+/// still readable (see [`crate::legacy`]), into today's shape.
 pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
     let (&v, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
-    if v != FORMAT_VERSION {
-        return Err(CodecError::Version { found: v });
+    match v {
+        FORMAT_VERSION => decode_padded::<ClusterState>(rest),
+        2 => Ok(decode_padded::<legacy::ClusterState<legacy::SpecV2>>(rest)?.into()),
+        3 => Ok(decode_padded::<legacy::ClusterState<legacy::SpecV3>>(rest)?.into()),
+        found => Err(CodecError::Version { found }),
     }
+}
+
+/// Decodes a state; one written before the trailing fields (`vip`, `registry_auth`,
+/// `node_images`, `image_wants`, `network`, `storage`, `held`) ends where they would
+/// start: it is decoded with their empty values (one 0 byte each: `None`, an empty map,
+/// false) appended.
+fn decode_padded<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Result<T, CodecError> {
     match bincode::serde::decode_from_slice(rest, bincode::config::standard()) {
         Ok((state, _)) => Ok(state),
-        // A snapshot from before the trailing fields (`vip`, `registry_auth`,
-        // `node_images`, `image_wants`, `network`, `storage`, `held`) ends
-        // where they would start: decode it with their empty values (one 0 byte
-        // each: `None`, an empty map) appended.
         Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
             let mut last = None;
             for missing in 1..=7 {

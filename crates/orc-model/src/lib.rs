@@ -11,6 +11,7 @@ mod codec;
 mod command;
 mod directory;
 mod ids;
+pub mod legacy;
 mod network;
 mod node;
 mod rollout;

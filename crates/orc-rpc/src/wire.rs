@@ -1,5 +1,8 @@
-//! What travels between nodes. Every frame is `[WIRE_VERSION] ++ bincode(T)`; a peer of
-//! another version is refused with a clear error instead of being misread.
+//! What travels between nodes. Every frame is `[WIRE_VERSION, orc_model::FORMAT_VERSION]
+//! ++ bincode(T)`: the frames carry commands, tasks and specs, so a peer of another wire
+//! or model version is refused with a clear error instead of being misread. (Version 1
+//! frames had only the first byte; a version-1 peer reads this one's `2` and refuses it
+//! the same way.)
 
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -10,7 +13,7 @@ use orc_model::{Command, CommandResult, NodeId, NodeResources, NodeRole, Platfor
 use orc_store::TypeConfig;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
@@ -18,6 +21,12 @@ pub enum WireError {
     Empty,
     #[error("peer speaks wire version {0}, this node {WIRE_VERSION}: upgrade the older one")]
     Version(u8),
+    #[error(
+        "peer's cluster state format is {0}, this node's {this}: run one orc version on \
+         every manager (see docs/boards.md, upgrades)",
+        this = orc_model::FORMAT_VERSION
+    )]
+    Format(u8),
     #[error("encode: {0}")]
     Encode(#[from] bincode::error::EncodeError),
     #[error("decode: {0}")]
@@ -25,7 +34,7 @@ pub enum WireError {
 }
 
 pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, WireError> {
-    let mut out = vec![WIRE_VERSION];
+    let mut out = vec![WIRE_VERSION, orc_model::FORMAT_VERSION];
     out.extend(bincode::serde::encode_to_vec(
         v,
         bincode::config::standard(),
@@ -37,6 +46,10 @@ pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, WireError> {
     let (&v, rest) = b.split_first().ok_or(WireError::Empty)?;
     if v != WIRE_VERSION {
         return Err(WireError::Version(v));
+    }
+    let (&f, rest) = rest.split_first().ok_or(WireError::Empty)?;
+    if f != orc_model::FORMAT_VERSION {
+        return Err(WireError::Format(f));
     }
     Ok(bincode::serde::decode_from_slice(rest, bincode::config::standard())?.0)
 }
@@ -344,5 +357,15 @@ mod tests {
             Err(WireError::Version(9))
         ));
         assert!(matches!(decode::<SessionUp>(&[]), Err(WireError::Empty)));
+        let mut b = encode(&SessionUp::Heartbeat).expect("encode");
+        b[1] = orc_model::FORMAT_VERSION - 1;
+        let e = decode::<SessionUp>(&b).unwrap_err();
+        assert!(matches!(e, WireError::Format(f) if f == orc_model::FORMAT_VERSION - 1));
+        assert!(e.to_string().contains("one orc version on"), "{e}");
+        // A round-1 peer's frame: [1] ++ bincode.
+        assert!(matches!(
+            decode::<SessionUp>(&[1, 0]),
+            Err(WireError::Version(1))
+        ));
     }
 }

@@ -29,6 +29,7 @@ mod config;
 mod error;
 mod kv;
 mod log_store;
+mod migrate;
 mod network;
 mod recover;
 mod sled_kv;
@@ -87,6 +88,9 @@ pub(crate) fn check_format(kv: &dyn KvBackend, origin: &Path) -> Result<(), Stor
     match kv.get(Space::Meta, KEY_FORMAT)? {
         Some(found) => match found.as_slice() {
             [s, m] if [*s, *m] == HEADER => Ok(()),
+            [s, m] if *s == HEADER[0] && migrate::READABLE.contains(m) => {
+                migrate::upgrade(kv, *m, KEY_FORMAT)
+            }
             [s, m] => Err(StoreError::Version {
                 what: format!("raft store {}", origin.display()),
                 found_store: *s,

@@ -36,11 +36,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Version(j) => {
             let info = call(&cli, Request::Info).await.ok();
             if j.json {
-                return crate::output::json(
-                    &serde_json::json!({ "client": env!("CARGO_PKG_VERSION"), "daemon": info }),
-                );
+                return crate::output::json(&serde_json::json!({
+                    "client": env!("CARGO_PKG_VERSION"),
+                    "state_format": orc_model::FORMAT_VERSION,
+                    "daemon": info,
+                }));
             }
-            println!("orc {}", env!("CARGO_PKG_VERSION"));
+            println!(
+                "orc {} (cluster state format {})",
+                env!("CARGO_PKG_VERSION"),
+                orc_model::FORMAT_VERSION
+            );
             if let Some(v) = info
                 .as_ref()
                 .and_then(|i| i.get("version"))

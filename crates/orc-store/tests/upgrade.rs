@@ -1,0 +1,137 @@
+//! A store written by round 1 (model format 2) opens in this build: its snapshot and
+//! log are upgraded in place and Raft carries on from them.
+//!
+//! `fixtures/round1-store.kv` holds every key and value a round-1 orc (commit 317ac9d)
+//! wrote for a one-node cluster: a stack deployed, two tasks, a status, a snapshot, then
+//! a scale and a redeploy that only the log holds. One line per value: space, key and
+//! value in hex.
+
+mod support;
+
+use orc_model::{HealthState, TaskState};
+use orc_store::{KvBackend, KvOp, SledKv, Space, StoreConfig};
+use support::{reopen, start_with};
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Writes the fixture's values into a fresh sled store in `dir`.
+fn load_round1(dir: &std::path::Path) {
+    let kv = SledKv::open(dir, &StoreConfig::default()).expect("sled");
+    let text = include_str!("fixtures/round1-store.kv");
+    for line in text.lines() {
+        let mut f = line.split(' ');
+        let (Some(space), Some(k), Some(v)) = (f.next(), f.next(), f.next()) else {
+            panic!("bad fixture line {line:?}");
+        };
+        let space = match space {
+            "log" => Space::Log,
+            "meta" => Space::Meta,
+            "snapshot" => Space::Snapshot,
+            other => panic!("unknown space {other}"),
+        };
+        kv.write(space, vec![KvOp::Put(unhex(k), unhex(v))])
+            .expect("write");
+    }
+    kv.flush().expect("flush");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_one_store_is_upgraded_and_raft_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    load_round1(dir.path());
+
+    let (log, sm) = reopen(dir.path());
+    // The snapshot, converted: services and tasks as round 1 left them at that point.
+    let snap = sm.current();
+    assert_eq!(
+        snap.cluster.as_ref().map(|c| c.id.as_str()),
+        Some("c-round1")
+    );
+    let t1 = &snap.tasks["t1"];
+    assert_eq!(t1.status.state, TaskState::Running);
+    assert_eq!(t1.status.address, Some("10.210.0.7".parse().unwrap()));
+    assert_eq!(t1.status.health, None, "round 1 had no health checks");
+
+    // Raft replays the upgraded log after the snapshot.
+    let mut one = start_with(log, sm, 0).await;
+    let state = one
+        .state_where(|s| {
+            s.service_by_name("family_db")
+                .is_some_and(|d| d.spec.image == "demo/db:2")
+        })
+        .await;
+    let db = state.service_by_name("family_db").unwrap();
+    assert_eq!(db.spec.env.get("MODE").map(String::as_str), Some("new"));
+    assert_eq!(
+        db.spec.mode,
+        orc_model::ServiceMode::Replicated { replicas: 3 }
+    );
+    assert!(db.spec.healthcheck.is_none());
+    let web = state.service_by_name("family_web").unwrap();
+    assert_eq!(web.spec.ports[0].published, 8080);
+    assert_eq!(web.spec.mounts.len(), 1);
+    assert_eq!(state.tasks["t2"].status.state, TaskState::Failed);
+    assert_eq!(state.nodes[&1].hostname, "board1");
+
+    // New writes in today's format land after the upgraded ones.
+    one.wait_leader().await;
+    let (_, r) = one
+        .write(orc_model::Command::ScaleService {
+            name: "family_web".into(),
+            replicas: 4,
+            at: support::AT + 20,
+        })
+        .await;
+    assert_eq!(r.error(), None);
+    let mut t1 = state.tasks["t1"].status.clone();
+    t1.health = Some(orc_model::TaskHealth {
+        state: HealthState::Healthy,
+        since: support::AT + 21,
+        failing_streak: 0,
+        log: Vec::new(),
+    });
+    one.write(orc_model::Command::UpdateTaskStatus {
+        updates: vec![("t1".into(), t1)],
+    })
+    .await;
+    one.stop().await;
+
+    // Reopened: nothing left in the old format, everything there.
+    let (log, sm) = reopen(dir.path());
+    let mut one = start_with(log, sm, 0).await;
+    let state = one
+        .state_where(|s| {
+            s.service_by_name("family_web")
+                .is_some_and(|w| w.spec.mode == orc_model::ServiceMode::Replicated { replicas: 4 })
+        })
+        .await;
+    assert_eq!(
+        state.service_by_name("family_db").unwrap().spec.image,
+        "demo/db:2"
+    );
+    one.stop().await;
+    let kv = SledKv::open(dir.path(), &StoreConfig::default()).expect("sled");
+    for space in Space::ALL {
+        for (k, v) in kv
+            .range(
+                space,
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                usize::MAX,
+            )
+            .unwrap()
+        {
+            let current = if space == Space::Snapshot && k == b"data" {
+                v.first() == Some(&orc_model::FORMAT_VERSION)
+            } else {
+                v.starts_with(&orc_store::HEADER)
+            };
+            assert!(current, "{} {:?} still in an old format", space.name(), k);
+        }
+    }
+}
