@@ -316,8 +316,15 @@ pub async fn stack(
         let mut done = true;
         let mut failed = Vec::new();
         for s in &services {
+            let stuck = s.rollout.update.as_ref().filter(|u| {
+                u.version == s.version
+                    && matches!(u.state, UpdateState::Paused | UpdateState::RollbackPaused)
+            });
             let (outcome, rollout) = if changed.contains(&s.name) {
                 watch.outcome(state, s, false)
+            } else if let Some(u) = stuck {
+                // Unchanged by this deploy but still paused: say so (not a timeout).
+                (Outcome::Failed(rollout_error(s, u)), None)
             } else if watch.converged(state, s) {
                 (Outcome::Done, None)
             } else {
