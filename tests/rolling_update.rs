@@ -87,10 +87,7 @@ fn wait_stable(c: &TestCluster, svc: &str, rev: u64) -> Result<()> {
         &format!("{svc} revision {rev} stable"),
         LOOK,
         || {
-            let rows = c
-                .node(0)
-                .json(&["service", "history", svc, "--json"])
-                .ok()?;
+            let rows = c.node(0).json(&["service", "history", svc]).ok()?;
             rows.as_array()?
                 .iter()
                 .any(|r| r["revision"] == rev && r["stable"] == true)
@@ -374,9 +371,7 @@ fn a_bad_version_deployed_twice_is_never_the_rollback_target() -> Result<()> {
     ensure!(i["update"]["state"] == "rollback_completed", "{i}");
     ensure!(i["update"]["to"] == 1, "back to revision 1: {i}");
     ensure!(i["spec"]["env"]["VERSION"] == "1", "{i}");
-    let history = c
-        .node(0)
-        .json(&["service", "history", "tw_web", "--json"])?;
+    let history = c.node(0).json(&["service", "history", "tw_web"])?;
     let revs: Vec<(u64, bool, String)> = history
         .as_array()
         .into_iter()
