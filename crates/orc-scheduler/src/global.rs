@@ -30,7 +30,7 @@ pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>) {
     let empty = Vec::new();
     // The rollout counts the nodes where it may replace tasks (ready, active,
     // matching): a paused node's task is left alone until it is active again.
-    let slots: Vec<&[&Task]> = cx
+    let eligible: Vec<NodeId> = cx
         .state
         .nodes
         .values()
@@ -39,9 +39,13 @@ pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>) {
                 && n.status == NodeStatus::Ready
                 && n.availability == Availability::Active
         })
-        .filter_map(|n| by_node.get(&n.id).map(Vec::as_slice))
+        .map(|n| n.id)
         .collect();
-    let mut gate = crate::update::plan(cx, view, &slots);
+    let slots: Vec<&[&Task]> = eligible
+        .iter()
+        .filter_map(|id| by_node.get(id).map(Vec::as_slice))
+        .collect();
+    let mut gate = crate::update::plan(cx, view, &slots, eligible.len());
     for node in cx.state.nodes.values() {
         let tasks = by_node.get(&node.id).unwrap_or(&empty);
         reconcile_node(cx, view, node, tasks, &mut gate);

@@ -30,7 +30,7 @@ pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, re
         .chunk_by(|a, b| a.slot == b.slot)
         .filter(|tasks| (1..=replicas).contains(&tasks[0].slot))
         .collect();
-    let mut gate = crate::update::plan(cx, view, &in_range);
+    let mut gate = crate::update::plan(cx, view, &in_range, replicas as usize);
     for tasks in sorted.chunk_by(|a, b| a.slot == b.slot) {
         let n = tasks[0].slot;
         if n == 0 || n > replicas {

@@ -235,13 +235,15 @@ pub(crate) fn start_first_pair<'a>(
 }
 
 /// One pass of the updater over one service: `slots` are its slots within range (a
-/// replica's tasks, or a global service's tasks on one node that may keep them).
+/// replica's tasks, or a global service's tasks on one node that may keep them);
+/// `wanted` is how many slots it should have (none may be missing to be settled).
 /// Commands for the rollout go into the plan; the gate says how many outdated slots
 /// may start their replacement now.
 pub(crate) fn plan(
     cx: &mut Ctx<'_, '_>,
     view: &mut ServiceView<'_, '_>,
     slots: &[&[&Task]],
+    wanted: usize,
 ) -> Gate {
     let svc = view.svc;
     let now = cx.now;
@@ -265,9 +267,11 @@ pub(crate) fn plan(
         failures.append(&mut f);
     }
     let any_old = classes.contains(&SlotClass::Old);
-    let all_settled = classes
-        .iter()
-        .all(|c| matches!(c, SlotClass::Settled(_) | SlotClass::Done))
+    let all_settled = wanted > 0
+        && slots.len() == wanted
+        && classes
+            .iter()
+            .all(|c| matches!(c, SlotClass::Settled(_) | SlotClass::Done))
         && slots.iter().all(|tasks| {
             pick(view, tasks).is_some_and(|t| {
                 serving_since(t).is_some_and(|s| s.saturating_add(cfg.monitor_ms) <= now)

@@ -447,3 +447,18 @@ fn a_drained_node_still_moves_its_tasks_during_an_update() {
         .all(|t| t.desired_state == TaskState::Shutdown));
     check_settled(&s);
 }
+
+#[test]
+fn a_revision_is_stable_only_once_its_tasks_served_through_monitor() {
+    let mut s = ClusterState::default();
+    add_nodes(&mut s, [node(1), node(2), node(3)]);
+    let mut sp = replicated(3);
+    sp.update_config.monitor_ms = 5_000;
+    deploy(&mut s, sp);
+    let mut ids = Ids::default();
+    run_cluster(&mut s, T0, &mut ids);
+    run_cluster(&mut s, T0 + 4_999, &mut ids);
+    assert!(!s.services["web"].rollout.revisions[0].stable);
+    run_cluster(&mut s, T0 + 5_000, &mut ids);
+    assert!(s.services["web"].rollout.revisions[0].stable);
+}
