@@ -89,6 +89,7 @@ impl Ops {
         let cluster = self.cluster()?;
         let id = random_id();
         self.check_reserved_ports(&cluster, &s)?;
+        super::rollouts::check_start_first(&s.spec)?;
         cluster
             .propose(Command::PutService {
                 service: Box::new(NewService {
@@ -126,6 +127,7 @@ impl Ops {
             )));
         }
         self.check_reserved_ports(&cluster, &s)?;
+        super::rollouts::check_start_first(&s.spec)?;
         cluster
             .propose(Command::PutService {
                 service: Box::new(NewService {
