@@ -402,5 +402,31 @@ fn a_bad_version_deployed_twice_is_never_the_rollback_target() -> Result<()> {
             .contains("web-1")
             .then_some(())
     })?;
+    // `service update --force` replaces every task of the same spec and waits for it.
+    let before = running_ids(&c, "tw_web")?;
+    let out = c
+        .node(0)
+        .orc(&["service", "update", "tw_web", "--force", "--timeout", "120"])?;
+    ensure!(out.status.success(), "{}", text(&out));
+    let after = running_ids(&c, "tw_web")?;
+    ensure!(
+        after.len() == 3 && before.is_disjoint(&after),
+        "{before:?} {after:?}"
+    );
+    let row = c.service_row(0, "tw_web").context("tw_web listed")?;
+    ensure!(row["update"] == "completed", "{row}");
+    // A bad flag changes nothing and says why.
+    let out = c
+        .node(0)
+        .orc(&["service", "update", "tw_web", "--env-add", "NOVALUE"])?;
+    ensure!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("expected KEY=VALUE"),
+        "{}",
+        text(&out)
+    );
+    let out = c.node(0).orc(&["service", "rm", "tw_web"])?;
+    ensure!(out.status.success(), "{}", text(&out));
+    ensure!(c.service_row(0, "tw_web").is_none());
     Ok(())
 }

@@ -462,3 +462,29 @@ fn a_revision_is_stable_only_once_its_tasks_served_through_monitor() {
     run_cluster(&mut s, T0 + 5_000, &mut ids);
     assert!(s.services["web"].rollout.revisions[0].stable);
 }
+
+#[test]
+fn force_rolls_out_every_task_though_the_spec_is_the_same() {
+    let (mut s, mut ids) = cluster(|sp| sp.update_config.parallelism = 0);
+    let before: Vec<String> = running_desired(&s, "web")
+        .iter()
+        .map(|t| t.id.clone())
+        .collect();
+    s.apply(&Command::ForceUpdate {
+        id: "web".into(),
+        at: T0 + 5_000,
+    });
+    let t = T0 + 10_000;
+    run_cluster(&mut s, t, &mut ids);
+    run_cluster(&mut s, t + MONITOR, &mut ids);
+    let after: Vec<String> = running_desired(&s, "web")
+        .iter()
+        .map(|t| t.id.clone())
+        .collect();
+    assert_eq!(after.len(), 3);
+    assert!(
+        after.iter().all(|id| !before.contains(id)),
+        "{before:?} {after:?}"
+    );
+    assert_eq!(state_of(&s).map(|x| x.0), Some(UpdateState::Completed));
+}
