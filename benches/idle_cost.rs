@@ -8,122 +8,15 @@
 //! the wait before it (default 30), `IDLE_COUNTS` the task counts (default `10,50`);
 //! `ORC_BIN` picks another orc binary (e.g. a release build).
 
+#[path = "cost/mod.rs"]
+#[allow(dead_code)]
+mod cost;
+
 use anyhow::{bail, Context, Result};
+use cost::{env_u64, sample, sum, task_processes, Sample, TICKS};
 use orc_testbed::orc_node::{NodeOptions, OrcNode};
-use orc_testbed::{busybox_image, orc_binary, poll_until, processes, ImageFormat};
-use std::collections::HashSet;
+use orc_testbed::{busybox_image, orc_binary, poll_until, ImageFormat};
 use std::time::{Duration, Instant};
-
-/// Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ).
-const TICKS: f64 = 100.0;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// `KEY: N kB`-style field of a /proc file (the number).
-fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// utime + stime of the whole process (dead threads included), in ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    // The command name is in parentheses and may hold spaces: count after it.
-    let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
-        return 0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of stat(5); `rest` starts at field 3.
-    let get = |i: usize| {
-        f.get(i - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    get(14) + get(15)
-}
-
-/// One process's figures at one instant.
-#[derive(Debug, Default, Clone, Copy)]
-struct Sample {
-    rss_kb: u64,
-    /// Private memory (heap, stacks): VmRSS minus the mapped files (code).
-    anon_kb: u64,
-    pss_kb: u64,
-    cpu_ticks: u64,
-    write_bytes: u64,
-}
-
-impl std::ops::Add for Sample {
-    type Output = Sample;
-    fn add(self, o: Sample) -> Sample {
-        Sample {
-            rss_kb: self.rss_kb + o.rss_kb,
-            anon_kb: self.anon_kb + o.anon_kb,
-            pss_kb: self.pss_kb + o.pss_kb,
-            cpu_ticks: self.cpu_ticks + o.cpu_ticks,
-            write_bytes: self.write_bytes + o.write_bytes,
-        }
-    }
-}
-
-fn sample(pid: u32) -> Sample {
-    Sample {
-        rss_kb: proc_field(pid, "status", "VmRSS:").unwrap_or(0),
-        anon_kb: proc_field(pid, "status", "RssAnon:").unwrap_or(0),
-        pss_kb: proc_field(pid, "smaps_rollup", "Pss:").unwrap_or(0),
-        cpu_ticks: cpu_ticks(pid),
-        write_bytes: proc_field(pid, "io", "write_bytes:").unwrap_or(0),
-    }
-}
-
-fn sum(pids: &[u32]) -> Sample {
-    pids.iter()
-        .map(|p| sample(*p))
-        .fold(Sample::default(), |a, b| a + b)
-}
-
-fn ppid(pid: u32) -> Option<u32> {
-    proc_field(pid, "status", "PPid:").map(|p| p as u32)
-}
-
-/// The shims of this node's containerd and their children (the log drivers).
-fn task_processes(n: &OrcNode) -> (Vec<u32>, Vec<u32>) {
-    let socket = n.containerd.socket().to_string_lossy().into_owned();
-    let all = processes();
-    let shims: Vec<u32> = all
-        .iter()
-        .filter(|(_, a)| {
-            a.first().is_some_and(|p| p.contains("containerd-shim")) && a.contains(&socket)
-        })
-        .map(|(p, _)| *p as u32)
-        .collect();
-    let set: HashSet<u32> = shims.iter().copied().collect();
-    let loggers: Vec<u32> = all
-        .iter()
-        .map(|(p, _)| *p as u32)
-        .filter(|p| ppid(*p).is_some_and(|pp| set.contains(&pp)))
-        .filter(|p| {
-            // The shim's children are the containers' init processes and the log
-            // drivers: only the latter run the orc binary's logger.
-            std::fs::read(format!("/proc/{p}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains("__logger"))
-                .unwrap_or(false)
-        })
-        .collect();
-    (shims, loggers)
-}
 
 fn stack(n: &OrcNode, replicas: usize) -> Result<String> {
     let s = format!(

@@ -2,6 +2,7 @@
 # Builds a small busybox image archive without any registry or container engine.
 #
 #   images/build-busybox.sh OUT.tar [--name demo/busybox:1] [--format oci|docker] [--gzip-layer]
+#                           [--healthcheck JSON]
 #
 # The rootfs holds Debian's busybox-static as /bin/busybox, a symlink per applet
 # (sh, sleep, httpd, echo, cat, wget, ...), /etc/passwd and /etc/group with root and
@@ -9,18 +10,21 @@
 #   oci     an OCI image layout (oci-layout, index.json, blobs/sha256/...), or
 #   docker  the `docker save` format (manifest.json with RepoTags, config, layer.tar).
 # --gzip-layer stores the layer gzip-compressed (default: an uncompressed layer tar).
+# --healthcheck puts JSON in the image config as Docker's `config.Healthcheck`
+# (e.g. '{"Test":["CMD-SHELL","true"],"Interval":1000000000,"Retries":1}').
 # Output is reproducible for a given busybox binary: fixed mtimes, owners, order.
 # Needs: bash, coreutils, GNU tar, gzip, python3, dpkg, busybox-static.
 set -euo pipefail
 
-usage() { echo "usage: $0 OUT.tar [--name NAME] [--format oci|docker] [--gzip-layer]" >&2; exit 2; }
+usage() { echo "usage: $0 OUT.tar [--name NAME] [--format oci|docker] [--gzip-layer] [--healthcheck JSON]" >&2; exit 2; }
 
-out="" name="demo/busybox:1" format="oci" gzip_layer=0
+out="" name="demo/busybox:1" format="oci" gzip_layer=0 healthcheck=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) [ $# -ge 2 ] || usage; name="$2"; shift 2 ;;
     --format) [ $# -ge 2 ] || usage; format="$2"; shift 2 ;;
     --gzip-layer) gzip_layer=1; shift ;;
+    --healthcheck) [ $# -ge 2 ] || usage; healthcheck="$2"; shift 2 ;;
     -h|--help) usage ;;
     -*) echo "unknown option: $1" >&2; usage ;;
     *) [ -z "$out" ] || usage; out="$1"; shift ;;
@@ -83,10 +87,10 @@ if [ "$gzip_layer" = 1 ]; then
 fi
 
 mkdir -p "$work/out"
-python3 - "$work/out" "$layer" "$diff_id" "$layer_media" "$name" "$format" "$arch" "$variant" <<'PY'
+python3 - "$work/out" "$layer" "$diff_id" "$layer_media" "$name" "$format" "$arch" "$variant" "$healthcheck" <<'PY'
 import hashlib, json, os, shutil, sys
 
-out, layer, diff_id, layer_media, name, fmt, arch, variant = sys.argv[1:9]
+out, layer, diff_id, layer_media, name, fmt, arch, variant, healthcheck = sys.argv[1:10]
 
 def canon(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
@@ -115,6 +119,8 @@ config = {
 }
 if variant:
     config["variant"] = variant
+if healthcheck:
+    config["config"]["Healthcheck"] = json.loads(healthcheck)
 config_bytes = canon(config)
 config_hex = hashlib.sha256(config_bytes).hexdigest()
 layer_bytes = open(layer, "rb").read()

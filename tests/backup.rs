@@ -16,7 +16,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const STACK: &str = r#"
+[volumes.data]
+driver = "local"
+
+# Writes into its volume, then waits (its own retry loop) until the stack's DNS
+# answers for api.
 [services.web]
+image = "demo/busybox:1"
+command = ["sh", "-c", "echo run >> /data/runs; until nslookup api >/dev/null 2>&1; do sleep 0.2; done; echo dns-ok; exec sleep 3600"]
+replicas = 1
+stop = { signal = "SIGKILL", grace_period = "1s" }
+volumes = [{ source = "data", target = "/data" }]
+
+[services.api]
 image = "demo/busybox:1"
 command = ["sleep", "3600"]
 replicas = 1
@@ -233,8 +245,26 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
         status["setting"]["address"] == vip.as_str(),
         "VIP setting after restore: {status}"
     );
+    let vols = c.node(1).json(&["volume", "ls"])?;
+    ensure!(
+        vols.to_string().contains("\"s_data\""),
+        "volumes after restore: {vols}"
+    );
     c.node(1).ok(&["cluster", "resume"])?;
     c.wait_service(1, "s_web", 1)?;
+    c.wait_service(1, "s_api", 1)?;
+    // The restored stack works: its network's DNS answers, its local volume is made
+    // anew on the node the service now runs on (a local volume's data stayed on the
+    // old board; a Ceph volume's stays in Ceph).
+    poll_until(CONVERGE, "s_web to resolve api after the restore", || {
+        c.node(1)
+            .ok(&["service", "logs", "s_web"])
+            .ok()
+            .filter(|l| l.contains("dns-ok"))
+    })?;
+    let runs = c.node(1).data_dir().join("volumes/s_data/data/runs");
+    let text = std::fs::read_to_string(&runs).with_context(|| runs.display().to_string())?;
+    ensure!(text.trim() == "run", "{}: {text:?}", runs.display());
     // The old manager's certificate (same CA: restored with it) is refused by the
     // new cluster: its node was revoked.
     let answer = grpc_probe(&c, 0, &c.host(1).ip.to_string())?;

@@ -563,6 +563,23 @@ fn promote_demote_and_leave_switch_roles_at_runtime() -> Result<()> {
     c.wait_service(other, "rl_app", 4)?;
     assert_no_duplicates(&c, 1, &[("rl_app", 4)])?;
 
+    // Demoted and promoted again at once: the promotion waits until m2 has left the
+    // Raft membership (its Raft restarts on an empty log), then m2 is a voter again.
+    c.node(other).ok(&["node", "demote", "m2"])?;
+    let p = timed_orc(c.node(other), 90, &["node", "promote", "m2"])?;
+    ensure!(
+        p.status.success(),
+        "promote right after demote: {}\n{}",
+        String::from_utf8_lossy(&p.stderr),
+        c.logs_tail()
+    );
+    ensure!(role_of(&c, other, "m2").as_deref() == Some("manager"));
+    c.wait_ready(1, 4)?;
+    c.node(1).ok(&["service", "scale", "rl_app=3"])?;
+    c.wait_service(other, "rl_app", 3)?;
+    c.node(1).ok(&["service", "scale", "rl_app=4"])?;
+    c.wait_service(other, "rl_app", 4)?;
+
     // A manager leaves: the cluster goes on without it, and it runs nothing.
     let (gone, gone_name) = (other, if other == 0 { "m1" } else { "w1" });
     c.node(gone).ok(&["cluster", "leave"])?;

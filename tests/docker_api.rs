@@ -437,6 +437,236 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
     Ok(())
 }
 
+/// `docker network create` makes a network that lives on its own (in Raft) until
+/// removed, is refused removal while a service uses it, and `docker events` replays
+/// what happened from `--since`.
+#[test]
+fn networks_live_on_their_own_and_events_replay_from_since() -> Result<()> {
+    let n = node_with_image()?;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        .saturating_sub(1)
+        .to_string();
+    docker(
+        &n,
+        &[
+            "network", "create", "-d", "overlay", "--label", "tier=db", "fam_back",
+        ],
+    )?;
+    let ls = docker(&n, &["network", "ls", "--format", "{{.Name}} {{.Driver}}"])?;
+    ensure!(ls.contains("fam_back overlay"), "network ls: {ls}");
+    let tier = docker(
+        &n,
+        &[
+            "network",
+            "inspect",
+            "fam_back",
+            "--format",
+            "{{index .Labels \"tier\"}}",
+        ],
+    )?;
+    ensure!(tier.trim() == "db", "labels: {tier}");
+
+    docker(
+        &n,
+        &[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "fam_db",
+            "--network",
+            "fam_back",
+            "demo/busybox:1",
+            "sleep",
+            "3600",
+        ],
+    )?;
+    let o = docker_at(&n, &n.docker_socket(), &["network", "rm", "fam_back"])?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    ensure!(
+        !o.status.success() && err.contains("in use") && err.contains("fam_db"),
+        "network rm while used: {err}"
+    );
+    docker(&n, &["service", "rm", "fam_db"])?;
+    // The declared network outlives its last service.
+    let ls = docker(&n, &["network", "ls", "--format", "{{.Name}}"])?;
+    ensure!(
+        ls.lines().any(|l| l == "fam_back"),
+        "after service rm: {ls}"
+    );
+    docker(&n, &["network", "rm", "fam_back"])?;
+    let ls = docker(&n, &["network", "ls", "--format", "{{.Name}}"])?;
+    ensure!(
+        !ls.lines().any(|l| l == "fam_back"),
+        "after network rm: {ls}"
+    );
+
+    // History: everything since `since`, ending at `until` (now).
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs()
+        + 1)
+    .to_string();
+    let ev = docker(
+        &n,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ],
+    )?;
+    let lines: Vec<&str> = ev.lines().collect();
+    let at = |l: &str| lines.iter().position(|x| *x == l);
+    let (Some(c), Some(sc), Some(sr), Some(r)) = (
+        at("network create fam_back"),
+        at("service create fam_db"),
+        at("service remove fam_db"),
+        at("network remove fam_back"),
+    ) else {
+        anyhow::bail!("docker events --since: {ev}");
+    };
+    ensure!(c < sc && sc < sr && sr < r, "out of order: {ev}");
+    let only = docker(
+        &n,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Type}}",
+        ],
+    )?;
+    ensure!(
+        !only.trim().is_empty() && only.lines().all(|l| l == "network"),
+        "filtered: {only}"
+    );
+    Ok(())
+}
+
+/// Log lines keep when they were written and which stream they came from: `docker
+/// service logs` separates stdout from stderr and filters by `--since`, `-t` shows the
+/// stored times; `orc service logs --timestamps --since` agrees.
+#[test]
+fn log_lines_keep_their_time_and_stream() -> Result<()> {
+    let n = node_with_image()?;
+    docker(
+        &n,
+        &[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "lg_t",
+            "demo/busybox:1",
+            "sh",
+            "-c",
+            "echo early; echo oops >&2; sleep 2; echo late; exec sleep 3600",
+        ],
+    )?;
+    let all = poll_until(CONVERGE, "the late line", || {
+        docker(&n, &["service", "logs", "-t", "--raw", "lg_t"])
+            .ok()
+            .filter(|o| o.contains("late"))
+    })?;
+    // -t: each line behind its RFC 3339 time, as stored (not the time it was read).
+    let time_of = |text: &str| -> Result<String> {
+        all.lines()
+            .find(|l| l.ends_with(text))
+            .and_then(|l| l.split(' ').next())
+            .map(str::to_string)
+            .with_context(|| format!("{text} in {all}"))
+    };
+    let (early, late) = (time_of("early")?, time_of("late")?);
+    ensure!(early.len() == 30 && early.ends_with('Z'), "{all}");
+    ensure!(early < late, "early {early} not before late {late}");
+    // stderr lines go to the CLI's stderr, stdout lines to its stdout.
+    let o = docker_at(
+        &n,
+        &n.docker_socket(),
+        &["service", "logs", "--raw", "lg_t"],
+    )?;
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    ensure!(
+        out.contains("early") && !out.contains("oops"),
+        "stdout: {out}"
+    );
+    ensure!(
+        err.contains("oops") && !err.contains("early"),
+        "stderr: {err}"
+    );
+    // --since the late line's second: only it (early was written 2 s before).
+    let secs = rfc3339_secs(&late)?;
+    let since = docker(
+        &n,
+        &[
+            "service",
+            "logs",
+            "--raw",
+            "--since",
+            &secs.to_string(),
+            "lg_t",
+        ],
+    )?;
+    ensure!(
+        since.contains("late") && !since.contains("early"),
+        "docker --since {secs}: {since}"
+    );
+    let orc = n.ok(&[
+        "service",
+        "logs",
+        "lg_t",
+        "--timestamps",
+        "--since",
+        &secs.to_string(),
+    ])?;
+    ensure!(
+        orc.contains("late") && !orc.contains("early"),
+        "orc --since: {orc}"
+    );
+    let orc = n.ok(&["service", "logs", "lg_t", "--timestamps"])?;
+    ensure!(
+        orc.lines().any(|l| l.ends_with("| err oops"))
+            && orc.lines().any(|l| l.ends_with("| early")),
+        "orc --timestamps: {orc}"
+    );
+    Ok(())
+}
+
+/// `2026-12-07T18:02:06.123456789Z` → Unix seconds (2026-era dates only: days from
+/// the civil date).
+fn rfc3339_secs(t: &str) -> Result<u64> {
+    let num = |a: usize, b: usize| -> Result<i64> {
+        t.get(a..b)
+            .context("short time")?
+            .parse::<i64>()
+            .context("time")
+    };
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss)?)
+}
+
 const STACK_TOML: &str = r#"
 name = "shop"
 

@@ -12,6 +12,7 @@ use anyhow::{bail, ensure, Result};
 use harness::TestCluster;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use orc_testbed::poll_until;
 use std::time::{Duration, Instant};
 
 /// Advert interval under test.
@@ -228,6 +229,26 @@ fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
         );
         ensure!(m["transitions"].as_u64() >= Some(1), "transitions in {m}");
     }
+    // The holder records itself in Raft on becoming master, so another manager's
+    // event log (and metrics) see the VIP move too.
+    poll_until(
+        Duration::from_secs(10),
+        "the VIP move in another manager's events",
+        || {
+            let ev = c
+                .node(asker)
+                .ok(&[
+                    "events", "--since", "1h", "--until", "0m", "--json", "--filter", "type=vip",
+                ])
+                .ok()?;
+            let last = ev
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter(|e| e["action"] == "moved")
+                .last()?;
+            (last["name"] == names[holder]).then_some(())
+        },
+    )?;
     let table = c.node(asker).ok(&["vip", "status"])?;
     ensure!(
         names.iter().all(|n| table.contains(n)),

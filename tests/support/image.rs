@@ -65,22 +65,43 @@ fn newer_than(a: &Path, b: &Path) -> bool {
 /// The busybox image (`demo/busybox:1`) as an archive in `format`, built on first
 /// use and reused while newer than the recipe and /bin/busybox.
 pub fn busybox_image(format: ImageFormat) -> Result<PathBuf> {
+    build(format, BUSYBOX_IMAGE, format.slug(), None)
+}
+
+/// A busybox image named `name` (OCI layout) whose config carries Docker's
+/// `Healthcheck` `healthcheck` (JSON), cached under `slug`.
+pub fn busybox_image_with_healthcheck(
+    name: &str,
+    slug: &str,
+    healthcheck: &str,
+) -> Result<PathBuf> {
+    build(ImageFormat::Oci, name, slug, Some(healthcheck))
+}
+
+fn build(
+    format: ImageFormat,
+    name: &str,
+    slug: &str,
+    healthcheck: Option<&str>,
+) -> Result<PathBuf> {
     static LOCK: Mutex<()> = Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let script = repo_root().join("images/build-busybox.sh");
     let dir = target_dir()?.join("orc-testbed");
     std::fs::create_dir_all(&dir)?;
-    let out = dir.join(format!("busybox-{}.tar", format.slug()));
+    let out = dir.join(format!("busybox-{slug}.tar"));
     if newer_than(&out, &script) && newer_than(&out, Path::new("/bin/busybox")) {
         return Ok(out);
     }
-    let o = Command::new("bash")
-        .arg(&script)
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
         .arg(&out)
-        .args(["--name", BUSYBOX_IMAGE])
-        .args(format.args())
-        .output()
-        .context("running images/build-busybox.sh")?;
+        .args(["--name", name])
+        .args(format.args());
+    if let Some(h) = healthcheck {
+        cmd.args(["--healthcheck", h]);
+    }
+    let o = cmd.output().context("running images/build-busybox.sh")?;
     if !o.status.success() {
         bail!(
             "images/build-busybox.sh failed: {}",

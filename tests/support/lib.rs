@@ -18,7 +18,10 @@ pub mod solo_netns;
 
 pub use ceph::Ceph;
 pub use containerd::Containerd;
-pub use image::{busybox_image, repo_root, target_dir, ImageFormat, BUSYBOX_IMAGE};
+pub use image::{
+    busybox_image, busybox_image_with_healthcheck, repo_root, target_dir, ImageFormat,
+    BUSYBOX_IMAGE,
+};
 pub use local_addr::LocalAddress;
 pub use multi_arch::{multi_arch_layout, MULTI_ARCH_REF};
 pub use netns::{Host, Lan};

@@ -296,3 +296,43 @@ impl Drop for Lan {
         destroy_netns(&self.lan_ns());
     }
 }
+
+/// Asks the DNS server at `server` for the A records of `name`, from inside the
+/// network namespace at `netns` (as a container there would), on a thread of its own.
+/// `None` when no answer came or it was not NOERROR.
+pub fn dns_a(netns: &std::path::Path, server: &str, name: &str) -> Option<Vec<String>> {
+    let ns = std::fs::File::open(netns).ok()?;
+    let server = format!("{server}:53");
+    let name = name.to_string();
+    std::thread::spawn(move || -> Option<Vec<String>> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+        let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(3)))
+            .ok()?;
+        let mut q = vec![0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        sock.send_to(&q, &server).ok()?;
+        let mut buf = [0u8; 1500];
+        let n = sock.recv(&mut buf).ok()?;
+        let r = &buf[..n];
+        if r.len() < 12 || r[..2] != [0xab, 0xcd] || r[3] & 0x0f != 0 {
+            return None;
+        }
+        let count = usize::from(u16::from_be_bytes([r[6], r[7]]));
+        // Answers follow the question, 16 bytes each (name pointer, A, IN, TTL, 4 bytes).
+        let start = q.len();
+        Some(
+            (0..count)
+                .filter_map(|i| r.get(start + i * 16 + 12..start + i * 16 + 16))
+                .map(|a| format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3]))
+                .collect(),
+        )
+    })
+    .join()
+    .ok()
+    .flatten()
+}

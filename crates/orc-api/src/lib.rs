@@ -100,6 +100,9 @@ pub enum Request {
         name: String,
         follow: bool,
         tail: Option<usize>,
+        /// Only lines from this time on (ms since the epoch).
+        #[serde(default)]
+        since_ms: Option<u64>,
     },
     NodeLs,
     /// Sets the cluster's virtual IP (`orc vip set`).
@@ -218,6 +221,23 @@ pub enum Request {
         #[serde(default)]
         interval_ms: Option<u64>,
     },
+    /// Turns autolock on (the reply carries the new unlock key) or off.
+    Autolock {
+        enable: bool,
+    },
+    /// Shows (or with `rotate`, first replaces) the unlock key.
+    UnlockKey {
+        rotate: bool,
+    },
+    /// Opens this locked manager's CA key with the unlock key.
+    ClusterUnlock {
+        key: Secret,
+    },
+    /// One service in full: spec and live tasks with their health (`orc service
+    /// inspect`).
+    ServiceInspect {
+        name: String,
+    },
     /// `orc service update`: changes to one service's spec, rolled out per its
     /// update_config; waits (unless `detach`) until the rollout ended.
     ServiceUpdate {
@@ -233,10 +253,6 @@ pub enum Request {
         to: Option<u64>,
         detach: bool,
         timeout_secs: u64,
-    },
-    /// The service, its update state and its revisions.
-    ServiceInspect {
-        name: String,
     },
     /// The service's revisions.
     ServiceHistory {
@@ -266,8 +282,17 @@ impl std::fmt::Debug for Secret {
 pub enum Reply {
     /// A step of long work ("web: 1/2 running").
     Progress { message: String },
-    /// One log line of a task.
-    Log { task: String, line: String },
+    /// One log line of a task: when orc's log driver read it (ns since the epoch;
+    /// absent for lines stored before it stamped them) and whether it came from
+    /// standard error.
+    Log {
+        task: String,
+        line: String,
+        #[serde(default)]
+        time_ns: Option<u64>,
+        #[serde(default)]
+        stderr: bool,
+    },
     /// One cluster event (`orc events`), as orc-metrics' `Event` serialises.
     Event { event: serde_json::Value },
     /// The end: the command's result (a row list, or an object).

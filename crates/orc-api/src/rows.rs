@@ -60,6 +60,48 @@ pub struct TaskRow {
     /// The container's address on the cluster network.
     #[serde(default)]
     pub address: Option<String>,
+    /// What the task's health check found; `None` without a check.
+    #[serde(default)]
+    pub health: Option<TaskHealthRow>,
+}
+
+/// A task's health (`orc service ps`, `orc service inspect`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskHealthRow {
+    /// "starting", "healthy" or "unhealthy".
+    pub state: String,
+    /// Consecutive failed probes.
+    pub failing_streak: u32,
+    /// Seconds since the state was entered.
+    pub since_secs: u64,
+    /// The last probes, oldest first.
+    pub log: Vec<ProbeRow>,
+}
+
+/// One health probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRow {
+    /// When it started and ended, ms since the epoch.
+    pub started_ms: u64,
+    pub ended_ms: u64,
+    /// 0 = passed.
+    pub exit_code: i32,
+    /// Its output, truncated.
+    pub output: String,
+}
+
+/// `orc service inspect`: the service, its spec and its tasks with their health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceInspect {
+    pub service: ServiceRow,
+    pub spec: orc_spec::ServiceSpec,
+    pub tasks: Vec<TaskRow>,
+    /// Its update or rollback (the current version's, or the last one).
+    #[serde(default)]
+    pub update: Option<UpdateRow>,
+    /// Its revisions, newest first.
+    #[serde(default)]
+    pub revisions: Vec<RevisionRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +134,13 @@ pub struct InfoReply {
     /// A restored cluster whose services wait for `orc cluster resume`.
     #[serde(default)]
     pub held: bool,
+    /// This manager waits for `orc cluster unlock` (autolock) before it signs or opens
+    /// anything with the CA key.
+    #[serde(default)]
+    pub locked: bool,
+    /// Autolock is on in this cluster.
+    #[serde(default)]
+    pub autolock: bool,
 }
 
 /// One line of `orc volume ls`.
@@ -157,19 +206,4 @@ pub struct UpdateRow {
     pub ended_at: Option<u64>,
     pub from: u64,
     pub to: u64,
-}
-
-/// `orc service inspect`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServiceInspect {
-    pub id: String,
-    pub name: String,
-    pub stack: String,
-    pub version: u64,
-    pub running: usize,
-    pub desired: usize,
-    pub update: Option<UpdateRow>,
-    pub revisions: Vec<RevisionRow>,
-    /// The normalised spec, as stored.
-    pub spec: serde_json::Value,
 }

@@ -29,6 +29,11 @@ pub enum DaemonError {
     Identity { path: PathBuf, reason: String },
     #[error("timed out after {secs} s waiting for {what}")]
     Timeout { secs: u64, what: String },
+    /// Autolock: this manager holds the CA key only wrapped until a human unlocks it.
+    #[error(
+        "this manager ({host}) is locked (autolock is on): run `orc cluster unlock` on {host}"
+    )]
+    Locked { host: String },
 }
 
 impl DaemonError {

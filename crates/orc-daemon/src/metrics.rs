@@ -59,11 +59,16 @@ pub async fn render(ops: &Ops, dispatcher: &Dispatcher) -> String {
         version: env!("CARGO_PKG_VERSION").into(),
     };
     let (node, usage) = tokio::join!(ops.node_sample(), ops.task_stats_local());
+    let state = ops.state().ok();
     let tasks: Vec<TaskSample> = usage
         .tasks
         .into_iter()
         .map(|r| TaskSample {
             stack: r.stack().to_string(),
+            serves: state
+                .as_ref()
+                .and_then(|s| s.tasks.get(&r.task))
+                .map(|t| t.serves()),
             task: r.task,
             service: r.service,
             slot: r.slot,

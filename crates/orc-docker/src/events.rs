@@ -1,66 +1,68 @@
-//! `/events`: the cluster's changes between two states as Docker's swarm events
-//! (service, node and network; create, update, remove).
+//! `/events`: orc's cluster events (the operations layer's history and live stream,
+//! see `orc_metrics::events`) as Docker's swarm events: service, node and network;
+//! create, update, remove.
 
-use crate::render::{network_id, networks, node_id};
-use orc_model::ClusterState;
+use crate::render::{network_id, node_id};
+use orc_metrics::{Event, EventKind};
 use serde_json::{json, Value};
 
-fn event(kind: &str, action: &str, id: &str, name: &str, now_ms: u64) -> Value {
-    json!({
+/// `e` as Docker shows it, or `None` for what Docker has no swarm event for (tasks,
+/// leader changes, VIP moves).
+pub fn docker_event(e: &Event) -> Option<Value> {
+    let (kind, action, id) = match e.kind {
+        EventKind::Service => ("service", e.action.as_str(), e.id.clone()),
+        EventKind::Node => {
+            let action = match e.action.as_str() {
+                "join" => "create",
+                "remove" => "remove",
+                _ => "update",
+            };
+            let id = e.id.parse().map(node_id).unwrap_or_else(|_| e.id.clone());
+            ("node", action, id)
+        }
+        EventKind::Network => ("network", e.action.as_str(), network_id(&e.id)),
+        EventKind::Task | EventKind::Leader | EventKind::Vip => return None,
+    };
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("name".into(), Value::String(e.name.clone()));
+    if kind == "node" && action == "update" {
+        // What changed, as Docker's node events say it.
+        let attr = |k: &str| e.attributes.get(k).cloned().unwrap_or_default();
+        let changed: Vec<(&str, String)> = match e.action.as_str() {
+            "availability" => vec![("availability.new", attr("availability"))],
+            "role" => vec![("role.new", attr("role"))],
+            "labels" | "address" => vec![],
+            state => vec![
+                ("state.new", state.to_string()),
+                ("state.old", attr("from")),
+            ],
+        };
+        for (k, v) in changed.into_iter().filter(|(_, v)| !v.is_empty()) {
+            attributes.insert(k.into(), Value::String(v));
+        }
+    }
+    Some(json!({
         "Type": kind,
         "Action": action,
-        "Actor": { "ID": id, "Attributes": { "name": name } },
+        "Actor": { "ID": id, "Attributes": attributes },
         "scope": "swarm",
-        "time": now_ms / 1000,
-        "timeNano": now_ms as u128 * 1_000_000,
-    })
-}
-
-/// The events that lead from `old` to `new`, stamped `now_ms`.
-pub fn diff(old: &ClusterState, new: &ClusterState, now_ms: u64) -> Vec<Value> {
-    let mut out = Vec::new();
-    for (id, s) in &new.services {
-        match old.services.get(id) {
-            None => out.push(event("service", "create", id, &s.name, now_ms)),
-            Some(o) if o.version != s.version => {
-                out.push(event("service", "update", id, &s.name, now_ms))
-            }
-            _ => {}
-        }
-    }
-    for (id, s) in &old.services {
-        if !new.services.contains_key(id) {
-            out.push(event("service", "remove", id, &s.name, now_ms));
-        }
-    }
-    for (id, n) in &new.nodes {
-        let action = match old.nodes.get(id) {
-            None => "create",
-            Some(o) if o != n => "update",
-            _ => continue,
-        };
-        out.push(event("node", action, &node_id(*id), &n.hostname, now_ms));
-    }
-    for (id, n) in &old.nodes {
-        if !new.nodes.contains_key(id) {
-            out.push(event("node", "remove", &node_id(*id), &n.hostname, now_ms));
-        }
-    }
-    let (a, b) = (networks(old), networks(new));
-    for name in b.keys().filter(|n| !a.contains_key(*n)) {
-        out.push(event("network", "create", &network_id(name), name, now_ms));
-    }
-    for name in a.keys().filter(|n| !b.contains_key(*n)) {
-        out.push(event("network", "remove", &network_id(name), name, now_ms));
-    }
-    out
+        "time": e.time / 1000,
+        "timeNano": u128::from(e.time) * 1_000_000,
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orc_model::{Command, NewService};
+    use orc_model::{ClusterState, Command, NewService};
     use orc_spec::ServiceSpec;
+
+    fn events(a: &ClusterState, b: &ClusterState, now: u64) -> Vec<Value> {
+        orc_metrics::events::diff(a, b, now)
+            .iter()
+            .filter_map(docker_event)
+            .collect()
+    }
 
     #[test]
     fn services_and_networks_coming_and_going() {
@@ -73,9 +75,9 @@ mod tests {
                 short_name: "app".into(),
                 spec: ServiceSpec::new("a"),
             }],
-            at: 1,
+            at: 5_000,
         });
-        let ev = diff(&empty, &st, 5_000);
+        let ev = events(&empty, &st, 5_000);
         let kinds: Vec<(String, String)> = ev
             .iter()
             .map(|e| (e["Type"].to_string(), e["Action"].to_string()))
@@ -89,8 +91,26 @@ mod tests {
         );
         assert_eq!(ev[0]["Actor"]["Attributes"]["name"], "web_app");
         assert_eq!(ev[0]["time"], 5);
-        let back = diff(&st, &empty, 6_000);
+        assert_eq!(ev[1]["Actor"]["ID"], network_id("web_default"));
+        let back = events(&st, &empty, 6_000);
         assert!(back.iter().all(|e| e["Action"] == "remove") && back.len() == 2);
-        assert!(diff(&st, &st, 7_000).is_empty());
+        assert!(events(&st, &st, 7_000).is_empty());
+    }
+
+    #[test]
+    fn a_node_joining_and_drained_as_docker_names_it() {
+        let e = Event::new(EventKind::Node, "join", "7", "board7", 1_000);
+        let v = docker_event(&e).unwrap();
+        assert_eq!(
+            (v["Action"].as_str(), v["Actor"]["ID"].as_str()),
+            (Some("create"), Some("0000000000000007"))
+        );
+        let e = Event::new(EventKind::Node, "availability", "7", "board7", 2_000)
+            .attr("availability", "drain");
+        let v = docker_event(&e).unwrap();
+        assert_eq!(v["Action"], "update");
+        assert_eq!(v["Actor"]["Attributes"]["availability.new"], "drain");
+        let t = Event::new(EventKind::Task, "running", "t1", "web_app", 3_000);
+        assert!(docker_event(&t).is_none());
     }
 }

@@ -5,7 +5,9 @@
 use crate::spec::{ports, to_docker};
 use crate::time::rfc3339;
 use crate::STACK_LABEL;
-use orc_model::{ClusterState, Node, NodeId, NodeRole, Service, ServiceMode, Task, TaskState};
+use orc_model::{
+    ClusterState, Node, NodeId, NodeRole, Service, ServiceMode, StackNetwork, Task, TaskState,
+};
 use orc_spec::{NetworkMode, PublishMode};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -29,41 +31,16 @@ pub fn network_id(name: &str) -> String {
     )
 }
 
-/// One stack network: orc's networks exist as the stack networks its services use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StackNetwork {
-    pub id: String,
-    /// "STACK_NAME".
-    pub name: String,
-    pub stack: String,
-    /// The earliest creation time of a service using it.
-    pub created: u64,
-}
-
-/// The networks the services of `state` are attached to, by name.
-pub fn networks(state: &ClusterState) -> BTreeMap<String, StackNetwork> {
-    let mut out: BTreeMap<String, StackNetwork> = BTreeMap::new();
-    for s in state.services.values() {
-        if s.spec.network_mode != NetworkMode::Stack {
-            continue;
-        }
-        for n in &s.spec.networks {
-            let name = format!("{}_{n}", s.stack);
-            let e = out.entry(name.clone()).or_insert_with(|| StackNetwork {
-                id: network_id(&name),
-                name,
-                stack: s.stack.clone(),
-                created: s.created_at,
-            });
-            e.created = e.created.min(s.created_at);
-        }
-    }
-    out
-}
-
 /// The cluster's container subnet as a CIDR.
 fn subnet(state: &ClusterState) -> Option<String> {
     state.network.as_ref().map(|n| n.subnet.to_string())
+}
+
+/// A network's labels as Docker shows them (with the stack label).
+pub fn network_labels(n: &StackNetwork) -> BTreeMap<String, String> {
+    let mut l = n.labels.clone();
+    l.insert(STACK_LABEL.into(), n.stack.clone());
+    l
 }
 
 pub fn network(state: &ClusterState, n: &StackNetwork) -> Value {
@@ -73,8 +50,8 @@ pub fn network(state: &ClusterState, n: &StackNetwork) -> Value {
         .collect();
     json!({
         "Name": n.name,
-        "Id": n.id,
-        "Created": rfc3339(n.created),
+        "Id": network_id(&n.name),
+        "Created": rfc3339(n.created_at),
         "Scope": "swarm",
         "Driver": "overlay",
         "EnableIPv6": false,
@@ -86,7 +63,7 @@ pub fn network(state: &ClusterState, n: &StackNetwork) -> Value {
         "ConfigOnly": false,
         "Containers": {},
         "Options": {},
-        "Labels": { STACK_LABEL: n.stack },
+        "Labels": network_labels(n),
     })
 }
 
@@ -145,7 +122,7 @@ pub fn task_counts(state: &ClusterState, s: &Service) -> (usize, usize) {
     for t in state.tasks_of_service(&s.id) {
         if t.desired_state == TaskState::Running {
             wanted += 1;
-            if t.status.state == TaskState::Running {
+            if t.serves() {
                 running += 1;
             }
         }
@@ -210,9 +187,21 @@ pub fn task(state: &ClusterState, t: &Task) -> Value {
         .as_object_mut()
         .and_then(|o| o.remove("TaskTemplate"))
         .unwrap_or_default();
+    // As in Swarm, a task whose health check has not passed yet is still starting
+    // (Traefik and other readers route only to running tasks).
+    let health_starting = t
+        .status
+        .health
+        .as_ref()
+        .is_some_and(|h| h.state == orc_model::HealthState::Starting);
+    let shown = if t.status.state == TaskState::Running && health_starting {
+        TaskState::Starting
+    } else {
+        t.status.state
+    };
     let mut status = json!({
         "Timestamp": rfc3339(t.status.timestamp),
-        "State": task_state(t.status.state),
+        "State": task_state(shown),
         "Message": t.status.message,
         "ContainerStatus": { "ContainerID": t.id },
         "PortStatus": {},
@@ -496,15 +485,29 @@ mod tests {
         let st = state();
         let v = task(&st, &st.tasks["task1"]);
         assert_eq!(v["Status"]["State"], "running");
+        // A health check not passed yet: starting, as Swarm shows it.
+        let mut t = st.tasks["task1"].clone();
+        t.status.health = Some(orc_model::TaskHealth {
+            state: orc_model::HealthState::Starting,
+            since: 2_000,
+            failing_streak: 0,
+            log: Vec::new(),
+        });
+        assert_eq!(task(&st, &t)["Status"]["State"], "starting");
+        t.status.health.as_mut().unwrap().state = orc_model::HealthState::Healthy;
+        assert_eq!(task(&st, &t)["Status"]["State"], "running");
         assert_eq!(v["Slot"], 1);
         assert_eq!(v["NodeID"], "0000000000000007");
         assert_eq!(v["Spec"]["ContainerSpec"]["Image"], "nginx:1");
         let att = &v["NetworksAttachments"][0];
         assert_eq!(att["Network"]["ID"], network_id("web_default"));
         assert_eq!(att["Addresses"][0], "10.201.3.7/24");
-        let nets = networks(&st);
+        let nets = st.stack_networks();
         assert_eq!(nets.len(), 1);
-        assert_eq!(nets["web_default"].id, network_id("web_default"));
+        assert_eq!(
+            network(&st, &nets["web_default"])["Id"],
+            network_id("web_default")
+        );
         assert_eq!(
             network(&st, &nets["web_default"])["Labels"][STACK_LABEL],
             "web"

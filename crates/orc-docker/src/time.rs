@@ -3,8 +3,13 @@
 /// Milliseconds since the epoch → `2026-12-07T18:02:06.123000000Z` (fixed width, as
 /// Docker's log timestamps; Portainer cuts the first 31 characters of a log line).
 pub fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let nanos = (ms % 1000) * 1_000_000;
+    rfc3339_nanos(ms.saturating_mul(1_000_000))
+}
+
+/// Nanoseconds since the epoch → `2026-12-07T18:02:06.123456789Z`.
+pub fn rfc3339_nanos(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let nanos = ns % 1_000_000_000;
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
@@ -52,6 +57,10 @@ mod tests {
         // 2024-02-29T12:34:56.789Z (a leap day).
         assert_eq!(rfc3339(1_709_210_096_789), "2024-02-29T12:34:56.789000000Z");
         assert_eq!(rfc3339(1_709_210_096_789).len(), 30);
+        assert_eq!(
+            rfc3339_nanos(1_709_210_096_789_123_456),
+            "2024-02-29T12:34:56.789123456Z"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub enum EventKind {
     Node,
     Leader,
     Vip,
+    Network,
 }
 
 impl EventKind {
@@ -27,6 +28,7 @@ impl EventKind {
             EventKind::Node => "node",
             EventKind::Leader => "leader",
             EventKind::Vip => "vip",
+            EventKind::Network => "network",
         }
     }
 
@@ -37,6 +39,7 @@ impl EventKind {
             "node" => EventKind::Node,
             "leader" => EventKind::Leader,
             "vip" => EventKind::Vip,
+            "network" => EventKind::Network,
             _ => return None,
         })
     }
@@ -105,8 +108,8 @@ fn task_event(t: &Task, action: &str, time: Timestamp) -> Event {
     e
 }
 
-/// The changes from `prev` to `next`, in a stable order: nodes, services, then tasks
-/// (each by id). `now` stamps changes the state carries no time for.
+/// The changes from `prev` to `next`, in a stable order: nodes, services, networks,
+/// then tasks (each by id or name). `now` stamps changes the state carries no time for.
 pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Event> {
     let mut out = Vec::new();
     if prev.revision == next.revision && prev == next {
@@ -180,6 +183,13 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
             );
         }
     }
+    let (a, b) = (prev.stack_networks(), next.stack_networks());
+    for (name, n) in b.iter().filter(|(name, _)| !a.contains_key(*name)) {
+        out.push(Event::new(EventKind::Network, "create", name, name, now).attr("stack", &n.stack));
+    }
+    for (name, n) in a.iter().filter(|(name, _)| !b.contains_key(*name)) {
+        out.push(Event::new(EventKind::Network, "remove", name, name, now).attr("stack", &n.stack));
+    }
     for (id, t) in &next.tasks {
         match prev.tasks.get(id) {
             None => out.push(task_event(t, t.status.state.as_str(), t.status.timestamp)),
@@ -191,6 +201,18 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
                     );
                 } else if p.node_id != t.node_id {
                     out.push(task_event(t, "assigned", now));
+                }
+                // Docker's `health_status: healthy|unhealthy` (starting is no event).
+                let was = p.status.health.as_ref().map(|h| h.state);
+                if let Some(h) = t.status.health.as_ref().filter(|h| {
+                    Some(h.state) != was
+                        && h.state != orc_model::HealthState::Starting
+                        && !t.status.state.is_terminal()
+                }) {
+                    out.push(
+                        task_event(t, &format!("health_status: {}", h.state.as_str()), h.since)
+                            .attr("health", h.state.as_str()),
+                    );
                 }
                 if p.desired_state != t.desired_state && !t.status.state.is_terminal() {
                     out.push(task_event(t, "desired", now));
@@ -209,6 +231,23 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
             None => ("unset", String::new()),
         };
         out.push(Event::new(EventKind::Vip, action, "vip", &addr, now));
+    }
+    if let (Some(h), Some(v)) = (&next.vip_holder, &next.vip) {
+        if prev.vip_holder.as_ref().map(|p| p.node) != Some(h.node) {
+            let host = |n| next.nodes.get(&n).map(|n| n.hostname.clone());
+            let mut e = Event::new(
+                EventKind::Vip,
+                "moved",
+                &h.node.to_string(),
+                &host(h.node).unwrap_or_default(),
+                h.since,
+            )
+            .attr("address", &v.address);
+            if let Some(from) = prev.vip_holder.as_ref().and_then(|p| host(p.node)) {
+                e = e.attr("from", from);
+            }
+            out.push(e);
+        }
     }
     out
 }
@@ -257,7 +296,7 @@ impl Filter {
             };
             match k {
                 "type" => f.kinds.push(EventKind::parse(v).ok_or_else(|| {
-                    format!("filter type={v}: expected task, service, node, leader or vip")
+                    format!("filter type={v}: expected task, service, node, network, leader or vip")
                 })?),
                 "action" | "name" | "id" | "node" => f.pairs.push((k.into(), v.into())),
                 _ => {
@@ -421,6 +460,39 @@ mod tests {
     }
 
     #[test]
+    fn a_vip_move_names_the_new_holder_and_the_old() {
+        let mut a = base();
+        a.vip = Some(orc_model::VipSetting {
+            address: "192.168.1.100/24".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            advert_interval_ms: 1000,
+        });
+        a.vip_holder = Some(orc_model::VipHolder { node: 1, since: 3 });
+        let mut b = a.clone();
+        b.revision = 2;
+        b.vip_holder = Some(orc_model::VipHolder { node: 2, since: 30 });
+        let ev = diff(&a, &b, 40);
+        assert_eq!(ev.len(), 1);
+        let e = &ev[0];
+        assert_eq!(
+            (e.kind, e.action.as_str(), e.id.as_str()),
+            (EventKind::Vip, "moved", "2")
+        );
+        assert_eq!(e.time, 30);
+        assert_eq!(e.name, b.nodes[&2].hostname);
+        assert_eq!(e.attributes["from"], b.nodes[&1].hostname);
+        assert_eq!(e.attributes["address"], "192.168.1.100/24");
+        let mut expo = crate::Exposition::default();
+        crate::render::cluster(&mut expo, &b, &[]);
+        let text = expo.finish();
+        assert!(
+            text.contains("orc_vip_holder_since_seconds{node_id=\"0000000000000002\""),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn utc() {
         assert_eq!(format_utc(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29T00:00:00.000Z");
@@ -471,6 +543,31 @@ mod tests {
             .map(|e| (e.id.as_str(), e.action.as_str(), e.seq))
             .collect();
         assert_eq!(seen, [("t2", "pending", 1), ("t2", "running", 2)]);
+
+        // A health change at the same state is an event of its own (as Docker's).
+        let mut e = d.clone();
+        e.revision = 5;
+        e.tasks.get_mut("t2").unwrap().status.health = Some(orc_model::TaskHealth {
+            state: orc_model::HealthState::Unhealthy,
+            since: 30,
+            failing_streak: 3,
+            log: Vec::new(),
+        });
+        let ev = diff(&d, &e, 31);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].action, "health_status: unhealthy");
+        assert_eq!(ev[0].time, 30);
+        // The same state again (a log refresh) is none.
+        let mut f = e.clone();
+        f.tasks
+            .get_mut("t2")
+            .unwrap()
+            .status
+            .health
+            .as_mut()
+            .unwrap()
+            .failing_streak = 4;
+        assert!(diff(&e, &f, 40).is_empty());
     }
 
     #[test]
@@ -514,9 +611,16 @@ mod tests {
         c.services.clear();
         c.tasks.clear();
         let ev = diff(&b, &c, 40);
-        assert_eq!(ev.len(), 2);
-        assert_eq!(ev[0].action, "remove");
-        assert_eq!(ev[1].kind, EventKind::Task);
+        let seen: Vec<(EventKind, &str)> = ev.iter().map(|e| (e.kind, e.action.as_str())).collect();
+        // The service's network goes with its last service.
+        assert_eq!(
+            seen,
+            [
+                (EventKind::Service, "remove"),
+                (EventKind::Network, "remove"),
+                (EventKind::Task, "remove"),
+            ]
+        );
     }
 
     #[test]

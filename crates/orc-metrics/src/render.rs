@@ -151,11 +151,14 @@ pub struct TaskSample {
     pub stack: String,
     pub slot: u32,
     pub usage: TaskUsage,
+    /// Whether the task serves (runs and, with a health check, is healthy): the
+    /// value of `orc_task_health`. `None`: not known (no sample).
+    pub serves: Option<bool>,
 }
 
 pub fn tasks(e: &mut Exposition, tasks: &[TaskSample]) {
     type Get = fn(&TaskUsage) -> Option<f64>;
-    let families: [(&str, Kind, &str, Get); 8] = [
+    let families: [(&str, Kind, &str, Get); 7] = [
         (
             "orc_task_cpu_seconds_total",
             Kind::Counter,
@@ -198,12 +201,6 @@ pub fn tasks(e: &mut Exposition, tasks: &[TaskSample]) {
             "Bytes sent from the task's network namespace (all interfaces but lo).",
             |u| Some(u.net_tx_bytes as f64),
         ),
-        (
-            "orc_task_health",
-            Kind::Gauge,
-            "1 while the task's container runs (orc has no health checks yet).",
-            |_| Some(1.0),
-        ),
     ];
     if tasks.is_empty() {
         return;
@@ -223,6 +220,25 @@ pub fn tasks(e: &mut Exposition, tasks: &[TaskSample]) {
                     v,
                 );
             }
+        }
+    }
+    let mut f = e.family(
+        "orc_task_health",
+        Kind::Gauge,
+        "1 while the task serves (runs and, with a health check, its probes found it healthy); 0 while its check is starting or unhealthy.",
+    );
+    for t in tasks {
+        if let Some(serves) = t.serves {
+            let slot = t.slot.to_string();
+            f.sample(
+                &[
+                    ("service", &t.service),
+                    ("task", &t.task),
+                    ("slot", &slot),
+                    ("stack", &t.stack),
+                ],
+                if serves { 1.0 } else { 0.0 },
+            );
         }
     }
 }
@@ -313,6 +329,19 @@ pub fn cluster(e: &mut Exposition, state: &ClusterState, services: &[ServiceCoun
         "Changes applied to the replicated state.",
         state.revision as f64,
     );
+    if let Some(h) = &state.vip_holder {
+        let id = format!("{:016x}", h.node);
+        let host = state
+            .nodes
+            .get(&h.node)
+            .map(|n| n.hostname.as_str())
+            .unwrap_or("");
+        e.gauge(
+            "orc_vip_holder_since_seconds",
+            "The manager holding the cluster VIP (as it reported on becoming VRRP master) and since when, in Unix seconds.",
+        )
+        .sample(&[("node_id", &id), ("hostname", host)], h.since as f64 / 1000.0);
+    }
 }
 
 /// This manager's Raft figures.
@@ -519,6 +548,7 @@ mod tests {
                 memory_bytes: 4096,
                 ..TaskUsage::default()
             },
+            serves: Some(false),
         };
         let mut e = Exposition::new();
         tasks(&mut e, &[t]);
@@ -526,6 +556,7 @@ mod tests {
         let labels = "{service=\"s_web\",task=\"t1\",slot=\"2\",stack=\"s\"}";
         assert!(text.contains(&format!("orc_task_cpu_seconds_total{labels} 3.25\n")));
         assert!(text.contains(&format!("orc_task_memory_bytes{labels} 4096\n")));
+        assert!(text.contains(&format!("orc_task_health{labels} 0\n")));
         assert!(!text.contains("orc_task_memory_limit_bytes{"));
         assert!(text.contains("# TYPE orc_task_memory_limit_bytes gauge"));
     }

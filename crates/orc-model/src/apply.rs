@@ -40,6 +40,8 @@ pub enum ApplyError {
     },
     #[error("no service with id {0}")]
     NoSuchServiceId(String),
+    #[error("network {name} is in use by service(s) {}", users.join(", "))]
+    NetworkInUse { name: String, users: Vec<String> },
     #[error("service {name} cannot be rolled back: {why}")]
     NoRollback { name: String, why: String },
 }
@@ -177,9 +179,10 @@ impl ClusterState {
                 at,
             } => self.deploy_stack(stack, services, *at, changed),
             Command::RemoveStack { stack } => {
-                let before = self.services.len();
+                let before = (self.services.len(), self.declared_networks.len());
                 self.services.retain(|_, s| s.stack != *stack);
-                *changed |= self.services.len() != before;
+                self.declared_networks.retain(|_, n| n.stack != *stack);
+                *changed |= (self.services.len(), self.declared_networks.len()) != before;
                 CommandResult::Ok
             }
             Command::ScaleService { name, replicas, at } => {
@@ -245,8 +248,12 @@ impl ClusterState {
                     };
                     let cur = &t.status;
                     let forward = status.state > cur.state && !cur.state.is_terminal();
+                    // At the same state: a new message, or the health probes' news
+                    // (a health change moves no state, so it is taken as it comes).
                     let same_state_news = status.state == cur.state
-                        && (status.message != cur.message || status.err != cur.err);
+                        && (status.message != cur.message
+                            || status.err != cur.err
+                            || status.health != cur.health);
                     if forward || same_state_news {
                         t.status = status.clone();
                         *changed = true;
@@ -282,13 +289,66 @@ impl ClusterState {
                 }
                 None => CommandResult::Err(ApplyError::NoSuchServiceId(id.clone())),
             },
+            Command::SetAutolock(a) => {
+                if self.autolock != *a {
+                    self.autolock = a.clone();
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
             Command::Resume => {
                 *changed |= std::mem::replace(&mut self.held, false);
+                CommandResult::Ok
+            }
+            Command::DeclareNetwork {
+                stack,
+                short_name,
+                labels,
+                at,
+            } => {
+                let name = format!("{stack}_{short_name}");
+                let created_at = self
+                    .declared_networks
+                    .get(&name)
+                    .map_or(*at, |n| n.created_at);
+                let n = crate::DeclaredNetwork {
+                    stack: stack.clone(),
+                    short_name: short_name.clone(),
+                    labels: labels.clone(),
+                    created_at,
+                };
+                *changed |= self.declared_networks.insert(name, n.clone()).as_ref() != Some(&n);
+                CommandResult::Ok
+            }
+            Command::RemoveNetwork { name } => {
+                let users = self
+                    .stack_networks()
+                    .remove(name)
+                    .map(|n| n.users)
+                    .unwrap_or_default();
+                if !users.is_empty() {
+                    return CommandResult::Err(ApplyError::NetworkInUse {
+                        name: name.clone(),
+                        users,
+                    });
+                }
+                *changed |= self.declared_networks.remove(name).is_some();
                 CommandResult::Ok
             }
             Command::SetVip(vip) => {
                 if self.vip != *vip {
                     self.vip = vip.clone();
+                    self.vip_holder = None;
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
+            Command::SetVipHolder { node, at } => {
+                if self.vip.is_some() && self.vip_holder.as_ref().map(|h| h.node) != Some(*node) {
+                    self.vip_holder = Some(crate::VipHolder {
+                        node: *node,
+                        since: *at,
+                    });
                     *changed = true;
                 }
                 CommandResult::Ok
@@ -568,6 +628,29 @@ mod vip_tests {
         assert_eq!(s.revision, 2);
         s.apply(&set(None));
         assert_eq!(s.revision, 2);
+    }
+
+    #[test]
+    fn autolock_is_set_rotated_and_cleared() {
+        let mut s = ClusterState::default();
+        let on = |id: &str| {
+            Command::SetAutolock(Some(crate::AutolockSetting {
+                key_id: id.into(),
+                sealed_key: vec![9, 9],
+            }))
+        };
+        s.apply(&on("k1"));
+        assert_eq!(s.autolock.as_ref().map(|a| a.key_id.as_str()), Some("k1"));
+        assert_eq!(s.revision, 1);
+        s.apply(&on("k1"));
+        assert_eq!(s.revision, 1, "the same setting again changes nothing");
+        s.apply(&on("k2"));
+        assert_eq!(s.autolock.as_ref().map(|a| a.key_id.as_str()), Some("k2"));
+        s.apply(&Command::SetAutolock(None));
+        assert!(s.autolock.is_none());
+        assert_eq!(s.revision, 3);
+        let dbg = format!("{:?}", on("k3"));
+        assert!(dbg.contains("k3") && !dbg.contains("9, 9"), "{dbg}");
     }
 
     #[test]

@@ -161,6 +161,8 @@ impl ClusterState {
         self.services = from.services.clone();
         self.tasks.clear();
         self.vip = from.vip.clone();
+        // Whoever held it was an old node.
+        self.vip_holder = None;
         self.registry_auth = if keep_sealed {
             from.registry_auth.clone()
         } else {
@@ -171,6 +173,7 @@ impl ClusterState {
             nodes.retain(|n| mine.contains(n));
         }
         self.storage = from.storage.clone();
+        self.declared_networks = from.declared_networks.clone();
         for v in self.storage.volumes.values_mut() {
             v.fenced.retain(|n| mine.contains(n));
             v.released.retain(|n| mine.contains(n));

@@ -191,6 +191,25 @@ pub enum Command {
     RemoveService {
         id: crate::ServiceId,
     },
+    /// Declares a stack network on its own; declaring it again replaces its labels.
+    DeclareNetwork {
+        stack: String,
+        short_name: String,
+        labels: BTreeMap<String, String>,
+        at: Timestamp,
+    },
+    /// Forgets a declared network; refused while a service uses it.
+    RemoveNetwork {
+        name: String,
+    },
+    /// `node` became VRRP master of the cluster's VIP (ignored without a VIP).
+    SetVipHolder {
+        node: NodeId,
+        at: Timestamp,
+    },
+    /// Turns autolock on (or rotates its unlock key) or off (`None`); every manager
+    /// then wraps or unwraps its own copy of the CA key.
+    SetAutolock(Option<crate::AutolockSetting>),
     /// The updater's verdict on a service's rollout: recorded only if the service is
     /// still at `status.version` (a newer spec makes it stale).
     SetUpdateStatus {

@@ -18,7 +18,8 @@ pub struct DirectoryEntry {
     pub name: String,
     /// The stack networks it is on (short names; scoped to the stack).
     pub networks: Vec<String>,
-    /// Addresses of its running tasks (what names resolve to).
+    /// Addresses of its tasks that serve ([`crate::Task::serves`]: running and, with a
+    /// health check, healthy): what names resolve to and published ports balance over.
     pub running: Vec<Ipv4Addr>,
     /// Addresses of all its tasks that hold one (to recognise who asks).
     pub members: Vec<Ipv4Addr>,
@@ -66,8 +67,9 @@ impl Directory {
                         continue;
                     }
                     e.members.push(a);
-                    if t.status.state == TaskState::Running && t.desired_state == TaskState::Running
-                    {
+                    // Only tasks that serve: running and, with a health check,
+                    // healthy (a starting or unhealthy task gets no traffic).
+                    if t.serves() && t.desired_state == TaskState::Running {
                         e.running.push(a);
                     }
                 }

@@ -218,6 +218,9 @@ impl<S: Format> From<ClusterState<S>> for crate::ClusterState {
             network: s.network,
             storage: s.storage,
             held: s.held,
+            declared_networks: BTreeMap::new(),
+            vip_holder: None,
+            autolock: None,
         }
     }
 }

@@ -28,12 +28,12 @@ pub use command::{Command, CommandResult, DeployOutcome, NewService};
 pub use directory::{Directory, DirectoryEntry};
 pub use ids::{new_id, short_id, NodeId, ServiceId, TaskId, Timestamp};
 pub use network::{
-    free_address, gateway, ClusterNetwork, Ipv4Net, NetworkDriver, DEFAULT_SUBNET, VXLAN_PORT,
-    VXLAN_VNI,
+    free_address, gateway, ClusterNetwork, DeclaredNetwork, Ipv4Net, NetworkDriver, StackNetwork,
+    DEFAULT_SUBNET, VXLAN_PORT, VXLAN_VNI,
 };
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
 pub use orc_spec::{ServiceMode, ServiceSpec};
 pub use rollout::{Revision, ServiceRollout, UpdateState, UpdateStatus, REVISIONS_KEPT};
-pub use state::{ClusterInfo, ClusterState, Service, VipSetting};
+pub use state::{AutolockSetting, ClusterInfo, ClusterState, Service, VipHolder, VipSetting};
 pub use task::{HealthState, ProbeResult, Task, TaskHealth, TaskState, TaskStatus};
 pub use volume::{Attachment, CephSetting, Storage, Volume};

@@ -242,3 +242,65 @@ mod tests {
         assert_eq!(free_address(block, &all), None);
     }
 }
+
+/// A stack network declared on its own (`docker network create`), before or without
+/// any service on it. A network a service uses exists without being declared.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeclaredNetwork {
+    pub stack: String,
+    /// The name within the stack.
+    pub short_name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub created_at: crate::Timestamp,
+}
+
+/// A stack network as clients list it: declared, used by services, or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackNetwork {
+    /// "STACK_NAME".
+    pub name: String,
+    pub stack: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// When it was declared, or the earliest creation of a service using it.
+    pub created_at: crate::Timestamp,
+    /// The services attached to it (full names).
+    pub users: Vec<String>,
+}
+
+impl crate::ClusterState {
+    /// Every stack network by full name: the declared ones and those services use.
+    pub fn stack_networks(&self) -> std::collections::BTreeMap<String, StackNetwork> {
+        let mut out: std::collections::BTreeMap<String, StackNetwork> = self
+            .declared_networks
+            .iter()
+            .map(|(name, d)| {
+                let n = StackNetwork {
+                    name: name.clone(),
+                    stack: d.stack.clone(),
+                    labels: d.labels.clone(),
+                    created_at: d.created_at,
+                    users: Vec::new(),
+                };
+                (name.clone(), n)
+            })
+            .collect();
+        for s in self.services.values() {
+            if s.spec.network_mode != orc_spec::NetworkMode::Stack {
+                continue;
+            }
+            for n in &s.spec.networks {
+                let name = format!("{}_{n}", s.stack);
+                let e = out.entry(name.clone()).or_insert_with(|| StackNetwork {
+                    name,
+                    stack: s.stack.clone(),
+                    labels: Default::default(),
+                    created_at: s.created_at,
+                    users: Vec::new(),
+                });
+                e.created_at = e.created_at.min(s.created_at);
+                e.users.push(s.name.clone());
+            }
+        }
+        out
+    }
+}

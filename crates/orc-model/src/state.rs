@@ -70,6 +70,27 @@ pub struct ClusterState {
     /// `decode_state`).
     #[serde(default)]
     pub held: bool,
+    /// Stack networks declared on their own (`docker network create`), by full name
+    /// ("STACK_NET"). Removed with their stack.
+    #[serde(default)]
+    pub declared_networks: BTreeMap<String, crate::DeclaredNetwork>,
+    /// The manager holding the VIP, as it reported on becoming VRRP master (so every
+    /// manager's events and metrics see the VIP move). Cleared when the VIP setting
+    /// changes.
+    #[serde(default)]
+    pub vip_holder: Option<VipHolder>,
+    /// Autolock (`orc cluster autolock enable`): every manager keeps the CA key on its
+    /// disk only wrapped under the unlock key, which is here only sealed under the CA
+    /// key itself. `None`: off. Last (see `decode_state`).
+    #[serde(default)]
+    pub autolock: Option<AutolockSetting>,
+}
+
+/// Who holds the VIP, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipHolder {
+    pub node: NodeId,
+    pub since: Timestamp,
 }
 
 impl ClusterState {
@@ -79,6 +100,25 @@ impl ClusterState {
             .iter()
             .filter(move |(_, nodes)| nodes.is_empty() || nodes.contains(&node))
             .map(|(name, _)| name.as_str())
+    }
+}
+
+/// The cluster's autolock: which unlock key managers wrap the CA key under.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutolockSetting {
+    /// Names the current unlock key (random, public): a manager whose wrapped key file
+    /// carries another id wraps it again under this one (after a rotation).
+    pub key_id: String,
+    /// The unlock key, sealed (nonce ‖ ciphertext ‖ tag) under a key derived from the
+    /// CA private key: only an unlocked manager opens it.
+    pub sealed_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for AutolockSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AutolockSetting")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
     }
 }
 

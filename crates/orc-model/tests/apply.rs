@@ -289,3 +289,200 @@ fn put_service_creates_updates_at_the_expected_version_and_removes() {
         .error()
         .is_some());
 }
+
+#[test]
+fn declared_networks_live_until_removed_and_never_under_a_service() {
+    let mut s = ClusterState::default();
+    let declare = |labels: &[(&str, &str)]| Command::DeclareNetwork {
+        stack: "st".into(),
+        short_name: "back".into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        at: 5,
+    };
+    assert_eq!(s.apply(&declare(&[])), CommandResult::Ok);
+    let r = s.revision;
+    // Declared again with the same labels: nothing changes.
+    s.apply(&declare(&[]));
+    assert_eq!(s.revision, r);
+    s.apply(&declare(&[("tier", "db")]));
+    assert!(s.revision > r);
+    let nets = s.stack_networks();
+    assert_eq!(nets["st_back"].labels["tier"], "db");
+    assert!(nets["st_back"].users.is_empty());
+
+    // A service on it: it can't go.
+    let mut svc = spec(1);
+    svc.networks = vec!["back".into()];
+    s.apply(&Command::DeployStack {
+        stack: "st".into(),
+        services: vec![NewService {
+            id: "st-db".into(),
+            short_name: "db".into(),
+            spec: svc,
+        }],
+        at: 6,
+    });
+    assert_eq!(
+        s.stack_networks()["st_back"].users,
+        vec!["st_db".to_string()]
+    );
+    assert_eq!(s.stack_networks()["st_back"].created_at, 5);
+    let rm = Command::RemoveNetwork {
+        name: "st_back".into(),
+    };
+    let err = s.apply(&rm);
+    assert!(
+        matches!(err.error(), Some(ApplyError::NetworkInUse { users, .. }) if users == &["st_db"]),
+        "{err:?}"
+    );
+    assert!(s.declared_networks.contains_key("st_back"));
+
+    // Removing the stack removes its declared networks too.
+    s.apply(&Command::RemoveStack { stack: "st".into() });
+    assert!(s.stack_networks().is_empty());
+
+    s.apply(&declare(&[]));
+    assert_eq!(s.apply(&rm), CommandResult::Ok);
+    assert!(s.declared_networks.is_empty());
+}
+
+#[test]
+fn the_vip_holder_is_kept_only_with_a_vip_and_cleared_by_a_new_setting() {
+    let mut s = ClusterState::default();
+    let hold = |node| Command::SetVipHolder { node, at: 7 };
+    s.apply(&hold(1));
+    assert_eq!(s.vip_holder, None, "no VIP, no holder");
+    let vip = VipSetting {
+        address: "192.168.1.100/24".into(),
+        interface: "eth0".into(),
+        vrid: 51,
+        advert_interval_ms: 1000,
+    };
+    s.apply(&Command::SetVip(Some(vip.clone())));
+    s.apply(&hold(1));
+    assert_eq!(
+        s.vip_holder.as_ref().map(|h| (h.node, h.since)),
+        Some((1, 7))
+    );
+    let r = s.revision;
+    s.apply(&Command::SetVipHolder { node: 1, at: 9 });
+    assert_eq!(s.revision, r, "the same holder again changes nothing");
+    s.apply(&hold(2));
+    assert_eq!(s.vip_holder.as_ref().map(|h| h.node), Some(2));
+    s.apply(&Command::SetVip(Some(VipSetting { vrid: 52, ..vip })));
+    assert_eq!(s.vip_holder, None);
+}
+
+fn health(state: HealthState, streak: u32, at: u64) -> TaskHealth {
+    TaskHealth {
+        state,
+        since: at,
+        failing_streak: streak,
+        log: vec![ProbeResult {
+            started: at,
+            ended: at + 1,
+            exit_code: if state == HealthState::Healthy { 0 } else { 1 },
+            output: "probe".into(),
+        }],
+    }
+}
+
+#[test]
+fn health_changes_apply_at_the_same_state_and_states_still_only_move_forward() {
+    let mut st = ClusterState::default();
+    st.apply(&Command::CreateTasks(vec![task("t1", TaskState::Pending)]));
+    let mut running = TaskStatus::new(TaskState::Running, 5, "started");
+    running.address = Some(std::net::Ipv4Addr::new(10, 201, 1, 2));
+    let with = |h: Option<TaskHealth>| {
+        let mut s = running.clone();
+        s.health = h;
+        Command::UpdateTaskStatus {
+            updates: vec![("t1".into(), s)],
+        }
+    };
+    st.apply(&with(Some(health(HealthState::Starting, 0, 5))));
+    assert!(!st.tasks["t1"].serves(), "a starting task does not serve");
+    let rev = st.revision;
+    // Healthy at the same state (running): taken, and the task now serves.
+    st.apply(&with(Some(health(HealthState::Healthy, 0, 6))));
+    assert!(st.revision > rev, "a health change is a change");
+    assert_eq!(
+        st.tasks["t1"].status.health.as_ref().map(|h| h.state),
+        Some(HealthState::Healthy)
+    );
+    assert!(st.tasks["t1"].serves());
+    assert_eq!(st.tasks["t1"].status.address, running.address);
+    // The same report again changes nothing.
+    let rev = st.revision;
+    st.apply(&with(Some(health(HealthState::Healthy, 0, 6))));
+    assert_eq!(st.revision, rev);
+    // Unhealthy: stays running but no longer serves.
+    st.apply(&with(Some(health(HealthState::Unhealthy, 3, 7))));
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Running);
+    assert_eq!(
+        st.tasks["t1"]
+            .status
+            .health
+            .as_ref()
+            .map(|h| h.failing_streak),
+        Some(3)
+    );
+    assert!(!st.tasks["t1"].serves());
+    // A health report at an earlier state is still ignored.
+    let mut back = TaskStatus::new(TaskState::Starting, 8, "starting");
+    back.health = Some(health(HealthState::Healthy, 0, 8));
+    st.apply(&Command::UpdateTaskStatus {
+        updates: vec![("t1".into(), back)],
+    });
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Running);
+    assert!(!st.tasks["t1"].serves());
+    // Failed (the agent stopped it as unhealthy) is final.
+    let mut failed = TaskStatus::new(TaskState::Failed, 9, "unhealthy: exit 1: probe");
+    failed.health = Some(health(HealthState::Unhealthy, 3, 7));
+    st.apply(&Command::UpdateTaskStatus {
+        updates: vec![("t1".into(), failed)],
+    });
+    st.apply(&with(Some(health(HealthState::Healthy, 0, 10))));
+    assert_eq!(st.tasks["t1"].status.state, TaskState::Failed);
+}
+
+#[test]
+fn only_tasks_that_serve_are_in_the_directory() {
+    let mut st = ClusterState::default();
+    let mut s = spec(3);
+    s.network_mode = orc_spec::NetworkMode::Stack;
+    st.apply(&Command::DeployStack {
+        stack: "st".into(),
+        services: vec![NewService {
+            id: "st-web".into(),
+            short_name: "web".into(),
+            spec: s,
+        }],
+        at: 1,
+    });
+    let mk = |id: &str, ip: u8, h: Option<HealthState>| {
+        let mut t = task(id, TaskState::Pending);
+        t.service_id = "st-web".into();
+        let mut status = TaskStatus::new(TaskState::Running, 2, "started");
+        status.address = Some(std::net::Ipv4Addr::new(10, 201, 1, ip));
+        status.health = h.map(|h| health(h, 0, 2));
+        t.status = status;
+        t
+    };
+    st.apply(&Command::CreateTasks(vec![
+        mk("a", 2, None),
+        mk("b", 3, Some(HealthState::Healthy)),
+        mk("c", 4, Some(HealthState::Starting)),
+        mk("d", 5, Some(HealthState::Unhealthy)),
+    ]));
+    let d = Directory::of(&st);
+    let e = &d.entries[0];
+    let ip = |n| std::net::Ipv4Addr::new(10, 201, 1, n);
+    assert_eq!(e.running, vec![ip(2), ip(3)]);
+    // All four are members (they may still ask the DNS server).
+    assert_eq!(e.members.len(), 4);
+    assert_eq!(d.resolve(ip(4), "tasks.web"), Some(&[ip(2), ip(3)][..]));
+}

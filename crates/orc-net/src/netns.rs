@@ -109,3 +109,56 @@ where
         })
     })
 }
+
+/// Runs the blocking `f` on a thread of its own that first enters the network
+/// namespace at `path` (sockets `f` opens live there) and ends afterwards: no other
+/// thread's namespace changes, the async runtime's workers included. `Err` with the
+/// reason when the namespace can't be entered.
+pub async fn blocking_in<F, T>(path: &Path, f: F) -> Result<T, NetError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let path: PathBuf = path.to_path_buf();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("orc-netns".into())
+        .spawn(move || {
+            let r = File::open(&path)
+                .map_err(NetError::io(format!("open {}", path.display())))
+                .and_then(|ns| {
+                    setns(&ns, CloneFlags::CLONE_NEWNET).map_err(NetError::errno("setns"))
+                })
+                .map(|()| f());
+            let _ = tx.send(r);
+        })
+        .map_err(NetError::io("netns thread"))?;
+    rx.await.unwrap_or_else(|_| {
+        Err(NetError::Io {
+            op: "netns thread".into(),
+            source: std::io::Error::other("panicked"),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs root (setns): enters this process's own namespace on a thread of its own.
+    #[tokio::test]
+    async fn blocking_in_runs_on_its_own_thread_and_says_why_it_cannot() {
+        let me = std::thread::current().id();
+        let (v, other) = blocking_in(Path::new("/proc/self/ns/net"), move || {
+            (41 + 1, std::thread::current().id() != me)
+        })
+        .await
+        .expect("entering our own namespace");
+        assert_eq!(v, 42);
+        assert!(other, "ran on a thread of its own");
+        let e = blocking_in(Path::new("/nonexistent/ns"), || ())
+            .await
+            .expect_err("no such namespace");
+        assert!(e.to_string().contains("/nonexistent/ns"), "{e}");
+    }
+}

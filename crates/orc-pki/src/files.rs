@@ -89,6 +89,17 @@ pub fn load_ca(dir: &Path) -> Result<ClusterCa> {
     ClusterCa::from_pem(&cert, &key)
 }
 
+/// Writes a secret file (`contents`, mode 0600) atomically into its directory, which
+/// must exist: for key material kept in another form than [`save_ca`]'s.
+pub fn write_key_file(path: &Path, contents: &str) -> Result<()> {
+    write_atomic(path, contents, KEY_MODE)
+}
+
+/// Reads a file written by [`write_key_file`] (refused if group or others may read it).
+pub fn read_key_file(path: &Path) -> Result<String> {
+    read_key(path)
+}
+
 fn ensure_dir(dir: &Path) -> Result<()> {
     DirBuilder::new()
         .recursive(true)

@@ -55,8 +55,8 @@ pub use auth::{authenticate, MembershipCheck, PeerNode, RequireNodeCert, Require
 pub use ca::{fingerprint_of, ClusterCa, CA_VALIDITY, CLOCK_SKEW_ALLOWANCE, NODE_CERT_VALIDITY};
 pub use error::{PkiError, Result, TokenError};
 pub use files::{
-    load_ca, load_node_files, replace_node_cert, save_ca, save_node_files, CA_CERT_FILE,
-    CA_KEY_FILE, NODE_CERT_FILE, NODE_KEY_FILE,
+    load_ca, load_node_files, read_key_file, replace_node_cert, save_ca, save_node_files,
+    write_key_file, CA_CERT_FILE, CA_KEY_FILE, NODE_CERT_FILE, NODE_KEY_FILE,
 };
 pub use identity::{node_dns_name, peer_identity, PeerName, Role, MANAGER_DNS_NAME};
 pub use join::{connect_join, join_endpoint, CaFingerprintMismatch, JoinVerifier};

@@ -136,14 +136,25 @@ const READ_CHUNK: usize = 16 << 10;
 struct Stream {
     src: File,
     pending: Vec<u8>,
+    /// The container's standard error (else its standard output).
+    stderr: bool,
 }
 
-/// Writes `data` (whole lines) to the log, if there is one.
-fn write(log: &mut Option<RotatingLog>, data: &[u8]) {
-    if let Some(l) = log.as_mut() {
-        if let Err(e) = l.write_lines(data) {
-            eprintln!("orc log driver: {e}");
-        }
+/// Writes `data` (whole lines) to the log, if there is one, each line behind its
+/// time and stream (see [`crate::LogLine`]).
+fn write(log: &mut Option<RotatingLog>, data: &[u8], stderr: bool) {
+    let Some(l) = log.as_mut() else { return };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let prefix = crate::log_line::prefix(now, stderr);
+    let mut out = Vec::with_capacity(data.len() + prefix.len() * 4);
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        out.extend_from_slice(prefix.as_bytes());
+        out.extend_from_slice(line);
+    }
+    if let Err(e) = l.write_lines(&out) {
+        eprintln!("orc log driver: {e}");
     }
 }
 
@@ -153,12 +164,12 @@ impl Stream {
     fn take(&mut self, data: &[u8], log: &mut Option<RotatingLog>) {
         self.pending.extend_from_slice(data);
         if let Some(last_nl) = self.pending.iter().rposition(|b| *b == b'\n') {
-            write(log, &self.pending[..=last_nl]);
+            write(log, &self.pending[..=last_nl], self.stderr);
             self.pending.drain(..=last_nl);
         }
         if self.pending.len() >= MAX_LINE {
             self.pending.push(b'\n');
-            write(log, &self.pending);
+            write(log, &self.pending, self.stderr);
             self.pending.clear();
         }
         if self.pending.is_empty() && self.pending.capacity() > READ_CHUNK {
@@ -171,21 +182,22 @@ impl Stream {
     fn finish(mut self, log: &mut Option<RotatingLog>) {
         if !self.pending.is_empty() {
             self.pending.push(b'\n');
-            write(log, &self.pending);
+            write(log, &self.pending, self.stderr);
         }
     }
 }
 
 /// Reads every stream until each reaches end of file, on this one thread (poll(2)):
 /// no thread stacks, no per-thread allocator arenas, one read buffer.
-fn pump(streams: Vec<File>, log: &mut Option<RotatingLog>) {
+fn pump(streams: Vec<(File, bool)>, log: &mut Option<RotatingLog>) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::os::fd::AsFd;
     let mut open: Vec<Stream> = streams
         .into_iter()
-        .map(|src| Stream {
+        .map(|(src, stderr)| Stream {
             src,
             pending: Vec::new(),
+            stderr,
         })
         .collect();
     let mut buf = [0u8; READ_CHUNK];
@@ -237,7 +249,11 @@ pub fn logger_main(args: &[String]) -> i32 {
     block.add(nix::sys::signal::Signal::SIGTERM);
     let _ = block.thread_block();
     // Take the inherited descriptors before opening anything that could reuse them.
-    let streams: Vec<File> = [3, 4].into_iter().filter_map(inherited).collect();
+    // 3 is the container's standard output, 4 its standard error.
+    let streams: Vec<(File, bool)> = [(3, false), (4, true)]
+        .into_iter()
+        .filter_map(|(fd, stderr)| inherited(fd).map(|f| (f, stderr)))
+        .collect();
     // Ready: the shim waits for fd 5 to close before starting the container.
     if is_pipe(5) {
         let _ = nix::unistd::close(5);
@@ -285,9 +301,21 @@ mod tests {
             out_w.write_all(b"no newline at the end").unwrap();
         });
         let mut log = Some(RotatingLog::open(d.path(), 0, 1).unwrap());
-        pump(vec![File::from(out_r), File::from(err_r)], &mut log);
+        pump(
+            vec![(File::from(out_r), false), (File::from(err_r), true)],
+            &mut log,
+        );
         writer.join().unwrap();
-        let lines = crate::read_logs(d.path(), None).unwrap();
+        let parsed: Vec<crate::LogLine> = crate::read_logs(d.path(), None)
+            .unwrap()
+            .iter()
+            .map(|l| crate::LogLine::parse(l))
+            .collect();
+        assert!(parsed.iter().all(|l| l.time_ns.is_some()));
+        assert!(parsed
+            .iter()
+            .all(|l| l.stderr == (l.text.starts_with("err") || l.text.starts_with('x'))));
+        let lines: Vec<String> = parsed.into_iter().map(|l| l.text).collect();
         // A partial line is cut once it reaches MAX_LINE (where exactly depends on
         // how the reads fall); nothing of it is lost.
         let (xs, mut rest): (Vec<String>, Vec<String>) =

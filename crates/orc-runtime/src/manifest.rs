@@ -122,6 +122,43 @@ pub(crate) struct ExecConfig {
     pub cmd: Option<Vec<String>>,
     #[serde(rename = "WorkingDir", default)]
     pub working_dir: Option<String>,
+    #[serde(rename = "Healthcheck", default)]
+    pub healthcheck: Option<ImageHealthConfig>,
+}
+
+/// Docker's `config.Healthcheck` in an image config (durations in nanoseconds).
+#[derive(Debug, Clone, Deserialize, Default)]
+pub(crate) struct ImageHealthConfig {
+    #[serde(rename = "Test", default)]
+    pub test: Option<Vec<String>>,
+    #[serde(rename = "Interval", default)]
+    pub interval: Option<i64>,
+    #[serde(rename = "Timeout", default)]
+    pub timeout: Option<i64>,
+    #[serde(rename = "StartPeriod", default)]
+    pub start_period: Option<i64>,
+    #[serde(rename = "StartInterval", default)]
+    pub start_interval: Option<i64>,
+    #[serde(rename = "Retries", default)]
+    pub retries: Option<i64>,
+}
+
+impl ImageHealthConfig {
+    /// As orc-spec reads it (negative or absent values: not set).
+    pub(crate) fn to_spec(&self) -> orc_spec::ImageHealthcheck {
+        let ns = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+        orc_spec::ImageHealthcheck {
+            test: self.test.clone().unwrap_or_default(),
+            interval_ns: ns(self.interval),
+            timeout_ns: ns(self.timeout),
+            start_period_ns: ns(self.start_period),
+            start_interval_ns: ns(self.start_interval),
+            retries: self
+                .retries
+                .and_then(|r| u32::try_from(r).ok())
+                .unwrap_or(0),
+        }
+    }
 }
 
 /// The layer stack of an image config.

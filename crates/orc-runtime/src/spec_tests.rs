@@ -13,6 +13,7 @@ fn image(entrypoint: Option<&[&str]>, cmd: &[&str]) -> ImageConfig {
             cmd: Some(v(cmd)),
             working_dir: Some("/srv".into()),
             user: Some("nobody".into()),
+            healthcheck: None,
         }),
         ..Default::default()
     }

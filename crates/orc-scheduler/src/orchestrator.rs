@@ -33,8 +33,8 @@ impl Default for OrchestratorConfig {
 }
 
 /// Whether each dependency of a service (same stack, `depends_on`) has reached its
-/// condition: `service_started` = one of its tasks runs; `service_healthy` = the same
-/// until health checks exist (one runs); `service_completed_successfully` = one of its
+/// condition: `service_started` = one of its tasks runs; `service_healthy` = one of its
+/// tasks serves (runs and, with a health check, is healthy); `service_completed_successfully` = one of its
 /// tasks exited 0. A dependency that is not in the state does not hold anything back.
 fn dependencies_ready<'s>(
     state: &'s ClusterState,
@@ -51,9 +51,8 @@ fn dependencies_ready<'s>(
                 return true;
             };
             tasks.iter().any(|t| match dep.condition {
-                DependencyCondition::Started | DependencyCondition::Healthy => {
-                    t.status.state == TaskState::Running
-                }
+                DependencyCondition::Started => t.status.state == TaskState::Running,
+                DependencyCondition::Healthy => t.serves(),
                 DependencyCondition::CompletedSuccessfully => {
                     t.status.state == TaskState::Complete && t.status.exit_code == Some(0)
                 }

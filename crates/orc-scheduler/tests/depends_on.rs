@@ -78,3 +78,47 @@ fn a_dependency_not_in_the_cluster_holds_nothing_back() {
     settle(&mut s, 1, &mut ids);
     assert_eq!(running_desired(&s, "app").len(), 1);
 }
+
+/// Reports task `id` running with health `state`, as its agent's probes would.
+fn report_health(s: &mut ClusterState, id: &str, state: orc_model::HealthState, at: u64) {
+    let mut st = orc_model::TaskStatus::new(TaskState::Running, at, "started");
+    st.health = Some(orc_model::TaskHealth {
+        state,
+        since: at,
+        failing_streak: 0,
+        log: Vec::new(),
+    });
+    s.apply(&orc_model::Command::UpdateTaskStatus {
+        updates: vec![(id.to_string(), st)],
+    });
+}
+
+#[test]
+fn service_healthy_waits_for_a_passed_health_check() {
+    use orc_model::HealthState;
+    let mut s = ClusterState::default();
+    add_nodes(&mut s, [node(1)]);
+    add_service(&mut s, "db", replicated(1));
+    let mut app = replicated(1);
+    app.depends_on = vec![dep("db", DependencyCondition::Healthy)];
+    add_service(&mut s, "app", app);
+    let mut ids = Ids::default();
+    settle(&mut s, 1, &mut ids);
+    let db = tasks_of(&s, "db")[0].id.clone();
+    // Running, its check not passed yet: the app waits.
+    report_health(&mut s, &db, HealthState::Starting, 2);
+    settle(&mut s, 3, &mut ids);
+    assert!(
+        tasks_of(&s, "app").is_empty(),
+        "app started before db was healthy"
+    );
+    report_health(&mut s, &db, HealthState::Unhealthy, 4);
+    settle(&mut s, 5, &mut ids);
+    assert!(
+        tasks_of(&s, "app").is_empty(),
+        "app started on an unhealthy db"
+    );
+    report_health(&mut s, &db, HealthState::Healthy, 6);
+    settle(&mut s, 7, &mut ids);
+    assert_eq!(running_desired(&s, "app").len(), 1);
+}

@@ -9,6 +9,7 @@ pub mod compose;
 mod constraint;
 mod document;
 mod error;
+mod health;
 mod mount;
 mod names;
 mod network;
@@ -26,6 +27,10 @@ mod volume;
 
 pub use constraint::parse_constraint;
 pub use error::{Diagnostic, SpecError};
+pub use health::{
+    effective_healthcheck, EffectiveHealthCheck, ImageHealthcheck, DEFAULT_INTERVAL_MS,
+    DEFAULT_RETRIES, DEFAULT_START_INTERVAL_MS, DEFAULT_START_PERIOD_MS, DEFAULT_TIMEOUT_MS,
+};
 pub use names::check_name;
 pub use notes::not_enforced;
 pub use options::{

@@ -50,6 +50,8 @@ pub use log_store::LogStore;
 pub use network::{NoNetwork, SingleNodeNetwork, UnreachablePeer};
 pub use recover::{force_single_voter, Recovered};
 pub use sled_kv::SledKv;
+pub use snapshot::built_at as snapshot_built_at;
+pub use state_machine::SnapshotClock;
 pub use state_machine::{SnapshotBuilder, StateMachineStore};
 pub use types::{
     BasicNode, ClientWriteError, ClientWriteResponse, Entry, LogId, Raft, RaftMetrics, RaftNodeId,

@@ -9,6 +9,22 @@ use orc_model::ClusterState;
 use std::io::Cursor;
 
 const KEY_META: &[u8] = b"meta";
+
+/// A snapshot id for the one built now: `LEADER-INDEX-SEQ-tMILLIS` (the build time in
+/// ms since the epoch, so its age is known after a restart and on the followers that
+/// install it).
+pub(crate) fn new_id(last: Option<&crate::types::LogId>, seq: u64, now_ms: u64) -> String {
+    match last {
+        Some(l) => format!("{}-{}-{seq}-t{now_ms}", l.leader_id, l.index),
+        None => format!("empty-{seq}-t{now_ms}"),
+    }
+}
+
+/// When the snapshot with this id was built (ms since the epoch), if its id says so
+/// (ids from before orc recorded it don't).
+pub fn built_at(snapshot_id: &str) -> Option<u64> {
+    snapshot_id.rsplit_once("-t")?.1.parse().ok()
+}
 const KEY_DATA: &[u8] = b"data";
 
 /// A snapshot as stored.
@@ -69,4 +85,19 @@ pub(crate) fn save(kv: &dyn KvBackend, snap: &StoredSnapshot) -> Result<(), Stor
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_id_carries_its_build_time() {
+        let id = new_id(None, 3, 1_765_000_000_123);
+        assert_eq!(id, "empty-3-t1765000000123");
+        assert_eq!(built_at(&id), Some(1_765_000_000_123));
+        // Ids from before the time was recorded.
+        assert_eq!(built_at("1-6-0"), None);
+        assert_eq!(built_at("empty-0"), None);
+    }
 }

@@ -26,15 +26,31 @@ pub struct StateMachineStore {
     membership: StoredMembership,
     state: Arc<watch::Sender<Arc<ClusterState>>>,
     snapshot_seq: Arc<AtomicU64>,
+    /// When the stored snapshot was built (ms since the epoch; 0 = none, or unknown).
+    built_at: Arc<AtomicU64>,
+}
+
+/// When the store's current snapshot was built, readable after the store went to Raft.
+#[derive(Debug, Clone)]
+pub struct SnapshotClock(Arc<AtomicU64>);
+
+impl SnapshotClock {
+    /// Milliseconds since the epoch; `None` without a snapshot or for one built before
+    /// orc recorded the time.
+    pub fn built_at_ms(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|t| *t > 0)
+    }
 }
 
 impl StateMachineStore {
     /// Restores from the stored snapshot (or starts empty when there is none); openraft
     /// then re-applies the committed log after it.
     pub(crate) fn open(kv: Arc<Backend>) -> Result<Self, StoreError> {
+        let mut built_at = 0;
         let (last_applied, membership, state) = match snapshot::load(&**kv)? {
             Some(snap) => {
                 let state = snap.state()?;
+                built_at = snapshot::built_at(&snap.meta.snapshot_id).unwrap_or(0);
                 (snap.meta.last_log_id, snap.meta.last_membership, state)
             }
             None => (None, StoredMembership::default(), ClusterState::default()),
@@ -46,7 +62,13 @@ impl StateMachineStore {
             membership,
             state: Arc::new(tx),
             snapshot_seq: Arc::new(AtomicU64::new(0)),
+            built_at: Arc::new(AtomicU64::new(built_at)),
         })
+    }
+
+    /// A handle on when the current snapshot was built (see [`SnapshotClock`]).
+    pub fn snapshot_clock(&self) -> SnapshotClock {
+        SnapshotClock(self.built_at.clone())
     }
 
     /// A receiver of the state after every applied batch of entries. It wakes when the
@@ -78,15 +100,16 @@ pub struct SnapshotBuilder {
     membership: StoredMembership,
     state: Arc<ClusterState>,
     snapshot_seq: Arc<AtomicU64>,
+    built_at: Arc<AtomicU64>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
         let seq = self.snapshot_seq.fetch_add(1, Ordering::Relaxed);
-        let snapshot_id = match &self.last_applied {
-            Some(l) => format!("{}-{}-{seq}", l.leader_id, l.index),
-            None => format!("empty-{seq}"),
-        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let snapshot_id = snapshot::new_id(self.last_applied.as_ref(), seq, now_ms);
         let meta = SnapshotMeta {
             last_log_id: self.last_applied,
             last_membership: self.membership.clone(),
@@ -103,6 +126,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let stored = StoredSnapshot { meta, data };
         snapshot::save(&**self.kv, &stored).map_err(|e| err(&e))?;
         flush(&self.kv).await.map_err(|e| err(&e))?;
+        self.built_at.store(
+            snapshot::built_at(&stored.meta.snapshot_id).unwrap_or(0),
+            Ordering::Relaxed,
+        );
         tracing::debug!(id = %stored.meta.snapshot_id, bytes = stored.data.len(), "snapshot built");
         Ok(stored.into_snapshot())
     }
@@ -154,6 +181,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             membership: self.membership.clone(),
             state: self.current(),
             snapshot_seq: self.snapshot_seq.clone(),
+            built_at: self.built_at.clone(),
         }
     }
 
@@ -177,6 +205,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         flush(&self.kv).await.map_err(|e| err(&e))?;
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        self.built_at.store(
+            snapshot::built_at(&meta.snapshot_id).unwrap_or(0),
+            Ordering::Relaxed,
+        );
         self.state.send_replace(Arc::new(state));
         Ok(())
     }

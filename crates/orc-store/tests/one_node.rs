@@ -109,6 +109,16 @@ async fn commits_publish_and_survive_restarts_and_snapshots() {
         below.len()
     );
     assert_eq!(sm.last_applied(), Some(snap));
+    // When the snapshot was built survives the restart (its age is a metric).
+    let built = sm.snapshot_clock().built_at_ms().expect("build time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        built <= now && now - built < 600_000,
+        "built {built}, now {now}"
+    );
     assert_eq!(
         *sm.current(),
         *first,

@@ -56,6 +56,11 @@ async fn a_round_one_store_is_upgraded_and_raft_carries_on() {
     assert_eq!(t1.status.state, TaskState::Running);
     assert_eq!(t1.status.address, Some("10.210.0.7".parse().unwrap()));
     assert_eq!(t1.status.health, None, "round 1 had no health checks");
+    assert_eq!(
+        sm.snapshot_clock().built_at_ms(),
+        None,
+        "round 1 did not record when it built a snapshot"
+    );
 
     // Raft replays the upgraded log after the snapshot.
     let mut one = start_with(log, sm, 0).await;

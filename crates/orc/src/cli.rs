@@ -60,7 +60,7 @@ pub struct EventsArgs {
     /// Stop at this time (same forms) instead of streaming.
     #[arg(long)]
     pub until: Option<String>,
-    /// KEY=VALUE (repeatable, all must match): type=task|service|node|leader|vip,
+    /// KEY=VALUE (repeatable, all must match): type=task|service|node|network|leader|vip,
     /// action=…, name=SERVICE|HOSTNAME, id=PREFIX, node=ID|HOSTNAME.
     #[arg(long, short)]
     pub filter: Vec<String>,
@@ -309,6 +309,35 @@ pub enum ClusterCmd {
         #[arg(long)]
         force_new_cluster: bool,
     },
+    /// Keep the CA key (which signs certificates and opens secrets) on every manager's
+    /// disk only encrypted under an unlock key: a restarted manager stays locked until
+    /// `orc cluster unlock`.
+    #[command(subcommand)]
+    Autolock(AutolockCmd),
+    /// Unlock this manager after a restart with autolock on (the unlock key is read
+    /// from a prompt, or from standard input with --key-stdin).
+    Unlock {
+        /// Read the unlock key from standard input (one line).
+        #[arg(long)]
+        key_stdin: bool,
+    },
+    /// Print the current unlock key (on an unlocked manager).
+    UnlockKey {
+        /// Replace it first; the old key stops working.
+        #[arg(long)]
+        rotate: bool,
+        /// Print the key alone.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AutolockCmd {
+    /// Turn autolock on: prints the unlock key (note it down: orc never stores it).
+    Enable,
+    /// Turn autolock off: managers store the CA key plain again.
+    Disable,
 }
 
 #[derive(Args, Debug)]
@@ -500,13 +529,6 @@ pub enum ServiceCmd {
         #[command(flatten)]
         wait: WaitArgs,
     },
-    /// The service's update state, its revisions and its spec (JSON; --pretty for text).
-    Inspect {
-        name: String,
-        /// Human-readable text instead of JSON.
-        #[arg(long)]
-        pretty: bool,
-    },
     /// The service's revisions (the last 10 specs), newest first.
     History {
         name: String,
@@ -528,6 +550,22 @@ pub enum ServiceCmd {
         /// Only the last N lines of each task.
         #[arg(long)]
         tail: Option<usize>,
+        /// Only lines from this time on: a duration ago ("10m", "1h") or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// Show when each line was written (UTC), and `err` for standard error lines.
+        #[arg(long, short)]
+        timestamps: bool,
+    },
+    /// The service in full: its spec, its tasks and their health checks' last results,
+    /// its update state and its revisions (text; --json for JSON).
+    Inspect {
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+        /// Text (the default; accepted for Docker habits).
+        #[arg(long, conflicts_with = "json")]
+        pretty: bool,
     },
 }
 

@@ -95,6 +95,20 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             ops.service_scale(&name, replicas, detach, secs(timeout_secs), p)
                 .await?,
         ),
+        R::ServiceLogs {
+            name,
+            follow,
+            tail,
+            since_ms,
+        } => {
+            let opts = crate::ops::converge::LogOptions {
+                follow,
+                tail,
+                since_ms,
+            };
+            ops.service_logs(&name, opts, p).await?;
+            Ok(Value::Null)
+        }
         R::ServiceUpdate {
             name,
             change,
@@ -113,17 +127,12 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             ops.service_rollback(&name, to, detach, secs(timeout_secs), p)
                 .await?,
         ),
-        R::ServiceInspect { name } => json(ops.service_inspect(&name)?),
         R::ServiceHistory { name } => json(ops.service_history(&name)?),
         R::ServiceRm {
             name,
             detach,
             timeout_secs,
         } => json(ops.service_rm(&name, detach, secs(timeout_secs), p).await?),
-        R::ServiceLogs { name, follow, tail } => {
-            ops.service_logs(&name, follow, tail, p).await?;
-            Ok(Value::Null)
-        }
         R::ImageLoad { path, distribute } => json(ops.image_load(&path, distribute, p).await?),
         R::ImageLs => json(images::list(ops).await?),
         R::ImageRm { reference } => ops.image_rm(&reference).await,
@@ -181,5 +190,9 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
                     .await?,
             )
         }
+        R::Autolock { enable } => json(ops.autolock_set(enable).await?),
+        R::UnlockKey { rotate } => json(ops.unlock_key(rotate).await?),
+        R::ClusterUnlock { key } => json(ops.cluster_unlock(&key.0)?),
+        R::ServiceInspect { name } => json(ops.service_inspect(&name)?),
     }
 }

@@ -35,7 +35,17 @@ pub async fn serve(ops: Arc<Ops>, listener: UnixListener) {
 fn reply(e: Event) -> Reply {
     match e {
         Event::Progress(message) => Reply::Progress { message },
-        Event::Log { task, line } => Reply::Log { task, line },
+        Event::Log {
+            task,
+            line,
+            time_ns,
+            stderr,
+        } => Reply::Log {
+            task,
+            line,
+            time_ns,
+            stderr,
+        },
         Event::Cluster(e) => Reply::Event {
             event: serde_json::to_value(e).unwrap_or_default(),
         },

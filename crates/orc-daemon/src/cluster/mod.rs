@@ -2,11 +2,16 @@
 //! start openraft, propose commands), and on every node its [`identity`], PKI files
 //! ([`security`]), the sealing of secrets under the CA key ([`registry_auth`]) and
 //! the path of its own writes ([`writer`]: Raft on a manager, forwarded on a worker).
+//! The CA key itself is held in memory by [`ca_key`] (locked or not, see [`autolock`]
+//! and [`unlock_key`]).
 
+pub mod autolock;
+pub mod ca_key;
 pub mod identity;
 pub mod passphrase;
 pub mod registry_auth;
 pub mod security;
+pub mod unlock_key;
 pub mod writer;
 
 use crate::net::dialer::NetDialer;
@@ -25,8 +30,8 @@ pub type Raft = orc_store::Raft;
 /// How long a leader waits for a write to commit before saying there is no quorum.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A follower that heard nothing from its leader for this long doesn't send it writes
-/// (two heartbeats' worth plus slack; an election starts at 0.8 s).
-const LEADER_SILENCE: Duration = Duration::from_millis(600);
+/// (three heartbeats; an election starts at 0.6 s).
+const LEADER_SILENCE: Duration = Duration::from_millis(450);
 
 /// Why a forwarded write did not come back done.
 enum Forward {
@@ -46,16 +51,22 @@ pub struct Cluster {
     pub remote: Remote,
     /// Group commit while leading: concurrent writes share one log entry (one fsync).
     pub batcher: orc_store::CommandBatcher,
+    /// When this manager's Raft snapshot was built (its age is a metric).
+    pub snapshot_clock: orc_store::SnapshotClock,
 }
 
 fn raft_config() -> Result<Arc<openraft::Config>, DaemonError> {
     let cfg = openraft::Config {
-        // A follower calls an election 0.8–1.6 s after the leader's last heartbeat, so
-        // a lost leader is replaced within about 2 s (docs/performance.md); four
-        // heartbeats must go missing first, which a busy board doesn't do by accident.
-        heartbeat_interval: 200,
-        election_timeout_min: 800,
-        election_timeout_max: 1600,
+        // A follower calls an election 0.6–0.9 s after the leader's last heartbeat.
+        // openraft 0.9 makes a voter refuse votes for `election_timeout_max` after it
+        // last heard a leader (its lease), so the first candidate usually waits a
+        // second timeout: a lost leader is replaced 1.2–1.8 s after its loss
+        // (docs/performance.md). Four heartbeats must go missing before any election,
+        // which a busy board doesn't do by accident (benches/elections.rs). The VIP
+        // quorum guard's lease (500 ms, checked every 50 ms) stays under the 0.6 s.
+        heartbeat_interval: 150,
+        election_timeout_min: 600,
+        election_timeout_max: 900,
         ..orc_store::default_raft_config("orc")
     };
     Ok(Arc::new(
@@ -79,6 +90,7 @@ impl Cluster {
         };
         let (log, sm) = orc_store::open(&dir, &store_cfg)?;
         let state = sm.subscribe();
+        let snapshot_clock = sm.snapshot_clock();
         let net = orc_rpc::RaftNet::new(dialer.clone());
         let raft = Raft::new(node_id, raft_config()?, net, log, sm)
             .await
@@ -90,6 +102,7 @@ impl Cluster {
             state,
             remote: Remote::new(dialer, Vec::new()),
             batcher,
+            snapshot_clock,
         })
     }
 

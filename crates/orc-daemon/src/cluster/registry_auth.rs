@@ -3,14 +3,14 @@
 //! the registry host as associated data. The clear password exists only in memory,
 //! on the manager that pulls or proposes; it is never logged.
 
+use super::ca_key::CaKeys;
 use orc_model::ClusterState;
 use orc_runtime::{Credentials, ImageRef, RegistryOptions};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Domain separation for the key derivation.
 const KEY_CONTEXT: &[u8] = b"orc registry credentials v1\0";
@@ -18,30 +18,30 @@ const KEY_CONTEXT: &[u8] = b"orc registry credentials v1\0";
 /// Why credentials cannot be sealed or opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
-    /// No CA key here (a worker, or a manager's pki dir is damaged).
-    #[error("no cluster CA key on this node ({0}): only managers can handle registry credentials")]
+    /// No CA key here (a worker, a locked manager, or a damaged pki dir).
+    #[error("registry credentials need the cluster CA key: {0}")]
     NoKey(String),
     /// The sealed blob is damaged, or sealed under another CA key or host.
     #[error("stored credentials for {0} cannot be opened")]
     Corrupt(String),
 }
 
-/// The sealing key: sha256(context ‖ CA key PEM).
-fn key(pki: &Path) -> Result<LessSafeKey, SealError> {
-    let path = pki.join(orc_pki::CA_KEY_FILE);
-    let pem =
-        std::fs::read(&path).map_err(|e| SealError::NoKey(format!("{}: {e}", path.display())))?;
+/// The sealing key: sha256(context ‖ CA key PEM), the PEM from the node's one holder.
+fn key(keys: &CaKeys) -> Result<LessSafeKey, SealError> {
+    let pem = keys
+        .key_pem()
+        .map_err(|e| SealError::NoKey(e.to_string()))?;
     let mut h = Sha256::new();
     h.update(KEY_CONTEXT);
-    h.update(&pem);
+    h.update(pem.as_bytes());
     let k = UnboundKey::new(&CHACHA20_POLY1305, &h.finalize())
         .map_err(|_| SealError::NoKey("bad key length".into()))?;
     Ok(LessSafeKey::new(k))
 }
 
 /// Seals `creds` for `registry`: nonce ‖ ciphertext ‖ tag.
-pub fn seal(pki: &Path, registry: &str, creds: &Credentials) -> Result<Vec<u8>, SealError> {
-    let key = key(pki)?;
+pub fn seal(keys: &CaKeys, registry: &str, creds: &Credentials) -> Result<Vec<u8>, SealError> {
+    let key = key(keys)?;
     let mut nonce = [0u8; NONCE_LEN];
     SystemRandom::new()
         .fill(&mut nonce)
@@ -59,8 +59,8 @@ pub fn seal(pki: &Path, registry: &str, creds: &Credentials) -> Result<Vec<u8>, 
 }
 
 /// Opens what [`seal`] made for `registry`.
-pub fn open(pki: &Path, registry: &str, sealed: &[u8]) -> Result<Credentials, SealError> {
-    let key = key(pki)?;
+pub fn open(keys: &CaKeys, registry: &str, sealed: &[u8]) -> Result<Credentials, SealError> {
+    let key = key(keys)?;
     let corrupt = || SealError::Corrupt(registry.into());
     if sealed.len() < NONCE_LEN {
         return Err(corrupt());
@@ -76,16 +76,17 @@ pub fn open(pki: &Path, registry: &str, sealed: &[u8]) -> Result<Credentials, Se
 
 /// The sealed credentials an agent last saw, and how to open them.
 pub struct PullAuth {
-    pki: PathBuf,
+    keys: Option<Arc<CaKeys>>,
     insecure: Vec<String>,
     sealed: Mutex<BTreeMap<String, Vec<u8>>>,
 }
 
 impl PullAuth {
-    /// For a node whose pki dir is `pki`, allowed plain HTTP to `insecure`.
-    pub fn new(pki: PathBuf, insecure: Vec<String>) -> PullAuth {
+    /// For a node whose CA key holder is `keys` (none: no credentials open here),
+    /// allowed plain HTTP to `insecure`.
+    pub fn new(keys: Option<Arc<CaKeys>>, insecure: Vec<String>) -> PullAuth {
         PullAuth {
-            pki,
+            keys,
             insecure,
             sealed: Mutex::new(BTreeMap::new()),
         }
@@ -112,13 +113,16 @@ impl PullAuth {
             .lock()
             .ok()
             .and_then(|m| m.get(&registry).cloned());
-        let credentials = sealed.and_then(|s| match open(&self.pki, &registry, &s) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!("registry {registry}: {e}");
-                None
-            }
-        });
+        let keys = self.keys.as_deref();
+        let credentials = sealed
+            .zip(keys)
+            .and_then(|(s, k)| match open(k, &registry, &s) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!("registry {registry}: {e}");
+                    None
+                }
+            });
         RegistryOptions {
             credentials,
             insecure: self.insecure.clone(),
@@ -132,25 +136,36 @@ mod tests {
 
     #[test]
     fn sealed_credentials_open_only_with_the_same_key_and_host() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(orc_pki::CA_KEY_FILE), "-----KEY A-----").unwrap();
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        orc_pki::save_ca(a.path(), &orc_pki::ClusterCa::generate("a").unwrap()).unwrap();
+        orc_pki::save_ca(b.path(), &orc_pki::ClusterCa::generate("b").unwrap()).unwrap();
+        let (ka, kb) = (CaKeys::load(a.path(), "m"), CaKeys::load(b.path(), "m"));
         let c = Credentials {
             username: "me".into(),
             password: "s3cret".into(),
         };
-        let sealed = seal(dir.path(), "r.lan:5000", &c).unwrap();
+        let sealed = seal(&ka, "r.lan:5000", &c).unwrap();
         assert!(!String::from_utf8_lossy(&sealed).contains("s3cret"));
-        assert_eq!(open(dir.path(), "r.lan:5000", &sealed).unwrap(), c);
-        assert!(open(dir.path(), "other:5000", &sealed).is_err());
-        std::fs::write(dir.path().join(orc_pki::CA_KEY_FILE), "-----KEY B-----").unwrap();
+        assert_eq!(open(&ka, "r.lan:5000", &sealed).unwrap(), c);
+        assert!(open(&ka, "other:5000", &sealed).is_err());
         assert!(matches!(
-            open(dir.path(), "r.lan:5000", &sealed),
+            open(&kb, "r.lan:5000", &sealed),
             Err(SealError::Corrupt(_))
         ));
         let none = tempfile::tempdir().unwrap();
         assert!(matches!(
-            seal(none.path(), "r", &c),
+            seal(&CaKeys::load(none.path(), "w"), "r", &c),
             Err(SealError::NoKey(_))
         ));
+        // Locked: the wrapped key opens nothing until unlocked.
+        let k = crate::cluster::unlock_key::UnlockKey::generate().unwrap();
+        ka.wrap(&k, "id").unwrap();
+        let locked = CaKeys::load(a.path(), "m");
+        assert!(
+            matches!(open(&locked, "r.lan:5000", &sealed), Err(SealError::NoKey(m)) if m.contains("locked"))
+        );
+        locked.unlock(&k).unwrap();
+        assert_eq!(open(&locked, "r.lan:5000", &sealed).unwrap(), c);
     }
 }

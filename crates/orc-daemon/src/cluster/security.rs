@@ -1,7 +1,7 @@
 //! Glue to orc-pki: where a node keeps its keys, and join tokens derived from the CA key.
 //!
 //! A join secret is `sha256(domain ‖ CA key ‖ role ‖ salt)`. Only managers hold the CA
-//! key (a root-only file, never in Raft); Raft holds just the public salt. So every
+//! key (a root-only file, never in Raft; in memory in [`super::ca_key::CaKeys`]); Raft holds just the public salt. So every
 //! manager can print the current token, nothing secret is stored, and rotating a token
 //! is committing a new salt.
 
@@ -46,10 +46,6 @@ pub fn token(ca: &ClusterCa, r: NodeRole, salt: &str) -> JoinToken {
     }
 }
 
-pub fn load_ca(cfg: &DaemonConfig) -> Result<ClusterCa, DaemonError> {
-    orc_pki::load_ca(&pki_dir(cfg)).map_err(|e| DaemonError::Invalid(format!("cluster CA: {e}")))
-}
-
 pub fn load_node(cfg: &DaemonConfig) -> Result<NodeFiles, DaemonError> {
     orc_pki::load_node_files(&pki_dir(cfg))
         .map_err(|e| DaemonError::Invalid(format!("node certificate: {e}")))
@@ -61,10 +57,10 @@ pub fn pki_err(e: orc_pki::PkiError) -> DaemonError {
 
 /// The leader's side of a promotion: a manager certificate for the node, and the CA key.
 pub(crate) fn manager_credentials(
-    cfg: &DaemonConfig,
+    keys: &super::ca_key::CaKeys,
     node: &orc_model::Node,
 ) -> Result<orc_rpc::wire::ForwardReply, DaemonError> {
-    let ca = load_ca(cfg)?;
+    let ca = keys.ca()?;
     let ips: Vec<std::net::IpAddr> = node
         .address
         .parse::<std::net::SocketAddr>()

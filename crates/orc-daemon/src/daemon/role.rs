@@ -125,12 +125,7 @@ impl Daemon {
         tracing::info!("demoted: switching to worker mode");
         self.deactivate().await;
         remove_dir(&self.cfg.raft_dir())?;
-        let ca_key = security::pki_dir(&self.cfg).join(orc_pki::CA_KEY_FILE);
-        if let Err(e) = std::fs::remove_file(&ca_key) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(DaemonError::io(&ca_key, e));
-            }
-        }
+        self.ca_keys.forget()?;
         id.role = NodeRole::Worker;
         id.managers = managers.clone();
         identity::save(&self.cfg.data_dir, &id)?;
@@ -179,7 +174,7 @@ impl Daemon {
         self.deactivate().await;
         let files =
             orc_pki::save_node_files(&pki, &ca_cert_pem, &cert).map_err(security::pki_err)?;
-        orc_pki::save_ca(&pki, &ca).map_err(security::pki_err)?;
+        self.ca_keys.install(&ca)?;
         remove_dir(&self.cfg.raft_dir())?;
         id.role = NodeRole::Manager;
         id.managers = remote.addresses();
@@ -197,7 +192,11 @@ impl Daemon {
                 address: address.clone(),
             };
             match cluster.remote.forward(req, None).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    let keys = &self.ca_keys;
+                    crate::cluster::autolock::settle(&cluster, keys, Duration::from_secs(5)).await;
+                    return Ok(());
+                }
                 Err(e) => last = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -246,6 +245,7 @@ impl Daemon {
         }
         remove_dir(&self.cfg.raft_dir())?;
         remove_dir(&security::pki_dir(&self.cfg))?;
+        self.ca_keys.reload();
         // Bridge, veths, routes, VXLAN device, table ip orc, pinned namespaces.
         let net = orc_net::NodeNet::new(self.cfg.data_dir.join("netns"))?;
         let removed = net.teardown().await?;

@@ -11,14 +11,14 @@ use hyper::body::{Bytes, Frame};
 use hyper::Response;
 use orc_docker::filters::Filters;
 use orc_docker::frame::{self, Stream};
-use orc_docker::render::{self, StackNetwork};
+use orc_docker::render;
 use orc_docker::route::{ApiVersion, Route};
 use orc_docker::{query_bool, ApiError, STACK_LABEL};
+use orc_model::StackNetwork;
 use orc_model::{ClusterState, Service, Task, TaskState};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// A parsed request.
@@ -135,11 +135,14 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
         Route::Networks => networks(door, st()?, &r),
         Route::Network(id) => {
             let s = st()?;
-            let nets = seen(door, render::networks(s));
+            let nets = seen(door, s.stack_networks());
             ok(render::network(s, resolve_network(&nets, &id)?))
         }
-        Route::NetworkCreate => network_create(door, &r),
-        Route::NetworkDelete(id) => network_delete(door, st()?, &id),
+        Route::NetworkCreate => network_create(door, &r).await,
+        Route::NetworkDelete(id) => {
+            let s = door.ops.state().map_err(api)?;
+            network_delete(door, &s, &id).await
+        }
         Route::Containers | Route::Images | Route::Plugins => ok(json!([])),
         Route::Volumes => ok(json!({ "Volumes": [], "Warnings": [] })),
         Route::Events => events(door, &r),
@@ -294,10 +297,14 @@ fn resolve_network<'a>(
     nets: &'a BTreeMap<String, StackNetwork>,
     key: &str,
 ) -> Result<&'a StackNetwork, ApiError> {
+    let ids: Vec<(String, &StackNetwork)> = nets
+        .values()
+        .map(|n| (render::network_id(&n.name), n))
+        .collect();
     lookup(
         "network",
         key,
-        nets.values().map(|n| (n.id.as_str(), n.name.as_str(), n)),
+        ids.iter().map(|(id, n)| (id.as_str(), n.name.as_str(), *n)),
     )
 }
 
@@ -495,7 +502,7 @@ async fn node_update(
 fn seen(door: &Door, nets: BTreeMap<String, StackNetwork>) -> BTreeMap<String, StackNetwork> {
     if let Ok(mut m) = door.seen_networks.lock() {
         for n in nets.values() {
-            m.insert(n.id.clone(), n.name.clone());
+            m.insert(render::network_id(&n.name), n.name.clone());
         }
     }
     nets
@@ -503,19 +510,15 @@ fn seen(door: &Door, nets: BTreeMap<String, StackNetwork>) -> BTreeMap<String, S
 
 fn networks(door: &Door, s: &ClusterState, r: &Req) -> Result<Response<Body>, ApiError> {
     let f = r.filters(&["scope", "driver", "label", "name", "id", "type", "dangling"])?;
-    let nets = seen(door, render::networks(s));
+    let nets = seen(door, s.stack_networks());
     let out: Vec<Value> = nets
         .values()
         .filter(|_| f.any("scope", |v| v == "swarm"))
         .filter(|_| f.any("driver", |v| v == "overlay"))
         .filter(|_| f.any("type", |v| v == "custom"))
         .filter(|n| f.any("name", |v| n.name.contains(v)))
-        .filter(|n| f.any("id", |v| n.id.starts_with(v)))
-        .filter(|n| {
-            let mut l = BTreeMap::new();
-            l.insert(STACK_LABEL.to_string(), n.stack.clone());
-            f.labels_match("label", &l)
-        })
+        .filter(|n| f.any("id", |v| render::network_id(&n.name).starts_with(v)))
+        .filter(|n| f.labels_match("label", &render::network_labels(n)))
         .map(|n| render::network(s, n))
         .collect();
     ok(Value::Array(out))
@@ -537,7 +540,7 @@ fn split_network(name: &str, label: Option<&str>) -> Result<(String, String), Ap
     Ok((stack.to_string(), net.to_string()))
 }
 
-fn network_create(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
+async fn network_create(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
     let Value::Object(mut body) = r.json_body()? else {
         return Err(ApiError::bad("the network to create must be a JSON object"));
     };
@@ -551,6 +554,17 @@ fn network_create(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
     let labels = take("Labels").unwrap_or(Value::Null);
     let stack_label = labels.get(STACK_LABEL).and_then(Value::as_str);
     let (stack, net) = split_network(&name, stack_label)?;
+    let mut kept = BTreeMap::new();
+    for (k, v) in labels.as_object().into_iter().flatten() {
+        let Some(v) = v.as_str() else {
+            return Err(ApiError::bad(format!(
+                "Labels.{k}: a label's value must be a string"
+            )));
+        };
+        if k != STACK_LABEL {
+            kept.insert(k.clone(), v.to_string());
+        }
+    }
     if let Some(d) = take("Driver") {
         if !matches!(d.as_str(), Some("overlay" | "")) {
             return Err(ApiError::bad(format!(
@@ -588,7 +602,10 @@ fn network_create(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
             )));
         }
     }
-    door.ops.network_declare(&stack, &net).map_err(api)?;
+    door.ops
+        .network_declare(&stack, &net, kept)
+        .await
+        .map_err(api)?;
     let id = render::network_id(&name);
     if let Ok(mut m) = door.seen_networks.lock() {
         m.insert(id.clone(), name);
@@ -596,8 +613,12 @@ fn network_create(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
     Ok(json(201, &json!({ "Id": id, "Warning": "" })))
 }
 
-fn network_delete(door: &Door, s: &ClusterState, key: &str) -> Result<Response<Body>, ApiError> {
-    let nets = seen(door, render::networks(s));
+async fn network_delete(
+    door: &Door,
+    s: &ClusterState,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let nets = seen(door, s.stack_networks());
     let name = match resolve_network(&nets, key) {
         Ok(n) => n.name.clone(),
         Err(e) => {
@@ -610,7 +631,7 @@ fn network_delete(door: &Door, s: &ClusterState, key: &str) -> Result<Response<B
         }
     };
     let (stack, net) = split_network(&name, None)?;
-    match door.ops.network_remove(&stack, &net).map_err(api)? {
+    match door.ops.network_remove(&stack, &net).await.map_err(api)? {
         NetworkInUse::Free => Ok(empty(204)),
         NetworkInUse::By(users) => Err(ApiError::new(
             409,
@@ -629,8 +650,8 @@ fn network_names(door: &Door, s: &ClusterState) -> impl Fn(&str) -> Option<Strin
         .lock()
         .map(|m| m.clone())
         .unwrap_or_default();
-    for n in render::networks(s).into_values() {
-        m.insert(n.id, n.name);
+    for n in s.stack_networks().into_values() {
+        m.insert(render::network_id(&n.name), n.name);
     }
     move |t: &str| m.get(t).cloned()
 }
@@ -671,7 +692,7 @@ async fn service_update(
                 &svc.name,
                 None,
                 true,
-                Duration::from_secs(0),
+                std::time::Duration::from_secs(0),
                 &Progress::new(tx),
             )
             .await
@@ -697,55 +718,66 @@ async fn service_update(
     ok(json!({ "Warnings": [] }))
 }
 
-/// `/events`: the cluster's changes from now on, one JSON object per line, until
-/// `until` (seconds) if given. orc keeps no event history: `since` in the past
-/// yields only what happens from now.
+/// `/events`: the cluster's changes as the operations layer records them (the kept
+/// history from `since`, then live ones), one JSON object per line, until `until` if
+/// given. Docker has no swarm events for tasks, leader changes or VIP moves: those are
+/// left out.
 fn events(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
     let f = r.filters(&[
         "type", "event", "scope", "label", "service", "node", "network",
     ])?;
-    let until_ms = match r.q("until").filter(|u| !u.is_empty()) {
-        Some(u) => Some(
-            orc_docker::time::parse_since(u)
-                .ok_or_else(|| ApiError::bad(format!("until: {u:?} is not a time in seconds")))?,
-        ),
-        None => None,
-    };
-    let mut rx = door.ops.watch_state().map_err(api)?;
-    let (out_tx, out_rx) = mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(64);
-    // The state the stream starts from, before the answer's headers go out.
-    let mut old = rx.borrow_and_update().clone();
-    tokio::spawn(async move {
-        loop {
-            let now = crate::util::now_ms();
-            let left = match until_ms {
-                Some(u) if u <= now => return,
-                Some(u) => Duration::from_millis(u - now),
-                None => Duration::from_secs(3600),
-            };
-            tokio::select! {
-                r = rx.changed() => if r.is_err() { return },
-                _ = tokio::time::sleep(left) => continue,
-                _ = out_tx.closed() => return,
-            }
-            let new = rx.borrow_and_update().clone();
-            for e in orc_docker::events::diff(&old, &new, crate::util::now_ms()) {
-                let kind = e["Type"].as_str().unwrap_or("");
-                let action = e["Action"].as_str().unwrap_or("");
-                if !f.any("type", |v| v == kind) || !f.any("event", |v| v == action) {
-                    continue;
-                }
-                let line = format!("{e}\n");
-                if out_tx
-                    .send(Ok(Frame::data(Bytes::from(line))))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            old = new;
+    let time = |key: &str| -> Result<Option<u64>, ApiError> {
+        match r.q(key).filter(|u| !u.is_empty()) {
+            Some(u) => orc_docker::time::parse_since(u)
+                .map(Some)
+                .ok_or_else(|| ApiError::bad(format!("{key}: {u:?} is not a time in seconds"))),
+            None => Ok(None),
         }
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    // Only managers keep the cluster's events.
+    door.ops.cluster().map_err(api)?;
+    let ops = door.ops.clone();
+    let (tx, mut rx) = mpsc::channel::<Event>(256);
+    let (out_tx, out_rx) = mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(64);
+    let reader = tokio::spawn(async move {
+        let progress = Progress::new(tx);
+        if let Err(e) = ops.events(since, until, &[], &progress).await {
+            tracing::debug!("docker events: {e}");
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let Event::Cluster(e) = ev else { continue };
+            let Some(v) = orc_docker::events::docker_event(&e) else {
+                continue;
+            };
+            let kind = v["Type"].as_str().unwrap_or("");
+            let action = v["Action"].as_str().unwrap_or("");
+            let name = v["Actor"]["Attributes"]["name"].as_str().unwrap_or("");
+            let id = v["Actor"]["ID"].as_str().unwrap_or("");
+            // As Docker's FuzzyMatch: a service/node/network filter keeps the events
+            // whose actor's id or name starts with one of its values.
+            let about = |key: &str| f.any(key, |x| id.starts_with(x) || name.starts_with(x));
+            if !f.any("type", |x| x == kind)
+                || !f.any("event", |x| x == action)
+                || !f.any("scope", |x| x == "swarm")
+                || !about("service")
+                || !about("node")
+                || !about("network")
+            {
+                continue;
+            }
+            let line = format!("{v}\n");
+            if out_tx
+                .send(Ok(Frame::data(Bytes::from(line))))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        reader.abort();
     });
     let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(out_rx)).boxed();
     Ok(stream("application/json", body))
@@ -773,7 +805,19 @@ fn logs(
                 .map_err(|_| ApiError::bad(format!("tail: {n:?} is not a number or \"all\"")))?,
         ),
     };
-    let stdout = r.flag("stdout");
+    let (want_out, want_err) = (r.flag("stdout"), r.flag("stderr"));
+    let since_ms = match r.q("since").filter(|v| !v.is_empty() && *v != "0") {
+        Some(v) => Some(
+            orc_docker::time::parse_since(v)
+                .ok_or_else(|| ApiError::bad(format!("since: {v:?} is not a time in seconds")))?,
+        ),
+        None => None,
+    };
+    let opts = crate::ops::converge::LogOptions {
+        follow,
+        tail,
+        since_ms,
+    };
     let ops: Arc<crate::ops::Ops> = door.ops.clone();
     let (tx, mut rx) = mpsc::channel::<Event>(256);
     let (out_tx, out_rx) = mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(256);
@@ -781,7 +825,7 @@ fn logs(
     let reader = tokio::spawn(async move {
         let progress = Progress::new(tx);
         if let Err(e) = reader_ops
-            .task_logs(&service, task.as_deref(), follow, tail, &progress)
+            .task_logs(&service, task.as_deref(), opts, &progress)
             .await
         {
             tracing::debug!("docker logs: {e}");
@@ -789,12 +833,23 @@ fn logs(
     });
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
-            let Event::Log { task, line } = ev else {
+            let Event::Log {
+                task,
+                line,
+                time_ns,
+                stderr,
+            } = ev
+            else {
                 continue; // notes (a node that could not be read) carry no details
             };
+            if !(if stderr { want_err } else { want_out }) {
+                continue;
+            }
             let mut payload = String::new();
             if timestamps {
-                payload.push_str(&orc_docker::time::rfc3339(crate::util::now_ms()));
+                // Lines stored before orc stamped them show the time they are read.
+                let ns = time_ns.unwrap_or_else(|| crate::util::now_ms() * 1_000_000);
+                payload.push_str(&orc_docker::time::rfc3339_nanos(ns));
                 payload.push(' ');
             }
             if details {
@@ -809,10 +864,10 @@ fn logs(
             }
             payload.push_str(&line);
             payload.push('\n');
-            let which = if stdout {
-                Stream::Stdout
-            } else {
+            let which = if stderr {
                 Stream::Stderr
+            } else {
+                Stream::Stdout
             };
             let f = Frame::data(Bytes::from(frame::frame(which, payload.as_bytes())));
             if out_tx.send(Ok(f)).await.is_err() {

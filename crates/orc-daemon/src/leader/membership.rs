@@ -7,7 +7,7 @@ use openraft::{BasicNode, ChangeMembers};
 use orc_model::{NodeId, NodeStatus};
 
 /// The current Raft membership: voters, and every member node (voters and learners).
-fn members(cluster: &Cluster) -> (Vec<NodeId>, Vec<NodeId>) {
+pub fn members(cluster: &Cluster) -> (Vec<NodeId>, Vec<NodeId>) {
     let m = cluster.raft.metrics().borrow().membership_config.clone();
     let mem = m.membership();
     (
@@ -149,6 +149,24 @@ pub async fn converge(cluster: &Cluster) -> Result<(), DaemonError> {
 }
 
 /// Waits (at most `timeout`) until `id` is (`true`) or is not (`false`) a voter.
+/// Waits until node `id` is no member at all (neither voter nor learner); false if it
+/// still is after `timeout`.
+pub async fn wait_not_member(cluster: &Cluster, id: NodeId, timeout: std::time::Duration) -> bool {
+    let mut m = cluster.raft.metrics();
+    let gone = tokio::time::timeout(
+        timeout,
+        m.wait_for(|m| {
+            !m.membership_config
+                .membership()
+                .nodes()
+                .any(|(n, _)| *n == id)
+        }),
+    )
+    .await
+    .is_ok();
+    gone
+}
+
 pub async fn wait_voter(
     cluster: &Cluster,
     id: NodeId,

@@ -126,6 +126,7 @@ const RECONNECT_GRACE: Duration = Duration::from_secs(10);
 /// On a manager: re-advertise through Raft (forwarded to the leader when following).
 pub(crate) async fn follow_manager(
     cfg: crate::DaemonConfig,
+    keys: std::sync::Arc<crate::cluster::ca_key::CaKeys>,
     hold_off: Box<dyn Fn(Duration) + Send + Sync>,
     cluster: Cluster,
     mut stop: watch::Receiver<bool>,
@@ -160,7 +161,8 @@ pub(crate) async fn follow_manager(
         match propose_own(&cluster, node).await {
             Ok(_) => {
                 tracing::info!(%address, "new address announced");
-                crate::node::cert_readdress::reissue_logged(cfg.clone(), address).await;
+                crate::node::cert_readdress::reissue_logged(cfg.clone(), keys.clone(), address)
+                    .await;
             }
             Err(e) => tracing::info!(%address, "announcing the new address: {e} (retrying)"),
         }

@@ -4,13 +4,15 @@
 //! `orc-manager` names), so the running daemon keeps serving the certificate it
 //! loaded; the new one is used from the next start.
 
+use crate::cluster::ca_key::CaKeys;
 use crate::cluster::security;
 use crate::{DaemonConfig, DaemonError};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-/// Reissues this manager's certificate for `ip`.
-pub(crate) fn reissue(cfg: &DaemonConfig, ip: IpAddr) -> Result<(), DaemonError> {
-    let ca = security::load_ca(cfg)?;
+/// Reissues this manager's certificate for `ip` (not while locked: it keeps the old one).
+pub(crate) fn reissue(cfg: &DaemonConfig, keys: &CaKeys, ip: IpAddr) -> Result<(), DaemonError> {
+    let ca = keys.ca()?;
     let files = security::load_node(cfg)?;
     let cert = ca
         .reissue(
@@ -26,11 +28,11 @@ pub(crate) fn reissue(cfg: &DaemonConfig, ip: IpAddr) -> Result<(), DaemonError>
 }
 
 /// [`reissue`] off the async runtime, logging the outcome.
-pub(crate) async fn reissue_logged(cfg: DaemonConfig, address: String) {
+pub(crate) async fn reissue_logged(cfg: DaemonConfig, keys: Arc<CaKeys>, address: String) {
     let Ok(addr) = address.parse::<std::net::SocketAddr>() else {
         return;
     };
-    let done = tokio::task::spawn_blocking(move || reissue(&cfg, addr.ip())).await;
+    let done = tokio::task::spawn_blocking(move || reissue(&cfg, &keys, addr.ip())).await;
     match done {
         Ok(Ok(())) => {
             tracing::info!(ip = %addr.ip(), "node certificate reissued for the new address")

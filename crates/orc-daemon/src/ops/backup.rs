@@ -129,7 +129,7 @@ impl Ops {
             .ok_or(DaemonError::NoCluster)?;
         let ca = match passphrase {
             Some(p) => {
-                let ca = security::load_ca(&self.cfg)?;
+                let ca = self.ca_keys.ca()?;
                 let (cert, key) = ca.to_pem();
                 Some(
                     passphrase::seal(&cert, &key, p)

@@ -54,6 +54,8 @@ impl Ops {
                 .collect(),
             term: c.as_ref().map(|c| c.raft.metrics().borrow().current_term),
             held: state.as_ref().is_some_and(|s| s.held),
+            locked: self.is_locked(),
+            autolock: state.as_ref().is_some_and(|s| s.autolock.is_some()),
         }
     }
 
@@ -165,7 +167,17 @@ impl Ops {
         }
         let state = cluster.snapshot();
         let info = state.cluster.as_ref().ok_or(DaemonError::NoCluster)?;
-        let ca = security::load_ca(&self.cfg)?;
+        // A locked leader can't sign: it refuses, naming itself (joins always go
+        // to the leader, so they wait for it to be unlocked or replaced).
+        let ca = match self.ca_keys.ca() {
+            Ok(ca) => ca,
+            Err(e) => {
+                tracing::warn!(host = %jr.hostname, "join refused: {e}");
+                return Ok(JoinReply::Refused {
+                    reason: format!("the cluster's leader can't admit nodes now: {e}"),
+                });
+            }
+        };
         let salt = match jr.role {
             NodeRole::Manager => &info.manager_token_salt,
             NodeRole::Worker => &info.worker_token_salt,

@@ -50,7 +50,7 @@ impl Watch {
     fn look(&mut self, state: &ClusterState, ids: &[String]) -> Vec<String> {
         let now = Instant::now();
         for t in state.tasks.values().filter(|t| ids.contains(&t.service_id)) {
-            if t.status.state == TaskState::Running {
+            if t.serves() {
                 self.running_since.entry(t.id.clone()).or_insert(now);
             }
         }
@@ -80,10 +80,16 @@ impl Watch {
             if !t.status.state.is_terminal() && t.desired_state > TaskState::Running {
                 return false;
             }
-            if t.desired_state != TaskState::Running || t.status.state != TaskState::Running {
+            // Running, and healthy if it has a health check (counted from then).
+            if t.desired_state != TaskState::Running || !t.serves() {
                 continue;
             }
-            let by_clock = now.saturating_sub(t.status.timestamp) >= STABLE.as_millis() as u64;
+            let since = t
+                .status
+                .health
+                .as_ref()
+                .map_or(t.status.timestamp, |h| h.since);
+            let by_clock = now.saturating_sub(since) >= STABLE.as_millis() as u64;
             let by_watch = self
                 .running_since
                 .get(&t.id)
@@ -462,18 +468,33 @@ pub async fn gone(
 pub async fn logs(
     ops: &Ops,
     name: &str,
-    follow: bool,
-    tail: Option<usize>,
+    opts: LogOptions,
     progress: &Progress,
 ) -> Result<(), DaemonError> {
-    logs_of(
-        ops,
-        LogSelect::ByName(name.to_string()),
-        follow,
-        tail,
-        progress,
-    )
-    .await
+    logs_of(ops, LogSelect::ByName(name.to_string()), opts, progress).await
+}
+
+/// Which lines [`logs_of`] gives.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogOptions {
+    /// Then keep streaming new lines.
+    pub follow: bool,
+    /// Only the last N lines of each task (before `since` is applied).
+    pub tail: Option<usize>,
+    /// Only lines the log driver read at or after this time (ms since the epoch);
+    /// lines from before orc stamped them have no time and are left out too.
+    pub since_ms: Option<u64>,
+}
+
+impl LogOptions {
+    /// Whether stored line `raw` passes `since`.
+    fn keeps(&self, raw: &str) -> bool {
+        self.since_ms.is_none_or(|since| {
+            orc_runtime::LogLine::parse(raw)
+                .time_ns
+                .is_some_and(|t| t / 1_000_000 >= since)
+        })
+    }
 }
 
 /// Whose logs [`logs_of`] reads, and how it labels their lines.
@@ -490,10 +511,10 @@ pub enum LogSelect {
 pub async fn logs_of(
     ops: &Ops,
     sel: LogSelect,
-    follow: bool,
-    tail: Option<usize>,
+    opts: LogOptions,
     progress: &Progress,
 ) -> Result<(), DaemonError> {
+    let LogOptions { follow, tail, .. } = opts;
     let cluster = ops.cluster()?;
     let state = cluster.snapshot();
     let (s, only, by_id) = match &sel {
@@ -539,7 +560,7 @@ pub async fn logs_of(
         } else {
             remote.remove(&t.id).unwrap_or_default()
         };
-        for l in lines {
+        for l in lines.into_iter().filter(|l| opts.keeps(l)) {
             if !progress.log(&label, l).await {
                 return Ok(());
             }

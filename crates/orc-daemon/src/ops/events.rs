@@ -22,8 +22,6 @@ pub struct Observer {
     log: Mutex<EventLog>,
     live: broadcast::Sender<Event>,
     leader_changes: AtomicU64,
-    /// When this manager's Raft snapshot last changed (built or installed) while it ran.
-    snapshot_at: Mutex<Option<std::time::Instant>>,
 }
 
 impl Default for Observer {
@@ -32,7 +30,6 @@ impl Default for Observer {
             log: Mutex::new(EventLog::new(KEPT)),
             live: broadcast::channel(1024).0,
             leader_changes: AtomicU64::new(0),
-            snapshot_at: Mutex::new(None),
         }
     }
 }
@@ -73,13 +70,6 @@ impl Observer {
         self.leader_changes.load(Ordering::Relaxed)
     }
 
-    /// Seconds since the Raft snapshot last changed; None until it changed once
-    /// since the daemon started (the store keeps no build time).
-    pub fn snapshot_age(&self) -> Option<f64> {
-        let at = *self.snapshot_at.lock().unwrap_or_else(|p| p.into_inner());
-        at.map(|t| t.elapsed().as_secs_f64())
-    }
-
     /// Runs while this node is a manager (started by the composition root).
     pub async fn run(
         self: Arc<Self>,
@@ -91,7 +81,7 @@ impl Observer {
         let mut prev = state.borrow_and_update().clone();
         let mut raft = cluster.raft.metrics();
         let mut leader = raft.borrow().current_leader;
-        let mut snapshot = raft.borrow_and_update().snapshot.map(|l| l.index);
+        raft.borrow_and_update();
         let mut vrrp = vip.borrow_and_update().counters.as_ref().map(|c| c.state);
         let me = super::views::node_id_str(cluster.node_id);
         loop {
@@ -109,12 +99,6 @@ impl Observer {
                         return;
                     }
                     let m = raft.borrow_and_update().clone();
-                    let snap = m.snapshot.map(|l| l.index);
-                    if snap != snapshot {
-                        snapshot = snap;
-                        *self.snapshot_at.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(std::time::Instant::now());
-                    }
                     if m.current_leader == leader {
                         continue;
                     }

@@ -3,7 +3,6 @@
 use super::Ops;
 use super::Progress;
 use crate::cluster::registry_auth::PullAuth;
-use crate::cluster::security;
 use crate::DaemonError;
 use orc_api::ImageRow;
 use orc_runtime::{normalize_reference, PullEvent, PullOptions};
@@ -15,7 +14,7 @@ use tokio::sync::mpsc;
 /// Credentials as this node can open them (none on a worker or outside a cluster).
 pub(super) fn auth(ops: &Ops) -> PullAuth {
     let auth = PullAuth::new(
-        security::pki_dir(&ops.cfg),
+        Some(ops.ca_keys.clone()),
         ops.cfg.insecure_registries.clone(),
     );
     if let Ok(c) = ops.cluster() {

@@ -15,6 +15,7 @@
 //! [`logs`] reads task logs across nodes; [`events`] records and streams the
 //! cluster's changes, [`stats`] reads what nodes and tasks use (`orc stats`, metrics).
 
+pub mod autolock;
 pub mod backup;
 pub mod cluster;
 pub mod converge;
@@ -35,6 +36,7 @@ pub mod views;
 pub mod vip;
 pub mod volumes;
 
+use crate::cluster::ca_key::CaKeys;
 use crate::cluster::identity::Identity;
 use crate::cluster::Cluster;
 use crate::net::remote::Remote;
@@ -53,8 +55,15 @@ use tokio::sync::{mpsc, watch, Mutex};
 pub enum Event {
     /// A line of progress ("web: 2/3 running").
     Progress(String),
-    /// A task's log line (`service logs`).
-    Log { task: String, line: String },
+    /// A task's log line (`service logs`): its text, when the log driver read it (ns
+    /// since the epoch; `None` for lines stored before orc stamped them) and whether
+    /// it came from standard error.
+    Log {
+        task: String,
+        line: String,
+        time_ns: Option<u64>,
+        stderr: bool,
+    },
     /// A change of the cluster (`orc events`).
     Cluster(orc_metrics::Event),
 }
@@ -72,12 +81,16 @@ impl Progress {
         let _ = self.0.send(Event::Progress(message.into())).await;
     }
 
-    /// False once the caller went away.
-    pub async fn log(&self, task: &str, line: String) -> bool {
+    /// A log line as stored (see [`orc_runtime::LogLine`]). False once the caller
+    /// went away.
+    pub async fn log(&self, task: &str, raw: String) -> bool {
+        let l = orc_runtime::LogLine::parse(&raw);
         self.0
             .send(Event::Log {
                 task: task.to_string(),
-                line,
+                line: l.text,
+                time_ns: l.time_ns,
+                stderr: l.stderr,
             })
             .await
             .is_ok()
@@ -144,6 +157,8 @@ pub struct Ops {
     life: Arc<dyn Lifecycle>,
     /// A manager's event recorder (`orc events`); its loop runs while managing.
     pub(crate) observer: Arc<events::Observer>,
+    /// This node's CA key (locked or not): the only reader of it.
+    pub(crate) ca_keys: Arc<CaKeys>,
 }
 
 /// The handles [`Ops`] is made from.
@@ -156,6 +171,7 @@ pub struct OpsParts {
     pub vip: watch::Receiver<VipLocal>,
     pub lifecycle: Arc<Mutex<()>>,
     pub life: Arc<dyn Lifecycle>,
+    pub ca_keys: Arc<CaKeys>,
 }
 
 impl Ops {
@@ -170,6 +186,7 @@ impl Ops {
             lifecycle: p.lifecycle,
             life: p.life,
             observer: Default::default(),
+            ca_keys: p.ca_keys,
         }
     }
 
@@ -194,12 +211,6 @@ impl Ops {
     /// The committed state as this manager applied it (the read side of every listing).
     pub fn state(&self) -> Result<Arc<ClusterState>, DaemonError> {
         Ok(self.cluster()?.snapshot())
-    }
-
-    /// The committed state as it changes (a manager's), for front doors that stream
-    /// the cluster's changes.
-    pub fn watch_state(&self) -> Result<watch::Receiver<Arc<ClusterState>>, DaemonError> {
-        Ok(self.cluster()?.state.clone())
     }
 
     pub fn vip_local(&self) -> VipLocal {

@@ -59,7 +59,7 @@ pub async fn join_token(ops: &Ops, role: &str, rotate: bool) -> Result<Value, Da
         NodeRole::Manager => &info.manager_token_salt,
         NodeRole::Worker => &info.worker_token_salt,
     };
-    let ca = security::load_ca(&ops.cfg)?;
+    let ca = ops.ca_keys.ca()?;
     let token = security::token(&ca, role, salt).to_string();
     let addr = cluster
         .leader_addr()

@@ -4,7 +4,6 @@
 use super::Ops;
 use super::Progress;
 use crate::cluster::registry_auth::seal;
-use crate::cluster::security;
 use crate::DaemonError;
 use orc_model::Command;
 use orc_runtime::{resolve_digest, Credentials, ImageRef};
@@ -25,8 +24,8 @@ pub async fn login(
     let creds = Credentials { username, password };
     let host = registry_host(registry)?;
     let cluster = ops.cluster()?;
-    let sealed = seal(&security::pki_dir(&ops.cfg), &host, &creds)
-        .map_err(|e| DaemonError::Invalid(e.to_string()))?;
+    let sealed =
+        seal(&ops.ca_keys, &host, &creds).map_err(|e| DaemonError::Invalid(e.to_string()))?;
     cluster
         .propose(Command::SetRegistryAuth {
             registry: host.clone(),

@@ -74,6 +74,23 @@ pub async fn promote(ops: &Ops, node: &str, progress: &Progress) -> Result<Value
         )));
     }
     let host = n.hostname.clone();
+    // Demoted a moment ago, it may still be a Raft learner on its way out. Its Raft
+    // restarts on an empty log when it becomes a manager again, which a leader still
+    // replicating to its old log refuses (openraft: follower log reversion): let it
+    // leave the membership first.
+    if membership::members(&cluster).1.contains(&id) {
+        progress
+            .progress(format!(
+                "{host}: waiting for it to leave the Raft membership (demoted a moment ago)"
+            ))
+            .await;
+        if !membership::wait_not_member(&cluster, id, SWITCH_TIMEOUT).await {
+            return Err(DaemonError::Invalid(format!(
+                "{host} is still in the Raft membership {} s after its demotion (is a quorum of managers up?); try again",
+                SWITCH_TIMEOUT.as_secs()
+            )));
+        }
+    }
     commit_role(&cluster, id, &host, NodeRole::Manager, progress).await?;
     Ok(json!({ "promoted": views::node_id_str(id), "hostname": host }))
 }

@@ -2,10 +2,10 @@
 //! rollback, inspect, history, remove. The waits are `converge`'s: they end when the
 //! rollout ended, with an error when it paused or rolled back.
 
-use super::{converge, views, Ops, Progress};
+use super::{converge, Ops, Progress};
 use crate::util::now_ms;
 use crate::DaemonError;
-use orc_api::{RevisionRow, ServiceChange, ServiceInspect, UpdateRow};
+use orc_api::{RevisionRow, ServiceChange, UpdateRow};
 use orc_model::{ClusterState, Command, NewService, Service};
 use orc_spec::{ServiceMode, ServiceSpec, UpdateOrder};
 use serde::Serialize;
@@ -211,31 +211,6 @@ impl Ops {
         Ok(rolled(&cluster.snapshot(), name))
     }
 
-    /// `orc service inspect NAME`.
-    pub fn service_inspect(&self, name: &str) -> Result<ServiceInspect, DaemonError> {
-        let state = self.state()?;
-        let s = find(&state, name)?;
-        Ok(ServiceInspect {
-            id: s.id.clone(),
-            name: s.name.clone(),
-            stack: s.stack.clone(),
-            version: s.version,
-            running: views::running_count(&state, s),
-            desired: views::desired_count(&state, s),
-            update: s.rollout.update.as_ref().map(|u| UpdateRow {
-                state: u.state.as_str().to_string(),
-                message: u.message.clone(),
-                started_at: u.started_at,
-                ended_at: u.ended_at,
-                from: u.from,
-                to: u.to,
-            }),
-            revisions: history(s),
-            spec: serde_json::to_value(&s.spec)
-                .map_err(|e| DaemonError::Invalid(format!("spec: {e}")))?,
-        })
-    }
-
     /// `orc service history NAME`: its revisions, newest first.
     pub fn service_history(&self, name: &str) -> Result<Vec<RevisionRow>, DaemonError> {
         let state = self.state()?;
@@ -263,7 +238,20 @@ impl Ops {
     }
 }
 
-fn history(s: &Service) -> Vec<RevisionRow> {
+/// The service's update as a row (`orc service inspect`).
+pub fn update_row(s: &Service) -> Option<UpdateRow> {
+    s.rollout.update.as_ref().map(|u| UpdateRow {
+        state: u.state.as_str().to_string(),
+        message: u.message.clone(),
+        started_at: u.started_at,
+        ended_at: u.ended_at,
+        from: u.from,
+        to: u.to,
+    })
+}
+
+/// The service's revisions, newest first.
+pub fn history(s: &Service) -> Vec<RevisionRow> {
     s.rollout
         .revisions
         .iter()

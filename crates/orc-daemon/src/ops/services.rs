@@ -3,7 +3,7 @@
 use super::{converge, views, Ops, Progress};
 use crate::util::{now_ms, random_id};
 use crate::DaemonError;
-use orc_api::{ServiceRow, TaskRow};
+use orc_api::{ServiceInspect, ServiceRow, TaskRow};
 use orc_model::{Command, NewService};
 use serde::Serialize;
 use std::time::Duration;
@@ -28,6 +28,25 @@ impl Ops {
             .service_by_name(name)
             .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?;
         Ok(views::tasks(&state, s, all, now_ms()))
+    }
+
+    /// `orc service inspect NAME`: the spec, and the live tasks with their health.
+    pub fn service_inspect(&self, name: &str) -> Result<ServiceInspect, DaemonError> {
+        let state = self.state()?;
+        let s = state
+            .service_by_name(name)
+            .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?;
+        let service = views::services(&state, Some(&s.stack))
+            .into_iter()
+            .find(|r| r.name == s.name)
+            .ok_or_else(|| DaemonError::Invalid(format!("no service named {name}")))?;
+        Ok(ServiceInspect {
+            service,
+            spec: s.spec.clone(),
+            tasks: views::tasks(&state, s, false, now_ms()),
+            update: super::rollouts::update_row(s),
+            revisions: super::rollouts::history(s),
+        })
     }
 
     /// `orc service scale NAME=N`.
@@ -63,11 +82,10 @@ impl Ops {
     pub async fn service_logs(
         &self,
         name: &str,
-        follow: bool,
-        tail: Option<usize>,
+        opts: converge::LogOptions,
         progress: &Progress,
     ) -> Result<(), DaemonError> {
-        converge::logs(self, name, follow, tail, progress).await
+        converge::logs(self, name, opts, progress).await
     }
 }
 
@@ -179,14 +197,13 @@ impl Ops {
         &self,
         service_id: &str,
         task: Option<&str>,
-        follow: bool,
-        tail: Option<usize>,
+        opts: converge::LogOptions,
         progress: &Progress,
     ) -> Result<(), DaemonError> {
         let sel = converge::LogSelect::ById {
             service: service_id.to_string(),
             task: task.map(str::to_string),
         };
-        converge::logs_of(self, sel, follow, tail, progress).await
+        converge::logs_of(self, sel, opts, progress).await
     }
 }

@@ -137,7 +137,10 @@ impl Ops {
             applied_index: applied,
             is_leader: leading,
             leader_changes: self.observer.leader_changes(),
-            snapshot_age_seconds: self.observer.snapshot_age(),
+            snapshot_age_seconds: c
+                .snapshot_clock
+                .built_at_ms()
+                .map(|t| crate::util::now_ms().saturating_sub(t) as f64 / 1000.0),
             snapshot_index: m.snapshot.map(|l| l.index),
             apply_latency: Some(crate::cluster::apply_latency()),
             voters: voters.len() as u64,

@@ -1,6 +1,6 @@
 //! Cluster state → the rows listings print.
 
-use orc_api::{NodeRow, ServiceRow, StackRow, TaskRow};
+use orc_api::{NodeRow, ProbeRow, ServiceRow, StackRow, TaskHealthRow, TaskRow};
 use orc_model::{short_id, ClusterState, NodeId, Service, ServiceMode, Task, TaskState};
 
 pub use crate::util::node_id_str;
@@ -51,13 +51,14 @@ pub fn desired_count(state: &ClusterState, s: &Service) -> usize {
     }
 }
 
-/// Tasks of the service that run and are meant to. (A task being replaced by an
-/// update already has desired state shutdown; a scale keeps the running tasks, whose
-/// spec_version may be older than the service's.)
+/// Tasks of the service that serve (run and, with a health check, are healthy) and
+/// are meant to run. (A task being replaced by an update already has desired state
+/// shutdown; a scale keeps the running tasks, whose spec_version may be older than
+/// the service's.)
 pub fn running_count(state: &ClusterState, s: &Service) -> usize {
     state
         .tasks_of_service(&s.id)
-        .filter(|t| t.desired_state == TaskState::Running && t.status.state == TaskState::Running)
+        .filter(|t| t.desired_state == TaskState::Running && t.serves())
         .count()
 }
 
@@ -114,6 +115,21 @@ pub fn task_row(state: &ClusterState, t: &Task, now: u64) -> TaskRow {
         error: t.status.err.clone(),
         exit_code: t.status.exit_code,
         address: t.status.address.map(|a| a.to_string()),
+        health: t.status.health.as_ref().map(|h| TaskHealthRow {
+            state: h.state.as_str().into(),
+            failing_streak: h.failing_streak,
+            since_secs: now.saturating_sub(h.since) / 1000,
+            log: h
+                .log
+                .iter()
+                .map(|r| ProbeRow {
+                    started_ms: r.started,
+                    ended_ms: r.ended,
+                    exit_code: r.exit_code,
+                    output: r.output.clone(),
+                })
+                .collect(),
+        }),
     }
 }
 

@@ -43,9 +43,9 @@ pub async fn serve(
                         .get(&registry)
                         .filter(|_| needs)
                         .cloned();
-                    let pki = crate::cluster::security::pki_dir(&ctx.ops.cfg);
+                    let keys = &ctx.ops.ca_keys;
                     sealed
-                        .and_then(|s| crate::cluster::registry_auth::open(&pki, &registry, &s).ok())
+                        .and_then(|s| crate::cluster::registry_auth::open(keys, &registry, &s).ok())
                         .map(|c| ImageReply::Credentials {
                             username: c.username,
                             password: c.password,

@@ -234,7 +234,7 @@ impl ClusterRpc for NodeService {
                         reason: "only a node promoted to manager gets manager credentials".into(),
                     });
                 }
-                crate::cluster::security::manager_credentials(&self.ctx.ops.cfg, from_node)
+                crate::cluster::security::manager_credentials(&self.ctx.ops.ca_keys, from_node)
                     .unwrap_or_else(|e| ForwardReply::Refused {
                         reason: e.to_string(),
                     })

@@ -85,6 +85,11 @@ pub async fn run(
     status: watch::Sender<VipLocal>,
     mut stop: watch::Receiver<bool>,
 ) {
+    tokio::spawn(report_holder(
+        cluster.clone(),
+        status.subscribe(),
+        stop.clone(),
+    ));
     // Started with the first VIP setting: a cluster without a VIP needs no guard
     // waking 20 times a second.
     let mut eligible: Option<watch::Receiver<bool>> = None;
@@ -112,6 +117,48 @@ pub async fn run(
     }
     if let Some(r) = current.take() {
         r.stop().await;
+    }
+}
+
+/// Records in Raft that this manager holds the VIP whenever it becomes VRRP master
+/// and the state names another holder, so every manager's events and metrics see the
+/// move. A master is in the majority (the quorum guard), so the write can commit; one
+/// that fails is tried again a second later while this node is still master.
+async fn report_holder(
+    cluster: Cluster,
+    mut local: watch::Receiver<VipLocal>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut state = cluster.state.clone();
+    loop {
+        let master = local
+            .borrow_and_update()
+            .counters
+            .as_ref()
+            .is_some_and(|c| c.state == orc_vrrp::State::Master);
+        let holder = state
+            .borrow_and_update()
+            .vip_holder
+            .as_ref()
+            .map(|h| h.node);
+        if master && holder != Some(cluster.node_id) {
+            let cmd = orc_model::Command::SetVipHolder {
+                node: cluster.node_id,
+                at: crate::util::now_ms(),
+            };
+            if let Err(e) = cluster.propose(cmd).await {
+                tracing::debug!("recording this node as the VIP holder: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }
+        tokio::select! {
+            r = local.changed() => if r.is_err() { return },
+            r = state.changed() => if r.is_err() { return },
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //!
 //! Candidates, learners and a stopped Raft are never eligible. The check runs every
 //! [`EVERY`], so a cut-off node becomes ineligible within `LEASE + EVERY` of the last
-//! message from the majority: less than the 1–2 s election timeout, so the old holder
+//! message from the majority: less than the 0.6–0.9 s election timeout, so the old holder
 //! releases before the majority elects a new leader. The price: the majority's
 //! followers also go ineligible `LEASE` after the old leader's last heartbeat, so when
 //! the cut-off holder was the leader nobody holds the VIP until a new leader is elected.
@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// How recent the evidence of a majority must be: two Raft heartbeats (250 ms each).
+/// How recent the evidence of a majority must be: three Raft heartbeats (150 ms each).
 ///
 /// A cut-off holder keeps the VIP for at most `LEASE + EVERY` after its last contact,
 /// while the others take over one Master_Down_Interval (MDI) after its last advert;

@@ -96,6 +96,7 @@ pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
         ],
         rs.into_iter()
             .map(|t| {
+                let current = format!("{} {}", state_with_health(&t), ago(t.since_secs));
                 let name = if t.name == previous {
                     format!(" \\_ {}", t.name)
                 } else {
@@ -112,7 +113,7 @@ pub fn tasks(v: Value, as_json: bool) -> anyhow::Result<()> {
                     name,
                     t.node,
                     t.desired_state,
-                    format!("{} {}", t.state, ago(t.since_secs)),
+                    current,
                     t.address.unwrap_or_else(|| "-".into()),
                     why,
                 ]
@@ -160,6 +161,116 @@ pub fn images(v: Value, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// "running (healthy)", "running (starting)", "running (unhealthy, 3 failing)": the
+/// task's state with its health, when it has a check and runs.
+fn state_with_health(t: &TaskRow) -> String {
+    match &t.health {
+        Some(h) if t.state == "running" => {
+            if h.failing_streak > 0 {
+                format!("{} ({}, {} failing)", t.state, h.state, h.failing_streak)
+            } else {
+                format!("{} ({})", t.state, h.state)
+            }
+        }
+        _ => t.state.clone(),
+    }
+}
+
+/// HH:MM:SS (UTC) of `ms` since the epoch.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600 % 24, s / 60 % 60, s % 60)
+}
+
+/// `orc service inspect`: JSON with --json, else the service, its health check and
+/// each task's last probe results.
+pub fn service_inspect(v: Value, as_json: bool) -> anyhow::Result<()> {
+    let si: ServiceInspect = serde_json::from_value(v)?;
+    if as_json {
+        return json(&si);
+    }
+    let s = &si.service;
+    println!("Service:   {} ({})", s.name, s.id);
+    println!("Stack:     {}", s.stack);
+    println!("Mode:      {}, {}/{} running", s.mode, s.running, s.desired);
+    println!("Image:     {}", s.image);
+    println!("Version:   {}", s.version);
+    match &si.spec.healthcheck {
+        Some(h) => {
+            let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v}ms"));
+            println!(
+                "Health:    {} (interval {}, timeout {}, retries {}, start_period {}, start_interval {}, restart_on_unhealthy {})",
+                h.test.as_ref().map_or("(the image's)".to_string(), |t| format!("{t:?}")),
+                ms(h.interval_ms),
+                ms(h.timeout_ms),
+                h.retries.map_or("-".to_string(), |r| r.to_string()),
+                ms(h.start_period_ms),
+                ms(h.start_interval_ms),
+                h.restart_on_unhealthy,
+            );
+        }
+        None => println!("Health:    the image's check, if it has one"),
+    }
+    match &si.update {
+        None => println!("Update:    none yet"),
+        Some(u) => {
+            println!(
+                "Update:    {} (revision {} -> {}), started {}{}",
+                u.state,
+                u.from,
+                u.to,
+                ms_ago(u.started_at),
+                u.ended_at
+                    .map(|e| format!(", ended {}", ms_ago(e)))
+                    .unwrap_or_default()
+            );
+            if !u.message.is_empty() {
+                println!("  Message: {}", u.message);
+            }
+        }
+    }
+    println!("Revisions:");
+    for r in &si.revisions {
+        println!(
+            "  {:>4}{} {} {}{}",
+            r.revision,
+            if r.current { "*" } else { " " },
+            r.image,
+            if r.stable { "stable" } else { "not stable" },
+            if r.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.note)
+            }
+        );
+    }
+    println!("Tasks:");
+    for t in &si.tasks {
+        println!(
+            "  {}  {}  {}  {}",
+            t.id.get(..12).unwrap_or(&t.id),
+            t.name,
+            t.node,
+            state_with_health(t)
+        );
+        if let Some(e) = &t.error {
+            println!("      error: {e}");
+        }
+        if let Some(h) = &t.health {
+            for r in &h.log {
+                let out: String = r.output.split_whitespace().collect::<Vec<_>>().join(" ");
+                println!(
+                    "      {}  exit {:>3}  {:>5} ms  {}",
+                    clock(r.started_ms),
+                    r.exit_code,
+                    r.ended_ms.saturating_sub(r.started_ms),
+                    out
+                );
+            }
+        }
+    }
+    Ok(())
+}
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -194,55 +305,6 @@ pub fn history(v: Value, as_json: bool) -> anyhow::Result<()> {
             })
             .collect(),
     );
-    Ok(())
-}
-
-/// `orc service inspect [--pretty]`.
-pub fn inspect(v: Value, pretty: bool) -> anyhow::Result<()> {
-    if !pretty {
-        return json(&v);
-    }
-    let s: ServiceInspect = serde_json::from_value(v)?;
-    println!("Service:   {} ({})", s.name, s.id);
-    println!("Stack:     {}", s.stack);
-    println!("Version:   {}", s.version);
-    println!("Replicas:  {}/{} running", s.running, s.desired);
-    if let Some(img) = s.spec.get("image").and_then(Value::as_str) {
-        println!("Image:     {img}");
-    }
-    match &s.update {
-        None => println!("Update:    none yet"),
-        Some(u) => {
-            println!(
-                "Update:    {} (revision {} -> {}), started {}{}",
-                u.state,
-                u.from,
-                u.to,
-                ms_ago(u.started_at),
-                u.ended_at
-                    .map(|e| format!(", ended {}", ms_ago(e)))
-                    .unwrap_or_default()
-            );
-            if !u.message.is_empty() {
-                println!("  Message: {}", u.message);
-            }
-        }
-    }
-    println!("Revisions:");
-    for r in &s.revisions {
-        println!(
-            "  {:>4}{} {} {}{}",
-            r.revision,
-            if r.current { "*" } else { " " },
-            r.image,
-            if r.stable { "stable" } else { "not stable" },
-            if r.note.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", r.note)
-            }
-        );
-    }
     Ok(())
 }
 

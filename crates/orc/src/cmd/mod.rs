@@ -1,5 +1,6 @@
 //! Each command: build a request, call the daemon, print the answer. Thin on purpose.
 
+mod autolock;
 mod backup;
 mod daemon;
 mod listing;
@@ -21,7 +22,7 @@ async fn call(cli: &Cli, req: Request) -> anyhow::Result<Value> {
     let v = client
         .call(&req, |r| match r {
             Reply::Progress { message } => eprintln!("  {message}"),
-            Reply::Log { task, line } => println!("{task}  | {line}"),
+            Reply::Log { task, line, .. } => println!("{task}  | {line}"),
             _ => {}
         })
         .await?;
@@ -118,6 +119,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             if v["held"] == true {
                 println!("held: restored services wait for `orc cluster resume`");
+            }
+            if v["autolock"] == true {
+                println!("autolock    on");
+            }
+            if v["locked"] == true {
+                println!("locked: this manager signs and opens nothing until `orc cluster unlock`");
             }
             Ok(())
         }
@@ -216,6 +223,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Cluster(ClusterCmd::Backup(b)) => backup::run(&cli, b).await,
+        Command::Cluster(ClusterCmd::Autolock(sub)) => autolock::set(&cli, sub).await,
+        Command::Cluster(ClusterCmd::Unlock { key_stdin }) => {
+            autolock::unlock(&cli, *key_stdin).await
+        }
+        Command::Cluster(ClusterCmd::UnlockKey { rotate, quiet }) => {
+            autolock::show_key(&cli, *rotate, *quiet).await
+        }
         Command::Cluster(ClusterCmd::Restore {
             file,
             advertise,
@@ -392,6 +406,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?,
             json.json,
         ),
+        Command::Service(ServiceCmd::Inspect { name, json, .. }) => listing::service_inspect(
+            call(&cli, Request::ServiceInspect { name: name.clone() }).await?,
+            json.json,
+        ),
         Command::Service(ServiceCmd::Scale { pairs, wait }) => {
             let mut parsed = Vec::new();
             for p in pairs {
@@ -416,6 +434,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
                 println!("{name} scaled to {replicas}");
             }
+            Ok(())
+        }
+        Command::Service(ServiceCmd::Logs {
+            name,
+            follow,
+            tail,
+            since,
+            timestamps,
+        }) => {
+            let since_ms = since
+                .as_deref()
+                .map(|s| observe::parse_time(s, observe::now_ms()))
+                .transpose()
+                .context("--since")?;
+            let req = Request::ServiceLogs {
+                name: name.clone(),
+                follow: *follow,
+                tail: *tail,
+                since_ms,
+            };
+            let client = Client::new(&cli.socket);
+            client
+                .call(&req, |r| match r {
+                    Reply::Progress { message } => eprintln!("  {message}"),
+                    Reply::Log {
+                        task,
+                        line,
+                        time_ns,
+                        stderr,
+                    } => {
+                        if *timestamps {
+                            let at = time_ns.map_or_else(
+                                || "-".repeat(24),
+                                |ns| orc_metrics::events::format_utc(ns / 1_000_000),
+                            );
+                            let err = if *stderr { "err " } else { "" };
+                            println!("{at} {task}  | {err}{line}");
+                        } else {
+                            println!("{task}  | {line}");
+                        }
+                    }
+                    _ => {}
+                })
+                .await?;
             Ok(())
         }
         Command::Service(ServiceCmd::Update {
@@ -465,10 +527,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             listing::rolled(&v, wait.detach);
             Ok(())
         }
-        Command::Service(ServiceCmd::Inspect { name, pretty }) => listing::inspect(
-            call(&cli, Request::ServiceInspect { name: name.clone() }).await?,
-            *pretty,
-        ),
         Command::Service(ServiceCmd::History { name, json }) => listing::history(
             call(&cli, Request::ServiceHistory { name: name.clone() }).await?,
             json.json,
@@ -484,18 +542,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             println!("removed service {name}");
-            Ok(())
-        }
-        Command::Service(ServiceCmd::Logs { name, follow, tail }) => {
-            call(
-                &cli,
-                Request::ServiceLogs {
-                    name: name.clone(),
-                    follow: *follow,
-                    tail: *tail,
-                },
-            )
-            .await?;
             Ok(())
         }
         Command::Node(NodeCmd::Ls(j)) => listing::nodes(call(&cli, Request::NodeLs).await?, j.json),

@@ -6,7 +6,7 @@ use anyhow::Context;
 use orc_api::{Client, Reply, Request, TaskStatRow};
 use orc_metrics::events::{format_utc, Event};
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -14,7 +14,7 @@ fn now_ms() -> u64 {
 }
 
 /// "10m" (that long ago) or Unix seconds → ms since the epoch.
-fn parse_time(s: &str, now: u64) -> anyhow::Result<u64> {
+pub(crate) fn parse_time(s: &str, now: u64) -> anyhow::Result<u64> {
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(secs.saturating_mul(1000));
     }

@@ -4,9 +4,11 @@
 
 mod backoff;
 mod container;
+mod health;
 mod image_gc;
 mod inventory;
 mod network;
+mod probe;
 mod pull;
 mod release;
 mod reporter;
@@ -67,6 +69,10 @@ pub struct AgentCtx {
     /// This node's Docker-compatible socket: a task bind-mounting the Docker socket
     /// (`/var/run/docker.sock`) gets this one.
     pub docker_socket: Option<PathBuf>,
+    /// Exec health probes running at once on this node ([`probe::MAX_EXEC_PROBES`]).
+    exec_probes: tokio::sync::Semaphore,
+    /// Where exec probes' output files go (each removed after its probe).
+    probe_dir: PathBuf,
 }
 
 impl AgentCtx {
@@ -182,11 +188,13 @@ impl Agent {
                 node_id,
                 runtime,
                 reporter,
+                probe_dir: probe::probe_dir(&logs_root),
+                exec_probes: tokio::sync::Semaphore::new(probe::MAX_EXEC_PROBES),
                 logs_root,
                 logger_binary,
                 log_max_bytes,
                 log_max_files,
-                registry: crate::cluster::registry_auth::PullAuth::new(PathBuf::new(), Vec::new()),
+                registry: crate::cluster::registry_auth::PullAuth::new(None, Vec::new()),
                 peers: None,
                 writer: None,
                 reported: Mutex::new(None),
@@ -210,11 +218,15 @@ impl Agent {
         }
     }
 
-    /// Opens registry credentials with the CA key under `pki` (managers); may
-    /// reach the `insecure` registries over plain HTTP.
-    pub fn with_pki(mut self, pki: PathBuf, insecure: Vec<String>) -> Agent {
+    /// Opens registry credentials with the CA key `keys` holds (managers, unlocked);
+    /// may reach the `insecure` registries over plain HTTP.
+    pub fn with_ca_keys(
+        mut self,
+        keys: Arc<crate::cluster::ca_key::CaKeys>,
+        insecure: Vec<String>,
+    ) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
-            ctx.registry = crate::cluster::registry_auth::PullAuth::new(pki, insecure);
+            ctx.registry = crate::cluster::registry_auth::PullAuth::new(Some(keys), insecure);
         }
         self
     }

@@ -73,6 +73,12 @@ impl AgentNet {
         self.directory_in.clone()
     }
 
+    /// The network namespace of `task`'s container: its own on a stack network,
+    /// `None` for host networking (the node's).
+    pub fn netns_of(&self, task: &Task) -> Option<PathBuf> {
+        (task.spec.network_mode == NetworkMode::Stack).then(|| self.net.netns_path(&task.id))
+    }
+
     /// Gives `task` its namespace and address when it runs on a stack network; `None`
     /// for host networking.
     pub async fn plug(&self, task: &Task) -> Result<Option<Plugged>, String> {

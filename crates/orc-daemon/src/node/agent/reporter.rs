@@ -6,11 +6,14 @@ use crate::cluster::writer::Writer;
 use orc_model::{Command, TaskId, TaskStatus};
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+/// One report, and who waits for it to be committed.
+type Report = (TaskId, TaskStatus, Option<oneshot::Sender<()>>);
 
 #[derive(Clone)]
 pub struct Reporter {
-    tx: mpsc::UnboundedSender<(TaskId, TaskStatus)>,
+    tx: mpsc::UnboundedSender<Report>,
 }
 
 impl Reporter {
@@ -22,17 +25,30 @@ impl Reporter {
 
     pub fn report(&self, task: &str, status: TaskStatus) {
         tracing::debug!(task, state = %status.state, "status");
-        let _ = self.tx.send((task.to_string(), status));
+        let _ = self.tx.send((task.to_string(), status, None));
+    }
+
+    /// Reports `status` and completes once it (or a later report of the task that
+    /// replaced it in the same batch) is committed. Never completes while the
+    /// reporter retries; at once if the reporter is gone.
+    pub async fn report_committed(&self, task: &str, status: TaskStatus) {
+        tracing::debug!(task, state = %status.state, "status (waiting for commit)");
+        let (done, committed) = oneshot::channel();
+        if self.tx.send((task.to_string(), status, Some(done))).is_ok() {
+            let _ = committed.await;
+        }
     }
 }
 
-async fn run(cluster: Writer, mut rx: mpsc::UnboundedReceiver<(TaskId, TaskStatus)>) {
-    let mut pending: HashMap<TaskId, TaskStatus> = HashMap::new();
+type Pending = HashMap<TaskId, (TaskStatus, Vec<oneshot::Sender<()>>)>;
+
+async fn run(cluster: Writer, mut rx: mpsc::UnboundedReceiver<Report>) {
+    let mut pending: Pending = HashMap::new();
     let mut backoff = Duration::from_millis(100);
     loop {
         if pending.is_empty() {
             match rx.recv().await {
-                Some((id, st)) => merge(&mut pending, id, st),
+                Some(r) => merge(&mut pending, r),
                 None => return,
             }
         }
@@ -42,7 +58,7 @@ async fn run(cluster: Writer, mut rx: mpsc::UnboundedReceiver<(TaskId, TaskStatu
         loop {
             tokio::select! {
                 m = rx.recv() => match m {
-                    Some((id, st)) => merge(&mut pending, id, st),
+                    Some(r) => merge(&mut pending, r),
                     None => break,
                 },
                 _ = &mut gather => break,
@@ -50,11 +66,15 @@ async fn run(cluster: Writer, mut rx: mpsc::UnboundedReceiver<(TaskId, TaskStatu
         }
         let updates: Vec<(TaskId, TaskStatus)> = pending
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
             .collect();
         match cluster.propose(Command::UpdateTaskStatus { updates }).await {
             Ok(_) => {
-                pending.clear();
+                for (_, (_, waiters)) in pending.drain() {
+                    for w in waiters {
+                        let _ = w.send(());
+                    }
+                }
                 backoff = Duration::from_millis(100);
             }
             Err(e) => {
@@ -66,12 +86,14 @@ async fn run(cluster: Writer, mut rx: mpsc::UnboundedReceiver<(TaskId, TaskStatu
     }
 }
 
-/// Keeps the furthest state per task (and the newest report for the same state).
-fn merge(pending: &mut HashMap<TaskId, TaskStatus>, id: TaskId, st: TaskStatus) {
-    match pending.get(&id) {
-        Some(cur) if cur.state > st.state => {}
-        _ => {
-            pending.insert(id, st);
-        }
+/// Keeps the furthest state per task (and the newest report for the same state);
+/// whoever waits for a replaced report waits for the one that replaced it.
+fn merge(pending: &mut Pending, (id, st, waiter): Report) {
+    let entry = pending
+        .entry(id)
+        .or_insert_with(|| (st.clone(), Vec::new()));
+    if entry.0.state <= st.state {
+        entry.0 = st;
     }
+    entry.1.extend(waiter);
 }

@@ -72,6 +72,9 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiver<bool>) {
     let id = task.id.clone();
+    // The health check the task runs (None: none), and its running status.
+    let mut check = None;
+    let mut running_status: Option<TaskStatus> = None;
     if mode == Mode::Start {
         let wait = Duration::from_millis(task.not_before.saturating_sub(now_ms()));
         if !wait.is_zero() {
@@ -117,6 +120,7 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
                 return;
             }
         }
+        check = effective_check(&ctx, &task).await;
         let volumes = match attach_volumes(&ctx, &task).await {
             Ok(v) => v,
             Err(e) => {
@@ -180,21 +184,53 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         }
         let mut running = status(TaskState::Running, "started");
         running.address = address;
-        ctx.reporter.report(&id, running);
+        // With a health check the task is reported running and starting at once: it
+        // gets no traffic before its first passed probe.
+        running.health = check
+            .as_ref()
+            .map(|_| super::health::starting(running.timestamp));
+        ctx.reporter.report(&id, running.clone());
+        running_status = Some(running);
     }
     if mode == Mode::Adopt {
         // After a daemon restart the mounts are still there: count this task in.
         if let Err(e) = attach_volumes(&ctx, &task).await {
             tracing::warn!(task = %id, "re-attaching volumes: {e}");
         }
+        if task.desired_state == TaskState::Running {
+            check = effective_check(&ctx, &task).await;
+        }
         if task.status.state < TaskState::Running {
             // The daemon died between starting the container and reporting it: it runs.
-            ctx.reporter
-                .report(&id, status(TaskState::Running, "running (adopted)"));
+            let mut running = status(TaskState::Running, "running (adopted)");
+            running.address = task.status.address;
+            running.health = check
+                .as_ref()
+                .map(|_| super::health::starting(running.timestamp));
+            ctx.reporter.report(&id, running.clone());
+            running_status = Some(running);
+        } else if task.status.state == TaskState::Running {
+            running_status = Some(task.status.clone());
         }
     }
     let signal = task.spec.stop.signal;
     let grace = Duration::from_millis(task.spec.stop.grace_period_ms);
+    // The health check, while the container runs (never completes without one, or
+    // while the task stays up; see health::monitor).
+    let health = async {
+        match (&check, &running_status) {
+            (Some(c), Some(running)) => {
+                let target = super::probe::Target::new(
+                    &id,
+                    ctx.net.as_ref().and_then(|n| n.netns_of(&task)),
+                );
+                let prior = running.health.clone().filter(|_| mode == Mode::Adopt);
+                let tracker = super::health::Tracker::new(c.clone(), running.timestamp, prior);
+                super::health::monitor(&ctx, target, running.clone(), tracker).await
+            }
+            _ => std::future::pending().await,
+        }
+    };
     let final_status = tokio::select! {
         r = ctx.runtime.wait(&id) => match r {
             Ok(exit) if exit.code == 0 => {
@@ -219,6 +255,19 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
                 Ok(exit) => s.exit_code = exit.map(|e| e.code),
                 Err(e) => s.err = Some(format!("stopping: {e}")),
             }
+            s
+        }
+        (probe, health) = health => {
+            // Reported unhealthy and out of every backend list already: stop it; the
+            // orchestrator replaces it per the restart policy.
+            let why = super::health::failure_message(&probe);
+            let mut s = failed(TaskState::Failed, &why, format!("task {why}"));
+            match ctx.runtime.stop(&id, signal, grace).await {
+                Ok(exit) => s.exit_code = exit.map(|e| e.code),
+                Err(e) => s.err = Some(format!("{why}; stopping: {e}")),
+            }
+            s.address = task.status.address.or(running_status.as_ref().and_then(|r| r.address));
+            s.health = Some(health);
             s
         }
     };
@@ -291,4 +340,22 @@ async fn detach_volumes(ctx: &AgentCtx, task: &Task) {
             }
         }
     }
+}
+
+/// The health check `task` runs: its service's over its image's (Docker's rules,
+/// `orc_spec::effective_healthcheck`). An image that can't be read counts as having
+/// no check of its own.
+async fn effective_check(ctx: &AgentCtx, task: &Task) -> Option<orc_spec::EffectiveHealthCheck> {
+    let spec = task.spec.healthcheck.as_ref();
+    if spec.is_some_and(|h| h.test == Some(orc_spec::HealthTest::None)) {
+        return None;
+    }
+    let image = match ctx.runtime.image_healthcheck(&task.spec.image).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(task = %task.id, "reading the image's health check: {e}");
+            None
+        }
+    };
+    orc_spec::effective_healthcheck(spec, image.as_ref())
 }
