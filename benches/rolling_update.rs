@@ -53,8 +53,7 @@ fn main() -> Result<()> {
                 "300",
             ])?;
             secs.push(t0.elapsed().as_secs_f64());
-            let i: serde_json::Value =
-                serde_json::from_str(&n.ok(&["service", "inspect", "roll_web"])?)?;
+            let i = n.json(&["service", "inspect", "roll_web"])?;
             anyhow::ensure!(i["update"]["state"] == "completed", "{i}");
         }
         println!(

@@ -393,8 +393,7 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
         n.ok(&["service", "history", "demo_web"])?
     );
     poll_until(CONVERGE, "demo_web rolled back by docker", || {
-        let i: Value =
-            serde_json::from_str(&n.ok(&["service", "inspect", "demo_web"]).ok()?).ok()?;
+        let i = n.json(&["service", "inspect", "demo_web"]).ok()?;
         (i["spec"]["env"]["GREETING"] == "hi" && i["update"]["state"] == "rollback_completed")
             .then_some(())
     })?;

@@ -36,6 +36,9 @@ update_config = {{ {update} }}
     )
 }
 
+/// An HTTP health check the web version passes (its page is there).
+const GOOD_CHECK: &str = "healthcheck = { test = [\"HTTP\", \"http://localhost:80/\"], interval = \"1s\", start_interval = \"200ms\" }";
+
 /// The version that can't start: its container exits 1 at once.
 fn bad_stack(port: u16, update: &str, extra: &str) -> String {
     web_stack(port, "bad", update, extra).replace(
@@ -73,11 +76,9 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// `orc service inspect` (JSON by default).
+/// `orc service inspect --json`.
 fn inspect(c: &TestCluster, svc: &str) -> Result<Value> {
-    Ok(serde_json::from_str(
-        &c.node(0).ok(&["service", "inspect", svc])?,
-    )?)
+    c.node(0).json(&["service", "inspect", svc])
 }
 
 /// Waits until revision `rev` of `svc` is marked stable.
@@ -161,13 +162,18 @@ impl Drop for Client {
     }
 }
 
-/// (a) An update to a good version through the published port of another node, with
-/// a request every 20 ms: no request fails.
+/// (a) An update to a good version (with an HTTP health check) through the published
+/// port of another node, with a request every 20 ms: no request fails.
 fn zero_failed_requests(order: &str, port: u16) -> Result<()> {
     let c = cluster()?;
     let dir = tempfile::tempdir()?;
     let update = format!("order = \"{order}\", parallelism = 1, monitor = \"1s\"");
-    let out = deploy_raw(&c, dir.path(), "zr", &web_stack(port, "1", &update, ""))?;
+    let out = deploy_raw(
+        &c,
+        dir.path(),
+        "zr",
+        &web_stack(port, "1", &update, GOOD_CHECK),
+    )?;
     ensure!(out.status.success(), "{}", text(&out));
     c.wait_service(0, "zr_web", 3)?;
     ensure!(
@@ -179,7 +185,12 @@ fn zero_failed_requests(order: &str, port: u16) -> Result<()> {
     let url = format!("http://{}:{port}/", c.host(1).ip);
     let client = Client::start(&c, 0, &url, dir.path())?;
     client.wait_answers(&c, "web-1", 10)?;
-    let out = deploy_raw(&c, dir.path(), "zr", &web_stack(port, "2", &update, ""))?;
+    let out = deploy_raw(
+        &c,
+        dir.path(),
+        "zr",
+        &web_stack(port, "2", &update, GOOD_CHECK),
+    )?;
     ensure!(out.status.success(), "{}", text(&out));
     let progress = String::from_utf8_lossy(&out.stderr);
     ensure!(
@@ -241,7 +252,7 @@ fn a_stop_first_update_with_parallelism_1_fails_no_request_through_another_node(
 /// (b) A version whose tasks fail, failure_action = "rollback": back to the previous
 /// revision with at most `parallelism` slots touched, and the command exits non-zero
 /// naming the failed task and its reason. `bad` makes the failing stack.
-fn bad_version_rolls_back(port: u16, bad: impl Fn(u16, &str) -> String) -> Result<()> {
+fn bad_version_rolls_back(port: u16, bad: impl Fn(u16, &str) -> String) -> Result<String> {
     let c = cluster()?;
     let dir = tempfile::tempdir()?;
     let update = "parallelism = 1, monitor = \"2s\", failure_action = \"rollback\", healthy_deadline = \"20s\"";
@@ -276,27 +287,31 @@ fn bad_version_rolls_back(port: u16, bad: impl Fn(u16, &str) -> String) -> Resul
         "at most parallelism (1) of 3 slots were replaced: kept {kept} of {before:?} in {after:?}"
     );
     Ok(err)
-        .map(|err| println!("rollback error: {err}"))
-        .map(|_| ())
 }
 
 #[test]
 fn a_bad_version_rolls_back_and_the_deploy_exits_non_zero() -> Result<()> {
-    bad_version_rolls_back(18292, |port, update| bad_stack(port, update, ""))
+    let err = bad_version_rolls_back(18292, |port, update| bad_stack(port, update, ""))?;
+    ensure!(err.contains("failed: task exited with code 1"), "{err}");
+    Ok(())
 }
 
 /// The same with the bad version: it runs, but its HTTP health check fails.
 #[test]
-#[ignore = "needs health checks (branch health)"]
 fn a_version_whose_health_check_fails_rolls_back() -> Result<()> {
-    bad_version_rolls_back(18293, |port, update| {
+    let err = bad_version_rolls_back(18293, |port, update| {
         web_stack(
             port,
             "2",
             update,
             "healthcheck = { test = [\"HTTP\", \"http://localhost:80/nope\"], interval = \"1s\", retries = 2, start_interval = \"1s\" }",
         )
-    })
+    })?;
+    ensure!(
+        err.contains("unhealthy: exit 1: HTTP/1.1 404 Not Found"),
+        "names the probe's output: {err}"
+    );
+    Ok(())
 }
 
 /// (c) New tasks no node can take: the update leaves `updating` at healthy_deadline

@@ -145,7 +145,20 @@ fn failure(t: &Task, cfg: &UpdateConfig, now: Timestamp) -> Option<Failure> {
         let probe = h
             .log
             .last()
-            .map(|p| format!("exit {}: {}", p.exit_code, p.output.trim()))
+            .map(|p| {
+                // One line, as it goes into a status message.
+                let out: Vec<&str> = p.output.split_whitespace().collect();
+                let mut out = out.join(" ");
+                if out.len() > 200 {
+                    let cut = (0..=200)
+                        .rev()
+                        .find(|i| out.is_char_boundary(*i))
+                        .unwrap_or(0);
+                    out.truncate(cut);
+                    out.push('…');
+                }
+                format!("exit {}: {out}", p.exit_code)
+            })
             .unwrap_or_else(|| "no probe result".into());
         return Some(Failure {
             at: h.since,
