@@ -13,7 +13,8 @@
 # --healthcheck puts JSON in the image config as Docker's `config.Healthcheck`
 # (e.g. '{"Test":["CMD-SHELL","true"],"Interval":1000000000,"Retries":1}').
 # Output is reproducible for a given busybox binary: fixed mtimes, owners, order.
-# Needs: bash, coreutils, GNU tar, gzip, python3, dpkg, busybox-static.
+# Needs: bash, coreutils, GNU tar, gzip, python3, dpkg, busybox-static; packs with
+# images/oci-pack.py.
 set -euo pipefail
 
 usage() { echo "usage: $0 OUT.tar [--name NAME] [--format oci|docker] [--gzip-layer] [--healthcheck JSON]" >&2; exit 2; }
@@ -87,102 +88,7 @@ if [ "$gzip_layer" = 1 ]; then
 fi
 
 mkdir -p "$work/out"
-python3 - "$work/out" "$layer" "$diff_id" "$layer_media" "$name" "$format" "$arch" "$variant" "$healthcheck" <<'PY'
-import hashlib, json, os, shutil, sys
-
-out, layer, diff_id, layer_media, name, fmt, arch, variant, healthcheck = sys.argv[1:10]
-
-def canon(obj):
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-def full_name(ref):
-    """docker's normalisation: busybox -> docker.io/library/busybox:latest."""
-    first = ref.split("/", 1)[0]
-    if "/" not in ref or not ("." in first or ":" in first or first == "localhost"):
-        ref = "docker.io/" + ("library/" + ref if "/" not in ref else ref)
-    last = ref.rsplit("/", 1)[-1]
-    if ":" not in last and "@" not in last:
-        ref += ":latest"
-    return ref
-
-config = {
-    "architecture": arch,
-    "os": "linux",
-    "created": "1970-01-01T00:00:00Z",
-    "config": {
-        "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        "Cmd": ["sh"],
-        "WorkingDir": "/",
-    },
-    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + diff_id]},
-    "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "images/build-busybox.sh"}],
-}
-if variant:
-    config["variant"] = variant
-if healthcheck:
-    config["config"]["Healthcheck"] = json.loads(healthcheck)
-config_bytes = canon(config)
-config_hex = hashlib.sha256(config_bytes).hexdigest()
-layer_bytes = open(layer, "rb").read()
-layer_hex = hashlib.sha256(layer_bytes).hexdigest()
-
-if fmt == "docker":
-    with open(os.path.join(out, config_hex + ".json"), "wb") as f:
-        f.write(config_bytes)
-    os.makedirs(os.path.join(out, diff_id))
-    shutil.copyfile(layer, os.path.join(out, diff_id, "layer.tar"))
-    manifest = [{
-        "Config": config_hex + ".json",
-        "RepoTags": [name],
-        "Layers": [diff_id + "/layer.tar"],
-    }]
-    with open(os.path.join(out, "manifest.json"), "wb") as f:
-        f.write(canon(manifest))
-    repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "latest")
-    with open(os.path.join(out, "repositories"), "wb") as f:
-        f.write(canon({repo: {tag: diff_id}}))
-    sys.exit(0)
-
-blobs = os.path.join(out, "blobs", "sha256")
-os.makedirs(blobs)
-def blob(data):
-    h = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(blobs, h), "wb") as f:
-        f.write(data)
-    return h
-blob(config_bytes)
-shutil.copyfile(layer, os.path.join(blobs, layer_hex))
-manifest = {
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-               "digest": "sha256:" + config_hex, "size": len(config_bytes)},
-    "layers": [{"mediaType": layer_media, "digest": "sha256:" + layer_hex, "size": len(layer_bytes)}],
-}
-manifest_bytes = canon(manifest)
-manifest_hex = blob(manifest_bytes)
-platform = {"architecture": arch, "os": "linux"}
-if variant:
-    platform["variant"] = variant
-index = {
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.oci.image.index.v1+json",
-    "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": "sha256:" + manifest_hex,
-        "size": len(manifest_bytes),
-        "platform": platform,
-        "annotations": {
-            "io.containerd.image.name": full_name(name),
-            "org.opencontainers.image.ref.name": name,
-        },
-    }],
-}
-with open(os.path.join(out, "index.json"), "wb") as f:
-    f.write(canon(index))
-with open(os.path.join(out, "oci-layout"), "wb") as f:
-    f.write(canon({"imageLayoutVersion": "1.0.0"}))
-PY
+python3 "$(dirname "$0")/oci-pack.py" "$work/out" "$layer" "$diff_id" "$layer_media" "$name" "$format" "$arch" "$variant" "$healthcheck"
 
 mkdir -p "$(dirname "$out")"
 tmp_out="$out.tmp.$$"

@@ -75,6 +75,13 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
     let vip = format!("{}.{}.{}.250/24", ip[0], ip[1], ip[2]);
     c.node(0)
         .ok(&["vip", "set", &vip, "--interface", "eth0", "--vrid", "77"])?;
+    // A secret and a config: in the backup sealed only, restored with the CA.
+    let secret = orc_testbed::unique_id("backed-up-secret");
+    let config = orc_testbed::unique_id("backed-up-config");
+    for (kind, name, v) in [("secret", "bk_pw", &secret), ("config", "bk_conf", &config)] {
+        let out = c.node(0).orc_input(&[kind, "create", name, "-"], v)?;
+        ensure!(out.status.success(), "{kind} create: {}", fail_text(&out));
+    }
 
     // A client scales s_load up by one per write, recording when each was acknowledged.
     let acks: Arc<Mutex<Vec<(u64, Instant, Instant)>>> = Arc::default();
@@ -114,6 +121,13 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
     )?;
     let ended = Instant::now();
     ensure!(out.status.success(), "backup: {}", fail_text(&out));
+    let bytes = std::fs::read(&file)?;
+    for v in [&secret, &config] {
+        ensure!(
+            !bytes.windows(v.len()).any(|w| w == v.as_bytes()),
+            "the backup holds a value in clear"
+        );
+    }
     let n_before = acked();
     poll_until(CONVERGE, "5 writes after the backup", || {
         (acked() >= n_before + 5).then_some(())
@@ -250,6 +264,15 @@ fn a_backup_taken_during_writes_restores_on_a_fresh_node_held_until_resumed() ->
         vols.to_string().contains("\"s_data\""),
         "volumes after restore: {vols}"
     );
+    // Restored with the CA: the sealed values came back and still open.
+    let shown: serde_json::Value =
+        serde_json::from_str(&c.node(1).ok(&["config", "inspect", "bk_conf", "--value"])?)?;
+    ensure!(
+        shown["value"] == config.as_str(),
+        "restored config: {shown}"
+    );
+    let secrets = c.node(1).json(&["secret", "ls"])?;
+    ensure!(secrets[0]["name"] == "bk_pw", "restored secrets: {secrets}");
     c.node(1).ok(&["cluster", "resume"])?;
     c.wait_service(1, "s_web", 1)?;
     c.wait_service(1, "s_api", 1)?;

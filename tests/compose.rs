@@ -24,7 +24,7 @@ services:
     <<: *defaults
     image: demo/busybox:1
     # Its data on a named volume: what it serves was written there first.
-    command: sh -c 'mkdir -p /tmp/www && echo db-ok > /data/marker && cp /data/marker /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www'
+    command: sh -c 'mkdir -p /tmp/www && echo db-ok > /data/marker && { cat /data/marker; cat $$DB_PASSWORD_FILE; } > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www'
     container_name: db
     tmpfs: [/tmp]
     volumes:
@@ -129,7 +129,10 @@ fn a_compose_stack_deploys_unchanged_updates_and_survives_a_node_loss() -> Resul
         dir.path().join(".env"),
         "APP_TAG=1\nGREETING=hello-from-dotenv\n",
     )?;
-    std::fs::write(dir.path().join("db_password.txt"), "not-delivered-yet\n")?;
+    std::fs::write(
+        dir.path().join("db_password.txt"),
+        "delivered-from-a-file\n",
+    )?;
     let over = dir.path().join("docker-compose.update.yml");
     std::fs::write(&over, UPDATE)?;
     let file_s = file.to_string_lossy().to_string();
@@ -152,6 +155,8 @@ fn a_compose_stack_deploys_unchanged_updates_and_survives_a_node_loss() -> Resul
     c.node(0)
         .ok(&["stack", "deploy", "-c", &file_s, "cmp", "--timeout", "90"])?;
     let body = page(&c, 0, "db=db-ok")?;
+    // The compose secret reached the db as a file (/run/secrets/db_password).
+    ensure!(body.contains("db=delivered-from-a-file"), "{body}");
     ensure!(body.contains("greeting=hello-from-dotenv"), "{body}");
     ensure!(body.contains("192.168.77.20\tprinter.lan"), "{body}");
     ensure!(

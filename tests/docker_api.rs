@@ -112,8 +112,9 @@ const COMPOSE: &str = r#"
 services:
   agent:
     image: demo/busybox:1
-    command: ["sh", "-c", "test -S /var/run/docker.sock && echo docker-socket-present; exec sleep 3600"]
+    command: ["sh", "-c", "test -S /var/run/docker.sock && echo docker-socket-present; echo token-$$(cat /run/secrets/token); exec sleep 3600"]
     stop_grace_period: 1s
+    secrets: [token]
     volumes:
       - /var/run/docker.sock:/var/run/docker.sock:ro
   web:
@@ -136,6 +137,9 @@ services:
         traefik.http.services.web.loadbalancer.server.port: "80"
 networks:
   front: {}
+secrets:
+  token:
+    file: ./token.txt
 "#;
 
 #[test]
@@ -183,6 +187,8 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
         &compose,
         COMPOSE.replace("PUBLISHED", &published.to_string()),
     )?;
+    // The stack's secret: the CLI creates it through /secrets/create.
+    std::fs::write(n.dir().join("token.txt"), "from-docker-stack")?;
     let out = docker(
         &n,
         &[
@@ -229,6 +235,17 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
             .ok()
             .filter(|l| l.contains("docker-socket-present"))
     })?;
+    // Its secret reached the agent at /run/secrets/token; orc lists it (no value).
+    poll_until(CONVERGE, "demo_agent to read its secret", || {
+        docker(&n, &["service", "logs", "demo_agent"])
+            .ok()
+            .filter(|l| l.contains("token-from-docker-stack"))
+    })?;
+    let secrets = docker(&n, &["secret", "ls", "--format", "{{.Name}}"])?;
+    ensure!(
+        secrets.trim() == "demo_token",
+        "docker secret ls: {secrets}"
+    );
     let ps = docker(
         &n,
         &[
@@ -427,6 +444,12 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
         stacks.as_array().is_some_and(|a| a.is_empty()),
         "orc stack ls after docker stack rm: {stacks}"
     );
+    // docker stack rm removed the stack's secret (found by its stack label).
+    poll_until(CONVERGE, "the stack's secret to go", || {
+        n.json(&["secret", "ls"])
+            .ok()
+            .filter(|s| s.as_array().is_some_and(|a| a.is_empty()))
+    })?;
     poll_until(CONVERGE, "the stack's tasks to go", || {
         get_json(&n, "/tasks").ok().filter(|t| {
             t.as_array()
@@ -1138,16 +1161,29 @@ fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
     );
     let (code, _) = http(&sock, "GET", "/v1.44/nope", None)?;
     ensure!(code == 404);
-    // Secrets are not there yet: refused clearly.
-    let (code, body) = http(
-        &sock,
-        "POST",
-        "/secrets/create",
-        Some(r#"{"Name":"s","Data":"eA=="}"#),
-    )?;
+    // Secrets: created with their data (sealed by orc), listed and inspected without
+    // it, a second create of the name refused, removed.
+    let create = r#"{"Name":"api_pw","Data":"ZG9ja2VyLXNlY3JldC12YWx1ZQ==","Labels":{}}"#;
+    let (code, body) = http(&sock, "POST", "/secrets/create", Some(create))?;
+    ensure!(code == 201 && body.contains("\"ID\""), "{code} {body}");
+    let listed = get_json(&n, "/v1.41/secrets")?;
+    ensure!(listed[0]["Spec"]["Name"] == "api_pw", "{listed}");
+    let one = get_json(&n, "/secrets/api_pw")?;
+    for shown in [listed.to_string(), one.to_string()] {
+        ensure!(
+            !shown.contains("docker-secret-value") && !shown.contains("ZG9ja2Vy"),
+            "a secret's value was shown: {shown}"
+        );
+    }
+    let (code, body) = http(&sock, "POST", "/secrets/create", Some(create))?;
+    ensure!(code == 409, "a second create: {code} {body}");
+    let (code, body) = http(&sock, "DELETE", "/secrets/api_pw", None)?;
+    ensure!(code == 204, "delete: {code} {body}");
     ensure!(
-        code == 501 && message(&body)?.contains("secrets"),
-        "{code} {body}"
+        get_json(&n, "/secrets")?
+            .as_array()
+            .is_some_and(|a| a.is_empty()),
+        "the secret was not removed"
     );
     // Errors carry exactly application/json (the Go client compares the string).
     let hdr = Command::new("curl")

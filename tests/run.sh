@@ -12,7 +12,7 @@ fi
 cd "$(dirname "$0")/.."
 
 . tests/apt-need.sh
-apt_need containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived \
+apt_need containerd runc busybox-static protobuf-compiler iproute2 nftables keepalived debootstrap \
          curl ca-certificates gcc libc6-dev gcc-aarch64-linux-gnu qemu-user-static \
          docker-registry skopeo apache2-utils openssl ceph-mon ceph-mgr ceph-osd ceph-mds \
          ceph-common ceph-fuse rbd-fuse uuid-runtime e2fsprogs prometheus

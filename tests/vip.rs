@@ -243,9 +243,9 @@ fn the_vip_is_held_by_one_manager_in_the_majority() -> Result<()> {
                 .ok()?;
             let last = ev
                 .lines()
+                .rev()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter(|e| e["action"] == "moved")
-                .last()?;
+                .find(|e| e["action"] == "moved")?;
             (last["name"] == names[holder]).then_some(())
         },
     )?;

@@ -110,3 +110,57 @@ fn build(
     }
     Ok(out)
 }
+
+/// Where slow-to-build images are kept across test runs and worktrees (one per
+/// package list): `ORC_TEST_IMAGE_CACHE`, default `/var/cache/orc-testbed`.
+pub fn image_cache_dir() -> PathBuf {
+    std::env::var_os("ORC_TEST_IMAGE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/orc-testbed"))
+}
+
+/// A real Debian image named `name` holding `packages` (debootstrap, minutes to
+/// build): built once per recipe and package list into [`image_cache_dir`] and shared
+/// by every test that asks for the same list, in this run and later ones. A file lock
+/// makes tests running side by side wait for one build instead of each building.
+pub fn debian_image(name: &str, packages: &[&str]) -> Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let script = repo_root().join("images/build-debian.sh");
+    let packer = repo_root().join("images/oci-pack.py");
+    let mut pkgs: Vec<&str> = packages.to_vec();
+    pkgs.sort_unstable();
+    let mut h = Sha256::new();
+    h.update(std::fs::read(&script).context("reading images/build-debian.sh")?);
+    h.update(std::fs::read(&packer).context("reading images/oci-pack.py")?);
+    h.update(name.as_bytes());
+    h.update(pkgs.join(",").as_bytes());
+    let key = hex::encode(&h.finalize()[..8]);
+    let dir = image_cache_dir();
+    std::fs::create_dir_all(&dir)?;
+    let out = dir.join(format!("debian-{key}.tar"));
+    if out.exists() {
+        return Ok(out);
+    }
+    // `flock` serialises builders; the one that gets the lock second finds it built.
+    let o = Command::new("flock")
+        .arg(dir.join(format!("debian-{key}.lock")))
+        .args([
+            "bash",
+            "-c",
+            r#"[ -e "$1" ] || bash "$2" "$1" --name "$3" --packages "$4""#,
+            "build",
+        ])
+        .arg(&out)
+        .arg(&script)
+        .arg(name)
+        .arg(pkgs.join(","))
+        .output()
+        .context("running images/build-debian.sh")?;
+    if !o.status.success() || !out.exists() {
+        bail!(
+            "images/build-debian.sh failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    Ok(out)
+}

@@ -19,8 +19,8 @@ pub mod solo_netns;
 pub use ceph::Ceph;
 pub use containerd::Containerd;
 pub use image::{
-    busybox_image, busybox_image_with_healthcheck, repo_root, target_dir, ImageFormat,
-    BUSYBOX_IMAGE,
+    busybox_image, busybox_image_with_healthcheck, debian_image, image_cache_dir, repo_root,
+    target_dir, ImageFormat, BUSYBOX_IMAGE,
 };
 pub use local_addr::LocalAddress;
 pub use multi_arch::{multi_arch_layout, MULTI_ARCH_REF};

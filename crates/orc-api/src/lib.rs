@@ -72,6 +72,10 @@ pub enum Request {
         /// Keep image tags as written instead of pinning them to their current digest.
         #[serde(default)]
         no_resolve: bool,
+        /// The values of the stack's secrets and configs that come from its files
+        /// (read by the CLI; sealed by the daemon before anything is stored).
+        #[serde(default)]
+        values: Vec<StackValue>,
     },
     StackLs,
     StackRm {
@@ -264,6 +268,45 @@ pub enum Request {
         detach: bool,
         timeout_secs: u64,
     },
+    /// `orc secret|config create NAME`: a new value (sealed before it is stored).
+    ValueCreate {
+        /// "secret" or "config".
+        kind: String,
+        name: String,
+        value: orc_spec::ClearValue,
+    },
+    /// `orc secret|config update NAME`: a new revision; services using it roll.
+    ValueUpdate {
+        kind: String,
+        name: String,
+        value: orc_spec::ClearValue,
+    },
+    /// Every secret (or config), never with its value.
+    ValueLs {
+        kind: String,
+    },
+    /// One secret or config; a config's value only with `with_value`.
+    ValueInspect {
+        kind: String,
+        name: String,
+        #[serde(default)]
+        with_value: bool,
+    },
+    /// Removes a secret or config; refused while a service uses it.
+    ValueRm {
+        kind: String,
+        name: String,
+    },
+}
+
+/// A stack's secret or config value read from the deploying machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StackValue {
+    /// "secret" or "config".
+    pub kind: String,
+    /// Its key in the stack (`[secrets.KEY]`).
+    pub key: String,
+    pub value: orc_spec::ClearValue,
 }
 
 /// A password on the wire: `Debug` never shows it.

@@ -179,6 +179,26 @@ pub struct TaskStatRow {
     pub block_write_bytes: u64,
 }
 
+/// One line of `orc secret ls` / `orc config ls` (never the value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueRow {
+    pub id: String,
+    pub name: String,
+    /// The current revision.
+    pub revision: u64,
+    /// The revisions kept (the current one and those still in use).
+    pub revisions: Vec<u64>,
+    /// The current revision's size in bytes.
+    pub size: u64,
+    /// Milliseconds since the epoch.
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// The stack whose file made it, if any.
+    pub stack: Option<String>,
+    /// The services using it, with the revision each pins.
+    pub used_by: Vec<(String, u64)>,
+}
+
 /// One revision of a service (`orc service history`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RevisionRow {

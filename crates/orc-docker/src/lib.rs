@@ -19,6 +19,7 @@ pub mod render;
 pub mod route;
 pub mod spec;
 pub mod time;
+pub mod values;
 
 /// The API version orc reports (`/version`, the `Api-Version` header).
 pub const API_VERSION: &str = "1.44";

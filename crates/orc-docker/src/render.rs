@@ -400,6 +400,18 @@ pub fn info(h: &Host, m: &Membership<'_>) -> Value {
     })
 }
 
+/// A secret or config as Docker shows it: id, version (its current revision), times,
+/// name and labels. Never the value (`Spec.Data` is left out, for configs too).
+pub fn value(v: &orc_model::StoredValue) -> Value {
+    json!({
+        "ID": v.id,
+        "Version": { "Index": v.current },
+        "CreatedAt": rfc3339(v.created_at),
+        "UpdatedAt": rfc3339(v.updated_at),
+        "Spec": { "Name": v.name, "Labels": v.labels },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

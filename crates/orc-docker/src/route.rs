@@ -32,10 +32,12 @@ pub enum Route {
     Plugins,
     Events,
     Distribution(String),
-    /// `kind` is "secrets" or "configs": listed empty, everything else refused.
+    /// `kind` is "secrets" or "configs" (values are never returned).
     SecretsList(&'static str),
     SecretsGet(&'static str, String),
-    SecretsWrite(&'static str),
+    SecretsCreate(&'static str),
+    SecretsUpdate(&'static str, String),
+    SecretsDelete(&'static str, String),
 }
 
 impl Route {
@@ -50,7 +52,9 @@ impl Route {
                 | Route::ServiceDelete(_)
                 | Route::NetworkCreate
                 | Route::NetworkDelete(_)
-                | Route::SecretsWrite(_)
+                | Route::SecretsCreate(_)
+                | Route::SecretsUpdate(..)
+                | Route::SecretsDelete(..)
         )
     }
 
@@ -164,12 +168,17 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
             Route::Distribution(rest.join("/"))
         }
         ([kind @ ("secrets" | "configs")], true, _, _) => Route::SecretsList(static_kind(kind)),
+        ([kind @ ("secrets" | "configs"), "create"], _, true, _) => {
+            Route::SecretsCreate(static_kind(kind))
+        }
         ([kind @ ("secrets" | "configs"), id], true, _, _) => {
             Route::SecretsGet(static_kind(kind), id.to_string())
         }
-        ([kind @ ("secrets" | "configs"), ..], _, true, _)
-        | ([kind @ ("secrets" | "configs"), _], _, _, true) => {
-            Route::SecretsWrite(static_kind(kind))
+        ([kind @ ("secrets" | "configs"), id, "update"], _, true, _) => {
+            Route::SecretsUpdate(static_kind(kind), id.to_string())
+        }
+        ([kind @ ("secrets" | "configs"), id], _, _, true) => {
+            Route::SecretsDelete(static_kind(kind), id.to_string())
         }
         _ => return Err(ApiError::not_found("page not found")),
     };
@@ -216,8 +225,13 @@ mod tests {
         );
         assert_eq!(
             route("POST", "/secrets/create").unwrap(),
-            Route::SecretsWrite("secrets")
+            Route::SecretsCreate("secrets")
         );
+        assert_eq!(
+            route("POST", "/configs/abc/update").unwrap(),
+            Route::SecretsUpdate("configs", "abc".into())
+        );
+        assert!(route("DELETE", "/secrets/abc").unwrap().is_write());
         assert!(route("POST", "/services/create").unwrap().is_write());
         assert!(!route("GET", "/services").unwrap().is_write());
         assert_eq!(route("GET", "/nope").unwrap_err().status, 404);

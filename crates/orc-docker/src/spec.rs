@@ -292,6 +292,29 @@ pub fn from_docker(
     if let Some(h) = cs.take("Healthcheck") {
         spec.healthcheck = healthcheck(h, base.and_then(|b| b.healthcheck.as_ref()))?;
     }
+    for (key, config) in [("Secrets", false), ("Configs", true)] {
+        let mut refs = file_refs(
+            &format!("TaskTemplate.ContainerSpec.{key}"),
+            cs.list(key)?,
+            config,
+        )?;
+        // A reference the service already had keeps the revision it pins.
+        let before = base.map(|b| if config { &b.configs } else { &b.secrets });
+        for r in &mut refs {
+            if let Some(old) = before
+                .into_iter()
+                .flatten()
+                .find(|o| o.name == r.name && o.target == r.target)
+            {
+                r.revision = old.revision;
+            }
+        }
+        if config {
+            spec.configs = refs;
+        } else {
+            spec.secrets = refs;
+        }
+    }
     if let Some(iso) = cs.string("Isolation")? {
         if iso != "default" && !iso.is_empty() {
             return Err(unsupported(
@@ -756,6 +779,83 @@ fn constraint_str(c: &Constraint) -> String {
     format!("{key}{op}{}", c.value)
 }
 
+/// A service's `Secrets` or `Configs`: `{ SecretName, SecretID, File: { Name, UID,
+/// GID, Mode } }` (`Config…` for configs). The name is the cluster's; a relative
+/// `File.Name` goes under `/run/secrets/` (secrets) or `/` (configs).
+fn file_refs(
+    path: &str,
+    list: Vec<Value>,
+    config: bool,
+) -> Result<Vec<orc_spec::FileRef>, ApiError> {
+    let (id_key, name_key) = if config {
+        ("ConfigID", "ConfigName")
+    } else {
+        ("SecretID", "SecretName")
+    };
+    let mut out: Vec<orc_spec::FileRef> = Vec::new();
+    for (i, v) in list.into_iter().enumerate() {
+        let mut o = Obj::new(&format!("{path}[{i}]"), v)?;
+        let name = o
+            .string(name_key)?
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| ApiError::bad(format!("{path}[{i}].{name_key}: name it")))?;
+        let _ = o.string(id_key)?;
+        let mut f = o.obj("File")?;
+        let target = f.string("Name")?.filter(|n| !n.is_empty());
+        let mut r = orc_spec::file_ref(&name, target.as_deref(), config);
+        for (key, slot) in [("UID", &mut r.uid), ("GID", &mut r.gid)] {
+            if let Some(s) = f.string(key)?.filter(|s| !s.is_empty()) {
+                *slot = s.parse().map_err(|_| {
+                    ApiError::bad(format!("{path}[{i}].File.{key}: {s:?} is not a number"))
+                })?;
+            }
+        }
+        if let Some(m) = f.u64("Mode")? {
+            r.mode = u32::try_from(m)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(|| ApiError::bad(format!("{path}[{i}].File.Mode: {m}")))?;
+        }
+        f.done()?;
+        o.done()?;
+        r.name = name;
+        if out.iter().any(|x| x.target == r.target) {
+            return Err(ApiError::bad(format!(
+                "{path}[{i}].File.Name: target {} is used twice",
+                r.target
+            )));
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The Docker form of [`file_refs`]; `id` gives a value's id from its name.
+fn file_refs_json(refs: &[orc_spec::FileRef], config: bool, id: &dyn Fn(&str) -> String) -> Value {
+    let (id_key, name_key) = if config {
+        ("ConfigID", "ConfigName")
+    } else {
+        ("SecretID", "SecretName")
+    };
+    refs.iter()
+        .map(|r| {
+            let file = if config {
+                r.target.clone()
+            } else {
+                r.target
+                    .strip_prefix("/run/secrets/")
+                    .unwrap_or(&r.target)
+                    .to_string()
+            };
+            json!({
+                id_key: id(&r.name),
+                name_key: r.name,
+                "File": { "Name": file, "UID": r.uid.to_string(), "GID": r.gid.to_string(), "Mode": r.mode },
+            })
+        })
+        .collect()
+}
+
 /// The Docker `ServiceSpec` of an orc service. `network_id` gives a stack network's
 /// id from its full name.
 pub fn to_docker(
@@ -835,6 +935,14 @@ pub fn to_docker(
     }
     if let Some(h) = spec.healthcheck.as_ref().and_then(health_json) {
         cs.insert("Healthcheck".into(), h);
+    }
+    for (key, refs, config) in [
+        ("Secrets", &spec.secrets, false),
+        ("Configs", &spec.configs, true),
+    ] {
+        if !refs.is_empty() {
+            cs.insert(key.into(), file_refs_json(refs, config, &|n| n.to_string()));
+        }
     }
     let set = |s: &orc_spec::ResourceSet| {
         let mut o = Map::new();
@@ -1066,6 +1174,44 @@ mod tests {
         });
         assert_eq!(rendered["UpdateConfig"]["FailureAction"], "rollback");
         assert_eq!(from_docker(rendered, &names, None).unwrap(), d);
+    }
+
+    #[test]
+    fn secrets_and_configs_map_both_ways_and_keep_their_pinned_revision() {
+        let mut body = cli_create();
+        body["TaskTemplate"]["ContainerSpec"]["Secrets"] = json!([{
+            "SecretID": "x1", "SecretName": "db_root",
+            "File": {"Name": "db_root", "UID": "0", "GID": "0", "Mode": 292}
+        }]);
+        body["TaskTemplate"]["ContainerSpec"]["Configs"] = json!([{
+            "ConfigID": "c1", "ConfigName": "nginx",
+            "File": {"Name": "/etc/nginx.conf", "UID": "33", "GID": "33", "Mode": 288}
+        }]);
+        let d = from_docker(body.clone(), &names, None).unwrap();
+        let s = &d.spec.secrets[0];
+        assert_eq!(
+            (s.name.as_str(), s.target.as_str()),
+            ("db_root", "/run/secrets/db_root")
+        );
+        assert_eq!((s.mode, s.revision), (0o444, 0));
+        let c = &d.spec.configs[0];
+        assert_eq!(
+            (c.target.as_str(), c.uid, c.mode),
+            ("/etc/nginx.conf", 33, 0o440)
+        );
+        let out = to_docker(&d.name, &d.stack, &d.spec, &|n| n.into());
+        assert_eq!(
+            out["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["File"]["Name"],
+            "db_root"
+        );
+        assert_eq!(from_docker(out.clone(), &names, None).unwrap(), d);
+        // An update keeps the revision the service pins.
+        let mut base = d.spec.clone();
+        base.secrets[0].revision = 3;
+        let back = from_docker(out, &names, Some(&base)).unwrap();
+        assert_eq!(back.spec.secrets[0].revision, 3);
+        body["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["File"]["Mode"] = json!(99999);
+        assert!(from_docker(body, &names, None).is_err());
     }
 
     #[test]

@@ -42,6 +42,22 @@ pub enum ApplyError {
     NoSuchServiceId(String),
     #[error("network {name} is in use by service(s) {}", users.join(", "))]
     NetworkInUse { name: String, users: Vec<String> },
+    #[error("no {kind} named {name}")]
+    NoSuchValue { kind: String, name: String },
+    #[error("a {kind} named {name} already exists (change it with `orc {kind} update {name}`)")]
+    ValueExists { kind: String, name: String },
+    #[error("{kind} {name} is used by service(s) {}: remove it from them first", services.join(", "))]
+    ValueInUse {
+        kind: String,
+        name: String,
+        services: Vec<String>,
+    },
+    #[error("{kind} {name} has no revision {revision} any more")]
+    NoSuchRevision {
+        kind: String,
+        name: String,
+        revision: u64,
+    },
     #[error("service {name} cannot be rolled back: {why}")]
     NoRollback { name: String, why: String },
 }
@@ -53,6 +69,7 @@ impl ClusterState {
         let mut changed = false;
         let r = self.apply_inner(cmd, &mut changed);
         if changed {
+            self.prune_values();
             self.revision = before + 1;
         }
         r
@@ -418,6 +435,33 @@ impl ClusterState {
                 self.volume_released(volume, *node, changed)
             }
             Command::Unfence { node } => self.unfence(*node, changed),
+            Command::PutValue {
+                kind,
+                name,
+                id,
+                revision,
+                mode,
+                roll,
+                stack,
+                at,
+                labels,
+            } => match self.put_value(*kind, name, id, revision, *mode, *roll, stack, *at) {
+                Ok(_) => {
+                    if let (Some(l), Some(v)) = (labels, self.values.of_mut(*kind).get_mut(name)) {
+                        v.labels = l.clone();
+                    }
+                    *changed = true;
+                    CommandResult::Ok
+                }
+                Err(e) => CommandResult::Err(e),
+            },
+            Command::RemoveValue { kind, name } => match self.remove_value(*kind, name) {
+                Ok(()) => {
+                    *changed = true;
+                    CommandResult::Ok
+                }
+                Err(e) => CommandResult::Err(e),
+            },
             Command::SetUpdateStatus { id, status } => self.set_update_status(id, status, changed),
             Command::MarkStable { id, revision } => {
                 self.mark_stable(id, *revision, changed);
@@ -443,6 +487,12 @@ impl ClusterState {
         at: u64,
         changed: &mut bool,
     ) -> CommandResult {
+        // Secret and config references pinned to a revision before comparing specs.
+        let mut pinned = ns.clone();
+        if let Err(e) = self.pin_values(&mut pinned.spec) {
+            return CommandResult::Err(e);
+        }
+        let ns = &pinned;
         if let Some(other) = self
             .services
             .values()
@@ -512,6 +562,14 @@ impl ClusterState {
         at: u64,
         changed: &mut bool,
     ) -> CommandResult {
+        // Secret and config references pinned to a revision before comparing specs.
+        let mut pinned = services.to_vec();
+        for ns in &mut pinned {
+            if let Err(e) = self.pin_values(&mut ns.spec) {
+                return CommandResult::Err(e);
+            }
+        }
+        let services = &pinned[..];
         if let Some(e) = self.port_conflict(stack, services) {
             return CommandResult::Err(e);
         }

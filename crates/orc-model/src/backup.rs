@@ -168,6 +168,12 @@ impl ClusterState {
         } else {
             Default::default()
         };
+        // Secrets and configs are sealed under the CA too: kept with it, else dropped.
+        self.values = if keep_sealed {
+            from.values.clone()
+        } else {
+            Default::default()
+        };
         self.image_wants = from.image_wants.clone();
         for nodes in self.image_wants.values_mut() {
             nodes.retain(|n| mine.contains(n));
@@ -207,6 +213,28 @@ mod tests {
             .insert(7, test_node(7, crate::NodeRole::Manager, "10.0.0.7:4747"));
         s.revoked_nodes.insert(3);
         s.registry_auth.insert("r.lan".into(), vec![1, 2, 3]);
+        s.values.secrets.insert(
+            "pw".into(),
+            crate::StoredValue {
+                id: "v1".into(),
+                name: "pw".into(),
+                created_at: 1,
+                updated_at: 1,
+                current: 1,
+                revisions: [(
+                    1,
+                    crate::SealedRevision {
+                        sealed: vec![9, 9, 9],
+                        size: 2,
+                        created_at: 1,
+                    },
+                )]
+                .into_iter()
+                .collect(),
+                stack: None,
+                labels: Default::default(),
+            },
+        );
         s
     }
 
@@ -254,12 +282,13 @@ mod tests {
         assert!(new.revoked_nodes.contains(&7) && new.revoked_nodes.contains(&3));
         assert!(!new.revoked_nodes.contains(&9));
         assert!(
-            new.registry_auth.is_empty(),
+            new.registry_auth.is_empty() && new.values.is_empty(),
             "sealed values kept without the CA"
         );
         let mut with_ca = ClusterState::default();
         with_ca.restore_from(&state(), true);
         assert_eq!(with_ca.registry_auth.len(), 1);
+        assert_eq!(with_ca.values.secrets["pw"].revisions[&1].sealed, [9, 9, 9]);
         with_ca.apply(&crate::Command::Resume);
         assert!(!with_ca.held);
     }

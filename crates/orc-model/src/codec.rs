@@ -41,14 +41,14 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
 
 /// Decodes a state; one written before the trailing fields (`vip`, `registry_auth`,
 /// `node_images`, `image_wants`, `network`, `storage`, `held`, `declared_networks`,
-/// `vip_holder`, `autolock`) ends where they would start: it is decoded with their
+/// `vip_holder`, `autolock`, `values`) ends where they would start: it is decoded with their
 /// empty values (one 0 byte each: `None`, an empty map, false) appended.
 fn decode_padded<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Result<T, CodecError> {
     match bincode::serde::decode_from_slice(rest, bincode::config::standard()) {
         Ok((state, _)) => Ok(state),
         Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
             let mut last = None;
-            for missing in 1..=10 {
+            for missing in 1..=11 {
                 let padded: Vec<u8> = rest
                     .iter()
                     .copied()

@@ -210,6 +210,28 @@ pub enum Command {
     /// Turns autolock on (or rotates its unlock key) or off (`None`); every manager
     /// then wraps or unwraps its own copy of the CA key.
     SetAutolock(Option<crate::AutolockSetting>),
+    /// Creates a secret or config, or adds a revision (sealed by the proposer, never
+    /// clear) and makes it current; with `roll`, the services using it are re-pinned
+    /// to the new revision (`orc secret update`), so their tasks roll.
+    PutValue {
+        kind: crate::ValueKind,
+        name: String,
+        /// Used only if the value is new.
+        id: String,
+        revision: crate::SealedRevision,
+        mode: crate::PutMode,
+        roll: bool,
+        /// The stack whose file made it, if any (used only if the value is new).
+        stack: Option<String>,
+        at: Timestamp,
+        /// Replaces the value's labels when set (the Docker API's); kept when `None`.
+        labels: Option<BTreeMap<String, String>>,
+    },
+    /// Removes a secret or config, refused while a service uses it.
+    RemoveValue {
+        kind: crate::ValueKind,
+        name: String,
+    },
     /// The updater's verdict on a service's rollout: recorded only if the service is
     /// still at `status.version` (a newer spec makes it stale).
     SetUpdateStatus {

@@ -7,7 +7,8 @@
 //!
 //! - format 2 (round 1): service specs end at `ports`; task statuses end at `address`;
 //!   the state has no `held`; the commands end at `Unfence`.
-//! - format 3: specs as today; statuses without `health`.
+//! - format 3: specs as today but for the secret/config references (without the
+//!   pinned `name` and `revision`); statuses without `health`.
 //!
 //! The types are generic over the service spec, the one part that differs between the
 //! two; everything that did not change since format 2 is today's type.
@@ -79,12 +80,57 @@ impl Format for SpecV2 {
     }
 }
 
-/// Format 3's service spec.
-pub type SpecV3 = orc_spec::ServiceSpec;
+/// Format 3's secret/config reference (secrets were parsed then, not delivered: an
+/// upgraded reference is unpinned, and the service's next deploy pins it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileRefV3 {
+    source: String,
+    target: String,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+}
+
+impl From<FileRefV3> for orc_spec::FileRef {
+    fn from(r: FileRefV3) -> Self {
+        orc_spec::FileRef {
+            source: r.source,
+            target: r.target,
+            uid: r.uid,
+            gid: r.gid,
+            mode: r.mode,
+            name: String::new(),
+            revision: 0,
+        }
+    }
+}
+
+/// Format 3's service spec: format 2's and the container options, dependencies,
+/// health check, update configs and secret/config references.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SpecV3 {
+    base: SpecV2,
+    container: orc_spec::ContainerOptions,
+    depends_on: Vec<orc_spec::Dependency>,
+    healthcheck: Option<orc_spec::HealthCheck>,
+    update_config: orc_spec::UpdateConfig,
+    rollback_config: orc_spec::UpdateConfig,
+    secrets: Vec<FileRefV3>,
+    configs: Vec<FileRefV3>,
+}
 
 impl Format for SpecV3 {
     fn upgrade(self) -> orc_spec::ServiceSpec {
-        self
+        orc_spec::ServiceSpec {
+            container: self.container,
+            depends_on: self.depends_on,
+            healthcheck: self.healthcheck,
+            update_config: self.update_config,
+            rollback_config: self.rollback_config,
+            secrets: self.secrets.into_iter().map(Into::into).collect(),
+            configs: self.configs.into_iter().map(Into::into).collect(),
+            ..self.base.upgrade()
+        }
     }
 }
 
@@ -221,6 +267,7 @@ impl<S: Format> From<ClusterState<S>> for crate::ClusterState {
             declared_networks: BTreeMap::new(),
             vip_holder: None,
             autolock: None,
+            values: Default::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod legacy;
 mod network;
 mod node;
 mod rollout;
+mod secret;
 mod state;
 mod task;
 mod volume;
@@ -32,8 +33,9 @@ pub use network::{
     DEFAULT_SUBNET, VXLAN_PORT, VXLAN_VNI,
 };
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
-pub use orc_spec::{ServiceMode, ServiceSpec};
+pub use orc_spec::{ClearValue, ServiceMode, ServiceSpec};
 pub use rollout::{Revision, ServiceRollout, UpdateState, UpdateStatus, REVISIONS_KEPT};
+pub use secret::{spec_keys, PutMode, SealedRevision, StoredValue, ValueKey, ValueKind, Values};
 pub use state::{AutolockSetting, ClusterInfo, ClusterState, Service, VipHolder, VipSetting};
 pub use task::{HealthState, ProbeResult, Task, TaskHealth, TaskState, TaskStatus};
 pub use volume::{Attachment, CephSetting, Storage, Volume};

@@ -84,6 +84,10 @@ pub struct ClusterState {
     /// key itself. `None`: off. Last (see `decode_state`).
     #[serde(default)]
     pub autolock: Option<AutolockSetting>,
+    /// Secrets and configs, every revision sealed by its proposer (never clear). Last
+    /// (see `decode_state`).
+    #[serde(default)]
+    pub values: crate::Values,
 }
 
 /// Who holds the VIP, and since when.

@@ -207,6 +207,18 @@ pub enum SessionDown {
     /// and `Debug` redacts it): what a worker's agent needs to attach Ceph volumes and
     /// to release those it was fenced off. Sent before `Tasks`, on every change.
     Storage(orc_model::Storage),
+    /// Secret and config values the node's tasks need and it was not sent yet in this
+    /// session, opened by the leader (workers hold no CA key): only ever those of
+    /// tasks assigned to the node, only inside this mutual-TLS stream, `Debug`
+    /// redacted. Sent before the `Tasks` that use them.
+    Values(Vec<DeliveredValue>),
+}
+
+/// One revision of a secret or config, in clear, for the node that runs its users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveredValue {
+    pub key: orc_model::ValueKey,
+    pub value: orc_model::ClearValue,
 }
 
 /// A peer's question about an image this node may hold.
@@ -346,6 +358,27 @@ mod tests {
             decode::<ForwardRequest>(&b),
             Ok(ForwardRequest::ManagerCredentials { node_id: 7 })
         ));
+    }
+
+    #[test]
+    fn delivered_values_travel_whole_and_never_show() {
+        let msg = SessionDown::Values(vec![DeliveredValue {
+            key: orc_model::ValueKey {
+                kind: orc_model::ValueKind::Secret,
+                name: "db_root".into(),
+                revision: 3,
+            },
+            value: orc_model::ClearValue::new(b"p4ssw0rd-xyz".to_vec()),
+        }]);
+        assert!(!format!("{msg:?}").contains("p4ssw0rd"));
+        let b = encode(&msg).expect("encode");
+        match decode::<SessionDown>(&b) {
+            Ok(SessionDown::Values(v)) => {
+                assert_eq!(v[0].value.as_bytes(), b"p4ssw0rd-xyz");
+                assert_eq!(v[0].key.revision, 3);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -137,6 +137,17 @@ pub(crate) fn user_mount(m: &MountConfig) -> Result<Mount, RuntimeError> {
             let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
             mount(target, "tmpfs", "tmpfs", &opts)
         }
+        MountConfig::ValueFile { source, target } => {
+            let source = source
+                .to_str()
+                .ok_or_else(|| err(format!("value file {source:?} is not UTF-8")))?;
+            mount(
+                target,
+                "bind",
+                source,
+                &["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"],
+            )
+        }
     }
 }
 

@@ -66,11 +66,17 @@ fn the_spec_has_limits_host_networking_and_sane_defaults() {
     let mut c = cfg();
     c.memory_bytes = 64 << 20;
     c.nano_cpus = 1_500_000_000;
-    c.mounts = vec![MountConfig::Tmpfs {
-        target: "/run".into(),
-        size_bytes: 4096,
-        mode: Some(0o1777),
-    }];
+    c.mounts = vec![
+        MountConfig::Tmpfs {
+            target: "/run".into(),
+            size_bytes: 4096,
+            mode: Some(0o1777),
+        },
+        MountConfig::ValueFile {
+            source: "/var/lib/orc/values/t1/0".into(),
+            target: "/run/secrets/db_root".into(),
+        },
+    ];
     let s = build_spec(
         &c,
         &image(None, &["sh"]),
@@ -109,6 +115,22 @@ fn the_spec_has_limits_host_networking_and_sane_defaults() {
         .filter(|m| m["destination"] == "/run")
         .collect();
     assert_eq!(runs.len(), 1, "the user's /run replaces the default");
+    let secret = j["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["destination"] == "/run/secrets/db_root")
+        .expect("the secret's file is mounted");
+    assert_eq!(secret["source"], "/var/lib/orc/values/t1/0");
+    for o in ["ro", "nosuid", "nodev", "noexec"] {
+        assert!(
+            secret["options"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!(o)),
+            "{secret}"
+        );
+    }
     assert!(runs[0]["options"]
         .as_array()
         .unwrap()

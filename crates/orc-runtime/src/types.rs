@@ -83,6 +83,25 @@ pub enum MountConfig {
         /// Permission bits of the tmpfs root (e.g. 0o1777); None = 0o755 (kernel default).
         mode: Option<u32>,
     },
+    /// A secret's or config's file (in the node's per-task tmpfs), bind-mounted
+    /// read-only, nosuid, nodev, noexec.
+    ValueFile {
+        /// Host path of the file.
+        source: PathBuf,
+        /// Path in the container.
+        target: String,
+    },
+}
+
+impl MountConfig {
+    /// The path in the container.
+    pub fn target(&self) -> &str {
+        match self {
+            MountConfig::Bind { target, .. }
+            | MountConfig::Tmpfs { target, .. }
+            | MountConfig::ValueFile { target, .. } => target,
+        }
+    }
 }
 
 /// Where a container's stdout and stderr go: a per-task directory of rotated files

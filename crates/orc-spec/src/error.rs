@@ -84,9 +84,71 @@ pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Where the dotted `field` (`secrets.db.file`) is in a stack file's `text`: 1-based
+/// line and column of its value (of the deepest part of the path that exists), for
+/// problems found after parsing (a file that can't be read, a value the cluster
+/// refuses). TOML is located exactly; a compose file (`yaml`) by its keys' lines.
+pub fn locate(text: &str, field: &str, yaml: bool) -> Option<(usize, usize)> {
+    let parts: Vec<&str> = field.split('.').filter(|p| !p.is_empty()).collect();
+    if yaml {
+        let mut from = 0;
+        let mut found = None;
+        let lines: Vec<&str> = text.lines().collect();
+        for part in parts {
+            let hit = lines.iter().enumerate().skip(from).find(|(_, l)| {
+                let t = l.trim_start().trim_start_matches("- ");
+                t.strip_prefix(part)
+                    .or_else(|| t.strip_prefix(&format!("\"{part}\"")))
+                    .is_some_and(|rest| rest.starts_with(':'))
+            });
+            match hit {
+                Some((i, l)) => {
+                    found = Some((i + 1, l.len() - l.trim_start().len() + 1));
+                    from = i + 1;
+                }
+                None => break,
+            }
+        }
+        return found;
+    }
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut span = None;
+    for part in parts {
+        let next = match item {
+            toml_edit::Item::Table(t) => t.get(part),
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(t)) => {
+                t.get(part).map(|_| &item[part])
+            }
+            _ => None,
+        };
+        let Some(next) = next else { break };
+        item = next;
+        let s = match item {
+            toml_edit::Item::Value(v) => v.span(),
+            toml_edit::Item::Table(t) => t.span(),
+            _ => None,
+        };
+        if s.is_some() {
+            span = s;
+        }
+    }
+    span.map(|s| line_column(text, s.start))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_are_located_in_toml_and_yaml() {
+        let toml = "[services.a]\nimage = \"x\"\n\n[secrets.db]\nfile = \"./pw\"\n";
+        assert_eq!(locate(toml, "secrets.db.file", false), Some((5, 8)));
+        assert_eq!(locate(toml, "secrets.db.external", false), Some((4, 1)));
+        let yaml = "services:\n  a:\n    image: x\nsecrets:\n  db:\n    file: ./pw\n";
+        assert_eq!(locate(yaml, "secrets.db.file", true), Some((6, 5)));
+        assert_eq!(locate(yaml, "secrets.nope", true), Some((4, 1)));
+    }
 
     #[test]
     fn line_column_counts_from_one_in_characters() {

@@ -23,9 +23,11 @@ mod signal;
 mod stack;
 mod types;
 mod units;
+mod value;
 mod volume;
 
 pub use constraint::parse_constraint;
+pub use error::locate;
 pub use error::{Diagnostic, SpecError};
 pub use health::{
     effective_healthcheck, EffectiveHealthCheck, ImageHealthcheck, DEFAULT_INTERVAL_MS,
@@ -44,6 +46,7 @@ pub use signal::parse_signal;
 pub use stack::parse_stack;
 pub use types::*;
 pub use units::{parse_bytes, parse_duration};
+pub use value::ClearValue;
 
 use std::path::Path;
 

@@ -8,18 +8,6 @@ pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
     let mut out = Vec::new();
     for (name, s) in &stack.services {
         let mut note = |key: &str, why: &str| out.push(format!("services.{name}.{key}: {why}"));
-        if !s.secrets.is_empty() {
-            note(
-                "secrets",
-                "parsed, not enforced yet: secrets are not delivered to containers (issue 15)",
-            );
-        }
-        if !s.configs.is_empty() {
-            note(
-                "configs",
-                "parsed, not enforced yet: configs are not delivered to containers (issue 15)",
-            );
-        }
         if !s.container.dns.is_empty() && s.network_mode == NetworkMode::Host {
             note("dns", "not applied with network_mode = \"host\": the container uses the node's resolv.conf");
         }
@@ -29,12 +17,6 @@ pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
         if resolver && s.network_mode == NetworkMode::Host {
             note("extra_hosts", "not applied with network_mode = \"host\": extra_hosts, dns_search and dns_options go into the files orc writes for tasks on the stack's networks");
         }
-    }
-    if !stack.secrets.is_empty() {
-        out.push("secrets: parsed, not enforced yet (issue 15)".into());
-    }
-    if !stack.configs.is_empty() {
-        out.push("configs: parsed, not enforced yet (issue 15)".into());
     }
     out
 }

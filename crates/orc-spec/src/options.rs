@@ -756,6 +756,8 @@ pub fn file_ref(source: &str, target: Option<&str>, config: bool) -> FileRef {
         uid: 0,
         gid: 0,
         mode: 0o444,
+        name: String::new(),
+        revision: 0,
     }
 }
 

@@ -270,7 +270,18 @@ pub struct FileRef {
     pub gid: u32,
     /// Permission bits (0o444 by default).
     pub mode: u32,
+    /// The cluster-wide name of the secret or config (`STACK_NAME`, or the declared
+    /// `name`); set by the deploy, empty in a freshly parsed stack.
+    pub name: String,
+    /// The revision of the value this spec uses, pinned when the spec is committed
+    /// (0 = not pinned yet: the value's current revision at commit time).
+    pub revision: u64,
 }
+
+/// The largest secret value: 500 KiB (Docker's limit).
+pub const MAX_SECRET_BYTES: u64 = 500 * 1024;
+/// The largest config value: 1000 KiB (Docker's limit).
+pub const MAX_CONFIG_BYTES: u64 = 1000 * 1024;
 
 /// A secret or config declared by a stack: where its value comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +290,18 @@ pub struct SecretSpec {
     pub source: SecretSource,
     /// The cluster-wide name; default `STACKNAME_NAME`.
     pub name: Option<String>,
+}
+
+impl SecretSpec {
+    /// Its name in the cluster: the declared `name`, else `STACK_KEY`, except for an
+    /// external one, which is the cluster's own `KEY`.
+    pub fn cluster_name(&self, stack: &str, key: &str) -> String {
+        match (&self.name, &self.source) {
+            (Some(n), _) => n.clone(),
+            (None, SecretSource::External) => key.to_string(),
+            (None, _) => format!("{stack}_{key}"),
+        }
+    }
 }
 
 /// Where a secret's or config's value comes from.

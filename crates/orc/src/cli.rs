@@ -49,6 +49,32 @@ pub enum Command {
     Events(EventsArgs),
     /// Every running task's CPU, memory, network and block I/O, like `docker stats`.
     Stats(StatsArgs),
+    /// Secrets: values sealed in the cluster, mounted as files under /run/secrets.
+    #[command(subcommand)]
+    Secret(ValueCmd),
+    /// Configs: values mounted as files in containers (shown with `inspect --value`).
+    #[command(subcommand)]
+    Config(ValueCmd),
+}
+
+/// `orc secret …` and `orc config …`.
+#[derive(Subcommand, Debug)]
+pub enum ValueCmd {
+    /// Create one from FILE, or standard input with `-` or no FILE.
+    Create { name: String, file: Option<PathBuf> },
+    /// Every one: current revision, size, the services using it (never the value).
+    Ls(JsonFlag),
+    /// One in full (JSON, never a secret's value).
+    Inspect {
+        name: String,
+        /// Show a config's value too.
+        #[arg(long)]
+        value: bool,
+    },
+    /// A new revision from FILE (or standard input); the services using it roll to it.
+    Update { name: String, file: Option<PathBuf> },
+    /// Remove one (refused while a service uses it).
+    Rm { name: String },
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,7 @@
 //! result as JSON. No arm holds logic; each operation lives in `ops`.
 
 use crate::ops::stacks::DeployOptions;
-use crate::ops::{images, nodes, registry, roles, spread, volumes, Ops, Progress};
+use crate::ops::{images, nodes, registry, roles, secrets, spread, volumes, Ops, Progress};
 use crate::DaemonError;
 use orc_api::Request;
 use serde_json::Value;
@@ -66,13 +66,14 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             detach,
             timeout_secs,
             no_resolve,
+            values,
         } => {
             let opts = DeployOptions {
                 detach,
                 timeout: secs(timeout_secs),
                 no_resolve,
             };
-            json(ops.stack_deploy(stack, opts, p).await?)
+            json(ops.stack_deploy(stack, values, opts, p).await?)
         }
         R::StackLs => json(ops.stack_ls()?),
         R::StackRm {
@@ -194,5 +195,20 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
         R::UnlockKey { rotate } => json(ops.unlock_key(rotate).await?),
         R::ClusterUnlock { key } => json(ops.cluster_unlock(&key.0)?),
         R::ServiceInspect { name } => json(ops.service_inspect(&name)?),
+        R::ValueCreate { kind, name, value } => json(
+            ops.value_create(secrets::kind(&kind)?, &name, value, None)
+                .await?,
+        ),
+        R::ValueUpdate { kind, name, value } => json(
+            ops.value_update(secrets::kind(&kind)?, &name, value)
+                .await?,
+        ),
+        R::ValueLs { kind } => json(ops.value_ls(secrets::kind(&kind)?)?),
+        R::ValueInspect {
+            kind,
+            name,
+            with_value,
+        } => ops.value_inspect(secrets::kind(&kind)?, &name, with_value),
+        R::ValueRm { kind, name } => ops.value_rm(secrets::kind(&kind)?, &name).await,
     }
 }

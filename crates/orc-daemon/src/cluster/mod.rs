@@ -1,6 +1,7 @@
 //! This node's membership: on a manager the Raft member ([`Cluster`]: open the store,
 //! start openraft, propose commands), and on every node its [`identity`], PKI files
-//! ([`security`]), the sealing of secrets under the CA key ([`registry_auth`]) and
+//! ([`security`]), the sealing of values under the CA key ([`seal`]: registry
+//! credentials in [`registry_auth`], secrets and configs) and
 //! the path of its own writes ([`writer`]: Raft on a manager, forwarded on a worker).
 //! The CA key itself is held in memory by [`ca_key`] (locked or not, see [`autolock`]
 //! and [`unlock_key`]).
@@ -10,6 +11,7 @@ pub mod ca_key;
 pub mod identity;
 pub mod passphrase;
 pub mod registry_auth;
+pub mod seal;
 pub mod security;
 pub mod unlock_key;
 pub mod writer;

@@ -2,8 +2,9 @@
 //! PBKDF2-HMAC-SHA256 (salted) derives a ChaCha20-Poly1305 key (both from ring, which
 //! rustls already links). The clear key exists only in memory.
 
+use super::seal::{open_with_key, seal_with_key};
 use orc_model::SealedCa;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
+use ring::aead::NONCE_LEN;
 use ring::pbkdf2;
 use ring::rand::{SecureRandom, SystemRandom};
 use std::num::NonZeroU32;
@@ -22,7 +23,7 @@ pub enum PassphraseError {
     NoRandom,
 }
 
-fn key(passphrase: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey, PassphraseError> {
+fn key(passphrase: &str, salt: &[u8], iterations: u32) -> Result<[u8; 32], PassphraseError> {
     let n = NonZeroU32::new(iterations).ok_or(PassphraseError::Wrong)?;
     let mut k = [0u8; 32];
     pbkdf2::derive(
@@ -32,8 +33,7 @@ fn key(passphrase: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey, Pa
         passphrase.as_bytes(),
         &mut k,
     );
-    let unbound = UnboundKey::new(&CHACHA20_POLY1305, &k).map_err(|_| PassphraseError::Wrong)?;
-    Ok(LessSafeKey::new(unbound))
+    Ok(k)
 }
 
 /// Seals the CA key PEM under `passphrase`.
@@ -41,39 +41,32 @@ pub fn seal(cert_pem: &str, key_pem: &str, passphrase: &str) -> Result<SealedCa,
     if passphrase.chars().count() < 8 {
         return Err(PassphraseError::TooShort);
     }
-    let rng = SystemRandom::new();
     let mut salt = vec![0u8; 16];
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.fill(&mut salt).map_err(|_| PassphraseError::NoRandom)?;
-    rng.fill(&mut nonce)
+    SystemRandom::new()
+        .fill(&mut salt)
         .map_err(|_| PassphraseError::NoRandom)?;
     let k = key(passphrase, &salt, ITERATIONS)?;
-    let mut data = key_pem.as_bytes().to_vec();
-    k.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(AAD),
-        &mut data,
-    )
-    .map_err(|_| PassphraseError::Wrong)?;
+    let mut sealed = seal_with_key(&k, AAD, key_pem.as_bytes()).map_err(|e| match e {
+        super::seal::SealError::NoRandom => PassphraseError::NoRandom,
+        _ => PassphraseError::Wrong,
+    })?;
+    let sealed_key = sealed.split_off(NONCE_LEN);
     Ok(SealedCa {
         cert_pem: cert_pem.to_string(),
         salt,
         iterations: ITERATIONS,
-        nonce: nonce.to_vec(),
-        sealed_key: data,
+        nonce: sealed,
+        sealed_key,
     })
 }
 
 /// The CA key PEM inside `sealed`.
 pub fn open(sealed: &SealedCa, passphrase: &str) -> Result<String, PassphraseError> {
     let k = key(passphrase, &sealed.salt, sealed.iterations)?;
-    let nonce =
-        Nonce::try_assume_unique_for_key(&sealed.nonce).map_err(|_| PassphraseError::Wrong)?;
-    let mut buf = sealed.sealed_key.clone();
-    let clear = k
-        .open_in_place(nonce, Aad::from(AAD), &mut buf)
-        .map_err(|_| PassphraseError::Wrong)?;
-    String::from_utf8(clear.to_vec()).map_err(|_| PassphraseError::Wrong)
+    let mut blob = sealed.nonce.clone();
+    blob.extend_from_slice(&sealed.sealed_key);
+    let clear = open_with_key(&k, AAD, &blob, "the CA key").map_err(|_| PassphraseError::Wrong)?;
+    String::from_utf8(clear).map_err(|_| PassphraseError::Wrong)
 }
 
 #[cfg(test)]

@@ -1,77 +1,26 @@
 //! Registry credentials in the replicated state: sealed with ChaCha20-Poly1305
 //! under a key derived from the cluster CA's private key (which only managers hold),
-//! the registry host as associated data. The clear password exists only in memory,
+//! the registry host as associated data (through [`super::seal`]). The clear password exists only in memory,
 //! on the manager that pulls or proposes; it is never logged.
 
 use super::ca_key::CaKeys;
+pub use super::seal::SealError;
+use super::seal::{self, Purpose};
 use orc_model::ClusterState;
 use orc_runtime::{Credentials, ImageRef, RegistryOptions};
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
-use ring::rand::{SecureRandom, SystemRandom};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// Domain separation for the key derivation.
-const KEY_CONTEXT: &[u8] = b"orc registry credentials v1\0";
-
-/// Why credentials cannot be sealed or opened.
-#[derive(Debug, thiserror::Error)]
-pub enum SealError {
-    /// No CA key here (a worker, a locked manager, or a damaged pki dir).
-    #[error("registry credentials need the cluster CA key: {0}")]
-    NoKey(String),
-    /// The sealed blob is damaged, or sealed under another CA key or host.
-    #[error("stored credentials for {0} cannot be opened")]
-    Corrupt(String),
-}
-
-/// The sealing key: sha256(context ‖ CA key PEM), the PEM from the node's one holder.
-fn key(keys: &CaKeys) -> Result<LessSafeKey, SealError> {
-    let pem = keys
-        .key_pem()
-        .map_err(|e| SealError::NoKey(e.to_string()))?;
-    let mut h = Sha256::new();
-    h.update(KEY_CONTEXT);
-    h.update(pem.as_bytes());
-    let k = UnboundKey::new(&CHACHA20_POLY1305, &h.finalize())
-        .map_err(|_| SealError::NoKey("bad key length".into()))?;
-    Ok(LessSafeKey::new(k))
-}
-
-/// Seals `creds` for `registry`: nonce ‖ ciphertext ‖ tag.
+/// Seals `creds` for `registry` (the host is the associated data).
 pub fn seal(keys: &CaKeys, registry: &str, creds: &Credentials) -> Result<Vec<u8>, SealError> {
-    let key = key(keys)?;
-    let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new()
-        .fill(&mut nonce)
-        .map_err(|_| SealError::NoKey("no randomness".into()))?;
-    let mut data = serde_json::to_vec(creds).map_err(|_| SealError::Corrupt(registry.into()))?;
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(registry.as_bytes()),
-        &mut data,
-    )
-    .map_err(|_| SealError::Corrupt(registry.into()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&data);
-    Ok(out)
+    let data = serde_json::to_vec(creds).map_err(|_| SealError::Corrupt(registry.into()))?;
+    seal::seal(keys, Purpose::RegistryCredentials, registry, &data)
 }
 
 /// Opens what [`seal`] made for `registry`.
 pub fn open(keys: &CaKeys, registry: &str, sealed: &[u8]) -> Result<Credentials, SealError> {
-    let key = key(keys)?;
-    let corrupt = || SealError::Corrupt(registry.into());
-    if sealed.len() < NONCE_LEN {
-        return Err(corrupt());
-    }
-    let (n, body) = sealed.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(n).map_err(|_| corrupt())?;
-    let mut buf = body.to_vec();
-    let clear = key
-        .open_in_place(nonce, Aad::from(registry.as_bytes()), &mut buf)
-        .map_err(|_| corrupt())?;
-    serde_json::from_slice(clear).map_err(|_| corrupt())
+    let clear = seal::open(keys, Purpose::RegistryCredentials, registry, sealed)?;
+    serde_json::from_slice(&clear).map_err(|_| SealError::Corrupt(registry.into()))
 }
 
 /// The sealed credentials an agent last saw, and how to open them.

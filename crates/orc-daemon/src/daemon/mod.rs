@@ -55,6 +55,9 @@ pub struct Daemon {
     pub(crate) worker_view: WorkerView,
     /// This node's CA key, the one holder every reader asks (locked with autolock).
     pub(crate) ca_keys: Arc<CaKeys>,
+    /// Secrets and configs on this node: what the leader sent (a worker), how to open
+    /// them (a manager), the per-task tmpfs they are written into.
+    pub(crate) values: Arc<crate::node::values::NodeValues>,
 }
 
 /// Joining, making and leaving a cluster, for the operations layer.
@@ -126,6 +129,8 @@ impl Daemon {
         let vip_status = watch::channel(Default::default()).0;
         let lifecycle = Arc::new(Mutex::new(()));
         let ca_keys = Arc::new(CaKeys::load(&security::pki_dir(&cfg), &cfg.hostname));
+        let cfg_values = cfg.clone();
+        let ca_keys_values = ca_keys.clone();
         Ok(Arc::new_cyclic(|me| {
             let ops = Arc::new(Ops::new(OpsParts {
                 cfg: cfg.clone(),
@@ -155,6 +160,10 @@ impl Daemon {
                 server_task: std::sync::Mutex::new(None),
                 vip_status,
                 vip_task: std::sync::Mutex::new(None),
+                values: Arc::new(crate::node::values::NodeValues::new(
+                    ca_keys_values,
+                    &cfg_values.data_dir,
+                )),
             }
         }))
     }
@@ -298,6 +307,7 @@ impl Daemon {
             node_id,
         ))
         .with_writer(writer)
+        .with_values(self.values.clone())
         .with_image_gc(self.cfg.image_gc.clone())
         .with_network(
             self.cfg.data_dir.join("netns"),
@@ -341,6 +351,7 @@ impl Daemon {
             assignments: None,
             role: None,
             directory: None,
+            values: None,
         };
         tokio::spawn(session::run(sc, stop.clone()));
         tokio::spawn(announce(self.clone(), cluster.clone()));
@@ -433,6 +444,7 @@ impl Daemon {
             assignments: Some(tx),
             role: Some(role_tx),
             directory: Some(dir_tx),
+            values: Some(self.values.clone()),
         };
         tokio::spawn(session::run(sc, stop.clone()));
         if self.follows_address() {

@@ -156,14 +156,41 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
                 "Platforms": [],
             }))
         }
-        Route::SecretsList(_) => ok(json!([])),
-        Route::SecretsGet(kind, id) => Err(ApiError::not_found(format!(
-            "{} {id} not found",
-            kind.trim_end_matches('s')
-        ))),
-        Route::SecretsWrite(kind) => Err(ApiError::not_supported(format!(
-            "orc does not support Docker {kind} yet; stack files that declare {kind} cannot be deployed"
-        ))),
+        Route::SecretsList(kind) => values_list(st()?, kind, &r),
+        Route::SecretsGet(kind, id) => ok(render::value(resolve_value(st()?, kind, &id)?)),
+        Route::SecretsCreate(kind) => {
+            let b = orc_docker::values::value_body(kind, r.json_body()?)?;
+            let data = b
+                .data
+                .ok_or_else(|| ApiError::bad("Data: the value is needed"))?;
+            let row = ops
+                .value_create(value_kind(kind), &b.name, data, Some(b.labels))
+                .await
+                .map_err(value_error)?;
+            Ok(json(201, &json!({ "ID": row.id })))
+        }
+        Route::SecretsUpdate(kind, id) => {
+            let name = resolve_value(st()?, kind, &id)?.name.clone();
+            let b = orc_docker::values::value_body(kind, r.json_body()?)?;
+            if b.name != name {
+                return Err(ApiError::bad(format!("Name: a {kind} can't be renamed")));
+            }
+            // Docker changes only labels; orc makes a new revision of a new value, and
+            // the services using it roll to it.
+            if let Some(data) = b.data {
+                ops.value_update(value_kind(kind), &name, data)
+                    .await
+                    .map_err(value_error)?;
+            }
+            Ok(empty(200))
+        }
+        Route::SecretsDelete(kind, id) => {
+            let name = resolve_value(st()?, kind, &id)?.name.clone();
+            ops.value_rm(value_kind(kind), &name)
+                .await
+                .map_err(value_error)?;
+            Ok(empty(204))
+        }
     }
 }
 
@@ -878,4 +905,61 @@ fn logs(
     });
     let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(out_rx)).boxed();
     Ok(stream(frame::content_type(r.version), body))
+}
+
+fn value_kind(kind: &str) -> orc_model::ValueKind {
+    if kind == "configs" {
+        orc_model::ValueKind::Config
+    } else {
+        orc_model::ValueKind::Secret
+    }
+}
+
+/// A secret or config by id, id prefix or name.
+fn resolve_value<'a>(
+    s: &'a ClusterState,
+    kind: &str,
+    id: &str,
+) -> Result<&'a orc_model::StoredValue, ApiError> {
+    let m = s.values.of(value_kind(kind));
+    m.get(id)
+        .or_else(|| m.values().find(|v| v.id == id))
+        .or_else(|| {
+            let mut hits = m.values().filter(|v| v.id.starts_with(id));
+            let first = hits.next();
+            first.filter(|_| hits.next().is_none())
+        })
+        .ok_or_else(|| {
+            ApiError::not_found(format!("{} {id} not found", kind.trim_end_matches('s')))
+        })
+}
+
+fn values_list(s: &ClusterState, kind: &str, r: &Req) -> Result<Response<Body>, ApiError> {
+    let f = r.filters(&["id", "label", "name", "names"])?;
+    let out: Vec<Value> = s
+        .values
+        .of(value_kind(kind))
+        .values()
+        .filter(|v| f.any("id", |x| v.id.starts_with(x)))
+        .filter(|v| f.any("name", |x| v.name.starts_with(x)))
+        .filter(|v| f.any("names", |x| v.name == x))
+        .filter(|v| f.labels_match("label", &v.labels))
+        .map(render::value)
+        .collect();
+    ok(Value::Array(out))
+}
+
+/// A refused write says so as Docker would: 409 for a name taken or a value in use,
+/// 404 for an unknown one, 400 otherwise.
+fn value_error(e: DaemonError) -> ApiError {
+    match &e {
+        DaemonError::Apply(orc_model::ApplyError::ValueExists { .. })
+        | DaemonError::Apply(orc_model::ApplyError::ValueInUse { .. }) => {
+            ApiError::new(409, e.to_string())
+        }
+        DaemonError::Apply(orc_model::ApplyError::NoSuchValue { .. }) => {
+            ApiError::not_found(e.to_string())
+        }
+        _ => api(e),
+    }
 }

@@ -27,6 +27,8 @@ pub struct SessionConfig {
     pub role: Option<watch::Sender<Option<NodeRole>>>,
     /// Set for workers: where the service directory is published for the node's DNS.
     pub directory: Option<watch::Sender<Arc<orc_model::Directory>>>,
+    /// Set for workers: where the secret and config values the leader sends go.
+    pub values: Option<Arc<crate::node::values::NodeValues>>,
 }
 
 pub async fn run(cfg: SessionConfig, mut stop: watch::Receiver<bool>) {
@@ -138,6 +140,9 @@ async fn one_session(
                         st.network = network.clone();
                         st.nodes = nodes.clone();
                         st.storage = storage.clone();
+                        if let Some(v) = &cfg.values {
+                            v.keep_only(&st, cfg.node_id);
+                        }
                         publish(&st, &wanted);
                         last = Some(st);
                     }
@@ -169,6 +174,11 @@ async fn one_session(
                         if let Some(st) = last.as_mut() {
                             st.storage = storage.clone();
                             publish(st, &wanted);
+                        }
+                    }
+                    SessionDown::Values(values) => {
+                        if let Some(v) = &cfg.values {
+                            v.receive(values);
                         }
                     }
                     SessionDown::NotLeader { leader } => {

@@ -11,7 +11,7 @@
 //!
 //! One file per group of operations: [`stacks`], [`services`], [`nodes`] and
 //! [`roles`], [`cluster`], [`images`] (with [`registry`] and [`spread`]), [`volumes`],
-//! [`vip`]; [`converge`] waits for the cluster to reach what was asked, with progress;
+//! [`vip`], [`secrets`] (secrets and configs); [`converge`] waits for the cluster to reach what was asked, with progress;
 //! [`logs`] reads task logs across nodes; [`events`] records and streams the
 //! cluster's changes, [`stats`] reads what nodes and tasks use (`orc stats`, metrics).
 
@@ -27,6 +27,7 @@ pub mod nodes;
 pub mod registry;
 pub mod roles;
 pub mod rollouts;
+pub mod secrets;
 pub mod services;
 pub mod spread;
 pub mod stacks;

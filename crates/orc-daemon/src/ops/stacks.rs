@@ -1,7 +1,7 @@
 //! Stacks: deploy (create, update and remove its services in one Raft entry), remove,
 //! list.
 
-use super::{converge, registry, views, volumes, Ops, Progress};
+use super::{converge, registry, secrets, views, volumes, Ops, Progress};
 use crate::util::{now_ms, random_id};
 use crate::DaemonError;
 use orc_api::StackRow;
@@ -20,6 +20,9 @@ pub struct DeployOptions {
     pub no_resolve: bool,
 }
 
+/// The clear values of a stack's secrets and configs read from its files by the CLI.
+pub type StackValues = Vec<orc_api::StackValue>;
+
 /// What `orc stack rm` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct StackRemoved {
@@ -30,16 +33,26 @@ pub struct StackRemoved {
 
 impl Ops {
     /// `orc stack deploy`: checks the stack against the cluster (reserved ports),
-    /// pins image digests, creates its volumes, then commits the services.
+    /// seals its new or changed secret and config values, pins image digests,
+    /// creates its volumes, then commits the values and the services in one entry.
     pub async fn stack_deploy(
         &self,
         mut stack: StackSpec,
+        values: StackValues,
         opts: DeployOptions,
         progress: &Progress,
     ) -> Result<DeployOutcome, DaemonError> {
         let cluster = self.cluster()?;
         if let Some(why) = cluster.snapshot().reserved_port_clash(&stack) {
             return Err(DaemonError::Invalid(why));
+        }
+        let mut cmds = secrets::resolve_stack(self, &cluster, &mut stack, values)?;
+        for c in &cmds {
+            if let Command::PutValue { kind, name, .. } = c {
+                progress
+                    .progress(format!("{} {name}: new revision", kind.as_str()))
+                    .await;
+            }
         }
         if !opts.no_resolve {
             registry::pin_images(self, &mut stack, progress).await;
@@ -54,13 +67,21 @@ impl Ops {
                 spec: spec.clone(),
             })
             .collect();
-        let r = cluster
-            .propose(Command::DeployStack {
-                stack: stack.name.clone(),
-                services,
-                at: now_ms(),
-            })
-            .await?;
+        cmds.push(Command::DeployStack {
+            stack: stack.name.clone(),
+            services,
+            at: now_ms(),
+        });
+        let cmd = if cmds.len() == 1 {
+            cmds.remove(0)
+        } else {
+            Command::Batch(cmds)
+        };
+        let r = cluster.propose(cmd).await?;
+        let r = match r {
+            CommandResult::Batch(mut v) => v.pop().unwrap_or(CommandResult::Ok),
+            r => r,
+        };
         let outcome = match r {
             CommandResult::Deployed(o) => o,
             _ => Default::default(),

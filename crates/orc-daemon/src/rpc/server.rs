@@ -363,6 +363,8 @@ impl ClusterRpc for NodeService {
             let mut last_images: Option<Vec<String>> = None;
             let mut last_net = None;
             let mut last_storage: Option<orc_model::Storage> = None;
+            let mut sent_values = std::collections::BTreeSet::new();
+            let keys = ctx.ops.ca_keys.clone();
             let mut lead_check = tokio::time::interval(std::time::Duration::from_millis(250));
             loop {
                 let state = state_rx.borrow_and_update().clone();
@@ -406,6 +408,19 @@ impl ClusterRpc for NodeService {
                         return;
                     }
                     last_storage = Some(state.storage.clone());
+                }
+                // A worker's tasks' secrets and configs, opened here, before the
+                // tasks that use them (managers open their own).
+                if role == Some(NodeRole::Worker) {
+                    let want = state.values_for_node(from);
+                    let new: Vec<_> = want.difference(&sent_values).cloned().collect();
+                    if !new.is_empty() {
+                        let values = open_values(&keys, &state, new);
+                        if !send(&tx, &SessionDown::Values(values)).await {
+                            return;
+                        }
+                    }
+                    sent_values = want;
                 }
                 let mine: Vec<Task> = state.tasks_on_node(from).cloned().collect();
                 if last.as_ref() != Some(&mine) {
@@ -452,6 +467,37 @@ impl ClusterRpc for NodeService {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
+}
+
+/// Opens `keys` (sealed in `state`) with this manager's CA-derived key, for the
+/// worker whose tasks use them. One that can't be opened is logged (by name) and
+/// left out: the task that needs it fails to start and says so.
+fn open_values(
+    ca: &crate::cluster::ca_key::CaKeys,
+    state: &orc_model::ClusterState,
+    keys: Vec<orc_model::ValueKey>,
+) -> Vec<orc_rpc::wire::DeliveredValue> {
+    use crate::cluster::seal;
+    keys.into_iter()
+        .filter_map(|key| {
+            let sealed = state.values.sealed(&key)?;
+            match seal::open(
+                ca,
+                key.kind.into(),
+                &seal::value_aad(key.kind, &key.name),
+                &sealed.sealed,
+            ) {
+                Ok(v) => Some(orc_rpc::wire::DeliveredValue {
+                    key,
+                    value: orc_model::ClearValue::new(v),
+                }),
+                Err(e) => {
+                    tracing::warn!("{key}: {e}");
+                    None
+                }
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod listing;
 mod observe;
 mod registry;
 mod stack_file;
+mod value;
 mod vip;
 mod volume;
 
@@ -315,6 +316,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Stack(StackCmd::Validate(source)) => {
             let loaded = stack_file::load(source)?;
+            loaded.read_values()?;
             println!(
                 "{}: stack {} is valid ({} service(s))",
                 loaded.shown,
@@ -336,7 +338,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             wait,
             no_resolve,
         }) => {
-            let stack = stack_file::load(source)?.spec;
+            let loaded = stack_file::load(source)?;
+            let values = loaded.read_values()?;
+            let stack = loaded.spec.clone();
             let stack_name = stack.name.clone();
             eprintln!("deploying stack {stack_name}");
             let v = call(
@@ -346,9 +350,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     detach: wait.detach,
                     timeout_secs: wait.timeout,
                     no_resolve: *no_resolve,
+                    values,
                 },
             )
-            .await?;
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", loaded.locate(&e.to_string())))?;
             let count = |k: &str| v[k].as_array().map(|a| a.len()).unwrap_or(0);
             println!(
                 "stack {stack_name}: {} created, {} updated, {} unchanged, {} removed{}",
@@ -562,6 +568,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             node,
         }) => registry::pull(&cli, reference, platform.clone(), node.clone()).await,
         Command::Registry(sub) => registry::run(&cli, sub).await,
+        Command::Secret(sub) => value::run(&cli, "secret", sub).await,
+        Command::Config(sub) => value::run(&cli, "config", sub).await,
         Command::Image(ImageCmd::Prune { keep }) => registry::prune(&cli, keep).await,
         Command::Volume(VolumeCmd::Ls(j)) => {
             volume::list(call(&cli, Request::VolumeLs).await?, j.json)

@@ -15,6 +15,104 @@ pub struct Loaded {
     pub toml: Option<String>,
     /// The file(s) as named, for messages.
     pub shown: String,
+    /// The first file (where the stack's secrets and configs are declared) and
+    /// whether it is a compose file: to point at a field in messages.
+    pub first: PathBuf,
+    pub yaml: bool,
+}
+
+impl Loaded {
+    /// `FILE:LINE:COL: FIELD: message` for a `FIELD: message` about this stack (a
+    /// field of its secrets or configs); other messages unchanged.
+    pub fn locate(&self, message: &str) -> String {
+        let Some((field, _)) = message.split_once(": ") else {
+            return message.to_string();
+        };
+        if !(field.starts_with("secrets.") || field.starts_with("configs.")) || field.contains(' ')
+        {
+            return message.to_string();
+        }
+        let text = std::fs::read_to_string(&self.first).unwrap_or_default();
+        match orc_spec::locate(&text, field, self.yaml) {
+            Some((line, col)) => format!("{}:{line}:{col}: {message}", self.first.display()),
+            None => format!("{}: {message}", self.first.display()),
+        }
+    }
+
+    /// The values of the stack's secrets and configs that come from its files, the
+    /// environment or inline content (external ones are the cluster's). A file that
+    /// can't be read, a value over the limit or an unset variable is an error naming
+    /// FILE:LINE:COL and the field; the message never holds a value.
+    pub fn read_values(&self) -> anyhow::Result<Vec<orc_api::StackValue>> {
+        use orc_spec::{ClearValue, SecretSource};
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (kind, table, decls, max) in [
+            (
+                "secret",
+                "secrets",
+                &self.spec.secrets,
+                orc_spec::MAX_SECRET_BYTES,
+            ),
+            (
+                "config",
+                "configs",
+                &self.spec.configs,
+                orc_spec::MAX_CONFIG_BYTES,
+            ),
+        ] {
+            for (key, decl) in decls {
+                let (field, value) = match &decl.source {
+                    SecretSource::External => continue,
+                    SecretSource::File(path) => (
+                        format!("{table}.{key}.file"),
+                        std::fs::metadata(path)
+                            .map_err(|e| format!("cannot read {path}: {e}"))
+                            .and_then(|m| {
+                                if !m.is_file() {
+                                    Err(format!("{path} is not a file"))
+                                } else if m.len() > max {
+                                    Err(format!(
+                                        "{path} is {} bytes, more than the {} KiB a {kind} may hold",
+                                        m.len(),
+                                        max / 1024
+                                    ))
+                                } else {
+                                    std::fs::read(path)
+                                        .map_err(|e| format!("cannot read {path}: {e}"))
+                                }
+                            }),
+                    ),
+                    SecretSource::Environment(var) => (
+                        format!("{table}.{key}.environment"),
+                        std::env::var_os(var)
+                            .map(|v| v.into_encoded_bytes())
+                            .ok_or_else(|| format!("${var} is not set")),
+                    ),
+                    SecretSource::Content(c) => {
+                        (format!("{table}.{key}.content"), Ok(c.as_bytes().to_vec()))
+                    }
+                };
+                match value {
+                    Ok(v) if v.len() as u64 > max => errors.push(self.locate(&format!(
+                        "{field}: {} bytes, more than the {} KiB a {kind} may hold",
+                        v.len(),
+                        max / 1024
+                    ))),
+                    Ok(v) => out.push(orc_api::StackValue {
+                        kind: kind.into(),
+                        key: key.clone(),
+                        value: ClearValue::new(v),
+                    }),
+                    Err(why) => errors.push(self.locate(&format!("{field}: {why}"))),
+                }
+            }
+        }
+        if !errors.is_empty() {
+            anyhow::bail!("{}", errors.join("\n"));
+        }
+        Ok(out)
+    }
 }
 
 pub fn load(src: &StackSource) -> anyhow::Result<Loaded> {
@@ -52,6 +150,8 @@ pub fn load(src: &StackSource) -> anyhow::Result<Loaded> {
             spec,
             toml: None,
             shown,
+            first: files[0].clone(),
+            yaml: false,
         });
     }
     let loaded = load_compose(
@@ -83,6 +183,8 @@ pub fn load(src: &StackSource) -> anyhow::Result<Loaded> {
         spec: loaded.spec,
         toml: Some(loaded.toml),
         shown,
+        first: files[0].clone(),
+        yaml: true,
     })
 }
 

@@ -168,7 +168,7 @@ mod tests {
             .iter()
             .map(|m| match m {
                 MountConfig::Bind { source, .. } => source.clone(),
-                MountConfig::Tmpfs { .. } => PathBuf::new(),
+                MountConfig::Tmpfs { .. } | MountConfig::ValueFile { .. } => PathBuf::new(),
             })
             .collect();
         assert_eq!(

@@ -73,6 +73,8 @@ pub struct AgentCtx {
     exec_probes: tokio::sync::Semaphore,
     /// Where exec probes' output files go (each removed after its probe).
     probe_dir: PathBuf,
+    /// Secrets and configs: where their values come from and the per-task tmpfs.
+    pub values: Option<Arc<crate::node::values::NodeValues>>,
 }
 
 impl AgentCtx {
@@ -213,6 +215,7 @@ impl Agent {
                 wake: Notify::new(),
                 net: None,
                 docker_socket: None,
+                values: None,
             }),
             workers: HashMap::new(),
         }
@@ -242,6 +245,14 @@ impl Agent {
     pub fn with_peers(mut self, peers: crate::node::peers::PeerList) -> Agent {
         if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
             ctx.peers = Some(peers);
+        }
+        self
+    }
+
+    /// Writes tasks' secrets and configs into per-task tmpfs from `values`.
+    pub fn with_values(mut self, values: Arc<crate::node::values::NodeValues>) -> Agent {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.values = Some(values);
         }
         self
     }
@@ -339,6 +350,9 @@ impl Agent {
     async fn reconcile(&mut self, state: &ClusterState) -> Result<(), orc_runtime::RuntimeError> {
         self.workers.retain(|_, w| !w.is_finished());
         self.ctx.registry.update(state);
+        if let Some(v) = &self.ctx.values {
+            v.update(state);
+        }
         self.ctx.volumes.set_ceph(state.storage.ceph.as_ref());
         // Fenced off a volume while away: its clients here are blocklisted; drop them.
         for v in state.storage.volumes.values() {
@@ -449,6 +463,18 @@ impl Agent {
                 .chain(self.workers.keys().cloned())
                 .collect();
             net.reconcile(state, self.ctx.node_id, &live).await;
+        }
+
+        if let Some(values) = &self.ctx.values {
+            // A task's tmpfs stays while its task may still run or its container exists.
+            let live: HashSet<String> = mine
+                .iter()
+                .filter(|(_, t)| !t.status.state.is_terminal())
+                .map(|(id, _)| id.to_string())
+                .chain(containers.keys().cloned())
+                .chain(self.workers.keys().cloned())
+                .collect();
+            values.cleanup(&live);
         }
 
         // Fenced off a volume and clean of it now: say so (the leader unfences).

@@ -144,6 +144,23 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
                 return;
             }
         };
+        let value_mounts = match &ctx.values {
+            Some(v) => v.materialize(&task),
+            None if task.spec.secrets.is_empty() && task.spec.configs.is_empty() => Ok(Vec::new()),
+            None => Err("secrets and configs are unavailable on this node".to_string()),
+        };
+        let value_mounts = match value_mounts {
+            Ok(m) => m,
+            Err(e) => {
+                unplug(&ctx, &id).await;
+                detach_volumes(&ctx, &task).await;
+                ctx.finish(
+                    &id,
+                    failed(TaskState::Rejected, "secret or config unavailable", e),
+                );
+                return;
+            }
+        };
         let address = plugged.as_ref().map(|p| p.address);
         let mut starting = status(TaskState::Starting, "starting");
         starting.address = address;
@@ -152,12 +169,10 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         if let Some(sock) = &ctx.docker_socket {
             super::container::docker_socket(&mut cfg.mounts, sock);
         }
+        cfg.mounts.extend(value_mounts);
         if let Some(p) = plugged {
             for (source, target) in [(p.resolv_conf, "/etc/resolv.conf"), (p.hosts, "/etc/hosts")] {
-                let taken = cfg.mounts.iter().any(|m| match m {
-                    orc_runtime::MountConfig::Bind { target: t, .. }
-                    | orc_runtime::MountConfig::Tmpfs { target: t, .. } => t == target,
-                });
+                let taken = cfg.mounts.iter().any(|m| m.target() == target);
                 if !taken {
                     cfg.mounts.push(orc_runtime::MountConfig::Bind {
                         source,
@@ -170,6 +185,7 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
         }
         if let Err(e) = ctx.runtime.run(&cfg).await {
             let _ = ctx.runtime.remove(&id).await;
+            forget_values(&ctx, &id);
             unplug(&ctx, &id).await;
             detach_volumes(&ctx, &task).await;
             ctx.finish(
@@ -274,6 +290,7 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
     if let Err(e) = ctx.runtime.remove(&id).await {
         tracing::warn!(task = %id, "removing container: {e}");
     }
+    forget_values(&ctx, &id);
     unplug(&ctx, &id).await;
     if mode == Mode::Reap {
         ctx.forget_logs(&id);
@@ -282,6 +299,13 @@ async fn run(ctx: Arc<AgentCtx>, task: Task, mode: Mode, mut stop: watch::Receiv
     // Detached before the end is reported: the leader then lets the volume move.
     detach_volumes(&ctx, &task).await;
     ctx.finish(&id, final_status);
+}
+
+/// Removes the task's secrets and configs (its tmpfs), once its container is gone.
+fn forget_values(ctx: &AgentCtx, id: &str) {
+    if let Some(v) = &ctx.values {
+        v.remove(id);
+    }
 }
 
 async fn unplug(ctx: &AgentCtx, id: &str) {
