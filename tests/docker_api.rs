@@ -10,7 +10,7 @@ mod harness;
 use anyhow::{ensure, Context, Result};
 use orc_testbed::orc_node::OrcNode;
 use orc_testbed::{busybox_image, poll_until, ImageFormat};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -424,6 +424,15 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
             "-d",
             "--name",
             "solo",
+            "--cap-add",
+            "NET_ADMIN",
+            "--host",
+            "printer.lan:192.168.77.20",
+            "--init",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--ulimit",
+            "nofile=1024:4096",
             "demo/busybox:1",
             "sleep",
             "3600",
@@ -432,6 +441,28 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
     poll_until(CONVERGE, "solo running", || {
         orc_desired(&n, "solo").ok().flatten().filter(|s| s.0 == 1)
     })?;
+    // Its container options reached orc's spec (and come back in Docker's view).
+    let cs: Value = serde_json::from_str(
+        docker(
+            &n,
+            &[
+                "service",
+                "inspect",
+                "solo",
+                "--format",
+                "{{json .Spec.TaskTemplate.ContainerSpec}}",
+            ],
+        )?
+        .trim(),
+    )?;
+    ensure!(
+        cs["CapabilityAdd"] == json!(["CAP_NET_ADMIN"])
+            && cs["Hosts"] == json!(["192.168.77.20 printer.lan"])
+            && cs["Init"] == true
+            && cs["Sysctls"]["net.ipv4.ip_forward"] == "1"
+            && cs["Ulimits"][0]["Hard"] == 4096,
+        "container options after docker service create: {cs}"
+    );
     docker(&n, &["service", "rm", "solo"])?;
     ensure!(
         orc_desired(&n, "solo")?.is_none(),

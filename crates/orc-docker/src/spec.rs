@@ -171,6 +171,69 @@ impl Obj {
     }
 }
 
+/// `ContainerSpec`'s `Init`, `ReadOnly`, `CapabilityAdd`/`CapabilityDrop`, `Sysctls`,
+/// `Ulimits`, `Hosts` and `DNSConfig` onto orc's container options (checked as a stack
+/// file's are).
+fn container_options(cs: &mut Obj, spec: &mut ServiceSpec) -> Result<(), ApiError> {
+    let c = &mut spec.container;
+    c.init = cs.bool("Init")?;
+    c.read_only = cs.bool("ReadOnly")?;
+    for (key, list) in [
+        ("CapabilityAdd", &mut c.cap_add),
+        ("CapabilityDrop", &mut c.cap_drop),
+    ] {
+        for cap in cs.strings(key)?.unwrap_or_default() {
+            let field = cs.field(key);
+            list.push(
+                orc_spec::normalize_capability(&cap)
+                    .map_err(|why| ApiError::bad(format!("{field}: {why}")))?,
+            );
+        }
+    }
+    let field = cs.field("Sysctls");
+    for (k, v) in cs.labels("Sysctls")? {
+        orc_spec::check_sysctl(&k).map_err(|why| ApiError::bad(format!("{field}.{k}: {why}")))?;
+        c.sysctls.insert(k, v);
+    }
+    for (i, u) in cs.list("Ulimits")?.into_iter().enumerate() {
+        let path = format!("{}[{i}]", cs.field("Ulimits"));
+        let mut u = Obj::new(&path, u)?;
+        let name = u.string("Name")?.unwrap_or_default();
+        let (soft, hard) = (u.u64("Soft")?.unwrap_or(0), u.u64("Hard")?.unwrap_or(0));
+        u.done()?;
+        if name.is_empty() || soft > hard {
+            return Err(ApiError::bad(format!(
+                "{path}: a ulimit needs a Name and Soft <= Hard"
+            )));
+        }
+        c.ulimits.insert(name, orc_spec::Ulimit { soft, hard });
+    }
+    // /etc/hosts lines: "IP NAME [ALIAS…]" (Docker's swarm form), or "NAME:IP".
+    for line in cs.strings("Hosts")?.unwrap_or_default() {
+        let field = cs.field("Hosts");
+        let bad = |why: String| ApiError::bad(format!("{field}: {line:?}: {why}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let pairs: Vec<(&str, &str)> = match words.as_slice() {
+            [one] => match one.split_once(':') {
+                Some((name, ip)) => vec![(name, ip)],
+                None => return Err(bad("expected \"IP NAME\"".into())),
+            },
+            [ip, names @ ..] => names.iter().map(|n| (*n, *ip)).collect(),
+            [] => return Err(bad("empty".into())),
+        };
+        for (name, ip) in pairs {
+            c.extra_hosts
+                .push(orc_spec::check_extra_host(name, ip).map_err(bad)?);
+        }
+    }
+    let mut dns = cs.obj("DNSConfig")?;
+    c.dns = dns.strings("Nameservers")?.unwrap_or_default();
+    c.dns_search = dns.strings("Search")?.unwrap_or_default();
+    c.dns_options = dns.strings("Options")?.unwrap_or_default();
+    dns.done()?;
+    Ok(())
+}
+
 fn unsupported(field: &str, v: &Value) -> ApiError {
     ApiError::bad(format!(
         "orc does not support the service field {field} (got {v}); leave it out"
@@ -247,6 +310,14 @@ pub fn from_docker(
             placement: fresh.placement,
             networks: fresh.networks,
             ports: fresh.ports,
+            // Docker's ContainerSpec has no privileged mode, devices or /dev/shm size:
+            // those stay as they were; the rest of the options come from the request.
+            container: orc_spec::ContainerOptions {
+                privileged: b.container.privileged,
+                devices: b.container.devices.clone(),
+                shm_size_bytes: b.container.shm_size_bytes,
+                ..fresh.container
+            },
             ..b.clone()
         },
     };
@@ -315,6 +386,7 @@ pub fn from_docker(
             spec.secrets = refs;
         }
     }
+    container_options(&mut cs, &mut spec)?;
     if let Some(iso) = cs.string("Isolation")? {
         if iso != "default" && !iso.is_empty() {
             return Err(unsupported(
@@ -333,6 +405,11 @@ pub fn from_docker(
         let mut o = res.obj(key)?;
         set.nano_cpus = o.u64("NanoCPUs")?.unwrap_or(0);
         set.memory_bytes = o.u64("MemoryBytes")?.unwrap_or(0);
+        if key == "Limits" {
+            spec.container.pids_limit = o
+                .u64("Pids")?
+                .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+        }
         o.done()?;
     }
     res.done()?;
@@ -888,6 +965,44 @@ pub fn to_docker(
     if let Some(u) = &spec.user {
         cs.insert("User".into(), json!(u));
     }
+    let c = &spec.container;
+    if c.init {
+        cs.insert("Init".into(), json!(true));
+    }
+    if c.read_only {
+        cs.insert("ReadOnly".into(), json!(true));
+    }
+    if !c.cap_add.is_empty() {
+        cs.insert("CapabilityAdd".into(), json!(c.cap_add));
+    }
+    if !c.cap_drop.is_empty() {
+        cs.insert("CapabilityDrop".into(), json!(c.cap_drop));
+    }
+    if !c.sysctls.is_empty() {
+        cs.insert("Sysctls".into(), json!(c.sysctls));
+    }
+    if !c.ulimits.is_empty() {
+        let u: Vec<Value> = c
+            .ulimits
+            .iter()
+            .map(|(n, u)| json!({"Name": n, "Soft": u.soft, "Hard": u.hard}))
+            .collect();
+        cs.insert("Ulimits".into(), json!(u));
+    }
+    if !c.extra_hosts.is_empty() {
+        let h: Vec<String> = c
+            .extra_hosts
+            .iter()
+            .map(|h| format!("{} {}", h.ip, h.hostname))
+            .collect();
+        cs.insert("Hosts".into(), json!(h));
+    }
+    if !(c.dns.is_empty() && c.dns_search.is_empty() && c.dns_options.is_empty()) {
+        cs.insert(
+            "DNSConfig".into(),
+            json!({"Nameservers": c.dns, "Search": c.dns_search, "Options": c.dns_options}),
+        );
+    }
     let mounts: Vec<Value> = spec
         .mounts
         .iter()
@@ -995,9 +1110,13 @@ pub fn to_docker(
             })
             .collect(),
     };
+    let mut limits = set(&spec.resources.limits);
+    if spec.container.pids_limit > 0 {
+        limits["Pids"] = json!(spec.container.pids_limit);
+    }
     let mut tt = json!({
         "ContainerSpec": Value::Object(cs),
-        "Resources": {"Limits": set(&spec.resources.limits), "Reservations": set(&spec.resources.reservations)},
+        "Resources": {"Limits": limits, "Reservations": set(&spec.resources.reservations)},
         "RestartPolicy": restart,
         "Placement": Value::Object(placement),
         "ForceUpdate": 0,
@@ -1097,6 +1216,60 @@ mod tests {
     }
 
     #[test]
+    fn container_options_map_both_ways() {
+        let mut v = cli_create();
+        let cs = &mut v["TaskTemplate"]["ContainerSpec"];
+        cs["Init"] = json!(true);
+        cs["ReadOnly"] = json!(true);
+        cs["CapabilityAdd"] = json!(["NET_ADMIN"]);
+        cs["CapabilityDrop"] = json!(["CAP_CHOWN"]);
+        cs["Sysctls"] = json!({"net.ipv4.ip_forward": "1"});
+        cs["Ulimits"] = json!([{"Name": "nofile", "Soft": 1024, "Hard": 4096}]);
+        cs["Hosts"] = json!(["10.0.0.1 db db.lan", "printer:192.168.1.9"]);
+        cs["DNSConfig"] =
+            json!({"Nameservers": ["1.1.1.1"], "Search": ["lan"], "Options": ["ndots:2"]});
+        v["TaskTemplate"]["Resources"]["Limits"]["Pids"] = json!(200);
+        let d = from_docker(v, &names, None).unwrap();
+        let c = &d.spec.container;
+        assert!(c.init && c.read_only);
+        assert_eq!(c.cap_add, ["CAP_NET_ADMIN"]);
+        assert_eq!(c.cap_drop, ["CAP_CHOWN"]);
+        assert_eq!(c.sysctls["net.ipv4.ip_forward"], "1");
+        assert_eq!(
+            (c.ulimits["nofile"].soft, c.ulimits["nofile"].hard),
+            (1024, 4096)
+        );
+        let hosts: Vec<(&str, &str)> = c
+            .extra_hosts
+            .iter()
+            .map(|h| (h.hostname.as_str(), h.ip.as_str()))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                ("db", "10.0.0.1"),
+                ("db.lan", "10.0.0.1"),
+                ("printer", "192.168.1.9")
+            ]
+        );
+        assert_eq!(
+            (c.dns.len(), c.dns_search.len(), c.dns_options.len()),
+            (1, 1, 1)
+        );
+        assert_eq!(c.pids_limit, 200);
+        let rendered = to_docker(&d.name, &d.stack, &d.spec, &|n| n.into());
+        assert_eq!(
+            from_docker(rendered, &names, None).unwrap().spec.container,
+            *c
+        );
+        // What Docker can't say (privileged, devices) stays on an update.
+        let mut base = d.spec.clone();
+        base.container.privileged = true;
+        let back = from_docker(cli_create(), &names, Some(&base)).unwrap();
+        assert!(back.spec.container.privileged && !back.spec.container.init);
+    }
+
+    #[test]
     fn lowercase_keys_and_missing_replicas() {
         let v = json!({"Name": "solo", "TaskTemplate": {"ContainerSpec": {"Image": "a"}},
             "Mode": {"replicated": {}}});
@@ -1114,11 +1287,28 @@ mod tests {
     #[test]
     fn refuses_what_orc_does_not_do_naming_the_field() {
         let mut v = cli_create();
-        v["TaskTemplate"]["ContainerSpec"]["Hosts"] = json!(["10.0.0.1 db"]);
+        v["TaskTemplate"]["ContainerSpec"]["Groups"] = json!(["audio"]);
         let e = from_docker(v, &names, None).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(
-            e.message.contains("TaskTemplate.ContainerSpec.Hosts"),
+            e.message.contains("TaskTemplate.ContainerSpec.Groups"),
+            "{}",
+            e.message
+        );
+        // Container options are checked as a stack file's are.
+        let mut v = cli_create();
+        v["TaskTemplate"]["ContainerSpec"]["CapabilityAdd"] = json!(["CAP_BOGUS"]);
+        let e = from_docker(v, &names, None).unwrap_err();
+        assert!(
+            e.message.contains("ContainerSpec.CapabilityAdd"),
+            "{}",
+            e.message
+        );
+        let mut v = cli_create();
+        v["TaskTemplate"]["ContainerSpec"]["Sysctls"] = json!({"kernel.panic": "1"});
+        let e = from_docker(v, &names, None).unwrap_err();
+        assert!(
+            e.message.contains("ContainerSpec.Sysctls.kernel.panic"),
             "{}",
             e.message
         );

@@ -8,7 +8,8 @@
 //! - format 2 (round 1): service specs end at `ports`; task statuses end at `address`;
 //!   the state has no `held`; the commands end at `Unfence`.
 //! - format 3: specs as today but for the secret/config references (without the
-//!   pinned `name` and `revision`); statuses without `health`.
+//!   pinned `name` and `revision`; dropped, see [`FileRefV3`]); statuses without
+//!   `health`.
 //!
 //! The types are generic over the service spec, the one part that differs between the
 //! two; everything that did not change since format 2 is today's type.
@@ -80,8 +81,11 @@ impl Format for SpecV2 {
     }
 }
 
-/// Format 3's secret/config reference (secrets were parsed then, not delivered: an
-/// upgraded reference is unpinned, and the service's next deploy pins it).
+/// Format 3's secret/config reference. Format 3 parsed them but delivered nothing, and
+/// no value existed to pin them to, so the upgrade leaves them out: the upgraded
+/// service runs as it did, and its stack's next deploy (which creates the values)
+/// brings them back. Keeping them unpinned would instead make replayed deploys fail
+/// now that a deploy pins every reference to an existing value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileRefV3 {
     source: String,
@@ -89,20 +93,6 @@ pub struct FileRefV3 {
     uid: u32,
     gid: u32,
     mode: u32,
-}
-
-impl From<FileRefV3> for orc_spec::FileRef {
-    fn from(r: FileRefV3) -> Self {
-        orc_spec::FileRef {
-            source: r.source,
-            target: r.target,
-            uid: r.uid,
-            gid: r.gid,
-            mode: r.mode,
-            name: String::new(),
-            revision: 0,
-        }
-    }
 }
 
 /// Format 3's service spec: format 2's and the container options, dependencies,
@@ -127,8 +117,8 @@ impl Format for SpecV3 {
             healthcheck: self.healthcheck,
             update_config: self.update_config,
             rollback_config: self.rollback_config,
-            secrets: self.secrets.into_iter().map(Into::into).collect(),
-            configs: self.configs.into_iter().map(Into::into).collect(),
+            secrets: Vec::new(),
+            configs: Vec::new(),
             ..self.base.upgrade()
         }
     }

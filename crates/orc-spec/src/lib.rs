@@ -36,8 +36,9 @@ pub use health::{
 pub use names::check_name;
 pub use notes::not_enforced;
 pub use options::{
-    check_extra_host, check_sysctl, file_ref, normalize_capability, parse_condition, parse_device,
-    parse_failure_action, parse_health_test, parse_order, ratio_ppm, LINUX_CAPABILITIES,
+    check_extra_host, check_secret_name, check_sysctl, file_ref, normalize_capability,
+    parse_condition, parse_device, parse_failure_action, parse_health_test, parse_order, ratio_ppm,
+    LINUX_CAPABILITIES,
 };
 pub use policy::{MAX_DELAY_MS, MAX_WINDOW_MS};
 pub use resources::{MAX_CPUS, MIN_CPU_LIMIT, MIN_MEMORY};

@@ -844,7 +844,7 @@ pub(crate) fn parse_secret_decls(
 }
 
 /// A secret's or config's name: letters, digits, `_`, `.`, `-`, at most 63 characters.
-fn check_secret_name(name: &str) -> Result<(), String> {
+pub fn check_secret_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name

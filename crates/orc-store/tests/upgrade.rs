@@ -4,7 +4,9 @@
 //! `fixtures/round1-store.kv` holds every key and value a round-1 orc (commit 317ac9d)
 //! wrote for a one-node cluster: a stack deployed, two tasks, a status, a snapshot, then
 //! a scale and a redeploy that only the log holds. One line per value: space, key and
-//! value in hex.
+//! value in hex. `fixtures/session4-store.kv` is the same from the end of session 4
+//! (commit f61bdf3, model format 3): specs with a health check, an update config,
+//! secret and config references and container options.
 
 mod support;
 
@@ -19,10 +21,9 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Writes the fixture's values into a fresh sled store in `dir`.
-fn load_round1(dir: &std::path::Path) {
+/// Writes a fixture's values into a fresh sled store in `dir`.
+fn load(dir: &std::path::Path, text: &str) {
     let kv = SledKv::open(dir, &StoreConfig::default()).expect("sled");
-    let text = include_str!("fixtures/round1-store.kv");
     for line in text.lines() {
         let mut f = line.split(' ');
         let (Some(space), Some(k), Some(v)) = (f.next(), f.next(), f.next()) else {
@@ -43,7 +44,7 @@ fn load_round1(dir: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_one_store_is_upgraded_and_raft_carries_on() {
     let dir = tempfile::tempdir().unwrap();
-    load_round1(dir.path());
+    load(dir.path(), include_str!("fixtures/round1-store.kv"));
 
     let (log, sm) = reopen(dir.path());
     // The snapshot, converted: services and tasks as round 1 left them at that point.
@@ -139,4 +140,39 @@ async fn a_round_one_store_is_upgraded_and_raft_carries_on() {
             assert!(current, "{} {:?} still in an old format", space.name(), k);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_four_store_keeps_its_specs_options_and_references() {
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), include_str!("fixtures/session4-store.kv"));
+    let (log, sm) = reopen(dir.path());
+    let t1 = sm.current().tasks["t1"].clone();
+    assert_eq!(t1.status.state, TaskState::Running);
+    assert_eq!(t1.status.health, None);
+    let hc = t1
+        .spec
+        .healthcheck
+        .clone()
+        .expect("the task's health check");
+    assert_eq!(hc.interval_ms, Some(5_000));
+    assert_eq!(hc.retries, Some(2));
+    let mut one = start_with(log, sm, 0).await;
+    let state = one
+        .state_where(|s| {
+            s.service_by_name("family_web")
+                .is_some_and(|w| w.spec.image == "demo/web:2")
+        })
+        .await;
+    let web = &state.service_by_name("family_web").unwrap().spec;
+    assert_eq!(web.update_config.order, orc_spec::UpdateOrder::StartFirst);
+    assert_eq!(web.update_config.parallelism, 2);
+    assert!(web.container.init);
+    assert_eq!(web.container.cap_add, vec!["CAP_NET_ADMIN".to_string()]);
+    // Format 3 delivered no secrets: the references are left out until the stack's
+    // next deploy creates the values (a replayed deploy must not fail on them).
+    assert!(web.secrets.is_empty() && web.configs.is_empty());
+    assert_eq!(state.tasks["t2"].status.state, TaskState::Failed);
+    assert!(!state.held, "the Resume after the snapshot was replayed");
+    one.stop().await;
 }

@@ -30,19 +30,8 @@ pub fn kind(s: &str) -> Result<ValueKind, DaemonError> {
 /// A name as `orc secret create` accepts it: letters, digits, `_`, `.`, `-`, at most
 /// 63 characters (as in a stack file).
 fn check_name(kind: ValueKind, name: &str) -> Result<(), DaemonError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(DaemonError::Invalid(format!(
-            "{} name {name:?} must be 1 to 63 letters, digits, '_', '.' or '-'",
-            kind.as_str()
-        )))
-    }
+    orc_spec::check_secret_name(name)
+        .map_err(|why| DaemonError::Invalid(format!("{} {why}", kind.as_str())))
 }
 
 /// Refuses a value over its kind's limit (the message names the size, never bytes).

@@ -453,27 +453,19 @@ impl Agent {
             self.workers.insert(id.clone(), w);
         }
 
+        // A task's namespace and its secrets' tmpfs stay while the task may still run
+        // or its container exists.
+        let live: HashSet<String> = mine
+            .iter()
+            .filter(|(_, t)| !t.status.state.is_terminal())
+            .map(|(id, _)| id.to_string())
+            .chain(containers.keys().cloned())
+            .chain(self.workers.keys().cloned())
+            .collect();
         if let Some(net) = &self.ctx.net {
-            // A namespace stays while its task may still run or its container exists.
-            let live: HashSet<String> = mine
-                .iter()
-                .filter(|(_, t)| !t.status.state.is_terminal())
-                .map(|(id, _)| id.to_string())
-                .chain(containers.keys().cloned())
-                .chain(self.workers.keys().cloned())
-                .collect();
             net.reconcile(state, self.ctx.node_id, &live).await;
         }
-
         if let Some(values) = &self.ctx.values {
-            // A task's tmpfs stays while its task may still run or its container exists.
-            let live: HashSet<String> = mine
-                .iter()
-                .filter(|(_, t)| !t.status.state.is_terminal())
-                .map(|(id, _)| id.to_string())
-                .chain(containers.keys().cloned())
-                .chain(self.workers.keys().cloned())
-                .collect();
             values.cleanup(&live);
         }
 
