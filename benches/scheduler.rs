@@ -113,6 +113,7 @@ fn services_only() -> ClusterState {
                 version: 1,
                 created_at: 0,
                 updated_at: 0,
+                rollout: Default::default(),
             },
         );
     }

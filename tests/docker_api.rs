@@ -329,6 +329,15 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
             .flatten()
             .filter(|s| s.0 == 3 && s.1 == 3)
     })?;
+    // A stable revision first (its tasks passed monitor): `service rollback` goes there.
+    poll_until(CONVERGE, "a stable revision of demo_web", || {
+        let rows = n.json(&["service", "history", "demo_web"]).ok()?;
+        rows.as_array()?
+            .iter()
+            .any(|r| r["stable"] == true)
+            .then_some(())
+    })?;
+
     docker(
         &n,
         &[
@@ -345,17 +354,66 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
         image == "demo/busybox:2",
         "orc service ls after update --image: {image}"
     );
+    // demo/busybox:2 exists nowhere: its task is rejected and the update rolls back
+    // on its own (failure_action: rollback), which Docker's UpdateStatus shows.
+    let docker_update_state = || -> Option<(String, String)> {
+        let v: Value =
+            serde_json::from_str(&docker(&n, &["service", "inspect", "demo_web"]).ok()?).ok()?;
+        Some((
+            v[0]["UpdateStatus"]["State"].as_str()?.to_string(),
+            v[0]["UpdateStatus"]["Message"].as_str()?.to_string(),
+        ))
+    };
+    let (_, why) = poll_until(CONVERGE, "demo_web rolled back on its own", || {
+        docker_update_state().filter(|s| s.0 == "rollback_completed")
+    })?;
+    ensure!(
+        why.contains("demo_web.") && why.contains("rejected"),
+        "{why}"
+    );
+    ensure!(orc_desired(&n, "demo_web")?.is_some_and(|s| s.2 == "demo/busybox:1"));
+    // A good update, then `docker service rollback`: back to the stable spec before it.
+    poll_until(CONVERGE, "the rolled-back revision stable", || {
+        let rows = n.json(&["service", "history", "demo_web"]).ok()?;
+        rows.as_array()?
+            .iter()
+            .any(|r| r["current"] == true && r["stable"] == true)
+            .then_some(())
+    })?;
+    docker(
+        &n,
+        &[
+            "service",
+            "update",
+            "-d",
+            "--env-add",
+            "GREETING=hello",
+            "demo_web",
+        ],
+    )?;
+    poll_until(CONVERGE, "the good update stable", || {
+        let rows = n.json(&["service", "history", "demo_web"]).ok()?;
+        rows.as_array()?
+            .iter()
+            .any(|r| r["current"] == true && r["stable"] == true)
+            .then_some(())
+    })?;
     let rb = docker_at(
         &n,
         &n.docker_socket(),
         &["service", "rollback", "-d", "demo_web"],
     )?;
-    ensure!(!rb.status.success(), "rollback should be refused");
     ensure!(
-        String::from_utf8_lossy(&rb.stderr).contains("rollback"),
-        "{}",
-        String::from_utf8_lossy(&rb.stderr)
+        rb.status.success(),
+        "rollback: {}\n{}",
+        String::from_utf8_lossy(&rb.stderr),
+        n.ok(&["service", "history", "demo_web"])?
     );
+    poll_until(CONVERGE, "demo_web rolled back by docker", || {
+        let i = n.json(&["service", "inspect", "demo_web"]).ok()?;
+        (i["spec"]["env"]["GREETING"] == "hi" && i["update"]["state"] == "rollback_completed")
+            .then_some(())
+    })?;
 
     // A service outside any stack file, created and removed by the CLI.
     docker(

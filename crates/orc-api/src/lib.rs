@@ -242,6 +242,32 @@ pub enum Request {
     ServiceInspect {
         name: String,
     },
+    /// `orc service update`: changes to one service's spec, rolled out per its
+    /// update_config; waits (unless `detach`) until the rollout ended.
+    ServiceUpdate {
+        name: String,
+        #[serde(default)]
+        change: ServiceChange,
+        detach: bool,
+        timeout_secs: u64,
+    },
+    /// `orc service rollback`: back to revision `to`, else the last stable one.
+    ServiceRollback {
+        name: String,
+        to: Option<u64>,
+        detach: bool,
+        timeout_secs: u64,
+    },
+    /// The service's revisions.
+    ServiceHistory {
+        name: String,
+    },
+    /// Removes one service; waits (unless `detach`) until its tasks are gone.
+    ServiceRm {
+        name: String,
+        detach: bool,
+        timeout_secs: u64,
+    },
     /// `orc secret|config create NAME`: a new value (sealed before it is stored).
     ValueCreate {
         /// "secret" or "config".
@@ -316,4 +342,26 @@ pub enum Reply {
     Done { value: serde_json::Value },
     /// The end: the command failed; nothing more follows.
     Error { message: String },
+}
+
+/// What `orc service update` changes (unset = unchanged).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceChange {
+    pub image: Option<String>,
+    /// KEY=VALUE
+    #[serde(default)]
+    pub env_add: Vec<String>,
+    /// KEY
+    #[serde(default)]
+    pub env_rm: Vec<String>,
+    pub replicas: Option<u32>,
+    /// Replace every task even if nothing else changed.
+    #[serde(default)]
+    pub force: bool,
+    /// KEY=VALUE
+    #[serde(default)]
+    pub label_add: Vec<String>,
+    /// KEY
+    #[serde(default)]
+    pub label_rm: Vec<String>,
 }

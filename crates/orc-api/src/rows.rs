@@ -36,6 +36,10 @@ pub struct ServiceRow {
     pub desired: usize,
     pub image: String,
     pub version: u64,
+    /// The update state ("updating", "paused", "rollback_completed"…), if the service
+    /// was ever updated.
+    #[serde(default)]
+    pub update: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,6 +96,12 @@ pub struct ServiceInspect {
     pub service: ServiceRow,
     pub spec: orc_spec::ServiceSpec,
     pub tasks: Vec<TaskRow>,
+    /// Its update or rollback (the current version's, or the last one).
+    #[serde(default)]
+    pub update: Option<UpdateRow>,
+    /// Its revisions, newest first.
+    #[serde(default)]
+    pub revisions: Vec<RevisionRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -187,4 +197,33 @@ pub struct ValueRow {
     pub stack: Option<String>,
     /// The services using it, with the revision each pins.
     pub used_by: Vec<(String, u64)>,
+}
+
+/// One revision of a service (`orc service history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionRow {
+    pub revision: u64,
+    /// Milliseconds since the epoch.
+    pub created_at: u64,
+    pub image: String,
+    /// Every task of it passed `monitor`: a rollback target.
+    pub stable: bool,
+    /// The service runs this revision now.
+    pub current: bool,
+    /// "rollback to 3", "forced", or empty.
+    pub note: String,
+}
+
+/// A service's update or rollback (`orc service inspect`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRow {
+    /// "updating", "paused", "completed", "rollback_started", "rollback_paused",
+    /// "rollback_completed".
+    pub state: String,
+    pub message: String,
+    /// Milliseconds since the epoch.
+    pub started_at: u64,
+    pub ended_at: Option<u64>,
+    pub from: u64,
+    pub to: u64,
 }

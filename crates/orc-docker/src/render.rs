@@ -149,6 +149,17 @@ pub fn service(state: &ClusterState, s: &Service, status: bool) -> Value {
         "Spec": spec,
         "Endpoint": endpoint,
     });
+    if let Some(u) = &s.rollout.update {
+        let mut st = json!({
+            "State": u.state.as_str(),
+            "StartedAt": rfc3339(u.started_at),
+            "Message": u.message,
+        });
+        if let Some(end) = u.ended_at {
+            st["CompletedAt"] = json!(rfc3339(end));
+        }
+        v["UpdateStatus"] = st;
+    }
     if status {
         let (running, desired) = task_counts(state, s);
         v["ServiceStatus"] =
@@ -451,6 +462,34 @@ mod tests {
         assert_eq!(v["ServiceStatus"]["DesiredTasks"], 2);
         assert_eq!(v["Version"]["Index"], 1);
         assert!(v["CreatedAt"].as_str().unwrap().ends_with('Z'));
+        assert!(v.get("UpdateStatus").is_none(), "never updated");
+    }
+
+    #[test]
+    fn a_services_update_status_is_dockers() {
+        let mut st = state();
+        st.apply(&Command::SetUpdateStatus {
+            id: "svc1".into(),
+            status: orc_model::UpdateStatus {
+                state: orc_model::UpdateState::Paused,
+                message: "task web_app.1 failed: exited with 1".into(),
+                started_at: 3_000,
+                ended_at: Some(4_000),
+                from: 0,
+                to: 1,
+                version: 1,
+            },
+        });
+        let v = service(&st, &st.services["svc1"], false);
+        assert_eq!(v["UpdateStatus"]["State"], "paused");
+        assert_eq!(
+            v["UpdateStatus"]["Message"],
+            "task web_app.1 failed: exited with 1"
+        );
+        assert!(v["UpdateStatus"]["CompletedAt"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'));
     }
 
     #[test]

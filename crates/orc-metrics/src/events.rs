@@ -450,6 +450,7 @@ mod tests {
                 version: 1,
                 created_at: 5,
                 updated_at: 5,
+                rollout: Default::default(),
             },
         );
         s.tasks

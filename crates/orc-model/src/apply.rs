@@ -58,6 +58,8 @@ pub enum ApplyError {
         name: String,
         revision: u64,
     },
+    #[error("service {name} cannot be rolled back: {why}")]
+    NoRollback { name: String, why: String },
 }
 
 impl ClusterState {
@@ -210,9 +212,11 @@ impl ClusterState {
                     }
                     ServiceMode::Replicated { replicas: r } => {
                         if *r != *replicas {
-                            *r = *replicas;
-                            s.version += 1;
-                            s.updated_at = *at;
+                            let mut spec = s.spec.clone();
+                            spec.mode = ServiceMode::Replicated {
+                                replicas: *replicas,
+                            };
+                            s.set_spec(spec, *at, String::new());
                             *changed = true;
                         }
                         CommandResult::Ok
@@ -458,6 +462,19 @@ impl ClusterState {
                 }
                 Err(e) => CommandResult::Err(e),
             },
+            Command::SetUpdateStatus { id, status } => self.set_update_status(id, status, changed),
+            Command::MarkStable { id, revision } => {
+                self.mark_stable(id, *revision, changed);
+                CommandResult::Ok
+            }
+            Command::RollbackService {
+                id,
+                to,
+                expect_version,
+                reason,
+                at,
+            } => self.rollback_service(id, *to, *expect_version, reason, *at, changed),
+            Command::ForceUpdate { id, at } => self.force_update(id, *at, changed),
         }
     }
 
@@ -513,9 +530,7 @@ impl ClusterState {
                     });
                 }
                 if s.spec != ns.spec {
-                    s.spec = ns.spec.clone();
-                    s.version += 1;
-                    s.updated_at = at;
+                    s.set_spec(ns.spec.clone(), at, String::new());
                     *changed = true;
                 }
             }
@@ -525,16 +540,14 @@ impl ClusterState {
                 }
                 self.services.insert(
                     ns.id.clone(),
-                    Service {
-                        id: ns.id.clone(),
-                        name: name.to_string(),
-                        stack: stack.to_string(),
-                        short_name: ns.short_name.clone(),
-                        spec: ns.spec.clone(),
-                        version: 1,
-                        created_at: at,
-                        updated_at: at,
-                    },
+                    Service::new(
+                        ns.id.clone(),
+                        name.to_string(),
+                        stack.to_string(),
+                        ns.short_name.clone(),
+                        ns.spec.clone(),
+                        at,
+                    ),
                 );
                 *changed = true;
             }
@@ -580,25 +593,21 @@ impl ClusterState {
             match self.services.values_mut().find(|s| s.name == name) {
                 Some(s) if s.spec == ns.spec => out.unchanged.push(name),
                 Some(s) => {
-                    s.spec = ns.spec.clone();
-                    s.version += 1;
-                    s.updated_at = at;
+                    s.set_spec(ns.spec.clone(), at, String::new());
                     *changed = true;
                     out.updated.push(name);
                 }
                 None => {
                     self.services.insert(
                         ns.id.clone(),
-                        Service {
-                            id: ns.id.clone(),
-                            name: name.clone(),
-                            stack: stack.to_string(),
-                            short_name: ns.short_name.clone(),
-                            spec: ns.spec.clone(),
-                            version: 1,
-                            created_at: at,
-                            updated_at: at,
-                        },
+                        Service::new(
+                            ns.id.clone(),
+                            name.clone(),
+                            stack.to_string(),
+                            ns.short_name.clone(),
+                            ns.spec.clone(),
+                            at,
+                        ),
                     );
                     *changed = true;
                     out.created.push(name);

@@ -232,6 +232,34 @@ pub enum Command {
         kind: crate::ValueKind,
         name: String,
     },
+    /// The updater's verdict on a service's rollout: recorded only if the service is
+    /// still at `status.version` (a newer spec makes it stale).
+    SetUpdateStatus {
+        id: crate::ServiceId,
+        status: crate::UpdateStatus,
+    },
+    /// Every task of `revision` passed `monitor`: it may be rolled back to.
+    MarkStable {
+        id: crate::ServiceId,
+        revision: u64,
+    },
+    /// Puts back the spec of revision `to`, else of the last stable revision (the
+    /// replica count stays), as a new version rolled out with `rollback_config`.
+    /// With `expect_version`, only if the service is still at that version.
+    RollbackService {
+        id: crate::ServiceId,
+        to: Option<u64>,
+        expect_version: Option<u64>,
+        /// Why (shown as the rollback's message).
+        reason: String,
+        at: Timestamp,
+    },
+    /// `orc service update --force`: a new version with the same spec whose rollout
+    /// replaces every task.
+    ForceUpdate {
+        id: crate::ServiceId,
+        at: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

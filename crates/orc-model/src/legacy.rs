@@ -200,7 +200,9 @@ pub struct Service<S> {
 
 impl<S: Format> From<Service<S>> for crate::Service {
     fn from(s: Service<S>) -> Self {
-        crate::Service {
+        // Its spec becomes its first revision (not stable until the updater saw its
+        // tasks pass monitor).
+        let mut svc = crate::Service {
             id: s.id,
             name: s.name,
             stack: s.stack,
@@ -209,7 +211,10 @@ impl<S: Format> From<Service<S>> for crate::Service {
             version: s.version,
             created_at: s.created_at,
             updated_at: s.updated_at,
-        }
+            rollout: Default::default(),
+        };
+        svc.record_revision(s.updated_at, String::new());
+        svc
     }
 }
 

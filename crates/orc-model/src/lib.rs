@@ -14,6 +14,7 @@ mod ids;
 pub mod legacy;
 mod network;
 mod node;
+mod rollout;
 mod secret;
 mod state;
 mod task;
@@ -33,6 +34,7 @@ pub use network::{
 };
 pub use node::{Availability, Node, NodeResources, NodeRole, NodeStatus, Platform};
 pub use orc_spec::{ClearValue, ServiceMode, ServiceSpec};
+pub use rollout::{Revision, ServiceRollout, UpdateState, UpdateStatus, REVISIONS_KEPT};
 pub use secret::{spec_keys, PutMode, SealedRevision, StoredValue, ValueKey, ValueKind, Values};
 pub use state::{AutolockSetting, ClusterInfo, ClusterState, Service, VipHolder, VipSetting};
 pub use task::{HealthState, ProbeResult, Task, TaskHealth, TaskState, TaskStatus};

@@ -276,6 +276,7 @@ impl ClusterState {
                 if bumped {
                     s.version += 1;
                     s.updated_at = at;
+                    s.record_revision(at, format!("{} {name} revision {n}", kind.as_str()));
                 }
             }
         }

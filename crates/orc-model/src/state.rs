@@ -28,6 +28,8 @@ pub struct Service {
     pub version: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Its revisions and the state of its update or rollback. Last.
+    pub rollout: crate::ServiceRollout,
 }
 
 /// Everything the managers replicate.

@@ -166,6 +166,7 @@ impl NodeNet {
     ) -> Result<PathBuf, NetError> {
         let bridge = self.ensure_bridge(block).await?;
         self.detach(task_id).await?;
+        self.forget_neighbour(address).await?;
         let path = self.netns_path(task_id);
         netns::create(&path)?;
         let record = self.address_file(task_id);
@@ -221,6 +222,9 @@ impl NodeNet {
 
     /// Removes task `task_id`'s veth, namespace and address record; absent is success.
     pub async fn detach(&self, task_id: &str) -> Result<(), NetError> {
+        if let Some(address) = self.address_of(task_id) {
+            self.forget_neighbour(address).await?;
+        }
         if let Some(link) = self.link(&veth_name(task_id)).await? {
             match self.handle.link().del(link.header.index).execute().await {
                 Err(e) if !is_errno(&e, libc::ENODEV) => {

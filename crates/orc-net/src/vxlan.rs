@@ -195,6 +195,35 @@ impl NodeNet {
         Ok(())
     }
 
+    /// Forgets what the bridge learnt about `address` (its ARP entry): a container
+    /// that gets an address another one held moments before has another MAC, and a
+    /// stale entry would send its first seconds of traffic into the void.
+    pub(crate) async fn forget_neighbour(&self, address: Ipv4Addr) -> Result<(), NetError> {
+        let Some(bridge) = self.link(crate::BRIDGE).await? else {
+            return Ok(());
+        };
+        let bridge = bridge.header.index;
+        let entries: Vec<NeighbourMessage> = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(AddressFamily::Inet)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(NetError::netlink("list neighbours"))?;
+        for e in entries.into_iter().filter(|e| e.header.ifindex == bridge) {
+            let dst = e.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+                _ => None,
+            });
+            if dst == Some(address) {
+                self.delete_neighbour(e, dst, None).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes one neighbour or FDB entry, named by its header, address and MAC only.
     async fn delete_neighbour(
         &self,
@@ -213,9 +242,9 @@ impl NodeNet {
                 .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
         }
         match self.handle.neighbours().del(msg).execute().await {
-            Err(e) if !is_errno(&e, libc::ENOENT) => Err(NetError::netlink(format!(
-                "delete neighbour {dst:?} on orcvx"
-            ))(e)),
+            Err(e) if !is_errno(&e, libc::ENOENT) => {
+                Err(NetError::netlink(format!("delete neighbour {dst:?}"))(e))
+            }
             _ => Ok(()),
         }
     }

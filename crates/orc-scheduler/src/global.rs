@@ -28,9 +28,27 @@ pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>) {
     slot::trim(&mut cx.plan, &strays, cx.cfg.task_history);
 
     let empty = Vec::new();
+    // The rollout counts the nodes where it may replace tasks (ready, active,
+    // matching): a paused node's task is left alone until it is active again.
+    let eligible: Vec<NodeId> = cx
+        .state
+        .nodes
+        .values()
+        .filter(|n| {
+            may_stay(view, n)
+                && n.status == NodeStatus::Ready
+                && n.availability == Availability::Active
+        })
+        .map(|n| n.id)
+        .collect();
+    let slots: Vec<&[&Task]> = eligible
+        .iter()
+        .filter_map(|id| by_node.get(id).map(Vec::as_slice))
+        .collect();
+    let mut gate = crate::update::plan(cx, view, &slots, eligible.len());
     for node in cx.state.nodes.values() {
         let tasks = by_node.get(&node.id).unwrap_or(&empty);
-        reconcile_node(cx, view, node, tasks);
+        reconcile_node(cx, view, node, tasks, &mut gate);
         slot::trim(&mut cx.plan, tasks, cx.cfg.task_history);
     }
     // Nodes gone from the cluster: their tasks were orphaned; nothing worth keeping.
@@ -44,19 +62,26 @@ pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>) {
     }
 }
 
+/// Whether the service's task may stay on `node` (not down, not drained, matching).
+fn may_stay(view: &ServiceView<'_, '_>, node: &Node) -> bool {
+    constraints_match(&view.svc.spec.constraints, node)
+        && node.status != NodeStatus::Down
+        && node.availability != Availability::Drain
+}
+
 /// The service's slot on one node.
 fn reconcile_node(
     cx: &mut Ctx<'_, '_>,
     view: &mut ServiceView<'_, '_>,
     node: &Node,
     tasks: &[&Task],
+    gate: &mut crate::update::Gate,
 ) {
     let svc = view.svc;
     let matches = constraints_match(&svc.spec.constraints, node);
     let eligible =
         matches && node.status == NodeStatus::Ready && node.availability == Availability::Active;
-    let may_stay =
-        matches && node.status != NodeStatus::Down && node.availability != Availability::Drain;
+    let may_stay = may_stay(view, node);
     let Some(cur) = slot::pick_current(&mut cx.plan, tasks) else {
         if eligible {
             let t = cx.new_task(svc, 0, Some(node.id), slot::next_attempt(tasks), 0);
@@ -71,6 +96,5 @@ fn reconcile_node(
     if !eligible {
         return;
     }
-    let forced = view.is_outdated(cur);
-    cx.replace_current(svc, cur, tasks, forced, 0, Some(node.id));
+    cx.reconcile_current(view, tasks, 0, Some(node.id), gate);
 }

@@ -26,6 +26,7 @@ mod slot;
 mod spec;
 mod spread;
 mod unfence;
+mod update;
 mod volumes;
 
 /// Hash map for per-pass indexes: a fast hash with a fixed seed (keys are ids the
@@ -36,7 +37,7 @@ pub use constraint::{constraint_matches, constraints_match};
 pub use filter::{
     AvailabilityFilter, ConstraintFilter, Filter, NodeInfo, ReadyFilter, Resource, ResourceFilter,
 };
-pub use orchestrator::{reconcile, OrchestratorConfig};
+pub use orchestrator::{reconcile, task_outdated, OrchestratorConfig};
 pub use pipeline::Pipeline;
 pub use scheduler::{schedule, schedule_with, SchedulerOutput};
 pub use unfence::{lift_after_removal, unfence_requests, UnfenceRequest};

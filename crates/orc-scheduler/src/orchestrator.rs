@@ -116,6 +116,13 @@ pub fn reconcile(
     cx.plan.into_commands()
 }
 
+/// Whether `t` was made from a spec its service no longer runs (its rollout will
+/// replace it): another spec (replica count aside), or older than a forced update.
+pub fn task_outdated(svc: &Service, t: &Task) -> bool {
+    t.spec_version != svc.version
+        && (t.spec_version < svc.rollout.force || !same_spec(&t.spec, &svc.spec))
+}
+
 /// What one pass carries around.
 pub(crate) struct Ctx<'a, 'i> {
     pub(crate) state: &'a ClusterState,
@@ -142,6 +149,10 @@ impl ServiceView<'_, '_> {
             return false;
         }
         let svc = self.svc;
+        // `orc service update --force`: older tasks are outdated whatever their spec.
+        if t.spec_version < svc.rollout.force {
+            return true;
+        }
         *self
             .outdated
             .entry(t.spec_version)
@@ -202,6 +213,75 @@ impl Ctx<'_, '_> {
                 self.plan.raise_desired(t, TaskState::Shutdown);
             }
         }
+    }
+
+    /// One slot's current task(s) under the rollout `gate`: a start-first pair keeps
+    /// its old task until the new one serves; a lost or drained task is replaced at
+    /// once; an outdated one when the gate lets its slot into the batch (stop-first:
+    /// retired and replaced; start-first: a new task starts beside it); an ended one
+    /// per its restart policy.
+    pub(crate) fn reconcile_current(
+        &mut self,
+        view: &mut ServiceView<'_, '_>,
+        tasks: &[&Task],
+        slot: u32,
+        node: Option<NodeId>,
+        gate: &mut crate::update::Gate,
+    ) {
+        let svc = view.svc;
+        if let Some((old, new)) = crate::update::start_first_pair(view, tasks) {
+            for t in tasks
+                .iter()
+                .filter(|t| crate::slot::is_current(t) && t.id != old.id && t.id != new.id)
+            {
+                self.plan.raise_desired(t, TaskState::Shutdown);
+            }
+            if new.serves() || self.is_lost(old) || self.on_drained_node(old) {
+                self.plan.raise_desired(old, TaskState::Shutdown);
+            }
+            let forced = self.is_lost(new) || self.on_drained_node(new);
+            self.replace_current(svc, new, tasks, forced, slot, node);
+            return;
+        }
+        let Some(cur) = crate::update::pick(view, tasks) else {
+            let t = self.new_task(svc, slot, node, crate::slot::next_attempt(tasks), 0);
+            self.plan.create(t);
+            return;
+        };
+        for t in tasks
+            .iter()
+            .filter(|t| crate::slot::is_current(t) && t.id != cur.id)
+        {
+            self.plan.raise_desired(t, TaskState::Shutdown);
+        }
+        if self.is_lost(cur) || self.on_drained_node(cur) {
+            self.replace_current(svc, cur, tasks, true, slot, node);
+            return;
+        }
+        if view.is_outdated(cur) {
+            let ended = cur.status.state.is_terminal() || crate::slot::is_unassigned(cur);
+            if ended {
+                // Nothing running to keep: the new version takes the slot at once.
+                self.replace_current(svc, cur, tasks, true, slot, node);
+            } else if gate.take() {
+                if gate.start_first {
+                    let attempt = crate::slot::next_attempt(tasks);
+                    let t = self.new_task(svc, slot, node, attempt, 0);
+                    self.plan.create(t);
+                } else {
+                    self.replace_current(svc, cur, tasks, true, slot, node);
+                }
+            }
+            return;
+        }
+        self.replace_current(svc, cur, tasks, false, slot, node);
+    }
+
+    /// A live task the manager wants running on a node being drained: it moves elsewhere.
+    pub(crate) fn on_drained_node(&self, t: &Task) -> bool {
+        crate::slot::wants_running(t)
+            && !t.status.state.is_terminal()
+            && self.node_availability(t) == Some(Availability::Drain)
     }
 
     /// Replaces a slot's current task when `forced` (outdated, node lost or drained) or

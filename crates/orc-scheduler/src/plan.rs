@@ -11,6 +11,8 @@ pub(crate) struct Plan {
     desired: BTreeMap<TaskId, TaskState>,
     create: Vec<Task>,
     remove: BTreeSet<TaskId>,
+    /// Rollout commands (update status, stable revisions, rollbacks), applied last.
+    service: Vec<Command>,
 }
 
 impl Plan {
@@ -32,6 +34,10 @@ impl Plan {
         self.create.push(task);
     }
 
+    pub(crate) fn service(&mut self, cmd: Command) {
+        self.service.push(cmd);
+    }
+
     pub(crate) fn remove(&mut self, task: &Task) {
         self.remove.insert(task.id.clone());
     }
@@ -44,6 +50,7 @@ impl Plan {
             desired,
             create,
             remove,
+            service,
         } = self;
         let mut cmds = Vec::new();
         let status: Vec<_> = status
@@ -68,6 +75,7 @@ impl Plan {
                 ids: remove.into_iter().collect(),
             });
         }
+        cmds.extend(service);
         cmds
     }
 }

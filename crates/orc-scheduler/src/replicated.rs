@@ -2,7 +2,7 @@
 
 use crate::orchestrator::{Ctx, ServiceView};
 use crate::slot;
-use orc_model::{Availability, Task, TaskState};
+use orc_model::{Task, TaskState};
 
 /// Reconciles one replicated service with `replicas` slots.
 pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, replicas: u32) {
@@ -26,6 +26,11 @@ pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, re
             break;
         }
     }
+    let in_range: Vec<&[&Task]> = sorted
+        .chunk_by(|a, b| a.slot == b.slot)
+        .filter(|tasks| (1..=replicas).contains(&tasks[0].slot))
+        .collect();
+    let mut gate = crate::update::plan(cx, view, &in_range, replicas as usize);
     for tasks in sorted.chunk_by(|a, b| a.slot == b.slot) {
         let n = tasks[0].slot;
         if n == 0 || n > replicas {
@@ -34,28 +39,8 @@ pub(crate) fn reconcile(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, re
                 cx.plan.raise_desired(t, TaskState::Shutdown);
             }
         } else {
-            reconcile_slot(cx, view, n, tasks);
+            cx.reconcile_current(view, tasks, n, None, &mut gate);
         }
         slot::trim(&mut cx.plan, tasks, cx.cfg.task_history);
     }
-}
-
-/// One slot within range: keep its current task, or retire it and start the next.
-fn reconcile_slot(cx: &mut Ctx<'_, '_>, view: &mut ServiceView<'_, '_>, n: u32, tasks: &[&Task]) {
-    let svc = view.svc;
-    let Some(cur) = slot::pick_current(&mut cx.plan, tasks) else {
-        // Every task of the slot was retired (scaled down, then up again).
-        let t = cx.new_task(svc, n, None, slot::next_attempt(tasks), 0);
-        cx.plan.create(t);
-        return;
-    };
-    let forced = view.is_outdated(cur) || cx.is_lost(cur) || on_drained_node(cx, cur);
-    cx.replace_current(svc, cur, tasks, forced, n, None);
-}
-
-/// A live task the manager wants running on a node being drained: it moves elsewhere.
-fn on_drained_node(cx: &Ctx<'_, '_>, t: &Task) -> bool {
-    slot::wants_running(t)
-        && !t.status.state.is_terminal()
-        && cx.node_availability(t) == Some(Availability::Drain)
 }

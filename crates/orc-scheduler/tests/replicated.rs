@@ -103,7 +103,11 @@ fn spec_update_replaces_every_task_in_its_slot() {
         .iter()
         .map(|t| (t.id.clone(), t.slot))
         .collect();
-    update_service(&mut s, "web", |sp| sp.image = "demo/busybox:2".into());
+    // All at once (parallelism 0): the rolling updater's batches are in tests/update.rs.
+    update_service(&mut s, "web", |sp| {
+        sp.image = "demo/busybox:2".into();
+        sp.update_config.parallelism = 0;
+    });
     let cmds = orchestrate(&s, NOW + 1, &mut ids);
     apply_all(&mut s, &cmds);
     for (id, slot) in &old {

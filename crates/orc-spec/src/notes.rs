@@ -1,19 +1,13 @@
 //! What a valid stack asks for that orc parses but does not act on yet: said out
 //! loud at validate and deploy time instead of being silently dropped.
 
-use crate::{NetworkMode, StackSpec, UpdateConfig};
+use crate::{NetworkMode, StackSpec};
 
 /// One line per key that is parsed but not (fully) enforced, `services.NAME.KEY: why`.
 pub fn not_enforced(stack: &StackSpec) -> Vec<String> {
     let mut out = Vec::new();
     for (name, s) in &stack.services {
         let mut note = |key: &str, why: &str| out.push(format!("services.{name}.{key}: {why}"));
-        if s.update_config != UpdateConfig::default() {
-            note("update_config", "parsed, not enforced yet: a changed service still replaces its tasks at once (issue 14)");
-        }
-        if s.rollback_config != UpdateConfig::default() {
-            note("rollback_config", "parsed, not enforced yet (issue 14)");
-        }
         if !s.container.dns.is_empty() && s.network_mode == NetworkMode::Host {
             note("dns", "not applied with network_mode = \"host\": the container uses the node's resolv.conf");
         }

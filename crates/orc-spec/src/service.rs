@@ -191,6 +191,17 @@ pub(crate) fn parse_service<'a>(
             spec.mounts.push(mount);
         }
     }
+    for (key, cfg) in [
+        ("update_config", spec.update_config),
+        ("rollback_config", spec.rollback_config),
+    ] {
+        if cfg.order != crate::UpdateOrder::StartFirst {
+            continue;
+        }
+        if let (Some(why), Some(n)) = (spec.start_first_conflict(), f.get(key)) {
+            ck.invalid(n, format!("order = \"start-first\" is refused: {why}"));
+        }
+    }
     for r in spec.secrets.iter().chain(&spec.configs) {
         if spec.mounts.iter().any(|m| m.target() == r.target) {
             ck.invalid(

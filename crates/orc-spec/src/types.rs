@@ -369,6 +369,32 @@ impl ServiceSpec {
             configs: Vec::new(),
         }
     }
+
+    /// Why this service cannot run its old and new task side by side (start-first):
+    /// a single-writer volume (rbd, local) would get a second writer, and a host-mode
+    /// published port would fail to bind on a node running both. `None` when it can.
+    pub fn start_first_conflict(&self) -> Option<String> {
+        for m in &self.mounts {
+            if let Mount::Volume { name, volume, .. } = m {
+                if volume.driver.single_writer() {
+                    return Some(format!(
+                        "{} volume {name:?} has one writer at a time, and start-first would run a \
+                         second task on it before the first stops; use order = \"stop-first\" \
+                         (or a cephfs volume)",
+                        volume.driver.name()
+                    ));
+                }
+            }
+        }
+        if let Some(p) = self.ports.iter().find(|p| p.mode == PublishMode::Host) {
+            return Some(format!(
+                "port {} is published in host mode, and start-first would run two tasks \
+                 binding it on one node; use order = \"stop-first\" (or the ingress mode)",
+                p.published
+            ));
+        }
+        None
+    }
 }
 
 /// How many tasks a service runs.

@@ -188,3 +188,41 @@ fn net_sysctls_need_the_containers_own_network() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(e[0].starts_with("/srv/s.toml:4:11: services.a.sysctls: sysctl \"net.ipv4.ip_forward\" cannot be set with network_mode"), "{e:?}");
 }
+
+#[test]
+fn start_first_is_refused_with_a_single_writer_volume_or_a_host_port() {
+    let text = r#"
+name = "st"
+[volumes.db]
+driver = "local"
+[services.db]
+image = "mariadb:11"
+volumes = [{ source = "db", target = "/var/lib/mysql" }]
+update_config = { order = "start-first" }
+[services.web]
+image = "demo/busybox:1"
+ports = [{ published = 8080, target = 80, mode = "host" }]
+rollback_config = { order = "start-first" }
+[services.ok]
+image = "demo/busybox:1"
+ports = ["8081:80"]
+update_config = { order = "start-first" }
+"#;
+    let e = orc_spec::parse_stack(text, "stack.toml", None, "st")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        e.contains("services.db.update_config")
+            && e.contains(
+                "order = \"start-first\" is refused: local volume \"st_db\" has one writer"
+            ),
+        "{e}"
+    );
+    assert!(
+        e.contains("services.web.rollback_config")
+            && e.contains("port 8080 is published in host mode"),
+        "{e}"
+    );
+    assert!(!e.contains("services.ok"), "{e}");
+}

@@ -517,6 +517,56 @@ pub enum ServiceCmd {
         #[command(flatten)]
         wait: WaitArgs,
     },
+    /// Change one service (rolled out per its update_config) and wait until the
+    /// rollout ended: non-zero when it paused or rolled back, naming the cause.
+    Update {
+        name: String,
+        /// The new image.
+        #[arg(long)]
+        image: Option<String>,
+        /// KEY=VALUE (repeatable)
+        #[arg(long)]
+        env_add: Vec<String>,
+        /// KEY (repeatable)
+        #[arg(long)]
+        env_rm: Vec<String>,
+        /// The new replica count.
+        #[arg(long)]
+        replicas: Option<u32>,
+        /// Replace every task even if nothing else changed.
+        #[arg(long)]
+        force: bool,
+        /// KEY=VALUE (repeatable)
+        #[arg(long)]
+        label_add: Vec<String>,
+        /// KEY (repeatable)
+        #[arg(long)]
+        label_rm: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Go back to the last stable revision (or --to REV), rolled out per the
+    /// service's rollback_config; waits like update.
+    Rollback {
+        name: String,
+        /// The revision to go back to (`orc service history`).
+        #[arg(long)]
+        to: Option<u64>,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// The service's revisions (the last 10 specs), newest first.
+    History {
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove one service; waits until its tasks are gone.
+    Rm {
+        name: String,
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
     /// The service's log lines from every node, each under its task's name.
     Logs {
         name: String,
@@ -533,11 +583,15 @@ pub enum ServiceCmd {
         #[arg(long, short)]
         timestamps: bool,
     },
-    /// The service in full: its spec, its tasks and their health checks' last results.
+    /// The service in full: its spec, its tasks and their health checks' last results,
+    /// its update state and its revisions (text; --json for JSON).
     Inspect {
         name: String,
         #[command(flatten)]
         json: JsonFlag,
+        /// Text (the default; accepted for Docker habits).
+        #[arg(long, conflicts_with = "json")]
+        pretty: bool,
     },
 }
 

@@ -110,6 +110,30 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             ops.service_logs(&name, opts, p).await?;
             Ok(Value::Null)
         }
+        R::ServiceUpdate {
+            name,
+            change,
+            detach,
+            timeout_secs,
+        } => json(
+            ops.service_change(&name, &change, detach, secs(timeout_secs), p)
+                .await?,
+        ),
+        R::ServiceRollback {
+            name,
+            to,
+            detach,
+            timeout_secs,
+        } => json(
+            ops.service_rollback(&name, to, detach, secs(timeout_secs), p)
+                .await?,
+        ),
+        R::ServiceHistory { name } => json(ops.service_history(&name)?),
+        R::ServiceRm {
+            name,
+            detach,
+            timeout_secs,
+        } => json(ops.service_rm(&name, detach, secs(timeout_secs), p).await?),
         R::ImageLoad { path, distribute } => json(ops.image_load(&path, distribute, p).await?),
         R::ImageLs => json(images::list(ops).await?),
         R::ImageRm { reference } => ops.image_rm(&reference).await,

@@ -711,10 +711,20 @@ async fn service_update(
 ) -> Result<Response<Body>, ApiError> {
     let svc = resolve_service(s, key)?;
     if r.q("rollback") == Some("previous") {
-        return Err(ApiError::not_supported(format!(
-            "orc keeps no previous spec to roll service {} back to (rollback=previous): update it to the spec you want",
-            svc.name
-        )));
+        // orc's rollback: to the last stable revision (`orc service rollback`), rolled
+        // out by the leader; Docker returns at once, so does this.
+        let (tx, _rx) = mpsc::channel(1);
+        door.ops
+            .service_rollback(
+                &svc.name,
+                None,
+                true,
+                std::time::Duration::from_secs(0),
+                &Progress::new(tx),
+            )
+            .await
+            .map_err(api)?;
+        return ok(json!({ "Warnings": [] }));
     }
     let version: u64 = r
         .q("version")

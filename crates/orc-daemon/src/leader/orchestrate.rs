@@ -7,6 +7,9 @@ use orc_model::Command;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// How often the manager loop looks while a rollout is under way.
+const ROLLOUT_RESYNC: Duration = Duration::from_millis(250);
+
 pub async fn run(
     cluster: Cluster,
     volumes: std::sync::Arc<crate::storage::NodeVolumes>,
@@ -30,9 +33,22 @@ pub async fn run(
                 tracing::debug!("membership addresses: {e}");
             }
         }
+        // A rollout moves on time (monitor, delay, deadlines), not only on changes:
+        // look again soon while one is under way.
+        let rolling = cluster.snapshot().services.values().any(|s| {
+            s.rollout
+                .update
+                .as_ref()
+                .is_some_and(|u| u.state.in_progress() && u.version == s.version)
+        });
+        let wait = if rolling {
+            resync.min(ROLLOUT_RESYNC)
+        } else {
+            resync
+        };
         tokio::select! {
             r = state_rx.changed() => if r.is_err() { return },
-            _ = tokio::time::sleep(resync) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {}
         }
     }

@@ -5,7 +5,7 @@ use super::{views, Ops};
 use crate::cluster::Cluster;
 use crate::util::now_ms;
 use crate::DaemonError;
-use orc_model::{ClusterState, Service, TaskState};
+use orc_model::{ClusterState, Service, TaskState, UpdateState, UpdateStatus};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,9 @@ struct Watch {
     /// Per service id: the failures seen during the wait, newest last.
     failures: HashMap<String, Vec<String>>,
     first: bool,
+    /// Per service id: its version when the wait began (the command's version); a
+    /// rollout of that version or a later one (a rollback) is the one waited for.
+    since: HashMap<String, u64>,
 }
 
 impl Watch {
@@ -38,6 +41,7 @@ impl Watch {
             seen: HashSet::new(),
             failures: HashMap::new(),
             first: true,
+            since: HashMap::new(),
         }
     }
 
@@ -113,6 +117,87 @@ impl Watch {
             views::desired_count(state, s),
             failures.len(),
         )))
+    }
+}
+
+/// Where a changed service's rollout stands, for a wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Pending,
+    Done,
+    /// Paused or rolled back (when not asked): the error, naming the cause.
+    Failed(String),
+}
+
+/// Whether a task that should run was made from another spec (a rollout will or
+/// should replace it).
+fn needs_rollout(state: &ClusterState, s: &Service) -> bool {
+    state.tasks_of_service(&s.id).any(|t| {
+        t.desired_state <= TaskState::Running
+            && !t.status.state.is_terminal()
+            && orc_scheduler::task_outdated(s, t)
+    })
+}
+
+/// "web: paused: task web.2 failed: exited with 1" for a rollout that ended badly.
+fn rollout_error(s: &Service, u: &UpdateStatus) -> String {
+    let what = match u.state {
+        UpdateState::Paused => "update paused".to_string(),
+        UpdateState::RollbackCompleted => format!("rolled back to revision {}", u.to),
+        UpdateState::RollbackPaused => "rollback paused".to_string(),
+        other => other.as_str().to_string(),
+    };
+    format!(
+        "{}: {what}: {} (see `orc service inspect {0}`)",
+        s.name, u.message
+    )
+}
+
+/// "web: updating 2/3, 1 healthy" while a rollout is under way.
+fn rollout_line(state: &ClusterState, s: &Service, u: &UpdateStatus) -> String {
+    let fresh: Vec<_> = state
+        .tasks_of_service(&s.id)
+        .filter(|t| t.desired_state == TaskState::Running && !t.status.state.is_terminal())
+        .filter(|t| !orc_scheduler::task_outdated(s, t))
+        .collect();
+    let healthy = fresh.iter().filter(|t| t.serves()).count();
+    let mut l = format!(
+        "{}: {} {}/{}, {healthy} healthy",
+        s.name,
+        u.state,
+        fresh.len(),
+        views::desired_count(state, s)
+    );
+    if !u.message.is_empty() {
+        l = format!("{l} ({})", u.message);
+    }
+    l
+}
+
+impl Watch {
+    /// A changed service: its rollout (of the version it had when the wait began, or
+    /// a later one) must end — completed, or rolled back when `rollback_asked` — and
+    /// the service converge. The line shows the rollout while it runs.
+    fn outcome(
+        &mut self,
+        state: &ClusterState,
+        s: &Service,
+        rollback_asked: bool,
+    ) -> (Outcome, Option<String>) {
+        let since = *self.since.entry(s.id.clone()).or_insert(s.version);
+        let status = s.rollout.update.as_ref().filter(|u| u.version >= since);
+        match status {
+            Some(u) if u.state.in_progress() => (Outcome::Pending, Some(rollout_line(state, s, u))),
+            Some(u)
+                if u.state.is_failure()
+                    && !(rollback_asked && u.state == UpdateState::RollbackCompleted) =>
+            {
+                (Outcome::Failed(rollout_error(s, u)), None)
+            }
+            None if needs_rollout(state, s) => (Outcome::Pending, None),
+            _ if self.converged(state, s) => (Outcome::Done, None),
+            _ => (Outcome::Pending, None),
+        }
     }
 }
 
@@ -217,10 +302,13 @@ async fn wait_for(
 }
 
 /// Until every service of the stack has converged and removed services' tasks are gone;
-/// an error naming the service and its last failure when one keeps failing.
+/// the services in `changed` (names) must also have finished their rollout. An error
+/// naming each service whose rollout paused or rolled back (with the cause), or the
+/// service and its last failure when one keeps failing.
 pub async fn stack(
     cluster: &Cluster,
     stack: &str,
+    changed: &[String],
     timeout: Duration,
     progress: &Progress,
 ) -> Result<(), DaemonError> {
@@ -230,7 +318,31 @@ pub async fn stack(
         let services: Vec<&Service> = state.services_in_stack(stack).collect();
         let ids: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
         let errs = watch.look(state, &ids);
-        let mut lines: Vec<String> = services.iter().map(|s| line(state, s)).collect();
+        let mut lines = Vec::new();
+        let mut done = true;
+        let mut failed = Vec::new();
+        for s in &services {
+            let stuck = s.rollout.update.as_ref().filter(|u| {
+                u.version == s.version
+                    && matches!(u.state, UpdateState::Paused | UpdateState::RollbackPaused)
+            });
+            let (outcome, rollout) = if changed.contains(&s.name) {
+                watch.outcome(state, s, false)
+            } else if let Some(u) = stuck {
+                // Unchanged by this deploy but still paused: say so (not a timeout).
+                (Outcome::Failed(rollout_error(s, u)), None)
+            } else if watch.converged(state, s) {
+                (Outcome::Done, None)
+            } else {
+                (Outcome::Pending, None)
+            };
+            lines.push(rollout.unwrap_or_else(|| line(state, s)));
+            match outcome {
+                Outcome::Done => {}
+                Outcome::Pending => done = false,
+                Outcome::Failed(e) => failed.push(e),
+            }
+        }
         let orphans = state
             .tasks
             .values()
@@ -244,12 +356,64 @@ pub async fn stack(
         } else {
             String::new()
         });
-        if let Some(e) = services.iter().find_map(|s| watch.failing(state, s)) {
+        // Keeps failing outside a rollout (a rollout has its own deadlines).
+        if let Some(e) = services
+            .iter()
+            .filter(|s| !rolling(s))
+            .find_map(|s| watch.failing(state, s))
+        {
             return Err(e);
         }
         lines.extend(errs);
-        let done = services.iter().all(|s| watch.converged(state, s)) && orphans == 0;
+        if done && orphans == 0 && !failed.is_empty() {
+            return Err(DaemonError::Invalid(failed.join("; ")));
+        }
+        let done = done && orphans == 0;
         Ok((done, lines.into_iter().filter(|l| !l.is_empty()).collect()))
+    })
+    .await
+}
+
+/// Whether a rollout of the service is under way.
+fn rolling(s: &Service) -> bool {
+    s.rollout
+        .update
+        .as_ref()
+        .is_some_and(|u| u.state.in_progress() && u.version == s.version)
+}
+
+/// Until the service's rollout ended and it converged (`orc service update` /
+/// `rollback`): an error naming the cause when it paused, or rolled back when that
+/// was not what was asked (`rollback_asked`).
+pub async fn rollout(
+    cluster: &Cluster,
+    name: &str,
+    rollback_asked: bool,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<(), DaemonError> {
+    let mut watch = Watch::new();
+    let what = format!("service {name} to finish its rollout");
+    wait_for(cluster, timeout, progress, &what, |state| {
+        let Some(s) = state.service_by_name(name) else {
+            return Err(DaemonError::Invalid(format!("service {name} was removed")));
+        };
+        let mut lines = Vec::new();
+        let (outcome, rollout) = watch.outcome(state, s, rollback_asked);
+        lines.push(rollout.unwrap_or_else(|| line(state, s)));
+        lines.extend(watch.look(state, std::slice::from_ref(&s.id)));
+        match outcome {
+            Outcome::Failed(e) => Err(DaemonError::Invalid(e)),
+            Outcome::Done => Ok((true, lines)),
+            Outcome::Pending => {
+                if !rolling(s) {
+                    if let Some(e) = watch.failing(state, s) {
+                        return Err(e);
+                    }
+                }
+                Ok((false, lines))
+            }
+        }
     })
     .await
 }
@@ -473,6 +637,7 @@ mod tests {
             version: 1,
             created_at: 0,
             updated_at: 0,
+            rollout: Default::default(),
         }
     }
 

@@ -26,6 +26,7 @@ pub mod networks;
 pub mod nodes;
 pub mod registry;
 pub mod roles;
+pub mod rollouts;
 pub mod secrets;
 pub mod services;
 pub mod spread;

@@ -44,6 +44,8 @@ impl Ops {
             service,
             spec: s.spec.clone(),
             tasks: views::tasks(&state, s, false, now_ms()),
+            update: super::rollouts::update_row(s),
+            revisions: super::rollouts::history(s),
         })
     }
 
@@ -105,6 +107,7 @@ impl Ops {
         let cluster = self.cluster()?;
         let id = random_id();
         self.check_reserved_ports(&cluster, &s)?;
+        super::rollouts::check_start_first(&s.spec)?;
         cluster
             .propose(Command::PutService {
                 service: Box::new(NewService {
@@ -142,6 +145,7 @@ impl Ops {
             )));
         }
         self.check_reserved_ports(&cluster, &s)?;
+        super::rollouts::check_start_first(&s.spec)?;
         cluster
             .propose(Command::PutService {
                 service: Box::new(NewService {

@@ -96,7 +96,13 @@ impl Ops {
             }
         }
         if !opts.detach {
-            converge::stack(&cluster, &stack.name, opts.timeout, progress).await?;
+            let changed: Vec<String> = outcome
+                .updated
+                .iter()
+                .chain(&outcome.created)
+                .cloned()
+                .collect();
+            converge::stack(&cluster, &stack.name, &changed, opts.timeout, progress).await?;
         }
         Ok(outcome)
     }

@@ -79,6 +79,11 @@ pub fn services(state: &ClusterState, stack: Option<&str>) -> Vec<ServiceRow> {
             desired: desired_count(state, s),
             image: s.spec.image.clone(),
             version: s.version,
+            update: s
+                .rollout
+                .update
+                .as_ref()
+                .map(|u| u.state.as_str().to_string()),
         })
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
@@ -201,6 +206,7 @@ mod tests {
             version: 1,
             created_at: 0,
             updated_at: 0,
+            rollout: Default::default(),
         };
         state.services.insert("s".into(), service.clone());
         for t in [

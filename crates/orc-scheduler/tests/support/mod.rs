@@ -93,6 +93,7 @@ pub fn add_service(s: &mut ClusterState, id: &str, spec: ServiceSpec) {
             version: 1,
             created_at: 0,
             updated_at: 0,
+            rollout: Default::default(),
         },
     );
 }

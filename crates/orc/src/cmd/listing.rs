@@ -1,7 +1,7 @@
 //! Listings: a table by default, the daemon's rows as JSON with --json.
 
 use crate::output::{ago, bytes, json, table};
-use orc_api::{ImageRow, NodeRow, ServiceInspect, ServiceRow, StackRow, TaskRow};
+use orc_api::{ImageRow, NodeRow, RevisionRow, ServiceInspect, ServiceRow, StackRow, TaskRow};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -65,7 +65,7 @@ pub fn services(v: Value, as_json: bool) -> anyhow::Result<()> {
         return json(&rs);
     }
     table(
-        &["ID", "NAME", "MODE", "REPLICAS", "IMAGE"],
+        &["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "UPDATE"],
         rs.into_iter()
             .map(|s| {
                 vec![
@@ -74,6 +74,7 @@ pub fn services(v: Value, as_json: bool) -> anyhow::Result<()> {
                     s.mode,
                     format!("{}/{}", s.running, s.desired),
                     s.image,
+                    s.update.unwrap_or_default(),
                 ]
             })
             .collect(),
@@ -210,6 +211,39 @@ pub fn service_inspect(v: Value, as_json: bool) -> anyhow::Result<()> {
         }
         None => println!("Health:    the image's check, if it has one"),
     }
+    match &si.update {
+        None => println!("Update:    none yet"),
+        Some(u) => {
+            println!(
+                "Update:    {} (revision {} -> {}), started {}{}",
+                u.state,
+                u.from,
+                u.to,
+                ms_ago(u.started_at),
+                u.ended_at
+                    .map(|e| format!(", ended {}", ms_ago(e)))
+                    .unwrap_or_default()
+            );
+            if !u.message.is_empty() {
+                println!("  Message: {}", u.message);
+            }
+        }
+    }
+    println!("Revisions:");
+    for r in &si.revisions {
+        println!(
+            "  {:>4}{} {} {}{}",
+            r.revision,
+            if r.current { "*" } else { " " },
+            r.image,
+            if r.stable { "stable" } else { "not stable" },
+            if r.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.note)
+            }
+        );
+    }
     println!("Tasks:");
     for t in &si.tasks {
         println!(
@@ -236,4 +270,51 @@ pub fn service_inspect(v: Value, as_json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn ms_ago(at: u64) -> String {
+    ago(now_ms().saturating_sub(at) / 1000)
+}
+
+/// `orc service history`.
+pub fn history(v: Value, as_json: bool) -> anyhow::Result<()> {
+    let rs: Vec<RevisionRow> = rows(v)?;
+    if as_json {
+        return json(&rs);
+    }
+    table(
+        &["REVISION", "CREATED", "IMAGE", "STABLE", "NOTE"],
+        rs.into_iter()
+            .map(|r| {
+                vec![
+                    if r.current {
+                        format!("{} (current)", r.revision)
+                    } else {
+                        r.revision.to_string()
+                    },
+                    ms_ago(r.created_at),
+                    r.image,
+                    if r.stable { "yes" } else { "no" }.into(),
+                    r.note,
+                ]
+            })
+            .collect(),
+    );
+    Ok(())
+}
+
+/// What `orc service update` / `rollback` ended with.
+pub fn rolled(v: &Value, detached: bool) {
+    let name = v["service"].as_str().unwrap_or_default();
+    let version = v["version"].as_u64().unwrap_or_default();
+    match (detached, v["update"].as_str()) {
+        (true, _) => println!("{name}: version {version} committed; rolling out"),
+        (false, Some(state)) => println!("{name}: version {version}, {state}"),
+        (false, None) => println!("{name}: version {version}"),
+    }
 }

@@ -412,7 +412,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?,
             json.json,
         ),
-        Command::Service(ServiceCmd::Inspect { name, json }) => listing::service_inspect(
+        Command::Service(ServiceCmd::Inspect { name, json, .. }) => listing::service_inspect(
             call(&cli, Request::ServiceInspect { name: name.clone() }).await?,
             json.json,
         ),
@@ -484,6 +484,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     _ => {}
                 })
                 .await?;
+            Ok(())
+        }
+        Command::Service(ServiceCmd::Update {
+            name,
+            image,
+            env_add,
+            env_rm,
+            replicas,
+            force,
+            label_add,
+            label_rm,
+            wait,
+        }) => {
+            let change = orc_api::ServiceChange {
+                image: image.clone(),
+                env_add: env_add.clone(),
+                env_rm: env_rm.clone(),
+                replicas: *replicas,
+                force: *force,
+                label_add: label_add.clone(),
+                label_rm: label_rm.clone(),
+            };
+            let v = call(
+                &cli,
+                Request::ServiceUpdate {
+                    name: name.clone(),
+                    change,
+                    detach: wait.detach,
+                    timeout_secs: wait.timeout,
+                },
+            )
+            .await?;
+            listing::rolled(&v, wait.detach);
+            Ok(())
+        }
+        Command::Service(ServiceCmd::Rollback { name, to, wait }) => {
+            let v = call(
+                &cli,
+                Request::ServiceRollback {
+                    name: name.clone(),
+                    to: *to,
+                    detach: wait.detach,
+                    timeout_secs: wait.timeout,
+                },
+            )
+            .await?;
+            listing::rolled(&v, wait.detach);
+            Ok(())
+        }
+        Command::Service(ServiceCmd::History { name, json }) => listing::history(
+            call(&cli, Request::ServiceHistory { name: name.clone() }).await?,
+            json.json,
+        ),
+        Command::Service(ServiceCmd::Rm { name, wait }) => {
+            call(
+                &cli,
+                Request::ServiceRm {
+                    name: name.clone(),
+                    detach: wait.detach,
+                    timeout_secs: wait.timeout,
+                },
+            )
+            .await?;
+            println!("removed service {name}");
             Ok(())
         }
         Command::Node(NodeCmd::Ls(j)) => listing::nodes(call(&cli, Request::NodeLs).await?, j.json),
