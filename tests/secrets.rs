@@ -314,6 +314,26 @@ fn secrets_reach_only_their_tasks_in_memory_and_roll_when_changed() -> Result<()
     let seen = exec(&c, M2, &client2, "cat /run/secrets/api_key")?;
     ensure!(seen == a2, "after update the client reads {seen}");
 
+    // `service rollback` to the spec before the update: it pinned the old revision,
+    // which was kept for it, and the client reads the old value again.
+    let history = c.node(2).json(&["service", "history", "app_client"])?;
+    let before = history
+        .as_array()
+        .and_then(|h| h.iter().find(|r| r["current"] == false))
+        .and_then(|r| r["revision"].as_u64())
+        .with_context(|| format!("an earlier revision in {history}"))?;
+    let out = c.node(2).orc(&[
+        "service",
+        "rollback",
+        "app_client",
+        "--to",
+        &before.to_string(),
+    ])?;
+    ensure!(out.status.success(), "service rollback: {}", fails(&out));
+    let (client3, _) = task_of(&c, "app_client", Some(&client2))?;
+    let seen = exec(&c, M2, &client3, "cat /run/secrets/api_key")?;
+    ensure!(seen == a1, "after the rollback the client reads {seen}");
+
     // A redeploy with a changed file: a new revision, the users roll (no "only updates
     // to Labels are allowed").
     std::fs::write(dir.path().join("db_root.txt"), &d2)?;

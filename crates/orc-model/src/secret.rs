@@ -304,17 +304,22 @@ impl ClusterState {
     }
 
     /// THE place that decides which revisions are kept: a value's current revision
-    /// and every revision a service spec or a task spec pins; the others go. A value
+    /// and every revision a service spec (current or kept for rollback) or a task spec
+    /// pins; the others go. A value
     /// a stack made goes with that stack's last service once nothing pins it.
     /// Returns whether anything was removed.
     pub fn prune_values(&mut self) -> bool {
         if self.values.is_empty() {
             return false;
         }
+        // A service's kept revisions count too: a rollback to one of them must find
+        // the values it pinned.
         let pinned: BTreeSet<ValueKey> = self
             .services
             .values()
-            .map(|s| &s.spec)
+            .flat_map(|s| {
+                std::iter::once(&s.spec).chain(s.rollout.revisions.iter().map(|r| &r.spec))
+            })
             .chain(self.tasks.values().map(|t| &t.spec))
             .flat_map(spec_keys)
             .collect();
@@ -454,14 +459,15 @@ mod tests {
         s.apply(&put("pw", 2, PutMode::Update, true));
         assert_eq!(pinned(&s), 2);
         assert_eq!(s.service_by_name("st_db").unwrap().version, v1 + 1);
-        // Revision 1 is no longer pinned by any service or task: pruned.
+        // Revision 1 is pinned only by the service's previous spec, kept for a
+        // rollback: kept too (it goes once that spec leaves the service's history).
         assert_eq!(
             s.values.secrets["pw"]
                 .revisions
                 .keys()
                 .copied()
                 .collect::<Vec<_>>(),
-            [2]
+            [1, 2]
         );
         // Update of an unknown name, removal while used.
         assert!(matches!(
@@ -510,16 +516,17 @@ mod tests {
         s.apply(&Command::RemoveTasks {
             ids: vec!["t1".into()],
         });
-        // Still pinned by the service; revision 3 added without rolling keeps it.
+        // Still pinned by the service (1) and its kept revisions (2); revision 3
+        // added without rolling keeps them.
         s.apply(&put("pw", 3, PutMode::Upsert, false));
         let kept: Vec<u64> = s.values.secrets["pw"].revisions.keys().copied().collect();
-        assert_eq!(kept, [1, 3]);
-        // A revision that is gone can't be pinned.
+        assert_eq!(kept, [1, 2, 3]);
+        // A revision that is not there can't be pinned.
         let mut gone = service_using("pw");
-        gone.spec.secrets[0].revision = 2;
+        gone.spec.secrets[0].revision = 9;
         assert!(matches!(
             deploy(&mut s, gone).error(),
-            Some(ApplyError::NoSuchRevision { revision: 2, .. })
+            Some(ApplyError::NoSuchRevision { revision: 9, .. })
         ));
     }
 
