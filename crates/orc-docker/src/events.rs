@@ -1,6 +1,6 @@
 //! `/events`: orc's cluster events (the operations layer's history and live stream,
-//! see `orc_metrics::events`) as Docker's swarm events: service, node and network;
-//! create, update, remove.
+//! see `orc_metrics::events`) as Docker's swarm events: service, node, network, secret
+//! and config; create, update, remove.
 
 use crate::render::{network_id, node_id};
 use orc_metrics::{Event, EventKind};
@@ -21,6 +21,8 @@ pub fn docker_event(e: &Event) -> Option<Value> {
             ("node", action, id)
         }
         EventKind::Network => ("network", e.action.as_str(), network_id(&e.id)),
+        EventKind::Secret => ("secret", e.action.as_str(), e.id.clone()),
+        EventKind::Config => ("config", e.action.as_str(), e.id.clone()),
         EventKind::Task | EventKind::Leader | EventKind::Vip => return None,
     };
     let mut attributes = serde_json::Map::new();
@@ -95,6 +97,48 @@ mod tests {
         let back = events(&st, &empty, 6_000);
         assert!(back.iter().all(|e| e["Action"] == "remove") && back.len() == 2);
         assert!(events(&st, &st, 7_000).is_empty());
+    }
+
+    #[test]
+    fn secrets_created_updated_and_removed_never_with_their_value() {
+        let put = |b: u8, mode| Command::PutValue {
+            kind: orc_model::ValueKind::Secret,
+            name: "db_pw".into(),
+            id: "sid1".into(),
+            revision: orc_model::SealedRevision {
+                sealed: vec![b; 40],
+                size: 8,
+                created_at: 3,
+            },
+            mode,
+            roll: true,
+            stack: None,
+            at: 4_000,
+            labels: None,
+        };
+        let empty = ClusterState::default();
+        let mut a = empty.clone();
+        a.apply(&put(1, orc_model::PutMode::Create));
+        let mut b = a.clone();
+        b.apply(&put(2, orc_model::PutMode::Update));
+        let mut c = b.clone();
+        c.apply(&Command::RemoveValue {
+            kind: orc_model::ValueKind::Secret,
+            name: "db_pw".into(),
+        });
+        let seen: Vec<(String, String, String)> = [(&empty, &a), (&a, &b), (&b, &c)]
+            .iter()
+            .flat_map(|(x, y)| events(x, y, 9_000))
+            .map(|e| {
+                (
+                    e["Type"].as_str().unwrap_or("").to_string(),
+                    e["Action"].as_str().unwrap_or("").to_string(),
+                    e["Actor"]["ID"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let want = |a: &str| ("secret".to_string(), a.to_string(), "sid1".to_string());
+        assert_eq!(seen, [want("create"), want("update"), want("remove")]);
     }
 
     #[test]

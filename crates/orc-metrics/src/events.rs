@@ -18,6 +18,8 @@ pub enum EventKind {
     Leader,
     Vip,
     Network,
+    Secret,
+    Config,
 }
 
 impl EventKind {
@@ -29,6 +31,8 @@ impl EventKind {
             EventKind::Leader => "leader",
             EventKind::Vip => "vip",
             EventKind::Network => "network",
+            EventKind::Secret => "secret",
+            EventKind::Config => "config",
         }
     }
 
@@ -40,6 +44,8 @@ impl EventKind {
             "leader" => EventKind::Leader,
             "vip" => EventKind::Vip,
             "network" => EventKind::Network,
+            "secret" => EventKind::Secret,
+            "config" => EventKind::Config,
             _ => return None,
         })
     }
@@ -109,7 +115,7 @@ fn task_event(t: &Task, action: &str, time: Timestamp) -> Event {
 }
 
 /// The changes from `prev` to `next`, in a stable order: nodes, services, networks,
-/// then tasks (each by id or name). `now` stamps changes the state carries no time for.
+/// secrets and configs, then tasks (each by id or name). `now` stamps changes the state carries no time for.
 pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Event> {
     let mut out = Vec::new();
     if prev.revision == next.revision && prev == next {
@@ -189,6 +195,27 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
     }
     for (name, n) in a.iter().filter(|(name, _)| !b.contains_key(*name)) {
         out.push(Event::new(EventKind::Network, "remove", name, name, now).attr("stack", &n.stack));
+    }
+    // Secrets and configs: never their values, only that one came, changed (a new
+    // revision) or went.
+    for (kind, ek) in [
+        (orc_model::ValueKind::Secret, EventKind::Secret),
+        (orc_model::ValueKind::Config, EventKind::Config),
+    ] {
+        let (a, b) = (prev.values.of(kind), next.values.of(kind));
+        for (name, v) in b {
+            let ev = |action: &str, time| {
+                Event::new(ek, action, &v.id, name, time).attr("revision", v.current)
+            };
+            match a.get(name) {
+                None => out.push(ev("create", v.created_at)),
+                Some(p) if p.current != v.current => out.push(ev("update", v.updated_at)),
+                Some(_) => {}
+            }
+        }
+        for (name, v) in a.iter().filter(|(n, _)| !b.contains_key(*n)) {
+            out.push(Event::new(ek, "remove", &v.id, name, now));
+        }
     }
     for (id, t) in &next.tasks {
         match prev.tasks.get(id) {
@@ -296,7 +323,7 @@ impl Filter {
             };
             match k {
                 "type" => f.kinds.push(EventKind::parse(v).ok_or_else(|| {
-                    format!("filter type={v}: expected task, service, node, network, leader or vip")
+                    format!("filter type={v}: expected task, service, node, network, secret, config, leader or vip")
                 })?),
                 "action" | "name" | "id" | "node" => f.pairs.push((k.into(), v.into())),
                 _ => {

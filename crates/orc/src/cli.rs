@@ -86,7 +86,7 @@ pub struct EventsArgs {
     /// Stop at this time (same forms) instead of streaming.
     #[arg(long)]
     pub until: Option<String>,
-    /// KEY=VALUE (repeatable, all must match): type=task|service|node|network|leader|vip,
+    /// KEY=VALUE (repeatable, all must match): type=task|service|node|network|secret|config|leader|vip,
     /// action=…, name=SERVICE|HOSTNAME, id=PREFIX, node=ID|HOSTNAME.
     #[arg(long, short)]
     pub filter: Vec<String>,
