@@ -10,7 +10,11 @@ use serde_json::{json, Value};
 /// leader changes, VIP moves).
 pub fn docker_event(e: &Event) -> Option<Value> {
     let (kind, action, id) = match e.kind {
-        EventKind::Service => ("service", e.action.as_str(), e.id.clone()),
+        // A rollout's state change is an update whose `updatestate.new` says it.
+        EventKind::Service => match e.action.as_str() {
+            a @ ("create" | "update" | "remove") => ("service", a, e.id.clone()),
+            _ => ("service", "update", e.id.clone()),
+        },
         EventKind::Node => {
             let action = match e.action.as_str() {
                 "join" => "create",
@@ -27,6 +31,9 @@ pub fn docker_event(e: &Event) -> Option<Value> {
     };
     let mut attributes = serde_json::Map::new();
     attributes.insert("name".into(), Value::String(e.name.clone()));
+    if kind == "service" && !matches!(e.action.as_str(), "create" | "update" | "remove") {
+        attributes.insert("updatestate.new".into(), Value::String(e.action.clone()));
+    }
     if kind == "node" && action == "update" {
         // What changed, as Docker's node events say it.
         let attr = |k: &str| e.attributes.get(k).cloned().unwrap_or_default();
@@ -156,5 +163,10 @@ mod tests {
         assert_eq!(v["Actor"]["Attributes"]["availability.new"], "drain");
         let t = Event::new(EventKind::Task, "running", "t1", "web_app", 3_000);
         assert!(docker_event(&t).is_none());
+        // A rollout's state: Docker's service update with `updatestate.new`.
+        let r = Event::new(EventKind::Service, "rollback_started", "s1", "web_app", 4_000);
+        let v = docker_event(&r).unwrap();
+        assert_eq!(v["Action"], "update");
+        assert_eq!(v["Actor"]["Attributes"]["updatestate.new"], "rollback_started");
     }
 }

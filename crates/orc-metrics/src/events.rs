@@ -181,6 +181,24 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
             Some(p) if p.version != s.version => out.push(ev("update", s.updated_at)),
             Some(_) => {}
         }
+        // Its rollout's state changes: "updating", "paused" (with the cause),
+        // "rollback_started", "completed"…
+        let before = prev
+            .services
+            .get(id)
+            .and_then(|p| p.rollout.update.as_ref())
+            .map(|u| (u.state, u.message.as_str()));
+        if let Some(u) = &s.rollout.update {
+            if before.map(|b| b.0) != Some(u.state) {
+                let time = u.ended_at.unwrap_or(u.started_at);
+                out.push(
+                    Event::new(EventKind::Service, u.state.as_str(), id, &s.name, time)
+                        .attr("stack", &s.stack)
+                        .attr("version", s.version)
+                        .attr("reason", &u.message),
+                );
+            }
+        }
     }
     for (id, s) in &prev.services {
         if !next.services.contains_key(id) {
@@ -484,6 +502,47 @@ mod tests {
             .insert("t1".into(), task("t1", 1, 2, TaskState::Running, 10));
         s.revision = 1;
         s
+    }
+
+    #[test]
+    fn a_rollout_s_states_are_events_and_a_one_hot_metric() {
+        let a = base();
+        let mut b = a.clone();
+        b.revision = 2;
+        let svc = b.services.get_mut("svc1").unwrap();
+        svc.rollout.update = Some(orc_model::UpdateStatus {
+            state: orc_model::UpdateState::Paused,
+            message: "task s_web.2 unhealthy: exit 1: 404".into(),
+            started_at: 20,
+            ended_at: Some(30),
+            from: 1,
+            to: 2,
+            version: 2,
+        });
+        let ev = diff(&a, &b, 40);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(
+            (ev[0].kind, ev[0].action.as_str(), ev[0].time),
+            (EventKind::Service, "paused", 30)
+        );
+        assert_eq!(
+            ev[0].attributes["reason"],
+            "task s_web.2 unhealthy: exit 1: 404"
+        );
+        // The same state again is no new event.
+        let mut c = b.clone();
+        c.revision = 3;
+        assert!(diff(&b, &c, 50).is_empty());
+        let mut expo = crate::Exposition::default();
+        crate::render::cluster(&mut expo, &b, &[]);
+        let text = expo.finish();
+        assert!(
+            text.contains(
+                "orc_service_update_state{service=\"s_web\",stack=\"s\",state=\"paused\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("state=\"completed\"} 0\n"), "{text}");
     }
 
     #[test]

@@ -264,6 +264,16 @@ pub fn reason_label(message: &str) -> String {
     }
 }
 
+/// The update states, as `orc_service_update_state` labels them.
+pub const UPDATE_STATES: [&str; 6] = [
+    "updating",
+    "paused",
+    "completed",
+    "rollback_started",
+    "rollback_paused",
+    "rollback_completed",
+];
+
 /// What a manager knows of the cluster from its replicated state.
 pub fn cluster(e: &mut Exposition, state: &ClusterState, services: &[ServiceCounts]) {
     let mut f = e.gauge(
@@ -285,6 +295,23 @@ pub fn cluster(e: &mut Exposition, state: &ClusterState, services: &[ServiceCoun
             &[("service", &s.service), ("stack", &s.stack)],
             s.running as f64,
         );
+    }
+    // Each service's update (or rollback) state, one-hot over the states Docker names,
+    // for services that had one; `revision` is the version it rolls out.
+    let mut f = e.gauge(
+        "orc_service_update_state",
+        "1 for the state of the service's last update or rollback (updating, paused, completed, rollback_started, rollback_paused, rollback_completed), 0 for the others.",
+    );
+    for svc in state.services.values() {
+        let Some(u) = &svc.rollout.update else {
+            continue;
+        };
+        for st in UPDATE_STATES {
+            f.sample(
+                &[("service", &svc.name), ("stack", &svc.stack), ("state", st)],
+                if st == u.state.as_str() { 1.0 } else { 0.0 },
+            );
+        }
     }
     let mut by_state: BTreeMap<TaskState, u64> = BTreeMap::new();
     let mut pending: BTreeMap<String, u64> = BTreeMap::new();
