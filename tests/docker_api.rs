@@ -962,7 +962,37 @@ fn traefik_telegraf_and_portainer_calls_are_answered() -> Result<()> {
     ] {
         ensure!(get_json(&n, p)?.as_array().is_some(), "{p}");
     }
-    ensure!(get_json(&n, "/v1.41/volumes")?["Volumes"].is_array());
+    // Portainer's image and volume pages: the node's images, the cluster's volumes.
+    let images = get_json(&n, "/v1.41/images/json")?;
+    ensure!(
+        images
+            .as_array()
+            .is_some_and(|a| a.iter().any(|i| i["RepoTags"][0] == "demo/busybox:1"
+                && i["Id"].as_str().is_some_and(|d| d.starts_with("sha256:")))),
+        "images: {images}"
+    );
+    let vol_stack = n.dir().join("vols.toml");
+    std::fs::write(
+        &vol_stack,
+        "[volumes.data]\ndriver = \"local\"\n\n[services.keeper]\nimage = \"demo/busybox:1\"\ncommand = [\"sleep\", \"3600\"]\nvolumes = [{ source = \"data\", target = \"/data\" }]\n",
+    )?;
+    n.ok(&[
+        "stack",
+        "deploy",
+        vol_stack.to_str().context("path")?,
+        "--name",
+        "vols",
+        "--detach",
+    ])?;
+    let vols = get_json(&n, "/v1.41/volumes")?;
+    ensure!(
+        vols["Volumes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v["Name"] == "vols_data"
+                && v["Driver"] == "local"
+                && v["Labels"]["com.docker.stack.namespace"] == "vols")),
+        "volumes: {vols}"
+    );
     let stacks = get_json(
         &n,
         &format!(

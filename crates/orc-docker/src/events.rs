@@ -164,9 +164,18 @@ mod tests {
         let t = Event::new(EventKind::Task, "running", "t1", "web_app", 3_000);
         assert!(docker_event(&t).is_none());
         // A rollout's state: Docker's service update with `updatestate.new`.
-        let r = Event::new(EventKind::Service, "rollback_started", "s1", "web_app", 4_000);
+        let r = Event::new(
+            EventKind::Service,
+            "rollback_started",
+            "s1",
+            "web_app",
+            4_000,
+        );
         let v = docker_event(&r).unwrap();
         assert_eq!(v["Action"], "update");
-        assert_eq!(v["Actor"]["Attributes"]["updatestate.new"], "rollback_started");
+        assert_eq!(
+            v["Actor"]["Attributes"]["updatestate.new"],
+            "rollback_started"
+        );
     }
 }

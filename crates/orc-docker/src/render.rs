@@ -402,6 +402,44 @@ pub fn info(h: &Host, m: &Membership<'_>) -> Value {
 
 /// A secret or config as Docker shows it: id, version (its current revision), times,
 /// name and labels. Never the value (`Spec.Data` is left out, for configs too).
+/// An orc volume as Docker's `/volumes` shows one: a Ceph volume's scope is the
+/// cluster (`global`), a local one's its node.
+pub fn volume(v: &orc_model::Volume) -> Value {
+    json!({
+        "Name": v.name,
+        "Driver": v.spec.driver.name(),
+        "Mountpoint": "",
+        "CreatedAt": rfc3339(v.created_at),
+        "Labels": { STACK_LABEL: v.stack },
+        "Scope": if v.spec.driver == orc_spec::VolumeDriver::Local { "local" } else { "global" },
+        "Options": {},
+    })
+}
+
+/// One image as `/images/json` shows it: name, digest, size.
+pub fn image(name: &str, digest: &str, size: u64) -> Value {
+    // Docker's familiar form: docker.io/library/busybox:1 → busybox:1.
+    let name = name
+        .strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name);
+    let repo = name
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(name, |(r, _)| r);
+    json!({
+        "Id": digest,
+        "ParentId": "",
+        "RepoTags": [name],
+        "RepoDigests": [format!("{repo}@{digest}")],
+        "Created": 0,
+        "Size": size,
+        "SharedSize": -1,
+        "Labels": {},
+        "Containers": -1,
+    })
+}
+
 pub fn value(v: &orc_model::StoredValue) -> Value {
     json!({
         "ID": v.id,

@@ -143,8 +143,20 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
             let s = door.ops.state().map_err(api)?;
             network_delete(door, &s, &id).await
         }
-        Route::Containers | Route::Images | Route::Plugins => ok(json!([])),
-        Route::Volumes => ok(json!({ "Volumes": [], "Warnings": [] })),
+        Route::Containers | Route::Plugins => ok(json!([])),
+        Route::Images => {
+            let rows = crate::ops::images::list(&door.ops).await.map_err(api)?;
+            let out: Vec<Value> = rows
+                .iter()
+                .map(|r| render::image(&r.name, &r.digest, r.size))
+                .collect();
+            ok(Value::Array(out))
+        }
+        Route::Volumes => {
+            let s = st()?;
+            let vols: Vec<Value> = s.storage.volumes.values().map(render::volume).collect();
+            ok(json!({ "Volumes": vols, "Warnings": [] }))
+        }
         Route::Events => events(door, &r),
         Route::Distribution(name) => {
             let digest = ops
