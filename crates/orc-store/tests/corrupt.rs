@@ -52,10 +52,19 @@ fn with_sled(dir: &Path, f: impl FnOnce(&sled::Db)) {
     db.flush().unwrap();
 }
 
+/// The error opening the store gives. sled's own background thread may still hold the
+/// file lock a moment after `with_sled` dropped its handle: that is waited out (10 s),
+/// as `support::reopen` does, so only the store's own verdict counts.
 fn open_err(dir: &Path) -> StoreError {
-    match orc_store::open(dir, &StoreConfig::default()) {
-        Ok(_) => panic!("opening {} should fail", dir.display()),
-        Err(e) => e,
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match orc_store::open(dir, &StoreConfig::default()) {
+            Ok(_) => panic!("opening {} should fail", dir.display()),
+            Err(e) if std::time::Instant::now() < deadline && e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return e,
+        }
     }
 }
 

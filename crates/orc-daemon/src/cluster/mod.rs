@@ -35,6 +35,15 @@ const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// (three heartbeats; an election starts at 0.6 s).
 const LEADER_SILENCE: Duration = Duration::from_millis(450);
 
+/// Why a write this leader appended did not come back done.
+enum LeaderWrite {
+    /// openraft answered ForwardToLeader: leadership moved before the write was
+    /// appended, or its uncommitted entry was truncated. Not applied: safe to send on.
+    NotApplied,
+    /// Refused, failed, or its outcome is unknown: not to be sent again.
+    Failed(DaemonError),
+}
+
 /// Why a forwarded write did not come back done.
 enum Forward {
     /// It never reached a leader: safe to send to the next one.
@@ -166,12 +175,24 @@ impl Cluster {
         let mut unreachable: Option<NodeId> = None;
         loop {
             if self.is_leader() {
-                return self.propose_as_leader(cmd).await;
+                match self.propose_as_leader(cmd.clone()).await {
+                    // Leadership moved before the write was appended, or its entry was
+                    // truncated (never committed): it was not applied anywhere, so it
+                    // goes to the new leader like a follower's write.
+                    Err(LeaderWrite::NotApplied) => {
+                        tracing::info!("leadership moved before the write committed: sending it to the new leader");
+                    }
+                    Err(LeaderWrite::Failed(e)) => return Err(e),
+                    Ok(r) => return Ok(r),
+                }
             }
             // Not the leader: the leader does it, but only a leader this node still
             // hears. One that went silent (killed, cut off) is not sent the write;
             // the write waits for its successor instead, within the same deadline.
-            if let Some((id, addr)) = self.leader_addr().filter(|l| Some(l.0) != unreachable) {
+            if let Some((id, addr)) = self
+                .leader_addr()
+                .filter(|l| Some(l.0) != unreachable && l.0 != self.node_id)
+            {
                 if self.hears_leader().await {
                     match self.forward_to(cmd.clone(), id, addr).await {
                         Err(Forward::NotSent(e)) => {
@@ -276,7 +297,7 @@ impl Cluster {
         }
     }
 
-    async fn propose_as_leader(&self, cmd: Command) -> Result<CommandResult, DaemonError> {
+    async fn propose_as_leader(&self, cmd: Command) -> Result<CommandResult, LeaderWrite> {
         // Leading: append here. If leadership is lost meanwhile (a partition), the
         // outcome is unknown and the write is NOT re-sent to the new leader: a client
         // that gave up must never see its stale write land after newer ones.
@@ -284,21 +305,19 @@ impl Cluster {
         let resp = match write.await {
             Ok(Ok(r)) => r,
             Ok(Err(orc_store::BatchWriteError::Raft(e))) if matches!(*e, openraft::error::RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(_))) => {
-                return Err(DaemonError::Raft(
-                    "leadership changed before the write committed; it was not applied (check and retry)".into(),
-                ))
+                return Err(LeaderWrite::NotApplied)
             }
-            Ok(Err(e)) => return Err(DaemonError::Raft(e.to_string())),
+            Ok(Err(e)) => return Err(LeaderWrite::Failed(DaemonError::Raft(e.to_string()))),
             Err(_) => {
-                return Err(DaemonError::Raft(format!(
+                return Err(LeaderWrite::Failed(DaemonError::Raft(format!(
                     "no quorum: the write was not committed within {} s (are a majority of managers reachable?)",
                     PROPOSE_TIMEOUT.as_secs()
-                )))
+                ))))
             }
         };
         let result = resp.result;
         if let Some(err) = result.error() {
-            return Err(DaemonError::Apply(err.clone()));
+            return Err(LeaderWrite::Failed(DaemonError::Apply(err.clone())));
         }
         Ok(result)
     }
