@@ -297,22 +297,26 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
     out
 }
 
-/// "2026-12-07T17:45:01.123Z" from ms since the epoch (UTC, proleptic Gregorian).
-pub fn format_utc(ms: Timestamp) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Days since 1970-01-01 → civil date (the era-based algorithm: 400-year eras of
-    // 146 097 days, years starting in March so the leap day comes last).
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar (the
+/// era-based algorithm: 400-year eras of 146 097 days, years starting in March so the
+/// leap day comes last). Every UTC date orc prints goes through here.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// "2026-12-07T17:45:01.123Z" from ms since the epoch (UTC, proleptic Gregorian).
+pub fn format_utc(ms: Timestamp) -> String {
+    let secs = ms / 1000;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
         rem / 3600,
