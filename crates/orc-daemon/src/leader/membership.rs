@@ -148,43 +148,38 @@ pub async fn converge(cluster: &Cluster) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Waits (at most `timeout`) until `id` is (`true`) or is not (`false`) a voter.
-/// Waits until node `id` is no member at all (neither voter nor learner); false if it
-/// still is after `timeout`.
-pub async fn wait_not_member(cluster: &Cluster, id: NodeId, timeout: std::time::Duration) -> bool {
+/// Waits until this node's view of the Raft membership satisfies `holds`; false if it
+/// still doesn't after `timeout`.
+async fn wait_membership(
+    cluster: &Cluster,
+    timeout: std::time::Duration,
+    holds: impl Fn(&openraft::Membership<NodeId, BasicNode>) -> bool,
+) -> bool {
     let mut m = cluster.raft.metrics();
-    let gone = tokio::time::timeout(
+    let reached = tokio::time::timeout(
         timeout,
-        m.wait_for(|m| {
-            !m.membership_config
-                .membership()
-                .nodes()
-                .any(|(n, _)| *n == id)
-        }),
+        m.wait_for(|m| holds(m.membership_config.membership())),
     )
     .await
     .is_ok();
-    gone
+    reached
 }
 
+/// Waits until node `id` is no member at all (neither voter nor learner); false if it
+/// still is after `timeout`.
+pub async fn wait_not_member(cluster: &Cluster, id: NodeId, timeout: std::time::Duration) -> bool {
+    wait_membership(cluster, timeout, |m| !m.nodes().any(|(n, _)| *n == id)).await
+}
+
+/// Waits until node `id` is (`voter`) or is not a Raft voter; false after `timeout`.
 pub async fn wait_voter(
     cluster: &Cluster,
     id: NodeId,
     voter: bool,
     timeout: std::time::Duration,
 ) -> bool {
-    let mut m = cluster.raft.metrics();
-    let reached = tokio::time::timeout(
-        timeout,
-        m.wait_for(|m| {
-            m.membership_config
-                .membership()
-                .voter_ids()
-                .any(|v| v == id)
-                == voter
-        }),
-    )
+    wait_membership(cluster, timeout, |m| {
+        m.voter_ids().any(|v| v == id) == voter
+    })
     .await
-    .is_ok();
-    reached
 }
