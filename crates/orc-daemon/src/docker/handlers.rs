@@ -777,49 +777,60 @@ fn events(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
     // Only managers keep the cluster's events.
     door.ops.cluster().map_err(api)?;
     let ops = door.ops.clone();
-    let (tx, mut rx) = mpsc::channel::<Event>(256);
-    let (out_tx, out_rx) = mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(64);
-    let reader = tokio::spawn(async move {
-        let progress = Progress::new(tx);
+    let run = |progress: Progress| async move {
         if let Err(e) = ops.events(since, until, &[], &progress).await {
             tracing::debug!("docker events: {e}");
         }
-    });
+    };
+    let frame = move |ev: Event| {
+        let Event::Cluster(e) = ev else { return None };
+        let v = orc_docker::events::docker_event(&e)?;
+        let kind = v["Type"].as_str().unwrap_or("");
+        let action = v["Action"].as_str().unwrap_or("");
+        let name = v["Actor"]["Attributes"]["name"].as_str().unwrap_or("");
+        let id = v["Actor"]["ID"].as_str().unwrap_or("");
+        // As Docker's FuzzyMatch: a service/node/network filter keeps the events
+        // whose actor's id or name starts with one of its values.
+        let about = |key: &str| f.any(key, |x| id.starts_with(x) || name.starts_with(x));
+        let keep = f.any("type", |x| x == kind)
+            && f.any("event", |x| x == action)
+            && f.any("scope", |x| x == "swarm")
+            && about("service")
+            && about("node")
+            && about("network");
+        keep.then(|| Bytes::from(format!("{v}\n")))
+    };
+    Ok(stream_op("application/json", 64, run, frame))
+}
+
+/// Streams what an operation reports as an HTTP body: `run` is the operation, given
+/// its [`Progress`]; `frame` turns each of its events into one chunk of the body
+/// (`None`: left out), holding at most `depth` chunks the client hasn't read. The
+/// operation is stopped when the client goes away.
+fn stream_op<R, Fut>(
+    content_type: &str,
+    depth: usize,
+    run: R,
+    mut frame: impl FnMut(Event) -> Option<Bytes> + Send + 'static,
+) -> Response<Body>
+where
+    R: FnOnce(Progress) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Event>(256);
+    let (out_tx, out_rx) = mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(depth);
+    let reader = tokio::spawn(run(Progress::new(tx)));
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
-            let Event::Cluster(e) = ev else { continue };
-            let Some(v) = orc_docker::events::docker_event(&e) else {
-                continue;
-            };
-            let kind = v["Type"].as_str().unwrap_or("");
-            let action = v["Action"].as_str().unwrap_or("");
-            let name = v["Actor"]["Attributes"]["name"].as_str().unwrap_or("");
-            let id = v["Actor"]["ID"].as_str().unwrap_or("");
-            // As Docker's FuzzyMatch: a service/node/network filter keeps the events
-            // whose actor's id or name starts with one of its values.
-            let about = |key: &str| f.any(key, |x| id.starts_with(x) || name.starts_with(x));
-            if !f.any("type", |x| x == kind)
-                || !f.any("event", |x| x == action)
-                || !f.any("scope", |x| x == "swarm")
-                || !about("service")
-                || !about("node")
-                || !about("network")
-            {
-                continue;
-            }
-            let line = format!("{v}\n");
-            if out_tx
-                .send(Ok(Frame::data(Bytes::from(line))))
-                .await
-                .is_err()
-            {
+            let Some(chunk) = frame(ev) else { continue };
+            if out_tx.send(Ok(Frame::data(chunk))).await.is_err() {
                 break;
             }
         }
         reader.abort();
     });
     let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(out_rx)).boxed();
-    Ok(stream("application/json", body))
+    stream(content_type, body)
 }
 
 /// A log stream: one frame per line, `[timestamp ][details ]line`.
@@ -858,65 +869,60 @@ fn logs(
         since_ms,
     };
     let ops: Arc<crate::ops::Ops> = door.ops.clone();
-    let (tx, mut rx) = mpsc::channel::<Event>(256);
-    let (out_tx, out_rx) = mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(256);
     let reader_ops = ops.clone();
-    let reader = tokio::spawn(async move {
-        let progress = Progress::new(tx);
+    let run = |progress: Progress| async move {
         if let Err(e) = reader_ops
             .task_logs(&service, task.as_deref(), opts, &progress)
             .await
         {
             tracing::debug!("docker logs: {e}");
         }
-    });
-    tokio::spawn(async move {
-        while let Some(ev) = rx.recv().await {
-            let Event::Log {
-                task,
-                line,
-                time_ns,
-                stderr,
-            } = ev
-            else {
-                continue; // notes (a node that could not be read) carry no details
-            };
-            if !(if stderr { want_err } else { want_out }) {
-                continue;
-            }
-            let mut payload = String::new();
-            if timestamps {
-                // Lines stored before orc stamped them show the time they are read.
-                let ns = time_ns.unwrap_or_else(|| crate::util::now_ms() * 1_000_000);
-                payload.push_str(&orc_docker::time::rfc3339_nanos(ns));
-                payload.push(' ');
-            }
-            if details {
-                let st = ops.state().ok();
-                let t = st.as_ref().and_then(|s| s.tasks.get(&task));
-                let node = t
-                    .and_then(|t| t.node_id)
-                    .map(render::node_id)
-                    .unwrap_or_default();
-                let sid = t.map(|t| t.service_id.clone()).unwrap_or_default();
-                payload.push_str(&frame::details(&node, &sid, &task));
-            }
-            payload.push_str(&line);
-            payload.push('\n');
-            let which = if stderr {
-                Stream::Stderr
-            } else {
-                Stream::Stdout
-            };
-            let f = Frame::data(Bytes::from(frame::frame(which, payload.as_bytes())));
-            if out_tx.send(Ok(f)).await.is_err() {
-                break;
-            }
+    };
+    let line_frame = move |ev: Event| {
+        let Event::Log {
+            task,
+            line,
+            time_ns,
+            stderr,
+        } = ev
+        else {
+            return None; // notes (a node that could not be read) carry no details
+        };
+        if !(if stderr { want_err } else { want_out }) {
+            return None;
         }
-        reader.abort();
-    });
-    let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(out_rx)).boxed();
-    Ok(stream(frame::content_type(r.version), body))
+        let mut payload = String::new();
+        if timestamps {
+            // Lines stored before orc stamped them show the time they are read.
+            let ns = time_ns.unwrap_or_else(|| crate::util::now_ms() * 1_000_000);
+            payload.push_str(&orc_docker::time::rfc3339_nanos(ns));
+            payload.push(' ');
+        }
+        if details {
+            let st = ops.state().ok();
+            let t = st.as_ref().and_then(|s| s.tasks.get(&task));
+            let node = t
+                .and_then(|t| t.node_id)
+                .map(render::node_id)
+                .unwrap_or_default();
+            let sid = t.map(|t| t.service_id.clone()).unwrap_or_default();
+            payload.push_str(&frame::details(&node, &sid, &task));
+        }
+        payload.push_str(&line);
+        payload.push('\n');
+        let which = if stderr {
+            Stream::Stderr
+        } else {
+            Stream::Stdout
+        };
+        Some(Bytes::from(frame::frame(which, payload.as_bytes())))
+    };
+    Ok(stream_op(
+        frame::content_type(r.version),
+        256,
+        run,
+        line_frame,
+    ))
 }
 
 fn value_kind(kind: &str) -> orc_model::ValueKind {
