@@ -1149,45 +1149,36 @@ fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
         code == 400 && message(&body)?.contains("invalid JSON"),
         "{code} {body}"
     );
+    // Each spec below is refused with a 400 whose message names the field.
+    let refused_naming = |change: &dyn Fn(&mut Value), names: &str| -> Result<()> {
+        let mut spec = svc["Spec"].clone();
+        change(&mut spec);
+        let (code, body) = http(
+            &sock,
+            "POST",
+            &format!("/services/{id}/update?version={version}"),
+            Some(&spec.to_string()),
+        )?;
+        ensure!(
+            code == 400 && message(&body)?.contains(names),
+            "{code} {body}"
+        );
+        Ok(())
+    };
     // An unknown field, named.
-    let mut spec = svc["Spec"].clone();
-    spec["Bogus"] = 1.into();
-    let (code, body) = http(
-        &sock,
-        "POST",
-        &format!("/services/{id}/update?version={version}"),
-        Some(&spec.to_string()),
-    )?;
-    ensure!(
-        code == 400 && message(&body)?.contains("Bogus"),
-        "{code} {body}"
-    );
+    refused_naming(&|s| s["Bogus"] = 1.into(), "Bogus")?;
     // A field orc does not do, named.
-    let mut spec = svc["Spec"].clone();
-    spec["TaskTemplate"]["ContainerSpec"]["Groups"] = serde_json::json!(["audio"]);
-    let (code, body) = http(
-        &sock,
-        "POST",
-        &format!("/services/{id}/update?version={version}"),
-        Some(&spec.to_string()),
+    refused_naming(
+        &|s| s["TaskTemplate"]["ContainerSpec"]["Groups"] = serde_json::json!(["audio"]),
+        "ContainerSpec.Groups",
     )?;
-    ensure!(
-        code == 400 && message(&body)?.contains("ContainerSpec.Groups"),
-        "{code} {body}"
-    );
     // A container option orc does, but with a value it refuses (not namespaced).
-    let mut spec = svc["Spec"].clone();
-    spec["TaskTemplate"]["ContainerSpec"]["Sysctls"] = serde_json::json!({"kernel.panic": "1"});
-    let (code, body) = http(
-        &sock,
-        "POST",
-        &format!("/services/{id}/update?version={version}"),
-        Some(&spec.to_string()),
+    refused_naming(
+        &|s| {
+            s["TaskTemplate"]["ContainerSpec"]["Sysctls"] = serde_json::json!({"kernel.panic": "1"})
+        },
+        "Sysctls.kernel.panic",
     )?;
-    ensure!(
-        code == 400 && message(&body)?.contains("Sysctls.kernel.panic"),
-        "{code} {body}"
-    );
     // A stale version: Docker's "update out of sequence", nothing changed.
     let mut spec = svc["Spec"].clone();
     spec["Mode"]["Replicated"]["Replicas"] = 5.into();
