@@ -5,41 +5,23 @@
 //!
 //! Run with `cargo bench -p orc-testbed --bench updater`.
 
+// The scheduler tests' builders (a node as the tests make one).
+#[path = "../crates/orc-scheduler/tests/support/mod.rs"]
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use orc_model::{
-    Availability, ClusterState, Command, NewService, Node, NodeResources, NodeRole, NodeStatus,
-    Platform, ServiceMode, ServiceSpec, TaskState, TaskStatus,
+    ClusterState, Command, NewService, ServiceMode, ServiceSpec, TaskState, TaskStatus,
 };
 use orc_scheduler::{reconcile, schedule, OrchestratorConfig};
 use orc_spec::UpdateOrder;
-use std::collections::BTreeMap;
 use std::time::Duration;
+use support::node;
 
 const NODES: u64 = 50;
 const SERVICES: u32 = 1_000;
 const REPLICAS: u32 = 10;
 const T0: u64 = 1_700_000_000_000;
-
-fn node(id: u64) -> Node {
-    Node {
-        id,
-        hostname: format!("rock{id}"),
-        role: NodeRole::Worker,
-        availability: Availability::Active,
-        status: NodeStatus::Ready,
-        status_message: String::new(),
-        address: format!("10.0.0.{id}:4747"),
-        resources: NodeResources::default(),
-        labels: BTreeMap::new(),
-        platform: Platform {
-            os: "linux".into(),
-            architecture: "arm64".into(),
-            variant: "v8".into(),
-        },
-        created_at: 0,
-        updated_at: 0,
-    }
-}
 
 fn spec(i: u32, version: &str) -> ServiceSpec {
     let mut s = ServiceSpec::new(format!("demo/app{i}:{version}"));
