@@ -487,13 +487,10 @@ pub struct LogOptions {
 }
 
 impl LogOptions {
-    /// Whether stored line `raw` passes `since`.
-    fn keeps(&self, raw: &str) -> bool {
-        self.since_ms.is_none_or(|since| {
-            orc_runtime::LogLine::parse(raw)
-                .time_ns
-                .is_some_and(|t| t / 1_000_000 >= since)
-        })
+    /// Whether `line` passes `since`.
+    fn keeps(&self, line: &orc_runtime::LogLine) -> bool {
+        self.since_ms
+            .is_none_or(|since| line.time_ns.is_some_and(|t| t / 1_000_000 >= since))
     }
 }
 
@@ -560,7 +557,10 @@ pub async fn logs_of(
         } else {
             remote.remove(&t.id).unwrap_or_default()
         };
-        for l in lines.into_iter().filter(|l| opts.keeps(l)) {
+        for l in lines.iter().map(|l| orc_runtime::LogLine::parse(l)) {
+            if !opts.keeps(&l) {
+                continue;
+            }
             if !progress.log(&label, l).await {
                 return Ok(());
             }
@@ -596,12 +596,15 @@ pub async fn logs_of(
                     let dir = crate::node::agent::log_dir(&root, &t.id);
                     let progress = progress.clone();
                     handles.push(tokio::spawn(async move {
-                        let _ = orc_runtime::follow_logs(&dir, from_end, |l| {
-                            let progress = progress.clone();
-                            let label = label.clone();
-                            async move { progress.log(&label, l).await }
-                        })
-                        .await;
+                        let _ =
+                            orc_runtime::follow_logs(&dir, from_end, |l| {
+                                let progress = progress.clone();
+                                let label = label.clone();
+                                async move {
+                                    progress.log(&label, orc_runtime::LogLine::parse(&l)).await
+                                }
+                            })
+                            .await;
                     }));
                 }
             }

@@ -166,7 +166,10 @@ pub(crate) async fn follow_remote(
                 let Ok(line) = orc_rpc::decode::<String>(&f.payload) else {
                     continue;
                 };
-                if !progress.log(&label, line).await {
+                if !progress
+                    .log(&label, orc_runtime::LogLine::parse(&line))
+                    .await
+                {
                     return;
                 }
             }

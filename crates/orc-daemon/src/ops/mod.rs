@@ -82,10 +82,8 @@ impl Progress {
         let _ = self.0.send(Event::Progress(message.into())).await;
     }
 
-    /// A log line as stored (see [`orc_runtime::LogLine`]). False once the caller
-    /// went away.
-    pub async fn log(&self, task: &str, raw: String) -> bool {
-        let l = orc_runtime::LogLine::parse(&raw);
+    /// One of `task`'s log lines. False once the caller went away.
+    pub async fn log(&self, task: &str, l: orc_runtime::LogLine) -> bool {
         self.0
             .send(Event::Log {
                 task: task.to_string(),
