@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use cost::{cpu_ticks_with_reaped, env_u64, task_processes, TICKS};
 use orc_testbed::orc_node::{NodeOptions, OrcNode};
 use orc_testbed::{busybox_image, orc_binary, poll_until, ImageFormat};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The stack: `tasks` busybox httpd tasks, each in its own network namespace, with
 /// the health check of `kind` every 5 s.
@@ -63,32 +63,10 @@ fn measure(n: &OrcNode, kind: &str, tasks: usize, settle: u64, window: u64) -> R
         (row["running"] == tasks as u64 && s.len() == tasks && l.len() == tasks).then_some(())
     })?;
     std::thread::sleep(Duration::from_secs(settle));
-    let daemon = n.daemon_pid().context("daemon pid")?;
-    let containerd = n.containerd.pid().context("containerd pid")?;
-    let (shims, loggers) = task_processes(n);
     // Each process's CPU with what its children used and it reaped: the runc execs
     // of exec probes run as children of the task's shim.
-    let tick = |p: &[u32]| p.iter().map(|p| cpu_ticks_with_reaped(*p)).sum::<u64>();
-    let before = [
-        cpu_ticks_with_reaped(daemon),
-        cpu_ticks_with_reaped(containerd),
-        tick(&shims) + tick(&loggers),
-    ];
-    let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(window));
-    let secs = t0.elapsed().as_secs_f64();
-    let after = [
-        cpu_ticks_with_reaped(daemon),
-        cpu_ticks_with_reaped(containerd),
-        tick(&shims) + tick(&loggers),
-    ];
-    if task_processes(n) != (shims, loggers) {
-        bail!("task processes changed during the window (a task restarted?)");
-    }
-    let mut cpu = [0.0; 3];
-    for i in 0..3 {
-        cpu[i] = after[i].saturating_sub(before[i]) as f64 * 60.0 / secs / TICKS;
-    }
+    let w = cost::measure_window(n, window, cpu_ticks_with_reaped)?;
+    let cpu = w.per_min(|a, b| b.saturating_sub(a)).map(|t| t / TICKS);
     n.ok(&["stack", "rm", "hc"])?;
     poll_until(Duration::from_secs(300), "the tasks gone", || {
         n.containers().ok()?.is_empty().then_some(())

@@ -12,11 +12,11 @@
 #[allow(dead_code)]
 mod cost;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use cost::{env_u64, sample, sum, task_processes, Sample, TICKS};
 use orc_testbed::orc_node::{NodeOptions, OrcNode};
 use orc_testbed::{busybox_image, orc_binary, poll_until, ImageFormat};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn stack(n: &OrcNode, replicas: usize) -> Result<String> {
     let s = format!(
@@ -53,32 +53,12 @@ fn measure(n: &OrcNode, tasks: usize, settle: u64, idle: u64) -> Result<Column> 
         },
     )?;
     std::thread::sleep(Duration::from_secs(settle));
-    let daemon = n.daemon_pid().context("daemon pid")?;
-    let containerd = n.containerd.pid().context("containerd pid")?;
-    let (shims, loggers) = task_processes(n);
-    let before = [
-        sample(daemon),
-        sample(containerd),
-        sum(&shims) + sum(&loggers),
-    ];
-    let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(idle));
-    let secs = t0.elapsed().as_secs_f64();
-    let after = [
-        sample(daemon),
-        sample(containerd),
-        sum(&shims) + sum(&loggers),
-    ];
-    if task_processes(n) != (shims.clone(), loggers.clone()) {
-        bail!("task processes changed during the idle window");
-    }
-    let per_min = |a: u64, b: u64| (b.saturating_sub(a)) as f64 * 60.0 / secs;
-    let mut cpu = [0.0; 3];
-    let mut writes = [0.0; 3];
-    for i in 0..3 {
-        cpu[i] = per_min(before[i].cpu_ticks, after[i].cpu_ticks) / TICKS;
-        writes[i] = per_min(before[i].write_bytes, after[i].write_bytes);
-    }
+    let w = cost::measure_window(n, idle, sample)?;
+    let cpu = w
+        .per_min(|a, b| b.cpu_ticks.saturating_sub(a.cpu_ticks))
+        .map(|t| t / TICKS);
+    let writes = w.per_min(|a, b| b.write_bytes.saturating_sub(a.write_bytes));
+    let (after, shims, loggers) = (w.after, w.shims, w.loggers);
     Ok(Column {
         tasks,
         daemon: after[0],

@@ -137,3 +137,59 @@ pub fn task_processes(n: &OrcNode) -> (Vec<u32>, Vec<u32>) {
         .collect();
     (shims, loggers)
 }
+
+/// What one measuring window saw: the figures of the daemon, containerd and the task
+/// processes (shims + log drivers, summed) at its start and end, its length, and the
+/// task processes it covered.
+pub struct Window<T> {
+    pub before: [T; 3],
+    pub after: [T; 3],
+    pub secs: f64,
+    pub shims: Vec<u32>,
+    pub loggers: Vec<u32>,
+}
+
+impl<T: Copy> Window<T> {
+    /// Each group's change over the window, per minute, by `delta(before, after)`.
+    pub fn per_min(&self, delta: impl Fn(T, T) -> u64) -> [f64; 3] {
+        std::array::from_fn(|i| delta(self.before[i], self.after[i]) as f64 * 60.0 / self.secs)
+    }
+}
+
+/// Samples the node's processes with `sample`, waits `secs` seconds, samples again;
+/// an error if a task process came or went meanwhile (a task restarted).
+pub fn measure_window<T>(
+    n: &OrcNode,
+    secs: u64,
+    sample: impl Fn(u32) -> T,
+) -> anyhow::Result<Window<T>>
+where
+    T: Copy + Default + std::ops::Add<Output = T>,
+{
+    use anyhow::Context;
+    let daemon = n.daemon_pid().context("daemon pid")?;
+    let containerd = n.containerd.pid().context("containerd pid")?;
+    let (shims, loggers) = task_processes(n);
+    let tasks = |s: &dyn Fn(u32) -> T| {
+        shims
+            .iter()
+            .chain(&loggers)
+            .map(|p| s(*p))
+            .fold(T::default(), |a, b| a + b)
+    };
+    let before = [sample(daemon), sample(containerd), tasks(&sample)];
+    let t0 = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_secs(secs));
+    let secs = t0.elapsed().as_secs_f64();
+    let after = [sample(daemon), sample(containerd), tasks(&sample)];
+    if task_processes(n) != (shims.clone(), loggers.clone()) {
+        anyhow::bail!("task processes changed during the window (a task restarted?)");
+    }
+    Ok(Window {
+        before,
+        after,
+        secs,
+        shims,
+        loggers,
+    })
+}
