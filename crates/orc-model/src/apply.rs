@@ -60,18 +60,35 @@ pub enum ApplyError {
     },
     #[error("service {name} cannot be rolled back: {why}")]
     NoRollback { name: String, why: String },
+    #[error(
+        "update out of sequence: {what} changed since index {expected} (it is at {current} now)"
+    )]
+    Stale {
+        what: String,
+        current: u64,
+        expected: u64,
+    },
 }
 
 impl ClusterState {
     /// Applies one command. Pure and deterministic; bumps `revision` when anything changed.
+    /// Every object it changed gets the new revision as its change index.
     pub fn apply(&mut self, cmd: &Command) -> CommandResult {
         let before = self.revision;
+        let watch = crate::versions::Watch::before(self, cmd);
+        // Debug builds (every test, and the daemons the end-to-end tests run) check
+        // the stamps against a full before/after comparison.
+        #[cfg(debug_assertions)]
+        let whole = self.clone();
         let mut changed = false;
         let r = self.apply_inner(cmd, &mut changed);
         if changed {
             self.prune_values();
             self.revision = before + 1;
+            watch.stamp(self);
         }
+        #[cfg(debug_assertions)]
+        crate::versions::check_stamps(&whole, self);
         r
     }
 
@@ -475,6 +492,17 @@ impl ClusterState {
                 at,
             } => self.rollback_service(id, *to, *expect_version, reason, *at, changed),
             Command::ForceUpdate { id, at } => self.force_update(id, *at, changed),
+            Command::Guarded { guard, index, then } => {
+                let current = self.index_of(guard);
+                if current != *index {
+                    return CommandResult::Err(ApplyError::Stale {
+                        what: guard.to_string(),
+                        current,
+                        expected: *index,
+                    });
+                }
+                self.apply_inner(then, changed)
+            }
         }
     }
 

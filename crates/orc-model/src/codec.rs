@@ -4,7 +4,7 @@ use crate::{legacy, ClusterState};
 
 /// Bumped whenever a persisted type changes shape. Decoding reads this version and
 /// the older ones [`crate::legacy`] knows, and refuses others rather than misreading them.
-pub const FORMAT_VERSION: u8 = 4;
+pub const FORMAT_VERSION: u8 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -32,7 +32,8 @@ pub fn encode_state(state: &ClusterState) -> Result<Vec<u8>, CodecError> {
 pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
     let (&v, rest) = bytes.split_first().ok_or(CodecError::Empty)?;
     match v {
-        FORMAT_VERSION => decode_padded::<ClusterState>(rest),
+        // Format 4 is today's shape without the trailing `versions`.
+        FORMAT_VERSION | 4 => decode_padded::<ClusterState>(rest),
         2 => Ok(decode_padded::<legacy::ClusterState<legacy::SpecV2>>(rest)?.into()),
         3 => Ok(decode_padded::<legacy::ClusterState<legacy::SpecV3>>(rest)?.into()),
         found => Err(CodecError::Version { found }),
@@ -41,14 +42,15 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
 
 /// Decodes a state; one written before the trailing fields (`vip`, `registry_auth`,
 /// `node_images`, `image_wants`, `network`, `storage`, `held`, `declared_networks`,
-/// `vip_holder`, `autolock`, `values`) ends where they would start: it is decoded with their
-/// empty values (one 0 byte each: `None`, an empty map, false) appended.
+/// `vip_holder`, `autolock`, `values`, `versions`) ends where they would start: it is decoded
+/// with their empty values (a 0 byte for each `None`, empty map or false, six for the
+/// empty `versions`) appended.
 fn decode_padded<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Result<T, CodecError> {
     match bincode::serde::decode_from_slice(rest, bincode::config::standard()) {
         Ok((state, _)) => Ok(state),
         Err(bincode::error::DecodeError::UnexpectedEnd { .. }) => {
             let mut last = None;
-            for missing in 1..=11 {
+            for missing in 1..=16 {
                 let padded: Vec<u8> = rest
                     .iter()
                     .copied()

@@ -260,6 +260,14 @@ pub enum Command {
         id: crate::ServiceId,
         at: Timestamp,
     },
+    /// Applies `then` only if `guard`'s object is still at change index `index`
+    /// (the one its writer read), else answers out of sequence and changes nothing:
+    /// the Docker API's `?version=` on service, node, secret and config updates.
+    Guarded {
+        guard: crate::Guard,
+        index: u64,
+        then: Box<Command>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -258,6 +258,7 @@ impl<S: Format> From<ClusterState<S>> for crate::ClusterState {
             vip_holder: None,
             autolock: None,
             values: Default::default(),
+            versions: Default::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ mod rollout;
 mod secret;
 mod state;
 mod task;
+mod versions;
 mod volume;
 
 pub use apply::ApplyError;
@@ -38,4 +39,5 @@ pub use rollout::{Revision, ServiceRollout, UpdateState, UpdateStatus, REVISIONS
 pub use secret::{spec_keys, PutMode, SealedRevision, StoredValue, ValueKey, ValueKind, Values};
 pub use state::{AutolockSetting, ClusterInfo, ClusterState, Service, VipHolder, VipSetting};
 pub use task::{HealthState, ProbeResult, Task, TaskHealth, TaskState, TaskStatus};
+pub use versions::{Guard, Versions};
 pub use volume::{Attachment, CephSetting, Storage, Volume};

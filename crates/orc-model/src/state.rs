@@ -88,6 +88,10 @@ pub struct ClusterState {
     /// (see `decode_state`).
     #[serde(default)]
     pub values: crate::Values,
+    /// Each object's change index (Docker's `Version.Index`, and what a
+    /// [`crate::Command::Guarded`] write checks). Last (see `decode_state`).
+    #[serde(default)]
+    pub versions: crate::Versions,
 }
 
 /// Who holds the VIP, and since when.

@@ -1,5 +1,6 @@
 //! Upgrading a store written by an older orc (model formats 2 and 3, see
-//! `orc_model::legacy`) in place, on open.
+//! `orc_model::legacy`, and 4, today's shapes without the change indexes) in place,
+//! on open.
 //!
 //! Every value is rewritten under today's header: log entries are decoded in their old
 //! shape and converted, the snapshot's state is re-encoded, and the small records
@@ -18,7 +19,7 @@ use orc_model::legacy;
 use std::ops::Bound;
 
 /// Model formats an older orc wrote that this build upgrades.
-pub(crate) const READABLE: [u8; 2] = [2, 3];
+pub(crate) const READABLE: [u8; 3] = [2, 3, 4];
 
 /// Log entries rewritten per atomic batch.
 const BATCH: usize = 256;
@@ -57,7 +58,11 @@ pub(crate) fn upgrade(kv: &dyn KvBackend, from: u8, marker_key: &[u8]) -> Result
     let old = [STORE_FORMAT, from];
     match from {
         2 => upgrade_log::<OldV2>(kv, old)?,
-        _ => upgrade_log::<OldV3>(kv, old)?,
+        3 => upgrade_log::<OldV3>(kv, old)?,
+        // Format 4's commands are today's (`Guarded` came after them, last): its log
+        // entries decode as they are. Their `expect_version`s still mean the spec
+        // version they meant then, so a replay decides as the first apply did.
+        _ => upgrade_log::<crate::types::TypeConfig>(kv, old)?,
     }
     for (key, value) in kv.range(Space::Meta, Bound::Unbounded, Bound::Unbounded, usize::MAX)? {
         if key != marker_key && value.starts_with(&old) {

@@ -6,7 +6,11 @@
 //! a scale and a redeploy that only the log holds. One line per value: space, key and
 //! value in hex. `fixtures/session4-store.kv` is the same from the end of session 4
 //! (commit f61bdf3, model format 3): specs with a health check, an update config,
-//! secret and config references and container options.
+//! secret and config references and container options. `fixtures/session5-store.kv`
+//! is from the end of session 5 (commit daef3df, model format 4, before change
+//! indexes): a secret, a stack using it and tasks in the snapshot, then in the log an
+//! update guarded by the service's spec version, a stale one the guard refused, and a
+//! node label change.
 
 mod support;
 
@@ -121,25 +125,7 @@ async fn a_round_one_store_is_upgraded_and_raft_carries_on() {
         "demo/db:2"
     );
     one.stop().await;
-    let kv = SledKv::open(dir.path(), &StoreConfig::default()).expect("sled");
-    for space in Space::ALL {
-        for (k, v) in kv
-            .range(
-                space,
-                std::ops::Bound::Unbounded,
-                std::ops::Bound::Unbounded,
-                usize::MAX,
-            )
-            .unwrap()
-        {
-            let current = if space == Space::Snapshot && k == b"data" {
-                v.first() == Some(&orc_model::FORMAT_VERSION)
-            } else {
-                v.starts_with(&orc_store::HEADER)
-            };
-            assert!(current, "{} {:?} still in an old format", space.name(), k);
-        }
-    }
+    assert_all_current(dir.path());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,4 +161,95 @@ async fn a_session_four_store_keeps_its_specs_options_and_references() {
     assert_eq!(state.tasks["t2"].status.state, TaskState::Failed);
     assert!(!state.held, "the Resume after the snapshot was replayed");
     one.stop().await;
+}
+
+/// Every value of the store in `dir` is in today's format.
+fn assert_all_current(dir: &std::path::Path) {
+    let kv = SledKv::open(dir, &StoreConfig::default()).expect("sled");
+    for space in Space::ALL {
+        for (k, v) in kv
+            .range(
+                space,
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Unbounded,
+                usize::MAX,
+            )
+            .unwrap()
+        {
+            let current = if space == Space::Snapshot && k == b"data" {
+                v.first() == Some(&orc_model::FORMAT_VERSION)
+            } else {
+                v.starts_with(&orc_store::HEADER)
+            };
+            assert!(current, "{} {:?} still in an old format", space.name(), k);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_five_store_replays_its_guards_as_they_were_and_gets_indexes() {
+    use orc_model::{Command, Guard, ValueKind};
+    let dir = tempfile::tempdir().unwrap();
+    load(dir.path(), include_str!("fixtures/session5-store.kv"));
+    let (log, sm) = reopen(dir.path());
+    let snap = sm.current();
+    assert_eq!(snap.tasks["t1"].status.state, TaskState::Running);
+    assert_eq!(snap.values.secrets["family_db_pw"].labels["k"], "v");
+    // Written before change indexes: every object reads as index 0.
+    assert_eq!(snap.service_index("svc-web"), 0);
+    assert_eq!(snap.value_index(ValueKind::Secret, "family_db_pw"), 0);
+
+    let mut one = start_with(log, sm, 0).await;
+    let state = one
+        .state_where(|s| {
+            s.nodes
+                .get(&2)
+                .is_some_and(|n| n.labels.contains_key("disk"))
+        })
+        .await;
+    // The log's guarded update applied and the stale one stayed refused, as first.
+    let web = state.service_by_name("family_web").unwrap();
+    assert_eq!(web.spec.image, "demo/web:2");
+    let web_index = state.service_index(&web.id);
+    let node_index = state.node_index(2);
+    assert!(
+        web_index > 0 && node_index > web_index,
+        "{web_index} {node_index}"
+    );
+    assert_eq!(
+        node_index, state.revision,
+        "the label change was the last change"
+    );
+    assert_eq!(
+        state.service_index("svc-db"),
+        0,
+        "untouched since the upgrade"
+    );
+    assert_eq!(state.node_index(1), 0);
+
+    // New guarded writes: the index read is the one that counts.
+    one.wait_leader().await;
+    let labels = |v: &str| Command::SetNodeLabels {
+        id: 2,
+        labels: [("disk".to_string(), v.to_string())].into(),
+        at: support::AT + 30,
+    };
+    let guarded = |index, then| Command::Guarded {
+        guard: Guard::Node(2),
+        index,
+        then: Box::new(then),
+    };
+    let (_, r) = one.write(guarded(web_index, labels("hdd"))).await;
+    assert!(
+        matches!(r.error(), Some(orc_model::ApplyError::Stale { .. })),
+        "{r:?}"
+    );
+    let (_, r) = one.write(guarded(node_index, labels("nvme"))).await;
+    assert_eq!(r.error(), None);
+    let state = one
+        .state_where(|s| s.nodes[&2].labels.get("disk").map(String::as_str) == Some("nvme"))
+        .await;
+    assert_eq!(state.node_index(2), state.revision);
+    one.stop().await;
+    assert_all_current(dir.path());
 }

@@ -1,0 +1,563 @@
+//! Each object's change index: the cluster-state revision of the committed command
+//! that last changed it (Docker's `Version.Index`), and the guard that makes a write
+//! apply only if its object is still at the index its writer read.
+//!
+//! The index is `ClusterState::revision` at the change: it advances by one for every
+//! committed Raft entry that changed the state, identically on every replica, and it
+//! keeps counting across backups and restores (a restored cluster's Raft log starts
+//! again; its revision doesn't). Stamps are kept beside the objects, not in them, and
+//! are set in one place: [`Watch`] compares what a command may change before and after
+//! it applies, so no apply arm has to remember to stamp. An object written before this
+//! existed (an upgraded store) has no stamp and reads as index 0 until it next changes
+//! — the same on every replica, so a guard on it decides the same everywhere.
+
+use crate::{ClusterState, Command, NodeId, ServiceId, TaskId, ValueKind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The change index of every object that changed since this build's format (5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versions {
+    pub nodes: BTreeMap<NodeId, u64>,
+    pub services: BTreeMap<ServiceId, u64>,
+    pub tasks: BTreeMap<TaskId, u64>,
+    pub secrets: BTreeMap<String, u64>,
+    pub configs: BTreeMap<String, u64>,
+    /// Declared stack networks, by full name.
+    pub networks: BTreeMap<String, u64>,
+}
+
+/// The object a [`Command::Guarded`] write is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Guard {
+    Node(NodeId),
+    Service(ServiceId),
+    Value(ValueKind, String),
+}
+
+impl std::fmt::Display for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Guard::Node(id) => write!(f, "node {id:016x}"),
+            Guard::Service(id) => write!(f, "service {id}"),
+            Guard::Value(kind, name) => write!(f, "{} {name}", kind.as_str()),
+        }
+    }
+}
+
+impl ClusterState {
+    /// The change index of whatever `guard` names (0: unchanged since the upgrade
+    /// that brought indexes, or gone).
+    pub fn index_of(&self, guard: &Guard) -> u64 {
+        let v = &self.versions;
+        match guard {
+            Guard::Node(id) => v.nodes.get(id),
+            Guard::Service(id) => v.services.get(id),
+            Guard::Value(ValueKind::Secret, name) => v.secrets.get(name),
+            Guard::Value(ValueKind::Config, name) => v.configs.get(name),
+        }
+        .copied()
+        .unwrap_or(0)
+    }
+
+    pub fn node_index(&self, id: NodeId) -> u64 {
+        self.index_of(&Guard::Node(id))
+    }
+
+    pub fn service_index(&self, id: &str) -> u64 {
+        self.versions.services.get(id).copied().unwrap_or(0)
+    }
+
+    pub fn task_index(&self, id: &str) -> u64 {
+        self.versions.tasks.get(id).copied().unwrap_or(0)
+    }
+
+    pub fn value_index(&self, kind: ValueKind, name: &str) -> u64 {
+        match kind {
+            ValueKind::Secret => self.versions.secrets.get(name),
+            ValueKind::Config => self.versions.configs.get(name),
+        }
+        .copied()
+        .unwrap_or(0)
+    }
+
+    /// A stack network's index: its declaration's, else the newest of the services
+    /// using it (a network nobody declared exists through them).
+    pub fn network_index(&self, n: &crate::StackNetwork) -> u64 {
+        self.versions
+            .networks
+            .get(&n.name)
+            .copied()
+            .unwrap_or_else(|| {
+                n.users
+                    .iter()
+                    .filter_map(|u| self.service_by_name(u))
+                    .map(|s| self.service_index(&s.id))
+                    .max()
+                    .unwrap_or(0)
+            })
+    }
+}
+
+/// What one command may change, by kind of object.
+#[derive(Debug, Default)]
+struct Scope {
+    nodes: bool,
+    services: bool,
+    values: bool,
+    networks: bool,
+    /// `None`: no task; `Some(None)`: any task; `Some(Some(ids))`: those tasks.
+    tasks: Option<Option<Vec<TaskId>>>,
+}
+
+impl Scope {
+    fn of(cmd: &Command) -> Scope {
+        let mut s = Scope::default();
+        s.add(cmd);
+        s
+    }
+
+    fn all_tasks(&mut self) {
+        self.tasks = Some(None);
+    }
+
+    fn some_tasks<'a>(&mut self, ids: impl Iterator<Item = &'a TaskId>) {
+        match &mut self.tasks {
+            Some(None) => {}
+            Some(Some(v)) => v.extend(ids.cloned()),
+            None => self.tasks = Some(Some(ids.cloned().collect())),
+        }
+    }
+
+    fn add(&mut self, cmd: &Command) {
+        use Command as C;
+        match cmd {
+            C::SetNodeRole { .. }
+            | C::PutNode(_)
+            | C::RemoveNode { .. }
+            | C::SetNodeStatus { .. }
+            | C::SetNodeAvailability { .. }
+            | C::SetNodeLabels { .. } => self.nodes = true,
+            C::DeployStack { .. }
+            | C::ScaleService { .. }
+            | C::PutService { .. }
+            | C::RemoveService { .. }
+            | C::SetUpdateStatus { .. }
+            | C::MarkStable { .. }
+            | C::RollbackService { .. }
+            | C::ForceUpdate { .. } => self.services = true,
+            C::RemoveStack { .. } => {
+                self.services = true;
+                self.networks = true;
+            }
+            C::DeclareNetwork { .. } | C::RemoveNetwork { .. } => self.networks = true,
+            // A new revision with `roll` re-pins the services using it.
+            C::PutValue { .. } | C::RemoveValue { .. } => {
+                self.values = true;
+                self.services = true;
+            }
+            C::CreateTasks(tasks) => self.some_tasks(tasks.iter().map(|t| &t.id)),
+            C::AssignTasks { assignments, .. } => self.some_tasks(assignments.iter().map(|a| &a.0)),
+            C::SetDesiredState { updates } => self.some_tasks(updates.iter().map(|u| &u.0)),
+            C::UpdateTaskStatus { updates } => self.some_tasks(updates.iter().map(|u| &u.0)),
+            C::RemoveTasks { ids } => self.some_tasks(ids.iter()),
+            C::Restore { .. } => {
+                *self = Scope {
+                    nodes: true,
+                    services: true,
+                    values: true,
+                    networks: true,
+                    tasks: None,
+                };
+                self.all_tasks();
+            }
+            C::Batch(cmds) => cmds.iter().for_each(|c| self.add(c)),
+            C::Guarded { then, .. } => self.add(then),
+            // Nothing else changes a node, service, task, value or declared network.
+            C::Noop
+            | C::InitCluster { .. }
+            | C::SetClusterSecurity { .. }
+            | C::RotateJoinToken { .. }
+            | C::SetVip(_)
+            | C::SetRegistryAuth { .. }
+            | C::SetNodeImages { .. }
+            | C::WantImage { .. }
+            | C::UnwantImage { .. }
+            | C::SetClusterNetwork(_)
+            | C::EnsureVolumes { .. }
+            | C::RemoveVolume { .. }
+            | C::SetVolumeAttachment { .. }
+            | C::FenceNode { .. }
+            | C::SetCeph(_)
+            | C::VolumeReleased { .. }
+            | C::Unfence { .. }
+            | C::Resume
+            | C::SetVipHolder { .. }
+            | C::SetAutolock(_) => {}
+        }
+    }
+}
+
+/// A value as its index sees it: everything but the revisions kept (pruning an old
+/// revision no reader sees is no change of the object).
+type ValueView = (
+    String,
+    u64,
+    u64,
+    u64,
+    Option<String>,
+    BTreeMap<String, String>,
+);
+
+fn value_views(map: &BTreeMap<String, crate::StoredValue>) -> BTreeMap<String, ValueView> {
+    map.iter()
+        .map(|(k, v)| {
+            let view = (
+                v.id.clone(),
+                v.created_at,
+                v.updated_at,
+                v.current,
+                v.stack.clone(),
+                v.labels.clone(),
+            );
+            (k.clone(), view)
+        })
+        .collect()
+}
+
+/// The objects a command may change, as they were before it applied.
+pub(crate) struct Watch {
+    nodes: Option<BTreeMap<NodeId, crate::Node>>,
+    services: Option<BTreeMap<ServiceId, crate::Service>>,
+    values: Option<[BTreeMap<String, ValueView>; 2]>,
+    networks: Option<BTreeMap<String, crate::DeclaredNetwork>>,
+    /// The tasks named (or, `all`, every task) with how they were.
+    tasks: Option<(bool, Vec<(TaskId, Option<crate::Task>)>)>,
+}
+
+impl Watch {
+    /// Notes what `cmd` may change in `state` (clones only that).
+    pub(crate) fn before(state: &ClusterState, cmd: &Command) -> Watch {
+        let scope = Scope::of(cmd);
+        Watch {
+            nodes: scope.nodes.then(|| state.nodes.clone()),
+            services: scope.services.then(|| state.services.clone()),
+            values: scope.values.then(|| {
+                [
+                    value_views(&state.values.secrets),
+                    value_views(&state.values.configs),
+                ]
+            }),
+            networks: scope.networks.then(|| state.declared_networks.clone()),
+            tasks: scope.tasks.map(|ids| match ids {
+                None => (
+                    true,
+                    state
+                        .tasks
+                        .iter()
+                        .map(|(id, t)| (id.clone(), Some(t.clone())))
+                        .collect(),
+                ),
+                Some(ids) => (
+                    false,
+                    ids.into_iter()
+                        .map(|id| {
+                            let t = state.tasks.get(&id).cloned();
+                            (id, t)
+                        })
+                        .collect(),
+                ),
+            }),
+        }
+    }
+
+    /// Stamps with `state.revision` what changed, and forgets the stamps of what is
+    /// gone. Called after a command that changed the state.
+    pub(crate) fn stamp(self, state: &mut ClusterState) {
+        let at = state.revision;
+        let v = &mut state.versions;
+        if let Some(before) = self.nodes {
+            restamp(&mut v.nodes, &before, &state.nodes, at);
+        }
+        if let Some(before) = self.services {
+            restamp(&mut v.services, &before, &state.services, at);
+        }
+        if let Some([secrets, configs]) = self.values {
+            restamp(
+                &mut v.secrets,
+                &secrets,
+                &value_views(&state.values.secrets),
+                at,
+            );
+            restamp(
+                &mut v.configs,
+                &configs,
+                &value_views(&state.values.configs),
+                at,
+            );
+        }
+        if let Some(before) = self.networks {
+            restamp(&mut v.networks, &before, &state.declared_networks, at);
+        }
+        if let Some((all, tasks)) = self.tasks {
+            for (id, old) in &tasks {
+                match (old.as_ref(), state.tasks.get(id)) {
+                    (_, None) => {
+                        v.tasks.remove(id);
+                    }
+                    (Some(a), Some(b)) if a == b => {}
+                    _ => {
+                        v.tasks.insert(id.clone(), at);
+                    }
+                }
+            }
+            if all {
+                // Every task was in scope (a restore): any other stamp is of a task
+                // long gone.
+                let live = &state.tasks;
+                v.tasks.retain(|id, _| live.contains_key(id));
+            }
+        }
+        // Values pruned with their last user, and a stack's services removed by a
+        // deploy elsewhere in a batch, leave no stamp behind.
+        let (nodes, services) = (&state.nodes, &state.services);
+        v.nodes.retain(|id, _| nodes.contains_key(id));
+        v.services.retain(|id, _| services.contains_key(id));
+        let values = &state.values;
+        v.secrets.retain(|n, _| values.secrets.contains_key(n));
+        v.configs.retain(|n, _| values.configs.contains_key(n));
+        let declared = &state.declared_networks;
+        v.networks.retain(|n, _| declared.contains_key(n));
+    }
+}
+
+/// Stamps the keys whose value is new or differs from `before`; drops the stamps of
+/// the keys gone.
+fn restamp<K: Ord + Clone, V: PartialEq>(
+    stamps: &mut BTreeMap<K, u64>,
+    before: &BTreeMap<K, V>,
+    after: &BTreeMap<K, V>,
+    at: u64,
+) {
+    for (k, v) in after {
+        if before.get(k) != Some(v) {
+            stamps.insert(k.clone(), at);
+        }
+    }
+    for k in before.keys() {
+        if !after.contains_key(k) {
+            stamps.remove(k);
+        }
+    }
+}
+
+/// The invariant every apply keeps (checked after every apply in debug builds, so
+/// every command any test applies is covered): an object that changed carries the
+/// new revision, one that didn't keeps its stamp, and only live objects have stamps.
+#[cfg(debug_assertions)]
+pub(crate) fn check_stamps(before: &ClusterState, after: &ClusterState) {
+    fn check<K: Ord + std::fmt::Debug, V: PartialEq>(
+        what: &str,
+        old: (&BTreeMap<K, V>, &BTreeMap<K, u64>),
+        new: (&BTreeMap<K, V>, &BTreeMap<K, u64>),
+        revision: u64,
+        changed: bool,
+    ) {
+        for (k, v) in new.0 {
+            if changed && old.0.get(k) != Some(v) {
+                assert_eq!(new.1.get(k), Some(&revision), "{what} {k:?} changed");
+            } else {
+                assert_eq!(new.1.get(k), old.1.get(k), "{what} {k:?} did not change");
+            }
+        }
+        for k in new.1.keys() {
+            assert!(new.0.contains_key(k), "{what} {k:?} is gone but stamped");
+        }
+    }
+    let changed = after.revision != before.revision;
+    let (b, a, r) = (before, after, after.revision);
+    check(
+        "node",
+        (&b.nodes, &b.versions.nodes),
+        (&a.nodes, &a.versions.nodes),
+        r,
+        changed,
+    );
+    check(
+        "service",
+        (&b.services, &b.versions.services),
+        (&a.services, &a.versions.services),
+        r,
+        changed,
+    );
+    check(
+        "task",
+        (&b.tasks, &b.versions.tasks),
+        (&a.tasks, &a.versions.tasks),
+        r,
+        changed,
+    );
+    check(
+        "secret",
+        (&value_views(&b.values.secrets), &b.versions.secrets),
+        (&value_views(&a.values.secrets), &a.versions.secrets),
+        r,
+        changed,
+    );
+    check(
+        "config",
+        (&value_views(&b.values.configs), &b.versions.configs),
+        (&value_views(&a.values.configs), &a.versions.configs),
+        r,
+        changed,
+    );
+    check(
+        "network",
+        (&b.declared_networks, &b.versions.networks),
+        (&a.declared_networks, &a.versions.networks),
+        r,
+        changed,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Node, NodeRole, NodeStatus, PutMode, SealedRevision};
+
+    fn node(id: NodeId) -> Node {
+        Node {
+            id,
+            hostname: format!("n{id}"),
+            role: NodeRole::Manager,
+            availability: crate::Availability::Active,
+            status: NodeStatus::Ready,
+            status_message: String::new(),
+            address: "10.0.0.1:4747".into(),
+            resources: Default::default(),
+            labels: Default::default(),
+            platform: crate::Platform {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                variant: String::new(),
+            },
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn put_service(id: &str, image: &str, expect: Option<u64>) -> Command {
+        Command::PutService {
+            service: Box::new(crate::NewService {
+                id: id.into(),
+                short_name: "web".into(),
+                spec: crate::ServiceSpec::new(image),
+            }),
+            stack: "s".into(),
+            name: "s_web".into(),
+            expect_version: expect,
+            at: 5,
+        }
+    }
+
+    #[test]
+    fn each_object_carries_the_revision_of_its_last_change() {
+        let mut s = ClusterState::default();
+        s.apply(&Command::PutNode(node(1)));
+        s.apply(&Command::PutNode(node(2)));
+        assert_eq!((s.node_index(1), s.node_index(2)), (1, 2));
+        s.apply(&put_service("svc1", "a:1", None));
+        assert_eq!(s.service_index("svc1"), 3);
+        s.apply(&Command::SetNodeLabels {
+            id: 1,
+            labels: [("disk".to_string(), "ssd".to_string())].into(),
+            at: 9,
+        });
+        assert_eq!((s.node_index(1), s.node_index(2)), (4, 2));
+        // A write that changes nothing stamps nothing.
+        s.apply(&put_service("svc1", "a:1", None));
+        assert_eq!((s.revision, s.service_index("svc1")), (4, 3));
+        s.apply(&Command::RemoveService { id: "svc1".into() });
+        assert_eq!(s.service_index("svc1"), 0);
+        assert!(
+            s.versions.services.is_empty(),
+            "no stamp outlives its object"
+        );
+    }
+
+    #[test]
+    fn a_guarded_write_applies_only_at_the_index_its_writer_read() {
+        let mut s = ClusterState::default();
+        s.apply(&put_service("svc1", "a:1", None));
+        s.apply(&Command::PutNode(node(1)));
+        let read = s.service_index("svc1");
+        // Another change of the same service in between: the guard refuses.
+        s.apply(&Command::ScaleService {
+            name: "s_web".into(),
+            replicas: 3,
+            at: 6,
+        });
+        let stale = Command::Guarded {
+            guard: Guard::Service("svc1".into()),
+            index: read,
+            then: Box::new(put_service("svc1", "a:2", None)),
+        };
+        let before = s.clone();
+        let r = s.apply(&stale);
+        assert!(
+            matches!(
+                r.error(),
+                Some(crate::ApplyError::Stale {
+                    current: 3,
+                    expected: 1,
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+        assert_eq!(s, before, "a refused guard changes nothing");
+        // Changes to other objects don't move this one's index.
+        let fresh = Command::Guarded {
+            guard: Guard::Service("svc1".into()),
+            index: s.service_index("svc1"),
+            then: Box::new(put_service("svc1", "a:2", None)),
+        };
+        assert_eq!(s.apply(&fresh).error(), None);
+        assert_eq!(s.services["svc1"].spec.image, "a:2");
+        assert_eq!(s.service_index("svc1"), s.revision);
+    }
+
+    #[test]
+    fn values_are_stamped_on_a_new_revision_or_labels_not_on_pruning() {
+        let mut s = ClusterState::default();
+        let put = |labels: Option<BTreeMap<String, String>>| Command::PutValue {
+            kind: ValueKind::Secret,
+            name: "pw".into(),
+            id: "sec1".into(),
+            revision: SealedRevision {
+                sealed: vec![1; 20],
+                size: 3,
+                created_at: 1,
+            },
+            mode: PutMode::Upsert,
+            roll: false,
+            stack: None,
+            at: 2,
+            labels,
+        };
+        s.apply(&put(None));
+        assert_eq!(s.value_index(ValueKind::Secret, "pw"), 1);
+        s.apply(&put(Some([("a".to_string(), "b".to_string())].into())));
+        assert_eq!(s.value_index(ValueKind::Secret, "pw"), 2);
+        let guarded = Command::Guarded {
+            guard: Guard::Value(ValueKind::Secret, "pw".into()),
+            index: 1,
+            then: Box::new(Command::RemoveValue {
+                kind: ValueKind::Secret,
+                name: "pw".into(),
+            }),
+        };
+        assert!(s.apply(&guarded).error().is_some());
+        assert!(s.values.secrets.contains_key("pw"));
+    }
+}
