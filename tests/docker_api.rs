@@ -322,6 +322,8 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
         again[0]["Version"]["Index"]
     );
 
+    let read = get_json(&n, "/services/demo_web")?;
+    let read_index = read["Version"]["Index"].as_u64().context("index")?;
     docker(&n, &["service", "scale", "-d", "demo_web=3"])?;
     poll_until(CONVERGE, "demo_web 3/3", || {
         orc_desired(&n, "demo_web")
@@ -329,6 +331,33 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
             .flatten()
             .filter(|s| s.0 == 3 && s.1 == 3)
     })?;
+    // A writer still holding what it read before the scale can't put the old replica
+    // count back: its `?version=` is not the service's change index any more. The
+    // index is the cluster's (Raft-ordered) revision of the service's last change: it
+    // moved past the read one and is no newer than the cluster's own.
+    let (code, body) = http(
+        &n.docker_socket(),
+        "POST",
+        &format!(
+            "/services/{}/update?version={read_index}",
+            read["ID"].as_str().context("ID")?
+        ),
+        Some(&read["Spec"].to_string()),
+    )?;
+    ensure!(
+        code == 500 && body.contains("update out of sequence"),
+        "a lost update was accepted: {code} {body}"
+    );
+    let now = get_json(&n, "/services/demo_web")?;
+    ensure!(now["Spec"]["Mode"]["Replicated"]["Replicas"] == 3, "{now}");
+    let index = now["Version"]["Index"].as_u64().context("index")?;
+    let cluster_index = get_json(&n, "/swarm")?["Version"]["Index"]
+        .as_u64()
+        .context("swarm index")?;
+    ensure!(
+        read_index < index && index <= cluster_index,
+        "indexes: read {read_index}, now {index}, cluster {cluster_index}"
+    );
     // A stable revision first (its tasks passed monitor): `service rollback` goes there.
     poll_until(CONVERGE, "a stable revision of demo_web", || {
         let rows = n.json(&["service", "history", "demo_web"]).ok()?;
@@ -1242,6 +1271,30 @@ fn bad_input_is_refused_as_docker_does_and_changes_nothing() -> Result<()> {
     }
     let (code, body) = http(&sock, "POST", "/secrets/create", Some(create))?;
     ensure!(code == 409, "a second create: {code} {body}");
+    // A label update at the index read applies (a new index, no new revision); the
+    // same update at that index again is out of sequence and changes nothing.
+    let index = one["Version"]["Index"].as_u64().context("secret index")?;
+    let relabel = r#"{"Name":"api_pw","Labels":{"owner":"ops"}}"#;
+    let update = format!("/secrets/api_pw/update?version={index}");
+    let (code, body) = http(&sock, "POST", &update, Some(relabel))?;
+    ensure!(code == 200, "label update: {code} {body}");
+    let relabelled = get_json(&n, "/secrets/api_pw")?;
+    ensure!(
+        relabelled["Spec"]["Labels"]["owner"] == "ops"
+            && relabelled["Version"]["Index"].as_u64() > Some(index),
+        "{relabelled}"
+    );
+    let (code, body) = http(
+        &sock,
+        "POST",
+        &update,
+        Some(r#"{"Name":"api_pw","Labels":{}}"#),
+    )?;
+    ensure!(
+        code == 500 && message(&body)?.contains("update out of sequence"),
+        "{code} {body}"
+    );
+    ensure!(get_json(&n, "/secrets/api_pw")?["Spec"]["Labels"]["owner"] == "ops");
     let (code, body) = http(&sock, "DELETE", "/secrets/api_pw", None)?;
     ensure!(code == 204, "delete: {code} {body}");
     ensure!(

@@ -76,10 +76,11 @@ fn docker_arch(a: &str) -> &str {
     }
 }
 
-pub fn node(n: &Node, leader: Option<NodeId>, engine: &str) -> Value {
+/// A node; `index` is its change index (`ClusterState::node_index`).
+pub fn node(n: &Node, index: u64, leader: Option<NodeId>, engine: &str) -> Value {
     let mut v = json!({
         "ID": node_id(n.id),
-        "Version": { "Index": n.updated_at },
+        "Version": { "Index": index },
         "CreatedAt": rfc3339(n.created_at),
         "UpdatedAt": rfc3339(n.updated_at),
         "Spec": {
@@ -143,7 +144,7 @@ pub fn service(state: &ClusterState, s: &Service, status: bool) -> Value {
     }
     let mut v = json!({
         "ID": s.id,
-        "Version": { "Index": s.version },
+        "Version": { "Index": state.service_index(&s.id) },
         "CreatedAt": rfc3339(s.created_at),
         "UpdatedAt": rfc3339(s.updated_at),
         "Spec": spec,
@@ -224,7 +225,7 @@ pub fn task(state: &ClusterState, t: &Task) -> Value {
     }
     let mut v = json!({
         "ID": t.id,
-        "Version": { "Index": t.spec_version },
+        "Version": { "Index": state.task_index(&t.id) },
         "CreatedAt": rfc3339(t.created_at),
         "UpdatedAt": rfc3339(t.status.timestamp.max(t.created_at)),
         "Labels": {},
@@ -440,10 +441,11 @@ pub fn image(name: &str, digest: &str, size: u64) -> Value {
     })
 }
 
-pub fn value(v: &orc_model::StoredValue) -> Value {
+/// A secret or config; `index` is its change index (`ClusterState::value_index`).
+pub fn value(v: &orc_model::StoredValue, index: u64) -> Value {
     json!({
         "ID": v.id,
-        "Version": { "Index": v.current },
+        "Version": { "Index": index },
         "CreatedAt": rfc3339(v.created_at),
         "UpdatedAt": rfc3339(v.updated_at),
         "Spec": { "Name": v.name, "Labels": v.labels },

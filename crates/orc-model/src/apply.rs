@@ -503,6 +503,19 @@ impl ClusterState {
                 }
                 self.apply_inner(then, changed)
             }
+            Command::SetValueLabels { kind, name, labels } => {
+                let Some(v) = self.values.of_mut(*kind).get_mut(name) else {
+                    return CommandResult::Err(ApplyError::NoSuchValue {
+                        kind: kind.as_str().into(),
+                        name: name.clone(),
+                    });
+                };
+                if v.labels != *labels {
+                    v.labels = labels.clone();
+                    *changed = true;
+                }
+                CommandResult::Ok
+            }
         }
     }
 

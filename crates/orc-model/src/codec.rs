@@ -43,7 +43,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<ClusterState, CodecError> {
 /// Decodes a state; one written before the trailing fields (`vip`, `registry_auth`,
 /// `node_images`, `image_wants`, `network`, `storage`, `held`, `declared_networks`,
 /// `vip_holder`, `autolock`, `values`, `versions`) ends where they would start: it is decoded
-/// with their empty values (a 0 byte for each `None`, empty map or false, six for the
+/// with their empty values (a 0 byte for each `None`, empty map or false, five for the
 /// empty `versions`) appended.
 fn decode_padded<T: serde::de::DeserializeOwned>(rest: &[u8]) -> Result<T, CodecError> {
     match bincode::serde::decode_from_slice(rest, bincode::config::standard()) {

@@ -268,6 +268,12 @@ pub enum Command {
         index: u64,
         then: Box<Command>,
     },
+    /// Replaces a secret's or config's labels (no new revision: nothing rolls).
+    SetValueLabels {
+        kind: crate::ValueKind,
+        name: String,
+        labels: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

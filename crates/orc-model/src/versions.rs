@@ -1,4 +1,5 @@
-//! Each object's change index: the cluster-state revision of the committed command
+//! Each object's change index (nodes, services, tasks, secrets, configs — the objects
+//! Docker's API versions): the cluster-state revision of the committed command
 //! that last changed it (Docker's `Version.Index`), and the guard that makes a write
 //! apply only if its object is still at the index its writer read.
 //!
@@ -15,7 +16,7 @@ use crate::{ClusterState, Command, NodeId, ServiceId, TaskId, ValueKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The change index of every object that changed since this build's format (5).
+/// The change index of every object that changed since model format 5.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Versions {
     pub nodes: BTreeMap<NodeId, u64>,
@@ -23,8 +24,6 @@ pub struct Versions {
     pub tasks: BTreeMap<TaskId, u64>,
     pub secrets: BTreeMap<String, u64>,
     pub configs: BTreeMap<String, u64>,
-    /// Declared stack networks, by full name.
-    pub networks: BTreeMap<String, u64>,
 }
 
 /// The object a [`Command::Guarded`] write is about.
@@ -80,23 +79,21 @@ impl ClusterState {
         .copied()
         .unwrap_or(0)
     }
+}
 
-    /// A stack network's index: its declaration's, else the newest of the services
-    /// using it (a network nobody declared exists through them).
-    pub fn network_index(&self, n: &crate::StackNetwork) -> u64 {
-        self.versions
-            .networks
-            .get(&n.name)
-            .copied()
-            .unwrap_or_else(|| {
-                n.users
-                    .iter()
-                    .filter_map(|u| self.service_by_name(u))
-                    .map(|s| self.service_index(&s.id))
-                    .max()
-                    .unwrap_or(0)
-            })
-    }
+/// A service as its index sees it: what its writers write (name, spec and the
+/// version every spec change bumps), not the rollout's bookkeeping (its status, the
+/// stable marks), which the updater writes while clients still hold what they read:
+/// counting it would fail a `docker stack deploy` that read the stack mid-rollout.
+type ServiceView = (String, String, u64, orc_spec::ServiceSpec);
+
+fn service_views(map: &BTreeMap<ServiceId, crate::Service>) -> BTreeMap<ServiceId, ServiceView> {
+    map.iter()
+        .map(|(k, s)| {
+            let view = (s.name.clone(), s.stack.clone(), s.version, s.spec.clone());
+            (k.clone(), view)
+        })
+        .collect()
 }
 
 /// What one command may change, by kind of object.
@@ -105,7 +102,6 @@ struct Scope {
     nodes: bool,
     services: bool,
     values: bool,
-    networks: bool,
     /// `None`: no task; `Some(None)`: any task; `Some(Some(ids))`: those tasks.
     tasks: Option<Option<Vec<TaskId>>>,
 }
@@ -146,12 +142,9 @@ impl Scope {
             | C::MarkStable { .. }
             | C::RollbackService { .. }
             | C::ForceUpdate { .. } => self.services = true,
-            C::RemoveStack { .. } => {
-                self.services = true;
-                self.networks = true;
-            }
-            C::DeclareNetwork { .. } | C::RemoveNetwork { .. } => self.networks = true,
+            C::RemoveStack { .. } => self.services = true,
             // A new revision with `roll` re-pins the services using it.
+            C::SetValueLabels { .. } => self.values = true,
             C::PutValue { .. } | C::RemoveValue { .. } => {
                 self.values = true;
                 self.services = true;
@@ -166,15 +159,16 @@ impl Scope {
                     nodes: true,
                     services: true,
                     values: true,
-                    networks: true,
                     tasks: None,
                 };
                 self.all_tasks();
             }
             C::Batch(cmds) => cmds.iter().for_each(|c| self.add(c)),
             C::Guarded { then, .. } => self.add(then),
-            // Nothing else changes a node, service, task, value or declared network.
+            // Nothing else changes a node, service, task, secret or config.
             C::Noop
+            | C::DeclareNetwork { .. }
+            | C::RemoveNetwork { .. }
             | C::InitCluster { .. }
             | C::SetClusterSecurity { .. }
             | C::RotateJoinToken { .. }
@@ -228,9 +222,8 @@ fn value_views(map: &BTreeMap<String, crate::StoredValue>) -> BTreeMap<String, V
 /// The objects a command may change, as they were before it applied.
 pub(crate) struct Watch {
     nodes: Option<BTreeMap<NodeId, crate::Node>>,
-    services: Option<BTreeMap<ServiceId, crate::Service>>,
+    services: Option<BTreeMap<ServiceId, ServiceView>>,
     values: Option<[BTreeMap<String, ValueView>; 2]>,
-    networks: Option<BTreeMap<String, crate::DeclaredNetwork>>,
     /// The tasks named (or, `all`, every task) with how they were.
     tasks: Option<(bool, Vec<(TaskId, Option<crate::Task>)>)>,
 }
@@ -241,14 +234,13 @@ impl Watch {
         let scope = Scope::of(cmd);
         Watch {
             nodes: scope.nodes.then(|| state.nodes.clone()),
-            services: scope.services.then(|| state.services.clone()),
+            services: scope.services.then(|| service_views(&state.services)),
             values: scope.values.then(|| {
                 [
                     value_views(&state.values.secrets),
                     value_views(&state.values.configs),
                 ]
             }),
-            networks: scope.networks.then(|| state.declared_networks.clone()),
             tasks: scope.tasks.map(|ids| match ids {
                 None => (
                     true,
@@ -280,7 +272,12 @@ impl Watch {
             restamp(&mut v.nodes, &before, &state.nodes, at);
         }
         if let Some(before) = self.services {
-            restamp(&mut v.services, &before, &state.services, at);
+            restamp(
+                &mut v.services,
+                &before,
+                &service_views(&state.services),
+                at,
+            );
         }
         if let Some([secrets, configs]) = self.values {
             restamp(
@@ -295,9 +292,6 @@ impl Watch {
                 &value_views(&state.values.configs),
                 at,
             );
-        }
-        if let Some(before) = self.networks {
-            restamp(&mut v.networks, &before, &state.declared_networks, at);
         }
         if let Some((all, tasks)) = self.tasks {
             for (id, old) in &tasks {
@@ -326,8 +320,6 @@ impl Watch {
         let values = &state.values;
         v.secrets.retain(|n, _| values.secrets.contains_key(n));
         v.configs.retain(|n, _| values.configs.contains_key(n));
-        let declared = &state.declared_networks;
-        v.networks.retain(|n, _| declared.contains_key(n));
     }
 }
 
@@ -385,8 +377,8 @@ pub(crate) fn check_stamps(before: &ClusterState, after: &ClusterState) {
     );
     check(
         "service",
-        (&b.services, &b.versions.services),
-        (&a.services, &a.versions.services),
+        (&service_views(&b.services), &b.versions.services),
+        (&service_views(&a.services), &a.versions.services),
         r,
         changed,
     );
@@ -408,13 +400,6 @@ pub(crate) fn check_stamps(before: &ClusterState, after: &ClusterState) {
         "config",
         (&value_views(&b.values.configs), &b.versions.configs),
         (&value_views(&a.values.configs), &a.versions.configs),
-        r,
-        changed,
-    );
-    check(
-        "network",
-        (&b.declared_networks, &b.versions.networks),
-        (&a.declared_networks, &a.versions.networks),
         r,
         changed,
     );
@@ -525,6 +510,24 @@ mod tests {
         assert_eq!(s.apply(&fresh).error(), None);
         assert_eq!(s.services["svc1"].spec.image, "a:2");
         assert_eq!(s.service_index("svc1"), s.revision);
+        // The updater's bookkeeping is no change a writer conflicts with.
+        let index = s.service_index("svc1");
+        let version = s.services["svc1"].version;
+        let r = s.apply(&Command::SetUpdateStatus {
+            id: "svc1".into(),
+            status: crate::UpdateStatus {
+                state: crate::UpdateState::Completed,
+                started_at: 7,
+                ended_at: Some(8),
+                message: "done".into(),
+                from: 1,
+                to: 2,
+                version,
+            },
+        });
+        assert_eq!(r.error(), None);
+        assert!(s.services["svc1"].rollout.update.is_some());
+        assert_eq!(s.service_index("svc1"), index);
     }
 
     #[test]
@@ -559,5 +562,18 @@ mod tests {
         };
         assert!(s.apply(&guarded).error().is_some());
         assert!(s.values.secrets.contains_key("pw"));
+        // Labels alone: a new index, no new revision.
+        let labels = Command::Guarded {
+            guard: Guard::Value(ValueKind::Secret, "pw".into()),
+            index: 2,
+            then: Box::new(Command::SetValueLabels {
+                kind: ValueKind::Secret,
+                name: "pw".into(),
+                labels: [("c".to_string(), "d".to_string())].into(),
+            }),
+        };
+        assert_eq!(s.apply(&labels).error(), None);
+        assert_eq!(s.value_index(ValueKind::Secret, "pw"), s.revision);
+        assert_eq!(s.values.secrets["pw"].current, 2, "no new revision");
     }
 }

@@ -57,7 +57,7 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             availability,
             label_add,
             label_rm,
-        } => nodes::update(ops, &node, availability, label_add, label_rm).await,
+        } => nodes::update(ops, &node, None, availability, label_add, label_rm).await,
         R::NodeRm { node, force } => nodes::remove(ops, &node, force).await,
         R::NodePromote { node } => roles::promote(ops, &node, p).await,
         R::NodeDemote { node, force } => roles::demote(ops, &node, force, p).await,
@@ -125,7 +125,7 @@ pub async fn handle(ops: &Ops, req: Request, p: &Progress) -> Result<Value, Daem
             detach,
             timeout_secs,
         } => json(
-            ops.service_rollback(&name, to, detach, secs(timeout_secs), p)
+            ops.service_rollback(&name, to, None, detach, secs(timeout_secs), p)
                 .await?,
         ),
         R::ServiceHistory { name } => json(ops.service_history(&name)?),

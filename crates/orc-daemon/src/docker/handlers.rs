@@ -39,6 +39,12 @@ impl Req {
     fn filters(&self, allowed: &[&str]) -> Result<Filters, ApiError> {
         Filters::parse(self.q("filters"), allowed)
     }
+    /// `?version=N`, the change index the client read (needed by every update).
+    fn index(&self, what: &str) -> Result<u64, ApiError> {
+        self.q("version")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ApiError::bad(format!("invalid {what} version: ?version=N is required")))
+    }
     fn json_body(&self) -> Result<Value, ApiError> {
         if self.body.is_empty() {
             return Err(ApiError::bad("the request has no JSON body"));
@@ -51,15 +57,23 @@ impl Req {
 const NOT_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 const NO_SWARM: &str = "This node is not a swarm manager. Use \"orc cluster init\" or \"orc cluster join\" to connect this node to a cluster and try again.";
 
+/// Swarm's answer to a write whose `?version=` is not the object's index any more
+/// (the clients look for "update out of sequence").
+fn out_of_sequence(detail: &str) -> ApiError {
+    ApiError::new(
+        500,
+        format!("rpc error: code = Unknown desc = update out of sequence ({detail})"),
+    )
+}
+
 /// An operation's error as Docker's status and message.
 fn api(e: DaemonError) -> ApiError {
     use orc_model::ApplyError as A;
     match e {
         DaemonError::NoCluster => ApiError::new(503, NO_SWARM),
-        DaemonError::Apply(A::OutOfSequence { .. }) => ApiError::new(
-            500,
-            format!("rpc error: code = Unknown desc = update out of sequence ({e})"),
-        ),
+        DaemonError::Apply(A::OutOfSequence { .. } | A::Stale { .. }) => {
+            out_of_sequence(&e.to_string())
+        }
         DaemonError::Apply(A::NameTaken { .. }) => ApiError::new(409, e.to_string()),
         DaemonError::Apply(A::NoSuchService(_) | A::NoSuchServiceId(_)) => {
             ApiError::not_found(e.to_string())
@@ -97,7 +111,12 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
             let s = st()?;
             let n = resolve_node(s, &id)?;
             let leader = ops.cluster().ok().and_then(|c| c.leader());
-            ok(render::node(n, leader, env!("CARGO_PKG_VERSION")))
+            ok(render::node(
+                n,
+                s.node_index(n.id),
+                leader,
+                env!("CARGO_PKG_VERSION"),
+            ))
         }
         Route::NodeUpdate(id) => node_update(door, st()?, &id, &r).await,
         Route::NodeDelete(id) => {
@@ -169,7 +188,11 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
             }))
         }
         Route::SecretsList(kind) => values_list(st()?, kind, &r),
-        Route::SecretsGet(kind, id) => ok(render::value(resolve_value(st()?, kind, &id)?)),
+        Route::SecretsGet(kind, id) => {
+            let s = st()?;
+            let v = resolve_value(s, kind, &id)?;
+            ok(render::value(v, s.value_index(value_kind(kind), &v.name)))
+        }
         Route::SecretsCreate(kind) => {
             let b = orc_docker::values::value_body(kind, r.json_body()?)?;
             let data = b
@@ -183,17 +206,16 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
         }
         Route::SecretsUpdate(kind, id) => {
             let name = resolve_value(st()?, kind, &id)?.name.clone();
+            let index = r.index(kind)?;
             let b = orc_docker::values::value_body(kind, r.json_body()?)?;
             if b.name != name {
                 return Err(ApiError::bad(format!("Name: a {kind} can't be renamed")));
             }
-            // Docker changes only labels; orc makes a new revision of a new value, and
-            // the services using it roll to it.
-            if let Some(data) = b.data {
-                ops.value_update(value_kind(kind), &name, data)
-                    .await
-                    .map_err(value_error)?;
-            }
+            // Docker changes only labels; with Data, orc also makes a new revision,
+            // and the services using it roll to it.
+            ops.value_update_at(value_kind(kind), &name, index, b.data, b.labels)
+                .await
+                .map_err(value_error)?;
             Ok(empty(200))
         }
         Route::SecretsDelete(kind, id) => {
@@ -449,7 +471,7 @@ fn nodes(door: &Door, s: &ClusterState, r: &Req) -> Result<Response<Body>, ApiEr
         .filter(|_| f.any("membership", |v| v == "accepted"))
         .filter(|n| f.labels_match("node.label", &n.labels))
         .filter(|n| f.labels_match("label", &n.labels))
-        .map(|n| render::node(n, leader, env!("CARGO_PKG_VERSION")))
+        .map(|n| render::node(n, s.node_index(n.id), leader, env!("CARGO_PKG_VERSION")))
         .collect();
     ok(Value::Array(out))
 }
@@ -464,18 +486,16 @@ async fn node_update(
 ) -> Result<Response<Body>, ApiError> {
     let n = resolve_node(s, key)?;
     let id = render::node_id(n.id);
-    let version: u64 = r
-        .q("version")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ApiError::bad("invalid node version: ?version=N is required"))?;
-    if version != n.updated_at {
-        return Err(ApiError::new(
-            500,
-            format!(
-                "rpc error: code = Unknown desc = update out of sequence (node {} is at version {}, not {version})",
-                n.hostname, n.updated_at
-            ),
-        ));
+    let index = r.index("node")?;
+    // A role change is no single entry to guard: the whole update is refused up
+    // front when the node changed since its writer read it (the availability and
+    // labels entry is guarded again when it is applied).
+    let current = s.node_index(n.id);
+    if index != current {
+        return Err(out_of_sequence(&format!(
+            "node {} changed since index {index} (it is at {current} now)",
+            n.hostname
+        )));
     }
     let body = r.json_body()?;
     let field = |k: &str| {
@@ -515,7 +535,7 @@ async fn node_update(
         rm.extend(n.labels.keys().filter(|k| !want.contains_key(*k)).cloned());
     }
     if availability.is_some() || !add.is_empty() || !rm.is_empty() {
-        crate::ops::nodes::update(&door.ops, &id, availability, add, rm)
+        crate::ops::nodes::update(&door.ops, &id, Some(index), availability, add, rm)
             .await
             .map_err(api)?;
     }
@@ -726,10 +746,12 @@ async fn service_update(
         // orc's rollback: to the last stable revision (`orc service rollback`), rolled
         // out by the leader; Docker returns at once, so does this.
         let (tx, _rx) = mpsc::channel(1);
+        let index = r.q("version").and_then(|v| v.parse().ok());
         door.ops
             .service_rollback(
                 &svc.name,
                 None,
+                index,
                 true,
                 std::time::Duration::from_secs(0),
                 &Progress::new(tx),
@@ -738,10 +760,7 @@ async fn service_update(
             .map_err(api)?;
         return ok(json!({ "Warnings": [] }));
     }
-    let version: u64 = r
-        .q("version")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ApiError::bad("invalid service version: ?version=N is required"))?;
+    let version = r.index("service")?;
     let names = network_names(door, s);
     let d = orc_docker::spec::from_docker(r.json_body()?, &names, Some(&svc.spec))?;
     if d.name != svc.name {
@@ -962,7 +981,7 @@ fn values_list(s: &ClusterState, kind: &str, r: &Req) -> Result<Response<Body>, 
         .filter(|v| f.any("name", |x| v.name.starts_with(x)))
         .filter(|v| f.any("names", |x| v.name == x))
         .filter(|v| f.labels_match("label", &v.labels))
-        .map(render::value)
+        .map(|v| render::value(v, s.value_index(value_kind(kind), &v.name)))
         .collect();
     ok(Value::Array(out))
 }

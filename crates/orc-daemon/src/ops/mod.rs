@@ -69,6 +69,23 @@ pub enum Event {
     Cluster(orc_metrics::Event),
 }
 
+/// `then`, applied only if `guard`'s object is still at change index `index` when
+/// one is given (the Docker API's `?version=`), else as it is.
+pub(crate) fn guarded(
+    guard: orc_model::Guard,
+    index: Option<u64>,
+    then: orc_model::Command,
+) -> orc_model::Command {
+    match index {
+        Some(index) => orc_model::Command::Guarded {
+            guard,
+            index,
+            then: Box::new(then),
+        },
+        None => then,
+    }
+}
+
 /// Where an operation sends its [`Event`]s; the front door renders them.
 #[derive(Clone)]
 pub struct Progress(mpsc::Sender<Event>);

@@ -5,7 +5,7 @@ use crate::cluster::security;
 use crate::leader::membership;
 use crate::util::{now_ms, random_id};
 use crate::DaemonError;
-use orc_model::{Availability, ClusterState, Command, NodeId, NodeRole};
+use orc_model::{Availability, ClusterState, Command, Guard, NodeId, NodeRole};
 use serde_json::{json, Value};
 
 /// A node by id (or unique id prefix) or hostname.
@@ -68,9 +68,12 @@ pub async fn join_token(ops: &Ops, role: &str, rotate: bool) -> Result<Value, Da
     Ok(json!({ "role": role.as_str(), "token": token, "address": addr, "rotated": rotate }))
 }
 
+/// Changes a node's availability and labels in one entry; with `index` (the Docker
+/// API's `?version=`), only if the node is still at that change index.
 pub async fn update(
     ops: &Ops,
     node: &str,
+    index: Option<u64>,
     availability: Option<String>,
     label_add: Vec<String>,
     label_rm: Vec<String>,
@@ -124,7 +127,9 @@ pub async fn update(
             "nothing to update: give --availability, --label-add or --label-rm".into(),
         ));
     }
-    cluster.propose(Command::Batch(cmds)).await?;
+    cluster
+        .propose(super::guarded(Guard::Node(id), index, Command::Batch(cmds)))
+        .await?;
     Ok(json!({ "node": views::node_id_str(id) }))
 }
 

@@ -6,7 +6,7 @@ use super::{converge, Ops, Progress};
 use crate::util::now_ms;
 use crate::DaemonError;
 use orc_api::{RevisionRow, ServiceChange, UpdateRow};
-use orc_model::{ClusterState, Command, NewService, Service};
+use orc_model::{ClusterState, Command, Guard, NewService, Service};
 use orc_spec::{ServiceMode, ServiceSpec, UpdateOrder};
 use serde::Serialize;
 use std::time::Duration;
@@ -177,10 +177,13 @@ impl Ops {
     /// `orc service rollback NAME [--to REV]`: back to revision REV, else to the last
     /// stable one (never a bad revision deployed twice), rolled out with
     /// rollback_config. Waits unless `detach`: an error when the rollback paused.
+    /// With `index` (the Docker API's `?version=`), only if the service is still at
+    /// that change index.
     pub async fn service_rollback(
         &self,
         name: &str,
         to: Option<u64>,
+        index: Option<u64>,
         detach: bool,
         timeout: Duration,
         progress: &Progress,
@@ -193,14 +196,21 @@ impl Ops {
             .map_err(|why| DaemonError::Invalid(format!("{name} cannot be rolled back: {why}")))?;
         check_start_first(&s.with_current_mode(&target.spec))?;
         let number = target.number;
+        // Orc's own CLI guards on the spec version (a rollout's status changing
+        // meanwhile is no conflict); a Docker client on everything it read.
+        let rollback = Command::RollbackService {
+            id: s.id.clone(),
+            to: Some(number),
+            expect_version: index.is_none().then_some(s.version),
+            reason: format!("rollback to revision {number} asked by `orc service rollback`"),
+            at: now_ms(),
+        };
         cluster
-            .propose(Command::RollbackService {
-                id: s.id.clone(),
-                to: Some(number),
-                expect_version: Some(s.version),
-                reason: format!("rollback to revision {number} asked by `orc service rollback`"),
-                at: now_ms(),
-            })
+            .propose(super::guarded(
+                Guard::Service(s.id.clone()),
+                index,
+                rollback,
+            ))
             .await?;
         progress
             .progress(format!("{name}: rolling back to revision {number}"))

@@ -136,6 +136,37 @@ impl Ops {
             .await
     }
 
+    /// The Docker API's update of a secret or config still at change index `index`:
+    /// its labels, and (orc's extension) with `value` a new revision the services
+    /// using it roll to; one guarded entry either way.
+    pub async fn value_update_at(
+        &self,
+        kind: ValueKind,
+        name: &str,
+        index: u64,
+        value: Option<ClearValue>,
+        labels: std::collections::BTreeMap<String, String>,
+    ) -> Result<(), DaemonError> {
+        let guard = orc_model::Guard::Value(kind, name.to_string());
+        match value {
+            Some(v) => {
+                self.value_put_guarded(kind, name, v, PutMode::Update, Some(labels), Some(index))
+                    .await?;
+            }
+            None => {
+                let then = Command::SetValueLabels {
+                    kind,
+                    name: name.to_string(),
+                    labels,
+                };
+                self.cluster()?
+                    .propose(super::guarded(guard, Some(index), then))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn value_put(
         &self,
         kind: ValueKind,
@@ -144,24 +175,37 @@ impl Ops {
         mode: PutMode,
         labels: Option<std::collections::BTreeMap<String, String>>,
     ) -> Result<ValueRow, DaemonError> {
+        self.value_put_guarded(kind, name, value, mode, labels, None)
+            .await
+    }
+
+    async fn value_put_guarded(
+        &self,
+        kind: ValueKind,
+        name: &str,
+        value: ClearValue,
+        mode: PutMode,
+        labels: Option<std::collections::BTreeMap<String, String>>,
+        index: Option<u64>,
+    ) -> Result<ValueRow, DaemonError> {
         check_name(kind, name)?;
         check_size(kind, &format!("{} {name}", kind.as_str()), value.len())?;
         let cluster = self.cluster()?;
         let revision = seal_revision(self, kind, name, &value)?;
         drop(value);
-        cluster
-            .propose(Command::PutValue {
-                kind,
-                name: name.to_string(),
-                id: random_id(),
-                revision,
-                mode,
-                roll: true,
-                stack: None,
-                at: now_ms(),
-                labels,
-            })
-            .await?;
+        let put = Command::PutValue {
+            kind,
+            name: name.to_string(),
+            id: random_id(),
+            revision,
+            mode,
+            roll: true,
+            stack: None,
+            at: now_ms(),
+            labels,
+        };
+        let guard = orc_model::Guard::Value(kind, name.to_string());
+        cluster.propose(super::guarded(guard, index, put)).await?;
         let state = cluster.snapshot();
         let v =
             state.values.of(kind).get(name).ok_or_else(|| {

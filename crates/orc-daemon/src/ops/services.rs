@@ -4,7 +4,7 @@ use super::{converge, views, Ops, Progress};
 use crate::util::{now_ms, random_id};
 use crate::DaemonError;
 use orc_api::{ServiceInspect, ServiceRow, TaskRow};
-use orc_model::{Command, NewService};
+use orc_model::{Command, Guard, NewService};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -124,12 +124,13 @@ impl Ops {
         Ok(id)
     }
 
-    /// Replaces service `id`'s spec if it is still at `version` (its stack and names
-    /// stay: a rename is refused).
+    /// Replaces service `id`'s spec if the service is still at change index `index`
+    /// (Docker's `Version.Index`: nothing about it changed since its writer read it);
+    /// its stack and names stay: a rename is refused.
     pub async fn service_update(
         &self,
         id: &str,
-        version: u64,
+        index: u64,
         s: PutService,
     ) -> Result<(), DaemonError> {
         let cluster = self.cluster()?;
@@ -146,17 +147,22 @@ impl Ops {
         }
         self.check_reserved_ports(&cluster, &s)?;
         super::rollouts::check_start_first(&s.spec)?;
+        let put = Command::PutService {
+            service: Box::new(NewService {
+                id: id.to_string(),
+                short_name: current.short_name.clone(),
+                spec: s.spec,
+            }),
+            stack: current.stack.clone(),
+            name: current.name.clone(),
+            expect_version: None,
+            at: now_ms(),
+        };
         cluster
-            .propose(Command::PutService {
-                service: Box::new(NewService {
-                    id: id.to_string(),
-                    short_name: current.short_name.clone(),
-                    spec: s.spec,
-                }),
-                stack: current.stack.clone(),
-                name: current.name.clone(),
-                expect_version: Some(version),
-                at: now_ms(),
+            .propose(Command::Guarded {
+                guard: Guard::Service(id.to_string()),
+                index,
+                then: Box::new(put),
             })
             .await?;
         Ok(())
