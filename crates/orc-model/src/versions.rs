@@ -81,18 +81,16 @@ impl ClusterState {
     }
 }
 
-/// A service as its index sees it: what its writers write (name, spec and the
-/// version every spec change bumps), not the rollout's bookkeeping (its status, the
+/// A service as its index sees it: what its writers write — its name and its spec,
+/// through the version every spec change bumps (`Service::version`; debug builds
+/// check it against the whole spec) — not the rollout's bookkeeping (its status, the
 /// stable marks), which the updater writes while clients still hold what they read:
 /// counting it would fail a `docker stack deploy` that read the stack mid-rollout.
-type ServiceView = (String, String, u64, orc_spec::ServiceSpec);
+type ServiceView = (String, String, u64);
 
 fn service_views(map: &BTreeMap<ServiceId, crate::Service>) -> BTreeMap<ServiceId, ServiceView> {
     map.iter()
-        .map(|(k, s)| {
-            let view = (s.name.clone(), s.stack.clone(), s.version, s.spec.clone());
-            (k.clone(), view)
-        })
+        .map(|(k, s)| (k.clone(), (s.name.clone(), s.stack.clone(), s.version)))
         .collect()
 }
 
@@ -375,10 +373,16 @@ pub(crate) fn check_stamps(before: &ClusterState, after: &ClusterState) {
         r,
         changed,
     );
+    // With the whole spec: a spec change that did not bump the version shows here.
+    let full = |m: &BTreeMap<ServiceId, crate::Service>| -> BTreeMap<ServiceId, _> {
+        m.iter()
+            .map(|(k, s)| (k.clone(), (s.name.clone(), s.version, s.spec.clone())))
+            .collect()
+    };
     check(
         "service",
-        (&service_views(&b.services), &b.versions.services),
-        (&service_views(&a.services), &a.versions.services),
+        (&full(&b.services), &b.versions.services),
+        (&full(&a.services), &a.versions.services),
         r,
         changed,
     );
