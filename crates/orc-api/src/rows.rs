@@ -158,6 +158,12 @@ pub struct VolumeRow {
     pub since: Option<u64>,
     /// Nodes fenced off it.
     pub fenced: Vec<String>,
+    /// The stack that declared it.
+    #[serde(default)]
+    pub stack: String,
+    /// Milliseconds since the epoch when the first deploy created it.
+    #[serde(default)]
+    pub created_at: u64,
 }
 
 /// One running task's resource use (`orc stats`).

@@ -405,14 +405,16 @@ pub fn info(h: &Host, m: &Membership<'_>) -> Value {
 /// name and labels. Never the value (`Spec.Data` is left out, for configs too).
 /// An orc volume as Docker's `/volumes` shows one: a Ceph volume's scope is the
 /// cluster (`global`), a local one's its node.
-pub fn volume(v: &orc_model::Volume) -> Value {
+/// A cluster volume (as `orc volume ls` lists it): its name, driver ("local",
+/// "rbd", "cephfs"), stack and creation time.
+pub fn volume(name: &str, driver: &str, stack: &str, created_at: u64) -> Value {
     json!({
-        "Name": v.name,
-        "Driver": v.spec.driver.name(),
+        "Name": name,
+        "Driver": driver,
         "Mountpoint": "",
-        "CreatedAt": rfc3339(v.created_at),
-        "Labels": { STACK_LABEL: v.stack },
-        "Scope": if v.spec.driver == orc_spec::VolumeDriver::Local { "local" } else { "global" },
+        "CreatedAt": rfc3339(created_at),
+        "Labels": { STACK_LABEL: stack },
+        "Scope": if driver == orc_spec::VolumeDriver::Local.name() { "local" } else { "global" },
         "Options": {},
     })
 }

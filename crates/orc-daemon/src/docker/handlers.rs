@@ -173,7 +173,10 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
         }
         Route::Volumes => {
             let s = st()?;
-            let vols: Vec<Value> = s.storage.volumes.values().map(render::volume).collect();
+            let vols: Vec<Value> = crate::ops::volumes::list(s)
+                .iter()
+                .map(|v| render::volume(&v.name, &v.driver, &v.stack, v.created_at))
+                .collect();
             ok(json!({ "Volumes": vols, "Warnings": [] }))
         }
         Route::Events => events(door, &r),

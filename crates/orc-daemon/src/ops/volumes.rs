@@ -45,6 +45,8 @@ fn row(v: &Volume) -> VolumeRow {
             .map(views::node_id_str),
         since: v.attachment.as_ref().map(|a| a.since),
         fenced: v.fenced.iter().map(|n| views::node_id_str(*n)).collect(),
+        stack: v.stack.clone(),
+        created_at: v.created_at,
     }
 }
 
