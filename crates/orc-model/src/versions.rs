@@ -222,9 +222,11 @@ pub(crate) struct Watch {
     nodes: Option<BTreeMap<NodeId, crate::Node>>,
     services: Option<BTreeMap<ServiceId, ServiceView>>,
     values: Option<[BTreeMap<String, ValueView>; 2]>,
-    /// The tasks named (or, `all`, every task) with how they were.
-    tasks: Option<(bool, Vec<(TaskId, Option<crate::Task>)>)>,
+    tasks: Option<TasksBefore>,
 }
+
+/// The tasks a command names (or, `all`, every task), as they were (`None`: absent).
+type TasksBefore = (bool, Vec<(TaskId, Option<crate::Task>)>);
 
 impl Watch {
     /// Notes what `cmd` may change in `state` (clones only that).
