@@ -120,7 +120,7 @@ impl Ops {
         value: ClearValue,
         labels: Option<std::collections::BTreeMap<String, String>>,
     ) -> Result<ValueRow, DaemonError> {
-        self.value_put(kind, name, value, PutMode::Create, labels)
+        self.value_put(kind, name, value, PutMode::Create, labels, None)
             .await
     }
 
@@ -132,7 +132,7 @@ impl Ops {
         name: &str,
         value: ClearValue,
     ) -> Result<ValueRow, DaemonError> {
-        self.value_put(kind, name, value, PutMode::Update, None)
+        self.value_put(kind, name, value, PutMode::Update, None, None)
             .await
     }
 
@@ -150,7 +150,7 @@ impl Ops {
         let guard = orc_model::Guard::Value(kind, name.to_string());
         match value {
             Some(v) => {
-                self.value_put_guarded(kind, name, v, PutMode::Update, Some(labels), Some(index))
+                self.value_put(kind, name, v, PutMode::Update, Some(labels), Some(index))
                     .await?;
             }
             None => {
@@ -167,19 +167,9 @@ impl Ops {
         Ok(())
     }
 
+    /// A new value or revision; with `index`, only if the value is still at that
+    /// change index.
     async fn value_put(
-        &self,
-        kind: ValueKind,
-        name: &str,
-        value: ClearValue,
-        mode: PutMode,
-        labels: Option<std::collections::BTreeMap<String, String>>,
-    ) -> Result<ValueRow, DaemonError> {
-        self.value_put_guarded(kind, name, value, mode, labels, None)
-            .await
-    }
-
-    async fn value_put_guarded(
         &self,
         kind: ValueKind,
         name: &str,
