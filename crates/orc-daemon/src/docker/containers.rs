@@ -4,14 +4,15 @@
 //! Every node answers these, manager or worker, as a Docker engine on a swarm node
 //! does.
 
-use super::handlers::{api, Req};
 use super::{json, stream, Body, Door};
 use crate::ops::containers::{LocalContainer, LocalContainers};
 use crate::ops::Ops;
+use crate::DaemonError;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Bytes, Frame};
 use hyper::Response;
 use orc_docker::containers::{self as dc, Container, RunState};
+use orc_docker::filters::Filters;
 use orc_docker::ApiError;
 use orc_metrics::container::ContainerUsage;
 use orc_model::ClusterNetwork;
@@ -53,30 +54,34 @@ fn views(l: &LocalContainers) -> Vec<Container<'_>> {
         .collect()
 }
 
-/// `GET /containers/json?all=&limit=&filters=` (`size` is ignored).
-pub(super) async fn list(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
-    let f = r.filters(dc::LIST_FILTERS)?;
-    let limit = match r.q("limit").filter(|v| !v.is_empty()) {
+/// Reading this node's containers failed (containerd, /proc): a server error.
+fn internal(e: DaemonError) -> ApiError {
+    ApiError::new(500, e.to_string())
+}
+
+/// `GET /containers/json?all=&limit=&filters=` (`size` is ignored); `f` parsed with
+/// [`dc::LIST_FILTERS`].
+pub(super) async fn list(
+    door: &Door,
+    all: bool,
+    limit: Option<&str>,
+    f: &Filters,
+) -> Result<Response<Body>, ApiError> {
+    let limit = match limit.filter(|v| !v.is_empty()) {
         None => 0,
         Some(v) => v
             .parse::<i64>()
             .map_err(|_| ApiError::bad(format!("limit: {v:?} is not a number")))?
             .max(0) as usize,
     };
-    let local = door.ops.local_containers().await.map_err(api)?;
-    let out = dc::list(
-        &views(&local),
-        r.flag("all"),
-        limit,
-        &f,
-        crate::util::now_ms(),
-    )?;
+    let local = door.ops.local_containers().await.map_err(internal)?;
+    let out = dc::list(&views(&local), all, limit, f, crate::util::now_ms())?;
     Ok(json(200, &Value::Array(out)))
 }
 
 /// `GET /containers/{id}/json`.
 pub(super) async fn inspect(door: &Door, key: &str) -> Result<Response<Body>, ApiError> {
-    let local = door.ops.local_containers().await.map_err(api)?;
+    let local = door.ops.local_containers().await.map_err(internal)?;
     let cs = views(&local);
     Ok(json(200, &dc::inspect(dc::lookup(&cs, key)?)))
 }
@@ -92,7 +97,7 @@ fn now_ns() -> u64 {
 /// Docker's do.
 async fn sample(ops: &Ops, pid: Option<u32>) -> Result<(u64, ContainerUsage), ApiError> {
     let u = match pid {
-        Some(pid) => ops.container_usage(pid).await.map_err(api)?,
+        Some(pid) => ops.container_usage(pid).await.map_err(internal)?,
         None => ContainerUsage::default(),
     };
     Ok((now_ns(), u))
@@ -101,10 +106,13 @@ async fn sample(ops: &Ops, pid: Option<u32>) -> Result<(u64, ContainerUsage), Ap
 /// `GET /containers/{id}/stats?stream=&one-shot=`: with `stream=false` one sample
 /// (after a second, so the CPU share has a previous reading, unless `one-shot`);
 /// otherwise one per second until the client goes away.
-pub(super) async fn stats(door: &Door, key: &str, r: &Req) -> Result<Response<Body>, ApiError> {
-    let streaming = r.q("stream").is_none_or(orc_docker::query_bool);
-    let one_shot = r.flag("one-shot");
-    let local = door.ops.local_containers().await.map_err(api)?;
+pub(super) async fn stats(
+    door: &Door,
+    key: &str,
+    streaming: bool,
+    one_shot: bool,
+) -> Result<Response<Body>, ApiError> {
+    let local = door.ops.local_containers().await.map_err(internal)?;
     let cs = views(&local);
     let c = dc::lookup(&cs, key)?;
     let owned: LocalContainer = local

@@ -30,13 +30,13 @@ pub struct Req {
 }
 
 impl Req {
-    pub(super) fn q(&self, k: &str) -> Option<&str> {
+    fn q(&self, k: &str) -> Option<&str> {
         self.query.get(k).map(String::as_str)
     }
-    pub(super) fn flag(&self, k: &str) -> bool {
+    fn flag(&self, k: &str) -> bool {
         self.q(k).is_some_and(query_bool)
     }
-    pub(super) fn filters(&self, allowed: &[&str]) -> Result<Filters, ApiError> {
+    fn filters(&self, allowed: &[&str]) -> Result<Filters, ApiError> {
         Filters::parse(self.q("filters"), allowed)
     }
     fn json_body(&self) -> Result<Value, ApiError> {
@@ -52,7 +52,7 @@ const NOT_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't 
 const NO_SWARM: &str = "This node is not a swarm manager. Use \"orc cluster init\" or \"orc cluster join\" to connect this node to a cluster and try again.";
 
 /// An operation's error as Docker's status and message.
-pub(super) fn api(e: DaemonError) -> ApiError {
+fn api(e: DaemonError) -> ApiError {
     use orc_model::ApplyError as A;
     match e {
         DaemonError::NoCluster => ApiError::new(503, NO_SWARM),
@@ -147,9 +147,16 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
             network_delete(door, &s, &id).await
         }
         Route::Plugins => ok(json!([])),
-        Route::Containers => super::containers::list(door, &r).await,
+        Route::Containers => {
+            let f = r.filters(orc_docker::containers::LIST_FILTERS)?;
+            super::containers::list(door, r.flag("all"), r.q("limit"), &f).await
+        }
         Route::Container(id) => super::containers::inspect(door, &id).await,
-        Route::ContainerStats(id) => super::containers::stats(door, &id, &r).await,
+        Route::ContainerStats(id) => {
+            // Docker streams unless told not to.
+            let streaming = r.q("stream").is_none_or(query_bool);
+            super::containers::stats(door, &id, streaming, r.flag("one-shot")).await
+        }
         Route::Images => {
             let rows = crate::ops::images::list(&door.ops).await.map_err(api)?;
             let out: Vec<Value> = rows
