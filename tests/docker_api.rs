@@ -1440,7 +1440,7 @@ fn docker_py_creates_scales_updates_and_removes_a_service() -> Result<()> {
 
 #[test]
 fn three_managers_and_a_worker_answer_as_swarm_does() -> Result<()> {
-    let c = harness::TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, None, false)?;
+    let c = harness::TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, None, true)?;
     let (m, w) = (c.node(0), c.node(3));
     // Writes through any manager: created via one follower, seen by all, removed via
     // another.
@@ -1598,5 +1598,126 @@ fn three_managers_and_a_worker_answer_as_swarm_does() -> Result<()> {
         "{code} {body}"
     );
     ensure!(row(m)?["availability"] == "active");
+
+    // Each node answers its own containers: a global service runs one task on every
+    // node; the worker and a manager each list, inspect and read the stats of theirs.
+    docker(
+        m,
+        &[
+            "service",
+            "create",
+            "-d",
+            "--mode",
+            "global",
+            "--name",
+            "everywhere",
+            "--label",
+            "tier=edge",
+            "--env",
+            "GREETING=hi",
+            "demo/busybox:1",
+            "sleep",
+            "3600",
+        ],
+    )?;
+    let tasks = poll_until(CONVERGE, "everywhere on every node", || {
+        let ps = m.json(&["service", "ps", "everywhere"]).ok()?;
+        let rows: Vec<Value> = ps
+            .as_array()?
+            .iter()
+            .filter(|t| t["state"] == "running" && t["address"].is_string())
+            .cloned()
+            .collect();
+        (rows.len() == 4).then_some(rows)
+    })?;
+    for node in [w, m] {
+        own_containers(node, &tasks)?;
+    }
+    Ok(())
+}
+
+/// `docker ps`, `ps -a --filter label=…`, `inspect` and `stats --no-stream` against
+/// `node`'s socket show exactly the one task of `tasks` (orc's `service ps` rows of
+/// the global service `everywhere`) that orc placed on it.
+fn own_containers(node: &OrcNode, tasks: &[Value]) -> Result<()> {
+    // viafollower's container (its service was removed above) may still be stopping.
+    let info = poll_until(CONVERGE, "one running container", || {
+        get_json(node, "/info")
+            .ok()
+            .filter(|i| i["ContainersRunning"] == 1)
+    })?;
+    let host = info["Name"].as_str().context("info Name")?;
+    let node_id = info["Swarm"]["NodeID"].as_str().context("NodeID")?;
+    let mine: Vec<&Value> = tasks.iter().filter(|t| t["node"] == host).collect();
+    ensure!(mine.len() == 1, "{host}: {tasks:?}");
+    let id = mine[0]["id"].as_str().context("task id")?;
+    let addr = mine[0]["address"].as_str().context("address")?;
+    let name = format!("everywhere.{node_id}.{id}");
+    let ps = docker(
+        node,
+        &[
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Names}} {{.Status}}",
+        ],
+    )?;
+    let lines: Vec<&str> = ps.lines().collect();
+    ensure!(
+        lines.len() == 1 && lines[0].starts_with(&format!("{id} {name} Up ")),
+        "{host}: docker ps: {ps}"
+    );
+    let labelled = docker(
+        node,
+        &[
+            "ps",
+            "-a",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "label=tier=edge",
+        ],
+    )?;
+    ensure!(labelled.trim() == id, "{host}: {labelled}");
+    let none = docker(node, &["ps", "-a", "-q", "--filter", "label=tier=core"])?;
+    ensure!(none.trim().is_empty(), "{host}: {none}");
+    let inspected: Value = serde_json::from_str(&docker(node, &["inspect", &name])?)?;
+    let i = &inspected[0];
+    ensure!(
+        i["Id"] == id
+            && i["Name"] == format!("/{name}").as_str()
+            && i["State"]["Running"] == true
+            && i["State"]["Pid"].as_u64().is_some_and(|p| p > 0)
+            && i["Config"]["Image"] == "demo/busybox:1"
+            && i["Config"]["Labels"]["com.docker.swarm.node.id"] == node_id
+            && i["Config"]["Env"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|x| x == "GREETING=hi")),
+        "{host}: {i}"
+    );
+    ensure!(
+        i["NetworkSettings"]["Networks"]["everywhere_default"]["IPAddress"] == addr,
+        "{host}: {i}"
+    );
+    let stats = docker(
+        node,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.ID}} {{.Name}} {{.MemUsage}}",
+        ],
+    )?;
+    let lines: Vec<&str> = stats.lines().collect();
+    ensure!(
+        lines.len() == 1 && lines[0].starts_with(&format!("{} {name} ", &id[..12])),
+        "{host}: docker stats: {stats}"
+    );
+    let (code, body) = http(&node.docker_socket(), "GET", "/containers/nope/json", None)?;
+    ensure!(
+        code == 404
+            && serde_json::from_str::<Value>(&body)?["message"] == "No such container: nope",
+        "{code} {body}"
+    );
     Ok(())
 }
