@@ -557,7 +557,6 @@ pub fn list(
     let mut out = Vec::new();
     for c in cs {
         let t = c.task;
-        let nets = networks(c);
         let health_word = match (c.run, health(c)) {
             (RunState::Running, Some(h)) => h.as_str(),
             _ => "none",
@@ -571,14 +570,14 @@ pub fn list(
         let keep = (all || c.run == RunState::Running)
             && f.any("id", |v| t.id.starts_with(v))
             && f.any("name", |v| name_matches(&name(t), v))
-            && f.labels_match("label", &labels(c))
+            && (!f.has("label") || f.labels_match("label", &labels(c)))
             && f.any("status", |v| v == c.run.as_str())
             && f.any("ancestor", |v| ancestor_matches(c, v))
             && f.any("health", |v| v == health_word)
             && f.any("is-task", |v| v == "true" || v == "1")
             && f.any("isolation", |v| v == "default" || v == "process")
             && f.any("network", |v| {
-                nets.iter().any(|(n, a)| {
+                networks(c).iter().any(|(n, a)| {
                     n == v || a["NetworkID"].as_str().is_some_and(|i| i.starts_with(v))
                 })
             })
