@@ -1772,6 +1772,8 @@ fn three_managers_and_a_worker_answer_as_swarm_does() -> Result<()> {
             "tier=edge",
             "--env",
             "GREETING=hi",
+            "--stop-grace-period",
+            "1s",
             "demo/busybox:1",
             "sleep",
             "3600",
@@ -1790,6 +1792,28 @@ fn three_managers_and_a_worker_answer_as_swarm_does() -> Result<()> {
     for node in [w, m] {
         own_containers(node, &tasks)?;
     }
+    // Removed: the worker runs none of it any more; what it still lists has exited.
+    docker(m, &["service", "rm", "everywhere"])?;
+    poll_until(CONVERGE, "the worker's container to stop", || {
+        docker(w, &["ps", "-q", "--filter", "label=tier=edge"])
+            .ok()
+            .filter(|o| o.trim().is_empty())
+    })?;
+    let left = docker(
+        w,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            "label=tier=edge",
+            "--format",
+            "{{.Status}}",
+        ],
+    )?;
+    ensure!(
+        left.lines().all(|l| l.starts_with("Exited (")),
+        "docker ps -a on the worker: {left}"
+    );
     Ok(())
 }
 

@@ -133,8 +133,11 @@ fn started_ms(c: &Container<'_>) -> Option<u64> {
     }
 }
 
+/// When it exited (ms): the ended task's status time; unknown while the cluster
+/// doesn't know yet that a stopped container's task ended.
 fn finished_ms(c: &Container<'_>) -> Option<u64> {
-    (c.run == RunState::Exited).then_some(c.task.status.timestamp)
+    (c.run == RunState::Exited && c.task.status.state.is_terminal())
+        .then_some(c.task.status.timestamp)
 }
 
 /// Docker's human durations ("Less than a second", "About a minute", "5 minutes",
@@ -788,10 +791,20 @@ mod tests {
         );
         let mut c = container(&t, &n, RunState::Exited);
         c.exit_code = 137;
+        // Stopped, the cluster not told yet: just now.
+        assert_eq!(
+            status(&c, 1_000_000 + 180_000),
+            "Exited (137) Less than a second ago"
+        );
+        let mut ended = t.clone();
+        ended.status.state = TaskState::Failed;
+        let mut c = container(&ended, &n, RunState::Exited);
+        c.exit_code = 137;
         assert_eq!(
             status(&c, 1_000_000 + 180_000),
             "Exited (137) 3 minutes ago"
         );
+        assert_eq!(inspect(&c)["State"]["FinishedAt"], rfc3339(1_000_000));
         assert_eq!(status(&container(&t, &n, RunState::Created), 0), "Created");
         assert_eq!(human_duration(47 * 3_600_000), "47 hours");
         assert_eq!(human_duration(3 * 86_400_000), "3 days");

@@ -15,7 +15,7 @@ use orc_docker::containers::{self as dc, Container, RunState};
 use orc_docker::filters::Filters;
 use orc_docker::ApiError;
 use orc_metrics::container::ContainerUsage;
-use orc_model::ClusterNetwork;
+use orc_model::{ClusterNetwork, TaskState};
 use orc_runtime::ContainerState;
 use serde_json::Value;
 use std::sync::Arc;
@@ -30,7 +30,14 @@ fn run_state(c: &LocalContainer) -> RunState {
         Some(ContainerState::Running) => RunState::Running,
         Some(ContainerState::Paused) => RunState::Paused,
         Some(ContainerState::Stopped) | None => RunState::Exited,
-        Some(_) if c.task.status.state.is_terminal() => RunState::Exited,
+        // No process (any more): one that ran, or is being stopped, has exited; one
+        // that is still being started is created.
+        Some(_)
+            if c.task.status.state >= TaskState::Running
+                || c.task.desired_state > TaskState::Running =>
+        {
+            RunState::Exited
+        }
         Some(_) => RunState::Created,
     }
 }
