@@ -91,7 +91,8 @@ impl Ops {
             .tasks
             .values()
             .filter(|t| node.is_none() || t.node_id == node);
-        let mut out = Vec::new();
+        // Each container with the image it was made from (or its task's, once gone).
+        let mut out: Vec<(LocalContainer, String)> = Vec::new();
         for t in mine {
             let c = runtime.get(&t.id);
             let ended = t.status.state.is_terminal() && t.status.state != TaskState::Rejected;
@@ -107,40 +108,41 @@ impl Ops {
                 .get(&t.service_id)
                 .map(|s| s.stack.clone())
                 .unwrap_or_else(|| stack_of(&t.service_name));
-            out.push(LocalContainer {
+            let image = c
+                .map(|c| c.image.clone())
+                .unwrap_or_else(|| orc_runtime::normalize_reference(&t.spec.image));
+            let lc = LocalContainer {
                 stack,
                 runtime: runtime_state,
                 pid: c.and_then(|c| c.pid),
                 exit_code: c.and_then(|c| c.exit_code).or(t.status.exit_code),
                 image_digest: None,
                 task: t.clone(),
-            });
+            };
+            out.push((lc, image));
         }
         // One image lookup per image, not per container.
         let mut digests: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for c in &out {
-            let name = runtime
-                .get(&c.task.id)
-                .map(|r| r.image.clone())
-                .unwrap_or_else(|| orc_runtime::normalize_reference(&c.task.spec.image));
-            digests.entry(name).or_insert(None);
-        }
-        for (name, d) in digests.iter_mut() {
-            *d = match self.runtime.get_image(name).await {
+        for (_, image) in &out {
+            if digests.contains_key(image) {
+                continue;
+            }
+            let d = match self.runtime.get_image(image).await {
                 Ok(i) => i.map(|i| i.digest),
                 Err(e) => {
-                    tracing::debug!("containers: image {name}: {e}");
+                    tracing::debug!("containers: image {image}: {e}");
                     None
                 }
             };
+            digests.insert(image.clone(), d);
         }
-        for c in &mut out {
-            let name = runtime
-                .get(&c.task.id)
-                .map(|r| r.image.clone())
-                .unwrap_or_else(|| orc_runtime::normalize_reference(&c.task.spec.image));
-            c.image_digest = digests.get(&name).cloned().flatten();
-        }
+        let mut out: Vec<LocalContainer> = out
+            .into_iter()
+            .map(|(mut c, image)| {
+                c.image_digest = digests.get(&image).cloned().flatten();
+                c
+            })
+            .collect();
         out.sort_by(|a, b| (b.task.created_at, &b.task.id).cmp(&(a.task.created_at, &a.task.id)));
         Ok(LocalContainers {
             network: state.network.clone(),
