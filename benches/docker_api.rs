@@ -6,7 +6,8 @@
 //!    (pending) without 1000 containers; each request is a fresh connection to the
 //!    socket, timed from connect to the last byte.
 //! 2. In process: the same listings rendered by `orc-docker` from a synthetic state,
-//!    with a counting allocator (allocations and bytes per listing).
+//!    with a counting allocator (allocations and bytes per listing); and a node's
+//!    `GET /containers/json?all=1` with [`NODE_CONTAINERS`] of those tasks on it.
 //!
 //! Run: `cargo bench -p orc-testbed --bench docker_api` (root needed).
 
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant};
 const SERVICES: usize = 100;
 const REPLICAS: usize = 10;
 const ROUNDS: usize = 50;
+/// Containers on one node for the `/containers/json` render (a busy board).
+const NODE_CONTAINERS: usize = 100;
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -157,7 +160,30 @@ fn synthetic() -> ClusterState {
 
 fn in_process() {
     let st = synthetic();
-    let listings: [(&str, &dyn Fn() -> String); 2] = [
+    let net = {
+        let mut n = orc_model::ClusterNetwork::new(
+            orc_model::Ipv4Net::parse("10.201.0.0/16").expect("subnet"),
+            orc_model::NetworkDriver::HostGw,
+        )
+        .expect("network");
+        n.allocate(1);
+        n
+    };
+    let node_tasks: Vec<&Task> = st.tasks.values().take(NODE_CONTAINERS).collect();
+    let containers: Vec<orc_docker::containers::Container> = node_tasks
+        .iter()
+        .map(|t| orc_docker::containers::Container {
+            task: t,
+            stack: "bench",
+            run: orc_docker::containers::RunState::Running,
+            pid: 4242,
+            exit_code: 0,
+            image_id: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            network: Some(&net),
+        })
+        .collect();
+    let no_filters = orc_docker::filters::Filters::default();
+    let listings: [(&str, &dyn Fn() -> String); 3] = [
         ("services?status=true", &|| {
             let v: Vec<_> = st
                 .services
@@ -174,6 +200,14 @@ fn in_process() {
                 .collect();
             serde_json::Value::Array(v).to_string()
         }),
+        (
+            "containers/json?all=1, 100 of the tasks on one node,",
+            &|| {
+                let v = orc_docker::containers::list(&containers, true, 0, &no_filters, 10_000)
+                    .expect("list");
+                serde_json::Value::Array(v).to_string()
+            },
+        ),
     ];
     for (name, f) in listings {
         let _ = f();

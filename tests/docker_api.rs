@@ -924,7 +924,111 @@ fn traefik_telegraf_and_portainer_calls_are_answered() -> Result<()> {
         ensure!(info[k].is_u64(), "info.{k}: {info}");
     }
     ensure!(info["ContainersRunning"] == 2, "{info}");
-    ensure!(get_json(&n, "/v1.24/containers/json?all=1")?.is_array());
+    // Its container gather: the list, then each container's inspect and stats.
+    let mut task_ids: Vec<&str> = ps
+        .as_array()
+        .context("ps")?
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    task_ids.sort();
+    let mut listed = Vec::new();
+    for c in get_json(&n, "/v1.24/containers/json?all=1")?
+        .as_array()
+        .context("containers")?
+    {
+        let id = c["Id"].as_str().context("Id")?.to_string();
+        ensure!(
+            c["Names"][0]
+                .as_str()
+                .is_some_and(|x| x.starts_with("/shop_web.")
+                    && x.ends_with(&id)
+                    && x[1..] == c["Labels"]["com.docker.swarm.task.name"])
+                && c["Image"] == "demo/busybox:1"
+                && c["State"] == "running"
+                && c["Labels"]["com.docker.swarm.service.name"] == "shop_web"
+                && c["Labels"]["com.docker.stack.namespace"] == "shop"
+                && c["Labels"]["traefik.enable"] == "true",
+            "{c}"
+        );
+        let i = get_json(&n, &format!("/v1.24/containers/{id}/json"))?;
+        ensure!(
+            i["Config"]["Env"].is_array()
+                && i["State"]["Status"] == "running"
+                && i["State"]["Running"] == true
+                && i["State"]["Pid"].as_u64().is_some_and(|p| p > 0)
+                && i["State"]["StartedAt"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with('Z'))
+                && i["State"].get("Health").is_none(),
+            "{i}"
+        );
+        let st = get_json(&n, &format!("/v1.24/containers/{id}/stats?stream=false"))?;
+        let positive = |v: &Value| v.as_u64().is_some_and(|x| x > 0);
+        ensure!(
+            st["id"] == id.as_str()
+                && st["name"] == c["Names"][0]
+                && st["read"].as_str().is_some_and(|t| t.ends_with('Z'))
+                && st["cpu_stats"]["cpu_usage"]["total_usage"].is_u64()
+                && st["cpu_stats"]["cpu_usage"]["usage_in_usermode"].is_u64()
+                && positive(&st["cpu_stats"]["system_cpu_usage"])
+                && positive(&st["cpu_stats"]["online_cpus"])
+                && positive(&st["precpu_stats"]["system_cpu_usage"])
+                && positive(&st["memory_stats"]["usage"])
+                && positive(&st["memory_stats"]["limit"])
+                && st["memory_stats"]["stats"].is_object()
+                && positive(&st["pids_stats"]["current"])
+                && st["blkio_stats"]["io_service_bytes_recursive"].is_array(),
+            "{st}"
+        );
+        let nets = st["networks"].as_object().context("networks")?;
+        ensure!(
+            !nets.is_empty()
+                && nets
+                    .values()
+                    .all(|x| x["rx_bytes"].is_u64() && x["tx_packets"].is_u64()),
+            "{st}"
+        );
+        listed.push(id);
+    }
+    listed.sort();
+    ensure!(
+        listed == task_ids,
+        "containers {listed:?} vs orc's tasks {task_ids:?}"
+    );
+    // Telegraf ≥ 1.39 asks for one sample only; a stream sends one a second.
+    let id = &listed[0];
+    let one = get_json(
+        &n,
+        &format!("/v1.44/containers/{id}/stats?stream=false&one-shot=true"),
+    )?;
+    ensure!(
+        one["preread"] == "0001-01-01T00:00:00Z" && one["cpu_stats"]["online_cpus"].is_u64(),
+        "{one}"
+    );
+    let streamed = Command::new("curl")
+        .args(["-s", "-N", "-m", "5", "--unix-socket"])
+        .arg(n.docker_socket())
+        .arg(format!("http://docker/containers/{id}/stats"))
+        .output()?;
+    let samples: Vec<Value> = String::from_utf8_lossy(&streamed.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    ensure!(
+        samples.len() >= 2 && samples[1]["preread"] == samples[0]["read"],
+        "{samples:?}"
+    );
+    let (code, body) = http(
+        &n.docker_socket(),
+        "GET",
+        "/v1.24/containers/nope/stats?stream=false",
+        None,
+    )?;
+    ensure!(
+        code == 404 && body.contains("No such container: nope"),
+        "{code} {body}"
+    );
     let services = get_json(&n, "/v1.24/services")?;
     let web = &services[0];
     ensure!(web["Spec"]["Mode"]["Replicated"]["Replicas"] == 2, "{web}");
@@ -953,6 +1057,40 @@ fn traefik_telegraf_and_portainer_calls_are_answered() -> Result<()> {
         info["Swarm"]["ControlAvailable"] == true && info["Swarm"]["Cluster"]["ID"].is_string(),
         "{info}"
     );
+    // Its snapshot and container pages: the list, then each container's inspect; the
+    // addresses are orc's.
+    let mut addrs = Vec::new();
+    for c in get_json(&n, "/v1.41/containers/json?all=1")?
+        .as_array()
+        .context("containers")?
+    {
+        ensure!(
+            c["Status"].as_str().is_some_and(|s| s.starts_with("Up "))
+                && c["Created"].is_u64()
+                && c["Ports"].is_array()
+                && c["Mounts"].is_array(),
+            "{c}"
+        );
+        let i = get_json(
+            &n,
+            &format!("/v1.41/containers/{}/json", c["Id"].as_str().unwrap_or("")),
+        )?;
+        ensure!(
+            i["Name"] == c["Names"][0]
+                && i["Config"]["Image"] == "demo/busybox:1"
+                && i["HostConfig"]["NetworkMode"] == c["HostConfig"]["NetworkMode"]
+                && i["Mounts"].is_array(),
+            "{i}"
+        );
+        let ip = &i["NetworkSettings"]["Networks"]["shop_default"]["IPAddress"];
+        ensure!(
+            c["NetworkSettings"]["Networks"]["shop_default"]["IPAddress"] == *ip,
+            "{c} {i}"
+        );
+        addrs.push(format!("http://{}:80", ip.as_str().unwrap_or("")));
+    }
+    addrs.sort();
+    ensure!(addrs == want, "{addrs:?} vs orc's {want:?}");
     let cluster_id = n.json(&["cluster", "info"])?["cluster_id"].clone();
     ensure!(get_json(&n, "/v1.41/swarm")?["ID"] == cluster_id);
     let nodes = get_json(&n, "/v1.41/nodes")?;
@@ -1437,6 +1575,25 @@ def wait(what, pred, secs=60):
     raise SystemExit("timed out waiting for " + what)
 
 assert c.version()["ApiVersion"] == "1.44", c.version()
+
+# This node's containers: shop_web's running tasks, as orc places them.
+out = subprocess.run([orc, "--socket", orc_sock, "service", "ps", "shop_web", "--json"],
+                     check=True, capture_output=True).stdout
+running = {t["id"] for t in json.loads(out) if t["state"] == "running"}
+cs = c.containers.list()
+assert {x.id for x in cs} == running, ([x.id for x in cs], running)
+for x in cs:
+    assert x.name.startswith("shop_web.") and x.name.endswith(x.id), x.name
+    assert x.status == "running", x.status
+    assert x.labels["com.docker.swarm.service.name"] == "shop_web", x.labels
+    attrs = c.containers.get(x.name).attrs
+    assert attrs["Id"] == x.id and attrs["State"]["Running"], attrs
+    assert c.containers.get(x.id[:12]).id == x.id
+try:
+    c.containers.get("nope")
+    raise SystemExit("an unknown container was found")
+except docker.errors.NotFound:
+    pass
 before = {s.name for s in c.services.list()}
 assert before == set(orc_services()), (before, orc_services())
 
@@ -1493,7 +1650,7 @@ fn docker_py_creates_scales_updates_and_removes_a_service() -> Result<()> {
 
 #[test]
 fn three_managers_and_a_worker_answer_as_swarm_does() -> Result<()> {
-    let c = harness::TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, None, false)?;
+    let c = harness::TestCluster::form(&["m1", "m2", "m3", "w1"], 3, 1, None, true)?;
     let (m, w) = (c.node(0), c.node(3));
     // Writes through any manager: created via one follower, seen by all, removed via
     // another.
@@ -1651,5 +1808,150 @@ fn three_managers_and_a_worker_answer_as_swarm_does() -> Result<()> {
         "{code} {body}"
     );
     ensure!(row(m)?["availability"] == "active");
+
+    // Each node answers its own containers: a global service runs one task on every
+    // node; the worker and a manager each list, inspect and read the stats of theirs.
+    docker(
+        m,
+        &[
+            "service",
+            "create",
+            "-d",
+            "--mode",
+            "global",
+            "--name",
+            "everywhere",
+            "--label",
+            "tier=edge",
+            "--env",
+            "GREETING=hi",
+            "--stop-grace-period",
+            "1s",
+            "demo/busybox:1",
+            "sleep",
+            "3600",
+        ],
+    )?;
+    let tasks = poll_until(CONVERGE, "everywhere on every node", || {
+        let ps = m.json(&["service", "ps", "everywhere"]).ok()?;
+        let rows: Vec<Value> = ps
+            .as_array()?
+            .iter()
+            .filter(|t| t["state"] == "running" && t["address"].is_string())
+            .cloned()
+            .collect();
+        (rows.len() == 4).then_some(rows)
+    })?;
+    for node in [w, m] {
+        own_containers(node, &tasks)?;
+    }
+    // Removed: the worker runs none of it any more; what it still lists has exited.
+    docker(m, &["service", "rm", "everywhere"])?;
+    poll_until(CONVERGE, "the worker's container to stop", || {
+        docker(w, &["ps", "-q", "--filter", "label=tier=edge"])
+            .ok()
+            .filter(|o| o.trim().is_empty())
+    })?;
+    let left = docker(
+        w,
+        &[
+            "ps",
+            "-a",
+            "--filter",
+            "label=tier=edge",
+            "--format",
+            "{{.Status}}",
+        ],
+    )?;
+    ensure!(
+        left.lines().all(|l| l.starts_with("Exited (")),
+        "docker ps -a on the worker: {left}"
+    );
+    Ok(())
+}
+
+/// `docker ps`, `ps -a --filter label=…`, `inspect` and `stats --no-stream` against
+/// `node`'s socket show exactly the one task of `tasks` (orc's `service ps` rows of
+/// the global service `everywhere`) that orc placed on it.
+fn own_containers(node: &OrcNode, tasks: &[Value]) -> Result<()> {
+    // viafollower's container (its service was removed above) may still be stopping.
+    let info = poll_until(CONVERGE, "one running container", || {
+        get_json(node, "/info")
+            .ok()
+            .filter(|i| i["ContainersRunning"] == 1)
+    })?;
+    let host = info["Name"].as_str().context("info Name")?;
+    let node_id = info["Swarm"]["NodeID"].as_str().context("NodeID")?;
+    let mine: Vec<&Value> = tasks.iter().filter(|t| t["node"] == host).collect();
+    ensure!(mine.len() == 1, "{host}: {tasks:?}");
+    let id = mine[0]["id"].as_str().context("task id")?;
+    let addr = mine[0]["address"].as_str().context("address")?;
+    let name = format!("everywhere.{node_id}.{id}");
+    let ps = docker(
+        node,
+        &[
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.Names}} {{.Status}}",
+        ],
+    )?;
+    let lines: Vec<&str> = ps.lines().collect();
+    ensure!(
+        lines.len() == 1 && lines[0].starts_with(&format!("{id} {name} Up ")),
+        "{host}: docker ps: {ps}"
+    );
+    let labelled = docker(
+        node,
+        &[
+            "ps",
+            "-a",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "label=tier=edge",
+        ],
+    )?;
+    ensure!(labelled.trim() == id, "{host}: {labelled}");
+    let none = docker(node, &["ps", "-a", "-q", "--filter", "label=tier=core"])?;
+    ensure!(none.trim().is_empty(), "{host}: {none}");
+    let inspected: Value = serde_json::from_str(&docker(node, &["inspect", &name])?)?;
+    let i = &inspected[0];
+    ensure!(
+        i["Id"] == id
+            && i["Name"] == format!("/{name}").as_str()
+            && i["State"]["Running"] == true
+            && i["State"]["Pid"].as_u64().is_some_and(|p| p > 0)
+            && i["Config"]["Image"] == "demo/busybox:1"
+            && i["Config"]["Labels"]["com.docker.swarm.node.id"] == node_id
+            && i["Config"]["Env"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|x| x == "GREETING=hi")),
+        "{host}: {i}"
+    );
+    ensure!(
+        i["NetworkSettings"]["Networks"]["everywhere_default"]["IPAddress"] == addr,
+        "{host}: {i}"
+    );
+    let stats = docker(
+        node,
+        &[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.ID}} {{.Name}} {{.MemUsage}}",
+        ],
+    )?;
+    let lines: Vec<&str> = stats.lines().collect();
+    ensure!(
+        lines.len() == 1 && lines[0].starts_with(&format!("{} {name} ", &id[..12])),
+        "{host}: docker stats: {stats}"
+    );
+    let (code, body) = http(&node.docker_socket(), "GET", "/containers/nope/json", None)?;
+    ensure!(
+        code == 404
+            && serde_json::from_str::<Value>(&body)?["message"] == "No such container: nope",
+        "{code} {body}"
+    );
     Ok(())
 }

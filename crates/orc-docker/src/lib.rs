@@ -3,6 +3,7 @@
 //!
 //! * [`route`]: the `/v1.NN` path prefix and the API version it asks for;
 //! * [`filters`]: the `filters` query parameter in both of Docker's encodings;
+//! * [`containers`]: a node's own containers (its tasks) as `/containers/…` shows them;
 //! * [`render`]: orc's nodes, services, tasks and stack networks as Docker JSON;
 //! * [`spec`]: a Docker `ServiceSpec` to orc's normalised [`orc_spec::ServiceSpec`]
 //!   (refusing, by name, every field orc does not do) and back;
@@ -12,6 +13,7 @@
 //! The front door (`orc-daemon`'s `docker` module) parses HTTP, calls the operations
 //! layer and renders with this crate.
 
+pub mod containers;
 pub mod events;
 pub mod filters;
 pub mod frame;

@@ -38,6 +38,10 @@ pub enum Route {
     SecretsCreate(&'static str),
     SecretsUpdate(&'static str, String),
     SecretsDelete(&'static str, String),
+    /// `/containers/{id}/json`: one of this node's containers.
+    Container(String),
+    /// `/containers/{id}/stats`.
+    ContainerStats(String),
 }
 
 impl Route {
@@ -66,6 +70,9 @@ impl Route {
                 | Route::Version
                 | Route::Info
                 | Route::Containers
+                | Route::Container(_)
+                | Route::ContainerStats(_)
+                | Route::Events
                 | Route::Images
                 | Route::Volumes
                 | Route::Plugins
@@ -160,6 +167,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         (["networks", id], true, _, _) => Route::Network(id.to_string()),
         (["networks", id], _, _, true) => Route::NetworkDelete(id.to_string()),
         (["containers", "json"], true, _, _) => Route::Containers,
+        (["containers", id, "json"], true, _, _) => Route::Container(id.to_string()),
+        (["containers", id, "stats"], true, _, _) => Route::ContainerStats(id.to_string()),
         (["images", "json"], true, _, _) => Route::Images,
         (["volumes"], true, _, _) => Route::Volumes,
         (["plugins"], true, _, _) => Route::Plugins,
@@ -235,6 +244,15 @@ mod tests {
         assert!(route("POST", "/services/create").unwrap().is_write());
         assert!(!route("GET", "/services").unwrap().is_write());
         assert_eq!(route("GET", "/nope").unwrap_err().status, 404);
+        assert_eq!(
+            route("GET", "/containers/%2Fshop_web.1.x/json").unwrap(),
+            Route::Container("/shop_web.1.x".into())
+        );
+        assert_eq!(
+            route("GET", "/containers/abc/stats").unwrap(),
+            Route::ContainerStats("abc".into())
+        );
+        assert!(!Route::ContainerStats("abc".into()).needs_manager());
         assert_eq!(route("PUT", "/services").unwrap_err().status, 404);
         assert_eq!(
             route("GET", "/networks/a%20b").unwrap(),

@@ -121,13 +121,13 @@ fn number(path: &Path) -> Result<u64, Error> {
 }
 
 /// Joins a cgroup path ("/orc/ID") under a mount.
-fn under(mount: &Path, cgroup: &str) -> PathBuf {
+pub(crate) fn under(mount: &Path, cgroup: &str) -> PathBuf {
     mount.join(cgroup.trim_start_matches('/'))
 }
 
 /// The v1 directory of `controller` for this membership, trying the joint mount names
 /// (`cpu,cpuacct`) as well.
-fn v1_dir(root: &Path, m: &Membership, controller: &str) -> Option<PathBuf> {
+pub(crate) fn v1_dir(root: &Path, m: &Membership, controller: &str) -> Option<PathBuf> {
     let (group, path) = m.v1.get(controller)?;
     [controller, group.as_str()]
         .iter()

@@ -215,7 +215,7 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
         out.push(Event::new(EventKind::Network, "remove", name, name, now).attr("stack", &n.stack));
     }
     // Secrets and configs: never their values, only that one came, changed (a new
-    // revision) or went.
+    // revision, or new labels) or went.
     for (kind, ek) in [
         (orc_model::ValueKind::Secret, EventKind::Secret),
         (orc_model::ValueKind::Config, EventKind::Config),
@@ -227,7 +227,9 @@ pub fn diff(prev: &ClusterState, next: &ClusterState, now: Timestamp) -> Vec<Eve
             };
             match a.get(name) {
                 None => out.push(ev("create", v.created_at)),
-                Some(p) if p.current != v.current => out.push(ev("update", v.updated_at)),
+                Some(p) if p.current != v.current || p.labels != v.labels => {
+                    out.push(ev("update", v.updated_at))
+                }
                 Some(_) => {}
             }
         }

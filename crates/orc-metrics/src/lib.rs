@@ -6,11 +6,14 @@
 //!   load, filesystems, thermal zones, eMMC wear, the daemon's RSS and disk writes).
 //! - [`cgroup`]: a task's CPU, memory and block I/O from its cgroup (v1 or v2), found
 //!   through `/proc/PID/cgroup`; [`netdev`]: its network bytes from `/proc/PID/net/dev`.
+//! - [`container`]: the finer figures Docker's container stats show (CPU user/system
+//!   split, pids, `memory.stat`, per-interface network counters).
 //! - [`events`]: the cluster's changes derived by diffing two applied states.
 //!
 //! Every parser takes file contents and is pure; the readers around them are thin.
 
 pub mod cgroup;
+pub mod container;
 pub mod events;
 pub mod expo;
 pub mod http;

@@ -503,7 +503,12 @@ impl ClusterState {
                 }
                 self.apply_inner(then, changed)
             }
-            Command::SetValueLabels { kind, name, labels } => {
+            Command::SetValueLabels {
+                kind,
+                name,
+                labels,
+                at,
+            } => {
                 let Some(v) = self.values.of_mut(*kind).get_mut(name) else {
                     return CommandResult::Err(ApplyError::NoSuchValue {
                         kind: kind.as_str().into(),
@@ -512,6 +517,7 @@ impl ClusterState {
                 };
                 if v.labels != *labels {
                     v.labels = labels.clone();
+                    v.updated_at = *at;
                     *changed = true;
                 }
                 CommandResult::Ok

@@ -273,6 +273,7 @@ pub enum Command {
         kind: crate::ValueKind,
         name: String,
         labels: BTreeMap<String, String>,
+        at: Timestamp,
     },
 }
 

@@ -576,6 +576,7 @@ mod tests {
                 kind: ValueKind::Secret,
                 name: "pw".into(),
                 labels: [("c".to_string(), "d".to_string())].into(),
+                at: 3,
             }),
         };
         assert_eq!(s.apply(&labels).error(), None);

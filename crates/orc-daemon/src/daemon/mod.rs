@@ -131,6 +131,7 @@ impl Daemon {
         let ca_keys = Arc::new(CaKeys::load(&security::pki_dir(&cfg), &cfg.hostname));
         let cfg_values = cfg.clone();
         let ca_keys_values = ca_keys.clone();
+        let worker_view: crate::ops::WorkerView = Default::default();
         Ok(Arc::new_cyclic(|me| {
             let ops = Arc::new(Ops::new(OpsParts {
                 cfg: cfg.clone(),
@@ -142,6 +143,7 @@ impl Daemon {
                 lifecycle: lifecycle.clone(),
                 life: Arc::new(Roles(me.clone())),
                 ca_keys: ca_keys.clone(),
+                worker_view: worker_view.clone(),
             }));
             Daemon {
                 ca_keys,
@@ -153,7 +155,7 @@ impl Daemon {
                 lifecycle,
                 cluster_tx,
                 worker_tx,
-                worker_view: Default::default(),
+                worker_view,
                 stop: watch::channel(false).0,
                 role_stop: std::sync::Mutex::new(watch::channel(false).0),
                 agent_task: std::sync::Mutex::new(None),

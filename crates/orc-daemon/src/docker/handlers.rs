@@ -103,8 +103,11 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
     let st = || state.as_deref().ok_or_else(|| ApiError::new(503, NO_SWARM));
     match route {
         Route::Ping => Ok(ping(door, &r)),
-        Route::Version => ok(render::version(&host(door, state.as_deref()))),
-        Route::Info => ok(info(door, state.as_deref())),
+        Route::Version => ok(render::version(&host(door, (0, 0)))),
+        Route::Info => {
+            let counts = super::containers::counts(door).await;
+            ok(info(door, state.as_deref(), counts))
+        }
         Route::Swarm => ok(render::swarm(st()?)),
         Route::Nodes => nodes(door, st()?, &r),
         Route::Node(id) => {
@@ -162,7 +165,17 @@ pub async fn handle(door: &Door, route: Route, r: Req) -> Result<Response<Body>,
             let s = door.ops.state().map_err(api)?;
             network_delete(door, &s, &id).await
         }
-        Route::Containers | Route::Plugins => ok(json!([])),
+        Route::Plugins => ok(json!([])),
+        Route::Containers => {
+            let f = r.filters(orc_docker::containers::LIST_FILTERS)?;
+            super::containers::list(door, r.flag("all"), r.q("limit"), &f).await
+        }
+        Route::Container(id) => super::containers::inspect(door, &id).await,
+        Route::ContainerStats(id) => {
+            // Docker streams unless told not to.
+            let streaming = r.q("stream").is_none_or(query_bool);
+            super::containers::stats(door, &id, streaming, r.flag("one-shot")).await
+        }
         Route::Images => {
             let rows = crate::ops::images::list(&door.ops).await.map_err(api)?;
             let out: Vec<Value> = rows
@@ -247,22 +260,13 @@ fn ping(door: &Door, r: &Req) -> Response<Body> {
         .unwrap_or_else(|_| empty(200))
 }
 
-fn host(door: &Door, state: Option<&ClusterState>) -> render::Host {
+/// This node as `/version` and `/info` show it; `containers`: (running, the others),
+/// as the operations layer lists this node's containers.
+fn host(door: &Door, containers: (usize, usize)) -> render::Host {
     let res = crate::util::host_resources();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
-    let node = door.ops.cluster().ok().map(|c| c.node_id);
-    let containers = match (state, node) {
-        (Some(s), Some(n)) => {
-            let running = s
-                .tasks_on_node(n)
-                .filter(|t| t.status.state == TaskState::Running)
-                .count();
-            (running, s.tasks_on_node(n).count() - running)
-        }
-        _ => (0, 0),
-    };
     render::Host {
         version: env!("CARGO_PKG_VERSION").into(),
         hostname: door.ops.cfg.hostname.clone(),
@@ -275,8 +279,8 @@ fn host(door: &Door, state: Option<&ClusterState>) -> render::Host {
     }
 }
 
-fn info(door: &Door, state: Option<&ClusterState>) -> Value {
-    let h = host(door, state);
+fn info(door: &Door, state: Option<&ClusterState>, containers: (usize, usize)) -> Value {
+    let h = host(door, containers);
     let cluster = door.ops.cluster().ok();
     let node = match &cluster {
         Some(c) => Some(c.node_id),
@@ -796,7 +800,26 @@ fn events(door: &Door, r: &Req) -> Result<Response<Body>, ApiError> {
         }
     };
     let (since, until) = (time("since")?, time("until")?);
-    // Only managers keep the cluster's events.
+    // Only managers keep the cluster's events. A worker answers an open stream with
+    // none (orc records no per-container events), until `until` if given: the docker
+    // CLI's `stats` subscribes to container events before it lists the containers.
+    if door.ops.cluster().is_err() && door.ops.worker().is_some() {
+        let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
+        tokio::spawn(async move {
+            match until {
+                Some(u) => {
+                    let wait = u.saturating_sub(crate::util::now_ms());
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+                        _ = tx.closed() => {}
+                    }
+                }
+                None => tx.closed().await,
+            }
+        });
+        let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx)).boxed();
+        return Ok(stream("application/json", body));
+    }
     door.ops.cluster().map_err(api)?;
     let ops = door.ops.clone();
     let run = |progress: Progress| async move {

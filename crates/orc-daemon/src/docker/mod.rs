@@ -4,6 +4,7 @@
 //! and rendered by the pure `orc-docker` crate, and every operation is an [`Ops`]
 //! call ([`handlers`]). A read-only socket refuses every write with a 403.
 
+mod containers;
 mod handlers;
 
 use crate::ops::Ops;

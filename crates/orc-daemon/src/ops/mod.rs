@@ -13,11 +13,13 @@
 //! [`roles`], [`cluster`], [`images`] (with [`registry`] and [`spread`]), [`volumes`],
 //! [`vip`], [`secrets`] (secrets and configs); [`converge`] waits for the cluster to reach what was asked, with progress;
 //! [`logs`] reads task logs across nodes; [`events`] records and streams the
-//! cluster's changes, [`stats`] reads what nodes and tasks use (`orc stats`, metrics).
+//! cluster's changes, [`stats`] reads what nodes and tasks use (`orc stats`, metrics);
+//! [`containers`] lists this node's own containers (the Docker socket's `/containers`).
 
 pub mod autolock;
 pub mod backup;
 pub mod cluster;
+pub mod containers;
 pub mod converge;
 pub mod events;
 pub mod images;
@@ -175,7 +177,12 @@ pub struct Ops {
     pub(crate) observer: Arc<events::Observer>,
     /// This node's CA key (locked or not): the only reader of it.
     pub(crate) ca_keys: Arc<CaKeys>,
+    /// On a worker: the assignments the leader last sent it ([`containers`]).
+    pub(crate) worker_view: WorkerView,
 }
+
+/// On a worker: the state the leader last sent it (`None` on a manager).
+pub type WorkerView = Arc<std::sync::Mutex<Option<watch::Receiver<Arc<ClusterState>>>>>;
 
 /// The handles [`Ops`] is made from.
 pub struct OpsParts {
@@ -188,6 +195,7 @@ pub struct OpsParts {
     pub lifecycle: Arc<Mutex<()>>,
     pub life: Arc<dyn Lifecycle>,
     pub ca_keys: Arc<CaKeys>,
+    pub worker_view: WorkerView,
 }
 
 impl Ops {
@@ -203,6 +211,7 @@ impl Ops {
             life: p.life,
             observer: Default::default(),
             ca_keys: p.ca_keys,
+            worker_view: p.worker_view,
         }
     }
 

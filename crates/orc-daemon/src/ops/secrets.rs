@@ -158,6 +158,7 @@ impl Ops {
                     kind,
                     name: name.to_string(),
                     labels,
+                    at: now_ms(),
                 };
                 self.cluster()?
                     .propose(super::guarded(guard, Some(index), then))

@@ -9,12 +9,10 @@ pub mod server;
 
 use crate::leader::dispatcher::Dispatcher;
 use crate::ops::Ops;
-use orc_model::ClusterState;
-use std::sync::{Arc, Mutex};
-use tokio::sync::watch;
+use std::sync::Arc;
 
 /// On a worker: the state the leader last sent it (`None` on a manager).
-pub type WorkerView = Arc<Mutex<Option<watch::Receiver<Arc<ClusterState>>>>>;
+pub use crate::ops::WorkerView;
 
 /// What the cluster port needs of this node.
 pub struct RpcContext {
