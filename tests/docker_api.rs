@@ -333,8 +333,8 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
     })?;
     // A writer still holding what it read before the scale can't put the old replica
     // count back: its `?version=` is not the service's change index any more. The
-    // index is the cluster's (Raft-ordered) revision of the service's last change: it
-    // moved past the read one and is no newer than the cluster's own.
+    // index is the Raft index of the service's last change: it moved past the read one
+    // and is no newer than the cluster's last change (`/swarm`'s index).
     let (code, body) = http(
         &n.docker_socket(),
         "POST",

@@ -353,7 +353,7 @@ pub fn cluster(e: &mut Exposition, state: &ClusterState, services: &[ServiceCoun
     e.single(
         "orc_state_revision",
         Kind::Gauge,
-        "Changes applied to the replicated state.",
+        "Raft log index of the last entry that changed the replicated state.",
         state.revision as f64,
     );
     if let Some(h) = &state.vip_holder {

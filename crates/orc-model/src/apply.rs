@@ -71,10 +71,20 @@ pub enum ApplyError {
 }
 
 impl ClusterState {
-    /// Applies one command. Pure and deterministic; bumps `revision` when anything changed.
-    /// Every object it changed gets the new revision as its change index.
+    /// Applies one command outside Raft (tests, planning on a copy): as the entry
+    /// right after the last change.
     pub fn apply(&mut self, cmd: &Command) -> CommandResult {
-        let before = self.revision;
+        self.apply_at(self.revision + 1, cmd)
+    }
+
+    /// Applies the Raft entry at log index `index`. Pure and deterministic; when
+    /// anything changed, `revision` becomes `index` (so it is the Raft index of the
+    /// state's last change, the same on every replica), and every object it changed
+    /// gets that index as its change index (see `versions`).
+    pub fn apply_at(&mut self, index: u64, cmd: &Command) -> CommandResult {
+        // A log index never goes back; a state that counted its changes (model
+        // format 4 and older) has a revision no larger than its log index.
+        let index = index.max(self.revision + 1);
         let watch = crate::versions::Watch::before(self, cmd);
         // Debug builds (every test, and the daemons the end-to-end tests run) check
         // the stamps against a full before/after comparison.
@@ -84,7 +94,7 @@ impl ClusterState {
         let r = self.apply_inner(cmd, &mut changed);
         if changed {
             self.prune_values();
-            self.revision = before + 1;
+            self.revision = index;
             watch.stamp(self);
         }
         #[cfg(debug_assertions)]

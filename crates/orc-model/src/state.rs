@@ -41,7 +41,9 @@ pub struct ClusterState {
     pub tasks: BTreeMap<TaskId, Task>,
     /// Nodes removed from the cluster: their certificates are refused from then on.
     pub revoked_nodes: std::collections::BTreeSet<NodeId>,
-    /// Bumped by every apply that changed something: watchers compare it.
+    /// The Raft log index of the last entry that changed something (a count of the
+    /// changes in states written before model format 5): watchers compare it, and it
+    /// is the cluster's `Version.Index`.
     pub revision: u64,
     /// The cluster's virtual IP (`orc vip set`), held by one manager at a time. Last,
     /// so snapshots written before it existed still decode (see `decode_state`).

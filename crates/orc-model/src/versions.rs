@@ -1,13 +1,12 @@
 //! Each object's change index (nodes, services, tasks, secrets, configs — the objects
-//! Docker's API versions): the cluster-state revision of the committed command
-//! that last changed it (Docker's `Version.Index`), and the guard that makes a write
-//! apply only if its object is still at the index its writer read.
+//! Docker's API versions): the Raft log index of the entry that last changed it
+//! (Docker's `Version.Index`, as swarmkit's), and the guard that makes a write apply
+//! only if its object is still at the index its writer read.
 //!
-//! The index is `ClusterState::revision` at the change: it advances by one for every
-//! committed Raft entry that changed the state, identically on every replica, and it
-//! keeps counting across backups and restores (a restored cluster's Raft log starts
-//! again; its revision doesn't). Stamps are kept beside the objects, not in them, and
-//! are set in one place: [`Watch`] compares what a command may change before and after
+//! The index is `ClusterState::revision` at the change, which `apply_at` sets to the
+//! entry's log index: the same on every replica. A restore is one entry that changes
+//! every object, so a restored cluster's new log starts its objects' indexes afresh.
+//! Stamps are kept beside the objects, not in them, and are set in one place: [`Watch`] compares what a command may change before and after
 //! it applies, so no apply arm has to remember to stamp. An object written before this
 //! existed (an upgraded store) has no stamp and reads as index 0 until it next changes
 //! — the same on every replica, so a guard on it decides the same everywhere.

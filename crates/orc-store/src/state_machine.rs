@@ -160,7 +160,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                         // Clones the state only if a reader still holds the previous one.
                         let s = Arc::make_mut(state);
                         let before = s.revision;
-                        results.push(s.apply(&cmd));
+                        results.push(s.apply_at(entry.log_id.index, &cmd));
                         changed |= s.revision != before;
                     }
                     EntryPayload::Membership(m) => {

@@ -27,7 +27,7 @@ async fn commits_publish_and_survive_restarts_and_snapshots() {
     assert_eq!(seen.cluster.as_ref().unwrap().id, "c1");
 
     one.write(Command::PutNode(node(NODE))).await;
-    let (_, r) = one
+    let (deployed, r) = one
         .write(deploy(
             "app",
             vec![service("web", "nginx:1", 2), service("db", "pg:16", 1)],
@@ -50,14 +50,19 @@ async fn commits_publish_and_survive_restarts_and_snapshots() {
         .await;
     assert!(r.error().is_some(), "{r:?}");
     let first = one.state_where(|s| s.services.len() == 2).await;
-    assert_eq!(first.revision, 3);
+    // The revision is the Raft index of the last entry that changed the state (the
+    // refused InitCluster after it changed nothing), and so is each service's index.
+    assert_eq!(first.revision, deployed);
+    assert!(last > deployed);
+    let web = first.service_by_name("app_web").unwrap();
+    assert_eq!(first.service_index(&web.id), deployed);
     assert!(first.service_by_name("app_web").is_some());
     one.stop().await;
 
     // --- second run: state comes back from the log; then snapshot and purge.
     let mut one = start(dir.path(), 0).await;
     one.wait_applied(last).await;
-    let replayed = one.state_where(|s| s.revision == 3).await;
+    let replayed = one.state_where(|s| s.revision == deployed).await;
     assert_eq!(*replayed, *first, "state replayed from the log differs");
     one.wait_leader().await;
 
@@ -87,7 +92,7 @@ async fn commits_publish_and_survive_restarts_and_snapshots() {
         .write(deploy("app", vec![service("web", "nginx:2", 5)]))
         .await;
     let second = one
-        .state_where(|s| s.services.len() == 1 && s.revision == 5)
+        .state_where(|s| s.services.len() == 1 && s.revision == last)
         .await;
     let web = second.service_by_name("app_web").unwrap();
     assert_eq!(web.spec.image, "nginx:2");
@@ -127,7 +132,7 @@ async fn commits_publish_and_survive_restarts_and_snapshots() {
 
     let mut one = start_with(log, sm, 0).await;
     one.wait_applied(last).await;
-    let recovered = one.state_where(|s| s.revision == 5).await;
+    let recovered = one.state_where(|s| s.revision == last).await;
     assert_eq!(
         *recovered, *second,
         "state recovered from snapshot + log differs"
