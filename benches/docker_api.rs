@@ -179,6 +179,7 @@ fn in_process() {
             pid: 4242,
             exit_code: 0,
             image_id: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            args: &[],
             network: Some(&net),
         })
         .collect();

@@ -1922,6 +1922,9 @@ fn own_containers(node: &OrcNode, tasks: &[Value]) -> Result<()> {
             && i["Name"] == format!("/{name}").as_str()
             && i["State"]["Running"] == true
             && i["State"]["Pid"].as_u64().is_some_and(|p| p > 0)
+            // The process as containerd runs it.
+            && i["Path"] == "sleep"
+            && i["Args"] == serde_json::json!(["3600"])
             && i["Config"]["Image"] == "demo/busybox:1"
             && i["Config"]["Labels"]["com.docker.swarm.node.id"] == node_id
             && i["Config"]["Env"]

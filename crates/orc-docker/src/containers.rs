@@ -51,6 +51,9 @@ pub struct Container<'a> {
     pub exit_code: i32,
     /// The image's digest on the node (`sha256:…`), or "".
     pub image_id: &'a str,
+    /// The process it runs as containerd has it (the image's entrypoint and command
+    /// merged with the service's); empty when unknown (the container is gone).
+    pub args: &'a [String],
     /// The cluster network (addresses' prefix, the node's gateway).
     pub network: Option<&'a ClusterNetwork>,
 }
@@ -187,9 +190,13 @@ pub fn status(c: &Container<'_>, now_ms: u64) -> String {
     }
 }
 
-/// The process it runs: the spec's entrypoint and command (the image's own are not
-/// known here).
-fn argv(t: &Task) -> Vec<String> {
+/// The process it runs: as containerd has it (the image's entrypoint and command
+/// merged with the service's), else (the container is gone) the spec's own.
+fn argv(c: &Container<'_>) -> Vec<String> {
+    if !c.args.is_empty() {
+        return c.args.to_vec();
+    }
+    let t = c.task;
     let mut v = t.spec.entrypoint.clone().unwrap_or_default();
     v.extend(t.spec.command.clone().unwrap_or_default());
     v
@@ -300,7 +307,7 @@ pub fn summary(c: &Container<'_>, now_ms: u64) -> Value {
         "Names": [format!("/{}", name(t))],
         "Image": t.spec.image,
         "ImageID": c.image_id,
-        "Command": argv(t).join(" "),
+        "Command": argv(c).join(" "),
         "Created": t.created_at / 1000,
         "Ports": ports(t),
         "Labels": labels(c),
@@ -317,7 +324,14 @@ pub fn inspect(c: &Container<'_>) -> Value {
     let t = c.task;
     let spec = to_docker(&t.service_name, c.stack, &t.spec, &network_id);
     let cs = &spec["TaskTemplate"]["ContainerSpec"];
-    let args = argv(t);
+    let args = argv(c);
+    // Docker splits the process into the image's entrypoint and command; orc knows
+    // the split only where the service sets them: otherwise the whole process is the
+    // command.
+    let (entrypoint, cmd) = match (&t.spec.entrypoint, &t.spec.command) {
+        (None, None) => (Vec::new(), args.clone()),
+        (e, c) => (e.clone().unwrap_or_default(), c.clone().unwrap_or_default()),
+    };
     let running = matches!(c.run, RunState::Running | RunState::Paused);
     let mut state = json!({
         "Status": c.run.as_str(),
@@ -356,10 +370,10 @@ pub fn inspect(c: &Container<'_>) -> Value {
         "OpenStdin": false,
         "StdinOnce": false,
         "Env": env,
-        "Cmd": t.spec.command.clone().unwrap_or_default(),
+        "Cmd": cmd,
         "Image": t.spec.image,
         "WorkingDir": t.spec.working_dir.clone().unwrap_or_default(),
-        "Entrypoint": t.spec.entrypoint.clone().unwrap_or_default(),
+        "Entrypoint": entrypoint,
         "Labels": labels(c),
         "StopSignal": t.spec.stop.signal.to_string(),
         "StopTimeout": t.spec.stop.grace_period_ms / 1000,
@@ -734,8 +748,30 @@ mod tests {
             pid: 42,
             exit_code: 0,
             image_id: "sha256:0123456789abcdef",
+            args: &[],
             network: Some(n),
         }
+    }
+
+    #[test]
+    fn the_process_is_containerds_when_the_image_sets_it() {
+        let (mut t, n) = (task(), net());
+        t.spec.command = None;
+        t.spec.entrypoint = None;
+        let args = ["docker-entrypoint.sh".to_string(), "mariadbd".to_string()];
+        let mut c = container(&t, &n, RunState::Running);
+        c.args = &args;
+        let v = inspect(&c);
+        assert_eq!(v["Path"], "docker-entrypoint.sh");
+        assert_eq!(v["Args"], json!(["mariadbd"]));
+        assert_eq!(
+            v["Config"]["Cmd"],
+            json!(["docker-entrypoint.sh", "mariadbd"])
+        );
+        assert_eq!(
+            summary(&c, 1_000_000)["Command"],
+            "docker-entrypoint.sh mariadbd"
+        );
     }
 
     #[test]

@@ -204,7 +204,13 @@ impl Runtime {
                 let state = task
                     .map(|t| state_of(t.status))
                     .unwrap_or(ContainerState::None);
+                let args = c
+                    .spec
+                    .as_ref()
+                    .map(|s| process_args(&s.value))
+                    .unwrap_or_default();
                 ContainerInfo {
+                    args,
                     id: c.id,
                     image: c.image,
                     labels: c.labels,
@@ -223,9 +229,36 @@ impl Runtime {
     }
 }
 
+/// `process.args` of an OCI runtime spec (JSON); empty when it has none or can't be
+/// read.
+fn process_args(spec: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        process: Option<Process>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Process {
+        #[serde(default)]
+        args: Vec<String>,
+    }
+    serde_json::from_slice::<Spec>(spec)
+        .ok()
+        .and_then(|s| s.process)
+        .map(|p| p.args)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::valid_id;
+    use super::{process_args, valid_id};
+
+    #[test]
+    fn the_process_args_come_from_the_oci_spec() {
+        let spec = br#"{"ociVersion":"1.1.0","process":{"args":["docker-entrypoint.sh","mariadbd"],"cwd":"/"}}"#;
+        assert_eq!(process_args(spec), ["docker-entrypoint.sh", "mariadbd"]);
+        assert!(process_args(br#"{"ociVersion":"1.1.0"}"#).is_empty());
+        assert!(process_args(b"not json").is_empty());
+    }
 
     #[test]
     fn ids_follow_containerds_rule() {

@@ -60,6 +60,9 @@ pub struct ContainerInfo {
     pub pid: Option<u32>,
     /// Exit code once stopped.
     pub exit_code: Option<i32>,
+    /// The process it runs, as its OCI spec says (the image's entrypoint and command
+    /// merged with the service's); empty if the spec can't be read.
+    pub args: Vec<String>,
 }
 
 /// A mount into the container.

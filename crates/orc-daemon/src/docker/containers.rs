@@ -50,6 +50,7 @@ fn view<'a>(c: &'a LocalContainer, network: Option<&'a ClusterNetwork>) -> Conta
         pid: c.pid.unwrap_or(0),
         exit_code: c.exit_code.unwrap_or(0),
         image_id: c.image_digest.as_deref().unwrap_or(""),
+        args: &c.args,
         network,
     }
 }

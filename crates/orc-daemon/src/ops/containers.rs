@@ -28,6 +28,8 @@ pub struct LocalContainer {
     pub exit_code: Option<i32>,
     /// The image's digest on this node (`sha256:…`), if it is here.
     pub image_digest: Option<String>,
+    /// The process it runs (image and service merged), while containerd has it.
+    pub args: Vec<String>,
 }
 
 impl LocalContainer {
@@ -117,6 +119,7 @@ impl Ops {
                 pid: c.and_then(|c| c.pid),
                 exit_code: c.and_then(|c| c.exit_code).or(t.status.exit_code),
                 image_digest: None,
+                args: c.map(|c| c.args.clone()).unwrap_or_default(),
                 task: t.clone(),
             };
             out.push((lc, image));
