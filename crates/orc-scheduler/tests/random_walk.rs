@@ -323,7 +323,7 @@ fn random_event(r: &mut Rng, s: &mut ClusterState, now: u64) {
         8 => {
             if r.chance(50) {
                 if let Some(svc) = svc_ids.get(r.below(svc_ids.len().max(1) as u64) as usize) {
-                    s.services.remove(svc);
+                    s.apply(&Command::RemoveService { id: svc.clone() });
                 }
             } else {
                 let id = format!("svc{}", r.below(12));
