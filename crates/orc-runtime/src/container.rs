@@ -227,6 +227,16 @@ impl Runtime {
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
+
+    /// [`Runtime::list`] by container id.
+    pub async fn list_by_id(&self) -> Result<HashMap<String, ContainerInfo>, RuntimeError> {
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect())
+    }
 }
 
 /// `process.args` of an OCI runtime spec (JSON); empty when it has none or can't be

@@ -10,7 +10,7 @@ use crate::DaemonError;
 use orc_metrics::container::ContainerUsage;
 use orc_model::{ClusterNetwork, ClusterState, NodeId, Task, TaskState};
 use orc_runtime::ContainerState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -82,13 +82,7 @@ impl Ops {
         let Some((state, node)) = self.local_view() else {
             return Ok(LocalContainers::default());
         };
-        let runtime: HashMap<String, orc_runtime::ContainerInfo> = self
-            .runtime
-            .list()
-            .await?
-            .into_iter()
-            .map(|c| (c.id.clone(), c))
-            .collect();
+        let runtime = self.runtime.list_by_id().await?;
         let mine = state
             .tasks
             .values()

@@ -361,14 +361,7 @@ impl Agent {
                 self.ctx.volumes.force_detach(&v.name).await;
             }
         }
-        let containers: HashMap<String, orc_runtime::ContainerInfo> = self
-            .ctx
-            .runtime
-            .list()
-            .await?
-            .into_iter()
-            .map(|c| (c.id.clone(), c))
-            .collect();
+        let containers = self.ctx.runtime.list_by_id().await?;
         let mine: HashMap<&str, &Task> = state
             .tasks_on_node(self.ctx.node_id)
             .map(|t| (t.id.as_str(), t))
