@@ -67,6 +67,13 @@ fn internal(e: DaemonError) -> ApiError {
     ApiError::new(500, e.to_string())
 }
 
+/// This node's containers with their images' digests (what the routes below show).
+async fn listed(door: &Door) -> Result<LocalContainers, ApiError> {
+    let mut local = door.ops.local_containers().await.map_err(internal)?;
+    door.ops.resolve_image_digests(&mut local).await;
+    Ok(local)
+}
+
 /// `GET /containers/json?all=&limit=&filters=` (`size` is ignored); `f` parsed with
 /// [`dc::LIST_FILTERS`].
 pub(super) async fn list(
@@ -82,14 +89,14 @@ pub(super) async fn list(
             .map_err(|_| ApiError::bad(format!("limit: {v:?} is not a number")))?
             .max(0) as usize,
     };
-    let local = door.ops.local_containers().await.map_err(internal)?;
+    let local = listed(door).await?;
     let out = dc::list(&views(&local), all, limit, f, crate::util::now_ms())?;
     Ok(json(200, &Value::Array(out)))
 }
 
 /// `GET /containers/{id}/json`.
 pub(super) async fn inspect(door: &Door, key: &str) -> Result<Response<Body>, ApiError> {
-    let local = door.ops.local_containers().await.map_err(internal)?;
+    let local = listed(door).await?;
     let cs = views(&local);
     Ok(json(200, &dc::inspect(dc::lookup(&cs, key)?)))
 }
@@ -120,6 +127,7 @@ pub(super) async fn stats(
     streaming: bool,
     one_shot: bool,
 ) -> Result<Response<Body>, ApiError> {
+    // A sample shows no image: no digest lookups.
     let local = door.ops.local_containers().await.map_err(internal)?;
     let cs = views(&local);
     let c = dc::lookup(&cs, key)?;

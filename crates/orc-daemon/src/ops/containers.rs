@@ -26,7 +26,10 @@ pub struct LocalContainer {
     pub pid: Option<u32>,
     /// containerd's exit code, else the task's.
     pub exit_code: Option<i32>,
-    /// The image's digest on this node (`sha256:…`), if it is here.
+    /// The image it was made from (normalised), or its task's once it is gone.
+    pub image: String,
+    /// The image's digest on this node (`sha256:…`), if it is here and was asked for
+    /// ([`Ops::resolve_image_digests`]).
     pub image_digest: Option<String>,
     /// The process it runs (image and service merged), while containerd has it.
     pub args: Vec<String>,
@@ -77,7 +80,8 @@ impl Ops {
         Some((view, node))
     }
 
-    /// This node's containers (see the module's description). Not in a cluster: none.
+    /// This node's containers (see the module's description), without their images'
+    /// digests (counting them needs none). Not in a cluster: none.
     pub async fn local_containers(&self) -> Result<LocalContainers, DaemonError> {
         let Some((state, node)) = self.local_view() else {
             return Ok(LocalContainers::default());
@@ -87,8 +91,7 @@ impl Ops {
             .tasks
             .values()
             .filter(|t| node.is_none() || t.node_id == node);
-        // Each container with the image it was made from (or its task's, once gone).
-        let mut out: Vec<(LocalContainer, String)> = Vec::new();
+        let mut out: Vec<LocalContainer> = Vec::new();
         for t in mine {
             let c = runtime.get(&t.id);
             let ended = t.status.state.is_terminal() && t.status.state != TaskState::Rejected;
@@ -107,44 +110,41 @@ impl Ops {
             let image = c
                 .map(|c| c.image.clone())
                 .unwrap_or_else(|| orc_runtime::normalize_reference(&t.spec.image));
-            let lc = LocalContainer {
+            out.push(LocalContainer {
                 stack,
                 runtime: runtime_state,
                 pid: c.and_then(|c| c.pid),
                 exit_code: c.and_then(|c| c.exit_code).or(t.status.exit_code),
+                image,
                 image_digest: None,
                 args: c.map(|c| c.args.clone()).unwrap_or_default(),
                 task: t.clone(),
-            };
-            out.push((lc, image));
+            });
         }
-        // One image lookup per image, not per container.
-        let mut digests: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for (_, image) in &out {
-            if digests.contains_key(image) {
-                continue;
-            }
-            let d = match self.runtime.get_image(image).await {
-                Ok(i) => i.map(|i| i.digest),
-                Err(e) => {
-                    tracing::debug!("containers: image {image}: {e}");
-                    None
-                }
-            };
-            digests.insert(image.clone(), d);
-        }
-        let mut out: Vec<LocalContainer> = out
-            .into_iter()
-            .map(|(mut c, image)| {
-                c.image_digest = digests.get(&image).cloned().flatten();
-                c
-            })
-            .collect();
         out.sort_by(|a, b| (b.task.created_at, &b.task.id).cmp(&(a.task.created_at, &a.task.id)));
         Ok(LocalContainers {
             network: state.network.clone(),
             containers: out,
         })
+    }
+
+    /// Fills in each container's image digest: one containerd lookup per image, not
+    /// per container.
+    pub async fn resolve_image_digests(&self, l: &mut LocalContainers) {
+        let mut digests: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for c in &mut l.containers {
+            if !digests.contains_key(&c.image) {
+                let d = match self.runtime.get_image(&c.image).await {
+                    Ok(i) => i.map(|i| i.digest),
+                    Err(e) => {
+                        tracing::debug!("containers: image {}: {e}", c.image);
+                        None
+                    }
+                };
+                digests.insert(c.image.clone(), d);
+            }
+            c.image_digest = digests.get(&c.image).cloned().flatten();
+        }
     }
 
     /// What a running container uses now, from its init process `pid`'s cgroup and
