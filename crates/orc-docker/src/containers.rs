@@ -6,7 +6,7 @@
 //! spec's own (`K=V`); secrets are files and never appear here.
 
 use crate::filters::Filters;
-use crate::render::{network_id, node_id};
+use crate::render::{familiar, network_id, node_id, untagged};
 use crate::spec::to_docker;
 use crate::time::{rfc3339, rfc3339_nanos};
 use crate::{ApiError, STACK_LABEL};
@@ -98,11 +98,6 @@ pub fn name(t: &Task) -> String {
     format!("{}.{slot}.{}", t.service_name, t.id)
 }
 
-/// The task's name as Swarm labels it: `SERVICE.SLOT.TASKID` too.
-fn task_name(t: &Task) -> String {
-    name(t)
-}
-
 /// The container's labels: the service's, the stack's, and Swarm's own.
 pub fn labels(c: &Container<'_>) -> BTreeMap<String, String> {
     let t = c.task;
@@ -115,7 +110,8 @@ pub fn labels(c: &Container<'_>) -> BTreeMap<String, String> {
     );
     l.insert("com.docker.swarm.task".into(), String::new());
     l.insert("com.docker.swarm.task.id".into(), t.id.clone());
-    l.insert("com.docker.swarm.task.name".into(), task_name(t));
+    // Swarm names the task as its container.
+    l.insert("com.docker.swarm.task.name".into(), name(t));
     if let Some(n) = t.node_id {
         l.insert("com.docker.swarm.node.id".into(), node_id(n));
     }
@@ -488,23 +484,14 @@ fn name_matches(name: &str, pattern: &str) -> bool {
 /// its tag (`busybox` for `busybox:1`), with Docker Hub's prefixes, or by image id
 /// prefix.
 fn ancestor_matches(c: &Container<'_>, want: &str) -> bool {
-    let bare = |r: &str| -> String {
-        r.strip_prefix("docker.io/library/")
-            .or_else(|| r.strip_prefix("docker.io/"))
-            .unwrap_or(r)
-            .to_string()
-    };
-    let image = bare(&c.task.spec.image);
-    let want_b = bare(want);
-    let untagged = image
-        .rsplit_once(':')
-        .filter(|(_, tag)| !tag.contains('/'))
-        .map_or(image.as_str(), |(r, _)| r);
+    let image = familiar(&c.task.spec.image);
+    let want_b = familiar(want);
+    let repo = untagged(image);
     let id = c.image_id.strip_prefix("sha256:").unwrap_or(c.image_id);
     let want_id = want.strip_prefix("sha256:").unwrap_or(want);
     image == want_b
-        || untagged == want_b
-        || (want_b == format!("{untagged}:latest") && !image.contains(':'))
+        || repo == want_b
+        || (want_b == format!("{repo}:latest") && !image.contains(':'))
         || (!id.is_empty() && want_id.len() >= 4 && id.starts_with(want_id))
 }
 

@@ -419,17 +419,26 @@ pub fn volume(name: &str, driver: &str, stack: &str, created_at: u64) -> Value {
     })
 }
 
+/// An image reference in Docker's familiar form: `docker.io/library/busybox:1` →
+/// `busybox:1`, `docker.io/me/app` → `me/app`.
+pub fn familiar(name: &str) -> &str {
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name)
+}
+
+/// A reference without its tag (a registry's port is no tag): `busybox:1` →
+/// `busybox`, `reg:5000/app` stays.
+pub fn untagged(name: &str) -> &str {
+    name.rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(name, |(r, _)| r)
+}
+
 /// One image as `/images/json` shows it: name, digest, size.
 pub fn image(name: &str, digest: &str, size: u64) -> Value {
-    // Docker's familiar form: docker.io/library/busybox:1 → busybox:1.
-    let name = name
-        .strip_prefix("docker.io/library/")
-        .or_else(|| name.strip_prefix("docker.io/"))
-        .unwrap_or(name);
-    let repo = name
-        .rsplit_once(':')
-        .filter(|(_, tag)| !tag.contains('/'))
-        .map_or(name, |(r, _)| r);
+    let name = familiar(name);
+    let repo = untagged(name);
     json!({
         "Id": digest,
         "ParentId": "",
