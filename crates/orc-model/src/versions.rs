@@ -47,19 +47,15 @@ impl ClusterState {
     /// The change index of whatever `guard` names (0: unchanged since the upgrade
     /// that brought indexes, or gone).
     pub fn index_of(&self, guard: &Guard) -> u64 {
-        let v = &self.versions;
         match guard {
-            Guard::Node(id) => v.nodes.get(id),
-            Guard::Service(id) => v.services.get(id),
-            Guard::Value(ValueKind::Secret, name) => v.secrets.get(name),
-            Guard::Value(ValueKind::Config, name) => v.configs.get(name),
+            Guard::Node(id) => self.node_index(*id),
+            Guard::Service(id) => self.service_index(id),
+            Guard::Value(kind, name) => self.value_index(*kind, name),
         }
-        .copied()
-        .unwrap_or(0)
     }
 
     pub fn node_index(&self, id: NodeId) -> u64 {
-        self.index_of(&Guard::Node(id))
+        self.versions.nodes.get(&id).copied().unwrap_or(0)
     }
 
     pub fn service_index(&self, id: &str) -> u64 {
@@ -71,12 +67,11 @@ impl ClusterState {
     }
 
     pub fn value_index(&self, kind: ValueKind, name: &str) -> u64 {
-        match kind {
-            ValueKind::Secret => self.versions.secrets.get(name),
-            ValueKind::Config => self.versions.configs.get(name),
-        }
-        .copied()
-        .unwrap_or(0)
+        let values = match kind {
+            ValueKind::Secret => &self.versions.secrets,
+            ValueKind::Config => &self.versions.configs,
+        };
+        values.get(name).copied().unwrap_or(0)
     }
 }
 
@@ -311,11 +306,9 @@ impl Watch {
                 v.tasks.retain(|id, _| live.contains_key(id));
             }
         }
-        // Values pruned with their last user, and a stack's services removed by a
-        // deploy elsewhere in a batch, leave no stamp behind.
-        let (nodes, services) = (&state.nodes, &state.services);
-        v.nodes.retain(|id, _| nodes.contains_key(id));
-        v.services.retain(|id, _| services.contains_key(id));
+        // A value pruned with its last user (after any command that changed
+        // something, in scope of values or not) leaves no stamp behind. Nodes and
+        // services go only by commands whose scope has them: `restamp` drops theirs.
         let values = &state.values;
         v.secrets.retain(|n, _| values.secrets.contains_key(n));
         v.configs.retain(|n, _| values.configs.contains_key(n));
