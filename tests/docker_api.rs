@@ -359,12 +359,8 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
         "indexes: read {read_index}, now {index}, cluster {cluster_index}"
     );
     // A stable revision first (its tasks passed monitor): `service rollback` goes there.
-    poll_until(CONVERGE, "a stable revision of demo_web", || {
-        let rows = n.json(&["service", "history", "demo_web"]).ok()?;
-        rows.as_array()?
-            .iter()
-            .any(|r| r["stable"] == true)
-            .then_some(())
+    wait_revision(&n, "demo_web", "a stable revision of demo_web", |r| {
+        r["stable"] == true
     })?;
 
     docker(
@@ -402,12 +398,8 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
     );
     ensure!(orc_desired(&n, "demo_web")?.is_some_and(|s| s.2 == "demo/busybox:1"));
     // A good update, then `docker service rollback`: back to the stable spec before it.
-    poll_until(CONVERGE, "the rolled-back revision stable", || {
-        let rows = n.json(&["service", "history", "demo_web"]).ok()?;
-        rows.as_array()?
-            .iter()
-            .any(|r| r["current"] == true && r["stable"] == true)
-            .then_some(())
+    wait_revision(&n, "demo_web", "the rolled-back revision stable", |r| {
+        r["current"] == true && r["stable"] == true
     })?;
     docker(
         &n,
@@ -420,12 +412,8 @@ fn the_docker_cli_drives_a_stack() -> Result<()> {
             "demo_web",
         ],
     )?;
-    poll_until(CONVERGE, "the good update stable", || {
-        let rows = n.json(&["service", "history", "demo_web"]).ok()?;
-        rows.as_array()?
-            .iter()
-            .any(|r| r["current"] == true && r["stable"] == true)
-            .then_some(())
+    wait_revision(&n, "demo_web", "the good update stable", |r| {
+        r["current"] == true && r["stable"] == true
     })?;
     let rb = docker_at(
         &n,
@@ -729,6 +717,19 @@ fn log_lines_keep_their_time_and_stream() -> Result<()> {
 
 /// `2026-12-07T18:02:06.123456789Z` → Unix seconds (2026-era dates only: days from
 /// the civil date).
+/// Waits until one of `service`'s revisions (`orc service history`) matches.
+fn wait_revision(
+    n: &OrcNode,
+    service: &str,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Result<()> {
+    poll_until(CONVERGE, what, || {
+        let rows = n.json(&["service", "history", service]).ok()?;
+        rows.as_array()?.iter().any(&matches).then_some(())
+    })
+}
+
 fn rfc3339_secs(t: &str) -> Result<u64> {
     let num = |a: usize, b: usize| -> Result<i64> {
         t.get(a..b)
